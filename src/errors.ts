@@ -10,13 +10,16 @@ export class FlexdError extends Error {
   readonly code: string;
   readonly status: number;
   readonly debug: string;
+  /** For 503s: how long the client should wait before retrying (the Retry-After header). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: string, message: string, options: { status?: number; debug?: string; cause?: unknown } = {}) {
+  constructor(code: string, message: string, options: { status?: number; debug?: string; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FlexdError';
     this.code = code;
     this.status = options.status ?? 400;
     this.debug = options.debug ?? '';
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

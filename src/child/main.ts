@@ -1,0 +1,50 @@
+/**
+ * The entry point of a replica: `node [flags] child.cjs <bundle.js>`. Everything in src/child
+ * runs inside the replica and imports nothing from the parent side.
+ *
+ * Order matters: the IPC lifecycle is in place before the service's code loads, so a
+ * replica whose runtime died exits even while the service is still starting.
+ */
+import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
+import * as receiver from './receiver.ts';
+import { restoreAliases } from './aliases.ts';
+
+const bundle = process.argv[2];
+if (!bundle || !process.send) {
+  console.error('flexd child: run by flexd with an IPC channel and a bundle path');
+  process.exit(2);
+}
+
+// The runtime is gone (even after kill -9): nothing will ever send us work again.
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', (message: unknown) => {
+  if (!isToReplica(message)) {
+    console.error(`flexd child: ignored an unknown message ${JSON.stringify(message)?.slice(0, 200)}`);
+    return;
+  }
+  if (message.t === 'ping') {
+    process.send!({ t: 'pong', id: message.id, rss: process.memoryUsage.rss() });
+  } else {
+    if (message.aliases) restoreAliases(message.task, message.aliases);
+    receiver.runTask(message.id, message.task);
+  }
+});
+
+process.on('uncaughtException', (err) => {
+  if (receiver.failCurrentTask(err)) {
+    console.error(`Uncaught exception in a handler: ${err instanceof Error ? err.stack : String(err)}`);
+    return;
+  }
+  // Not a handler's: the process may be in any state. Say why and let the supervisor replace us.
+  console.error(`Uncaught exception: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});
+
+process.on('unhandledRejection', (reason) => {
+  // --unhandled-rejections=warn already printed the warning (the hosted Node 6–12 behaviour).
+  receiver.failCurrentTask(reason);
+});
+
+(globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
+require(bundle);

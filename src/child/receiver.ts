@@ -1,0 +1,87 @@
+/**
+ * flexd's stand-in for `kinvey-code-task-runner` (DESIGN.md, decision 2). The SDK calls
+ * `start(options, onTask, onStarted)`; instead of listening on HTTP or TCP, tasks arrive over
+ * the IPC channel and completed tasks go back the same way. The SDK's own dispatch and
+ * completion handlers run unchanged.
+ *
+ * Unlike the SDK's receivers, a handler that throws (synchronously, later in a callback, or
+ * by rejecting its promise) gets an error answer for its own task and the replica stays up:
+ * each task runs in an AsyncLocalStorage context, so an uncaught error can be traced to it.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { FromReplica } from './protocol.ts';
+
+type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
+
+const taskContext = new AsyncLocalStorage<number>();
+const open = new Set<number>();
+let onTask: TaskCallback | undefined;
+
+function send(message: FromReplica): void {
+  if (process.connected) process.send!(message);
+}
+
+function invalid(message: string, description: string, debug: string): Error {
+  return Object.assign(new Error(message), { description, debug });
+}
+
+/** The `start` of kinvey-code-task-runner: same argument checks, same error texts. */
+export function start(_options: unknown, taskReceived: TaskCallback, started: (err?: unknown) => void): void {
+  if (!taskReceived || !started) {
+    throw invalid('Missing Arguments', 'Cannot start Task Receiver - missing arguments',
+      'Missing arguments - initializing a task receiver requires a taskReceived callback function and a receiver started callback function.');
+  }
+  if (typeof taskReceived !== 'function' || typeof started !== 'function') {
+    throw invalid('Invalid Argument Type', 'Cannot start Task Receiver - invalid arguments',
+      'Invalid arguments - taskReceivedCallback and receiverStartedCallback must be functions.');
+  }
+  onTask = taskReceived;
+  // As the real receivers do, report started from a later tick: the service callback registers its handlers in it.
+  setImmediate(() => {
+    started();
+    send({ t: 'ready' });
+  });
+}
+
+/** The SDK calls this on SIGTERM before it exits; flexd drains requests before it signals. */
+export function stop(callback: (err?: unknown) => void): void {
+  setImmediate(() => callback());
+}
+
+/** Runs one task through the SDK. Called by the child's message loop. */
+export function runTask(id: number, task: Record<string, unknown>): void {
+  if (!onTask) {
+    fail(id, new Error('the service has not started its Flex SDK receiver'));
+    return;
+  }
+  open.add(id);
+  taskContext.run(id, () => {
+    try {
+      onTask!(task, (_err, result) => {
+        if (!open.delete(id)) return 'Connection ended by client.';
+        send({ t: 'result', id, task: result ?? task });
+        return undefined;
+      });
+    } catch (err) {
+      fail(id, err);
+    }
+  });
+}
+
+/** Answers task `id` with an error, once. */
+function fail(id: number, err: unknown): void {
+  open.delete(id);
+  const e = err instanceof Error ? err : new Error(String(err));
+  send({ t: 'failed', id, error: { name: e.name, message: e.message, stack: e.stack ?? '' } });
+}
+
+/**
+ * An error nobody caught: when it belongs to a task still open, that task gets the error
+ * answer and the replica keeps serving. Returns false when it belongs to no open task.
+ */
+export function failCurrentTask(err: unknown): boolean {
+  const id = taskContext.getStore();
+  if (id === undefined || !open.has(id)) return false;
+  fail(id, err);
+  return true;
+}

@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../config.ts';
+import { createRuntime, type RuntimeOptions } from '../runtime.ts';
+
+/**
+ * `flexd serve`: a thin wrapper around createRuntime. Each flag is also an environment
+ * variable (FLEXD_ + the flag in upper snake case): flags win, then variables, then defaults.
+ */
+const FLAGS = {
+  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' },
+  'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+  'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' },
+  'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
+  'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
+  'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
+  runtime: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const envName = (flag: string) => `FLEXD_${flag.replace(/-/g, '_').toUpperCase()}`;
+
+export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): RuntimeOptions | 'help' {
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+  if (values.help) return 'help';
+  const options: Record<string, unknown> = {};
+  for (const flag of Object.keys(FLAGS)) {
+    if (flag === 'help' || flag === 'runtime') continue;
+    const raw = (values as Record<string, unknown>)[flag] ?? env[envName(flag)];
+    if (raw === undefined || raw === '') continue;
+    const key = camel(flag);
+    if (typeof DEFAULTS[key as keyof typeof DEFAULTS] === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number, got "${raw}"`);
+      options[key] = n;
+    } else {
+      options[key] = raw;
+    }
+  }
+  const runtimes = [...(values.runtime ?? []), ...(env.FLEXD_RUNTIMES ? env.FLEXD_RUNTIMES.split(',') : [])];
+  if (runtimes.length > 0) {
+    options.runtimes = Object.fromEntries(runtimes.map((r) => {
+      const eq = r.indexOf('=');
+      if (eq <= 0) throw new Error(`--runtime must look like name=/path/to/node, got "${r}"`);
+      return [r.slice(0, eq), r.slice(eq + 1)];
+    }));
+  }
+  options.adminEmail = env.FLEXD_ADMIN_EMAIL;
+  options.adminPassword = env.FLEXD_ADMIN_PASSWORD;
+  return options as RuntimeOptions;
+}
+
+export const SERVE_HELP = `Usage: flexd serve [options]
+
+  --host HOST            listen address (FLEXD_HOST, default ${DEFAULTS.host})
+  --port PORT            port; 0 = any free port (FLEXD_PORT, default ${DEFAULTS.port})
+  --data-dir DIR         database and builds (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --tls-cert FILE        serve HTTPS with this certificate (FLEXD_TLS_CERT)
+  --tls-key FILE         ... and this key (FLEXD_TLS_KEY)
+  --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
+  --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
+  --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
+  --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
+
+Every flag is also an environment variable: FLEXD_ and the flag in upper case (FLEXD_REQUEST_TIMEOUT_MS).
+The first start creates an admin: FLEXD_ADMIN_EMAIL and FLEXD_ADMIN_PASSWORD, or a generated password printed once.
+See docs/configuration.md.`;
+
+export async function serve(argv: string[]): Promise<void> {
+  const options = serveOptions(argv, process.env);
+  if (options === 'help') {
+    console.log(SERVE_HELP);
+    return;
+  }
+  const runtime = await createRuntime(options);
+  console.log(`flexd listening on ${runtime.url}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error(`flexd: second ${signal}, exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.error(`flexd: ${signal} received, draining requests and stopping replicas`);
+    runtime.close().then(() => process.exit(0), (err) => {
+      console.error(`flexd: shutdown failed: ${(err as Error).message}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

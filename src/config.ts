@@ -1,0 +1,87 @@
+/**
+ * Every timeout, cap and interval flexd uses, with its unit and the reason for its value.
+ * `createRuntime` options override them; `flexd serve` reads the same from flags and env vars.
+ * Tests inject small values so faults and backoffs play out in milliseconds.
+ */
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: './.flexd',
+  /** the hosted runtime's promise: requests complete within 60 s; we answer before the caller gives up */
+  requestTimeoutMs: 50_000,
+  /** bundle load + the service's top-level work */
+  readyTimeoutMs: 30_000,
+  /** SIGTERM → this grace → SIGKILL (Kubernetes 30 s, OTP 5 s, PM2 1.6 s) */
+  stopGraceMs: 10_000,
+  /** an environment with no request for this long drops to zero replicas; the hosted runtime never idled under 4 h; 0 = never */
+  idleTimeoutMs: 4 * 60 * 60_000,
+  /** per replica: --max-old-space-size gets 75 % of it, the RSS watchdog the whole */
+  memoryLimitMb: 256,
+  /** how often the RSS watchdog reads each replica's resident memory (PM2 polls every 30 s: too slow for a Buffer leak) */
+  memoryCheckIntervalMs: 1_000,
+  /** a replica that does not answer a ping within `livenessTimeoutMs` is frozen and gets replaced */
+  livenessIntervalMs: 5_000,
+  livenessTimeoutMs: 5_000,
+  /** restart backoff: first restart immediate, then doubling from the base up to the max; reset after healthy for resetMs */
+  restartBackoffBaseMs: 250,
+  restartBackoffMaxMs: 30_000,
+  restartBackoffResetMs: 60_000,
+  /** more than crashBudget crashes within crashWindowMs suspends the environment (systemd: 5 in 10 s) */
+  crashBudget: 5,
+  crashWindowMs: 60_000,
+  /** how long a 503 for a suspended environment tells clients to wait */
+  retryAfterSeconds: 30,
+  /** replicas per environment */
+  minReplicas: 1,
+  maxReplicas: 1,
+  /** scale up when in-flight requests per replica pass this */
+  scaleUpInFlight: 8,
+  /** an extra replica (above the minimum) idle for this long is stopped */
+  scaleDownIdleMs: 60_000,
+  /** a replica takes at most this many tasks at once; more wait in the environment's queue */
+  maxInFlightPerReplica: 64,
+  /** requests waiting for a replica beyond this are refused at once with 503 */
+  maxQueue: 1_000,
+  /** the SDK's receiver limit (body-parser limit 26214400) */
+  bodyLimitBytes: 25 * 1024 * 1024,
+  /** kinvey-cli refuses to send more than 10 MiB; unpacked and entry caps stop archive bombs */
+  maxArchiveBytes: 10 * 1024 * 1024,
+  maxUnpackedBytes: 200 * 1024 * 1024,
+  maxArchiveEntries: 20_000,
+  /** the hosted runtime kept 100 MB of logs per service */
+  logRingBytes: 100 * 1024 * 1024,
+  /** log lines are written in batches: at most this often, or when this many are waiting */
+  logFlushIntervalMs: 100,
+  logFlushMaxLines: 2_000,
+  /** lines of a replica's output kept to explain a failed start */
+  startupTailLines: 40,
+  /** `npm install` for one deploy */
+  installTimeoutMs: 5 * 60_000,
+  /** management sessions expire */
+  sessionTtlMs: 14 * 24 * 60 * 60_000,
+  /** slowloris: headers must arrive within this */
+  headersTimeoutMs: 20_000,
+} as const;
+
+export type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : string };
+
+/** The knobs an environment may override for itself (SPEC §5). */
+export const ENVIRONMENT_SETTINGS = [
+  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas',
+] as const;
+export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
+
+export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Settings> {
+  const settings = { ...DEFAULTS } as Settings;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULTS)) throw new TypeError(`unknown setting "${key}"`);
+    const expected = typeof DEFAULTS[key as keyof Settings];
+    if (typeof value !== expected || (expected === 'number' && !(Number.isFinite(value) && (value as number) >= 0))) {
+      throw new TypeError(`setting "${key}" must be a ${expected === 'number' ? 'non-negative number' : 'string'}, got ${JSON.stringify(value)}`);
+    }
+    (settings as Record<string, unknown>)[key] = value;
+  }
+  if (settings.maxReplicas < settings.minReplicas) settings.maxReplicas = settings.minReplicas;
+  return Object.freeze(settings);
+}

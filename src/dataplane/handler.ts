@@ -1,0 +1,147 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { FlexdError, isFlexdError } from '../errors.ts';
+import { secretsEqual } from '../secrets.ts';
+import type { Store } from '../store/index.ts';
+import type { Supervisor } from '../supervisor/index.ts';
+import { answerBodyText, answerFromTask } from './answer.ts';
+import { parseJsonBody } from './body.ts';
+import { readBody } from './read-body.ts';
+import { routeRequest } from './task.ts';
+
+/** The SDK's own answer to a missing or wrong shared secret (PROTOCOL.md §1.4), given at the edge. */
+const INVALID_CREDENTIALS = {
+  error: 'InvalidCredentials',
+  description: 'Invalid credentials.  Please retry your request with correct credentials.',
+  debug: 'The Authorization Key was not valid or missing.',
+};
+
+export interface DataPlaneDeps { store: Store; supervisor: Supervisor; bodyLimitBytes: number }
+
+/**
+ * `/flex/{service}/{environment}/…`: the SDK's local routes, per environment. Builds the task
+ * as the SDK's receiver would, checks the shared secret before any replica is touched, sends
+ * the task to a replica and projects the completed task back as that receiver would. Runs on
+ * Node's http directly: this is the hot path, and it streams the body limit itself.
+ */
+export function createDataPlane(deps: DataPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const requestId = header(req, 'x-kinvey-request-id') || randomUUID();
+    handle(deps, req, res, requestId).catch((err) => sendError(res, err, requestId));
+  };
+}
+
+async function handle(deps: DataPlaneDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const pathname = q === -1 ? url : url.slice(0, q);
+  const rawQuery = q === -1 ? '' : url.slice(q + 1);
+  // pathname = /flex/{service}/{environment}{rest}
+  const parts = pathname.split('/');
+  const service = decodeSegment(parts[2]);
+  const environment = decodeSegment(parts[3]);
+  const rest = parts.length > 4 ? `/${parts.slice(4).join('/')}` : '/';
+
+  const svc = service === undefined ? undefined : deps.store.services.findService(service);
+  const env = svc && environment !== undefined ? deps.store.services.findEnvironment(svc.id, environment) : undefined;
+  if (!env) {
+    req.resume();
+    throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });
+  }
+
+  const raw = await readBody(req, deps.bodyLimitBytes);
+  const body = parseJsonBody(req.headers['content-type'], raw);
+  if (!body.ok) {
+    throw new FlexdError('BadRequest', 'Unable to understand request', { status: body.status, debug: body.debug });
+  }
+  const route = routeRequest({ method: req.method ?? 'GET', path: rest, rawQuery, header: (name) => header(req, name), body: body.value });
+  if (route.kind === 'healthcheck') {
+    sendJson(res, 200, { healthy: true }, { 'X-Request-Id': requestId });
+    return;
+  }
+  if (route.kind === 'notFound') {
+    throw new FlexdError('NotFound', 'The requested route does not exist.', { status: 404, debug: `Cannot ${route.method} ${route.path}` });
+  }
+  if (route.kind === 'options') {
+    res.writeHead(200, { Allow: route.allow, 'Content-Type': 'text/html; charset=utf-8', 'X-Request-Id': requestId });
+    res.end(route.allow);
+    return;
+  }
+  if (route.kind === 'error') {
+    throw new FlexdError(route.status === 400 ? 'BadRequest' : 'InternalError', route.status === 400 ? 'Unable to understand request' : 'flexd could not build the task.',
+      { status: route.status, debug: route.debug });
+  }
+  let completed;
+  let headers: Record<string, string> = { 'X-Request-Id': requestId };
+  if (route.checksSecret && env.secret && !secretsEqual(header(req, 'x-auth-key'), env.secret)) {
+    completed = rejectAsTheSdkWould(route.task);
+  } else {
+    const outcome = await deps.supervisor.dispatch(env.id, route.task);
+    headers = { ...headers, 'X-Flexd-Version': outcome.version };
+    if (outcome.kind === 'failed') {
+      sendJson(res, 500, {
+        error: 'FlexRuntimeError',
+        description: 'The Flex Service had a runtime error.  See debug message for details',
+        debug: `${outcome.error.name}: ${outcome.error.message}`,
+      }, headers);
+      return;
+    }
+    completed = outcome.task;
+  }
+  const answer = answerFromTask(completed);
+  const text = answerBodyText(answer);
+  res.writeHead(answer.status, answer.status === 550 ? 'unknown' : undefined, {
+    ...answer.headers, ...headers, 'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+/**
+ * The shared secret is checked here, before any replica is touched, but the answer is the one
+ * the SDK gives (flex.js checks it first thing): the task's response becomes the
+ * InvalidCredentials error, so the functions route still answers `{request, response}`.
+ */
+function rejectAsTheSdkWould(task: Record<string, any>): Record<string, any> {
+  task.response = task.response || {};
+  task.response.body = { ...INVALID_CREDENTIALS };
+  task.response.statusCode = 401;
+  task.response.continue = false;
+  return task;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function decodeSegment(segment: string | undefined): string | undefined {
+  if (!segment) return undefined;
+  try {
+    const decoded = decodeURIComponent(segment);
+    return decoded.includes('\0') || decoded.length > 256 ? undefined : decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, status === 550 ? 'unknown' : undefined, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** flexd's own errors on the data plane, in the Kinvey shape `{error, description, debug}`. */
+function sendError(res: ServerResponse, err: unknown, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = isFlexdError(err) ? err : new FlexdError('InternalError', 'flexd could not handle the request.', { status: 500, debug: (err as Error)?.message ?? String(err) });
+  const headers: Record<string, string> = { 'X-Request-Id': requestId };
+  if (e.retryAfterSeconds !== undefined) headers['Retry-After'] = String(e.retryAfterSeconds);
+  sendJson(res, e.status, { error: e.code, description: e.message, debug: e.debug }, headers);
+}

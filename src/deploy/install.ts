@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import { DEFAULTS } from '../config.ts';
+import { FlexdError } from '../errors.ts';
+import { LineSplitter } from '../logs/lines.ts';
+import {
+  INSTALL_FAILURE_TAIL_LINES, INSTALL_OUTPUT_LINE_BYTES, NPM_KILL_GRACE_MS, NPM_VIEW_TIMEOUT_MS,
+} from './limits.ts';
+
+export interface InstallOptions {
+  /** npm's cache, shared by every build so a repeat deploy installs from disk */
+  cacheDir: string;
+  /** one line per step, for the job's progress: what was substituted, retried, installed */
+  onProgress: (line: string) => void;
+  /** default 5 min (`DEFAULTS.installTimeoutMs`); npm is killed then */
+  timeoutMs?: number;
+  /** default `npm`, found on PATH */
+  npmCommand?: string;
+  /** aborting kills npm and rejects with the signal's reason */
+  signal?: AbortSignal;
+}
+
+const SDK = 'kinvey-flex-sdk';
+const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
+
+/**
+ * Installs a project's production dependencies into `dir/node_modules` with npm, honouring its
+ * lockfile when it can. Old projects pin what the registry no longer serves, so: a
+ * `kinvey-flex-sdk` the registry lacks is replaced in package.json by the nearest version of the
+ * same major; a lockfile pinning one is set aside; an install that fails with the lockfile is
+ * retried without it. Each of these is reported through `onProgress` and returned.
+ *
+ * @example
+ *   const { substitutions } = await installDependencies(root, { cacheDir, onProgress: (l) => job.progress(l) });
+ *   // substitutions: ['kinvey-flex-sdk 3.2.1 is not available; using 3.3.0']
+ *
+ * @throws FlexdError `DependencyInstallFailed` (400) with the tail of npm's output
+ */
+export async function installDependencies(dir: string, options: InstallOptions): Promise<{ substitutions: string[] }> {
+  options.signal?.throwIfAborted();
+  const npm = new Npm(dir, options);
+  const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  if (Object.keys(pkg.dependencies ?? {}).length === 0) {
+    options.onProgress('No dependencies to install.');
+    return { substitutions: [] };
+  }
+
+  const substitutions: string[] = [];
+  const report = (line: string) => { substitutions.push(line); options.onProgress(line); };
+  let lockfile = await findLockfile(dir);
+  const requested = pkg.dependencies?.[SDK];
+  const available = requested === undefined ? null : await npm.sdkVersions();
+  if (requested !== undefined && available !== null) {
+    const replacement = replacementFor(requested, available);
+    if (replacement !== null) {
+      pkg.dependencies![SDK] = replacement;
+      await fs.writeFile(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+      report(`${SDK} ${requested} is not available; using ${replacement}`);
+    }
+    const pinned = lockfile === null ? null : await lockedVersion(path.join(dir, lockfile));
+    if (lockfile !== null && (replacement !== null || (pinned !== null && !available.includes(pinned)))) {
+      await setAside(dir, lockfile);
+      report(pinned !== null && !available.includes(pinned)
+        ? `${lockfile} pins ${SDK} ${pinned}, which is not available; installing without the lockfile`
+        : `${lockfile} was made for ${SDK} ${requested}; installing without the lockfile`);
+      lockfile = null;
+    }
+  }
+
+  options.onProgress(`Installing dependencies with npm${lockfile === null ? '' : ` from ${lockfile}`}…`);
+  let run = await npm.install();
+  if (!run.ok && !run.timedOut && lockfile !== null) {
+    options.onProgress(`npm install with ${lockfile} failed:`);
+    for (const line of run.tail) options.onProgress(line);
+    await setAside(dir, lockfile);
+    report(`Retrying without ${lockfile}, which pins packages that could not be installed`);
+    run = await npm.install();
+  }
+  if (!run.ok) {
+    const why = run.timedOut
+      ? `npm install did not finish within ${Math.round(npm.timeoutMs / 1000)} s and was stopped`
+      : `npm install failed${run.exit}`;
+    throw new FlexdError('DependencyInstallFailed', `${why}. Last lines of its output:\n${run.tail.join('\n')}`, { status: 400 });
+  }
+  options.onProgress(run.tail.at(-1) ?? 'Dependencies installed.');
+  return { substitutions };
+}
+
+/**
+ * The version to put in place of `requested` when no published version satisfies it: of the same
+ * major, the lowest above it (semver-compatible, and keeps whatever fix the pin was for), else
+ * the highest below it. null when `requested` is satisfied, not a semver range (a tag, a URL),
+ * or its major has no published version.
+ */
+function replacementFor(requested: string, available: string[]): string | null {
+  if (semver.validRange(requested) === null || semver.maxSatisfying(available, requested) !== null) return null;
+  const wanted = semver.minVersion(requested);
+  if (wanted === null) return null;
+  const sameMajor = available
+    .filter((v) => semver.valid(v) !== null && semver.prerelease(v) === null && semver.major(v) === wanted.major)
+    .sort(semver.compare);
+  return sameMajor.find((v) => semver.gte(v, wanted)) ?? sameMajor.at(-1) ?? null;
+}
+
+async function findLockfile(dir: string): Promise<string | null> {
+  for (const name of LOCKFILES) {
+    if (await fs.stat(path.join(dir, name)).then((s) => s.isFile(), () => false)) return name;
+  }
+  return null;
+}
+
+/** The kinvey-flex-sdk version a lockfile pins (lockfileVersion 2–3 `packages`, or 1 `dependencies`). */
+async function lockedVersion(file: string): Promise<string | null> {
+  try {
+    const lock = JSON.parse(await fs.readFile(file, 'utf8'));
+    const version = lock?.packages?.[`node_modules/${SDK}`]?.version ?? lock?.dependencies?.[SDK]?.version;
+    return typeof version === 'string' ? version : null;
+  } catch {
+    return null; // unreadable: npm will say why, and the retry without it follows
+  }
+}
+
+/** Moves a lockfile out of npm's sight, keeping it beside the project for whoever debugs the build. */
+async function setAside(dir: string, lockfile: string): Promise<void> {
+  await fs.rename(path.join(dir, lockfile), path.join(dir, `${lockfile}.flexd-unused`));
+}
+
+/**
+ * `npm view kinvey-flex-sdk versions`, asked once per process and npm command: the list changes
+ * rarely, a build often.
+ */
+const sdkVersionsAsked = new Map<string, Promise<string[]>>();
+
+interface NpmRun { ok: boolean; timedOut: boolean; exit: string; tail: string[]; output: string }
+
+/** Runs npm as a child (no shell) in the project folder, its output captured, never on flexd's stdout. */
+class Npm {
+  readonly timeoutMs: number;
+  private readonly command: string;
+
+  constructor(private readonly dir: string, private readonly options: InstallOptions) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULTS.installTimeoutMs;
+    this.command = options.npmCommand ?? 'npm';
+  }
+
+  install(): Promise<NpmRun> {
+    return this.run([
+      'install', '--omit=dev', '--no-audit', '--no-fund',
+      // Install scripts (native addon builds, postinstall downloads) are not run: the build bundles
+      // the service with esbuild, which cannot bundle a native addon anyway, and a dependency's
+      // script would run with flexd's rights.
+      '--ignore-scripts',
+      '--prefer-offline', '--cache', this.options.cacheDir,
+      '--no-update-notifier', '--no-progress', '--loglevel', 'warn',
+    ], this.timeoutMs, { signal: this.options.signal });
+  }
+
+  /** The published versions of kinvey-flex-sdk, or null (reported) when the registry cannot be asked. */
+  async sdkVersions(): Promise<string[] | null> {
+    const command = this.command;
+    // Not tied to this build's signal: other builds may be waiting on the same answer.
+    const asked = sdkVersionsAsked.get(command) ?? this.run(['view', SDK, 'versions', '--json', '--cache', this.options.cacheDir,
+      '--no-update-notifier', '--loglevel', 'error'], NPM_VIEW_TIMEOUT_MS, { captureStdout: true }).then((run) => {
+      const parsed: unknown = run.ok ? JSON.parse(run.output) : null;
+      const versions = typeof parsed === 'string' ? [parsed] : parsed;
+      if (!Array.isArray(versions)) throw new Error(run.tail.at(-1) ?? `npm view ${SDK} failed`);
+      return versions.filter((v): v is string => typeof v === 'string');
+    });
+    sdkVersionsAsked.set(command, asked);
+    try {
+      return await asked;
+    } catch (err) {
+      sdkVersionsAsked.delete(command); // the next build asks again
+      this.options.onProgress(`Could not list the published ${SDK} versions (${(err as Error).message}); installing as declared`);
+      return null;
+    }
+  }
+
+  private run(args: string[], timeoutMs: number, how: { captureStdout?: boolean; signal?: AbortSignal } = {}): Promise<NpmRun> {
+    const { signal } = how;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      // Its own process group, so a timeout also stops what npm started (git, tar workers).
+      const child = spawn(this.command, args, {
+        cwd: this.dir, env: npmEnvironment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      });
+      const tail: string[] = [];
+      let output = '';
+      const keep = (line: string) => {
+        if (line.trim() === '') return;
+        tail.push(line);
+        if (tail.length > INSTALL_FAILURE_TAIL_LINES) tail.shift();
+      };
+      const stdout = new LineSplitter(keep, INSTALL_OUTPUT_LINE_BYTES);
+      const stderr = new LineSplitter(keep, INSTALL_OUTPUT_LINE_BYTES);
+      child.stdout.on('data', (chunk: Buffer) => (how.captureStdout ? (output += chunk) : stdout.push(chunk)));
+      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+
+      let timedOut = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const stop = () => {
+        signalGroup(child.pid, 'SIGTERM');
+        killTimer ??= setTimeout(() => signalGroup(child.pid, 'SIGKILL'), NPM_KILL_GRACE_MS);
+      };
+      const deadline = setTimeout(() => { timedOut = true; stop(); }, timeoutMs);
+      signal?.addEventListener('abort', stop, { once: true });
+
+      child.once('error', (err) => keep(`could not run npm: ${err.message}`));
+      child.once('close', (code, killedBy) => {
+        clearTimeout(deadline);
+        clearTimeout(killTimer);
+        signal?.removeEventListener('abort', stop);
+        stdout.end();
+        stderr.end();
+        if (signal?.aborted) return reject(signal.reason);
+        const exit = killedBy !== null ? ` (killed by ${killedBy})` : code === null ? '' : ` (exit code ${code})`;
+        resolve({ ok: code === 0, timedOut, exit, tail, output });
+      });
+    });
+  }
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
+/**
+ * flexd's environment for npm, less what `npm start` leaves in it: `npm_package_*`, the calling
+ * npm's prefix and `-s` (loglevel silent) would steer the build's npm. Kept: the connection
+ * settings an operator sets for a registry mirror or a proxy.
+ */
+function npmEnvironment(): NodeJS.ProcessEnv {
+  const kept = /^npm_config_(registry|userconfig|globalconfig|cafile|ca|proxy|https_proxy|noproxy|strict_ssl|.*:registry)$/i;
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(name) || kept.test(name)) env[name] = value;
+  }
+  env.NO_UPDATE_NOTIFIER = '1';
+  return env;
+}

@@ -1,0 +1,189 @@
+import { createRequire } from 'node:module';
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
+import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.ts';
+import type { Supervisor } from '../supervisor/index.ts';
+import { StartError } from '../supervisor/replica.ts';
+import { bundleProject } from './bundle.ts';
+import { installDependencies } from './install.ts';
+import { JobRunner } from './jobs.ts';
+import { checkVersionIncreases, readProject } from './project.ts';
+import { unpackArchive } from './unpack.ts';
+
+export type DeploySource = { kind: 'directory'; dir: string } | { kind: 'archive'; archive: Buffer };
+
+export interface DeployRequest {
+  serviceId: string;
+  environmentId: string;
+  source: DeploySource;
+  /** the full set of variables to run with (kinvey-cli merges --set-vars before it sends); absent = keep */
+  envVars?: Record<string, string>;
+  runtime?: string;
+  userEmail: string | null;
+}
+
+/**
+ * The deploy and recycle jobs: unpack → check → install → bundle → store the artifact →
+ * start the new replicas → swap. Any failure leaves the job in ERROR with the reason and the
+ * previous version serving; nothing half-stored survives a failed job.
+ */
+export class Deployer {
+  readonly jobs: JobRunner;
+
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string }) {
+    this.jobs = new JobRunner(deps.store);
+  }
+
+  deploy(req: DeployRequest): JobRow {
+    const job = this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
+      params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
+    this.jobs.enqueue(job, (progress) => this.runDeploy(job, req, progress));
+    return job;
+  }
+
+  /** Restarts every replica of the environment as one swap (recycle, or applying changed variables). */
+  recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle'): JobRow {
+    const job = this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId, params: { serviceId, serviceEnvironmentId: environmentId }, userEmail });
+    this.jobs.enqueue(job, async (progress) => {
+      const env = this.environment(environmentId);
+      if (!env.activeVersionId) return `${why}: nothing deployed yet; the change applies at the next deploy`;
+      const version = this.deps.store.versions.get(env.activeVersionId)!;
+      progress('DEPLOYING', `${why}: starting new replicas of version ${version.version}`);
+      await this.activate(env, version);
+      return `${why}: version ${version.version} serving on fresh replicas`;
+    });
+    return job;
+  }
+
+  /** On start: bring every environment back on its last active version. */
+  async restoreAll(): Promise<void> {
+    const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
+    if (failed > 0) console.error(`flexd: ${failed} unfinished job(s) from the last run marked ERROR`);
+    const envs = this.deps.store.services.listEnvironments().filter((e) => e.activeVersionId);
+    const queue = [...envs];
+    const worker = async () => {
+      for (let env = queue.shift(); env; env = queue.shift()) {
+        const version = this.deps.store.versions.get(env.activeVersionId!);
+        if (!version) continue;
+        try {
+          await this.deps.supervisor.activate(env, version);
+        } catch (err) {
+          this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void): Promise<string> {
+    const { store } = this.deps;
+    const buildDir = join(this.deps.dataDir, 'builds', job.id);
+    let version: VersionRow | undefined;
+    try {
+      progress('BUILDING', 'Building');
+      let projectDir: string;
+      let installed = false;
+      if (req.source.kind === 'archive') {
+        mkdirSync(buildDir, { recursive: true });
+        const unpacked = await unpackArchive(req.source.archive, buildDir, {
+          maxArchiveBytes: this.deps.settings.maxArchiveBytes, maxUnpackedBytes: this.deps.settings.maxUnpackedBytes, maxEntries: this.deps.settings.maxArchiveEntries,
+        });
+        progress('BUILDING', `Unpacked ${unpacked.entries} entries (${unpacked.bytes} bytes)`);
+        projectDir = unpacked.root;
+      } else {
+        projectDir = req.source.dir;
+        installed = dependenciesResolvable(projectDir);
+      }
+      const project = await readProject(projectDir);
+      checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
+      if (installed) {
+        progress('BUILDING', 'Dependencies already installed; skipping npm install');
+      } else {
+        if (req.source.kind === 'directory') {
+          // Never install into the user's folder: copy it aside first.
+          cpSync(projectDir, buildDir, { recursive: true, filter: (src) => !/[\\/](node_modules|\.git)$/.test(src) });
+          projectDir = buildDir;
+        }
+        progress('BUILDING', 'Installing dependencies (npm install --omit=dev)');
+        const { substitutions } = await installDependencies(projectDir, {
+          cacheDir: join(this.deps.dataDir, 'npm-cache'), timeoutMs: this.deps.settings.installTimeoutMs,
+          onProgress: (line) => progress('BUILDING', line),
+        });
+        for (const s of substitutions) progress('BUILDING', s);
+      }
+      progress('BUILDING', 'Bundling');
+      const bundle = await bundleProject(projectDir, project.main);
+      version = store.versions.add(req.environmentId, {
+        version: project.version, bundle: bundle.code, hash: bundle.hash, sdkVersion: sdkVersion(projectDir), runtime: req.runtime ?? null,
+      });
+      progress('DEPLOYING', `Built version ${project.version} (${bundle.code.length} bytes); starting replicas`);
+      let env = this.environment(req.environmentId);
+      if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
+      await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      return `Deployed version ${project.version}`;
+    } catch (err) {
+      if (version) store.versions.remove(version.id);
+      this.recordError(req.environmentId, err);
+      throw new Error(describe(err));
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Swap to `version` and, only once it serves, record it (and any new variables) as active. */
+  private async activate(env: EnvironmentRow, version: VersionRow, deployer?: string | null, changes: { envVars?: Record<string, string>; runtime?: string } = {}): Promise<void> {
+    try {
+      await this.deps.supervisor.activate(env, version);
+    } catch (err) {
+      this.recordError(env.id, err);
+      throw err;
+    }
+    this.deps.store.services.updateEnvironment(env.id, {
+      activeVersionId: version.id, requestedVersion: version.version, requestedAt: new Date().toISOString(),
+      ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
+      envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
+    });
+  }
+
+  private recordError(environmentId: string, err: unknown): void {
+    try {
+      this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
+    } catch { /* deleted meanwhile */ }
+  }
+
+  private environment(id: string): EnvironmentRow {
+    const env = this.deps.store.services.getEnvironment(id);
+    if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
+    return env;
+  }
+}
+
+/** A job's error text: the reason, plus the replica's last output lines for a failed start. */
+function describe(err: unknown): string {
+  if (err instanceof StartError) return `The new version failed to start: ${err.message}${err.tail ? `\n--- last output ---\n${err.tail}` : ''}`;
+  const e = err as { code?: string; message?: string; debug?: string };
+  return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}${e.debug ? `\n${e.debug}` : ''}`;
+}
+
+/** True when every dependency resolves from the project folder (its own node_modules or an ancestor's). */
+function dependenciesResolvable(dir: string): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const req = createRequire(join(dir, 'package.json'));
+    for (const name of Object.keys(pkg.dependencies ?? {})) req.resolve(`${name}/package.json`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sdkVersion(dir: string): string | null {
+  try {
+    const req = createRequire(join(dir, 'package.json'));
+    return (JSON.parse(readFileSync(req.resolve('kinvey-flex-sdk/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,39 @@
+import { FlexdError } from './errors.ts';
+
+/** SPEC §5: what a user's environment variable may be called. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Names the runtime owns. `SDK_RECEIVER` would switch the SDK away from flexd's receiver,
+ * `NODE_OPTIONS` would override the memory cap and rejection mode, and `FLEXD_*` is flexd's
+ * own namespace. Listed in the README.
+ */
+export const RESERVED_NAMES = ['SDK_RECEIVER', 'NODE_OPTIONS'] as const;
+export const RESERVED_PREFIXES = ['FLEXD_'] as const;
+
+export function isReservedName(name: string): boolean {
+  const upper = name.toUpperCase();
+  return (RESERVED_NAMES as readonly string[]).includes(upper) || RESERVED_PREFIXES.some((p) => upper.startsWith(p));
+}
+
+/**
+ * Checks a whole set of variables before any of it is applied: every name valid and not
+ * reserved, every value a string. The error names each offending variable.
+ */
+export function validateEnvVars(vars: unknown): Record<string, string> {
+  if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) {
+    throw new FlexdError('InvalidEnvironmentVariables', 'environmentVariables must be an object of name → string value.', { status: 400 });
+  }
+  const problems: string[] = [];
+  const clean: Record<string, string> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (!NAME.test(name)) problems.push(`"${name}" is not a valid name (letters, digits and _, not starting with a digit)`);
+    else if (isReservedName(name)) problems.push(`"${name}" is reserved by the runtime`);
+    else if (typeof value !== 'string') problems.push(`"${name}" must have a string value, not ${value === null ? 'null' : typeof value}`);
+    else clean[name] = value;
+  }
+  if (problems.length > 0) {
+    throw new FlexdError('InvalidEnvironmentVariables', `Environment variables refused: ${problems.join('; ')}.`, { status: 400 });
+  }
+  return clean;
+}

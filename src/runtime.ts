@@ -1,0 +1,145 @@
+import { getRequestListener } from '@hono/node-server';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { bootstrapAdmin } from './api/admin.ts';
+import { createManagementApi } from './api/app.ts';
+import { resolveSettings, type Settings } from './config.ts';
+import type { RuntimeContext } from './context.ts';
+import { createDataPlane } from './dataplane/handler.ts';
+import { Deployer } from './deploy/pipeline.ts';
+import { validateEnvVars } from './env-vars.ts';
+import { FlexdError } from './errors.ts';
+import { LogWriter } from './logs/writer.ts';
+import { openStore, type JobRow } from './store/index.ts';
+import { Supervisor } from './supervisor/index.ts';
+
+export interface RuntimeOptions extends Partial<Settings> {
+  /** where the SQLite database and cached builds live; default ./.flexd */
+  dataDir?: string;
+  /** serve HTTPS with this certificate and key (PEM file paths) */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** the first start creates this admin; without a password one is generated and printed once */
+  adminEmail?: string;
+  adminPassword?: string;
+  /** Node executables for runtime names beyond flex-runtime-node6…12 */
+  runtimes?: Record<string, string>;
+}
+
+export interface DeployDirectoryOptions {
+  service: string;
+  environment: string;
+  /** the environment's shared secret (X-Auth-Key); set when the environment is created or changed */
+  secret?: string;
+  /** environment variables: replaces the environment's set */
+  env?: Record<string, string>;
+}
+
+export interface Runtime {
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  readonly context: RuntimeContext;
+  /**
+   * Deploys a project folder through the same pipeline as an upload; resolves once the new
+   * version serves, rejects with the job's error.
+   * @example await rt.deployDirectory('./my-service', { service: 'orders', environment: 'Development', secret: 's3cret' })
+   */
+  deployDirectory(dir: string, options: DeployDirectoryOptions): Promise<JobRow>;
+  /** Stops taking requests, drains, stops every replica, closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a flexd runtime in this process: the same one `flexd serve` runs.
+ *
+ * @example
+ * const rt = await createRuntime({ dataDir: tmp, port: 0 });
+ * await rt.deployDirectory('test/fixtures/kitchen-sink', { service: 'kitchen', environment: 'Development' });
+ * await fetch(`${rt.url}/flex/kitchen/Development/healthcheck`);
+ * await rt.close();
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, ...overrides } = options;
+  const settings = resolveSettings(overrides);
+  const dataDir = resolve(dataDirOption ?? settings.dataDir);
+  const store = openStore(dataDir);
+  const logs = new LogWriter(store.logs, () => settings.logRingBytes, settings.logFlushIntervalMs, settings.logFlushMaxLines);
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir });
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer };
+  store.accounts.defaultOrganization();
+  await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
+
+  await deployer.restoreAll();
+
+  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes });
+  const api = getRequestListener(createManagementApi(context).fetch);
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    res.once('close', () => { if (--inFlight === 0) drained?.(); });
+    if (req.url?.startsWith('/flex/')) dataPlane(req, res);
+    else void api(req, res);
+  };
+  const server: Server = tlsCert && tlsKey
+    ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, listener)
+    : createHttpServer(listener);
+  server.headersTimeout = settings.headersTimeoutMs;
+  server.requestTimeout = 0;
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    context,
+    async deployDirectory(dir, o) {
+      const { service, environment } = ensureEnvironment(context, o);
+      const job = deployer.deploy({
+        serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
+        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null,
+      });
+      const done = await deployer.jobs.wait(job.id);
+      if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.progress.split('\n').slice(-1)[0] ?? 'deploy failed', { debug: done.progress });
+      return done;
+    },
+    close() {
+      closing ??= (async () => {
+        server.close();
+        server.closeIdleConnections?.();
+        if (inFlight > 0) {
+          await new Promise<void>((r) => {
+            drained = r;
+            setTimeout(r, settings.stopGraceMs).unref();
+          });
+        }
+        server.closeAllConnections?.();
+        await supervisor.close();
+        logs.flush();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
+function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {
+  const { services, accounts } = ctx.store;
+  const svc = services.findService(o.service) ?? services.createService(accounts.defaultOrganization().id, o.service);
+  let env = services.findEnvironment(svc.id, o.environment);
+  if (!env) env = services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '' });
+  else if (o.secret !== undefined && o.secret !== env.secret) services.updateEnvironment(env.id, { secret: o.secret });
+  return { service: svc.id, environment: env.id };
+}

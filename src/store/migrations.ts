@@ -1,0 +1,86 @@
+/**
+ * Numbered schema migrations. Each runs once, in order, inside a transaction; the number of
+ * the last one applied is kept in `PRAGMA user_version`. Never edit a released migration:
+ * add the next number.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the control data
+  `
+  CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE services (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE environments (
+    id TEXT PRIMARY KEY,
+    service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    secret TEXT NOT NULL DEFAULT '',
+    env_vars TEXT NOT NULL DEFAULT '{}',
+    runtime TEXT,
+    settings TEXT NOT NULL DEFAULT '{}',
+    description TEXT,
+    active_version_id TEXT,
+    requested_version TEXT,
+    requested_at TEXT,
+    deployer_email TEXT,
+    suspended_reason TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (service_id, name)
+  );
+  CREATE TABLE versions (
+    id TEXT PRIMARY KEY,
+    environment_id TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    bundle BLOB NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sdk_version TEXT,
+    runtime TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (environment_id, version)
+  );
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    service_id TEXT,
+    environment_id TEXT,
+    status TEXT NOT NULL,
+    progress TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',
+    user_email TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX jobs_environment ON jobs(environment_id, created_at);
+  CREATE TABLE logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment_id TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    threshold TEXT,
+    message TEXT NOT NULL,
+    bytes INTEGER NOT NULL
+  );
+  CREATE INDEX logs_environment ON logs(environment_id, id);
+  CREATE INDEX logs_environment_time ON logs(environment_id, timestamp);
+  `,
+];

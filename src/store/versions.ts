@@ -1,0 +1,52 @@
+import type { Db } from './db.ts';
+import { newId, nowIso } from './ids.ts';
+import semver from 'semver';
+
+export interface VersionRow {
+  id: string; environmentId: string; version: string; hash: string; size: number;
+  sdkVersion: string | null; runtime: string | null; createdAt: string;
+}
+
+const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt`;
+
+/** Built artifacts: every deployed version of an environment, immutable once stored. */
+export class VersionStore {
+  constructor(private readonly db: Db) {}
+
+  add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null }): VersionRow {
+    const id = newId();
+    this.db.prepare(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
+      fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso());
+    return this.get(id)!;
+  }
+
+  get(id: string): VersionRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id) as VersionRow | undefined;
+  }
+
+  find(environmentId: string, version: string): VersionRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
+  }
+
+  bundle(id: string): Buffer {
+    const row = this.db.prepare('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+    if (!row) throw new Error(`version ${id} not found`);
+    return row.bundle;
+  }
+
+  list(environmentId: string): VersionRow[] {
+    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId) as VersionRow[];
+    return rows.sort((a, b) => semver.compare(a.version, b.version));
+  }
+
+  /** The highest version ever deployed to the environment (semver order), or null. */
+  newest(environmentId: string): string | null {
+    const all = this.list(environmentId);
+    return all.length === 0 ? null : all[all.length - 1].version;
+  }
+
+  remove(id: string): void {
+    this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
+  }
+}

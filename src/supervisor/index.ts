@@ -1,0 +1,147 @@
+import { existsSync, mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import * as tar from 'tar';
+import { join } from 'node:path';
+import { resolveSettings, type Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
+import { parseLogLine } from '../logs/threshold.ts';
+import type { LogWriter } from '../logs/writer.ts';
+import { newContainerId } from '../store/ids.ts';
+import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
+import { buildChildEntry } from './child-entry.ts';
+import { Pool, type DispatchResult, type Generation } from './pool.ts';
+import { Replica } from './replica.ts';
+import { replicaEnvironment } from './replica-env.ts';
+import { nodeForRuntime } from './runtimes.ts';
+
+export type { DispatchResult } from './pool.ts';
+
+export interface SupervisorDeps {
+  dataDir: string;
+  settings: Settings;
+  store: Store;
+  logs: LogWriter;
+  /** Node executables for runtime names beyond flex-runtime-node6…12 (which run on this Node). */
+  runtimes?: Record<string, string>;
+}
+
+/**
+ * Owns every environment's pool of replicas: starts them from stored artifacts, routes tasks
+ * to them, and stops them. The supervisor never reads an upload directory: replicas run from
+ * the artifact written out of SQLite (`<dataDir>/artifacts/<hash>.js`).
+ */
+export class Supervisor {
+  private readonly pools = new Map<string, Pool>();
+  private readonly childEntry: string;
+  private readonly artifactsDir: string;
+  private readonly replicasDir: string;
+
+  constructor(private readonly deps: SupervisorDeps) {
+    this.childEntry = buildChildEntry(deps.dataDir);
+    this.artifactsDir = join(deps.dataDir, 'artifacts');
+    this.replicasDir = join(deps.dataDir, 'replicas');
+    rmSync(this.replicasDir, { recursive: true, force: true });
+    mkdirSync(this.artifactsDir, { recursive: true });
+    mkdirSync(this.replicasDir, { recursive: true });
+  }
+
+  /** The settings an environment runs with: the runtime's, overridden by its own. */
+  settingsFor(env: EnvironmentRow): Settings {
+    return resolveSettings({ ...this.deps.settings, ...env.settings }) as Settings;
+  }
+
+  pool(environmentId: string): Pool | undefined {
+    return this.pools.get(environmentId);
+  }
+
+  /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
+  async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
+    const settings = this.settingsFor(env);
+    const generation: Generation = {
+      versionId: version.id,
+      version: version.version,
+      bundlePath: this.writeArtifact(version),
+      env: replicaEnvironment(env),
+    };
+    let pool = this.pools.get(env.id);
+    if (!pool) {
+      pool = this.createPool(env, settings);
+      this.pools.set(env.id, pool);
+    } else {
+      pool.updateSettings(settings);
+    }
+    await pool.activate(generation);
+  }
+
+  async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
+    const pool = this.pools.get(environmentId);
+    if (!pool) throw new FlexdError('NotDeployed', 'No version of this service environment has been deployed.', { status: 404 });
+    return pool.dispatch(task);
+  }
+
+  async remove(environmentId: string): Promise<void> {
+    const pool = this.pools.get(environmentId);
+    this.pools.delete(environmentId);
+    await pool?.close();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.close()));
+  }
+
+  private createPool(env: EnvironmentRow, settings: Settings): Pool {
+    const environmentId = env.id;
+    return new Pool(settings, {
+      spawn: (generation, s) => this.spawn(environmentId, generation, s),
+      note: (containerId, message, threshold = 'info') => this.deps.logs.note(environmentId, containerId || 'flexd', `[flexd] ${message}`, threshold),
+      suspended: (reason) => {
+        try {
+          this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason });
+        } catch { /* the environment was deleted meanwhile */ }
+      },
+    });
+  }
+
+  private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
+    const env = this.deps.store.services.getEnvironment(environmentId);
+    const containerId = newContainerId();
+    const cwd = join(this.replicasDir, containerId);
+    mkdirSync(cwd, { recursive: true });
+    const replica = new Replica({
+      containerId,
+      version: generation.version,
+      nodePath: nodeForRuntime(env?.runtime ?? null, this.deps.runtimes),
+      childEntry: this.childEntry,
+      bundlePath: generation.bundlePath,
+      cwd,
+      env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
+      memoryLimitMb: settings.memoryLimitMb,
+      readyTimeoutMs: settings.readyTimeoutMs,
+      startupTailLines: settings.startupTailLines,
+    });
+    replica.on('line', (_stream: string, line: string) => {
+      const { threshold, message } = parseLogLine(line);
+      this.deps.logs.write({ environmentId, containerId, timestamp: new Date().toISOString(), threshold, message });
+    });
+    replica.once('exit', () => rmSync(cwd, { recursive: true, force: true }));
+    return replica;
+  }
+
+  /** Unpacks the stored artifact to `<dataDir>/artifacts/<hash>/` once; replicas of that version share it. */
+  private writeArtifact(version: VersionRow): string {
+    const dir = join(this.artifactsDir, version.hash);
+    if (!existsSync(dir)) {
+      const staging = `${dir}.tmp-${process.pid}`;
+      rmSync(staging, { recursive: true, force: true });
+      mkdirSync(staging, { recursive: true });
+      // Our own artifact, written by deploy/bundle.ts: a small gzip'ed tar, unpacked synchronously.
+      const archive = join(staging, '.artifact.tgz');
+      writeFileSync(archive, this.deps.store.versions.bundle(version.id));
+      tar.extract({ file: archive, cwd: staging, sync: true, strict: true });
+      rmSync(archive);
+      renameSync(staging, dir);
+    }
+    return join(dir, 'bundle.js');
+  }
+}

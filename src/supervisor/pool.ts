@@ -1,0 +1,335 @@
+import type { Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
+import { CrashBudget } from './crash-budget.ts';
+import { Replica, StartError, type Outcome } from './replica.ts';
+
+/** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
+export interface Generation {
+  versionId: string;
+  version: string;
+  bundlePath: string;
+  env: Record<string, string>;
+}
+
+export interface PoolHooks {
+  /** Spawns a replica of `generation` (the supervisor knows paths, users and log capture). */
+  spawn(generation: Generation, settings: Settings): Replica;
+  /** A runtime line about this pool for its log (supervision events). */
+  note(containerId: string, message: string, threshold?: string | null): void;
+  /** The pool suspended itself after its crash budget, or came back (reason null). */
+  suspended(reason: string | null): void;
+}
+
+export type DispatchResult =
+  | { kind: 'result'; task: Record<string, unknown>; version: string; containerId: string }
+  | { kind: 'failed'; error: { name: string; message: string; stack: string }; version: string; containerId: string };
+
+interface Waiter { resolve: (r: Replica) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+
+/**
+ * The replicas of one service environment and the routing of its tasks: picks the least
+ * busy ready replica, queues (bounded) when all are busy, cold-starts after idling, swaps
+ * generations without dropping requests, replaces crashed replicas with backoff and suspends
+ * after the crash budget, and watches memory and liveness.
+ */
+export class Pool {
+  private generation: Generation | undefined;
+  private replicas: Replica[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly crashes: CrashBudget;
+  private suspendedReason: string | null = null;
+  private lastRequestAt = Date.now();
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly ticker: NodeJS.Timeout;
+  private livenessDue = 0;
+  private closed = false;
+
+  constructor(private settings: Settings, private readonly hooks: PoolHooks) {
+    this.crashes = new CrashBudget({ budget: settings.crashBudget, windowMs: settings.crashWindowMs,
+      baseMs: settings.restartBackoffBaseMs, maxMs: settings.restartBackoffMaxMs, resetMs: settings.restartBackoffResetMs });
+    this.ticker = setInterval(() => void this.tick(), settings.memoryCheckIntervalMs);
+    this.ticker.unref();
+  }
+
+  get version(): string | undefined {
+    return this.generation?.version;
+  }
+
+  get suspension(): string | null {
+    return this.suspendedReason;
+  }
+
+  /** Replicas alive now (starting or ready). */
+  get replicaCount(): number {
+    return this.replicas.length;
+  }
+
+  describe(): { containerId: string; version: string; state: string; inFlight: number; pid: number | undefined }[] {
+    return this.replicas.map((r) => ({ containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, pid: r.pid }));
+  }
+
+  updateSettings(settings: Settings): void {
+    this.settings = settings;
+  }
+
+  /**
+   * Rolling swap: start the new generation's replicas and wait until each reports ready, then
+   * switch traffic at once, then drain and stop the old ones. If the new ones cannot start, they
+   * are stopped and the old generation keeps serving untouched; the StartError says why.
+   */
+  async activate(next: Generation): Promise<void> {
+    const count = Math.max(1, this.settings.minReplicas, Math.min(this.replicas.length, this.settings.maxReplicas));
+    const fresh = Array.from({ length: count }, () => this.hooks.spawn(next, this.settings));
+    try {
+      await Promise.all(fresh.map((r) => r.ready));
+    } catch (err) {
+      await Promise.all(fresh.map((r) => r.stop(0)));
+      throw err;
+    }
+    if (this.closed) {
+      await Promise.all(fresh.map((r) => r.stop(this.settings.stopGraceMs)));
+      return;
+    }
+    const old = this.replicas;
+    this.generation = next;
+    this.replicas = fresh;
+    for (const r of fresh) this.watch(r);
+    this.crashes.reset();
+    if (this.suspendedReason !== null) {
+      this.suspendedReason = null;
+      this.hooks.suspended(null);
+    }
+    clearTimeout(this.restartTimer);
+    this.lastRequestAt = Date.now();
+    this.pump();
+    await Promise.all(old.map((r) => this.retire(r)));
+  }
+
+  /** Restart every replica as one swap (recycle, or after the crash budget: the way back from suspension). */
+  async recycle(): Promise<void> {
+    if (!this.generation) throw new FlexdError('NotDeployed', 'This environment has no deployed version to recycle.', { status: 409 });
+    await this.activate(this.generation);
+  }
+
+  /** Routes one task: waits for a replica (bounded), sends it, and races the request timeout. */
+  async dispatch(task: Record<string, unknown>, timeoutMs = this.settings.requestTimeoutMs): Promise<DispatchResult> {
+    this.lastRequestAt = Date.now();
+    const deadline = Date.now() + timeoutMs;
+    const replica = await this.acquire(timeoutMs);
+    replica.reserved--;
+    const { id, outcome } = replica.dispatch(task);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now())); });
+    const settled: Outcome | 'timeout' = await Promise.race([outcome, timedOut]);
+    clearTimeout(timer);
+    this.lastRequestAt = Date.now();
+    this.pump();
+    if (settled === 'timeout') {
+      replica.abandon(id);
+      this.pump();
+      void this.checkAfterTimeout(replica);
+      throw new FlexdError('RequestTimeout', `The Flex service did not complete the request within ${timeoutMs} ms.`,
+        { status: 504, debug: 'The handler may still be running; its late result will be dropped.' });
+    }
+    if (settled.kind === 'died') {
+      throw new FlexdError('ReplicaDied', 'The Flex service process ended while handling the request.', { status: 502, debug: settled.reason });
+    }
+    return { ...settled, version: replica.version, containerId: replica.containerId };
+  }
+
+  /** Stops every replica (shutdown or deletion). Waiting requests get an error. */
+  async close(graceMs = this.settings.stopGraceMs): Promise<void> {
+    this.closed = true;
+    clearInterval(this.ticker);
+    clearTimeout(this.restartTimer);
+    this.rejectWaiters(new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 }));
+    const all = this.replicas;
+    this.replicas = [];
+    await Promise.all(all.map((r) => r.stop(graceMs)));
+  }
+
+  /** Waits until a ready replica has a free slot; starts one when there is none (cold start, or lost replicas). */
+  private acquire(timeoutMs: number): Promise<Replica> {
+    if (this.closed) return Promise.reject(new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 }));
+    if (this.suspendedReason !== null) {
+      return Promise.reject(new FlexdError('ServiceSuspended', `The environment is suspended: ${this.suspendedReason}. Deploy or recycle to restart it.`,
+        { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
+    }
+    if (!this.generation) {
+      return Promise.reject(new FlexdError('NotDeployed', 'No version of this service environment has been deployed.', { status: 404 }));
+    }
+    const free = this.pickReady();
+    if (free) {
+      free.reserved++;
+      this.maybeScaleUp();
+      return Promise.resolve(free);
+    }
+    if (this.waiters.length >= this.settings.maxQueue) {
+      return Promise.reject(new FlexdError('Overloaded', 'Too many requests are waiting for this environment; try again shortly.',
+        { status: 503, retryAfterSeconds: 1 }));
+    }
+    if (this.replicas.length === 0) void this.coldStart();
+    else this.maybeScaleUp();
+    return new Promise<Replica>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve, reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(new FlexdError('RequestTimeout', `No replica of the Flex service could take the request within ${timeoutMs} ms.`, { status: 504 }));
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private pickReady(): Replica | undefined {
+    let best: Replica | undefined;
+    for (const r of this.replicas) {
+      const load = r.inFlight + r.reserved;
+      if (r.state !== 'ready' || load >= this.settings.maxInFlightPerReplica) continue;
+      if (!best || load < best.inFlight + best.reserved) best = r;
+    }
+    return best;
+  }
+
+  /** Hands free slots to waiting requests, oldest first. */
+  private pump(): void {
+    while (this.waiters.length > 0) {
+      const r = this.pickReady();
+      if (!r) return;
+      const w = this.waiters.shift()!;
+      clearTimeout(w.timer);
+      // The caller dispatches in a later microtask: reserve the slot now so one pump
+      // does not hand the same last slot to every waiter.
+      r.reserved++;
+      w.resolve(r);
+    }
+  }
+
+  private rejectWaiters(err: Error): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  private async coldStart(): Promise<void> {
+    const started = Date.now();
+    const r = await this.startReplacement();
+    if (r) this.hooks.note(r.containerId, `cold start: replica ready in ${Date.now() - started} ms`);
+  }
+
+  private maybeScaleUp(): void {
+    if (this.replicas.length >= this.settings.maxReplicas) return;
+    if (this.replicas.some((r) => r.state === 'starting')) return;
+    const busy = this.replicas.every((r) => r.inFlight >= this.settings.scaleUpInFlight);
+    if (busy) {
+      void this.startReplacement().then((r) => {
+        if (r) this.hooks.note(r.containerId, `scaled up to ${this.replicas.length} replicas`);
+      });
+    }
+  }
+
+  /** Starts one more replica of the current generation; a start failure counts as a crash. */
+  private async startReplacement(): Promise<Replica | undefined> {
+    const gen = this.generation;
+    if (!gen || this.closed || this.suspendedReason !== null) return undefined;
+    const r = this.hooks.spawn(gen, this.settings);
+    this.replicas.push(r);
+    this.watch(r);
+    try {
+      await r.ready;
+      this.pump();
+      return r;
+    } catch (err) {
+      const tail = err instanceof StartError && err.tail ? `\n${err.tail}` : '';
+      this.hooks.note(r.containerId, `replica failed to start: ${(err as Error).message}${tail}`, 'error');
+      return undefined;
+    }
+  }
+
+  /** Supervision: an exit the runtime did not ask for is a crash; replace it with backoff or suspend. */
+  private watch(r: Replica): void {
+    r.on('exit', (reason: string) => {
+      const i = this.replicas.indexOf(r);
+      if (i >= 0) this.replicas.splice(i, 1);
+      if (r.retiring || i < 0 || this.closed) return;
+      this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
+      const delay = this.crashes.record(Date.now());
+      if (delay === null) {
+        this.suspend(`more than ${this.settings.crashBudget} crashes within ${this.settings.crashWindowMs} ms; last: ${reason}`);
+        return;
+      }
+      if (this.replicas.length >= Math.max(1, this.settings.minReplicas) && this.waiters.length === 0) return;
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => {
+        if (this.replicas.length < Math.max(1, this.settings.minReplicas) || this.waiters.length > 0) void this.startReplacement();
+      }, delay);
+    });
+    r.on('late', () => this.hooks.note(r.containerId, 'dropped a result that arrived after its request had timed out', 'warn'));
+  }
+
+  private suspend(reason: string): void {
+    this.suspendedReason = reason;
+    this.hooks.note('', `environment suspended: ${reason}`, 'error');
+    this.hooks.suspended(reason);
+    this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
+    for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
+  }
+
+  /** Drain: wait for the replica's in-flight tasks (up to the request timeout), then stop it. */
+  private async retire(r: Replica): Promise<void> {
+    r.retiring = true;
+    const deadline = Date.now() + this.settings.requestTimeoutMs;
+    while (r.inFlight > 0 && r.state !== 'exited' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await r.stop(this.settings.stopGraceMs);
+  }
+
+  /** After a timeout: a replica that no longer answers pings is stuck (busy loop) and is replaced. */
+  private async checkAfterTimeout(r: Replica): Promise<void> {
+    try {
+      await r.ping(this.settings.livenessTimeoutMs);
+    } catch {
+      this.hooks.note(r.containerId, `replica ${r.containerId} is not responding after a request timeout; killing it`, 'error');
+      r.kill('unresponsive after a request timeout');
+    }
+  }
+
+  /** Periodic: memory watchdog, liveness pings, idle eviction, scale-down. */
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    const limit = this.settings.memoryLimitMb * 1024 * 1024;
+    for (const r of this.replicas) {
+      const rss = await r.rssBytes();
+      if (rss !== undefined && rss > limit && r.state !== 'exited') {
+        this.hooks.note(r.containerId, `replica ${r.containerId} uses ${Math.round(rss / 1048576)} MB, over the memory cap of ${this.settings.memoryLimitMb} MB; replacing it`, 'error');
+        r.kill(`memory cap of ${this.settings.memoryLimitMb} MB exceeded`);
+      }
+    }
+    if (now >= this.livenessDue) {
+      this.livenessDue = now + this.settings.livenessIntervalMs;
+      for (const r of this.replicas.filter((x) => x.state === 'ready')) {
+        r.ping(this.settings.livenessTimeoutMs).catch(() => {
+          if (r.state === 'exited') return;
+          this.hooks.note(r.containerId, `replica ${r.containerId} did not answer a liveness ping within ${this.settings.livenessTimeoutMs} ms; replacing it`, 'error');
+          r.kill('frozen: no answer to a liveness ping');
+        });
+      }
+    }
+    const idleFor = now - this.lastRequestAt;
+    if (this.settings.idleTimeoutMs > 0 && idleFor >= this.settings.idleTimeoutMs && this.replicas.length > 0
+      && this.replicas.every((r) => r.inFlight === 0) && this.waiters.length === 0) {
+      const all = this.replicas.splice(0);
+      this.hooks.note('', `idle for ${idleFor} ms: stopping ${all.length} replica(s); the next request starts one`);
+      await Promise.all(all.map((r) => this.retire(r)));
+    } else if (this.replicas.length > Math.max(1, this.settings.minReplicas) && this.replicas.every((r) => r.inFlight === 0)
+      && idleFor >= this.settings.scaleDownIdleMs) {
+      const extra = this.replicas.pop()!;
+      this.hooks.note(extra.containerId, `scaled down to ${this.replicas.length} replicas`);
+      await this.retire(extra);
+    }
+  }
+}

@@ -1,0 +1,245 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { findAliases } from '../child/aliases.ts';
+import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
+import { LineSplitter } from '../logs/lines.ts';
+
+export interface ReplicaSpec {
+  containerId: string;
+  version: string;
+  nodePath: string;
+  childEntry: string;
+  bundlePath: string;
+  cwd: string;
+  env: Record<string, string>;
+  memoryLimitMb: number;
+  readyTimeoutMs: number;
+  startupTailLines: number;
+  /** an environment may opt out of the hosted runtime's forgiving rejections */
+  strictRejections?: boolean;
+  uid?: number;
+  gid?: number;
+}
+
+/** What became of one task sent to a replica. */
+export type Outcome =
+  | { kind: 'result'; task: Record<string, unknown> }
+  | { kind: 'failed'; error: { name: string; message: string; stack: string } }
+  | { kind: 'died'; reason: string };
+
+export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+interface Pending { resolve: (o: Outcome) => void }
+
+/**
+ * One child process running one version of one environment (a "container"). It is ready
+ * when it says so over IPC; until then its start races the child's exit and a deadline, and
+ * a failed start reports the tail of the child's output (STYLE.md §6).
+ *
+ * Events: `line` (stream, text) for each output line; `exit` (reason) once, when the child is gone.
+ */
+export class Replica extends EventEmitter {
+  readonly containerId: string;
+  readonly version: string;
+  state: ReplicaState = 'starting';
+  /** Set when the runtime itself stops the replica, so its exit is not a crash. */
+  retiring = false;
+  /** Why the runtime killed it (memory, frozen, timeout…), for the exit's log line. */
+  killReason: string | undefined;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<string>;
+  readyAt = 0;
+  /** Slots promised to requests that are about to dispatch (see Pool.pump). */
+  reserved = 0;
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, Pending>();
+  private readonly tail: string[] = [];
+  private nextId = 1;
+  private pongWaiters = new Map<number, (rss: number) => void>();
+
+  constructor(private readonly spec: ReplicaSpec) {
+    super();
+    this.containerId = spec.containerId;
+    this.version = spec.version;
+    const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
+    this.child = spawn(spec.nodePath, [
+      `--max-old-space-size=${heapMb}`,
+      `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
+      spec.childEntry, spec.bundlePath,
+    ], {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+      uid: spec.uid,
+      gid: spec.gid,
+    });
+    this.child.stdout!.on('data', lineSink(this, 'stdout'));
+    this.child.stderr!.on('data', lineSink(this, 'stderr'));
+    this.child.on('message', (m) => this.onMessage(m));
+
+    this.exited = new Promise((resolve) => {
+      let spawnError: Error | undefined;
+      this.child.once('error', (err) => { spawnError = err; });
+      this.child.once('close', (code, signal) => {
+        const reason = spawnError ? `could not start: ${spawnError.message}`
+          : signal ? `killed by ${signal}` : `exited with code ${code}`;
+        this.state = 'exited';
+        for (const [, p] of this.pending) p.resolve({ kind: 'died', reason: this.killReason ?? reason });
+        this.pending.clear();
+        this.emit('exit', this.killReason ? `${reason} (${this.killReason})` : reason);
+        resolve(reason);
+      });
+    });
+
+    this.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new StartError(`did not report ready within ${spec.readyTimeoutMs} ms`, this.outputTail()));
+        this.kill('never reported ready');
+      }, spec.readyTimeoutMs);
+      this.once('ready', () => { clearTimeout(timer); resolve(); });
+      this.exited.then((reason) => {
+        clearTimeout(timer);
+        reject(new StartError(`exited before it was ready: ${reason}`, this.outputTail()));
+      });
+    });
+    this.ready.catch(() => {});
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** The last lines the child wrote, to explain a failed start. */
+  outputTail(): string {
+    return this.tail.join('\n');
+  }
+
+  /** @internal fed by the line sink */
+  recordLine(stream: 'stdout' | 'stderr', line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > this.spec.startupTailLines) this.tail.shift();
+    this.emit('line', stream, line);
+  }
+
+  /** Sends a task; resolves when it completes, fails, or the replica dies. Timeouts are the caller's. */
+  dispatch(task: Record<string, unknown>): { id: number; outcome: Promise<Outcome> } {
+    const id = this.nextId++;
+    const outcome = new Promise<Outcome>((resolve) => {
+      if (this.state === 'exited' || !this.child.connected) {
+        resolve({ kind: 'died', reason: 'the replica is gone' });
+        return;
+      }
+      this.pending.set(id, { resolve });
+      const aliases = findAliases(task);
+      this.send(aliases.length > 0 ? { t: 'task', id, task, aliases } : { t: 'task', id, task });
+    });
+    return { id, outcome };
+  }
+
+  /** Forget a task whose caller gave up (timeout): a late result is then dropped. */
+  abandon(id: number): boolean {
+    return this.pending.delete(id);
+  }
+
+  /** Liveness: resolves with the replica's RSS, or rejects when it does not answer in time. */
+  ping(timeoutMs: number): Promise<number> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.pongWaiters.delete(id); reject(new Error(`no answer to a ping within ${timeoutMs} ms`)); }, timeoutMs);
+      this.pongWaiters.set(id, (rss) => { clearTimeout(timer); resolve(rss); });
+      this.send({ t: 'ping', id });
+    });
+  }
+
+  /** Resident memory in bytes, read from /proc (also works for a frozen child); undefined if unknown. */
+  async rssBytes(): Promise<number | undefined> {
+    if (this.child.pid === undefined || this.state === 'exited') return undefined;
+    try {
+      const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+      return match ? Number(match[1]) * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Two-phase stop: SIGTERM, then SIGKILL after the grace (a busy loop ignores SIGTERM). */
+  async stop(graceMs: number): Promise<void> {
+    this.retiring = true;
+    if (this.state === 'exited') return;
+    this.state = 'stopping';
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Immediate SIGKILL, with the reason kept for the exit's log line. */
+  kill(reason: string): void {
+    this.killReason ??= reason;
+    this.signal('SIGKILL');
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    try { this.child.kill(sig); } catch { /* already gone */ }
+  }
+
+  private send(message: ToReplica): void {
+    try {
+      this.child.send(message, (err) => { if (err) this.kill(`IPC write failed: ${err.message}`); });
+    } catch (err) {
+      this.kill(`IPC write failed: ${(err as Error).message}`);
+    }
+  }
+
+  private onMessage(m: unknown): void {
+    if (!isFromReplica(m)) {
+      this.recordLine('stderr', `flexd: ignored an unknown message from the replica`);
+      return;
+    }
+    const msg: FromReplica = m;
+    switch (msg.t) {
+      case 'ready':
+        if (this.state === 'starting') {
+          this.state = 'ready';
+          this.readyAt = Date.now();
+          this.emit('ready');
+        }
+        break;
+      case 'result':
+      case 'failed': {
+        const p = this.pending.get(msg.id);
+        if (!p) {
+          this.emit('late', msg.id);
+          break;
+        }
+        this.pending.delete(msg.id);
+        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task } : { kind: 'failed', error: msg.error });
+        break;
+      }
+      case 'pong':
+        this.pongWaiters.get(msg.id)?.(msg.rss);
+        this.pongWaiters.delete(msg.id);
+        break;
+    }
+  }
+}
+
+/** A replica that could not start; `tail` holds its last output lines. */
+export class StartError extends Error {
+  constructor(message: string, readonly tail: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+function lineSink(replica: Replica, stream: 'stdout' | 'stderr'): (chunk: Buffer) => void {
+  const splitter = new LineSplitter((line) => replica.recordLine(stream, line));
+  return (chunk) => splitter.push(chunk);
+}
