@@ -83,11 +83,11 @@ function decodeQueryComponent(text: string): string {
 }
 
 /**
- * Express's "extended" query parser: qs with `allowPrototypes`. Express 4.16 pins qs 6.5;
- * flexd uses the current qs, and `arrayLimit: 21` reproduces 6.5's `index <= 20` rule.
- * Known differences (docs in the dataplane test): more than 21 repeated values of one key
- * become an index-keyed object instead of an array, `a[b]=1&a=2` becomes an array, and a
- * key with an unclosed `[` is split.
+ * Express's "extended" query parser: qs with `allowPrototypes`. Express 4.16 pins qs 6.5,
+ * which predates the CVE-2022-24999 fix; flexd uses the maintained qs, with `arrayLimit: 21`
+ * to reproduce 6.5's `index <= 20` rule and 6.5's decoder. The corners that still differ
+ * (more than 21 values of one key, `a[b]=1&a=2`, unclosed brackets, a nested `__proto__`)
+ * are pinned in test/dataplane/query.test.ts.
  */
 function parseQuery(rawQuery: string): Record<string, unknown> {
   if (rawQuery === '') return {};
