@@ -1,10 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
 import { FlexdError } from '../errors.ts';
 
 /**
  * Reads a request body up to `limitBytes`. A declared Content-Length over the limit is refused
  * before a byte is read; a chunked body is refused as soon as it passes the limit, so an
- * oversized body is never buffered whole (RELIABILITY B1).
+ * oversized body is never buffered whole (RELIABILITY B1). Like body-parser, a gzip or deflate
+ * Content-Encoding is inflated, and the limit applies to the inflated bytes.
  */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -12,21 +15,30 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
     req.resume();
     return Promise.reject(tooLarge(limitBytes));
   }
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  let source: Readable = req;
+  if (encoding === 'gzip') source = req.pipe(createGunzip());
+  else if (encoding === 'deflate') source = req.pipe(createInflate());
+  else if (encoding !== 'identity') {
+    req.resume();
+    return Promise.reject(new FlexdError('UnsupportedMediaType', `Unsupported content encoding "${encoding}".`, { status: 415 }));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    source.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limitBytes) {
-        req.removeAllListeners('data');
+        source.removeAllListeners('data');
+        if (source !== req) source.destroy();
         req.resume();
         reject(tooLarge(limitBytes));
         return;
       }
       chunks.push(chunk);
     });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    source.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+    source.once('error', (err) => reject(new FlexdError('BadRequest', 'The request body could not be read.', { status: 400, debug: err.message })));
   });
 }
 

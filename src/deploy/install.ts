@@ -60,9 +60,10 @@ export async function installDependencies(dir: string, options: InstallOptions):
       report(`${SDK} ${requested} is not available; using ${replacement}`);
     }
     const pinned = lockfile === null ? null : await lockedVersion(path.join(dir, lockfile));
-    if (lockfile !== null && (replacement !== null || (pinned !== null && !available.includes(pinned)))) {
+    const pinMissing = pinned !== null && !available.includes(pinned);
+    if (lockfile !== null && (replacement !== null || pinMissing)) {
       await setAside(dir, lockfile);
-      report(pinned !== null && !available.includes(pinned)
+      report(pinMissing
         ? `${lockfile} pins ${SDK} ${pinned}, which is not available; installing without the lockfile`
         : `${lockfile} was made for ${SDK} ${requested}; installing without the lockfile`);
       lockfile = null;
@@ -80,7 +81,7 @@ export async function installDependencies(dir: string, options: InstallOptions):
   }
   if (!run.ok) {
     const why = run.timedOut
-      ? `npm install did not finish within ${Math.round(npm.timeoutMs / 1000)} s and was stopped`
+      ? `npm install did not finish within ${Number((npm.timeoutMs / 1000).toFixed(3))} s and was stopped`
       : `npm install failed${run.exit}`;
     throw new FlexdError('DependencyInstallFailed', `${why}. Last lines of its output:\n${run.tail.join('\n')}`, { status: 400 });
   }
@@ -207,7 +208,8 @@ class Npm {
       const deadline = setTimeout(() => { timedOut = true; stop(); }, timeoutMs);
       signal?.addEventListener('abort', stop, { once: true });
 
-      child.once('error', (err) => keep(`could not run npm: ${err.message}`));
+      let spawnFailed = false;
+      child.once('error', (err) => { spawnFailed = true; keep(`could not run npm: ${err.message}`); });
       child.once('close', (code, killedBy) => {
         clearTimeout(deadline);
         clearTimeout(killTimer);
@@ -215,7 +217,7 @@ class Npm {
         stdout.end();
         stderr.end();
         if (signal?.aborted) return reject(signal.reason);
-        const exit = killedBy !== null ? ` (killed by ${killedBy})` : code === null ? '' : ` (exit code ${code})`;
+        const exit = spawnFailed ? ' to start' : killedBy !== null ? ` (killed by ${killedBy})` : ` (exit code ${code})`;
         resolve({ ok: code === 0, timedOut, exit, tail, output });
       });
     });

@@ -107,14 +107,14 @@ export class Deployer {
           projectDir = buildDir;
         }
         progress('BUILDING', 'Installing dependencies (npm install --omit=dev)');
-        const { substitutions } = await installDependencies(projectDir, {
+        await installDependencies(projectDir, {
           cacheDir: join(this.deps.dataDir, 'npm-cache'), timeoutMs: this.deps.settings.installTimeoutMs,
           onProgress: (line) => progress('BUILDING', line),
         });
-        for (const s of substitutions) progress('BUILDING', s);
       }
       progress('BUILDING', 'Bundling');
       const bundle = await bundleProject(projectDir, project.main);
+      for (const note of bundle.notes) progress('BUILDING', note);
       version = store.versions.add(req.environmentId, {
         version: project.version, bundle: bundle.code, hash: bundle.hash, sdkVersion: sdkVersion(projectDir), runtime: req.runtime ?? null,
       });

@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import { installDependencies } from '../../src/deploy/install.ts';
+
+/** What the registry here publishes of kinvey-flex-sdk (`npm view kinvey-flex-sdk versions`). */
+const PUBLISHED = ['1.2.0', '2.0.2', '2.1.0', '3.1.2', '3.2.0', '3.3.0'];
+
+interface FakeNpm {
+  /** answer to `npm view kinvey-flex-sdk versions --json`, or 'fail' */
+  versions?: string[] | 'fail';
+  /** ok; fail-with-lockfile (a 404 while a lockfile is present); fail (50 lines of errors); hang; hang-ignoring-sigterm */
+  install: 'ok' | 'fail-with-lockfile' | 'fail' | 'hang' | 'hang-ignoring-sigterm';
+}
+
+interface NpmCall { argv: string[]; cwd: string; pid: number; lockfile: boolean; sdk: string | undefined }
+
+/**
+ * A stand-in for npm: a node script that records each call (argv, cwd, whether a lockfile is
+ * there, the kinvey-flex-sdk it was asked for) and behaves as told. Each test gets its own, so
+ * the per-command cache of `npm view` starts empty.
+ */
+async function fakeNpm(dir: string, behaviour: FakeNpm): Promise<{ command: string; calls: () => Promise<NpmCall[]> }> {
+  const log = path.join(dir, 'npm-calls.jsonl');
+  const command = path.join(dir, 'fake-npm');
+  await fs.writeFile(command, `#!/usr/bin/env node
+const fs = require('node:fs');
+const behaviour = ${JSON.stringify({ versions: PUBLISHED, ...behaviour })};
+const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
+fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), pid: process.pid,
+  lockfile: fs.existsSync('package-lock.json'), sdk: (pkg.dependencies || {})['kinvey-flex-sdk'] }) + '\\n');
+const out = (line) => process.stdout.write(line + '\\n');
+const err = (line) => process.stderr.write(line + '\\n');
+if (process.argv[2] === 'view') {
+  if (behaviour.versions === 'fail') { err('npm error code ECONNREFUSED'); process.exit(1); }
+  out(JSON.stringify(behaviour.versions, null, 2));
+} else if (behaviour.install === 'ok') {
+  out('added 1 package in 0s');
+} else if (behaviour.install === 'fail-with-lockfile' && fs.existsSync('package-lock.json')) {
+  err('npm error code E404');
+  err('npm error 404 Not Found - GET https://registry.npmjs.org/left-pad/-/left-pad-0.0.1.tgz');
+  process.exit(1);
+} else if (behaviour.install === 'fail-with-lockfile') {
+  out('added 2 packages in 0s');
+} else if (behaviour.install === 'fail') {
+  for (let i = 1; i <= 50; i += 1) err('npm error line ' + i);
+  process.exit(1);
+} else {
+  if (behaviour.install === 'hang-ignoring-sigterm') process.on('SIGTERM', () => {});
+  out('resolving…');
+  setInterval(() => {}, 1000);
+}
+`, { mode: 0o755 });
+  const calls = async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as NpmCall);
+  return { command, calls };
+}
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'flexd-install-')));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A project folder with this package.json (and lockfile, when given). */
+async function project(root: string, pkg: object, lockfile?: object): Promise<string> {
+  const dir = path.join(root, 'project');
+  await fs.mkdir(dir);
+  await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
+  if (lockfile) await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify(lockfile, null, 2));
+  return dir;
+}
+
+function lockPinning(name: string, version: string, resolved = `https://registry.npmjs.org/${name}/-/${name}-${version}.tgz`) {
+  return {
+    name: 'svc', version: '1.0.0', lockfileVersion: 3, requires: true,
+    packages: {
+      '': { name: 'svc', version: '1.0.0', dependencies: { [name]: version } },
+      [`node_modules/${name}`]: { version, resolved, integrity: 'sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==' },
+    },
+  };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('install: a project without dependencies does not run npm at all', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'fail' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: {} });
+  const progress: string[] = [];
+
+  const result = await installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: (l) => progress.push(l) });
+
+  assert.deepEqual(result, { substitutions: [] });
+  assert.deepEqual(await npm.calls(), []);
+  assert.deepEqual(progress, ['No dependencies to install.']);
+});
+
+test('install: npm runs in the project with --omit=dev, --ignore-scripts, --prefer-offline and the shared cache', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'ok' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
+  const cacheDir = path.join(tmp, 'cache');
+  const progress: string[] = [];
+
+  const result = await installDependencies(dir, { cacheDir, npmCommand: npm.command, onProgress: (l) => progress.push(l) });
+
+  assert.deepEqual(result.substitutions, []);
+  const [view, install] = await npm.calls();
+  assert.deepEqual(view.argv.slice(0, 4), ['view', 'kinvey-flex-sdk', 'versions', '--json']);
+  assert.equal(install.cwd, dir);
+  for (const flag of ['--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund']) assert.ok(install.argv.includes(flag), flag);
+  assert.equal(install.argv[install.argv.indexOf('--cache') + 1], cacheDir);
+  assert.equal(install.sdk, '^3.0.0', 'a range the registry satisfies is left as written');
+  assert.equal(progress.at(-1), 'added 1 package in 0s');
+});
+
+test('install: kinvey-flex-sdk 3.2.1, which the registry lacks, becomes 3.3.0 and its lockfile is set aside', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'ok' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } },
+    lockPinning('kinvey-flex-sdk', '3.2.1'));
+  const progress: string[] = [];
+
+  const { substitutions } = await installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: (l) => progress.push(l) });
+
+  assert.equal(substitutions[0], 'kinvey-flex-sdk 3.2.1 is not available; using 3.3.0');
+  assert.match(substitutions[1], /package-lock\.json pins kinvey-flex-sdk 3\.2\.1, which is not available; installing without the lockfile/);
+  for (const line of substitutions) assert.ok(progress.includes(line), 'each substitution is in the progress');
+  const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
+  assert.equal(install.sdk, '3.3.0');
+  assert.equal(install.lockfile, false);
+  const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8'));
+  assert.equal(pkg.dependencies['kinvey-flex-sdk'], '3.3.0');
+  assert.ok(await fs.stat(path.join(dir, 'package-lock.json.flexd-unused')));
+});
+
+test('install: an unpublished SDK pin moves to the nearest published version of the same major', async (t) => {
+  const cases: Array<[string, string | null]> = [
+    ['2.0.5', '2.1.0'], // lowest above, same major
+    ['2.0.0', '2.0.2'],
+    ['~3.2.1', '3.3.0'], // a range nothing satisfies: from its lowest version
+    ['3.9.0', '3.3.0'], // nothing above in 3.x: highest below
+    ['4.0.0', null], // no 4.x at all: left for npm to report
+    ['latest', null], // a tag, not a range: left alone
+  ];
+  for (const [requested, expected] of cases) {
+    const tmp = await tempDir(t);
+    const npm = await fakeNpm(tmp, { install: 'ok' });
+    const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': requested } });
+
+    const { substitutions } = await installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {} });
+
+    const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
+    assert.equal(install.sdk, expected ?? requested, requested);
+    assert.deepEqual(substitutions, expected === null ? [] : [`kinvey-flex-sdk ${requested} is not available; using ${expected}`]);
+  }
+});
+
+test('install: a lockfile pinning a removed package fails, its tail is reported, and npm retries without it', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'fail-with-lockfile' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0', 'left-pad': '*' } },
+    lockPinning('left-pad', '0.0.1'));
+  const progress: string[] = [];
+
+  const { substitutions } = await installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: (l) => progress.push(l) });
+
+  const installs = (await npm.calls()).filter((c) => c.argv[0] === 'install');
+  assert.deepEqual(installs.map((c) => c.lockfile), [true, false]);
+  assert.ok(progress.some((l) => l.includes('404 Not Found - GET https://registry.npmjs.org/left-pad')), 'the failure tail is in the progress');
+  assert.match(substitutions.join('\n'), /Retrying without package-lock\.json/);
+  assert.equal(progress.at(-1), 'added 2 packages in 0s');
+});
+
+test('install: a failed install is DependencyInstallFailed carrying the last 20 lines of npm\'s output', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'fail' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
+
+  await assert.rejects(installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {} }),
+    (err: { code: string; status: number; message: string }) => {
+      assert.equal(err.code, 'DependencyInstallFailed');
+      assert.equal(err.status, 400);
+      assert.match(err.message, /exit code 1/);
+      assert.match(err.message, /npm error line 31\n[^]*npm error line 50$/);
+      assert.doesNotMatch(err.message, /npm error line 30\n/);
+      return true;
+    });
+});
+
+test('install: npm still running at the timeout is killed and the install fails saying so', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'hang' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
+
+  await assert.rejects(
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 300 }),
+    { code: 'DependencyInstallFailed', message: /did not finish within 0.3 s and was stopped[^]*resolving…/ },
+  );
+  const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
+  assert.equal(isRunning(install.pid), false);
+});
+
+test('install: npm that ignores SIGTERM is killed after the grace', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'hang-ignoring-sigterm' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
+
+  await assert.rejects(
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 100 }),
+    { code: 'DependencyInstallFailed', message: /killed by SIGKILL|did not finish/ },
+  );
+  const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
+  assert.equal(isRunning(install.pid), false);
+});
+
+test('install: aborting the signal kills npm and rejects with the signal\'s reason', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'hang' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
+  const controller = new AbortController();
+  const reason = new Error('deploy cancelled');
+
+  const install = installDependencies(dir, {
+    cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, signal: controller.signal,
+    onProgress: (line) => { if (line.startsWith('Installing')) setImmediate(() => controller.abort(reason)); },
+  });
+
+  await assert.rejects(install, reason);
+  for (const call of await npm.calls()) assert.equal(isRunning(call.pid), false);
+});
+
+test('install: when the registry cannot list SDK versions, the install goes on as declared', async (t) => {
+  const tmp = await tempDir(t);
+  const npm = await fakeNpm(tmp, { install: 'ok', versions: 'fail' });
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } });
+  const progress: string[] = [];
+
+  const { substitutions } = await installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: (l) => progress.push(l) });
+
+  assert.deepEqual(substitutions, []);
+  assert.match(progress[0], /Could not list the published kinvey-flex-sdk versions \(npm error code ECONNREFUSED\)/);
+  assert.equal((await npm.calls()).find((c) => c.argv[0] === 'install')!.sdk, '3.2.1');
+});
+
+// Against the real registry: at most two, sharing one npm cache so the second reuses what it can.
+const network = process.env.FLEXD_TEST_OFFLINE ? 'FLEXD_TEST_OFFLINE is set' : false;
+let sharedCache = '';
+before(async () => { sharedCache = await fs.mkdtemp(path.join(os.tmpdir(), 'flexd-npm-cache-')); });
+after(() => fs.rm(sharedCache, { recursive: true, force: true }));
+
+test('install (registry): a project pinning kinvey-flex-sdk 3.2.1 in package.json and lockfile installs 3.3.0', { skip: network, timeout: 180_000 }, async (t) => {
+  const tmp = await tempDir(t);
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } },
+    lockPinning('kinvey-flex-sdk', '3.2.1'));
+
+  const { substitutions } = await installDependencies(dir, { cacheDir: sharedCache, onProgress: () => {} });
+
+  assert.equal(substitutions[0], 'kinvey-flex-sdk 3.2.1 is not available; using 3.3.0');
+  const installed = JSON.parse(await fs.readFile(path.join(dir, 'node_modules/kinvey-flex-sdk/package.json'), 'utf8'));
+  assert.equal(installed.version, '3.3.0');
+});
+
+test('install (registry): a lockfile pinning a version that was never published is retried without it', { skip: network, timeout: 180_000 }, async (t) => {
+  const tmp = await tempDir(t);
+  const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'is-number': '^7.0.0' } },
+    lockPinning('is-number', '7.0.99'));
+  const progress: string[] = [];
+
+  const { substitutions } = await installDependencies(dir, { cacheDir: sharedCache, onProgress: (l) => progress.push(l) });
+
+  assert.match(substitutions.join('\n'), /Retrying without package-lock\.json/);
+  const installed = JSON.parse(await fs.readFile(path.join(dir, 'node_modules/is-number/package.json'), 'utf8'));
+  assert.equal(installed.version, '7.0.0');
+});
