@@ -29,7 +29,7 @@ describe('data plane edge', () => {
   after(() => cleanup.run());
 
   const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
-    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET, ...headers }, body });
+    fetch(base + path, { method: "POST", headers: { "content-type": "application/json", "x-auth-key": SECRET, ...headers }, body: typeof body === "string" ? body : new Uint8Array(body) });
 
   it('refuses a body over the limit declared by Content-Length with 413 in the Kinvey shape', async () => {
     const res = await post('/widgets', JSON.stringify({ name: 'x'.repeat(LIMIT) }));
