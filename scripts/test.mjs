@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// `npm test`: every test/**/*.test.ts through node:test with tsx. Node 20's --test does not
+// expand globs or find .ts files by itself, so this lists them. Extra arguments pass through
+// (`npm test -- --test-name-pattern=swap`), and file arguments narrow the run.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+function find(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.name.startsWith('.') || e.name === 'fixtures' || e.name === 'node_modules') return [];
+    const path = join(dir, e.name);
+    return e.isDirectory() ? find(path) : e.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+const args = process.argv.slice(2);
+const files = args.filter((a) => a.endsWith('.ts'));
+const flags = args.filter((a) => !a.endsWith('.ts'));
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...(files.length ? files : find('test').sort())], { stdio: 'inherit' });
+process.exit(result.status ?? 1);
