@@ -5,7 +5,8 @@
  * Order matters: the IPC lifecycle is in place before the service's code loads, so a
  * replica whose runtime died exits even while the service is still starting.
  */
-import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
+import { dirname } from 'node:path';
+import { ARTIFACT_DIR_GLOBAL, isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
 import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
 
@@ -47,4 +48,5 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
+(globalThis as Record<symbol, unknown>)[Symbol.for(ARTIFACT_DIR_GLOBAL)] = dirname(bundle);
 require(bundle);

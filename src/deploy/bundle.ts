@@ -1,14 +1,13 @@
 import { build, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve as resolvePath, sep } from 'node:path';
-import * as tar from 'tar';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { FlexdError } from '../errors.ts';
-import { RECEIVER_GLOBAL } from '../child/protocol.ts';
+import { ARTIFACT_DIR_GLOBAL, RECEIVER_GLOBAL } from '../child/protocol.ts';
+import { ARTIFACT_PROJECT, packArtifact } from './artifact.ts';
+import { findNativeAddon, packageName, packageRoot, packagesWithComputedRequires, withDependencies } from './packages.ts';
 
-/** The built artifact: a gzip'ed tar holding `bundle.js` and, when needed, `node_modules/<pkg>` kept out of it. */
+/** The built artifact (see artifact.ts) and what the build wants the user to know. */
 export interface Bundle { code: Buffer; hash: string; notes: string[] }
 
 /**
@@ -28,6 +27,32 @@ const receiverShim: Plugin = {
   },
 };
 
+/** `'use strict'` and friends must stay first in a file, or the file changes meaning. */
+const DIRECTIVE_PROLOGUE = /^(?:\s*(?:\/\/[^\n]*\n|\/\*[\s\S]*?\*\/|(['"])use strict\1;?))*/;
+
+/**
+ * In a bundle every file would see the bundle's `__dirname`. A project file that reads a file
+ * beside itself (`fs.readFileSync(path.join(__dirname, 'template.html'))`) gets its own
+ * `__dirname` back, pointing into the artifact's copy of the project. Injected on the file's
+ * first line so stack-trace line numbers stay the user's.
+ */
+function projectPaths(projectDir: string): Plugin {
+  return {
+    name: 'flexd-project-paths',
+    setup(b) {
+      b.onLoad({ filter: /\.(c?js)$/ }, async (args) => {
+        if (args.path.split(sep).includes('node_modules') || !args.path.startsWith(projectDir + sep)) return undefined;
+        const source = await readFile(args.path, 'utf8');
+        const rel = relative(projectDir, args.path).split(sep).join('/');
+        const inject = `var __filename = require('path').join(globalThis[Symbol.for(${JSON.stringify(ARTIFACT_DIR_GLOBAL)})], ${JSON.stringify(`${ARTIFACT_PROJECT}/${rel}`)}), __dirname = require('path').dirname(__filename);`;
+        const prologue = DIRECTIVE_PROLOGUE.exec(source)?.[0] ?? '';
+        const body = source.slice(prologue.length);
+        return { contents: source.startsWith('#!') ? source : `${prologue}${inject}${body}`, loader: 'js' };
+      });
+    },
+  };
+}
+
 /**
  * Bundles the project's entry file and its dependencies into one CommonJS file. A dependency
  * that needs a native addon fails the build with its name: the hosted runtime did not allow
@@ -38,21 +63,25 @@ export async function bundleProject(projectDir: string, entry: string): Promise<
   let result = await esbuild(projectDir, entry, []);
   // Packages that compute their require paths at run time (bson 0.4, which every SDK 3.x service
   // loads, requires its parts from an array) cannot be bundled: ship them as files beside the bundle.
-  const dynamic = packagesWithDynamicRequires(projectDir, Object.keys(result.metafile!.inputs));
-  const ownDynamic = result.warnings.filter((w) => w.id === 'unsupported-require-call' && w.location && !w.location.file.includes('node_modules'));
-  for (const w of ownDynamic) notes.push(`warning: ${w.location!.file}:${w.location!.line} computes a require path at run time; that file's requires may fail`);
+  const computed = packagesWithComputedRequires(projectDir, Object.keys(result.metafile.inputs));
+  for (const w of result.warnings) {
+    if (w.id === 'unsupported-require-call' && w.location && !w.location.file.includes('node_modules')) {
+      notes.push(`warning: ${w.location.file}:${w.location.line} computes a require path at run time; that require may fail`);
+    }
+  }
   const shipped = new Set<string>();
-  if (dynamic.size > 0) {
-    for (const root of dynamic) addWithDependencies(root, shipped);
+  if (computed.size > 0) {
+    for (const root of computed) withDependencies(root, shipped);
     result = await esbuild(projectDir, entry, [...shipped].map(packageName));
     notes.push(`kept out of the bundle (computed requires): ${[...shipped].map(packageName).join(', ')}`);
   }
-  const addon = findNativeAddon(projectDir, [...Object.keys(result.metafile!.inputs), ...[...shipped].map((r) => relative(projectDir, join(r, 'package.json')))]);
+  const roots = new Set([...shipped, ...Object.keys(result.metafile.inputs).map((i) => packageRoot(join(projectDir, i))).filter((r): r is string => !!r)]);
+  const addon = findNativeAddon(projectDir, roots);
   if (addon) {
     throw new FlexdError('NativeAddonNotSupported', `The project depends on a native addon (${addon}), which flexd cannot run.`,
       { debug: `${addon} has a binding.gyp or prebuilt .node files` });
   }
-  const code = await packArtifact(Buffer.from(result.outputFiles![0].contents), shipped);
+  const code = await packArtifact(result.outputFiles[0].contents, projectDir, shipped);
   return { code, hash: createHash('sha256').update(code).digest('hex'), notes };
 }
 
@@ -71,7 +100,7 @@ async function esbuild(projectDir: string, entry: string, external: string[]) {
       legalComments: 'none',
       keepNames: true,
       external,
-      plugins: [receiverShim],
+      plugins: [receiverShim, projectPaths(projectDir)],
     });
   } catch (err) {
     const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors ?? [];
@@ -84,102 +113,6 @@ async function esbuild(projectDir: string, entry: string, external: string[]) {
     const first = errors.slice(0, 5).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('\n');
     throw new FlexdError('BundleFailed', `The project could not be bundled: ${errors[0]?.text ?? (err as Error).message}`, { debug: first });
   }
-}
-
-/** `require(` with anything but a string literal: a path computed at run time. */
-const COMPUTED_REQUIRE = /(?<![.\w$])require\s*\(\s*(?!['"`)])/;
-
-/**
- * Package folders (under node_modules) with a require whose path is computed at run time.
- * esbuild does not report these inside node_modules, so the bundled sources are read for them;
- * a false positive only ships a package as files, which still works.
- */
-function packagesWithDynamicRequires(projectDir: string, inputs: string[]): Set<string> {
-  const roots = new Set<string>();
-  for (const input of inputs) {
-    const file = resolvePath(projectDir, input);
-    const root = packageRoot(file);
-    if (!root || roots.has(root) || !/\.c?js$/.test(file)) continue;
-    try {
-      if (COMPUTED_REQUIRE.test(stripComments(readFileSync(file, 'utf8')))) roots.add(root);
-    } catch { /* unreadable input: esbuild read it, so this does not happen */ }
-  }
-  return roots;
-}
-
-function stripComments(source: string): string {
-  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"\\])\/\/.*$/gm, '$1');
-}
-
-/** A shipped package needs its own dependencies beside it too. */
-function addWithDependencies(root: string, into: Set<string>): void {
-  if (into.has(root)) return;
-  into.add(root);
-  let deps: Record<string, string> = {};
-  try {
-    deps = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
-  } catch { /* no manifest: nothing more to ship */ }
-  const req = createRequire(join(root, 'package.json'));
-  for (const name of Object.keys(deps)) {
-    try {
-      const dep = packageRoot(req.resolve(`${name}/package.json`));
-      if (dep) addWithDependencies(dep, into);
-    } catch { /* optional or missing: the package copes, as it would unbundled */ }
-  }
-}
-
-function packageName(root: string): string {
-  const parts = root.split(sep);
-  return parts[parts.length - 2]?.startsWith('@') ? `${parts[parts.length - 2]}/${parts[parts.length - 1]}` : parts[parts.length - 1];
-}
-
-/** bundle.js plus the shipped packages under node_modules/, as a gzip'ed tar. */
-async function packArtifact(bundle: Buffer, shipped: Set<string>): Promise<Buffer> {
-  const staging = mkdtempSync(join(tmpdir(), 'flexd-artifact-'));
-  try {
-    writeFileSync(join(staging, 'bundle.js'), bundle);
-    for (const root of shipped) {
-      cpSync(root, join(staging, 'node_modules', packageName(root)), { recursive: true, dereference: true,
-        filter: (src) => !src.slice(root.length).split(sep).includes('node_modules') });
-    }
-    const chunks: Buffer[] = [];
-    const stream = tar.create({ cwd: staging, gzip: true, portable: true, noMtime: true }, readdirSync(staging));
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/** A bundled package whose folder holds a binding.gyp or a compiled `.node` file (loaded at run time through `bindings`, say). */
-function findNativeAddon(projectDir: string, inputs: string[]): string | undefined {
-  const seen = new Set<string>();
-  for (const input of inputs) {
-    const root = packageRoot(join(projectDir, input));
-    if (!root || seen.has(root)) continue;
-    seen.add(root);
-    if (existsSync(join(root, 'binding.gyp')) || hasNodeFile(join(root, 'build')) || hasNodeFile(join(root, 'prebuilds'))) {
-      return relative(projectDir, root).split(sep).filter((p) => p !== 'node_modules').join('/');
-    }
-  }
-  return undefined;
-}
-
-function packageRoot(file: string): string | undefined {
-  const parts = file.split(sep);
-  const i = parts.lastIndexOf('node_modules');
-  if (i < 0) return undefined;
-  const scoped = parts[i + 1]?.startsWith('@');
-  return parts.slice(0, i + (scoped ? 3 : 2)).join(sep);
-}
-
-function hasNodeFile(dir: string, depth = 3): boolean {
-  if (depth === 0 || !existsSync(dir)) return false;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.isFile() && e.name.endsWith('.node')) return true;
-    if (e.isDirectory() && hasNodeFile(join(dir, e.name), depth - 1)) return true;
-  }
-  return false;
 }
 
 function packageOf(text: string): string {

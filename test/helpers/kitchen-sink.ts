@@ -170,6 +170,7 @@ export const SEQUENCE: readonly Step[] = [
   { method: 'POST', path: '/_flexFunctions/runtimeError', json: { body: { asError: true } }, note: '550 with an Error as debug' },
   { method: 'POST', path: '/_flexFunctions/env', json: {} },
   { method: 'POST', path: '/_flexFunctions/version', json: {} },
+  { method: 'POST', path: '/_flexFunctions/assets', json: {}, note: 'files read through __dirname' },
   { method: 'POST', path: '/_flexFunctions/nosuchfn', json: {}, note: 'unknown function: 501' },
 
   // FlexAuth.
