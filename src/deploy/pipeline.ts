@@ -21,6 +21,8 @@ export interface DeployRequest {
   /** the full set of variables to run with (kinvey-cli merges --set-vars before it sends); absent = keep */
   envVars?: Record<string, string>;
   runtime?: string;
+  /** the version the uploader announced (kinvey-cli's params.version); recorded in the job's params for status views */
+  version?: string;
   userEmail: string | null;
 }
 
@@ -38,7 +40,7 @@ export class Deployer {
 
   deploy(req: DeployRequest): JobRow {
     const job = this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
-      params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
+      params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, version: req.version, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
     this.jobs.enqueue(job, (progress) => this.runDeploy(job, req, progress));
     return job;
   }
@@ -53,6 +55,21 @@ export class Deployer {
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version}`);
       await this.activate(env, version);
       return `${why}: version ${version.version} serving on fresh replicas`;
+    });
+    return job;
+  }
+
+  /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
+  rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): JobRow {
+    const job = this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
+      params: { serviceId, serviceEnvironmentId: environmentId, version }, userEmail });
+    this.jobs.enqueue(job, async (progress) => {
+      const env = this.environment(environmentId);
+      const stored = this.deps.store.versions.find(environmentId, version);
+      if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
+      progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
+      await this.activate(env, stored, userEmail);
+      return `Rolled back to version ${version}`;
     });
     return job;
   }
@@ -86,7 +103,7 @@ export class Deployer {
       let projectDir: string;
       let installed = false;
       if (req.source.kind === 'archive') {
-        mkdirSync(buildDir, { recursive: true });
+        mkdirSync(buildDir, { recursive: true, mode: 0o700 });
         const unpacked = await unpackArchive(req.source.archive, buildDir, {
           maxArchiveBytes: this.deps.settings.maxArchiveBytes, maxUnpackedBytes: this.deps.settings.maxUnpackedBytes, maxEntries: this.deps.settings.maxArchiveEntries,
         });

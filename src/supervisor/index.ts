@@ -12,6 +12,7 @@ import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { nodeForRuntime } from './runtimes.ts';
+import { makeReplicaDir, prepareSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -32,13 +33,15 @@ export interface SupervisorDeps {
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
   private readonly childEntry: string;
+  private readonly sandbox: Sandbox;
   private readonly artifactsDir: string;
   private readonly replicasDir: string;
 
   constructor(private readonly deps: SupervisorDeps) {
-    this.childEntry = buildChildEntry(deps.dataDir);
-    this.artifactsDir = join(deps.dataDir, 'artifacts');
-    this.replicasDir = join(deps.dataDir, 'replicas');
+    this.sandbox = prepareSandbox(deps.dataDir);
+    this.childEntry = buildChildEntry(this.sandbox.runDir);
+    this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
+    this.replicasDir = join(this.sandbox.runDir, 'replicas');
     rmSync(this.replicasDir, { recursive: true, force: true });
     mkdirSync(this.artifactsDir, { recursive: true });
     mkdirSync(this.replicasDir, { recursive: true });
@@ -107,7 +110,7 @@ export class Supervisor {
     const env = this.deps.store.services.getEnvironment(environmentId);
     const containerId = newContainerId();
     const cwd = join(this.replicasDir, containerId);
-    mkdirSync(cwd, { recursive: true });
+    makeReplicaDir(cwd, this.sandbox);
     const replica = new Replica({
       containerId,
       version: generation.version,
@@ -119,6 +122,8 @@ export class Supervisor {
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
+      uid: this.sandbox.uid,
+      gid: this.sandbox.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       const { threshold, message } = parseLogLine(line);

@@ -1,0 +1,29 @@
+/**
+ * SPEC §5, restricted replicas: when flexd runs as root, a replica runs as an unprivileged
+ * account, writes only in its own working directory and cannot read flexd's data dir.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { createRuntime } from '../src/index.ts';
+import { cleanupStack } from './helpers/cleanup.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const SNOOP = fileURLToPath(new URL('./fixtures/snoop/', import.meta.url));
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+it('a replica of a root-run flexd cannot read the database, list or write the data dir, but can write its own folder', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup);
+  const rt = await createRuntime({ dataDir, port: 0 });
+  cleanup.after(() => rt.close());
+  await rt.deployDirectory(SNOOP, { service: 'snoop', environment: 'Development', env: { SNOOP_DATA_DIR: dataDir } });
+  const res = await fetch(`${rt.url}/flex/snoop/Development/_flexFunctions/snoop`, { method: 'POST' });
+  assert.equal(res.status, 200);
+  const seen = (await res.json()).response.body;
+  assert.notEqual(seen.uid, 0);
+  assert.equal(seen.readDatabase, 'EACCES');
+  assert.equal(seen.listDataDir, 'EACCES');
+  assert.equal(seen.writeDataDir, 'EACCES');
+  assert.equal(seen.writeOwnDir, 'allowed');
+});
