@@ -60,20 +60,20 @@ function projectPaths(projectDir: string): Plugin {
  */
 export async function bundleProject(projectDir: string, entry: string): Promise<Bundle> {
   const notes: string[] = [];
-  let result = await esbuild(projectDir, entry, []);
+  const shipped = new Set<string>();
+  let result = await buildShipping(projectDir, entry, shipped);
   // Packages that compute their require paths at run time (bson 0.4, which every SDK 3.x service
   // loads, requires its parts from an array) cannot be bundled: ship them as files beside the bundle.
-  const computed = packagesWithComputedRequires(projectDir, Object.keys(result.metafile.inputs));
+  const computed = [...packagesWithComputedRequires(projectDir, Object.keys(result.metafile.inputs))].filter((r) => !shipped.has(r));
+  if (computed.length > 0) {
+    for (const root of computed) withDependencies(root, shipped);
+    result = await buildShipping(projectDir, entry, shipped);
+  }
+  if (shipped.size > 0) notes.push(`kept out of the bundle, shipped as files: ${[...shipped].map(packageName).join(', ')}`);
   for (const w of result.warnings) {
     if (w.id === 'unsupported-require-call' && w.location && !w.location.file.includes('node_modules')) {
       notes.push(`warning: ${w.location.file}:${w.location.line} computes a require path at run time; that require may fail`);
     }
-  }
-  const shipped = new Set<string>();
-  if (computed.size > 0) {
-    for (const root of computed) withDependencies(root, shipped);
-    result = await esbuild(projectDir, entry, [...shipped].map(packageName));
-    notes.push(`kept out of the bundle (computed requires): ${[...shipped].map(packageName).join(', ')}`);
   }
   const roots = new Set([...shipped, ...Object.keys(result.metafile.inputs).map((i) => packageRoot(join(projectDir, i))).filter((r): r is string => !!r)]);
   const addon = findNativeAddon(projectDir, roots);
@@ -83,6 +83,27 @@ export async function bundleProject(projectDir: string, entry: string): Promise<
   }
   const code = await packArtifact(result.outputFiles[0].contents, projectDir, shipped);
   return { code, hash: createHash('sha256').update(code).digest('hex'), notes };
+}
+
+/** How many rounds of "ship that package as files and build again" a build may take. */
+const MAX_SHIPPING_ROUNDS = 5;
+
+/**
+ * Builds with `shipped` packages kept external. A package whose own files esbuild cannot
+ * resolve (kinvey-datalink-errors 0.3, under SDK 2.x, requires CoffeeScript through a
+ * require hook) joins `shipped` with its dependencies, and the build runs again.
+ */
+async function buildShipping(projectDir: string, entry: string, shipped: Set<string>) {
+  for (let round = 0; ; round++) {
+    try {
+      return await esbuild(projectDir, entry, [...shipped].map(packageName));
+    } catch (err) {
+      const unresolved = (err as { unresolvedIn?: string[] }).unresolvedIn;
+      const fresh = unresolved?.map((file) => packageRoot(join(projectDir, file))).filter((r): r is string => !!r && !shipped.has(r));
+      if (!fresh || fresh.length === 0 || fresh.length !== unresolved!.length || round >= MAX_SHIPPING_ROUNDS) throw err;
+      for (const root of fresh) withDependencies(root, shipped);
+    }
+  }
 }
 
 async function esbuild(projectDir: string, entry: string, external: string[]) {
@@ -111,7 +132,11 @@ async function esbuild(projectDir: string, entry: string, external: string[]) {
         { debug: native.text });
     }
     const first = errors.slice(0, 5).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('\n');
-    throw new FlexdError('BundleFailed', `The project could not be bundled: ${errors[0]?.text ?? (err as Error).message}`, { debug: first });
+    const failure = new FlexdError('BundleFailed', `The project could not be bundled: ${errors[0]?.text ?? (err as Error).message}`, { debug: first });
+    // Unresolvable requires inside packages can be worked around by shipping those packages as files.
+    const unresolvedIn = errors.every((e) => e.text.startsWith('Could not resolve') && e.location?.file.includes('node_modules'))
+      ? errors.map((e) => e.location!.file) : undefined;
+    throw Object.assign(failure, { unresolvedIn });
   }
 }
 

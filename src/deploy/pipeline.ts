@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import semver from 'semver';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Settings } from '../config.ts';
@@ -184,12 +185,18 @@ function describe(err: unknown): string {
   return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}${e.debug ? `\n${e.debug}` : ''}`;
 }
 
-/** True when every dependency resolves from the project folder (its own node_modules or an ancestor's). */
+/**
+ * True when every dependency resolves from the project folder (its own node_modules or an
+ * ancestor's) at a version its range accepts; then a deployDirectory may skip `npm install`.
+ */
 function dependenciesResolvable(dir: string): boolean {
   try {
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     const req = createRequire(join(dir, 'package.json'));
-    for (const name of Object.keys(pkg.dependencies ?? {})) req.resolve(`${name}/package.json`);
+    for (const [name, range] of Object.entries(pkg.dependencies ?? {})) {
+      const installed = JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as { version?: string };
+      if (!installed.version || !semver.satisfies(installed.version, range)) return false;
+    }
     return true;
   } catch {
     return false;
