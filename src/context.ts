@@ -12,4 +12,6 @@ export interface RuntimeContext {
   readonly logs: LogWriter;
   readonly supervisor: Supervisor;
   readonly deployer: Deployer;
+  /** Node executables for runtime names beyond flex-runtime-node6…12 (`serve --runtime name=path`) */
+  readonly runtimes?: Readonly<Record<string, string>>;
 }

@@ -70,7 +70,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const logs = new LogWriter(store.logs, () => settings.logRingBytes, settings.logFlushIntervalMs, settings.logFlushMaxLines);
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
   const deployer = new Deployer({ store, supervisor, settings, dataDir });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer };
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {} };
   store.accounts.defaultOrganization();
   await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
 
@@ -126,6 +126,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         }
         server.closeAllConnections?.();
         await supervisor.close();
+        // A deploy still running fails at its activation now that the supervisor is closed: let it
+        // record that before the database closes (bounded: an npm install may still be running).
+        await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         logs.flush();
         store.close();
       })();

@@ -1,9 +1,51 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { RuntimeContext } from '../context.ts';
+import { FlexdError } from '../errors.ts';
+import { requireUser, sessionRoutes } from './auth.ts';
+import { environmentRoutes } from './environments.ts';
+import { errorResponse } from './errors.ts';
+import { jobRoutes } from './jobs.ts';
+import { logRoutes } from './logs.ts';
+import { organizationRoutes } from './organizations.ts';
+import { serviceRoutes } from './services.ts';
+import { statusRoutes } from './status.ts';
+import type { ApiEnv } from './types.ts';
 
-/** The management API (SPEC §3). Placeholder until the control plane lands. */
-export function createManagementApi(_ctx: RuntimeContext): Hono {
-  const app = new Hono();
+/** JSON bodies: names, secrets and variables; nothing legitimate comes near it (uploads have their own cap) */
+const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The management API (SPEC §3): what the unmodified kinvey-cli 6.x and flexd's own CLI talk to.
+ * Routes are thin; the work is in the store and the deployer. Every error becomes
+ * `{code, description, debug}` in errors.ts. Everything but logging in and the identity
+ * providers needs `Authorization: Kinvey <token>`.
+ */
+export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  const auth = requireUser(ctx);
+  app.onError(errorResponse);
   app.notFound((c) => c.json({ code: 'NotFound', description: 'No such route.', debug: `${c.req.method} ${c.req.path}` }, 404));
+
+  const jsonLimit = bodyLimit({
+    maxSize: MAX_JSON_BODY_BYTES,
+    onError: () => { throw new FlexdError('RequestTooLarge', `The request body is over ${MAX_JSON_BODY_BYTES} bytes.`, { status: 413 }); },
+  });
+  // The deploy upload streams under its own cap (maxArchiveBytes, jobs.ts); every other body is JSON.
+  const isUpload = (c: Context) => c.req.method === 'POST' && c.req.path === '/v4/jobs' && /^multipart\/form-data/i.test(c.req.header('content-type') ?? '');
+  app.use('*', (c, next) => (isUpload(c) ? next() : jsonLimit(c, next)));
+
+  // Open: kinvey-cli's `init` asks before it has a token; `[]` means "Kinvey login only".
+  app.get('/v4/identity-providers', (c) => c.json([]));
+  app.route('/', sessionRoutes(ctx, auth));
+
+  app.use('/v4/*', auth);
+  app.get('/v4/user', (c) => c.json({ email: c.get('user').email }));
+  app.route('/', organizationRoutes(ctx));
+  app.route('/', serviceRoutes(ctx));
+  app.route('/', environmentRoutes(ctx));
+  app.route('/', statusRoutes(ctx));
+  app.route('/', logRoutes(ctx));
+  app.route('/', jobRoutes(ctx));
   return app;
 }

@@ -16,8 +16,15 @@ if (!bundle || !process.send) {
   process.exit(2);
 }
 
-// The runtime is gone (even after kill -9): nothing will ever send us work again.
-process.on('disconnect', () => process.exit(0));
+// The runtime is gone (even after kill -9): nothing will ever send us work again. flexd starts
+// each replica as the leader of its own process group; take along whatever the service started.
+process.on('disconnect', () => {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    process.exit(0); // not a group leader (started by hand): just leave
+  }
+});
 
 process.on('message', (message: unknown) => {
   if (!isToReplica(message)) {

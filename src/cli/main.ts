@@ -1,4 +1,10 @@
-import { serve } from './serve.ts';
+import { readFileSync } from 'node:fs';
+import { parseCommandArgs } from './args.ts';
+import { GLOBAL_HELP, type Command } from './command.ts';
+import { COMMANDS, findCommand } from './commands/index.ts';
+import { CliError, failureLine } from './errors.ts';
+import { Output } from './output.ts';
+import { serve, SERVE_HELP } from './serve.ts';
 
 /** `flexd <command>`: serve, plus the kinvey-like operations (src/cli/commands). */
 const [command, ...args] = process.argv.slice(2);
@@ -12,14 +18,55 @@ async function main(): Promise<void> {
     case 'help':
     case '--help':
     case '-h':
-      console.log('Usage: flexd serve [options]   (flexd serve --help)');
+      console.log(helpFor(args[0]));
       return;
-    default:
-      throw new Error(`unknown command "${command}" (try flexd help)`);
+    case 'version':
+    case '--version':
+      console.log(version());
+      return;
+    default: {
+      const found = findCommand(command);
+      if (!found) throw new CliError(`unknown command "${command}" (flexd help lists them)`);
+      await run(found, args);
+    }
   }
 }
 
-main().catch((err: Error) => {
-  console.error(`flexd: ${err.message}`);
+async function run(cmd: Command, argv: string[]): Promise<void> {
+  const parsed = parseCommandArgs(argv, cmd.options);
+  if (parsed.globals.help) {
+    console.log(`${cmd.usage}\n\n${GLOBAL_HELP}`);
+    return;
+  }
+  await cmd.run({ args: parsed, out: new Output(parsed.globals.output), env: process.env });
+}
+
+function helpFor(name: string | undefined): string {
+  if (name === 'serve') return SERVE_HELP;
+  const cmd = name === undefined ? undefined : findCommand(name);
+  if (cmd) return `${cmd.usage}\n\n${GLOBAL_HELP}`;
+  const width = Math.max(...COMMANDS.map((c) => c.name.length), 'serve'.length);
+  return [
+    'Usage: flexd <command> [options]',
+    '',
+    'Commands:',
+    `  ${'serve'.padEnd(width)}  run flexd (flexd serve --help)`,
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'The commands besides serve talk to a flexd\'s management API, the one kinvey-cli uses:',
+    'start with flexd login. flexd <command> --help describes each one.',
+    '',
+    GLOBAL_HELP,
+  ].join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `flexd ${pkg.version}`;
+}
+
+main().catch((err: unknown) => {
+  console.error(`flexd: ${failureLine(err)}`);
+  if (process.env.FLEXD_DEBUG && err instanceof Error && err.stack) console.error(err.stack);
   process.exit(1);
 });

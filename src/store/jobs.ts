@@ -2,7 +2,7 @@ import type { Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 
 export type JobStatus = 'QUEUED' | 'BUILDING' | 'DEPLOYING' | 'COMPLETED' | 'ERROR';
-export type JobType = 'deployService' | 'recycleService';
+export type JobType = 'deployService' | 'recycleService' | 'rollbackService';
 
 export interface JobRow {
   id: string; type: JobType; serviceId: string | null; environmentId: string | null; status: JobStatus;

@@ -97,6 +97,11 @@ export class ServiceStore {
     return rows.map(toEnvironment);
   }
 
+  /** Removes the environment and, by cascade, its stored versions. */
+  deleteEnvironment(id: string): boolean {
+    return this.db.prepare('DELETE FROM environments WHERE id = ?').run(id).changes > 0;
+  }
+
   updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
     | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>): EnvironmentRow {
     const columns: Record<string, string> = {

@@ -32,6 +32,7 @@ export interface SupervisorDeps {
  */
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
+  private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
   private readonly artifactsDir: string;
@@ -58,6 +59,8 @@ export class Supervisor {
 
   /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
   async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
+    // After close, a deploy still in flight must not start replicas nobody will stop.
+    if (this.closed) throw new FlexdError('ServiceUnavailable', 'flexd is shutting down.', { status: 503 });
     const settings = this.settingsFor(env);
     const generation: Generation = {
       versionId: version.id,
@@ -76,6 +79,7 @@ export class Supervisor {
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
+    if (this.closed) throw new FlexdError('ServiceUnavailable', 'flexd is shutting down.', { status: 503 });
     const pool = this.pools.get(environmentId);
     if (!pool) throw new FlexdError('NotDeployed', 'No version of this service environment has been deployed.', { status: 404 });
     return pool.dispatch(task);
@@ -88,6 +92,7 @@ export class Supervisor {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((p) => p.close()));

@@ -43,6 +43,8 @@ export class Pool {
   private readonly ticker: NodeJS.Timeout;
   private livenessDue = 0;
   private closed = false;
+  /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
+  private readonly retiring = new Set<Replica>();
 
   constructor(private settings: Settings, private readonly hooks: PoolHooks) {
     this.crashes = new CrashBudget({ budget: settings.crashBudget, windowMs: settings.crashWindowMs,
@@ -57,6 +59,11 @@ export class Pool {
 
   get suspension(): string | null {
     return this.suspendedReason;
+  }
+
+  /** Requests waiting for a free replica slot. */
+  get queued(): number {
+    return this.waiters.length;
   }
 
   /** Replicas alive now (starting or ready). */
@@ -78,6 +85,7 @@ export class Pool {
    * are stopped and the old generation keeps serving untouched; the StartError says why.
    */
   async activate(next: Generation): Promise<void> {
+    if (this.closed) throw shuttingDown();
     const count = Math.max(1, this.settings.minReplicas, Math.min(this.replicas.length, this.settings.maxReplicas));
     const fresh = Array.from({ length: count }, () => this.hooks.spawn(next, this.settings));
     try {
@@ -87,13 +95,16 @@ export class Pool {
       throw err;
     }
     if (this.closed) {
-      await Promise.all(fresh.map((r) => r.stop(this.settings.stopGraceMs)));
-      return;
+      await Promise.all(fresh.map((r) => r.stop(0)));
+      throw shuttingDown();
     }
+    // With several new replicas, one may have exited between its own ready and the last one's.
+    const alive = fresh.filter((r) => r.state !== 'exited');
+    if (alive.length === 0) throw new StartError('the new replicas exited right after they reported ready', fresh[0]!.outputTail());
     const old = this.replicas;
     this.generation = next;
-    this.replicas = fresh;
-    for (const r of fresh) this.watch(r);
+    this.replicas = alive;
+    for (const r of alive) this.watch(r);
     this.crashes.reset();
     if (this.suspendedReason !== null) {
       this.suspendedReason = null;
@@ -102,6 +113,7 @@ export class Pool {
     clearTimeout(this.restartTimer);
     this.lastRequestAt = Date.now();
     this.pump();
+    for (let i = alive.length; i < fresh.length; i++) void this.startReplacement();
     await Promise.all(old.map((r) => this.retire(r)));
   }
 
@@ -132,7 +144,8 @@ export class Pool {
         { status: 504, debug: 'The handler may still be running; its late result will be dropped.' });
     }
     if (settled.kind === 'died') {
-      throw new FlexdError('ReplicaDied', 'The Flex service process ended while handling the request.', { status: 502, debug: settled.reason });
+      const what = settled.outOfMemory ? 'ran out of memory' : 'ended';
+      throw new FlexdError('ReplicaDied', `The Flex service process ${what} while handling the request.`, { status: 502, debug: settled.reason });
     }
     return { ...settled, version: replica.version, containerId: replica.containerId };
   }
@@ -142,15 +155,15 @@ export class Pool {
     this.closed = true;
     clearInterval(this.ticker);
     clearTimeout(this.restartTimer);
-    this.rejectWaiters(new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 }));
-    const all = this.replicas;
+    this.rejectWaiters(shuttingDown());
+    const all = [...this.replicas, ...this.retiring];
     this.replicas = [];
     await Promise.all(all.map((r) => r.stop(graceMs)));
   }
 
   /** Waits until a ready replica has a free slot; starts one when there is none (cold start, or lost replicas). */
   private acquire(timeoutMs: number): Promise<Replica> {
-    if (this.closed) return Promise.reject(new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 }));
+    if (this.closed) return Promise.reject(shuttingDown());
     if (this.suspendedReason !== null) {
       return Promise.reject(new FlexdError('ServiceSuspended', `The environment is suspended: ${this.suspendedReason}. Deploy or recycle to restart it.`,
         { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
@@ -255,13 +268,18 @@ export class Pool {
       const i = this.replicas.indexOf(r);
       if (i >= 0) this.replicas.splice(i, 1);
       if (r.retiring || i < 0 || this.closed) return;
-      this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
       const delay = this.crashes.record(Date.now());
       if (delay === null) {
+        this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
         this.suspend(`more than ${this.settings.crashBudget} crashes within ${this.settings.crashWindowMs} ms; last: ${reason}`);
         return;
       }
-      if (this.replicas.length >= Math.max(1, this.settings.minReplicas) && this.waiters.length === 0) return;
+      if (this.replicas.length >= Math.max(1, this.settings.minReplicas) && this.waiters.length === 0) {
+        this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
+        return;
+      }
+      this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}; restarting in ${delay} ms`
+        + ` (${this.crashes.recent} of ${this.settings.crashBudget} crashes allowed within ${this.settings.crashWindowMs} ms)`, 'error');
       clearTimeout(this.restartTimer);
       this.restartTimer = setTimeout(() => {
         if (this.replicas.length < Math.max(1, this.settings.minReplicas) || this.waiters.length > 0) void this.startReplacement();
@@ -281,11 +299,13 @@ export class Pool {
   /** Drain: wait for the replica's in-flight tasks (up to the request timeout), then stop it. */
   private async retire(r: Replica): Promise<void> {
     r.retiring = true;
-    const deadline = Date.now() + this.settings.requestTimeoutMs;
-    while (r.inFlight > 0 && r.state !== 'exited' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    this.retiring.add(r);
+    try {
+      await r.drained(this.settings.requestTimeoutMs);
+      await r.stop(this.settings.stopGraceMs);
+    } finally {
+      this.retiring.delete(r);
     }
-    await r.stop(this.settings.stopGraceMs);
   }
 
   /** After a timeout: a replica that no longer answers pings is stuck (busy loop) and is replaced. */
@@ -306,7 +326,7 @@ export class Pool {
       const rss = await r.rssBytes();
       if (rss !== undefined && rss > limit && r.state !== 'exited') {
         this.hooks.note(r.containerId, `replica ${r.containerId} uses ${Math.round(rss / 1048576)} MB, over the memory cap of ${this.settings.memoryLimitMb} MB; replacing it`, 'error');
-        r.kill(`memory cap of ${this.settings.memoryLimitMb} MB exceeded`);
+        r.kill(`memory cap of ${this.settings.memoryLimitMb} MB exceeded`, { outOfMemory: true });
       }
     }
     if (now >= this.livenessDue) {
@@ -332,4 +352,8 @@ export class Pool {
       await this.retire(extra);
     }
   }
+}
+
+function shuttingDown(): FlexdError {
+  return new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 });
 }

@@ -26,7 +26,7 @@ export interface ReplicaSpec {
 export type Outcome =
   | { kind: 'result'; task: Record<string, unknown> }
   | { kind: 'failed'; error: { name: string; message: string; stack: string } }
-  | { kind: 'died'; reason: string };
+  | { kind: 'died'; reason: string; outOfMemory: boolean };
 
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -47,6 +47,8 @@ export class Replica extends EventEmitter {
   retiring = false;
   /** Why the runtime killed it (memory, frozen, timeout…), for the exit's log line. */
   killReason: string | undefined;
+  /** Set when it died of memory: V8's heap limit, or the runtime's RSS watchdog. */
+  outOfMemory = false;
   readonly ready: Promise<void>;
   readonly exited: Promise<string>;
   readyAt = 0;
@@ -56,6 +58,9 @@ export class Replica extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
   private readonly tail: string[] = [];
   private nextId = 1;
+  private readonly heapMb: number;
+  /** V8 printed its heap-exhaustion message (the line may have left the tail by the time the child exits). */
+  private sawHeapExhaustion = false;
   private pongWaiters = new Map<number, (rss: number) => void>();
 
   constructor(private readonly spec: ReplicaSpec) {
@@ -63,6 +68,7 @@ export class Replica extends EventEmitter {
     this.containerId = spec.containerId;
     this.version = spec.version;
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
+    this.heapMb = heapMb;
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
@@ -72,6 +78,8 @@ export class Replica extends EventEmitter {
       env: spec.env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
+      // Its own process group, so whatever the service starts can be killed with it.
+      detached: true,
       uid: spec.uid,
       gid: spec.gid,
     });
@@ -79,15 +87,32 @@ export class Replica extends EventEmitter {
     this.child.stderr!.on('data', lineSink(this, 'stderr'));
     this.child.on('message', (m) => this.onMessage(m));
 
+    this.child.once('exit', () => {
+      // A process the service started dies with it. One that still holds the output pipes
+      // (inherited stdio) would otherwise delay 'close' — and with it the answers to the
+      // replica's requests and its replacement — for as long as it lives.
+      this.signalGroup('SIGKILL');
+      const timer = setTimeout(() => {
+        this.child.stdout?.destroy();
+        this.child.stderr?.destroy();
+      }, OUTPUT_DRAIN_MS);
+      this.child.once('close', () => clearTimeout(timer));
+    });
+
     this.exited = new Promise((resolve) => {
       let spawnError: Error | undefined;
       this.child.once('error', (err) => { spawnError = err; });
       this.child.once('close', (code, signal) => {
-        const reason = spawnError ? `could not start: ${spawnError.message}`
+        let reason = spawnError ? `could not start: ${spawnError.message}`
           : signal ? `killed by ${signal}` : `exited with code ${code}`;
+        if (this.killReason === undefined && this.exhaustedHeap(code, signal)) {
+          this.outOfMemory = true;
+          reason = `ran out of memory: the JavaScript heap reached its limit of ${this.heapMb} MB (${reason})`;
+        }
         this.state = 'exited';
-        for (const [, p] of this.pending) p.resolve({ kind: 'died', reason: this.killReason ?? reason });
+        for (const [, p] of this.pending) p.resolve({ kind: 'died', reason: this.killReason ?? reason, outOfMemory: this.outOfMemory });
         this.pending.clear();
+        this.emit('drained');
         this.emit('exit', this.killReason ? `${reason} (${this.killReason})` : reason);
         resolve(reason);
       });
@@ -122,6 +147,7 @@ export class Replica extends EventEmitter {
 
   /** @internal fed by the line sink */
   recordLine(stream: 'stdout' | 'stderr', line: string): void {
+    if (stream === 'stderr' && HEAP_EXHAUSTED.test(line)) this.sawHeapExhaustion = true;
     this.tail.push(line);
     if (this.tail.length > this.spec.startupTailLines) this.tail.shift();
     this.emit('line', stream, line);
@@ -132,7 +158,7 @@ export class Replica extends EventEmitter {
     const id = this.nextId++;
     const outcome = new Promise<Outcome>((resolve) => {
       if (this.state === 'exited' || !this.child.connected) {
-        resolve({ kind: 'died', reason: 'the replica is gone' });
+        resolve({ kind: 'died', reason: 'the replica is gone', outOfMemory: false });
         return;
       }
       this.pending.set(id, { resolve });
@@ -144,7 +170,21 @@ export class Replica extends EventEmitter {
 
   /** Forget a task whose caller gave up (timeout): a late result is then dropped. */
   abandon(id: number): boolean {
-    return this.pending.delete(id);
+    return this.settle(id);
+  }
+
+  /** Resolves once no task is in flight (or the replica is gone), or after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.pending.size === 0 || this.state === 'exited') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('drained', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('drained', done);
+    });
   }
 
   /** Liveness: resolves with the replica's RSS, or rejects when it does not answer in time. */
@@ -180,14 +220,37 @@ export class Replica extends EventEmitter {
     clearTimeout(timer);
   }
 
-  /** Immediate SIGKILL, with the reason kept for the exit's log line. */
-  kill(reason: string): void {
-    this.killReason ??= reason;
+  /** Immediate SIGKILL, with the reason kept for the exit's log line (and the answers to its requests). */
+  kill(reason: string, { outOfMemory = false }: { outOfMemory?: boolean } = {}): void {
+    if (this.killReason === undefined) {
+      this.killReason = reason;
+      this.outOfMemory = outOfMemory;
+    }
     this.signal('SIGKILL');
   }
 
+  /**
+   * V8 at --max-old-space-size prints "FATAL ERROR: Reached heap limit Allocation failed -
+   * JavaScript heap out of memory" and aborts: SIGABRT, or exit code 134 when a shell relays it.
+   */
+  private exhaustedHeap(code: number | null, signal: NodeJS.Signals | null): boolean {
+    return this.sawHeapExhaustion && (signal === 'SIGABRT' || code === 134);
+  }
+
+  /** SIGTERM goes to the replica alone (the SDK drains on it); SIGKILL to its whole process group. */
   private signal(sig: NodeJS.Signals): void {
+    if (sig === 'SIGKILL' && this.signalGroup(sig)) return;
     try { this.child.kill(sig); } catch { /* already gone */ }
+  }
+
+  private signalGroup(sig: NodeJS.Signals): boolean {
+    if (this.child.pid === undefined) return false;
+    try {
+      process.kill(-this.child.pid, sig);
+      return true;
+    } catch {
+      return false; // the group is empty: everyone in it is gone
+    }
   }
 
   private send(message: ToReplica): void {
@@ -196,6 +259,13 @@ export class Replica extends EventEmitter {
     } catch (err) {
       this.kill(`IPC write failed: ${(err as Error).message}`);
     }
+  }
+
+  /** Removes task `id` from the ones in flight; says so when that was the last. */
+  private settle(id: number): boolean {
+    const had = this.pending.delete(id);
+    if (had && this.pending.size === 0) this.emit('drained');
+    return had;
   }
 
   private onMessage(m: unknown): void {
@@ -219,7 +289,7 @@ export class Replica extends EventEmitter {
           this.emit('late', msg.id);
           break;
         }
-        this.pending.delete(msg.id);
+        this.settle(msg.id);
         p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task } : { kind: 'failed', error: msg.error });
         break;
       }
@@ -230,6 +300,15 @@ export class Replica extends EventEmitter {
     }
   }
 }
+
+const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
+
+/**
+ * After a replica exits, how long its output may still drain before the pipes are closed on
+ * our side: the last lines arrive within milliseconds; only a leftover process holding the
+ * pipes takes longer, and its output is not the replica's.
+ */
+const OUTPUT_DRAIN_MS = 200;
 
 /** A replica that could not start; `tail` holds its last output lines. */
 export class StartError extends Error {

@@ -203,8 +203,8 @@ test('install: npm still running at the timeout is killed and the install fails 
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
   await assert.rejects(
-    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 300 }),
-    { code: 'DependencyInstallFailed', message: /did not finish within 0.3 s and was stopped[^]*resolving…/ },
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 1_500 }),
+    { code: 'DependencyInstallFailed', message: /did not finish within 1.5 s and was stopped[^]*resolving…/ },
   );
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
   assert.equal(isRunning(install.pid), false);
@@ -216,7 +216,7 @@ test('install: npm that ignores SIGTERM is killed after the grace', async (t) =>
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
   await assert.rejects(
-    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 100 }),
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 1_500 }),
     { code: 'DependencyInstallFailed', message: /killed by SIGKILL|did not finish/ },
   );
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;

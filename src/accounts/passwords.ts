@@ -1,0 +1,59 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+/**
+ * scrypt cost: N = 2^15, r = 8, p = 1 takes 32 MiB and about 50–100 ms per hash. Below OWASP's
+ * 2^17 because every fresh runtime (each test) hashes the bootstrap password; the parameters are
+ * stored with each hash, so raising them later only affects new hashes.
+ */
+const COST = { N: 2 ** 15, r: 8, p: 1 } as const;
+/** scrypt refuses to use more than `maxmem`; 128 · N · r bytes plus headroom */
+const MAX_MEM_BYTES = 64 * 1024 * 1024;
+const KEY_BYTES = 32;
+const SALT_BYTES = 16;
+/** a generated admin password: 24 random bytes, 32 base64url characters */
+const GENERATED_PASSWORD_BYTES = 24;
+
+function derive(password: string, salt: Buffer, cost: { N: number; r: number; p: number }, keyBytes: number): Promise<Buffer> {
+  const options: ScryptOptions = { ...cost, maxmem: Math.max(MAX_MEM_BYTES, 256 * cost.N * cost.r) };
+  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, keyBytes, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/**
+ * Hashes a password for storage: `scrypt$N=32768,r=8,p=1$<salt base64>$<key base64>`.
+ *
+ * @example const stored = await hashPassword('s3cret'); await verifyPassword('s3cret', stored) // true
+ */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const key = await derive(password, salt, COST, KEY_BYTES);
+  return `scrypt$N=${COST.N},r=${COST.r},p=${COST.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/** True when `password` matches `stored` (from hashPassword); the keys are compared in constant time. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parsed = parse(stored);
+  if (!parsed) return false;
+  const key = await derive(password, parsed.salt, parsed.cost, parsed.key.length);
+  return timingSafeEqual(key, parsed.key);
+}
+
+/**
+ * A stored hash of a random password: checking a login for an unknown e-mail against it costs
+ * the same scrypt as for a known one, so response times do not tell which e-mails exist.
+ */
+let decoy: Promise<string> | undefined;
+export function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomBytes(SALT_BYTES).toString('hex'));
+  return decoy;
+}
+
+export function generatePassword(): string {
+  return randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url');
+}
+
+function parse(stored: string): { cost: { N: number; r: number; p: number }; salt: Buffer; key: Buffer } | undefined {
+  const match = /^scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
+  if (!match) return undefined;
+  const [, n, r, p, salt, key] = match;
+  return { cost: { N: Number(n), r: Number(r), p: Number(p) }, salt: Buffer.from(salt, 'base64'), key: Buffer.from(key, 'base64') };
+}

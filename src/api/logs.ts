@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import type { RuntimeContext } from '../context.ts';
+import { parseLogQuery } from './log-query.ts';
+import { environmentOr404 } from './lookup.ts';
+import type { ApiEnv } from './types.ts';
+
+/**
+ * `GET /v4/services/:sid/environments/:eid/logs?from&to&limit&page` (kinvey-cli), oldest first,
+ * and `?afterId=N[&limit]` (flexd's `logs --follow`: the lines after the last one it printed).
+ */
+export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.get('/v4/services/:sid/environments/:eid/logs', (c) => {
+    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    const query = parseLogQuery(q === -1 ? '' : url.slice(q + 1));
+    // Lines still waiting in the writer's batch would be missing from the answer.
+    ctx.logs.flush();
+    return c.json(query.kind === 'after'
+      ? ctx.store.logs.since(env.id, query.afterId, query.limit)
+      : ctx.store.logs.query(env.id, query));
+  });
+  return app;
+}

@@ -1,0 +1,75 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { RuntimeContext } from '../context.ts';
+import { FlexdError } from '../errors.ts';
+import { readJson } from './body.ts';
+import { serviceOr404 } from './lookup.ts';
+import { EntityName } from './schemas.ts';
+import type { ApiEnv } from './types.ts';
+import { environmentView, serviceView } from './views.ts';
+
+const CreateService = z.object({
+  name: EntityName,
+  type: z.string().optional(),
+  access: z.object({
+    writers: z.object({ organizations: z.array(z.string()).optional() }).optional(),
+  }).optional(),
+});
+
+/** `/v4/services`: list (by organization), create, get, delete. */
+export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  const { services, accounts } = ctx.store;
+
+  app.get('/v4/services', (c) => {
+    // kinvey-cli asks by organizationId (orgs with `security`) or appId; flexd has no apps, so an
+    // appId matches nothing unless it is an organization's id.
+    const owner = c.req.query('organizationId') ?? c.req.query('appId');
+    const expand = c.req.query('expand') === 'environments';
+    return c.json(services.listServices(owner).map((svc) => ({
+      ...serviceView(svc),
+      ...(expand ? { environments: services.listEnvironments(svc.id).map(environmentView) } : {}),
+    })));
+  });
+
+  app.post('/v4/services', async (c) => {
+    const body = await readJson(c, CreateService);
+    if (body.type !== undefined && body.type !== 'internal') {
+      throw new FlexdError('UnsupportedServiceType', `flexd runs internal Flex services only, not type "${body.type}".`, { status: 400 });
+    }
+    const orgId = body.access?.writers?.organizations?.[0] ?? accounts.defaultOrganization().id;
+    if (!accounts.getOrganization(orgId)) {
+      throw new FlexdError('OrganizationNotFound', 'The specified organization could not be found.', { status: 404, debug: `No organization "${orgId}".` });
+    }
+    if (services.findService(body.name)) throw nameTaken(body.name);
+    return c.json(serviceView(services.createService(orgId, body.name)), 201);
+  });
+
+  app.get('/v4/services/:sid', (c) => c.json(serviceView(serviceOr404(ctx, c.req.param('sid')))));
+
+  app.delete('/v4/services/:sid', async (c) => {
+    const svc = serviceOr404(ctx, c.req.param('sid'));
+    const envs = services.listEnvironments(svc.id);
+    services.deleteService(svc.id);
+    await Promise.all(envs.map((env) => retireEnvironment(ctx, env.id)));
+    return c.body(null, 204);
+  });
+
+  return app;
+}
+
+/**
+ * After an environment's rows are gone: stop its replicas and drop its logs. A job still running
+ * for it may start a pool after this (it fails soon after, its rows being gone); the pool is
+ * removed again once that job settles.
+ */
+export async function retireEnvironment(ctx: RuntimeContext, environmentId: string): Promise<void> {
+  const running = ctx.store.jobs.running(environmentId);
+  if (running) void ctx.deployer.jobs.wait(running.id).then(() => ctx.supervisor.remove(environmentId));
+  await ctx.supervisor.remove(environmentId);
+  ctx.logs.flush();
+  ctx.store.logs.deleteEnvironment(environmentId);
+}
+
+const nameTaken = (name: string) =>
+  new FlexdError('ServiceNameInUse', `A service named "${name}" already exists. Choose another name.`, { status: 409 });

@@ -1,0 +1,70 @@
+import { Hono } from 'hono';
+import type { RuntimeContext } from '../context.ts';
+import type { EnvironmentRow } from '../store/index.ts';
+import { environmentOr404 } from './lookup.ts';
+import type { ApiEnv } from './types.ts';
+import { DEFAULT_RUNTIME } from './views.ts';
+
+/** `GET /v4/services/:sid/environments/:eid/status` (SPEC §5, KINVEY-CLI.md §6). */
+export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.get('/v4/services/:sid/environments/:eid/status', (c) => {
+    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    return c.json(environmentStatus(ctx, env));
+  });
+  return app;
+}
+
+/**
+ * An environment's status as kinvey-cli reads it:
+ * - `NEW`: never deployed (no version, no job);
+ * - `UPDATING`: a deploy, recycle or rollback is queued or running;
+ * - `ERROR`: cannot serve — suspended after crashing, or no version could start (`reason` says why);
+ * - `ONLINE`: serving, also while idled to zero replicas.
+ *
+ * `deployment` is the latest job's outcome: RUNNING (its version is the one being deployed, so
+ * kinvey-cli's own version check compares against it), ERROR (the previous version, if any, keeps
+ * serving; `reason` says why the job failed), or COMPLETED. A failed version is never reported as
+ * `deployment.version`: it was not stored, and the user may deploy it again once fixed.
+ */
+export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Record<string, unknown> {
+  const { store, supervisor } = ctx;
+  const running = store.jobs.running(env.id);
+  const latest = running ?? store.jobs.latest(env.id);
+  const active = env.activeVersionId ? store.versions.get(env.activeVersionId) : undefined;
+  if (!active && !latest && !env.lastError) return { status: 'NEW' };
+
+  const pool = supervisor.pool(env.id);
+  const runtime = env.runtime ?? DEFAULT_RUNTIME;
+  const suspended = env.suspendedReason ?? pool?.suspension ?? null;
+  let status: 'UPDATING' | 'ERROR' | 'ONLINE' = 'ONLINE';
+  let reason: string | undefined;
+  if (running) status = 'UPDATING';
+  else if (suspended) [status, reason] = ['ERROR', `Suspended: ${suspended}. Deploy or recycle to restart it.`];
+  else if (!active) [status, reason] = ['ERROR', env.lastError ?? 'No version is running.'];
+  else if (!pool) [status, reason] = ['ERROR', env.lastError ?? `Version ${active.version} is not running.`];
+
+  let deployment: { status: 'RUNNING' | 'ERROR' | 'COMPLETED'; version?: string; runtime: string };
+  if (running) {
+    const announced = typeof running.params.version === 'string' ? running.params.version : undefined;
+    const nextRuntime = typeof running.params.runtime === 'string' ? running.params.runtime : runtime;
+    deployment = { status: 'RUNNING', version: announced ?? active?.version, runtime: nextRuntime };
+  } else if (env.lastError) {
+    deployment = { status: 'ERROR', version: active?.version, runtime };
+    reason ??= env.lastError;
+  } else {
+    deployment = { status: 'COMPLETED', version: active?.version, runtime };
+  }
+
+  return {
+    status,
+    version: active?.version,
+    runtime,
+    // Until a deploy completes, the latest request (running or failed) is the one to show.
+    requestedAt: env.requestedAt ?? latest?.createdAt ?? null,
+    deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
+    deployment,
+    replicas: pool?.describe() ?? [],
+    ...(reason !== undefined ? { reason } : {}),
+  };
+}

@@ -1,0 +1,35 @@
+import type { OptionSpec, ParsedArgs } from './args.ts';
+import type { Output } from './output.ts';
+
+/** What a command gets when it runs: its parsed arguments and where to print. */
+export interface CommandContext {
+  args: ParsedArgs;
+  out: Output;
+  env: NodeJS.ProcessEnv;
+}
+
+/** One `flexd <name>` command; each lives in its own file under commands/. */
+export interface Command {
+  name: string;
+  /** one line for `flexd help` */
+  summary: string;
+  /** `flexd <name> --help`: the synopsis line(s) and the command's own options */
+  usage: string;
+  options: OptionSpec;
+  run(ctx: CommandContext): Promise<void>;
+}
+
+export const GLOBAL_HELP = `Global options:
+  --output json          print {"result": …} for scripts instead of tables
+  --profile NAME         use this saved login (FLEXD_PROFILE; default: the active one)
+  --host URL             talk to this flexd instead of the profile's
+  -h, --help             this help`;
+
+/** Options naming the service environment a command acts on. */
+export const TARGET_OPTIONS = {
+  service: { type: 'string', short: 's' },
+  env: { type: 'string', short: 'e' },
+} as const satisfies OptionSpec;
+
+export const TARGET_HELP = `  -s, --service NAME|ID  the service (required; flexd list shows them)
+  -e, --env NAME|ID      the service environment (needed when the service has several)`;

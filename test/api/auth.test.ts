@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createRuntime } from '../../src/index.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { ADMIN, startApi } from './helpers.ts';
+
+const TOKEN_INVALID = { code: 'InvalidCredentials', description: 'Authorization token invalid or expired.' };
+
+test('auth: the right password gives a token; a wrong one or an unknown e-mail gets InvalidCredentials', async (t) => {
+  const api = await startApi(t);
+  assert.ok(api.token.length >= 43, 'at least 256 bits, base64url');
+
+  for (const json of [{ ...ADMIN, password: 'wrong' }, { email: 'nobody@example.com', password: ADMIN.password }]) {
+    const r = await api.call('POST', '/session', { json, token: null });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.body, { code: 'InvalidCredentials', description: 'Invalid e-mail and/or password.', debug: '' });
+  }
+
+  const me = await api.call('GET', '/v4/user');
+  assert.deepEqual([me.status, me.body], [200, { email: ADMIN.email }]);
+});
+
+test('auth: a missing, wrong or malformed token gets the exact text kinvey-cli reacts to', async (t) => {
+  const api = await startApi(t);
+  const attempts: Record<string, string>[] = [{}, { Authorization: 'Kinvey not-a-token' }, { Authorization: 'Basic abc' }, { Authorization: `Kinvey ${api.token}x` }];
+  for (const headers of attempts) {
+    const r = await api.call('GET', '/v4/organizations', { token: null, headers });
+    assert.equal(r.status, 401, JSON.stringify(headers));
+    assert.equal(r.body.code, TOKEN_INVALID.code);
+    assert.equal(r.body.description, TOKEN_INVALID.description);
+    assert.equal(typeof r.body.debug, 'string');
+  }
+});
+
+test('auth: identity providers and login need no token; everything under /v4 does', async (t) => {
+  const api = await startApi(t);
+  const idps = await api.call('GET', '/v4/identity-providers', { token: null });
+  assert.deepEqual([idps.status, idps.body], [200, []]);
+  for (const path of ['/v4/user', '/v4/organizations', '/v4/services', '/v4/jobs/x']) {
+    assert.equal((await api.call('GET', path, { token: null })).status, 401, path);
+  }
+});
+
+test('auth: an expired token is refused and its session removed', async (t) => {
+  const api = await startApi(t, { sessionTtlMs: 1 });
+  const loggedInAt = Date.now();
+  await waitFor('the 1 ms session to pass', () => Date.now() > loggedInAt + 1);
+  const r = await api.call('GET', '/v4/user');
+  assert.equal(r.status, 401);
+  assert.equal(r.body.description, TOKEN_INVALID.description);
+  const rows = api.rt.context.store.db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number };
+  assert.equal(rows.n, 0);
+});
+
+test('auth: DELETE /session logs out; the token no longer works', async (t) => {
+  const api = await startApi(t);
+  const out = await api.call('DELETE', '/session');
+  assert.equal(out.status, 204);
+  assert.equal((await api.call('GET', '/v4/user')).status, 401);
+});
+
+test('auth: login bodies that are not JSON or miss fields get 400, not 500', async (t) => {
+  const api = await startApi(t);
+  const malformed = await api.call('POST', '/session', { body: '{"email":', headers: { 'Content-Type': 'application/json' }, token: null });
+  assert.deepEqual([malformed.status, malformed.body.code], [400, 'BadRequest']);
+  const missing = await api.call('POST', '/session', { json: { email: ADMIN.email }, token: null });
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.code, 'ValidationError');
+  assert.match(missing.body.description, /password/);
+});
+
+test('auth: tokens and passwords are stored only as hashes', async (t) => {
+  const api = await startApi(t);
+  const { db } = api.rt.context.store;
+  const user = db.prepare('SELECT password_hash AS hash FROM users').get() as { hash: string };
+  assert.match(user.hash, /^scrypt\$N=\d+,r=\d+,p=\d+\$/);
+  assert.ok(!user.hash.includes(ADMIN.password));
+  const sessions = db.prepare('SELECT token_hash AS hash FROM sessions').all() as { hash: string }[];
+  assert.equal(sessions.length, 1);
+  assert.notEqual(sessions[0].hash, api.token);
+  assert.match(sessions[0].hash, /^[0-9a-f]{64}$/);
+});
+
+test('bootstrap: without a password one is generated, printed once, and works; a restart prints nothing', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup);
+  const printed: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (String(chunk).startsWith('flexd: created admin')) printed.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+  }) as typeof process.stdout.write;
+  t.after(() => { process.stdout.write = write; });
+
+  const first = await createRuntime({ dataDir, port: 0 });
+  await first.close();
+  assert.equal(printed.length, 1);
+  const match = /^flexd: created admin (\S+) with password (\S+)\n$/.exec(printed[0]);
+  assert.ok(match, printed[0]);
+  const [, email, password] = match;
+  assert.equal(email, 'admin@flexd.local');
+  assert.ok(password.length >= 24);
+
+  const second = await createRuntime({ dataDir, port: 0 });
+  cleanup.after(() => second.close());
+  assert.equal(printed.length, 1, 'printed only on the first start');
+  const login = await fetch(`${second.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  assert.equal(login.status, 200);
+});

@@ -1,0 +1,248 @@
+/**
+ * The whole life of a service through flexd's own command line: `node bin/flexd.js <cmd>` as a
+ * user runs it (HOME a temp dir, so the profile file is the test's), against a real runtime on
+ * port 0 — login, create, deploy (the upload leaves node_modules out, so the server runs npm
+ * install), status, logs, update, show, a refused reserved name, a second version, rollback,
+ * recycle, logs --follow, delete. Each step is a test; they run in order on one runtime.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { CleanupStack } from '../helpers/cleanup.ts';
+import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
+import { freePort } from '../helpers/standalone.ts';
+import { createTempDir, removeDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(REPO, 'bin', 'flexd.js');
+const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
+const SERVICE = 'kitchen';
+const SECRET = 'kitchen-secret-1';
+
+/** A deploy runs npm install against the registry the first time (about 30 s); allow a slow box. */
+const DEPLOY_TIMEOUT_MS = 240_000;
+/** Any other command: tsx start-up plus a few API calls, or a swap of replicas. */
+const COMMAND_TIMEOUT_MS = 60_000;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+let home: string;
+let projectDir: string;
+let rt: Runtime;
+const cleanup = new CleanupStack();
+
+/** The CLI's environment: the test's HOME, none of the test runner's own variables. */
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) {
+    if (!(name in extra)) delete env[name];
+  }
+  return env;
+}
+
+function start(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: cliEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs `flexd <args>` to its end. */
+async function flexd(args: string[], { env = {}, timeoutMs = COMMAND_TIMEOUT_MS }: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+  const child = start(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((resolve) => child.once('close', resolve)), timeoutMs)
+    .catch((err) => { child.kill('SIGKILL'); throw err; });
+  return { code, stdout, stderr };
+}
+
+/** Runs `flexd <args>`, expecting success; the failure message shows what it printed. */
+async function ok(args: string[], options?: Parameters<typeof flexd>[1]): Promise<string> {
+  const run = await flexd(args, options);
+  assert.equal(run.code, 0, `flexd ${args.join(' ')} exited ${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`);
+  return run.stdout;
+}
+
+/** Runs `flexd <args> --output json` and returns its `result`. */
+async function json<T = Record<string, unknown>>(args: string[]): Promise<T> {
+  return (JSON.parse(await ok([...args, '--output', 'json'])) as { result: T }).result;
+}
+
+/** Runs `flexd <args>`, expecting exit 1 and exactly one `flexd: …` line on stderr; returns that line. */
+async function fails(args: string[], options?: Parameters<typeof flexd>[1]): Promise<string> {
+  const run = await flexd(args, options);
+  assert.equal(run.code, 1, `flexd ${args.join(' ')} should fail\n${run.stdout}${run.stderr}`);
+  const lines = run.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
+  assert.match(lines[0], /^flexd: /);
+  return lines[0];
+}
+
+/** Calls a FlexFunction of the kitchen-sink on the data plane; returns the handler's body and the serving version. */
+async function callFunction(name: string): Promise<{ status: number; body: Record<string, unknown>; version: string | null }> {
+  const res = await fetch(`${rt.url}/flex/${SERVICE}/Development/_flexFunctions/${name}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}',
+  });
+  const payload = await res.json() as { response?: { body?: Record<string, unknown> } } & Record<string, unknown>;
+  return { status: res.status, body: payload.response?.body ?? payload, version: res.headers.get('x-flexd-version') };
+}
+
+describe('flexd CLI: a service from login to delete', () => {
+  before(async () => {
+    home = await createTempDir('flexd-cli-home-');
+    cleanup.after(() => removeDir(home));
+    const dataDir = await createTempDir('flexd-cli-data-');
+    cleanup.after(() => removeDir(dataDir));
+    projectDir = await createTempDir('flexd-cli-project-');
+    cleanup.after(() => removeDir(projectDir));
+    await cp(KITCHEN_SINK_DIR, projectDir, { recursive: true });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    cleanup.after(() => rt.close());
+  });
+  after(() => cleanup.run());
+
+  test('login: a wrong password is refused in one line; the right one (from FLEXD_PASSWORD) saves a 0600 profile', async () => {
+    const refused = await fails(['login', '--host', rt.url, '--email', ADMIN.email, '--password', 'wrong']);
+    assert.equal(refused, 'flexd: InvalidCredentials: Invalid e-mail and/or password.');
+    const out = await ok(['login', '--host', rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
+    assert.match(out, new RegExp(`Logged in to ${rt.url} as ${ADMIN.email} \\(profile default\\)`));
+    const file = join(home, '.flexd', 'profiles.json');
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const saved = JSON.parse(await readFile(file, 'utf8'));
+    assert.equal(saved.active, 'default');
+    assert.equal(saved.profiles.default.host, rt.url);
+    assert.ok(saved.profiles.default.token);
+  });
+
+  test('create: makes the service and its Development environment, with the given secret and variables', async () => {
+    const created = await json<{ id: string; secret: string; svcEnvName: string }>(['create', SERVICE, '--secret', SECRET, '--set-vars', 'GREETING=hi']);
+    assert.equal(created.secret, SECRET);
+    assert.equal(created.svcEnvName, 'Development');
+    assert.match(created.id, /\S/);
+  });
+
+  test('list: shows the service in a table, after "Count: 1"', async () => {
+    const out = await ok(['list']);
+    assert.match(out, /^Count: 1\nid +name +organization\n\S+ +kitchen +\S/);
+  });
+
+  test('deploy: uploads the project without node_modules, waits for the job, prints its progress', async () => {
+    const out = await ok(['deploy', projectDir, '--service', SERVICE], { timeoutMs: DEPLOY_TIMEOUT_MS });
+    assert.match(out, /Uploading .* as version 1\.0\.0 of kitchen\/Development/);
+    assert.match(out, /Installing dependencies/);
+    assert.match(out, /Deployed version 1\.0\.0 of kitchen\/Development\n$/);
+  });
+
+  test('status: ONLINE with version 1.0.0, in a key/value table and as JSON', async () => {
+    const out = await ok(['status', '--service', SERVICE, '--env', 'Development']);
+    assert.match(out, /^status +ONLINE$/m);
+    assert.match(out, /^version +1\.0\.0$/m);
+    const raw = await json<{ status: string; version: string; deployUserInfo: { email: string } }>(['status', '--service', SERVICE]);
+    assert.equal(raw.status, 'ONLINE');
+    assert.equal(raw.version, '1.0.0');
+    assert.equal(raw.deployUserInfo.email, ADMIN.email);
+  });
+
+  test('data plane: the deployed service answers with the variables set at create', async () => {
+    const answer = await callFunction('env');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, { nodeEnv: 'Development', greeting: 'hi' });
+    assert.equal(answer.version, '1.0.0');
+  });
+
+  test('logs: shows the SDK logger line with its threshold', async () => {
+    const entries = await waitFor('the start-up log line', async () => {
+      const found = await json<Array<{ message: string; threshold: string | null; containerId: string }>>(['logs', '--service', SERVICE]);
+      return found.find((e) => e.message === 'kitchen-sink started');
+    }, { timeoutMs: COMMAND_TIMEOUT_MS });
+    assert.equal(entries.threshold, 'info');
+    const table = await ok(['logs', '--service', SERVICE, '--number', '50']);
+    assert.match(table, /^Count: \d+\ncontainerId +timestamp +threshold +message\n/);
+    assert.match(table, /^[0-9a-f]{12} +\S+ +info +kitchen-sink started$/m);
+  });
+
+  test('update --set-vars: merges the variable and restarts the replicas with it before returning', async () => {
+    const out = await ok(['update', '--service', SERVICE, '--set-vars', 'GREETING=hello,EXTRA=1']);
+    assert.match(out, /Updated service environment: \S+/);
+    assert.deepEqual((await callFunction('env')).body, { nodeEnv: 'Development', greeting: 'hello' });
+  });
+
+  test('show: lists the environment and its variables', async () => {
+    const out = await ok(['show', '--service', SERVICE]);
+    assert.match(out, /^svcEnvName +Development$/m);
+    assert.match(out, new RegExp(`^secret +${SECRET}$`, 'm'));
+    assert.match(out, /^environmentVariables\.GREETING +hello$/m);
+    assert.match(out, /^environmentVariables\.EXTRA +1$/m);
+  });
+
+  test('update: a reserved variable name is refused with a one-line reason, and nothing changes', async () => {
+    const line = await fails(['update', '--service', SERVICE, '--set-vars', 'SDK_RECEIVER=tcp']);
+    assert.match(line, /^flexd: InvalidEnvironmentVariables: .*SDK_RECEIVER/);
+    const shown = await json<{ environmentVariables: Record<string, string> }>(['show', '--service', SERVICE]);
+    assert.deepEqual(shown.environmentVariables, { GREETING: 'hello', EXTRA: '1' });
+  });
+
+  test('deploy: the same version again is refused before the upload', async () => {
+    const line = await fails(['deploy', projectDir, '--service', SERVICE]);
+    assert.match(line, /^flexd: DeploymentVersionTooLow: Version 1\.0\.0 is not greater than the deployed version 1\.0\.0/);
+  });
+
+  test('deploy: a higher version replaces the first one', async () => {
+    const pkgFile = join(projectDir, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, version: '1.0.1' }, null, 2));
+    await ok(['deploy', projectDir, '--service', SERVICE], { timeoutMs: DEPLOY_TIMEOUT_MS });
+    const answer = await callFunction('version');
+    assert.deepEqual(answer.body, { version: '1.0.1' });
+    assert.equal(answer.version, '1.0.1');
+  });
+
+  test('rollback --to: serves the first version again', async () => {
+    const out = await ok(['rollback', '--service', SERVICE, '--to', '1.0.0']);
+    assert.match(out, /Rolled back kitchen\/Development to version 1\.0\.0/);
+    assert.deepEqual((await callFunction('version')).body, { version: '1.0.0' });
+    assert.equal((await json<{ version: string }>(['status', '--service', SERVICE])).version, '1.0.0');
+  });
+
+  test('rollback: a version never deployed is refused in one line', async () => {
+    const line = await fails(['rollback', '--service', SERVICE, '--to', '9.9.9']);
+    assert.match(line, /^flexd: VersionNotFound: /);
+  });
+
+  test('recycle, while logs --follow runs: fresh replicas, and the follower prints their start-up line', async () => {
+    const before = (await callFunction('pid')).body.pid;
+    const follower = start(['logs', '--service', SERVICE, '--follow', '--from', new Date().toISOString()]);
+    let followed = '';
+    follower.stdout!.setEncoding('utf8').on('data', (c: string) => { followed += c; });
+    const exited = new Promise<number | null>((resolve) => follower.once('close', resolve));
+    try {
+      const out = await ok(['recycle', '--service', SERVICE]);
+      assert.match(out, /Recycled kitchen\/Development/);
+      assert.notEqual((await callFunction('pid')).body.pid, before);
+      await waitFor('logs --follow to print the new start-up line', () => /info +kitchen-sink started/.test(followed), { timeoutMs: COMMAND_TIMEOUT_MS });
+    } finally {
+      follower.kill('SIGINT');
+    }
+    assert.equal(await withDeadline('logs --follow to exit on SIGINT', exited, COMMAND_TIMEOUT_MS), 0);
+  });
+
+  test('delete: refused without --yes when there is no terminal; with --yes the data plane answers 404', async () => {
+    assert.match(await fails(['delete', '--service', SERVICE]), /refusing to delete kitchen without --yes/);
+    assert.match(await ok(['delete', '--service', SERVICE, '--yes']), /^Deleted service: \S+\n$/);
+    const res = await fetch(`${rt.url}/flex/${SERVICE}/Development/healthcheck`);
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+    assert.match(await fails(['status', '--service', SERVICE]), /^flexd: ServiceNotFound: Could not find service with identifier 'kitchen'/);
+  });
+
+  test('a flexd that is not running is named in the one-line reason', async () => {
+    const port = await freePort();
+    const line = await fails(['list', '--host', `http://127.0.0.1:${port}`]);
+    assert.equal(line, `flexd: cannot connect to http://127.0.0.1:${port}: connection refused (is flexd serve running there?)`);
+  });
+});
