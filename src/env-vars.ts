@@ -25,15 +25,16 @@ export function validateEnvVars(vars: unknown): Record<string, string> {
     throw new FlexdError('InvalidEnvironmentVariables', 'environmentVariables must be an object of name → string value.', { status: 400 });
   }
   const problems: string[] = [];
-  const clean: Record<string, string> = {};
+  // A Map, not an object literal: a variable named __proto__ must stay a variable.
+  const clean = new Map<string, string>();
   for (const [name, value] of Object.entries(vars)) {
     if (!NAME.test(name)) problems.push(`"${name}" is not a valid name (letters, digits and _, not starting with a digit)`);
     else if (isReservedName(name)) problems.push(`"${name}" is reserved by the runtime`);
     else if (typeof value !== 'string') problems.push(`"${name}" must have a string value, not ${value === null ? 'null' : typeof value}`);
-    else clean[name] = value;
+    else clean.set(name, value);
   }
   if (problems.length > 0) {
     throw new FlexdError('InvalidEnvironmentVariables', `Environment variables refused: ${problems.join('; ')}.`, { status: 400 });
   }
-  return clean;
+  return Object.fromEntries(clean);
 }

@@ -10,6 +10,7 @@ import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
 import { serviceRoutes } from './services.ts';
 import { statusRoutes } from './status.ts';
+import { versionRoutes } from './versions.ts';
 import type { ApiEnv } from './types.ts';
 
 /** JSON bodies: names, secrets and variables; nothing legitimate comes near it (uploads have their own cap) */
@@ -35,6 +36,9 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const isUpload = (c: Context) => c.req.method === 'POST' && c.req.path === '/v4/jobs' && /^multipart\/form-data/i.test(c.req.header('content-type') ?? '');
   app.use('*', (c, next) => (isUpload(c) ? next() : jsonLimit(c, next)));
 
+  // Open: for load balancers and probes. Answers from memory, never waits on a replica.
+  app.get('/healthz', (c) => c.json({ healthy: true, uptimeSeconds: Math.round(process.uptime()) }));
+
   // Open: kinvey-cli's `init` asks before it has a token; `[]` means "Kinvey login only".
   app.get('/v4/identity-providers', (c) => c.json([]));
   app.route('/', sessionRoutes(ctx, auth));
@@ -47,5 +51,6 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.route('/', statusRoutes(ctx));
   app.route('/', logRoutes(ctx));
   app.route('/', jobRoutes(ctx));
+  app.route('/', versionRoutes(ctx));
   return app;
 }

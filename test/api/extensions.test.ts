@@ -1,0 +1,27 @@
+/** flexd's additions to the kinvey-cli API: an open health check and the list of stored versions. */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ECHO_PROJECT, startApi } from './helpers.ts';
+
+it('api: /healthz answers without a token', async (t) => {
+  const api = await startApi(t);
+  const { status, body } = await api.call('GET', '/healthz', { token: null });
+  assert.equal(status, 200);
+  assert.equal(body.healthy, true);
+});
+
+it('api: the versions route lists stored versions, oldest first, and marks the active one', async (t) => {
+  const api = await startApi(t);
+  await api.rt.deployDirectory(ECHO_PROJECT, { service: 'versions', environment: 'Development' });
+  const { serviceId, id: environmentId } = (() => {
+    const svc = api.rt.context.store.services.findService('versions')!;
+    return { serviceId: svc.id, id: api.rt.context.store.services.findEnvironment(svc.id, 'Development')!.id };
+  })();
+  const { status, body } = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`);
+  assert.equal(status, 200);
+  assert.equal(body.length, 1);
+  assert.equal(body[0].active, true);
+  assert.match(body[0].version, /^\d+\.\d+\.\d+/);
+  const unauth = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`, { token: null });
+  assert.equal(unauth.status, 401);
+});

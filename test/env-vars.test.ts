@@ -1,0 +1,22 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateEnvVars } from '../src/env-vars.ts';
+
+it('env vars: a variable named __proto__ is kept as a variable, not a prototype', () => {
+  const vars = validateEnvVars(JSON.parse('{"__proto__":"x","A":"1"}'));
+  assert.deepEqual(Object.keys(vars).sort(), ['A', '__proto__']);
+  assert.equal(Object.getPrototypeOf(vars), Object.prototype);
+  assert.equal(JSON.stringify(vars), '{"__proto__":"x","A":"1"}');
+});
+
+it('env vars: every bad name, reserved name and non-string value is named in one refusal', () => {
+  assert.throws(() => validateEnvVars({ '1BAD': 'x', SDK_RECEIVER: 'tcp', flexd_x: 'y', NODE_OPTIONS: '--x', N: 5, OK: 'fine' }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'InvalidEnvironmentVariables');
+    for (const name of ['1BAD', 'SDK_RECEIVER', 'flexd_x', 'NODE_OPTIONS', '"N"']) assert.ok(err.message.includes(name.replaceAll('"', '')), name);
+    return true;
+  });
+});
+
+it('env vars: empty strings are values', () => {
+  assert.deepEqual(validateEnvVars({ EMPTY: '' }), { EMPTY: '' });
+});
