@@ -1,4 +1,4 @@
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 
 export type JobStatus = 'QUEUED' | 'BUILDING' | 'DEPLOYING' | 'COMPLETED' | 'ERROR';
@@ -18,43 +18,47 @@ function toJob(r: RawJob): JobRow {
 
 /** Deploy and recycle jobs and their progress. */
 export class JobStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: ReturnType<typeof statementCache>;
+
+  constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
+  }
 
   create(fields: { type: JobType; serviceId: string; environmentId: string; params: Record<string, unknown>; userEmail: string | null }): JobRow {
     const id = newId();
     const now = nowIso();
-    this.db.prepare(`INSERT INTO jobs (id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at)
+    this.sql(`INSERT INTO jobs (id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at)
       VALUES (?, ?, ?, ?, 'QUEUED', 'Queued', ?, ?, ?, ?)`).run(id, fields.type, fields.serviceId, fields.environmentId,
       JSON.stringify(fields.params), fields.userEmail, now, now);
     return this.get(id)!;
   }
 
   get(id: string): JobRow | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as RawJob | undefined;
+    const r = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as RawJob | undefined;
     return r && toJob(r);
   }
 
   update(id: string, status: JobStatus, progress: string): void {
-    this.db.prepare('UPDATE jobs SET status = ?, progress = ?, updated_at = ? WHERE id = ?').run(status, progress, nowIso(), id);
+    this.sql('UPDATE jobs SET status = ?, progress = ?, updated_at = ? WHERE id = ?').run(status, progress, nowIso(), id);
   }
 
   /** The environment's running (not finished) job, if any. */
   running(environmentId: string): JobRow | undefined {
-    const r = this.db.prepare(`SELECT * FROM jobs WHERE environment_id = ? AND status IN ('QUEUED','BUILDING','DEPLOYING')
+    const r = this.sql(`SELECT * FROM jobs WHERE environment_id = ? AND status IN ('QUEUED','BUILDING','DEPLOYING')
       ORDER BY created_at DESC LIMIT 1`).get(environmentId) as RawJob | undefined;
     return r && toJob(r);
   }
 
   latest(environmentId: string, type?: JobType): JobRow | undefined {
     const r = (type === undefined
-      ? this.db.prepare('SELECT * FROM jobs WHERE environment_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').get(environmentId)
-      : this.db.prepare('SELECT * FROM jobs WHERE environment_id = ? AND type = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').get(environmentId, type)) as RawJob | undefined;
+      ? this.sql('SELECT * FROM jobs WHERE environment_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').get(environmentId)
+      : this.sql('SELECT * FROM jobs WHERE environment_id = ? AND type = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').get(environmentId, type)) as RawJob | undefined;
     return r && toJob(r);
   }
 
   /** After a crash of flexd, jobs it was running can never finish: mark them failed. */
   failUnfinished(reason: string): number {
-    return this.db.prepare(`UPDATE jobs SET status = 'ERROR', progress = ?, updated_at = ? WHERE status IN ('QUEUED','BUILDING','DEPLOYING')`)
+    return this.sql(`UPDATE jobs SET status = 'ERROR', progress = ?, updated_at = ? WHERE status IN ('QUEUED','BUILDING','DEPLOYING')`)
       .run(reason, nowIso()).changes;
   }
 }

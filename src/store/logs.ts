@@ -1,4 +1,4 @@
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 
 export interface LogRecord {
   environmentId: string;
@@ -21,7 +21,10 @@ export class LogStore {
   private readonly insert;
   private readonly totals = new Map<string, number>();
 
+  private readonly sql: ReturnType<typeof statementCache>;
+
   constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
     this.insert = db.prepare('INSERT INTO logs (environment_id, container_id, timestamp, threshold, message, bytes) VALUES (?, ?, ?, ?, ?, ?)');
     for (const row of db.prepare('SELECT environment_id AS id, SUM(bytes) AS total FROM logs GROUP BY environment_id').all() as { id: string; total: number }[]) {
       this.totals.set(row.id, row.total);
@@ -50,14 +53,14 @@ export class LogStore {
     let total = this.totals.get(environmentId) ?? 0;
     if (total <= capBytes) return;
     // Walk from the oldest record, summing until enough is freed, then delete that prefix at once.
-    const oldest = this.db.prepare('SELECT id, bytes FROM logs WHERE environment_id = ? ORDER BY id').iterate(environmentId) as Iterable<{ id: number; bytes: number }>;
+    const oldest = this.sql('SELECT id, bytes FROM logs WHERE environment_id = ? ORDER BY id').iterate(environmentId) as Iterable<{ id: number; bytes: number }>;
     let lastId = -1;
     for (const row of oldest) {
       total -= row.bytes;
       lastId = row.id;
       if (total <= capBytes) break;
     }
-    this.db.prepare('DELETE FROM logs WHERE environment_id = ? AND id <= ?').run(environmentId, lastId);
+    this.sql('DELETE FROM logs WHERE environment_id = ? AND id <= ?').run(environmentId, lastId);
     this.totals.set(environmentId, total);
   }
 
@@ -67,20 +70,20 @@ export class LogStore {
     const args: unknown[] = [environmentId];
     if (q.from) { where.push('timestamp >= ?'); args.push(q.from); }
     if (q.to) { where.push('timestamp <= ?'); args.push(q.to); }
-    const rows = this.db.prepare(`SELECT id, container_id AS containerId, timestamp, threshold, message FROM logs
+    const rows = this.sql(`SELECT id, container_id AS containerId, timestamp, threshold, message FROM logs
       WHERE ${where.join(' AND ')} ORDER BY id LIMIT ? OFFSET ?`).all(...args, q.limit, (q.page - 1) * q.limit) as (Omit<LogRow, '_id'> & { id: number })[];
     return rows.map(({ id, ...rest }) => ({ _id: String(id), ...rest }));
   }
 
   /** Records newer than `afterId`, for `logs --follow`. */
   since(environmentId: string, afterId: number, limit: number): LogRow[] {
-    const rows = this.db.prepare(`SELECT id, container_id AS containerId, timestamp, threshold, message FROM logs
+    const rows = this.sql(`SELECT id, container_id AS containerId, timestamp, threshold, message FROM logs
       WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`).all(environmentId, afterId, limit) as (Omit<LogRow, '_id'> & { id: number })[];
     return rows.map(({ id, ...rest }) => ({ _id: String(id), ...rest }));
   }
 
   deleteEnvironment(environmentId: string): void {
-    this.db.prepare('DELETE FROM logs WHERE environment_id = ?').run(environmentId);
+    this.sql('DELETE FROM logs WHERE environment_id = ?').run(environmentId);
     this.totals.delete(environmentId);
   }
 }

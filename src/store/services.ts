@@ -1,4 +1,4 @@
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 
 export interface ServiceRow { id: string; organizationId: string; name: string; createdAt: string }
@@ -41,65 +41,69 @@ const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, created_at
 
 /** Services and their environments. */
 export class ServiceStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: ReturnType<typeof statementCache>;
+
+  constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
+  }
 
   createService(organizationId: string, name: string): ServiceRow {
     const row = { id: newId(), organizationId, name, createdAt: nowIso() };
-    this.db.prepare('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
+    this.sql('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
       .run(row.id, row.organizationId, row.name, row.createdAt);
     return row;
   }
 
   getService(id: string): ServiceRow | undefined {
-    return this.db.prepare(`SELECT ${SERVICE_COLUMNS} FROM services WHERE id = ?`).get(id) as ServiceRow | undefined;
+    return this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE id = ?`).get(id) as ServiceRow | undefined;
   }
 
   /** By id or, failing that, by name (the data plane and flexd's CLI accept either). */
   findService(idOrName: string): ServiceRow | undefined {
     return this.getService(idOrName)
-      ?? this.db.prepare(`SELECT ${SERVICE_COLUMNS} FROM services WHERE name = ?`).get(idOrName) as ServiceRow | undefined;
+      ?? this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE name = ?`).get(idOrName) as ServiceRow | undefined;
   }
 
   listServices(organizationId?: string): ServiceRow[] {
     return (organizationId === undefined
-      ? this.db.prepare(`SELECT ${SERVICE_COLUMNS} FROM services ORDER BY name`).all()
-      : this.db.prepare(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`).all(organizationId)) as ServiceRow[];
+      ? this.sql(`SELECT ${SERVICE_COLUMNS} FROM services ORDER BY name`).all()
+      : this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`).all(organizationId)) as ServiceRow[];
   }
 
   deleteService(id: string): boolean {
-    return this.db.prepare('DELETE FROM services WHERE id = ?').run(id).changes > 0;
+    return this.sql('DELETE FROM services WHERE id = ?').run(id).changes > 0;
   }
 
   createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number>; description?: string | null }): EnvironmentRow {
     const id = newId();
-    this.db.prepare(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)
+    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
       fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso());
     return this.getEnvironment(id)!;
   }
 
   getEnvironment(id: string): EnvironmentRow | undefined {
-    const r = this.db.prepare('SELECT * FROM environments WHERE id = ?').get(id) as RawEnvironment | undefined;
+    const r = this.sql('SELECT * FROM environments WHERE id = ?').get(id) as RawEnvironment | undefined;
     return r && toEnvironment(r);
   }
 
   /** An environment of a service by id or name. */
   findEnvironment(serviceId: string, idOrName: string): EnvironmentRow | undefined {
-    const r = (this.db.prepare('SELECT * FROM environments WHERE service_id = ? AND id = ?').get(serviceId, idOrName)
-      ?? this.db.prepare('SELECT * FROM environments WHERE service_id = ? AND name = ?').get(serviceId, idOrName)) as RawEnvironment | undefined;
+    const r = (this.sql('SELECT * FROM environments WHERE service_id = ? AND id = ?').get(serviceId, idOrName)
+      ?? this.sql('SELECT * FROM environments WHERE service_id = ? AND name = ?').get(serviceId, idOrName)) as RawEnvironment | undefined;
     return r && toEnvironment(r);
   }
 
   listEnvironments(serviceId?: string): EnvironmentRow[] {
     const rows = (serviceId === undefined
-      ? this.db.prepare('SELECT * FROM environments ORDER BY created_at').all()
-      : this.db.prepare('SELECT * FROM environments WHERE service_id = ? ORDER BY created_at').all(serviceId)) as RawEnvironment[];
+      ? this.sql('SELECT * FROM environments ORDER BY created_at').all()
+      : this.sql('SELECT * FROM environments WHERE service_id = ? ORDER BY created_at').all(serviceId)) as RawEnvironment[];
     return rows.map(toEnvironment);
   }
 
   /** Removes the environment and, by cascade, its stored versions. */
   deleteEnvironment(id: string): boolean {
-    return this.db.prepare('DELETE FROM environments WHERE id = ?').run(id).changes > 0;
+    return this.sql('DELETE FROM environments WHERE id = ?').run(id).changes > 0;
   }
 
   updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
@@ -116,7 +120,7 @@ export class ServiceStore {
       sets.push(`${columns[key]} = ?`);
       values.push(key === 'envVars' || key === 'settings' ? JSON.stringify(value) : value);
     }
-    if (sets.length > 0) this.db.prepare(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+    if (sets.length > 0) this.sql(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
     return this.getEnvironment(id)!;
   }
 }

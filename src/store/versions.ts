@@ -1,4 +1,4 @@
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 import semver from 'semver';
 
@@ -11,32 +11,36 @@ const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_v
 
 /** Built artifacts: every deployed version of an environment, immutable once stored. */
 export class VersionStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: ReturnType<typeof statementCache>;
+
+  constructor(private readonly db: Db) {
+    this.sql = statementCache(db);
+  }
 
   add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null }): VersionRow {
     const id = newId();
-    this.db.prepare(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at)
+    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
       fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso());
     return this.get(id)!;
   }
 
   get(id: string): VersionRow | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id) as VersionRow | undefined;
+    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id) as VersionRow | undefined;
   }
 
   find(environmentId: string, version: string): VersionRow | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
+    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
   }
 
   bundle(id: string): Buffer {
-    const row = this.db.prepare('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
     if (!row) throw new Error(`version ${id} not found`);
     return row.bundle;
   }
 
   list(environmentId: string): VersionRow[] {
-    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId) as VersionRow[];
+    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId) as VersionRow[];
     return rows.sort((a, b) => semver.compare(a.version, b.version));
   }
 
@@ -47,6 +51,6 @@ export class VersionStore {
   }
 
   remove(id: string): void {
-    this.db.prepare('DELETE FROM versions WHERE id = ?').run(id);
+    this.sql('DELETE FROM versions WHERE id = ?').run(id);
   }
 }
