@@ -332,8 +332,12 @@ export class Pool {
     if (now >= this.livenessDue) {
       this.livenessDue = now + this.settings.livenessIntervalMs;
       for (const r of this.replicas.filter((x) => x.state === 'ready')) {
-        r.ping(this.settings.livenessTimeoutMs).catch(() => {
+        r.ping(this.settings.livenessTimeoutMs).catch(async () => {
           if (r.state === 'exited') return;
+          // A replica computing for requests that still have time is busy, not frozen: their
+          // timeout decides (checkAfterTimeout). Stopped (SIGSTOP) or silent while idle is frozen.
+          const state = await r.processState();
+          if (r.inFlight > 0 && state !== 'T' && state !== 't') return;
           this.hooks.note(r.containerId, `replica ${r.containerId} did not answer a liveness ping within ${this.settings.livenessTimeoutMs} ms; replacing it`, 'error');
           r.kill('frozen: no answer to a liveness ping');
         });

@@ -209,6 +209,18 @@ export class Replica extends EventEmitter {
     }
   }
 
+  /** The kernel's state letter for the process (R running, S sleeping, T stopped…), from /proc; undefined if unknown. */
+  async processState(): Promise<string | undefined> {
+    if (this.child.pid === undefined || this.state === 'exited') return undefined;
+    try {
+      const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
+      // "pid (comm) S …": comm may hold spaces and parentheses, so read after the last ')'.
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Two-phase stop: SIGTERM, then SIGKILL after the grace (a busy loop ignores SIGTERM). */
   async stop(graceMs: number): Promise<void> {
     this.retiring = true;

@@ -1,0 +1,62 @@
+/**
+ * RELIABILITY.md F4 and F5: a handler that runs out of memory — in the JS heap (the
+ * `--max-old-space-size` flag, 75 % of memoryLimitMb) or in Buffers outside it (the RSS
+ * watchdog). The request gets an error that says memory, the replica is replaced, and the
+ * runtime and every other environment carry on.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { callFunction, deployFixture, PROMPT_MS, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+
+const MEMORY_LIMIT_MB = 96;
+const hog = (fixture: string) => ({ service: fixture, environment: 'Development' });
+const bystander = { service: 'bystander', environment: 'Development' };
+
+test('F4: a handler that exhausts the JS heap gets a 502 saying the replica ran out of memory; the replica is replaced and another environment keeps serving', async (t) => {
+  const cleanup = cleanupStack(t);
+  // The watchdog polls rarely here, so it is V8's heap limit that ends the replica, not the RSS cap.
+  const h = await startRuntime(cleanup, { memoryLimitMb: MEMORY_LIMIT_MB, memoryCheckIntervalMs: 60_000 });
+  const target = hog('heap-hog');
+  await deployFixture(h, cleanup, 'heap-hog', '1.0.0', target);
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', bystander);
+  const base = h.base(target.service, target.environment);
+  const { pid } = await whoami(base, 'whoami before the heap runs out');
+  const other = await whoami(h.base(bystander.service, bystander.environment), 'the bystander before');
+
+  const res = await withDeadline('the answer to the request that exhausts the heap', callFunction(base, 'exhaust'), 30_000);
+  assert.equal(res.status, 502, res.text);
+  assert.equal(res.json?.error, 'ReplicaDied');
+  assert.match(`${res.json?.description} ${res.json?.debug}`, /out of memory/i);
+  await waitForProcessGone(pid, 'the replica that ran out of heap');
+  await waitForLog(h, target.service, target.environment, /ran out of memory/);
+
+  const after = await whoami(base, 'whoami after the replacement');
+  assert.notEqual(after.pid, pid);
+  assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other, 'the other environment kept its replica');
+});
+
+test('F5: a handler growing Buffers past the cap is killed by the memory watchdog within about 2 s, with a log line saying why; the replica is replaced', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup, { memoryLimitMb: MEMORY_LIMIT_MB, memoryCheckIntervalMs: 100 });
+  const target = hog('buffer-hog');
+  await deployFixture(h, cleanup, 'buffer-hog', '1.0.0', target);
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', bystander);
+  const base = h.base(target.service, target.environment);
+  const { pid } = await whoami(base, 'whoami before the Buffers grow');
+  const other = await whoami(h.base(bystander.service, bystander.environment), 'the bystander before');
+
+  const started = Date.now();
+  const res = await withDeadline('the answer to the request that grows Buffers', callFunction(base, 'grow'), PROMPT_MS);
+  const tookMs = Date.now() - started;
+  assert.equal(res.status, 502, res.text);
+  assert.match(`${res.json?.description} ${res.json?.debug}`, new RegExp(`memory cap of ${MEMORY_LIMIT_MB} MB`));
+  assert.ok(tookMs < 2_500, `the watchdog took ${tookMs} ms`);
+  await waitForProcessGone(pid, 'the replica over the cap');
+  await waitForLog(h, target.service, target.environment, new RegExp(`over the memory cap of ${MEMORY_LIMIT_MB} MB`));
+
+  await waitFor('a ready replacement', () => h.pool(target.service, target.environment).describe().some((r) => r.state === 'ready' && r.pid !== pid));
+  assert.notEqual((await whoami(base, 'whoami after the replacement')).pid, pid);
+  assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other);
+});

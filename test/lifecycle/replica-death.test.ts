@@ -1,0 +1,108 @@
+/**
+ * RELIABILITY.md F2, F3 and F10: a replica killed or frozen from outside. flexd notices, answers
+ * the requests it held with an error at once (never a hang or a reset socket), replaces it, and
+ * the next request is answered.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import {
+  callFunction, deployFixture, keepAliveAgent, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami,
+} from './helpers.ts';
+
+const target = { service: 'victim', environment: 'Development' };
+
+test('F2: an idle replica killed with SIGKILL is replaced, the next request answers 200, and a log line names the exit', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup);
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
+  const base = h.base(target.service, target.environment);
+  const pool = h.pool(target.service, target.environment);
+  const before = await whoami(base, 'whoami before the kill');
+  const [replica] = pool.describe();
+  assert.equal(replica?.pid, before.pid);
+
+  signal(before.pid, 'SIGKILL');
+  await waitForProcessGone(before.pid, 'the killed replica');
+  await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== before.pid));
+
+  const after = await whoami(base, 'whoami after the kill');
+  assert.notEqual(after.pid, before.pid);
+  await waitForLog(h, target.service, target.environment, new RegExp(`${replica!.containerId}.*killed by SIGKILL`));
+});
+
+test('F3: requests in flight on a replica killed with SIGKILL each get a prompt 502, and the queued ones are answered by the replacement', async (t) => {
+  const cleanup = cleanupStack(t);
+  const IN_FLIGHT = 4;
+  const QUEUED = 3;
+  const h = await startRuntime(cleanup, { maxInFlightPerReplica: IN_FLIGHT });
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
+  const base = h.base(target.service, target.environment);
+  const pool = h.pool(target.service, target.environment);
+  const { pid } = await whoami(base, 'whoami before the kill');
+  const agent = keepAliveAgent(cleanup, IN_FLIGHT + QUEUED);
+
+  // Long enough that only the kill can end them; the queued ones are quick once they get a replica.
+  const held = Array.from({ length: IN_FLIGHT }, () => callFunction(base, 'slow', { ms: 60_000 }, { agent }));
+  await waitFor(`${IN_FLIGHT} requests in flight`, () => pool.describe()[0]?.inFlight === IN_FLIGHT);
+  const queued = Array.from({ length: QUEUED }, () => callFunction(base, 'slow', { ms: 10 }, { agent }));
+  await waitFor(`${QUEUED} requests queued`, () => pool.queued === QUEUED);
+
+  const killedAt = Date.now();
+  signal(pid, 'SIGKILL');
+  const died = await withDeadline('answers to the requests in flight', Promise.all(held), PROMPT_MS);
+  for (const res of died) {
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.json?.error, 'ReplicaDied');
+    assert.match(res.json?.debug, /SIGKILL/);
+    assert.ok(Date.now() - killedAt < PROMPT_MS);
+  }
+  const served = await withDeadline('answers to the queued requests', Promise.all(queued), PROMPT_MS);
+  for (const res of served) {
+    assert.equal(res.status, 200, res.text);
+    assert.notEqual(res.answer.pid, pid, 'a queued request was answered by the replacement');
+  }
+});
+
+test('F10: a replica frozen with SIGSTOP is found by the liveness ping and replaced, and its request in flight gets an error answer', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup, { livenessIntervalMs: 300, livenessTimeoutMs: 300 });
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
+  const base = h.base(target.service, target.environment);
+  const pool = h.pool(target.service, target.environment);
+  const { pid } = await whoami(base, 'whoami before the freeze');
+  cleanup.after(() => signal(pid, 'SIGKILL'));
+
+  const held = callFunction(base, 'slow', { ms: 60_000 });
+  await waitFor('the request in flight', () => pool.describe()[0]?.inFlight === 1);
+  signal(pid, 'SIGSTOP');
+
+  const res = await withDeadline('the answer to the frozen request', held, PROMPT_MS);
+  assert.equal(res.status, 502, res.text);
+  assert.match(res.json?.debug, /liveness/);
+  await waitForProcessGone(pid, 'the frozen replica');
+  await waitForLog(h, target.service, target.environment, /did not answer a liveness ping/);
+  const after = await whoami(base, 'whoami after the freeze');
+  assert.notEqual(after.pid, pid);
+});
+
+test('F2: a replica killed while a subprocess of its own holds its output open is still replaced at once, and the subprocess goes with it', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup);
+  const parent = { service: 'parent', environment: 'Development' };
+  await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', parent);
+  const base = h.base(parent.service, parent.environment);
+  const pool = h.pool(parent.service, parent.environment);
+  const before = await callFunction(base, 'whoami');
+  const { pid, helper } = before.answer as { pid: number; helper: number };
+  cleanup.after(() => signal(helper, 'SIGKILL'));
+
+  signal(pid, 'SIGKILL');
+  await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: 2_000 });
+  await waitForProcessGone(helper, 'the helper of the killed replica', 2_000);
+  const after = await callFunction(base, 'whoami');
+  assert.equal(after.status, 200, after.text);
+  assert.notEqual(after.answer.pid, pid);
+  signal(after.answer.helper, 'SIGKILL');
+});

@@ -1,0 +1,130 @@
+/**
+ * RELIABILITY.md F13 and F15: the runtime process itself stops — politely (SIGTERM under load)
+ * or not (kill -9). These run the real `flexd serve` (bin/flexd.js) as a separate process on a
+ * data dir prepared in-process, which `serve` restores on start.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { before, after, describe, test } from 'node:test';
+import { CleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import {
+  callFunction, childrenOf, deployFixture, keepAliveAgent, PROMPT_MS, REPO_DIR, request, signal, startRuntime, waitForProcessGone, whoami,
+} from './helpers.ts';
+
+const BIN = join(REPO_DIR, 'bin', 'flexd.js');
+/** tsx compiles flexd on the way up, then the environments are restored: allow for a loaded box. */
+const SERVE_START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const target = { service: 'durable', environment: 'Production' };
+/** Its service starts a helper process of its own: it must not outlive the runtime either. */
+const parent = { service: 'parent', environment: 'Production' };
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  base: string;
+  /** stderr lines so far */
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `node bin/flexd.js serve --port 0 --data-dir …`, up once it prints its URL; killed by `cleanup` if still running. */
+async function serve(cleanup: CleanupContext, dataDir: string): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--stop-grace-ms', String(STOP_GRACE_MS)], {
+    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+  cleanup.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter(Boolean)));
+  let stdout = '';
+  const url = await withDeadline('flexd serve to print its URL', new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const m = /flexd listening on (\S+)/.exec(stdout);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(({ code }) => reject(new Error(`flexd serve exited with ${code} before listening:\n${stderr.join('\n')}`)));
+  }), SERVE_START_TIMEOUT_MS);
+  return { child, url, base: `${url}/flex/${target.service}/${target.environment}`, stderr, exited };
+}
+
+describe('the flexd serve process', () => {
+  const suite = new CleanupStack();
+  after(() => suite.run());
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = await tempDir(suite, 'flexd-serve-');
+    const cleanup = new CleanupStack();
+    try {
+      const h = await startRuntime(cleanup, {}, dataDir);
+      await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
+      await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', parent);
+    } finally {
+      await cleanup.run();
+    }
+  });
+
+  test('F13: SIGTERM under load stops intake, lets the requests in flight finish, stops every replica and exits 0', async (t) => {
+    const cleanup = new CleanupStack();
+    t.after(() => cleanup.run());
+    const startAt = Date.now();
+    const served = await serve(cleanup, dataDir);
+    t.diagnostic(`flexd serve listening after ${Date.now() - startAt} ms`);
+    const replicas = await waitFor('both environments\' replicas', async () => {
+      const pids = await childrenOf(served.child.pid!);
+      return pids.length >= 2 ? pids : undefined;
+    });
+    const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
+    const IN_FLIGHT = 10;
+    const agent = keepAliveAgent(cleanup, IN_FLIGHT + 1);
+    const { pid: replica } = await whoami(served.base, 'whoami on the spawned runtime');
+    // Held until the test sends SIGUSR2 to the replica, after the runtime got its SIGTERM.
+    const held = Array.from({ length: IN_FLIGHT }, () => callFunction(served.base, 'hold', {}, { agent, timeoutMs: 20_000 }));
+    await waitFor(`${IN_FLIGHT} requests in flight in the replica`, async () => (await callFunction(served.base, 'inflight', {}, { agent })).answer?.open === IN_FLIGHT);
+
+    const termAt = Date.now();
+    signal(served.child.pid!, 'SIGTERM');
+    await waitFor('flexd to say it is draining', () => served.stderr.some((l) => /SIGTERM received/.test(l)));
+    // A fresh connection is refused: intake has stopped.
+    await assert.rejects(request(`${served.base}/healthcheck`, { agent: new Agent({ keepAlive: false }), timeoutMs: PROMPT_MS }), /ECONNREFUSED/);
+
+    assert.equal(served.child.exitCode, null, 'flexd waits for the requests in flight');
+    signal(replica, 'SIGUSR2');
+    const answers = await withDeadline('the requests in flight to finish', Promise.all(held), STOP_GRACE_MS);
+    for (const res of answers) assert.equal(res.status, 200, res.text);
+    const { code, signal: sig } = await withDeadline('flexd to exit', served.exited, STOP_GRACE_MS + PROMPT_MS);
+    assert.deepEqual({ code, sig }, { code: 0, sig: null }, served.stderr.join('\n'));
+    t.diagnostic(`flexd exited ${Date.now() - termAt} ms after SIGTERM`);
+    for (const pid of replicas) await waitForProcessGone(pid, 'a replica of the stopped runtime', 1_000);
+    await waitForProcessGone(helper, 'the helper process a replica started', 1_000);
+  });
+
+  test('F15: when the runtime is killed with SIGKILL, its replicas notice the lost IPC channel and exit within about a second', async (t) => {
+    const cleanup = new CleanupStack();
+    t.after(() => cleanup.run());
+    const served = await serve(cleanup, dataDir);
+    const { pid } = await whoami(served.base, 'whoami on the spawned runtime');
+    const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
+    const replicas = await childrenOf(served.child.pid!);
+    assert.ok(replicas.includes(pid), `the replica ${pid} is a child of the runtime (${replicas})`);
+    assert.ok(replicas.length >= 2, 'both environments run');
+    // Should the test fail, nothing it started outlives it.
+    cleanup.after(() => { for (const r of [...replicas, helper]) signal(r, 'SIGKILL'); });
+
+    signal(served.child.pid!, 'SIGKILL');
+    await served.exited;
+    const killedAt = Date.now();
+    for (const r of replicas) await waitForProcessGone(r, 'a replica of the killed runtime', 1_500);
+    await waitForProcessGone(helper, 'the helper process a replica started', 1_500);
+    t.diagnostic(`replicas gone ${Date.now() - killedAt} ms after the runtime`);
+  });
+});
