@@ -1,0 +1,36 @@
+/**
+ * Issue 4, settings: an environment may override the runtime's knobs. Its own request
+ * timeout applies to it alone, after the change is applied as one restart.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { withDeadline } from '../helpers/wait.ts';
+import { callFunction, deployFixture, PROMPT_MS, startRuntime } from './helpers.ts';
+
+const RUNTIME_TIMEOUT_MS = 30_000;
+const ENVIRONMENT_TIMEOUT_MS = 400;
+
+test('settings: an environment\'s own requestTimeoutMs applies to it, while another environment keeps the runtime\'s', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup, { requestTimeoutMs: RUNTIME_TIMEOUT_MS });
+  const quick = { service: 'quick', environment: 'Development' };
+  const patient = { service: 'patient', environment: 'Development' };
+  await deployFixture(h, cleanup, 'never-completes', '1.0.0', quick);
+  await deployFixture(h, cleanup, 'never-completes', '1.0.0', patient);
+
+  const { store, deployer } = h.rt.context;
+  const envId = h.environmentId(quick.service, quick.environment);
+  const env = store.services.updateEnvironment(envId, { settings: { requestTimeoutMs: ENVIRONMENT_TIMEOUT_MS } });
+  const job = await deployer.jobs.wait(deployer.recycle(env.serviceId, env.id, null, 'Applying settings').id);
+  assert.equal(job.status, 'COMPLETED', job.progress);
+
+  const started = Date.now();
+  const res = await callFunction(h.base(quick.service, quick.environment), 'hang', {}, { timeoutMs: PROMPT_MS });
+  assert.equal(res.status, 504);
+  assert.ok(Date.now() - started < RUNTIME_TIMEOUT_MS / 2, 'answered by the environment\'s timeout, not the runtime\'s');
+
+  // The other environment still waits past the short timeout: its request completes after 1 s.
+  const late = await withDeadline('the patient environment', callFunction(h.base(patient.service, patient.environment), 'late', { body: { ms: ENVIRONMENT_TIMEOUT_MS * 3 } }, { timeoutMs: PROMPT_MS }), PROMPT_MS);
+  assert.equal(late.status, 200);
+});
