@@ -6,7 +6,22 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  */
 export function secretsEqual(presented: string | undefined, expected: string): boolean {
   if (presented === undefined) return false;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(digest(presented), expectedDigest(expected));
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** The expected side is hashed once per secret (the data plane checks it on every request). */
+const expectedDigests = new Map<string, Buffer>();
+
+function expectedDigest(expected: string): Buffer {
+  let d = expectedDigests.get(expected);
+  if (!d) {
+    if (expectedDigests.size >= 1_000) expectedDigests.clear();
+    d = digest(expected);
+    expectedDigests.set(expected, d);
+  }
+  return d;
 }

@@ -6,6 +6,7 @@ import type { Store } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { answerBodyText, answerFromTask } from './answer.ts';
 import { parseJsonBody } from './body.ts';
+import { EnvironmentDirectory } from './directory.ts';
 import { readBody } from './read-body.ts';
 import { routeRequest } from './task.ts';
 
@@ -18,20 +19,23 @@ const INVALID_CREDENTIALS = {
 
 export interface DataPlaneDeps { store: Store; supervisor: Supervisor; bodyLimitBytes: number }
 
+interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory }
+
 /**
  * `/flex/{service}/{environment}/…`: the SDK's local routes, per environment. Builds the task
  * as the SDK's receiver would, checks the shared secret before any replica is touched, sends
  * the task to a replica and projects the completed task back as that receiver would. Runs on
  * Node's http directly: this is the hot path, and it streams the body limit itself.
  */
-export function createDataPlane(deps: DataPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createDataPlane(dataPlaneDeps: DataPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const deps: Deps = { ...dataPlaneDeps, directory: new EnvironmentDirectory(dataPlaneDeps.store) };
   return (req, res) => {
     const requestId = header(req, 'x-kinvey-request-id') || randomUUID();
     handle(deps, req, res, requestId).catch((err) => sendError(res, err, requestId));
   };
 }
 
-async function handle(deps: DataPlaneDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q === -1 ? url : url.slice(0, q);
@@ -42,8 +46,7 @@ async function handle(deps: DataPlaneDeps, req: IncomingMessage, res: ServerResp
   const environment = decodeSegment(parts[3]);
   const rest = parts.length > 4 ? `/${parts.slice(4).join('/')}` : '/';
 
-  const svc = service === undefined ? undefined : deps.store.services.findService(service);
-  const env = svc && environment !== undefined ? deps.store.services.findEnvironment(svc.id, environment) : undefined;
+  const env = service === undefined || environment === undefined ? undefined : deps.directory.resolve(service, environment);
   if (!env) {
     req.resume();
     throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });

@@ -42,12 +42,15 @@ const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, created_at
 /** Services and their environments. */
 export class ServiceStore {
   private readonly sql: ReturnType<typeof statementCache>;
+  /** Bumped by every write, so readers may cache lookups until it changes (see dataplane/directory.ts). */
+  revision = 0;
 
   constructor(private readonly db: Db) {
     this.sql = statementCache(db);
   }
 
   createService(organizationId: string, name: string): ServiceRow {
+    this.revision++;
     const row = { id: newId(), organizationId, name, createdAt: nowIso() };
     this.sql('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
       .run(row.id, row.organizationId, row.name, row.createdAt);
@@ -71,10 +74,12 @@ export class ServiceStore {
   }
 
   deleteService(id: string): boolean {
+    this.revision++;
     return this.sql('DELETE FROM services WHERE id = ?').run(id).changes > 0;
   }
 
   createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number>; description?: string | null }): EnvironmentRow {
+    this.revision++;
     const id = newId();
     this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
@@ -103,11 +108,13 @@ export class ServiceStore {
 
   /** Removes the environment and, by cascade, its stored versions. */
   deleteEnvironment(id: string): boolean {
+    this.revision++;
     return this.sql('DELETE FROM environments WHERE id = ?').run(id).changes > 0;
   }
 
   updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
     | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>): EnvironmentRow {
+    this.revision++;
     const columns: Record<string, string> = {
       name: 'name', secret: 'secret', envVars: 'env_vars', runtime: 'runtime', settings: 'settings', description: 'description',
       activeVersionId: 'active_version_id', requestedVersion: 'requested_version', requestedAt: 'requested_at',
