@@ -16,6 +16,9 @@ import { LogWriter } from './logs/writer.ts';
 import { openStore, type JobRow } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
 
+/** Sweep for connections past headersTimeoutMs at least this often: a slow header is cut within a second of its deadline. */
+const HEADERS_SWEEP_MAX_INTERVAL_MS = 1_000;
+
 export interface RuntimeOptions extends Partial<Settings> {
   /** where the SQLite database and cached builds live; default ./.flexd */
   dataDir?: string;
@@ -86,9 +89,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
     else void api(req, res);
   };
+  // Node enforces headersTimeout only when it sweeps its connections, every
+  // connectionsCheckingInterval (30 s by default): a slowloris socket would outlive a 20 s
+  // header timeout by up to 30 s more (RELIABILITY.md L4).
+  const connectionsCheckingInterval = settings.headersTimeoutMs > 0
+    ? Math.max(1, Math.min(HEADERS_SWEEP_MAX_INTERVAL_MS, Math.floor(settings.headersTimeoutMs / 2)))
+    : HEADERS_SWEEP_MAX_INTERVAL_MS;
   const server: Server = tlsCert && tlsKey
-    ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, listener)
-    : createHttpServer(listener);
+    ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), connectionsCheckingInterval }, listener)
+    : createHttpServer({ connectionsCheckingInterval }, listener);
   server.headersTimeout = settings.headersTimeoutMs;
   server.requestTimeout = 0;
   await new Promise<void>((resolveListen, reject) => {
@@ -111,7 +120,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null,
       });
       const done = await deployer.jobs.wait(job.id);
-      if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.progress.split('\n').slice(-1)[0] ?? 'deploy failed', { debug: done.progress });
+      if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
       return done;
     },
     close() {

@@ -1,39 +1,54 @@
 import type { Store, JobRow, JobStatus } from '../store/index.ts';
 
+/** A job as `wait` resolves it: `reason` is the first line of a failure (the code and why), also when details follow it. */
+export type FinishedJob = JobRow & { reason?: string };
+
 /**
  * Runs jobs one at a time per environment (a deploy and a recycle of the same environment
  * never overlap) and lets callers wait for a job to finish.
  */
 export class JobRunner {
   private readonly chains = new Map<string, Promise<void>>();
-  private readonly waiters = new Map<string, ((job: JobRow) => void)[]>();
+  private readonly waiters = new Map<string, ((job: FinishedJob) => void)[]>();
 
   constructor(private readonly store: Store) {}
 
   enqueue(job: JobRow, work: (progress: (status: JobStatus, text: string) => void) => Promise<string>): void {
     const key = job.environmentId ?? job.id;
     const lines: string[] = [];
+    let latest = { status: job.status, progress: job.progress };
+    let unrecorded = false;
     const progress = (status: JobStatus, text: string) => {
       lines.push(text);
       if (lines.length > 30) lines.shift();
-      this.store.jobs.update(job.id, status, lines.join('\n'));
+      latest = { status, progress: lines.join('\n') };
+      try {
+        this.store.jobs.update(job.id, status, latest.progress);
+      } catch (err) {
+        // A full disk or a closed database: the job goes on and its waiters still hear how it
+        // ended; the row says it was unfinished, and the next start marks it ERROR.
+        if (!unrecorded) console.error(`flexd: could not record the progress of job ${job.id}: ${(err as Error).message}`);
+        unrecorded = true;
+      }
     };
     const previous = this.chains.get(key) ?? Promise.resolve();
     const run = previous.then(async () => {
+      let reason: string | undefined;
       try {
         const done = await work(progress);
         progress('COMPLETED', done);
       } catch (err) {
         progress('ERROR', (err as Error).message);
+        reason = (err as Error).message.split('\n')[0];
       }
-      this.settle(job.id);
+      this.settle(job, { ...latest, reason });
     });
     this.chains.set(key, run);
     void run.finally(() => { if (this.chains.get(key) === run) this.chains.delete(key); });
   }
 
   /** Resolves with the job once it is COMPLETED or ERROR. */
-  wait(jobId: string): Promise<JobRow> {
+  wait(jobId: string): Promise<FinishedJob> {
     const job = this.store.jobs.get(jobId);
     if (job && (job.status === 'COMPLETED' || job.status === 'ERROR')) return Promise.resolve(job);
     return new Promise((resolve) => {
@@ -48,10 +63,14 @@ export class JobRunner {
     await Promise.all([...this.chains.values()]);
   }
 
-  private settle(jobId: string): void {
-    const job = this.store.jobs.get(jobId);
-    const list = this.waiters.get(jobId) ?? [];
-    this.waiters.delete(jobId);
-    if (job) for (const resolve of list) resolve(job);
+  /** Tells the waiters how the job ended: as stored, or as it ran when the store could not record it. */
+  private settle(job: JobRow, latest: Pick<FinishedJob, 'status' | 'progress' | 'reason'>): void {
+    const list = this.waiters.get(job.id) ?? [];
+    this.waiters.delete(job.id);
+    let stored: JobRow | undefined;
+    try {
+      stored = this.store.jobs.get(job.id);
+    } catch { /* the database is closed */ }
+    for (const resolve of list) resolve({ ...(stored ?? job), ...latest });
   }
 }

@@ -78,7 +78,11 @@ export class Deployer {
   /** On start: bring every environment back on its last active version. */
   async restoreAll(): Promise<void> {
     const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
-    if (failed > 0) console.error(`flexd: ${failed} unfinished job(s) from the last run marked ERROR`);
+    if (failed.jobs > 0) {
+      console.error(`flexd: ${failed.jobs} unfinished job(s) from the last run marked ERROR; ${failed.versions} version(s) they stored but never served removed`);
+    }
+    // No job runs yet: whatever is in builds/ is the scratch space of a job flexd was killed in.
+    rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true });
     const envs = this.deps.store.services.listEnvironments().filter((e) => e.activeVersionId);
     const queue = [...envs];
     const worker = async () => {
@@ -134,15 +138,18 @@ export class Deployer {
       const bundle = await bundleProject(projectDir, project.main);
       for (const note of bundle.notes) progress('BUILDING', note);
       version = store.versions.add(req.environmentId, {
-        version: project.version, bundle: bundle.code, hash: bundle.hash, sdkVersion: sdkVersion(projectDir), runtime: req.runtime ?? null,
+        version: project.version, bundle: bundle.code, hash: bundle.hash, sdkVersion: sdkVersion(projectDir), runtime: req.runtime ?? null, jobId: job.id,
       });
       progress('DEPLOYING', `Built version ${project.version} (${bundle.code.length} bytes); starting replicas`);
       let env = this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
       return `Deployed version ${project.version}`;
-    } catch (err) {
-      if (version) store.versions.remove(version.id);
+    } catch (thrown) {
+      const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
+      try {
+        if (version) store.versions.remove(version.id);
+      } catch { /* the database refuses even this: the reason below matters more */ }
       this.recordError(req.environmentId, err);
       throw new Error(describe(err));
     } finally {
@@ -183,6 +190,22 @@ function describe(err: unknown): string {
   if (err instanceof StartError) return `The new version failed to start: ${err.message}${err.tail ? `\n--- last output ---\n${err.tail}` : ''}`;
   const e = err as { code?: string; message?: string; debug?: string };
   return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}${e.debug ? `\n${e.debug}` : ''}`;
+}
+
+/**
+ * A full disk or database as the job's `StorageFull` error (SQLITE_FULL: the disk, or the
+ * database at `PRAGMA max_page_count`; ENOSPC: the disk, while unpacking, installing or
+ * bundling); any other error unchanged.
+ */
+function storageFull(err: unknown, consequence: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL') {
+    return new FlexdError('StorageFull', `flexd's database is full (disk or max_page_count): ${consequence}. Free space and deploy again.`, { status: 507 });
+  }
+  if (code === 'ENOSPC') {
+    return new FlexdError('StorageFull', `flexd's disk is full (${(err as Error).message}): ${consequence}. Free space and deploy again.`, { status: 507 });
+  }
+  return err;
 }
 
 /**

@@ -286,5 +286,6 @@ function tooLarge(message: string): FlexdError {
 }
 
 function invalid(message: string, cause?: unknown): FlexdError {
-  return new FlexdError('InvalidArchive', message, { status: 400, cause, debug: cause instanceof Error ? String(cause.stack) : '' });
+  // The message quotes the cause; its stack (zlib's or tar's internals) would only bury it in the job's progress.
+  return new FlexdError('InvalidArchive', message, { status: 400, cause });
 }

@@ -56,9 +56,20 @@ export class JobStore {
     return r && toJob(r);
   }
 
-  /** After a crash of flexd, jobs it was running can never finish: mark them failed. */
-  failUnfinished(reason: string): number {
-    return this.sql(`UPDATE jobs SET status = 'ERROR', progress = ?, updated_at = ? WHERE status IN ('QUEUED','BUILDING','DEPLOYING')`)
-      .run(reason, nowIso()).changes;
+  /**
+   * After a crash of flexd, jobs it was running can never finish: mark them failed, keeping
+   * the steps they got through, and take back the versions they stored but no environment
+   * serves (a deploy killed between storing its version and the swap), so the same version
+   * can be deployed again. One transaction: a crash during this repeats it whole at the next start.
+   */
+  failUnfinished(reason: string): { jobs: number; versions: number } {
+    return this.db.transaction(() => {
+      const versions = this.sql(`DELETE FROM versions
+        WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('QUEUED','BUILDING','DEPLOYING'))
+          AND id NOT IN (SELECT active_version_id FROM environments WHERE active_version_id IS NOT NULL)`).run().changes;
+      const jobs = this.sql(`UPDATE jobs SET status = 'ERROR', progress = progress || char(10) || ?, updated_at = ?
+        WHERE status IN ('QUEUED','BUILDING','DEPLOYING')`).run(reason, nowIso()).changes;
+      return { jobs, versions };
+    })();
   }
 }

@@ -83,4 +83,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX logs_environment ON logs(environment_id, id);
   CREATE INDEX logs_environment_time ON logs(environment_id, timestamp);
   `,
+  // 2: which deploy job stored a version, so a job cut short by a crash of flexd can take back
+  // the version it stored but never activated (jobs.failUnfinished)
+  `
+  ALTER TABLE versions ADD COLUMN job_id TEXT;
+  `,
 ];

@@ -17,11 +17,12 @@ export class VersionStore {
     this.sql = statementCache(db);
   }
 
-  add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null }): VersionRow {
+  /** `jobId`: the deploy job storing it, which takes it back if flexd dies before the job ends. */
+  add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null; jobId: string | null }): VersionRow {
     const id = newId();
-    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
-      fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso());
+    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at, job_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
+      fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId);
     return this.get(id)!;
   }
 

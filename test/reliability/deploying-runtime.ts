@@ -1,0 +1,39 @@
+/**
+ * F1's victim: a flexd runtime in a process of its own that restores what `dataDir` holds,
+ * deploys one project folder, and reports on stdout, one line each, so the test can kill it
+ * with SIGKILL at a chosen point:
+ *
+ *   ready <url>                   restored and listening
+ *   deploying <version>           deployDirectory called
+ *   progress <STATUS> <text>      a job progress update, printed once it is in the database
+ *   completed <version>           deployDirectory resolved: the deploy is acknowledged
+ *   failed <message>              deployDirectory rejected
+ *
+ * Usage: node --import tsx deploying-runtime.ts <dataDir> <projectDir> <service> <environment> <version>
+ * (not a test file: the runner only picks up *.test.ts)
+ */
+import { createRuntime } from '../../src/index.ts';
+import { FAST } from '../lifecycle/helpers.ts';
+
+const [dataDir, projectDir, service, environment, version] = process.argv.slice(2);
+if (!dataDir || !projectDir || !service || !environment || !version) {
+  console.error('usage: deploying-runtime.ts <dataDir> <projectDir> <service> <environment> <version>');
+  process.exit(2);
+}
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+const rt = await createRuntime({ ...FAST, dataDir, port: 0 });
+// Report each progress update after the store has written it: what the test sees happened.
+const jobs = rt.context.store.jobs;
+const update = jobs.update.bind(jobs);
+jobs.update = (id, status, progress) => {
+  update(id, status, progress);
+  say(`progress ${status} ${progress.split('\n').at(-1)}`);
+};
+say(`ready ${rt.url}`);
+say(`deploying ${version}`);
+rt.deployDirectory(projectDir, { service, environment }).then(
+  () => say(`completed ${version}`),
+  (err: Error) => say(`failed ${err.message.replace(/\n/g, ' ')}`),
+);
+// Then it waits to be killed; the test's SIGKILL is the only way out.

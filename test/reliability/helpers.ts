@@ -1,0 +1,71 @@
+/**
+ * What the reliability battery (RELIABILITY.md F1, F11, F12, L4–L6) adds to the lifecycle
+ * helpers (test/lifecycle/helpers.ts: runtimes, fixtures, requests, process checks): a seeded
+ * random source, database and artifact checks, percentiles and resident memory.
+ *
+ *   const random = seededRandom(0xf1);
+ *   assert.equal(integrityCheck(h.rt.context.store.db), 'ok');
+ *   const p99 = percentile(records.map((r) => r.endedAt - r.startedAt), 99);
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Db } from '../../src/store/db.ts';
+
+export const RELIABILITY_FIXTURES_DIR = fileURLToPath(new URL('../fixtures/reliability/', import.meta.url));
+
+/**
+ * mulberry32: a small PRNG whose whole state is the seed, so a failing run is repeated by
+ * putting its seed (printed in the test's name) back.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `PRAGMA integrity_check`: 'ok', or SQLite's list of what is broken. */
+export function integrityCheck(db: Db): string {
+  return (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('\n');
+}
+
+/**
+ * The folders replicas run artifacts from (`<runDir>/artifacts/<hash>`, see
+ * src/supervisor/index.ts): under the data dir, or under `run/` when flexd runs as root.
+ */
+export function artifactDirs(dataDir: string): string[] {
+  for (const dir of [join(dataDir, 'run', 'artifacts'), join(dataDir, 'artifacts')]) {
+    if (existsSync(dir)) return readdirSync(dir).sort();
+  }
+  return [];
+}
+
+/** Folders left in `<dataDir>/builds` (a deploy's scratch space). */
+export function buildDirs(dataDir: string): string[] {
+  const dir = join(dataDir, 'builds');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** The `p`th percentile (nearest rank) of `values`; NaN when there are none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Resident memory of a process in bytes (VmRSS), or 0 when it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export const MiB = 1024 * 1024;

@@ -1,0 +1,80 @@
+/**
+ * RELIABILITY.md L5: 50 environments deployed and idle. Their memory — the runtime's resident
+ * set plus every replica's — stays within the budget docs/configuration.md states ("Memory
+ * budget"); restarted with a short `idleTimeoutMs`, flexd brings all 50 back, evicts each once
+ * idle until no replica process is left, and an evicted environment answers its next request.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { deployFixture, replicaProcessesOf, startRuntime, waitForLog, whoami } from '../lifecycle/helpers.ts';
+import { MiB, rssBytes } from './helpers.ts';
+
+const ENVIRONMENTS = 50;
+/** Deploys at once: bundling is CPU-bound, so more than the 2 cores of CI buys nothing. */
+const DEPLOY_CONCURRENCY = 3;
+/**
+ * The budget docs/configuration.md states: an idle environment (one replica of a small service)
+ * under 100 MiB, the runtime under 300 MiB. Measured: about 55–60 MiB a replica, 150–200 MiB
+ * for the runtime (here with the test runner in the same process).
+ */
+const REPLICA_BUDGET_BYTES = 100 * MiB;
+const RUNTIME_BUDGET_BYTES = 300 * MiB;
+const IDLE_TIMEOUT_MS = 1_000;
+/** Restoring 50 environments starts 50 replicas, four at a time: ~10 s on a loaded 2-core box; then the idle timeout. */
+const ALL_EVICTED_TIMEOUT_MS = 60_000;
+const service = (i: number) => `idle-${String(i).padStart(2, '0')}`;
+const environment = 'Production';
+
+test(`L5: ${ENVIRONMENTS} idle environments stay within the memory budget, and with a short idleTimeoutMs all are evicted to zero replica processes and answer again on the next request`, async (t) => {
+  const suite = cleanupStack(t);
+  const dataDir = await tempDir(suite, 'flexd-l5-');
+  const startedAt = Date.now();
+  const pids: number[] = [];
+  {
+    const cleanup = new CleanupStack();
+    try {
+      const h = await startRuntime(cleanup, { idleTimeoutMs: 0, memoryCheckIntervalMs: 1_000, livenessIntervalMs: 5_000 }, dataDir);
+      const queue = Array.from({ length: ENVIRONMENTS }, (_, i) => i);
+      await Promise.all(Array.from({ length: DEPLOY_CONCURRENCY }, async () => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await deployFixture(h, cleanup, 'versioned', '1.0.0', { service: service(i), environment });
+      }));
+      const deployedMs = Date.now() - startedAt;
+      for (let i = 0; i < ENVIRONMENTS; i++) {
+        const replicas = h.pool(service(i), environment).describe();
+        assert.equal(replicas.length, 1, `${service(i)} runs one replica`);
+        pids.push(replicas[0]!.pid!);
+      }
+      const replicaBytes = pids.map(rssBytes);
+      assert.ok(replicaBytes.every((b) => b > 0), 'every replica is alive');
+      const runtimeBytes = process.memoryUsage.rss();
+      const totalBytes = runtimeBytes + replicaBytes.reduce((a, b) => a + b, 0);
+      const budget = RUNTIME_BUDGET_BYTES + ENVIRONMENTS * REPLICA_BUDGET_BYTES;
+      const mib = (b: number) => `${Math.round(b / MiB)} MiB`;
+      t.diagnostic(`${ENVIRONMENTS} environments deployed in ${deployedMs} ms; memory: runtime ${mib(runtimeBytes)}, replicas ${mib(totalBytes - runtimeBytes)} `
+        + `(${mib(Math.min(...replicaBytes))}–${mib(Math.max(...replicaBytes))} each, mean ${mib((totalBytes - runtimeBytes) / ENVIRONMENTS)}), total ${mib(totalBytes)} of a ${mib(budget)} budget`);
+      assert.ok(runtimeBytes <= RUNTIME_BUDGET_BYTES, `the runtime's ${mib(runtimeBytes)} is within ${mib(RUNTIME_BUDGET_BYTES)}`);
+      assert.ok(Math.max(...replicaBytes) <= REPLICA_BUDGET_BYTES, `each idle replica is within ${mib(REPLICA_BUDGET_BYTES)}`);
+      assert.ok(totalBytes <= budget, `the total ${mib(totalBytes)} is within ${mib(budget)}`);
+    } finally {
+      await cleanup.run();
+    }
+  }
+
+  const restartAt = Date.now();
+  const h = await startRuntime(suite, { idleTimeoutMs: IDLE_TIMEOUT_MS, memoryCheckIntervalMs: 100 }, dataDir);
+  const restoredMs = Date.now() - restartAt;
+  await waitFor(`all ${ENVIRONMENTS} environments to be evicted to zero replicas`, async () =>
+    Array.from({ length: ENVIRONMENTS }, (_, i) => h.pool(service(i), environment)).every((p) => p.replicaCount === 0)
+      && (await replicaProcessesOf(process.pid)).length === 0, { timeoutMs: ALL_EVICTED_TIMEOUT_MS, intervalMs: 100 });
+  t.diagnostic(`restart restored ${ENVIRONMENTS} environments in ${restoredMs} ms; all evicted ${Date.now() - restartAt} ms after the restart`);
+
+  for (const i of [0, Math.floor(ENVIRONMENTS / 2), ENVIRONMENTS - 1]) {
+    const answer = await whoami(h.base(service(i), environment), `whoami on evicted ${service(i)}`, { timeoutMs: 15_000 });
+    assert.equal(answer.version, '1.0.0');
+    assert.ok(!pids.includes(answer.pid), 'a fresh replica answers');
+    await waitForLog(h, service(i), environment, /cold start: replica ready in \d+ ms/);
+  }
+});
