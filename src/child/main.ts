@@ -16,6 +16,13 @@ if (!bundle || !process.send) {
   process.exit(2);
 }
 
+// Backpressure for output: a service that logs faster than flexd stores lines waits on the
+// pipe instead of piling its output up in its own memory until the memory cap kills it (a
+// 1M-line flood did, in test/reliability/log-flood). Pipes to a child are non-blocking in Node.
+for (const stream of [process.stdout, process.stderr]) {
+  (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
+}
+
 // The runtime is gone (even after kill -9): nothing will ever send us work again. flexd starts
 // each replica as the leader of its own process group; take along whatever the service started.
 process.on('disconnect', () => {

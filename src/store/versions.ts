@@ -51,6 +51,11 @@ export class VersionStore {
     return all.length === 0 ? null : all[all.length - 1].version;
   }
 
+  /** The artifact hashes of every stored version. */
+  hashes(): string[] {
+    return (this.sql('SELECT DISTINCT hash FROM versions').all() as { hash: string }[]).map((r) => r.hash);
+  }
+
   remove(id: string): void {
     this.sql('DELETE FROM versions WHERE id = ?').run(id);
   }

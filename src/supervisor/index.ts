@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import * as tar from 'tar';
 import { join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
@@ -46,6 +46,18 @@ export class Supervisor {
     rmSync(this.replicasDir, { recursive: true, force: true });
     mkdirSync(this.artifactsDir, { recursive: true });
     mkdirSync(this.replicasDir, { recursive: true });
+    this.pruneArtifacts();
+  }
+
+  /**
+   * Unpacked artifacts are a cache of what SQLite holds: drop half-unpacked ones (flexd died
+   * while unpacking) and those of versions no longer stored (deleted services, failed deploys).
+   */
+  private pruneArtifacts(): void {
+    const stored = new Set(this.deps.store.versions.hashes());
+    for (const name of readdirSync(this.artifactsDir)) {
+      if (name.includes('.tmp-') || !stored.has(name)) rmSync(join(this.artifactsDir, name), { recursive: true, force: true });
+    }
   }
 
   /** The settings an environment runs with: the runtime's, overridden by its own. */
