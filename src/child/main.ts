@@ -33,12 +33,14 @@ process.on('disconnect', () => {
   }
 });
 
-process.on('message', (message: unknown) => {
+process.on('message', function onMessage(message: unknown): void {
   if (!isToReplica(message)) {
     console.error(`flexd child: ignored an unknown message ${JSON.stringify(message)?.slice(0, 200)}`);
     return;
   }
-  if (message.t === 'ping') {
+  if (message.t === 'batch') {
+    for (const m of message.messages) onMessage(m);
+  } else if (message.t === 'ping') {
     process.send!({ t: 'pong', id: message.id, rss: process.memoryUsage.rss() });
   } else {
     if (message.aliases) restoreAliases(message.task, message.aliases);

@@ -9,14 +9,17 @@ import type { Alias } from './aliases.ts';
 /** Parent → replica */
 export type ToReplica =
   | { t: 'task'; id: number; task: Record<string, unknown>; aliases?: Alias[] }
-  | { t: 'ping'; id: number };
+  | { t: 'ping'; id: number }
+  /** The messages of one event-loop turn, as one write (one wake-up of the other side). */
+  | { t: 'batch'; messages: ToReplica[] };
 
 /** Replica → parent */
 export type FromReplica =
   | { t: 'ready' }
   | { t: 'result'; id: number; task: Record<string, unknown> }
   | { t: 'failed'; id: number; error: { name: string; message: string; stack: string } }
-  | { t: 'pong'; id: number; rss: number };
+  | { t: 'pong'; id: number; rss: number }
+  | { t: 'batch'; messages: FromReplica[] };
 
 export function isFromReplica(m: unknown): m is FromReplica {
   if (typeof m !== 'object' || m === null) return false;
@@ -26,6 +29,7 @@ export function isFromReplica(m: unknown): m is FromReplica {
     case 'result': return typeof msg.id === 'number' && typeof msg.task === 'object' && msg.task !== null;
     case 'failed': return typeof msg.id === 'number' && typeof msg.error === 'object' && msg.error !== null;
     case 'pong': return typeof msg.id === 'number' && typeof msg.rss === 'number';
+    case 'batch': return Array.isArray(msg.messages);
     default: return false;
   }
 }
@@ -38,6 +42,7 @@ export function isToReplica(m: unknown): m is ToReplica {
       && (msg.aliases === undefined || Array.isArray(msg.aliases));
   }
   if (msg.t === 'ping') return typeof msg.id === 'number';
+  if (msg.t === 'batch') return Array.isArray(msg.messages);
   return false;
 }
 

@@ -17,8 +17,15 @@ const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
 
+let outbox: FromReplica[] = [];
+/** The results of one event-loop turn go to the runtime as one message: one write. */
 function send(message: FromReplica): void {
-  if (process.connected) process.send!(message);
+  if (outbox.push(message) === 1) setImmediate(flush);
+}
+function flush(): void {
+  const messages = outbox;
+  outbox = [];
+  if (process.connected) process.send!(messages.length === 1 ? messages[0] : { t: 'batch', messages });
 }
 
 function invalid(message: string, description: string, debug: string): Error {

@@ -32,11 +32,22 @@ function internalError(debug = ''): Answer {
  * into `1` and `[[true]]` into `true`; an object (`"[object Object]"`) stays as it is.
  */
 function parsedResponse(response: Record<string, any>): Record<string, any> {
+  // After JSON over IPC an object body is plain: String() of it (or of an array of them) is
+  // "[object Object]", which JSON.parse always refuses. Skip the throw, the costliest part.
+  if (cannotParse(response.body)) return response;
   try {
     return { ...response, body: JSON.parse(response.body) };
   } catch {
     return response;
   }
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function cannotParse(body: unknown): boolean {
+  return isPlainObject(body) || (Array.isArray(body) && body.every(isPlainObject));
 }
 
 function bodyFor(task: FlexTask, response: Record<string, any>): unknown {

@@ -7,11 +7,12 @@ import { packageName } from './packages.ts';
 /**
  * What a replica runs, stored in SQLite as one gzip'ed tar:
  *
- *   bundle.js               the project and its dependencies, bundled
+ *   bundle.cjs              the project and its dependencies, bundled (.cjs: CommonJS even
+ *                           when a package.json above the data dir says "type": "module")
  *   project/…               the project's own files (not node_modules), for files read at run time
  *   node_modules/<pkg>/…    packages that could not be bundled (computed require paths)
  */
-export const ARTIFACT_BUNDLE = 'bundle.js';
+export const ARTIFACT_BUNDLE = 'bundle.cjs';
 export const ARTIFACT_PROJECT = 'project';
 
 /** Paths never copied from a project: installed or generated, not the user's files. */

@@ -1,4 +1,4 @@
-import { build, type Plugin } from 'esbuild';
+import { build, stop as stopEsbuild, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -54,11 +54,35 @@ function projectPaths(projectDir: string): Plugin {
 }
 
 /**
+ * keepNames makes the bundle call `__name(fn, "name")` (an Object.defineProperty) for every named
+ * function and class it creates, at run time, again for every closure created per request. Only
+ * the few functions esbuild renamed (process -> process2) need it: skip the others.
+ */
+const NAME_HELPER = 'var __name = (target, value) => __defProp(target, "name", { value, configurable: true });';
+const CHEAP_NAME_HELPER = 'var __name = (target, value) => target.name === value ? target : __defProp(target, "name", { value, configurable: true });';
+function cheapKeepNames(code: string): string {
+  const at = code.indexOf(NAME_HELPER);
+  return at === -1 ? code : code.slice(0, at) + CHEAP_NAME_HELPER + code.slice(at + NAME_HELPER.length);
+}
+
+/** esbuild's async API keeps a service process (90-200 MB) after a build: stop it when no build runs. */
+let buildsRunning = 0;
+
+/**
  * Bundles the project's entry file and its dependencies into one CommonJS file. A dependency
  * that needs a native addon fails the build with its name: the hosted runtime did not allow
  * them either, and a bundle cannot carry one.
  */
 export async function bundleProject(projectDir: string, entry: string): Promise<Bundle> {
+  buildsRunning++;
+  try {
+    return await bundleProjectNow(projectDir, entry);
+  } finally {
+    if (--buildsRunning === 0) await stopEsbuild();
+  }
+}
+
+async function bundleProjectNow(projectDir: string, entry: string): Promise<Bundle> {
   const notes: string[] = [];
   const shipped = new Set<string>();
   let result = await buildShipping(projectDir, entry, shipped);
@@ -81,7 +105,7 @@ export async function bundleProject(projectDir: string, entry: string): Promise<
     throw new FlexdError('NativeAddonNotSupported', `The project depends on a native addon (${addon}), which flexd cannot run.`,
       { debug: `${addon} has a binding.gyp or prebuilt .node files` });
   }
-  const code = await packArtifact(result.outputFiles[0].contents, projectDir, shipped);
+  const code = await packArtifact(Buffer.from(cheapKeepNames(result.outputFiles[0].text)), projectDir, shipped);
   return { code, hash: createHash('sha256').update(code).digest('hex'), notes };
 }
 
@@ -119,9 +143,9 @@ async function esbuild(projectDir: string, entry: string, external: string[]) {
       metafile: true,
       logLevel: 'silent',
       legalComments: 'none',
-      // keepNames would wrap every function the SDK creates per task in a __name() call: a fifth
-      // of a replica's CPU per request (npm run bench, profile). Bundling keeps names anyway
-      // where they do not collide.
+      // Names esbuild renames on a collision (a class ValidationError in lib/errors.js becomes
+      // ValidationError2) must keep their own `.name`: a service's errors show it. See cheapKeepNames.
+      keepNames: true,
       external,
       plugins: [receiverShim, projectPaths(projectDir)],
     });

@@ -7,6 +7,7 @@ import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
+import { ARTIFACT_BUNDLE } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
@@ -164,6 +165,6 @@ export class Supervisor {
       rmSync(archive);
       renameSync(staging, dir);
     }
-    return join(dir, 'bundle.js');
+    return join(dir, ARTIFACT_BUNDLE);
   }
 }

@@ -265,9 +265,22 @@ export class Replica extends EventEmitter {
     }
   }
 
+  private outbox: ToReplica[] = [];
+
+  /**
+   * Queues a message; the messages of one event-loop turn go out together (setImmediate), as one
+   * batch. Each write wakes the replica, and under load that wake-up costs more than the message.
+   */
   private send(message: ToReplica): void {
+    if (this.outbox.push(message) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const messages = this.outbox;
+    this.outbox = [];
+    if (messages.length === 0) return;
     try {
-      this.child.send(message, (err) => { if (err) this.kill(`IPC write failed: ${err.message}`); });
+      this.child.send(messages.length === 1 ? messages[0] : { t: 'batch', messages }, (err) => { if (err) this.kill(`IPC write failed: ${err.message}`); });
     } catch (err) {
       this.kill(`IPC write failed: ${(err as Error).message}`);
     }
@@ -287,6 +300,9 @@ export class Replica extends EventEmitter {
     }
     const msg: FromReplica = m;
     switch (msg.t) {
+      case 'batch':
+        for (const one of msg.messages) this.onMessage(one);
+        break;
       case 'ready':
         if (this.state === 'starting') {
           this.state = 'ready';

@@ -171,6 +171,7 @@ export const SEQUENCE: readonly Step[] = [
   { method: 'POST', path: '/_flexFunctions/env', json: {} },
   { method: 'POST', path: '/_flexFunctions/version', json: {} },
   { method: 'POST', path: '/_flexFunctions/assets', json: {}, note: 'files read through __dirname' },
+  { method: 'POST', path: '/_flexFunctions/names', json: {}, note: 'class names that collide in the bundle' },
   { method: 'POST', path: '/_flexFunctions/nosuchfn', json: {}, note: 'unknown function: 501' },
 
   // FlexAuth.
