@@ -1,0 +1,172 @@
+/**
+ * flexd under benchmark, in its own process: createRuntime + commands over the IPC channel, so
+ * the orchestrator (scripts/bench/run.ts) and the load generator never share its event loop.
+ * Deploying goes through `rt.deployDirectory` (the same pipeline as an upload), not the
+ * management API, which the bench does not measure.
+ *
+ *   fork('scripts/bench/flexd-server.ts', [JSON.stringify({ dataDir, settings })], { execArgv: ['--import', 'tsx'] })
+ *   → { t: 'ready', url, pid }
+ *   ← { id, cmd: 'deploy', dir, service, environment, secret?, settings? }   → { id, ok, value: { ms, activateMs, version } }
+ *   ← { id, cmd: 'pool', service, environment }                             → { replicaCount, replicas }
+ *   ← { id, cmd: 'replicaPids' }                                            → [{ environment, pid }]
+ *   ← { id, cmd: 'logStats', service, environment }                         → { lines, storedBytes, dbBytes, rows, capBytes }
+ *   ← { id, cmd: 'setEnvVars', service, environment, vars }                 → recycles with vars (bench only: bypasses validation)
+ *   ← { id, cmd: 'profileStart', intervalUs? } · { id, cmd: 'profileStop', file } → a .cpuprofile of this process for that window
+ *   ← { id, cmd: 'close' }                                                  → closes the runtime, then the process exits 0
+ *
+ * Bench-only instrumentation lives here, never in src/: log lines are counted per environment
+ * by wrapping the LogWriter.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Settings } from '../../src/config.ts';
+
+interface Start { dataDir: string; settings?: Partial<Settings> }
+interface Command { id: number; cmd: string; [key: string]: any }
+
+const start = JSON.parse(process.argv[2] ?? '{}') as Start;
+if (!process.send || !start.dataDir) {
+  console.error('flexd-server: run by scripts/bench/run.ts (fork with IPC), with {"dataDir": …}');
+  process.exit(2);
+}
+
+const rt: Runtime = await createRuntime({ dataDir: start.dataDir, port: 0, adminEmail: 'bench@flexd.invalid', adminPassword: 'bench-password', ...start.settings });
+
+let profiler: Session | undefined;
+
+// Bench-only: how long the swap part of a deploy takes (start the new replicas, switch, retire
+// the old ones), so a deploy's time splits into build and activation.
+let lastActivateMs = NaN;
+const activate = rt.context.supervisor.activate.bind(rt.context.supervisor);
+rt.context.supervisor.activate = async (...args: Parameters<typeof activate>) => {
+  const t0 = performance.now();
+  try {
+    return await activate(...args);
+  } finally {
+    lastActivateMs = performance.now() - t0;
+  }
+};
+const lineCounts = new Map<string, number>();
+const originalWrite = rt.context.logs.write.bind(rt.context.logs);
+rt.context.logs.write = (record) => {
+  lineCounts.set(record.environmentId, (lineCounts.get(record.environmentId) ?? 0) + 1);
+  originalWrite(record);
+};
+
+function environmentOf(service: string, environment: string) {
+  const { services } = rt.context.store;
+  const svc = services.findService(service);
+  const env = svc && services.findEnvironment(svc.id, environment);
+  if (!svc || !env) throw new Error(`no environment ${service}/${environment}`);
+  return { svc, env };
+}
+
+const handlers: Record<string, (c: Command) => unknown> = {
+  async deploy(c) {
+    const { services, accounts } = rt.context.store;
+    if (c.settings) {
+      // Per-environment settings (idleTimeoutMs…) are set when the environment is created.
+      const svc = services.findService(c.service) ?? services.createService(accounts.defaultOrganization().id, c.service);
+      if (!services.findEnvironment(svc.id, c.environment)) {
+        services.createEnvironment(svc.id, { name: c.environment, secret: c.secret ?? '', settings: c.settings });
+      }
+    }
+    lastActivateMs = NaN;
+    const started = performance.now();
+    await rt.deployDirectory(c.dir, { service: c.service, environment: c.environment, secret: c.secret });
+    const ms = performance.now() - started;
+    const { env } = environmentOf(c.service, c.environment);
+    return { ms, activateMs: lastActivateMs, version: rt.context.supervisor.pool(env.id)?.version };
+  },
+  pool(c) {
+    const { env } = environmentOf(c.service, c.environment);
+    const pool = rt.context.supervisor.pool(env.id);
+    return { replicaCount: pool?.replicaCount ?? 0, replicas: pool?.describe() ?? [] };
+  },
+  /** The replicas' pids by environment; the orchestrator reads their memory from /proc. */
+  replicaPids() {
+    const out: { environment: string; pid: number }[] = [];
+    for (const env of rt.context.store.services.listEnvironments()) {
+      for (const r of rt.context.supervisor.pool(env.id)?.describe() ?? []) {
+        if (r.pid !== undefined && r.state !== 'exited') out.push({ environment: env.name, pid: r.pid });
+      }
+    }
+    return out;
+  },
+  logStats(c) {
+    const { env } = environmentOf(c.service, c.environment);
+    if (c.flush !== false) rt.context.logs.flush();
+    const row = rt.context.store.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(bytes), 0) AS bytes FROM logs WHERE environment_id = ?').get(env.id) as { rows: number; bytes: number };
+    return {
+      lines: lineCounts.get(env.id) ?? 0,
+      storedBytes: rt.context.store.logs.bytes(env.id),
+      dbBytes: row.bytes,
+      rows: row.rows,
+      capBytes: rt.context.settings.logRingBytes,
+    };
+  },
+  /** The environment's last log lines (for a failed phase's report). */
+  logTail(c) {
+    const { env } = environmentOf(c.service, c.environment);
+    rt.context.logs.flush();
+    const rows = rt.context.store.db.prepare('SELECT container_id AS c, message AS m FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?').all(env.id, c.lines ?? 40) as { c: string; m: string }[];
+    return rows.reverse().map((r) => `${r.c} ${r.m}`);
+  },
+  /** Bench only: sets variables the API refuses (NODE_OPTIONS, to profile a replica), then swaps. */
+  async setEnvVars(c) {
+    const { svc, env } = environmentOf(c.service, c.environment);
+    rt.context.store.services.updateEnvironment(env.id, { envVars: c.vars });
+    const job = rt.context.deployer.recycle(svc.id, env.id, null);
+    const done = await rt.context.deployer.jobs.wait(job.id);
+    if (done.status !== 'COMPLETED') throw new Error(done.progress);
+    return { status: done.status };
+  },
+  /** CPU profile of this process for a window only (start-up and deploys left out). */
+  profileStart(c) {
+    profiler = new Session();
+    profiler.connect();
+    profiler.post('Profiler.enable');
+    profiler.post('Profiler.setSamplingInterval', { interval: c.intervalUs ?? 500 });
+    profiler.post('Profiler.start');
+    return { started: true };
+  },
+  profileStop(c) {
+    if (!profiler) throw new Error('no profile running');
+    const session = profiler;
+    profiler = undefined;
+    return new Promise((resolve, reject) => {
+      session.post('Profiler.stop', (err, result) => {
+        session.disconnect();
+        if (err) { reject(err); return; }
+        writeFileSync(c.file, JSON.stringify(result.profile));
+        resolve({ file: c.file });
+      });
+    });
+  },
+  async close() {
+    await rt.close();
+    return { closed: true };
+  },
+};
+
+process.on('message', (c: Command) => {
+  const handler = handlers[c.cmd];
+  void (async () => {
+    try {
+      if (!handler) throw new Error(`unknown command ${c.cmd}`);
+      const value = await handler(c);
+      // After `close` the process exits once the answer is out (a --cpu-prof profile is written at exit).
+      process.send!({ id: c.id, ok: true, value }, () => { if (c.cmd === 'close') process.exit(0); });
+    } catch (err) {
+      const e = err as Error & { debug?: string };
+      process.send!({ id: c.id, ok: false, error: `${e.stack ?? String(err)}${e.debug ? `\n${e.debug}` : ''}` });
+    }
+  })();
+});
+
+// The orchestrator is gone: take the replicas down with us.
+process.on('disconnect', () => { void rt.close().finally(() => process.exit(0)); });
+process.on('SIGTERM', () => { void rt.close().finally(() => process.exit(0)); });
+
+process.send({ t: 'ready', url: rt.url, pid: process.pid });
