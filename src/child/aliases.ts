@@ -8,22 +8,40 @@
 export type Path = (string | number)[];
 export type Alias = [path: Path, sameAs: Path];
 
-/** Every object reached twice in `root`, as [second path, first path]. */
-export function findAliases(root: unknown): Alias[] {
+/**
+ * Where the receiver's task can hold one object twice: the request body used whole as
+ * `request.body` (a functions body without a `body` key, any data body) shares its
+ * `tempObjectStore`, `query` and `response.{body,headers}` with the task's own fields.
+ * JSON.parse never shares objects, so nothing deeper can be shared. Checking these few paths
+ * keeps the cost flat: walking a 25 MiB body would stall every environment.
+ */
+const CANDIDATES: readonly Path[] = [
+  ['request', 'body'],
+  ['request', 'body', 'body'],
+  ['request', 'body', 'tempObjectStore'],
+  ['request', 'body', 'query'],
+  ['request', 'body', 'response'],
+  ['request', 'body', 'response', 'body'],
+  ['request', 'body', 'response', 'headers'],
+  ['request', 'tempObjectStore'],
+  ['request', 'query'],
+  ['request', 'params'],
+  ['response'],
+  ['response', 'body'],
+  ['response', 'headers'],
+];
+
+/** The candidate paths of `task` that hold an object already held by an earlier one, as [path, earlier path]. */
+export function findAliases(task: unknown): Alias[] {
   const seen = new Map<object, Path>();
   const aliases: Alias[] = [];
-  const walk = (value: unknown, path: Path) => {
-    if (typeof value !== 'object' || value === null) return;
+  for (const path of CANDIDATES) {
+    const value = get(task, path);
+    if (typeof value !== 'object' || value === null) continue;
     const first = seen.get(value);
-    if (first) {
-      aliases.push([path, first]);
-      return;
-    }
-    seen.set(value, path);
-    if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
-    else for (const key of Object.keys(value)) walk((value as Record<string, unknown>)[key], [...path, key]);
-  };
-  walk(root, []);
+    if (first) aliases.push([path, first]);
+    else seen.set(value, path);
+  }
   return aliases;
 }
 
