@@ -35,7 +35,8 @@ process.on('disconnect', () => {
 
 process.on('message', function onMessage(message: unknown): void {
   if (!isToReplica(message)) {
-    console.error(`flexd child: ignored an unknown message ${JSON.stringify(message)?.slice(0, 200)}`);
+    // Its type only: a malformed task could still carry a secret (authKey).
+    console.error(`flexd child: ignored an unknown message of type ${JSON.stringify((message as { t?: unknown } | null)?.t)}`);
     return;
   }
   if (message.t === 'batch') {
