@@ -59,15 +59,22 @@ export const DEFAULTS = {
   installTimeoutMs: 5 * 60_000,
   /** management sessions expire */
   sessionTtlMs: 14 * 24 * 60 * 60_000,
+  /**
+   * Node ≥ 15 makes an unhandled promise rejection fatal; the hosted Node 6–12 runtimes only
+   * warned, and services written for them rely on it. An environment may opt in to the strict mode.
+   */
+  strictUnhandledRejections: false,
   /** slowloris: headers must arrive within this */
   headersTimeoutMs: 20_000,
 } as const;
 
-export type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : string };
+export type Settings = {
+  -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : string
+};
 
 /** The knobs an environment may override for itself (SPEC §5). */
 export const ENVIRONMENT_SETTINGS = [
-  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas',
+  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas', 'strictUnhandledRejections',
 ] as const;
 export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
 
@@ -78,7 +85,7 @@ export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Set
     if (!(key in DEFAULTS)) throw new TypeError(`unknown setting "${key}"`);
     const expected = typeof DEFAULTS[key as keyof Settings];
     if (typeof value !== expected || (expected === 'number' && !(Number.isFinite(value) && (value as number) >= 0))) {
-      throw new TypeError(`setting "${key}" must be a ${expected === 'number' ? 'non-negative number' : 'string'}, got ${JSON.stringify(value)}`);
+      throw new TypeError(`setting "${key}" must be a ${expected === 'number' ? 'non-negative number' : expected}, got ${JSON.stringify(value)}`);
     }
     (settings as Record<string, unknown>)[key] = value;
   }

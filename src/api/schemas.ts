@@ -38,4 +38,5 @@ export const EnvironmentSettings = z.strictObject({
   memoryLimitMb: whole(1),
   minReplicas: whole(0),
   maxReplicas: whole(1),
+  strictUnhandledRejections: z.boolean().optional(),
 } satisfies Record<(typeof ENVIRONMENT_SETTINGS)[number], z.ZodType>);

@@ -59,7 +59,14 @@ process.on('uncaughtException', (err) => {
   process.exit(1);
 });
 
+// An environment that opted in to strict rejections runs with --unhandled-rejections=throw; a
+// listener here would swallow them, so it dies of one as plain Node 20 would.
+const strictRejections = process.execArgv.includes('--unhandled-rejections=throw');
 process.on('unhandledRejection', (reason) => {
+  if (strictRejections) {
+    console.error(`Unhandled promise rejection (strict mode): ${reason instanceof Error ? reason.stack : String(reason)}`);
+    process.exit(1);
+  }
   // --unhandled-rejections=warn already printed the warning (the hosted Node 6–12 behaviour).
   receiver.failCurrentTask(reason);
 });

@@ -10,7 +10,7 @@ export interface EnvironmentRow {
   secret: string;
   envVars: Record<string, string>;
   runtime: string | null;
-  settings: Record<string, number>;
+  settings: Record<string, number | boolean>;
   description: string | null;
   activeVersionId: string | null;
   requestedVersion: string | null;
@@ -78,7 +78,7 @@ export class ServiceStore {
     return this.sql('DELETE FROM services WHERE id = ?').run(id).changes > 0;
   }
 
-  createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number>; description?: string | null }): EnvironmentRow {
+  createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number | boolean>; description?: string | null }): EnvironmentRow {
     this.revision++;
     const id = newId();
     this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)

@@ -140,6 +140,7 @@ export class Supervisor {
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
+      strictRejections: settings.strictUnhandledRejections,
       uid: this.sandbox.uid,
       gid: this.sandbox.gid,
     });

@@ -34,3 +34,29 @@ test('settings: an environment\'s own requestTimeoutMs applies to it, while anot
   const late = await withDeadline('the patient environment', callFunction(h.base(patient.service, patient.environment), 'late', { body: { ms: ENVIRONMENT_TIMEOUT_MS * 3 } }, { timeoutMs: PROMPT_MS }), PROMPT_MS);
   assert.equal(late.status, 200);
 });
+
+test('settings: an environment that opts in to strict unhandled rejections loses its replica to one, and the request gets a 502', async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup);
+  const strict = { service: 'strict', environment: 'Development' };
+  const lenient = { service: 'lenient', environment: 'Development' };
+  for (const target of [strict, lenient]) await deployFixture(h, cleanup, 'rejects', '1.0.0', target);
+  const { store, deployer } = h.rt.context;
+  const env = store.services.updateEnvironment(h.environmentId(strict.service, strict.environment), { settings: { strictUnhandledRejections: true } });
+  assert.equal((await deployer.jobs.wait(deployer.recycle(env.serviceId, env.id, null).id)).status, 'COMPLETED');
+
+  const before = await callFunction(h.base(strict.service, strict.environment), 'whoami');
+  const res = await callFunction(h.base(strict.service, strict.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
+  assert.equal(res.status, 502);
+  assert.equal(res.json?.error, 'ReplicaDied');
+  const after = await callFunction(h.base(strict.service, strict.environment), 'whoami', {}, { timeoutMs: PROMPT_MS });
+  assert.notEqual(after.answer.pid, before.answer.pid, 'the replica was replaced');
+
+  // The default: the rejection is answered for its own request, and the replica stays.
+  const lenientBefore = await callFunction(h.base(lenient.service, lenient.environment), 'whoami');
+  const answered = await callFunction(h.base(lenient.service, lenient.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
+  assert.equal(answered.status, 500);
+  assert.equal(answered.json?.error, 'FlexRuntimeError');
+  const lenientAfter = await callFunction(h.base(lenient.service, lenient.environment), 'whoami');
+  assert.equal(lenientAfter.answer.pid, lenientBefore.answer.pid);
+});
