@@ -12,6 +12,7 @@ import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
+import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { openStore, type JobRow } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -70,7 +71,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
   const store = openStore(dataDir);
-  const logs = new LogWriter(store.logs, () => settings.logRingBytes, settings.logFlushIntervalMs, settings.logFlushMaxLines);
+  const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
+    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines,
+  });
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
   const deployer = new Deployer({ store, supervisor, settings, dataDir });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {} };
@@ -138,7 +141,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         // A deploy still running fails at its activation now that the supervisor is closed: let it
         // record that before the database closes (bounded: an npm install may still be running).
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
-        logs.flush();
+        await logs.close();
         store.close();
       })();
       return closing;

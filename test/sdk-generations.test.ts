@@ -40,7 +40,7 @@ describe('SDK generations', () => {
     assert.equal(done.status, 'COMPLETED', done.progress);
     assert.equal((await call()).status, 200);
     assert.equal(rt.context.supervisor.pool(env.id)!.suspension, null);
-    rt.context.logs.flush();
+    await rt.context.logs.flush();
     const lines = rt.context.store.logs.query(env.id, { limit: 1000, page: 1 });
     assert.ok(!lines.some((l) => /exited with code|killed by/.test(l.message) && l.threshold === 'error'), 'a graceful stop was logged as a crash');
   });

@@ -9,7 +9,7 @@
  *   ← { id, cmd: 'deploy', dir, service, environment, secret?, settings? }   → { id, ok, value: { ms, activateMs, version } }
  *   ← { id, cmd: 'pool', service, environment }                             → { replicaCount, replicas }
  *   ← { id, cmd: 'replicaPids' }                                            → [{ environment, pid }]
- *   ← { id, cmd: 'logStats', service, environment }                         → { lines, storedBytes, dbBytes, rows, capBytes }
+ *   ← { id, cmd: 'logStats', service, environment }                         → { lines, dropped, storedBytes, dbBytes, rows, capBytes }
  *   ← { id, cmd: 'setEnvVars', service, environment, vars }                 → recycles with vars (bench only: bypasses validation)
  *   ← { id, cmd: 'profileStart', intervalUs? } · { id, cmd: 'profileStop', file } → a .cpuprofile of this process for that window
  *   ← { id, cmd: 'close' }                                                  → closes the runtime, then the process exits 0
@@ -94,12 +94,14 @@ const handlers: Record<string, (c: Command) => unknown> = {
     }
     return out;
   },
-  logStats(c) {
+  async logStats(c) {
     const { env } = environmentOf(c.service, c.environment);
-    if (c.flush !== false) rt.context.logs.flush();
+    if (c.flush !== false) await rt.context.logs.flush();
     const row = rt.context.store.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(bytes), 0) AS bytes FROM logs WHERE environment_id = ?').get(env.id) as { rows: number; bytes: number };
     return {
-      lines: lineCounts.get(env.id) ?? 0,
+      // Lines the writer dropped because its thread fell behind count as lost.
+      lines: (lineCounts.get(env.id) ?? 0) - rt.context.logs.droppedLines(env.id),
+      dropped: rt.context.logs.droppedLines(env.id),
       storedBytes: rt.context.store.logs.bytes(env.id),
       dbBytes: row.bytes,
       rows: row.rows,
@@ -107,9 +109,9 @@ const handlers: Record<string, (c: Command) => unknown> = {
     };
   },
   /** The environment's last log lines (for a failed phase's report). */
-  logTail(c) {
+  async logTail(c) {
     const { env } = environmentOf(c.service, c.environment);
-    rt.context.logs.flush();
+    await rt.context.logs.flush();
     const rows = rt.context.store.db.prepare('SELECT container_id AS c, message AS m FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?').all(env.id, c.lines ?? 40) as { c: string; m: string }[];
     return rows.reverse().map((r) => `${r.c} ${r.m}`);
   },

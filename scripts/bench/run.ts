@@ -525,7 +525,7 @@ function markdown(): string {
     L.push('| lines/s stored | lines written | lines lost | replicas (1 = never replaced) | max replica RSS MB | max stored bytes | cap held | other env p99 before → meanwhile ms | other env req/s before → meanwhile |', '|---:|---:|---:|---:|---:|---:|---|---:|---:|');
     L.push(`| **${f0(g.linesPerSecond)}** | ${f0(g.linesWritten)} | ${f0(g.linesLost)} | ${g.replicasOfChatty} | ${f1(g.maxReplicaRssMb)} | ${f0(g.maxStoredBytes)} | ${g.capHeld ? 'yes' : '**no**'} | ${f1(g.other.before.p99)} → ${f1(g.other.during.p99)} | ${f0(g.other.before.rps)} → ${f0(g.other.during.rps)} |`, '');
     if (g.linesLost > 0 || g.replicasOfChatty > 1) {
-      L.push(`Lines written faster than flexd stores them queue inside the replica (its stdout pipe is asynchronous); ${g.drainSeconds.toFixed(1)} s after the window the backlog ${g.linesLost > 0 ? `was still ${f0(g.linesLost)} lines` : 'had drained'}.`
+      L.push(`A replica's stdout blocks when flexd holds its output (the log thread is behind), so a flood slows its writer; lines flexd had to drop count as lost. ${g.drainSeconds.toFixed(1)} s after the window the backlog ${g.linesLost > 0 ? `was still ${f0(g.linesLost)} lines` : 'had drained'}.`
         + (g.flexdNotes.length > 0 ? ` flexd noted: ${g.flexdNotes.map((n: string) => `\`${n.slice(0, 200)}\``).join('; ')}` : ''), '');
     }
   }

@@ -67,8 +67,7 @@ export async function retireEnvironment(ctx: RuntimeContext, environmentId: stri
   const running = ctx.store.jobs.running(environmentId);
   if (running) void ctx.deployer.jobs.wait(running.id).then(() => ctx.supervisor.remove(environmentId));
   await ctx.supervisor.remove(environmentId);
-  ctx.logs.flush();
-  ctx.store.logs.deleteEnvironment(environmentId);
+  await ctx.logs.deleteEnvironment(environmentId);
 }
 
 const nameTaken = (name: string) =>

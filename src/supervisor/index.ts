@@ -38,8 +38,17 @@ export class Supervisor {
   private readonly sandbox: Sandbox;
   private readonly artifactsDir: string;
   private readonly replicasDir: string;
+  /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
+  private readonly replicasOf = new Map<string, Set<Replica>>();
+  private readonly heldBack = new Set<string>();
 
   constructor(private readonly deps: SupervisorDeps) {
+    // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
+    deps.logs.onBacklog((environmentId, behind) => {
+      if (behind) this.heldBack.add(environmentId);
+      else this.heldBack.delete(environmentId);
+      for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
+    });
     this.sandbox = prepareSandbox(deps.dataDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
@@ -148,7 +157,15 @@ export class Supervisor {
       const { threshold, message } = parseLogLine(line);
       this.deps.logs.write({ environmentId, containerId, timestamp: new Date().toISOString(), threshold, message });
     });
-    replica.once('exit', () => rmSync(cwd, { recursive: true, force: true }));
+    let live = this.replicasOf.get(environmentId);
+    if (!live) this.replicasOf.set(environmentId, (live = new Set()));
+    live.add(replica);
+    if (this.heldBack.has(environmentId)) replica.holdOutput(true);
+    replica.once('exit', () => {
+      live.delete(replica);
+      if (live.size === 0 && this.replicasOf.get(environmentId) === live) this.replicasOf.delete(environmentId);
+      rmSync(cwd, { recursive: true, force: true });
+    });
     return replica;
   }
 

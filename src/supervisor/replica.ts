@@ -145,6 +145,17 @@ export class Replica extends EventEmitter {
     return this.tail.join('\n');
   }
 
+  /**
+   * Stops reading the replica's output, or reads on. Its stdout and stderr are blocking pipes
+   * (child/main.ts), so a replica whose output is held waits at its next write once the pipe fills.
+   */
+  holdOutput(hold: boolean): void {
+    for (const stream of [this.child.stdout, this.child.stderr]) {
+      if (hold) stream?.pause();
+      else stream?.resume();
+    }
+  }
+
   /** @internal fed by the line sink */
   recordLine(stream: 'stdout' | 'stderr', line: string): void {
     if (stream === 'stderr' && HEAP_EXHAUSTED.test(line)) this.sawHeapExhaustion = true;

@@ -155,7 +155,7 @@ test('environments and services: deleting stops the replicas, drops the logs, an
   await withDeadline('deploy of the echo project', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await echo(api, serviceId, environmentId)).status, 200);
   const { context } = api.rt;
-  context.logs.flush();
+  await context.logs.flush();
   assert.ok(context.store.logs.bytes(environmentId) > 0, 'the echo call logged');
 
   const del = await api.call('DELETE', `/v4/services/${serviceId}/environments/${environmentId}`);

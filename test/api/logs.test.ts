@@ -73,7 +73,7 @@ test('logs: writing past the ring cap keeps the newest lines and stays under the
   const padding = 'x'.repeat(100);
   for (let batch = 0; batch < 10; batch++) {
     writeLines(api, environmentId, 100, (i) => `batch ${batch} line ${i} ${padding}`);
-    logs.flush();
+    await logs.flush();
     assert.ok(store.logs.bytes(environmentId) <= RING_BYTES, `after batch ${batch}: ${store.logs.bytes(environmentId)} bytes`);
   }
 

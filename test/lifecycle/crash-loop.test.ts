@@ -38,7 +38,7 @@ describe('a version that crashes soon after it is ready', () => {
   });
 
   /** Restart delays the pool announced, in order, from its log. */
-  const restartDelays = () => logLines(h, target.service, target.environment)
+  const restartDelays = async () => (await logLines(h, target.service, target.environment))
     .map((l) => /restarting in (\d+) ms/.exec(l.message)?.[1]).filter((d) => d !== undefined).map(Number);
 
   async function assertSuspended(label: string): Promise<void> {
@@ -60,11 +60,11 @@ describe('a version that crashes soon after it is ready', () => {
     writeFileSync(marker, '');
     await deployFixture(h, suite, 'crashes-after-ready', '1.0.0', { ...target, env: { CRASH_MARKER: marker } });
     await assertSuspended('after the crash loop');
-    const delays = restartDelays();
+    const delays = await restartDelays();
     assert.equal(delays.length, CRASH_BUDGET, `one announced restart per crash within the budget: ${delays}`);
     assert.equal(delays[0], 0, 'the first restart is immediate');
     for (let i = 2; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `the backoff grows: ${delays}`);
-    assert.ok(logLines(h, target.service, target.environment).some((l) => /environment suspended: more than 4 crashes/.test(l.message)));
+    assert.ok((await logLines(h, target.service, target.environment)).some((l) => /environment suspended: more than 4 crashes/.test(l.message)));
   });
 
   test('F9: a recycle restarts a suspended environment once its cause is gone', async () => {

@@ -197,14 +197,14 @@ export async function whoami(base: string, label: string, o: { secret?: string; 
 }
 
 /** Every stored log line of an environment, oldest first (pending lines flushed first). */
-export function logLines(h: Harness, service: string, environment: string): LogRow[] {
-  h.rt.context.logs.flush();
+export async function logLines(h: Harness, service: string, environment: string): Promise<LogRow[]> {
+  await h.rt.context.logs.flush();
   return h.rt.context.store.logs.query(h.environmentId(service, environment), { limit: 100_000, page: 1 });
 }
 
 /** Waits for a log line of the environment matching `pattern`; resolves with it. */
 export function waitForLog(h: Harness, service: string, environment: string, pattern: RegExp, timeoutMs = PROMPT_MS): Promise<LogRow> {
-  return waitFor(`a log line matching ${pattern}`, () => logLines(h, service, environment).find((l) => pattern.test(l.message)), { timeoutMs });
+  return waitFor(`a log line matching ${pattern}`, async () => (await logLines(h, service, environment)).find((l) => pattern.test(l.message)), { timeoutMs });
 }
 
 /**

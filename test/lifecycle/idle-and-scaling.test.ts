@@ -60,5 +60,5 @@ test('under in-flight load an environment scales up to maxReplicas, spreads requ
   await waitFor('the pool to scale back to one replica', () => pool.replicaCount === 1);
   await waitForLog(h, target.service, target.environment, /scaled down to 1 replicas/);
   assert.equal((await callFunction(base, 'whoami')).status, 200);
-  assert.equal(logLines(h, target.service, target.environment).filter((l) => /scaled up/.test(l.message)).length, 1);
+  assert.equal((await logLines(h, target.service, target.environment)).filter((l) => /scaled up/.test(l.message)).length, 1);
 });

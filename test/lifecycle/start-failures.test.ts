@@ -51,13 +51,13 @@ describe('a version that crashes at start, deployed under load', () => {
   }
 
   /** Replicas that wrote a line matching `pattern`: a restart loop would show several. */
-  function replicasThatSaid(pattern: RegExp): string[] {
-    return [...new Set(logLines(h, target.service, target.environment).filter((l) => pattern.test(l.message)).map((l) => l.containerId))];
+  async function replicasThatSaid(pattern: RegExp): Promise<string[]> {
+    return [...new Set((await logLines(h, target.service, target.environment)).filter((l) => pattern.test(l.message)).map((l) => l.containerId))];
   }
 
   test('F8: a version that throws at top level fails its deploy with the output tail, starts once, and 1.0.0 keeps serving every request', async () => {
     await refused('throws-at-start', /failed to start[\s\S]*last output[\s\S]*throws-at-start: this version cannot start/);
-    assert.equal(replicasThatSaid(/throws-at-start: this version cannot start/).length, 1);
+    assert.equal((await replicasThatSaid(/throws-at-start: this version cannot start/)).length, 1);
   });
 
   test('F8: a version that does not parse fails its deploy naming the file and line, and 1.0.0 keeps serving every request', async () => {
@@ -66,13 +66,13 @@ describe('a version that crashes at start, deployed under load', () => {
 
   test('F8: a version that requires a missing package fails its deploy naming the package, starts once, and 1.0.0 keeps serving every request', async () => {
     await refused('missing-dependency', /failed to start[\s\S]*Cannot find module 'flexd-fixture-no-such-package'/);
-    assert.equal(replicasThatSaid(/Cannot find module 'flexd-fixture-no-such-package'/).length, 1);
+    assert.equal((await replicasThatSaid(/Cannot find module 'flexd-fixture-no-such-package'/)).length, 1);
   });
 
   test('F8: after the failed deploys, nothing restarts the broken versions and 2.0.0 of a working build deploys normally', async () => {
     await answersSince(Date.now(), 'after all the failed deploys');
-    assert.equal(replicasThatSaid(/throws-at-start: this version cannot start/).length, 1);
-    assert.equal(replicasThatSaid(/Cannot find module/).length, 1);
+    assert.equal((await replicasThatSaid(/throws-at-start: this version cannot start/)).length, 1);
+    assert.equal((await replicasThatSaid(/Cannot find module/)).length, 1);
     const start = Date.now();
     await deployFixture(h, suite, 'versioned', '2.0.0', target);
     await answersSince(Date.now(), 'after 2.0.0');

@@ -50,12 +50,12 @@ test('L6: a replica logging as fast as it can keeps its log ring at logRingBytes
   assert.equal(written, FLOOD_LINES);
   // The answer comes over IPC; most of the lines are still in the pipe (or the replica's stdout queue) behind it.
   const last = new RegExp(`^flood line ${written} `);
-  await waitFor(`line ${written}, the flood's last, to be stored`, () => logLines(h, chatty.service, chatty.environment).some((l) => last.test(l.message)),
+  await waitFor(`line ${written}, the flood's last, to be stored`, async () => (await logLines(h, chatty.service, chatty.environment)).some((l) => last.test(l.message)),
     { timeoutMs: FLOOD_TIMEOUT_MS - (Date.now() - floodAt) });
   const storedMs = Date.now() - floodAt;
   await load.stop();
 
-  const stored = logLines(h, chatty.service, chatty.environment);
+  const stored = await logLines(h, chatty.service, chatty.environment);
   const bytes = store.logs.bytes(envId);
   const onDisk = (store.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS total FROM logs WHERE environment_id = ?').get(envId) as { total: number }).total;
   assert.ok(bytes <= LOG_RING_BYTES, `the ring holds ${bytes} bytes, within its cap of ${LOG_RING_BYTES}`);
