@@ -1,13 +1,11 @@
 import { build, stop as stopEsbuild, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { FlexdError } from '../errors.ts';
 import { ARTIFACT_DIR_GLOBAL, RECEIVER_GLOBAL } from '../child/protocol.ts';
 import { ARTIFACT_PROJECT, packArtifact } from './artifact.ts';
-import { findNativeAddon, packageName, packageRoot, packagesWithComputedRequires, withDependencies } from './packages.ts';
+import { findNativeAddon, installedPackage, packageName, packageRoot, packagesWithComputedRequires, packageVersion, withDependencies } from './packages.ts';
 
 /** The built artifact (see artifact.ts) and what the build wants the user to know. */
 export interface Bundle { code: Buffer; hash: string; notes: string[] }
@@ -91,24 +89,13 @@ export async function bundleProject(projectDir: string, entry: string): Promise<
  */
 const knownUnbundlable = new Set<string>();
 
-function packageId(root: string): string | undefined {
-  try {
-    return `${packageName(root)}@${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The known-unbundlable packages this project resolves at its top level, at the same version. */
 function seedShipped(projectDir: string): Set<string> {
   const seeded = new Set<string>();
-  const req = createRequire(join(projectDir, 'package.json'));
   for (const id of knownUnbundlable) {
-    const name = id.slice(0, id.lastIndexOf('@'));
-    try {
-      const root = packageRoot(req.resolve(`${name}/package.json`));
-      if (root && packageId(root) === id) withDependencies(root, seeded);
-    } catch { /* not in this project */ }
+    const at = id.lastIndexOf('@');
+    const found = installedPackage(projectDir, id.slice(0, at));
+    if (found && found.version === id.slice(at + 1)) withDependencies(found.root, seeded);
   }
   return seeded;
 }
@@ -126,8 +113,8 @@ async function bundleProjectNow(projectDir: string, entry: string): Promise<Bund
     result = await buildShipping(projectDir, entry, shipped);
   }
   for (const root of shipped) {
-    const id = packageId(root);
-    if (id) knownUnbundlable.add(id);
+    const version = packageVersion(root);
+    if (version) knownUnbundlable.add(`${packageName(root)}@${version}`);
   }
   if (shipped.size > 0) notes.push(`kept out of the bundle, shipped as files: ${[...shipped].map(packageName).join(', ')}`);
   for (const w of result.warnings) {

@@ -11,6 +11,25 @@ export function packageRoot(file: string): string | undefined {
   return parts.slice(0, i + (scoped ? 3 : 2)).join(sep);
 }
 
+/** The `version` in a package folder's package.json, if it has one. */
+export function packageVersion(root: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The package `name` as Node would resolve it from `fromDir` (its node_modules or an ancestor's). */
+export function installedPackage(fromDir: string, name: string): { root: string; version: string | undefined } | undefined {
+  try {
+    const root = packageRoot(createRequire(join(fromDir, 'package.json')).resolve(`${name}/package.json`));
+    return root ? { root, version: packageVersion(root) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `lodash` or `@scope/name` from a package folder. */
 export function packageName(root: string): string {
   const parts = root.split(sep);
@@ -50,12 +69,10 @@ export function withDependencies(root: string, into: Set<string>): void {
   try {
     deps = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
   } catch { /* no manifest: nothing more to ship */ }
-  const req = createRequire(join(root, 'package.json'));
   for (const name of Object.keys(deps)) {
-    try {
-      const dep = packageRoot(req.resolve(`${name}/package.json`));
-      if (dep) withDependencies(dep, into);
-    } catch { /* optional or missing: the package copes, as it would unbundled */ }
+    // Optional or missing: the package copes, as it would unbundled.
+    const dep = installedPackage(root, name);
+    if (dep) withDependencies(dep.root, into);
   }
 }
 

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import semver from 'semver';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.t
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
 import { bundleProject } from './bundle.ts';
+import { installedPackage } from './packages.ts';
 import { installDependencies } from './install.ts';
 import { JobRunner } from './jobs.ts';
 import { checkVersionIncreases, readProject } from './project.ts';
@@ -213,24 +213,18 @@ function storageFull(err: unknown, consequence: string): unknown {
  * ancestor's) at a version its range accepts; then a deployDirectory may skip `npm install`.
  */
 function dependenciesResolvable(dir: string): boolean {
+  let dependencies: Record<string, string>;
   try {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-    const req = createRequire(join(dir, 'package.json'));
-    for (const [name, range] of Object.entries(pkg.dependencies ?? {})) {
-      const installed = JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as { version?: string };
-      if (!installed.version || !semver.satisfies(installed.version, range)) return false;
-    }
-    return true;
+    dependencies = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
   } catch {
     return false;
   }
+  return Object.entries(dependencies).every(([name, range]) => {
+    const version = installedPackage(dir, name)?.version;
+    return version !== undefined && semver.satisfies(version, range);
+  });
 }
 
 function sdkVersion(dir: string): string | null {
-  try {
-    const req = createRequire(join(dir, 'package.json'));
-    return (JSON.parse(readFileSync(req.resolve('kinvey-flex-sdk/package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return null;
-  }
+  return installedPackage(dir, 'kinvey-flex-sdk')?.version ?? null;
 }

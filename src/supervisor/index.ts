@@ -2,13 +2,13 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync }
 import * as tar from 'tar';
 import { join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
-import { FlexdError } from '../errors.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
 import { ARTIFACT_BUNDLE } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
+import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
@@ -82,7 +82,7 @@ export class Supervisor {
   /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
   async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
     // After close, a deploy still in flight must not start replicas nobody will stop.
-    if (this.closed) throw new FlexdError('ServiceUnavailable', 'flexd is shutting down.', { status: 503 });
+    if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
     const generation: Generation = {
       versionId: version.id,
@@ -101,9 +101,9 @@ export class Supervisor {
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
-    if (this.closed) throw new FlexdError('ServiceUnavailable', 'flexd is shutting down.', { status: 503 });
+    if (this.closed) throw shuttingDown('flexd');
     const pool = this.pools.get(environmentId);
-    if (!pool) throw new FlexdError('NotDeployed', 'No version of this service environment has been deployed.', { status: 404 });
+    if (!pool) throw notDeployed();
     return pool.dispatch(task);
   }
 

@@ -1,6 +1,7 @@
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import { CrashBudget } from './crash-budget.ts';
+import { notDeployed, shuttingDown } from './errors.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
 
 /** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
@@ -169,7 +170,7 @@ export class Pool {
         { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     }
     if (!this.generation) {
-      return Promise.reject(new FlexdError('NotDeployed', 'No version of this service environment has been deployed.', { status: 404 }));
+      return Promise.reject(notDeployed());
     }
     const free = this.pickReady();
     if (free) {
@@ -356,8 +357,4 @@ export class Pool {
       await this.retire(extra);
     }
   }
-}
-
-function shuttingDown(): FlexdError {
-  return new FlexdError('ServiceUnavailable', 'The environment is shutting down.', { status: 503 });
 }
