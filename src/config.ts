@@ -66,6 +66,13 @@ export const DEFAULTS = {
   strictUnhandledRejections: false,
   /** slowloris: headers must arrive within this */
   headersTimeoutMs: 20_000,
+  /**
+   * As root, untrusted code runs as numeric accounts from this range (src/isolation/accounts.ts):
+   * the first is the build account, each environment gets its own after it. Pick a range no host
+   * account uses (subordinate-id ranges in /etc/subuid usually start at 100000).
+   */
+  uidRangeStart: 420_000,
+  uidRangeSize: 10_000,
 } as const;
 
 export type Settings = {

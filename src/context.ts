@@ -1,6 +1,7 @@
 import type { Settings } from './config.ts';
 import type { Deployer } from './deploy/pipeline.ts';
 import type { LogWriter } from './logs/writer.ts';
+import type { Logger } from './logger.ts';
 import type { Store } from './store/index.ts';
 import type { Supervisor } from './supervisor/index.ts';
 
@@ -14,4 +15,6 @@ export interface RuntimeContext {
   readonly deployer: Deployer;
   /** Node executables for runtime names beyond flex-runtime-node6…12 (`serve --runtime name=path`) */
   readonly runtimes?: Readonly<Record<string, string>>;
+  /** flexd's own event log (src/logger.ts); silent unless the embedder or `flexd serve` gave one */
+  readonly log: Logger;
 }

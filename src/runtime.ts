@@ -14,6 +14,7 @@ import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
+import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
 import { openStore, type JobRow } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
 
@@ -31,6 +32,12 @@ export interface RuntimeOptions extends Partial<Settings> {
   adminPassword?: string;
   /** Node executables for runtime names beyond flex-runtime-node6…12 */
   runtimes?: Record<string, string>;
+  /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
+  logger?: Logger;
+  /** shorthand for a logger: `stderr` writes flexd's event lines to stderr; default `silent` */
+  log?: 'stderr' | 'silent';
+  /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
+  logFormat?: LogFormat;
 }
 
 export interface DeployDirectoryOptions {
@@ -67,7 +74,8 @@ export interface Runtime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
+  const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
   const store = openStore(dataDir);
@@ -76,7 +84,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
   const deployer = new Deployer({ store, supervisor, settings, dataDir });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {} };
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
   store.accounts.defaultOrganization();
   await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
 
