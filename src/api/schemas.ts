@@ -39,4 +39,5 @@ export const EnvironmentSettings = z.strictObject({
   minReplicas: whole(0),
   maxReplicas: whole(1),
   strictUnhandledRejections: z.boolean().optional(),
+  permissionModel: z.boolean().optional(),
 } satisfies Record<(typeof ENVIRONMENT_SETTINGS)[number], z.ZodType>);
