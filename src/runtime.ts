@@ -97,6 +97,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines,
   });
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
+  log.info({ dataDir }, `replica isolation: ${supervisor.describeIsolation()}`);
   const deployer = new Deployer({ store, supervisor, settings, dataDir });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
   store.accounts.defaultOrganization();

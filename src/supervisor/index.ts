@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import * as tar from 'tar';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
@@ -13,7 +13,7 @@ import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { nodeForRuntime } from './runtimes.ts';
-import { makeReplicaDir, prepareSandbox, type Sandbox } from './sandbox.ts';
+import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -29,15 +29,15 @@ export interface SupervisorDeps {
 /**
  * Owns every environment's pool of replicas: starts them from stored artifacts, routes tasks
  * to them, and stops them. The supervisor never reads an upload directory: replicas run from
- * the artifact written out of SQLite (`<dataDir>/artifacts/<hash>.js`).
+ * the artifact written out of SQLite into the environment's own folder of a fresh run dir
+ * (sandbox.ts), as the environment's own account when flexd is root.
  */
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
   private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
-  private readonly artifactsDir: string;
-  private readonly replicasDir: string;
+  private readonly dirs = new Map<string, EnvironmentDirs>();
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
@@ -51,23 +51,23 @@ export class Supervisor {
     });
     this.sandbox = prepareSandbox(deps.dataDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
-    this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
-    this.replicasDir = join(this.sandbox.runDir, 'replicas');
-    rmSync(this.replicasDir, { recursive: true, force: true });
-    mkdirSync(this.artifactsDir, { recursive: true });
-    mkdirSync(this.replicasDir, { recursive: true });
-    this.pruneArtifacts();
+    // Every replica runs it, whatever flexd's umask.
+    chmodSync(dirname(this.childEntry), 0o755);
+    chmodSync(this.childEntry, 0o644);
   }
 
-  /**
-   * Unpacked artifacts are a cache of what SQLite holds: drop half-unpacked ones (flexd died
-   * while unpacking) and those of versions no longer stored (deleted services, failed deploys).
-   */
-  private pruneArtifacts(): void {
-    const stored = new Set(this.deps.store.versions.hashes());
-    for (const name of readdirSync(this.artifactsDir)) {
-      if (name.includes('.tmp-') || !stored.has(name)) rmSync(join(this.artifactsDir, name), { recursive: true, force: true });
+  /** Which isolation is in force, for flexd's start line. */
+  describeIsolation(): string {
+    return describeIsolation(this.sandbox, this.deps.settings);
+  }
+
+  private dirsOf(env: EnvironmentRow): EnvironmentDirs {
+    let dirs = this.dirs.get(env.id);
+    if (!dirs) {
+      dirs = new EnvironmentDirs(this.sandbox, env.id, env.accountSlot, this.deps.settings);
+      this.dirs.set(env.id, dirs);
     }
+    return dirs;
   }
 
   /** The settings an environment runs with: the runtime's, overridden by its own. */
@@ -84,10 +84,11 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
+    const dirs = this.dirsOf(env);
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      bundlePath: this.writeArtifact(version),
+      bundlePath: this.writeArtifact(version, dirs),
       env: replicaEnvironment(env),
     };
     let pool = this.pools.get(env.id);
@@ -97,7 +98,13 @@ export class Supervisor {
     } else {
       pool.updateSettings(settings);
     }
-    await pool.activate(generation);
+    try {
+      await pool.activate(generation);
+    } finally {
+      // The old generation has drained and stopped, or the new one failed: keep only what runs.
+      const running = pool.versionId;
+      if (this.pools.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
+    }
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
@@ -111,6 +118,8 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     this.pools.delete(environmentId);
     await pool?.close();
+    this.dirs.get(environmentId)?.remove();
+    this.dirs.delete(environmentId);
   }
 
   async close(): Promise<void> {
@@ -118,6 +127,7 @@ export class Supervisor {
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((p) => p.close()));
+    removeSandbox(this.sandbox);
   }
 
   private createPool(env: EnvironmentRow, settings: Settings): Pool {
@@ -135,13 +145,14 @@ export class Supervisor {
 
   private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
     const env = this.deps.store.services.getEnvironment(environmentId);
+    const dirs = this.dirs.get(environmentId);
+    if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
-    const cwd = join(this.replicasDir, containerId);
-    makeReplicaDir(cwd, this.sandbox);
+    const cwd = dirs.replicaDir(containerId);
     const replica = new Replica({
       containerId,
       version: generation.version,
-      nodePath: nodeForRuntime(env?.runtime ?? null, this.deps.runtimes),
+      nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
       bundlePath: generation.bundlePath,
       cwd,
@@ -153,8 +164,8 @@ export class Supervisor {
       permissions: settings.permissionModel
         ? { read: [dirname(generation.bundlePath), this.childEntry], write: [cwd] }
         : undefined,
-      uid: this.sandbox.uid,
-      gid: this.sandbox.gid,
+      uid: dirs.account?.uid,
+      gid: dirs.account?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       const { threshold, message } = parseLogLine(line);
@@ -172,20 +183,15 @@ export class Supervisor {
     return replica;
   }
 
-  /** Unpacks the stored artifact to `<dataDir>/artifacts/<hash>/` once; replicas of that version share it. */
-  private writeArtifact(version: VersionRow): string {
-    const dir = join(this.artifactsDir, version.hash);
-    if (!existsSync(dir)) {
-      const staging = `${dir}.tmp-${process.pid}`;
-      rmSync(staging, { recursive: true, force: true });
-      mkdirSync(staging, { recursive: true });
+  /** Unpacks the stored artifact into the environment's own folder once; its replicas share it. */
+  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): string {
+    const dir = dirs.unpack(version.id, (staging) => {
       // Our own artifact, written by deploy/bundle.ts: a small gzip'ed tar, unpacked synchronously.
       const archive = join(staging, '.artifact.tgz');
       writeFileSync(archive, this.deps.store.versions.bundle(version.id));
       tar.extract({ file: archive, cwd: staging, sync: true, strict: true });
       rmSync(archive);
-      renameSync(staging, dir);
-    }
+    });
     return join(dir, ARTIFACT_BUNDLE);
   }
 }
