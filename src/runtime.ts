@@ -12,9 +12,13 @@ import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
+import { EventBus } from './events/bus.ts';
+import { logServerEvents } from './events/server-log.ts';
+import { runsAsRoot } from './isolation/accounts.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
+import { environmentNames } from './events/names.ts';
 import { openStore, type JobRow } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
 
@@ -80,15 +84,21 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
   const store = openStore(dataDir);
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
-    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines,
+    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
-  const deployer = new Deployer({ store, supervisor, settings, dataDir });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
+  const events = new EventBus();
+  logServerEvents(events, store, log);
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events };
   store.accounts.defaultOrganization();
   await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
 
   await deployer.restoreAll();
+  const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
+  for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
+    log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
+  }
 
   const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes });
   const api = getRequestListener(createManagementApi(context).fetch);
@@ -118,6 +128,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const port = (server.address() as AddressInfo).port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
+  log.info({
+    version: FLEXD_VERSION, url, dataDir,
+    isolation: runsAsRoot() ? 'root: builds and replicas run under unprivileged accounts' : 'not root: replicas run as this user',
+    environmentsRestored: environments.filter((e) => supervisor.pool(e.id)).length,
+  }, 'flexd started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -136,6 +151,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     },
     close() {
       closing ??= (async () => {
+        const stopping = Date.now();
+        log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
         if (inFlight > 0) {
@@ -151,11 +168,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();
       return closing;
     },
   };
 }
+
+/** flexd's own version, from its package.json (read once). */
+const FLEXD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
 function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {

@@ -25,7 +25,7 @@ const MAX_JSON_BODY_BYTES = 1024 * 1024;
 export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const auth = requireUser(ctx);
-  app.onError(errorResponse);
+  app.onError((err, c) => errorResponse(err, c, ctx.log));
   app.notFound((c) => c.json({ code: 'NotFound', description: 'No such route.', debug: `${c.req.method} ${c.req.path}` }, 404));
 
   const jsonLimit = bodyLimit({
