@@ -15,6 +15,7 @@ import { FlexdError } from './errors.ts';
 import { EventBus } from './events/bus.ts';
 import { logServerEvents } from './events/server-log.ts';
 import { runsAsRoot } from './isolation/accounts.ts';
+import { Metrics } from './metrics/registry.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
@@ -42,6 +43,8 @@ export interface RuntimeOptions extends Partial<Settings> {
   log?: 'stderr' | 'silent';
   /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
   logFormat?: LogFormat;
+  /** a token Prometheus may scrape `GET /metrics` with, besides any account's session */
+  metricsToken?: string;
 }
 
 export interface DeployDirectoryOptions {
@@ -78,7 +81,7 @@ export interface Runtime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
@@ -90,7 +93,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   logServerEvents(events, store, log);
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events });
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events };
+  const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
   store.accounts.defaultOrganization();
   await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
 
@@ -100,7 +104,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
   }
 
-  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes });
+  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, observe: metrics.observe });
   const api = getRequestListener(createManagementApi(context).fetch);
   let inFlight = 0;
   let drained: (() => void) | undefined;

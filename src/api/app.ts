@@ -5,6 +5,7 @@ import { FlexdError } from '../errors.ts';
 import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
 import { errorResponse } from './errors.ts';
+import { metricsRoutes } from '../metrics/route.ts';
 import { jobRoutes } from './jobs.ts';
 import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
@@ -41,6 +42,8 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
 
   // Open: kinvey-cli's `init` asks before it has a token; `[]` means "Kinvey login only".
   app.get('/v4/identity-providers', (c) => c.json([]));
+  // Its own auth: a session or the scrape token.
+  app.route('/', metricsRoutes(ctx));
   app.route('/', sessionRoutes(ctx, auth));
 
   app.use('/v4/*', auth);
