@@ -6,6 +6,7 @@ import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
 import { errorResponse } from './errors.ts';
 import { metricsRoutes } from '../metrics/route.ts';
+import { uiRoutes } from '../ui/routes.ts';
 import { jobRoutes } from './jobs.ts';
 import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
@@ -44,6 +45,8 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.get('/v4/identity-providers', (c) => c.json([]));
   // Its own auth: a session or the scrape token.
   app.route('/', metricsRoutes(ctx));
+  // The status page: its own cookie sessions (src/ui/session.ts).
+  app.route('/', uiRoutes(ctx));
   app.route('/', sessionRoutes(ctx, auth));
 
   app.use('/v4/*', auth);
