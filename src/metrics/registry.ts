@@ -1,13 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { EventBus } from '../events/bus.ts';
 import { environmentNames } from '../events/names.ts';
 import type { Store } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
+import { RequestStats, requestMetrics } from './requests.ts';
 
-/** Request durations, in seconds: from a cached FlexFunction (~1 ms) to the default request timeout (50 s). */
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** The gauges of one scrape read the pools once: a scrape takes a few milliseconds. */
 const SCRAPE_SHARE_MS = 250;
 /** Requests per second for the status page are averaged over at least this long. */
@@ -16,14 +15,9 @@ const RATE_WINDOW_MS = 2_000;
 /** What the status page shows of an environment's traffic since flexd started. */
 export interface TrafficSnapshot { requests: number; errors: number; requestsPerSecond: number }
 
-/** One environment's label children, looked up once (prom-client hashes labels on every `labels()` call). */
+/** One environment's request figures, found by its id with one map lookup per request. */
 interface Entry {
-  service: string;
-  environment: string;
-  duration: ReturnType<Histogram<'service' | 'environment'>['labels']>;
-  codes: Map<number, ReturnType<Counter<'service' | 'environment' | 'code'>['labels']>>;
-  requests: number;
-  errors: number;
+  stats: RequestStats;
   sample: { at: number; requests: number };
   rate: number;
 }
@@ -37,16 +31,15 @@ export interface MetricsDeps {
 }
 
 /**
- * flexd's Prometheus metrics (`GET /metrics`, route.ts), one registry per runtime. Counters
- * come from the data plane (`observe`, on the hot path: two map lookups and a 'finish'
- * listener) and from events (deploys, restarts); gauges are read from the pools when scraped.
+ * flexd's Prometheus metrics (`GET /metrics`, route.ts), one registry per runtime. Request
+ * figures come from the data plane (`observe`, on the hot path: one map lookup, a 'finish'
+ * listener and a few additions; requests.ts), deploys and restarts from events, and gauges are
+ * read from the pools when scraped.
  * Labels are names, not ids.
  */
 export class Metrics {
   readonly registry = new Registry();
   private readonly entries = new Map<string, Entry>();
-  private readonly requests: Counter<'service' | 'environment' | 'code'>;
-  private readonly duration: Histogram<'service' | 'environment'>;
 
   get scrapeToken(): string | undefined {
     return this.deps.scrapeToken || undefined;
@@ -55,8 +48,7 @@ export class Metrics {
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'flexd_requests_total', help: 'Data-plane requests answered, by status code', labelNames: ['service', 'environment', 'code'], registers });
-    this.duration = new Histogram({ name: 'flexd_request_duration_seconds', help: 'Data-plane request duration, from routing to the last byte', labelNames: ['service', 'environment'], buckets: DURATION_BUCKETS, registers });
+    for (const metric of requestMetrics(() => [...this.entries.values()].map((e) => e.stats))) this.registry.registerMetric(metric);
     const deploys = new Counter({ name: 'flexd_deploys_total', help: 'Deploys finished, by result (success or failure)', labelNames: ['service', 'environment', 'result'], registers });
     const restarts = new Counter({ name: 'flexd_replica_restarts_total', help: 'Replicas that ended without the runtime asking, by reason (crash, memory, liveness)', labelNames: ['service', 'environment', 'reason'], registers });
     const pools = this.pools.bind(this);
@@ -91,7 +83,8 @@ export class Metrics {
         restarts.inc({ ...environmentNames(deps.store, e.environmentId), reason: e.reason });
       } else if (e.type === 'swap') {
         // A swap follows any rename (the environment's name is in NODE_ENV): look the names up again.
-        if (this.entries.has(e.environmentId)) this.entry(e.environmentId);
+        const entry = this.entries.get(e.environmentId);
+        if (entry) Object.assign(entry.stats, environmentNames(deps.store, e.environmentId));
       }
     });
   }
@@ -102,27 +95,20 @@ export class Metrics {
    */
   readonly observe = (environmentId: string, res: ServerResponse): void => {
     const started = performance.now();
-    const entry = this.entries.get(environmentId) ?? this.entry(environmentId);
-    res.once('finish', () => {
-      entry.duration.observe((performance.now() - started) / 1000);
-      const code = res.statusCode;
-      let counter = entry.codes.get(code);
-      if (!counter) entry.codes.set(code, (counter = this.requests.labels(entry.service, entry.environment, String(code))));
-      counter.inc();
-      entry.requests++;
-      if (code >= 500) entry.errors++;
-    });
+    const { stats } = this.entries.get(environmentId) ?? this.entry(environmentId);
+    res.once('finish', () => stats.record(res.statusCode, (performance.now() - started) / 1000));
   };
 
   /** Requests, server errors (5xx) and requests per second of an environment, for the status page. */
   traffic(environmentId: string, now = Date.now()): TrafficSnapshot {
     const e = this.entries.get(environmentId);
     if (!e) return { requests: 0, errors: 0, requestsPerSecond: 0 };
+    const { count, errors } = e.stats;
     if (now - e.sample.at >= RATE_WINDOW_MS) {
-      e.rate = ((e.requests - e.sample.requests) * 1000) / (now - e.sample.at);
-      e.sample = { at: now, requests: e.requests };
+      e.rate = ((count - e.sample.requests) * 1000) / (now - e.sample.at);
+      e.sample = { at: now, requests: count };
     }
-    return { requests: e.requests, errors: e.errors, requestsPerSecond: Math.round(e.rate * 10) / 10 };
+    return { requests: count, errors, requestsPerSecond: Math.round(e.rate * 10) / 10 };
   }
 
   /** The exposition text, e.g. for `GET /metrics`. */
@@ -132,12 +118,7 @@ export class Metrics {
 
   private entry(environmentId: string): Entry {
     const { service, environment } = environmentNames(this.deps.store, environmentId);
-    const previous = this.entries.get(environmentId);
-    const entry: Entry = {
-      service, environment, duration: this.duration.labels(service, environment), codes: new Map(),
-      requests: previous?.requests ?? 0, errors: previous?.errors ?? 0,
-      sample: previous?.sample ?? { at: Date.now(), requests: 0 }, rate: previous?.rate ?? 0,
-    };
+    const entry: Entry = { stats: new RequestStats(service, environment), sample: { at: Date.now(), requests: 0 }, rate: 0 };
     this.entries.set(environmentId, entry);
     return entry;
   }

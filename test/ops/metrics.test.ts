@@ -59,6 +59,11 @@ test('metrics: after 37 answered and 5 refused requests the counters say exactly
   assert.equal(value(s, 'flexd_request_duration_seconds_count', env), 42);
   assert.equal(value(s, 'flexd_request_duration_seconds_bucket', { ...env, le: '+Inf' }), 42);
   assert.ok(value(s, 'flexd_request_duration_seconds_sum', env)! > 0);
+  assert.match(text, /^# TYPE flexd_request_duration_seconds histogram$/m);
+  assert.match(text, /^# TYPE flexd_requests_total counter$/m);
+  const buckets = s.filter((x) => x.name === 'flexd_request_duration_seconds_bucket' && x.labels.service === 'orders').map((x) => x.value);
+  assert.equal(buckets.length, 16, '15 bounds and +Inf');
+  assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'buckets are cumulative');
   assert.equal(value(s, 'flexd_replicas', { ...env, state: 'ready' }), 1);
   assert.equal(value(s, 'flexd_replicas', { ...env, state: 'starting' }), 0);
   assert.ok(value(s, 'flexd_replica_memory_bytes', env)! > 10 * 1024 * 1024, 'a replica takes more than 10 MB');
