@@ -27,9 +27,15 @@ export interface RuntimeOptions extends Partial<Settings> {
   /** serve HTTPS with this certificate and key (PEM file paths) */
   tlsCert?: string;
   tlsKey?: string;
-  /** the first start creates this admin; without a password one is generated and printed once */
+  /**
+   * The first start (a data dir without accounts) creates this admin. Without a password no
+   * account is made — an embedded runtime needs none — unless `generateAdminPassword` is set.
+   * Once accounts exist these change nothing (a different password is reported on the logger).
+   */
   adminEmail?: string;
   adminPassword?: string;
+  /** with no adminPassword and no account yet: create the admin with a generated password, returned once in `generatedAdmin` (what `flexd serve` does) */
+  generateAdminPassword?: boolean;
   /** Node executables for runtime names beyond flex-runtime-node6…12 */
   runtimes?: Record<string, string>;
   /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
@@ -54,6 +60,8 @@ export interface Runtime {
   readonly url: string;
   readonly port: number;
   readonly context: RuntimeContext;
+  /** the admin this start created with a generated password (`generateAdminPassword`): show it to the operator, once */
+  readonly generatedAdmin?: { email: string; password: string };
   /**
    * Deploys a project folder through the same pipeline as an upload; resolves once the new
    * version serves, rejects with the job's error.
@@ -74,7 +82,7 @@ export interface Runtime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
@@ -86,7 +94,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const deployer = new Deployer({ store, supervisor, settings, dataDir });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
   store.accounts.defaultOrganization();
-  await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
+  const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
 
@@ -124,6 +132,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     url,
     port,
     context,
+    ...(admin.generatedPassword ? { generatedAdmin: { email: admin.email!, password: admin.generatedPassword } } : {}),
     async deployDirectory(dir, o) {
       const { service, environment } = ensureEnvironment(context, o);
       const job = deployer.deploy({
