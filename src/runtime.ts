@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import semver from 'semver';
 import type { AddressInfo } from 'node:net';
 import { bootstrapAdmin } from './api/admin.ts';
 import { createManagementApi } from './api/app.ts';
@@ -53,6 +54,12 @@ export interface DeployDirectoryOptions {
   secret?: string;
   /** environment variables: replaces the environment's set */
   env?: Record<string, string>;
+  /**
+   * Deploy as this version (semver) instead of package.json's: a test can deploy the same folder
+   * again (`version: '1.0.1'`). It must still be above every version deployed before. The
+   * project's files are not changed; the service's own `require('./package.json').version` is.
+   */
+  version?: string;
 }
 
 export interface Runtime {
@@ -134,10 +141,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     context,
     ...(admin.generatedPassword ? { generatedAdmin: { email: admin.email!, password: admin.generatedPassword } } : {}),
     async deployDirectory(dir, o) {
+      let versionOverride: string | undefined;
+      if (o.version !== undefined) {
+        versionOverride = semver.valid(o.version) ?? undefined;
+        if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
+      }
       const { service, environment } = ensureEnvironment(context, o);
       const job = deployer.deploy({
         serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
-        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null,
+        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
       const done = await deployer.jobs.wait(job.id);
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
