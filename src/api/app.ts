@@ -11,7 +11,9 @@ import { jobRoutes } from './jobs.ts';
 import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
 import { serviceRoutes } from './services.ts';
+import { authorize } from './roles.ts';
 import { statusRoutes } from './status.ts';
+import { userRoutes } from './users.ts';
 import { versionRoutes } from './versions.ts';
 import type { ApiEnv } from './types.ts';
 
@@ -22,7 +24,7 @@ const MAX_JSON_BODY_BYTES = 1024 * 1024;
  * The management API (SPEC §3): what the unmodified kinvey-cli 6.x and flexd's own CLI talk to.
  * Routes are thin; the work is in the store and the deployer. Every error becomes
  * `{code, description, debug}` in errors.ts. Everything but logging in and the identity
- * providers needs `Authorization: Kinvey <token>`.
+ * providers needs `Authorization: Kinvey <token>`, and the role of its route class (roles.ts).
  */
 export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -49,8 +51,9 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.route('/', uiRoutes(ctx));
   app.route('/', sessionRoutes(ctx, auth));
 
-  app.use('/v4/*', auth);
-  app.get('/v4/user', (c) => c.json({ email: c.get('user').email }));
+  // Every /v4 route needs a session, and the role its class needs (roles.ts).
+  app.use('/v4/*', auth, authorize);
+  app.route('/', userRoutes(ctx));
   app.route('/', organizationRoutes(ctx));
   app.route('/', serviceRoutes(ctx));
   app.route('/', environmentRoutes(ctx));
