@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import semver from 'semver';
 import type { AddressInfo } from 'node:net';
 import { bootstrapAdmin } from './api/admin.ts';
 import { createManagementApi } from './api/app.ts';
@@ -10,6 +11,8 @@ import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
+import { BodyBudget } from './edge/budget.ts';
+import { capConnections } from './edge/connections.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
 import { EventBus } from './events/bus.ts';
@@ -32,9 +35,15 @@ export interface RuntimeOptions extends Partial<Settings> {
   /** serve HTTPS with this certificate and key (PEM file paths) */
   tlsCert?: string;
   tlsKey?: string;
-  /** the first start creates this admin; without a password one is generated and printed once */
+  /**
+   * The first start (a data dir without accounts) creates this admin. Without a password no
+   * account is made — an embedded runtime needs none — unless `generateAdminPassword` is set.
+   * Once accounts exist these change nothing (a different password is reported on the logger).
+   */
   adminEmail?: string;
   adminPassword?: string;
+  /** with no adminPassword and no account yet: create the admin with a generated password, returned once in `generatedAdmin` (what `flexd serve` does) */
+  generateAdminPassword?: boolean;
   /** Node executables for runtime names beyond flex-runtime-node6…12 */
   runtimes?: Record<string, string>;
   /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
@@ -54,6 +63,12 @@ export interface DeployDirectoryOptions {
   secret?: string;
   /** environment variables: replaces the environment's set */
   env?: Record<string, string>;
+  /**
+   * Deploy as this version (semver) instead of package.json's: a test can deploy the same folder
+   * again (`version: '1.0.1'`). It must still be above every version deployed before. The
+   * project's files are not changed; the service's own `require('./package.json').version` is.
+   */
+  version?: string;
 }
 
 export interface Runtime {
@@ -61,6 +76,8 @@ export interface Runtime {
   readonly url: string;
   readonly port: number;
   readonly context: RuntimeContext;
+  /** the admin this start created with a generated password (`generateAdminPassword`): show it to the operator, once */
+  readonly generatedAdmin?: { email: string; password: string };
   /**
    * Deploys a project folder through the same pipeline as an upload; resolves once the new
    * version serves, rejects with the job's error.
@@ -81,7 +98,7 @@ export interface Runtime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
@@ -91,12 +108,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   const events = new EventBus();
   logServerEvents(events, store, log);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events });
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
   const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
   store.accounts.defaultOrganization();
-  await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
+  const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
   const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
@@ -104,11 +121,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
   }
 
-  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, observe: metrics.observe });
+  const dataPlane = createDataPlane({
+    store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
+  });
   const api = getRequestListener(createManagementApi(context).fetch);
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  let connections: ReturnType<typeof capConnections> | undefined;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (connections?.over(req, res)) return;
     inFlight++;
     res.once('close', () => { if (--inFlight === 0) drained?.(); });
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
@@ -124,7 +145,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), connectionsCheckingInterval }, listener)
     : createHttpServer({ connectionsCheckingInterval }, listener);
   server.headersTimeout = settings.headersTimeoutMs;
-  server.requestTimeout = 0;
+  // Headers and body within bodyTimeoutMs, or 408 and the connection closed (issue 9, finding 3).
+  server.requestTimeout = settings.bodyTimeoutMs > 0 ? Math.max(settings.bodyTimeoutMs, settings.headersTimeoutMs) : 0;
+  connections = capConnections(server, settings.maxConnections);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolveListen());
@@ -143,11 +166,17 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     url,
     port,
     context,
+    ...(admin.generatedPassword ? { generatedAdmin: { email: admin.email!, password: admin.generatedPassword } } : {}),
     async deployDirectory(dir, o) {
+      let versionOverride: string | undefined;
+      if (o.version !== undefined) {
+        versionOverride = semver.valid(o.version) ?? undefined;
+        if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
+      }
       const { service, environment } = ensureEnvironment(context, o);
       const job = deployer.deploy({
         serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
-        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null,
+        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
       const done = await deployer.jobs.wait(job.id);
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });

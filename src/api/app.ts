@@ -1,6 +1,8 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { RuntimeContext } from '../context.ts';
+import { discardBody } from '../edge/drain.ts';
 import { FlexdError } from '../errors.ts';
 import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
@@ -11,24 +13,39 @@ import { jobRoutes } from './jobs.ts';
 import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
 import { serviceRoutes } from './services.ts';
+import { authorize } from './roles.ts';
 import { statusRoutes } from './status.ts';
+import { userRoutes } from './users.ts';
 import { versionRoutes } from './versions.ts';
 import type { ApiEnv } from './types.ts';
 
 /** JSON bodies: names, secrets and variables; nothing legitimate comes near it (uploads have their own cap) */
 const MAX_JSON_BODY_BYTES = 1024 * 1024;
+/** With bodyTimeoutMs off: how long the rest of a refused body may take to arrive before the answer goes anyway */
+const EARLY_ANSWER_DRAIN_MS = 60_000;
 
 /**
  * The management API (SPEC §3): what the unmodified kinvey-cli 6.x and flexd's own CLI talk to.
  * Routes are thin; the work is in the store and the deployer. Every error becomes
  * `{code, description, debug}` in errors.ts. Everything but logging in and the identity
- * providers needs `Authorization: Kinvey <token>`.
+ * providers needs `Authorization: Kinvey <token>`, and the role of its route class (roles.ts).
  */
 export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const auth = requireUser(ctx);
   app.onError((err, c) => errorResponse(err, c, ctx.log));
   app.notFound((c) => c.json({ code: 'NotFound', description: 'No such route.', debug: `${c.req.method} ${c.req.path}` }, 404));
+
+  // An early refusal (a deploy refused from its params, a missing token) is answered only once
+  // the rest of the body has arrived, up to the upload cap: a client that sends its whole body
+  // before reading (fetch(), kinvey-cli) reads the answer instead of meeting EPIPE.
+  app.use('*', async (c, next) => {
+    await next();
+    const incoming = (c.env as HttpBindings | undefined)?.incoming;
+    if (c.res.status >= 400 && incoming && !incoming.complete) {
+      await discardBody(incoming, ctx.settings.maxArchiveBytes + MAX_JSON_BODY_BYTES, ctx.settings.bodyTimeoutMs || EARLY_ANSWER_DRAIN_MS);
+    }
+  });
 
   const jsonLimit = bodyLimit({
     maxSize: MAX_JSON_BODY_BYTES,
@@ -49,8 +66,9 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.route('/', uiRoutes(ctx));
   app.route('/', sessionRoutes(ctx, auth));
 
-  app.use('/v4/*', auth);
-  app.get('/v4/user', (c) => c.json({ email: c.get('user').email }));
+  // Every /v4 route needs a session, and the role its class needs (roles.ts).
+  app.use('/v4/*', auth, authorize);
+  app.route('/', userRoutes(ctx));
   app.route('/', organizationRoutes(ctx));
   app.route('/', serviceRoutes(ctx));
   app.route('/', environmentRoutes(ctx));

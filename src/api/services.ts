@@ -6,7 +6,7 @@ import { readJson } from './body.ts';
 import { serviceOr404 } from './lookup.ts';
 import { EntityName } from './schemas.ts';
 import type { ApiEnv } from './types.ts';
-import { environmentView, serviceView } from './views.ts';
+import { environmentViewFor, serviceView } from './views.ts';
 
 const CreateService = z.object({
   name: EntityName,
@@ -28,7 +28,7 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const expand = c.req.query('expand') === 'environments';
     return c.json(services.listServices(owner).map((svc) => ({
       ...serviceView(svc),
-      ...(expand ? { environments: services.listEnvironments(svc.id).map(environmentView) } : {}),
+      ...(expand ? { environments: services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role)) } : {}),
     })));
   });
 

@@ -79,7 +79,12 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
-  const runtime = await createRuntime(options);
+  const runtime = await createRuntime({ log: 'stderr', ...options, generateAdminPassword: true });
+  // The one time a generated password is shown; it is never logged anywhere else.
+  if (runtime.generatedAdmin) {
+    const { email, password } = runtime.generatedAdmin;
+    process.stdout.write(`flexd: created admin ${email} with password ${password}\n`);
+  }
   console.log(`flexd listening on ${runtime.url}`);
   let stopping = false;
   const stop = (signal: string) => {

@@ -26,6 +26,8 @@ export interface DeployRequest {
   runtime?: string;
   /** the version the uploader announced (kinvey-cli's params.version); recorded in the job's params for status views */
   version?: string;
+  /** deployDirectory's `version`: store and serve the project as this version instead of its package.json's (semver, checked by the caller) */
+  versionOverride?: string;
   userEmail: string | null;
 }
 
@@ -123,7 +125,7 @@ export class Deployer {
         projectDir = req.source.dir;
         installed = dependenciesResolvable(projectDir);
       }
-      const project = await readProject(projectDir);
+      const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
       target = project.version;
       checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
       if (installed) {

@@ -88,4 +88,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE versions ADD COLUMN job_id TEXT;
   `,
+  // 3: accounts get a role (admin | deployer | viewer); the accounts that exist are the admins
+  // they were before roles
+  `
+  ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+  CREATE INDEX sessions_user ON sessions(user_id, expires_at);
+  `,
 ];

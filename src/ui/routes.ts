@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { ApiEnv } from '../api/types.ts';
 import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview } from './data.ts';
-import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
+import { canOperate, csrfOk, pageUser, sessionCookie, signInner, signOut, type PageUser } from './session.ts';
 import { environmentDetails, environmentPage, overviewPage, overviewRows, signInPage } from './views.ts';
 
 /** Log lines an environment page starts with, and the most one poll brings. */
@@ -27,14 +27,18 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     return c.html(overviewPage(options(c, user, 'Services'), await overview(ctx)));
   });
 
+  const signIn = signInner(ctx);
   app.post('/ui/login', async (c) => {
     const form = await c.req.parseBody();
     const email = typeof form.email === 'string' ? form.email : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const token = email && password ? await signIn(ctx, email, password) : undefined;
+    const result = email && password ? await signIn(c, email, password) : { error: 'wrong' as const };
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
-    if (!token) return c.html(signInPage(c.get('nonce'), { error: 'Wrong e-mail or password.', email }));
-    c.header('Set-Cookie', sessionCookie(c, token, ctx.settings.sessionTtlMs));
+    if ('error' in result) {
+      const error = result.error === 'wrong' ? 'Wrong e-mail or password.' : `Too many failed sign-ins. Try again in ${result.retryAfterSeconds} s.`;
+      return c.html(signInPage(c.get('nonce'), { error, email }));
+    }
+    c.header('Set-Cookie', sessionCookie(c, result.token, ctx.settings.sessionTtlMs));
     return c.redirect('/', 303);
   });
 
@@ -82,7 +86,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     const user = pageUser(ctx, c);
     if (!user) return unauthorized(c);
     if (!csrfOk(c, user)) return c.json({ code: 'Forbidden', description: 'The request did not come from flexd\'s own page (CSRF token or origin).', debug: '' }, 403);
-    if (!canOperate(user.role)) return c.json({ code: 'Forbidden', description: 'Viewers cannot recycle or roll back.', debug: '' }, 403);
+    if (!canOperate(user.role)) return c.json({ code: 'InsufficientPermissions', description: `Recycling and rolling back need the deployer role; your account is a ${user.role}.`, debug: '' }, 403);
     const found = lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
     if (!found.env.activeVersionId) return c.json({ code: 'NotDeployed', description: 'Nothing is deployed here yet.', debug: '' }, 409);
