@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/accounts/passwords.ts';
 import { createRuntime, type Runtime } from '../../src/index.ts';
+import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -119,7 +120,6 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   assert.equal(done.status, 'COMPLETED');
   assert.equal(done.userEmail, 'deployer@example.com');
 
-  const { roleOf } = await import('../../src/ui/session.ts');
   assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
 });
 
