@@ -31,6 +31,7 @@ export class LogStore {
   private readonly byTo;
   private readonly byEnvironment;
   private readonly after;
+  private readonly newest;
 
   constructor(db: Db) {
     const page = (where: string) => db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ?${where} ORDER BY id LIMIT ? OFFSET ?`);
@@ -39,6 +40,12 @@ export class LogStore {
     this.byTo = page(' AND timestamp <= ?');
     this.byEnvironment = page('');
     this.after = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`);
+    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
+  }
+
+  /** The newest `limit` records, oldest first (rt.logs). */
+  latest(environmentId: string, limit: number): LogRow[] {
+    return toRows(this.newest.all(environmentId, limit)).reverse();
   }
 
   /** Oldest first, as kinvey-cli prints them. `page` counts from 1. */

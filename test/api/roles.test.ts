@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import type { Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
