@@ -42,6 +42,8 @@ export interface RuntimeOptions extends Partial<Settings> {
   log?: 'stderr' | 'silent';
   /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
   logFormat?: LogFormat;
+  /** a token Prometheus may scrape `GET /metrics` with, besides any account's session */
+  metricsToken?: string;
 }
 
 export interface DeployDirectoryOptions {

@@ -13,9 +13,14 @@ import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
+import { EventBus } from './events/bus.ts';
+import { logServerEvents } from './events/server-log.ts';
+import { runsAsRoot } from './isolation/accounts.ts';
+import { Metrics } from './metrics/registry.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
+import { environmentNames } from './events/names.ts';
 import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
 import { openStore } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -47,23 +52,30 @@ export interface Runtime extends PublicRuntime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
   const store = openStore(dataDir);
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
-    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines,
+    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
-  const deployer = new Deployer({ store, supervisor, settings, dataDir });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
+  const events = new EventBus();
+  logServerEvents(events, store, log);
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
+  const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
   store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
+  const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
+  for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
+    log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
+  }
 
-  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes });
+  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, observe: metrics.observe });
   const api = getRequestListener(createManagementApi(context).fetch);
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -91,6 +103,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const port = (server.address() as AddressInfo).port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
+  log.info({
+    version: FLEXD_VERSION, url, dataDir,
+    isolation: runsAsRoot() ? 'root: builds and replicas run under unprivileged accounts' : 'not root: replicas run as this user',
+    environmentsRestored: environments.filter((e) => supervisor.pool(e.id)).length,
+  }, 'flexd started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -125,6 +142,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     },
     close() {
       closing ??= (async () => {
+        const stopping = Date.now();
+        log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
         if (inFlight > 0) {
@@ -140,11 +159,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();
       return closing;
     },
   };
 }
+
+/** flexd's own version, from its package.json (read once). */
+const FLEXD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
 function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {

@@ -5,6 +5,8 @@ import { FlexdError } from '../errors.ts';
 import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
 import { errorResponse } from './errors.ts';
+import { metricsRoutes } from '../metrics/route.ts';
+import { uiRoutes } from '../ui/routes.ts';
 import { jobRoutes } from './jobs.ts';
 import { logRoutes } from './logs.ts';
 import { organizationRoutes } from './organizations.ts';
@@ -27,7 +29,7 @@ const MAX_JSON_BODY_BYTES = 1024 * 1024;
 export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const auth = requireUser(ctx);
-  app.onError(errorResponse);
+  app.onError((err, c) => errorResponse(err, c, ctx.log));
   app.notFound((c) => c.json({ code: 'NotFound', description: 'No such route.', debug: `${c.req.method} ${c.req.path}` }, 404));
 
   const jsonLimit = bodyLimit({
@@ -43,6 +45,10 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
 
   // Open: kinvey-cli's `init` asks before it has a token; `[]` means "Kinvey login only".
   app.get('/v4/identity-providers', (c) => c.json([]));
+  // Its own auth: a session or the scrape token.
+  app.route('/', metricsRoutes(ctx));
+  // The status page: its own cookie sessions (src/ui/session.ts).
+  app.route('/', uiRoutes(ctx));
   app.route('/', sessionRoutes(ctx, auth));
 
   // Every /v4 route needs a session, and the role its class needs (roles.ts).

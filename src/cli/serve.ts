@@ -13,6 +13,7 @@ const FLAGS = {
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
   'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
+  'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -45,6 +46,10 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): RuntimeOpt
       return [r.slice(0, eq), r.slice(eq + 1)];
     }));
   }
+  if (options.logFormat !== undefined && options.logFormat !== 'text' && options.logFormat !== 'json') {
+    throw new Error(`--log-format must be text or json, got "${String(options.logFormat)}"`);
+  }
+  options.log = 'stderr';
   options.adminEmail = env.FLEXD_ADMIN_EMAIL;
   options.adminPassword = env.FLEXD_ADMIN_PASSWORD;
   return options as RuntimeOptions;
@@ -61,6 +66,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
+  --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
+  --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too
 
 Every flag is also an environment variable: FLEXD_ and the flag in upper case (FLEXD_REQUEST_TIMEOUT_MS).
 The first start creates an admin: FLEXD_ADMIN_EMAIL and FLEXD_ADMIN_PASSWORD, or a generated password printed once.
@@ -72,7 +79,7 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
-  const runtime = await createRuntime({ log: 'stderr', ...options, generateAdminPassword: true });
+  const runtime = await createRuntime({ ...options, generateAdminPassword: true });
   // The one time a generated password is shown; it is never logged anywhere else.
   if (runtime.generatedAdmin) {
     const { email, password } = runtime.generatedAdmin;

@@ -17,7 +17,13 @@ const INVALID_CREDENTIALS = {
   debug: 'The Authorization Key was not valid or missing.',
 };
 
-export interface DataPlaneDeps { store: Store; supervisor: Supervisor; bodyLimitBytes: number }
+export interface DataPlaneDeps {
+  store: Store;
+  supervisor: Supervisor;
+  bodyLimitBytes: number;
+  /** metrics: called once the environment is known (src/metrics/registry.ts) */
+  observe?: (environmentId: string, res: ServerResponse) => void;
+}
 
 interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory }
 
@@ -51,6 +57,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     req.resume();
     throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });
   }
+  deps.observe?.(env.id, res);
 
   const raw = await readBody(req, deps.bodyLimitBytes);
   const body = parseJsonBody(req.headers['content-type'], raw);

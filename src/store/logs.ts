@@ -39,6 +39,7 @@ export class LogStore {
     this.byFrom = page(' AND timestamp >= ?');
     this.byTo = page(' AND timestamp <= ?');
     this.byEnvironment = page('');
+    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
     this.after = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
   }
@@ -56,6 +57,11 @@ export class LogStore {
         : q.to ? this.byTo.all(environmentId, q.to, q.limit, offset)
           : this.byEnvironment.all(environmentId, q.limit, offset);
     return toRows(rows);
+  }
+
+  /** The newest `limit` records, oldest first (the status page's first screen). */
+  tail(environmentId: string, limit: number): LogRow[] {
+    return toRows(this.newest.all(environmentId, limit)).reverse();
   }
 
   /** Records newer than `afterId`, for `logs --follow`. */

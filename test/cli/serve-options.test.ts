@@ -10,7 +10,7 @@ it('serve: flags become runtime options, each also readable from its FLEXD_ vari
   assert.notEqual(options, 'help');
   assert.deepEqual(options, {
     port: 0, requestTimeoutMs: 1500, idleTimeoutMs: 0, memoryLimitMb: 128, dataDir: '/srv/flexd',
-    runtimes: { node20: '/usr/bin/node' }, adminEmail: 'a@b.c', adminPassword: 'pw',
+    runtimes: { node20: '/usr/bin/node' }, log: 'stderr', adminEmail: 'a@b.c', adminPassword: 'pw',
   });
 });
 
@@ -18,4 +18,5 @@ it('serve: a non-numeric number and an unknown flag are refused with a reason', 
   assert.throws(() => serveOptions(['--port', 'eighty'], {}), /--port must be a non-negative number/);
   assert.throws(() => serveOptions(['--no-such-flag'], {}), /Unknown option/);
   assert.throws(() => serveOptions(['--runtime', 'nopath'], {}), /name=\/path\/to\/node/);
+  assert.throws(() => serveOptions(['--log-format', 'xml'], {}), /--log-format must be text or json/);
 });
