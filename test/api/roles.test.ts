@@ -181,7 +181,7 @@ describe('login throttling and session caps', () => {
     }
     assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429]);
 
-    const short = await startApi(t, { loginFailuresPerAccount: 2, loginFailuresPerAddress: 1000, loginThrottleWindowMs: 300 });
+    const short = await startApi(t, { loginFailuresPerAccount: 2, loginFailuresPerAddress: 1000, loginThrottleWindowMs: 3000 });
     for (let i = 0; i < 2; i++) await short.call('POST', '/session', { json: { ...ADMIN, password: 'wrong' }, token: null });
     assert.equal((await short.call('POST', '/session', { json: ADMIN, token: null })).status, 429);
     const deadline = Date.now() + 10_000;
