@@ -86,19 +86,37 @@ export async function serve(argv: string[]): Promise<void> {
     process.stdout.write(`flexd: created admin ${email} with password ${password}\n`);
   }
   console.log(`flexd listening on ${runtime.url}`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
+  const onSignal = stopOnSignals(() => runtime.close());
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/**
+ * A repeat of a stop signal within this long is the same request delivered twice, not a second
+ * request: a process manager (or npm, which forwards SIGTERM and SIGINT to its script) may
+ * signal the main PID and the whole group at once, and Ctrl-C reaches both npm and flexd.
+ * Long enough for two deliveries of one event, short enough that a person's second Ctrl-C counts.
+ */
+export const DUPLICATE_SIGNAL_MS = 500;
+
+/**
+ * The stop handler of `flexd serve`: the first SIGTERM/SIGINT drains and stops (exit 0); the
+ * same signal again within DUPLICATE_SIGNAL_MS is ignored; a later one (a second Ctrl-C, or a
+ * process manager that lost patience) exits at once with code 1.
+ */
+export function stopOnSignals(close: () => Promise<void>, now: () => number = Date.now): (signal: string) => void {
+  let firstAt: number | undefined;
+  return (signal) => {
+    if (firstAt !== undefined) {
+      if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
       console.error(`flexd: second ${signal}, exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    firstAt = now();
     console.error(`flexd: ${signal} received, draining requests and stopping replicas`);
-    runtime.close().then(() => process.exit(0), (err) => {
+    close().then(() => process.exit(0), (err) => {
       console.error(`flexd: shutdown failed: ${(err as Error).message}`);
       process.exit(1);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
