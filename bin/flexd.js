@@ -4,11 +4,16 @@
 // `npm start` never runs a stale build.
 import { existsSync } from 'node:fs';
 
-const fromSource = existsSync(new URL('../src/cli/main.ts', import.meta.url));
-if (fromSource) {
-  const { register } = await import('tsx/esm/api');
-  register();
+const hasSource = existsSync(new URL('../src/cli/main.ts', import.meta.url));
+const hasBuild = existsSync(new URL('../dist/cli/main.js', import.meta.url));
+let tsx;
+if (hasSource) tsx = await import('tsx/esm/api').catch(() => undefined);
+if (tsx) {
+  tsx.register();
   await import('../src/cli/main.ts');
-} else {
+} else if (hasBuild) {
   await import('../dist/cli/main.js');
+} else {
+  console.error('flexd: no build to run (dist/) and no tsx to run the sources: run npm install (and npm run build)');
+  process.exit(1);
 }

@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { ApiEnv } from '../api/types.ts';
 import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview } from './data.ts';
+import { clientAddress } from '../api/auth.ts';
 import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
 import { environmentDetails, environmentPage, overviewPage, overviewRows, signInPage } from './views.ts';
 
@@ -31,7 +32,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     const form = await c.req.parseBody();
     const email = typeof form.email === 'string' ? form.email : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const token = email && password ? await signIn(ctx, email, password) : undefined;
+    const token = email && password ? await signIn(ctx, email, password, clientAddress(c)) : undefined;
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
     if (!token) return c.html(signInPage(c.get('nonce'), { error: 'Wrong e-mail or password.', email }));
     c.header('Set-Cookie', sessionCookie(c, token, ctx.settings.sessionTtlMs));

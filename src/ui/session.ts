@@ -2,8 +2,8 @@ import type { HttpBindings } from '@hono/node-server';
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import { decoyHash, verifyPassword } from '../accounts/passwords.ts';
-import { newSessionToken, sessionTokenHash } from '../accounts/tokens.ts';
+import { loginsOf } from '../accounts/login.ts';
+import { sessionTokenHash } from '../accounts/tokens.ts';
 import type { RuntimeContext } from '../context.ts';
 import { secretsEqual } from '../secrets.ts';
 import type { UserRow } from '../store/accounts.ts';
@@ -40,16 +40,17 @@ export function pageUser(ctx: RuntimeContext, c: Context): PageUser | undefined 
   return user ? { user, role: roleOf(user), token, csrf: csrfToken(token) } : undefined;
 }
 
-/** Checks e-mail and password as `POST /session` does (unknown e-mails pay for a scrypt too); a new session token, or undefined. */
-export async function signIn(ctx: RuntimeContext, email: string, password: string): Promise<string | undefined> {
-  const user = ctx.store.accounts.findUserByEmail(email);
-  const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
-  if (!user || !ok) return undefined;
-  const now = Date.now();
-  ctx.store.accounts.deleteExpiredSessions(now);
-  const token = newSessionToken();
-  ctx.store.accounts.createSession(sessionTokenHash(token), user.id, now + ctx.settings.sessionTtlMs);
-  return token;
+/**
+ * Checks e-mail and password as `POST /session` does, through the same throttles (accounts/login.ts);
+ * a new session token, or undefined. Too many failures throw 429 `TooManyLoginAttempts`.
+ */
+export async function signIn(ctx: RuntimeContext, email: string, password: string, address = 'unknown'): Promise<string | undefined> {
+  try {
+    return (await loginsOf(ctx).logIn(email, password, address)).token;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'InvalidCredentials') return undefined;
+    throw err;
+  }
 }
 
 export function signOut(ctx: RuntimeContext, token: string): void {
