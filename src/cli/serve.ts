@@ -104,19 +104,24 @@ export const DUPLICATE_SIGNAL_MS = 500;
  * same signal again within DUPLICATE_SIGNAL_MS is ignored; a later one (a second Ctrl-C, or a
  * process manager that lost patience) exits at once with code 1.
  */
-export function stopOnSignals(close: () => Promise<void>, now: () => number = Date.now): (signal: string) => void {
+export function stopOnSignals(
+  close: () => Promise<void>,
+  o: { now?: () => number; exit?: (code: number) => void; say?: (line: string) => void } = {},
+): (signal: string) => void {
+  const { now = Date.now, exit = (code: number) => process.exit(code), say = (line: string) => console.error(line) } = o;
   let firstAt: number | undefined;
   return (signal) => {
     if (firstAt !== undefined) {
       if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
-      console.error(`flexd: second ${signal}, exiting now`);
-      process.exit(1);
+      say(`flexd: second ${signal}, exiting now`);
+      exit(1);
+      return;
     }
     firstAt = now();
-    console.error(`flexd: ${signal} received, draining requests and stopping replicas`);
-    close().then(() => process.exit(0), (err) => {
-      console.error(`flexd: shutdown failed: ${(err as Error).message}`);
-      process.exit(1);
+    say(`flexd: ${signal} received, draining requests and stopping replicas`);
+    close().then(() => exit(0), (err) => {
+      say(`flexd: shutdown failed: ${(err as Error).message}`);
+      exit(1);
     });
   };
 }
