@@ -78,6 +78,18 @@ export const DEFAULTS = {
   /** slowloris: headers must arrive within this */
   headersTimeoutMs: 20_000,
   /**
+   * A request's headers and whole body must arrive within this (Node's requestTimeout), or it
+   * is answered 408 and its connection closed: a 25 MiB body needs about 440 KB/s.
+   */
+  bodyTimeoutMs: 60_000,
+  /**
+   * Open connections beyond this get 503 with Retry-After on their request and are closed; past
+   * it by another 10 % they are dropped when they connect (no answer is possible).
+   */
+  maxConnections: 1_000,
+  /** the request bodies held in memory at once, across all requests; past it a body gets 503 with Retry-After */
+  maxBufferedBodyBytes: 256 * 1024 * 1024,
+  /**
    * As root, untrusted code runs as numeric accounts from this range (src/isolation/accounts.ts):
    * the first is the build account, each environment gets its own after it. Pick a range no host
    * account uses (subordinate-id ranges in /etc/subuid usually start at 100000).

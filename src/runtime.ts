@@ -11,6 +11,8 @@ import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
+import { BodyBudget } from './edge/budget.ts';
+import { capConnections } from './edge/connections.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
 import { EventBus } from './events/bus.ts';
@@ -75,11 +77,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
   }
 
-  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, observe: metrics.observe });
+  const dataPlane = createDataPlane({
+    store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
+  });
   const api = getRequestListener(createManagementApi(context).fetch);
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  let connections: ReturnType<typeof capConnections> | undefined;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (connections?.over(req, res)) return;
     inFlight++;
     res.once('close', () => { if (--inFlight === 0) drained?.(); });
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
@@ -95,7 +101,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), connectionsCheckingInterval }, listener)
     : createHttpServer({ connectionsCheckingInterval }, listener);
   server.headersTimeout = settings.headersTimeoutMs;
-  server.requestTimeout = 0;
+  // Headers and body within bodyTimeoutMs, or 408 and the connection closed (issue 9, finding 3).
+  server.requestTimeout = settings.bodyTimeoutMs > 0 ? Math.max(settings.bodyTimeoutMs, settings.headersTimeoutMs) : 0;
+  connections = capConnections(server, settings.maxConnections);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolveListen());

@@ -1,6 +1,8 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { RuntimeContext } from '../context.ts';
+import { discardBody } from '../edge/drain.ts';
 import { FlexdError } from '../errors.ts';
 import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
@@ -19,6 +21,8 @@ import type { ApiEnv } from './types.ts';
 
 /** JSON bodies: names, secrets and variables; nothing legitimate comes near it (uploads have their own cap) */
 const MAX_JSON_BODY_BYTES = 1024 * 1024;
+/** With bodyTimeoutMs off: how long the rest of a refused body may take to arrive before the answer goes anyway */
+const EARLY_ANSWER_DRAIN_MS = 60_000;
 
 /**
  * The management API (SPEC §3): what the unmodified kinvey-cli 6.x and flexd's own CLI talk to.
@@ -31,6 +35,17 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   const auth = requireUser(ctx);
   app.onError((err, c) => errorResponse(err, c, ctx.log));
   app.notFound((c) => c.json({ code: 'NotFound', description: 'No such route.', debug: `${c.req.method} ${c.req.path}` }, 404));
+
+  // An early refusal (a deploy refused from its params, a missing token) is answered only once
+  // the rest of the body has arrived, up to the upload cap: a client that sends its whole body
+  // before reading (fetch(), kinvey-cli) reads the answer instead of meeting EPIPE.
+  app.use('*', async (c, next) => {
+    await next();
+    const incoming = (c.env as HttpBindings | undefined)?.incoming;
+    if (c.res.status >= 400 && incoming && !incoming.complete) {
+      await discardBody(incoming, ctx.settings.maxArchiveBytes + MAX_JSON_BODY_BYTES, ctx.settings.bodyTimeoutMs || EARLY_ANSWER_DRAIN_MS);
+    }
+  });
 
   const jsonLimit = bodyLimit({
     maxSize: MAX_JSON_BODY_BYTES,

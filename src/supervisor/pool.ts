@@ -148,6 +148,13 @@ export class Pool {
       throw new FlexdError('RequestTimeout', `The Flex service did not complete the request within ${timeoutMs} ms.`,
         { status: 504, debug: 'The handler may still be running; its late result will be dropped.' });
     }
+    if (settled.kind === 'unsendable') {
+      // The request's own fault (a 200,000-deep body, a task over the frame size): answered for
+      // it alone; the replica never saw it, so nothing crashed.
+      throw settled.tooLarge
+        ? new FlexdError('RequestEntityTooLarge', 'The request is too large to pass to the Flex service.', { status: 413, debug: settled.reason })
+        : new FlexdError('BadRequest', 'The request cannot be passed to the Flex service (its JSON is nested too deeply).', { status: 400, debug: settled.reason });
+    }
     if (settled.kind === 'died') {
       const what = settled.outOfMemory ? 'ran out of memory' : 'ended';
       throw new FlexdError('ReplicaDied', `The Flex service process ${what} while handling the request.`, { status: 502, debug: settled.reason });
