@@ -21,71 +21,27 @@ import { runsAsRoot } from './isolation/accounts.ts';
 import { Metrics } from './metrics/registry.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
-import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
+import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
-import { openStore, type JobRow } from './store/index.ts';
+import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openStore } from './store/index.ts';
 import { Supervisor } from './supervisor/index.ts';
 
 /** Sweep for connections past headersTimeoutMs at least this often: a slow header is cut within a second of its deadline. */
 const HEADERS_SWEEP_MAX_INTERVAL_MS = 1_000;
 
-export interface RuntimeOptions extends Partial<Settings> {
-  /** where the SQLite database and cached builds live; default ./.flexd */
-  dataDir?: string;
-  /** serve HTTPS with this certificate and key (PEM file paths) */
-  tlsCert?: string;
-  tlsKey?: string;
-  /**
-   * The first start (a data dir without accounts) creates this admin. Without a password no
-   * account is made — an embedded runtime needs none — unless `generateAdminPassword` is set.
-   * Once accounts exist these change nothing (a different password is reported on the logger).
-   */
-  adminEmail?: string;
-  adminPassword?: string;
-  /** with no adminPassword and no account yet: create the admin with a generated password, returned once in `generatedAdmin` (what `flexd serve` does) */
-  generateAdminPassword?: boolean;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 */
-  runtimes?: Record<string, string>;
-  /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
-  logger?: Logger;
-  /** shorthand for a logger: `stderr` writes flexd's event lines to stderr; default `silent` */
-  log?: 'stderr' | 'silent';
-  /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
-  logFormat?: LogFormat;
-  /** a token Prometheus may scrape `GET /metrics` with, besides any account's session */
-  metricsToken?: string;
-}
+export type { DeployDirectoryOptions, RuntimeOptions } from './public.ts';
 
-export interface DeployDirectoryOptions {
-  service: string;
-  environment: string;
-  /** the environment's shared secret (X-Auth-Key); set when the environment is created or changed */
-  secret?: string;
-  /** environment variables: replaces the environment's set */
-  env?: Record<string, string>;
-  /**
-   * Deploy as this version (semver) instead of package.json's: a test can deploy the same folder
-   * again (`version: '1.0.1'`). It must still be above every version deployed before. The
-   * project's files are not changed; the service's own `require('./package.json').version` is.
-   */
-  version?: string;
-}
+/** The API's log page limit, and rt.logs'. */
+const MAX_LOG_LINES = 2000;
+const DEFAULT_LOG_LINES = 100;
 
-export interface Runtime {
-  /** e.g. http://127.0.0.1:8080 */
-  readonly url: string;
-  readonly port: number;
+/**
+ * The runtime as flexd's own code and tests see it: the public one (public.ts) plus its
+ * context — the store, supervisor and deployer, which are internal and free to change.
+ */
+export interface Runtime extends PublicRuntime {
   readonly context: RuntimeContext;
-  /** the admin this start created with a generated password (`generateAdminPassword`): show it to the operator, once */
-  readonly generatedAdmin?: { email: string; password: string };
-  /**
-   * Deploys a project folder through the same pipeline as an upload; resolves once the new
-   * version serves, rejects with the job's error.
-   * @example await rt.deployDirectory('./my-service', { service: 'orders', environment: 'Development', secret: 's3cret' })
-   */
-  deployDirectory(dir: string, options: DeployDirectoryOptions): Promise<JobRow>;
-  /** Stops taking requests, drains, stops every replica, closes the database. */
-  close(): Promise<void>;
 }
 
 /**
@@ -181,6 +137,16 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const done = await deployer.jobs.wait(job.id);
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
       return done;
+    },
+    async logs({ service, environment, limit = DEFAULT_LOG_LINES }) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LINES) {
+        throw new FlexdError('InvalidLogQuery', `limit must be a whole number from 1 to ${MAX_LOG_LINES}, not ${limit}`);
+      }
+      const svc = store.services.findService(service);
+      const env = svc && store.services.findEnvironment(svc.id, environment);
+      if (!env) throw new FlexdError('ServiceEnvironmentNotFound', `No environment "${environment}" of service "${service}".`, { status: 404 });
+      await logs.flush();
+      return store.logs.latest(env.id, limit) as LogLine[];
     },
     close() {
       closing ??= (async () => {

@@ -89,9 +89,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE versions ADD COLUMN job_id TEXT;
   `,
   // 3: accounts get a role (admin | deployer | viewer); the accounts that exist are the admins
-  // they were before roles
+  // they were before roles. Services get a description (kinvey-cli's `service apply` sends one).
   `
   ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+  ALTER TABLE services ADD COLUMN description TEXT;
   CREATE INDEX sessions_user ON sessions(user_id, expires_at);
   `,
 ];
