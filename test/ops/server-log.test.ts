@@ -108,6 +108,8 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   // Suspension: a service that crashes right after every start spends the crash budget (2).
   const marker = `${dataDir}/crash-marker`;
   writeFileSync(marker, '');
+  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
+  environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });
   assert.match(suspended.reason, /more than 2 crashes/);
