@@ -59,6 +59,17 @@ export const DEFAULTS = {
   installTimeoutMs: 5 * 60_000,
   /** management sessions expire */
   sessionTtlMs: 14 * 24 * 60 * 60_000,
+  /** live sessions one account keeps; a new login ends its oldest beyond this (a script logging in on every run) */
+  maxSessionsPerUser: 20,
+  /**
+   * Login throttling: more failed logins than this for one account, or from one address, within
+   * loginThrottleWindowMs are answered 429 with Retry-After, without checking the password. An
+   * account's count resets when it logs in. 10 per 15 min lets a person mistype; it holds a guesser
+   * to 40 a hour. An address gets more, as a team may share one (a NAT, a reverse proxy).
+   */
+  loginFailuresPerAccount: 10,
+  loginFailuresPerAddress: 30,
+  loginThrottleWindowMs: 15 * 60_000,
   /**
    * Node ≥ 15 makes an unhandled promise rejection fatal; the hosted Node 6–12 runtimes only
    * warned, and services written for them rely on it. An environment may opt in to the strict mode.

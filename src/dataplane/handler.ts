@@ -33,6 +33,8 @@ export interface DataPlaneDeps {
   bodyLimitBytes: number;
   /** every data-plane body at once holds at most this many bytes (default: no limit) */
   bodyBudget?: BodyBudget;
+  /** metrics: called once the environment is known (src/metrics/registry.ts) */
+  observe?: (environmentId: string, res: ServerResponse) => void;
 }
 
 interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory; budget: BodyBudget }
@@ -71,6 +73,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     req.resume();
     throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });
   }
+  deps.observe?.(env.id, res);
 
   // The secret is checked before the body is read: without it, a route that checks it reads at
   // most UNAUTHENTICATED_BODY_BYTES (issue 9, finding 3).

@@ -3,6 +3,8 @@ import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
+import type { EventBus } from '../events/bus.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
@@ -24,6 +26,8 @@ export interface DeployRequest {
   runtime?: string;
   /** the version the uploader announced (kinvey-cli's params.version); recorded in the job's params for status views */
   version?: string;
+  /** deployDirectory's `version`: store and serve the project as this version instead of its package.json's (semver, checked by the caller) */
+  versionOverride?: string;
   userEmail: string | null;
 }
 
@@ -35,8 +39,8 @@ export interface DeployRequest {
 export class Deployer {
   readonly jobs: JobRunner;
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string }) {
-    this.jobs = new JobRunner(deps.store);
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
+    this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
   }
 
   deploy(req: DeployRequest): JobRow {
@@ -79,7 +83,7 @@ export class Deployer {
   async restoreAll(): Promise<void> {
     const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
     if (failed.jobs > 0) {
-      console.error(`flexd: ${failed.jobs} unfinished job(s) from the last run marked ERROR; ${failed.versions} version(s) they stored but never served removed`);
+      this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
     // No job runs yet: whatever is in builds/ is the scratch space of a job flexd was killed in.
     rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true });
@@ -103,6 +107,9 @@ export class Deployer {
     const { store } = this.deps;
     const buildDir = join(this.deps.dataDir, 'builds', job.id);
     let version: VersionRow | undefined;
+    const started = Date.now();
+    let target = req.version;
+    this.deps.events?.emit({ type: 'deploy-started', environmentId: req.environmentId, jobId: job.id, version: target });
     try {
       progress('BUILDING', 'Building');
       let projectDir: string;
@@ -118,7 +125,8 @@ export class Deployer {
         projectDir = req.source.dir;
         installed = dependenciesResolvable(projectDir);
       }
-      const project = await readProject(projectDir);
+      const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
+      target = project.version;
       checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
       if (installed) {
         progress('BUILDING', 'Dependencies already installed; skipping npm install');
@@ -144,6 +152,7 @@ export class Deployer {
       let env = this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
@@ -151,6 +160,7 @@ export class Deployer {
         if (version) store.versions.remove(version.id);
       } catch { /* the database refuses even this: the reason below matters more */ }
       this.recordError(req.environmentId, err);
+      this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
       throw new Error(describe(err));
     } finally {
       rmSync(buildDir, { recursive: true, force: true });

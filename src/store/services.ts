@@ -1,7 +1,7 @@
 import { statementCache, type Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 
-export interface ServiceRow { id: string; organizationId: string; name: string; createdAt: string }
+export interface ServiceRow { id: string; organizationId: string; name: string; description: string | null; createdAt: string }
 
 export interface EnvironmentRow {
   id: string;
@@ -40,7 +40,7 @@ function toEnvironment(r: RawEnvironment): EnvironmentRow {
   };
 }
 
-const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, created_at AS createdAt';
+const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, description, created_at AS createdAt';
 
 /** Services and their environments. */
 export class ServiceStore {
@@ -54,7 +54,7 @@ export class ServiceStore {
 
   createService(organizationId: string, name: string): ServiceRow {
     this.revision++;
-    const row = { id: newId(), organizationId, name, createdAt: nowIso() };
+    const row = { id: newId(), organizationId, name, description: null, createdAt: nowIso() };
     this.sql('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
       .run(row.id, row.organizationId, row.name, row.createdAt);
     return row;
@@ -74,6 +74,14 @@ export class ServiceStore {
     return (organizationId === undefined
       ? this.sql(`SELECT ${SERVICE_COLUMNS} FROM services ORDER BY name`).all()
       : this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`).all(organizationId)) as ServiceRow[];
+  }
+
+  /** A new name and/or description (`undefined` keeps, `null` clears the description). */
+  updateService(id: string, patch: { name?: string; description?: string | null }): ServiceRow | undefined {
+    this.revision++;
+    if (patch.name !== undefined) this.sql('UPDATE services SET name = ? WHERE id = ?').run(patch.name, id);
+    if (patch.description !== undefined) this.sql('UPDATE services SET description = ? WHERE id = ?').run(patch.description, id);
+    return this.getService(id);
   }
 
   deleteService(id: string): boolean {

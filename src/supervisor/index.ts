@@ -2,6 +2,8 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import * as tar from 'tar';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { Logger } from '../logger.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
@@ -24,6 +26,10 @@ export interface SupervisorDeps {
   logs: LogWriter;
   /** Node executables for runtime names beyond flex-runtime-node6…12 (which run on this Node). */
   runtimes?: Record<string, string>;
+  /** where pools report swaps, exits, idling and suspensions (server log, metrics) */
+  events?: EventBus;
+  /** flexd's own log (src/logger.ts) */
+  log?: Logger;
 }
 
 /**
@@ -140,6 +146,7 @@ export class Supervisor {
           this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason });
         } catch { /* the environment was deleted meanwhile */ }
       },
+      event: (e) => this.deps.events?.emit({ ...e, environmentId }),
     });
   }
 

@@ -14,7 +14,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, type RuntimeOptions } from '../../src/index.ts';
+import { createRuntime, type RuntimeOptions } from '../../src/runtime.ts';
 import type { Pool } from '../../src/supervisor/pool.ts';
 import type { LogRow } from '../../src/store/logs.ts';
 import type { CleanupContext } from '../helpers/cleanup.ts';
