@@ -46,7 +46,7 @@ interface Pending { resolve: (o: Outcome) => void }
  * when it says so over its channel; until then its start races the child's exit and a deadline,
  * and a failed start reports the tail of the child's output (STYLE.md §6).
  *
- * The channel is a socket pair on the child's fd 3 carrying length-prefixed JSON frames
+ * The channel is a socket pair on the child's fd 3 carrying JSON frames, one line each
  * (src/child/frames.ts). Everything read from it is untrusted: a frame over the size limit, a
  * frame that is not JSON or a message of no known shape kills the replica (and only it).
  *
