@@ -88,4 +88,20 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE versions ADD COLUMN job_id TEXT;
   `,
+  // BUILD: installed dependency trees (node_modules as npm left it, a gzip'ed tar), stored once by
+  // what determined them and shared by the versions built with them; versions.bundle now holds
+  // only the project's own files
+  `
+  CREATE TABLE dependency_trees (
+    key TEXT PRIMARY KEY,
+    tree BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    sdk_version TEXT,
+    notes TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    used_at TEXT NOT NULL
+  );
+  ALTER TABLE versions ADD COLUMN dependencies_key TEXT REFERENCES dependency_trees(key);
+  CREATE INDEX versions_dependencies ON versions(dependencies_key);
+  `,
 ];

@@ -7,6 +7,12 @@ export interface VersionRow {
   sdkVersion: string | null; runtime: string | null; createdAt: string;
 }
 
+/** A version's code as stored: gzip'ed tars of the project's own files and of its node_modules (deploy/artifact.ts). */
+export interface ArtifactParts {
+  project: Buffer;
+  dependencies: Buffer | null;
+}
+
 const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt`;
 
 /** Built artifacts: every deployed version of an environment, immutable once stored. */
@@ -18,11 +24,18 @@ export class VersionStore {
   }
 
   /** `jobId`: the deploy job storing it, which takes it back if flexd dies before the job ends. */
-  add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null; jobId: string | null }): VersionRow {
+  /**
+   * `project`: the tar of the project's own files; `dependenciesKey`: its installed node_modules in
+   * dependency_trees (null: no dependencies). `size` counts both.
+   */
+  add(environmentId: string, fields: {
+    version: string; project: Buffer; dependenciesKey: string | null; size: number; hash: string;
+    sdkVersion: string | null; runtime: string | null; jobId: string | null;
+  }): VersionRow {
     const id = newId();
-    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at, job_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
-      fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId);
+    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
+      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId);
     return this.get(id)!;
   }
 
@@ -34,10 +47,12 @@ export class VersionStore {
     return this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
   }
 
-  bundle(id: string): Buffer {
-    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+  /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
+  artifact(id: string): ArtifactParts {
+    const row = this.sql(`SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
+      LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`).get(id) as ArtifactParts | undefined;
     if (!row) throw new Error(`version ${id} not found`);
-    return row.bundle;
+    return row;
   }
 
   list(environmentId: string): VersionRow[] {

@@ -1,12 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import * as tar from 'tar';
+import { existsSync, mkdirSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
-import { ARTIFACT_BUNDLE } from '../deploy/artifact.ts';
+import { unpackArtifact } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
@@ -29,7 +28,7 @@ export interface SupervisorDeps {
 /**
  * Owns every environment's pool of replicas: starts them from stored artifacts, routes tasks
  * to them, and stops them. The supervisor never reads an upload directory: replicas run from
- * the artifact written out of SQLite (`<dataDir>/artifacts/<hash>.js`).
+ * the artifact written out of SQLite (`<runDir>/artifacts/<hash>/`, the project folder as npm left it).
  */
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
@@ -41,6 +40,7 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  private readonly unpacking = new Map<string, Promise<string>>();
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -87,7 +87,7 @@ export class Supervisor {
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      bundlePath: this.writeArtifact(version),
+      projectDir: await this.writeArtifact(version),
       env: replicaEnvironment(env),
     };
     let pool = this.pools.get(env.id);
@@ -143,7 +143,7 @@ export class Supervisor {
       version: generation.version,
       nodePath: nodeForRuntime(env?.runtime ?? null, this.deps.runtimes),
       childEntry: this.childEntry,
-      bundlePath: generation.bundlePath,
+      projectDir: generation.projectDir,
       cwd,
       env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
       memoryLimitMb: settings.memoryLimitMb,
@@ -169,20 +169,24 @@ export class Supervisor {
     return replica;
   }
 
-  /** Unpacks the stored artifact to `<dataDir>/artifacts/<hash>/` once; replicas of that version share it. */
-  private writeArtifact(version: VersionRow): string {
+  /**
+   * Unpacks the stored artifact to `<runDir>/artifacts/<hash>/` once (deploy/artifact.ts);
+   * replicas of that version share it. Two activations of one hash wait on one unpack.
+   */
+  private writeArtifact(version: VersionRow): Promise<string> {
     const dir = join(this.artifactsDir, version.hash);
-    if (!existsSync(dir)) {
+    if (existsSync(dir)) return Promise.resolve(dir);
+    let unpacking = this.unpacking.get(dir);
+    if (!unpacking) {
       const staging = `${dir}.tmp-${process.pid}`;
-      rmSync(staging, { recursive: true, force: true });
-      mkdirSync(staging, { recursive: true });
-      // Our own artifact, written by deploy/bundle.ts: a small gzip'ed tar, unpacked synchronously.
-      const archive = join(staging, '.artifact.tgz');
-      writeFileSync(archive, this.deps.store.versions.bundle(version.id));
-      tar.extract({ file: archive, cwd: staging, sync: true, strict: true });
-      rmSync(archive);
-      renameSync(staging, dir);
+      unpacking = (async () => {
+        rmSync(staging, { recursive: true, force: true });
+        await unpackArtifact(this.deps.store.versions.artifact(version.id), staging);
+        renameSync(staging, dir);
+        return dir;
+      })().finally(() => this.unpacking.delete(dir));
+      this.unpacking.set(dir, unpacking);
     }
-    return join(dir, ARTIFACT_BUNDLE);
+    return unpacking;
   }
 }

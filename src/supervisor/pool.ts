@@ -8,7 +8,7 @@ import { Replica, StartError, type Outcome } from './replica.ts';
 export interface Generation {
   versionId: string;
   version: string;
-  bundlePath: string;
+  projectDir: string;
   env: Record<string, string>;
 }
 

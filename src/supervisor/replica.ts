@@ -10,7 +10,7 @@ export interface ReplicaSpec {
   version: string;
   nodePath: string;
   childEntry: string;
-  bundlePath: string;
+  projectDir: string;
   cwd: string;
   env: Record<string, string>;
   memoryLimitMb: number;
@@ -72,7 +72,7 @@ export class Replica extends EventEmitter {
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
-      spec.childEntry, spec.bundlePath,
+      spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
       env: spec.env,
