@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
@@ -105,6 +106,20 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
+  }
+
+  /**
+   * Throws what a request to the environment would get when no version serves there: 404
+   * NotDeployed, or 503 ServiceSuspended (the data plane's `/healthcheck` answers so).
+   */
+  checkServing(environmentId: string): void {
+    if (this.closed) throw shuttingDown('flexd');
+    const pool = this.pools.get(environmentId);
+    if (!pool || pool.version === undefined) throw notDeployed();
+    if (pool.suspension !== null) {
+      throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
+        { status: 503, retryAfterSeconds: this.settingsFor(this.deps.store.services.getEnvironment(environmentId)!).retryAfterSeconds });
+    }
   }
 
   async remove(environmentId: string): Promise<void> {

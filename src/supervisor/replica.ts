@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { findAliases } from '../child/aliases.ts';
 import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
+import { projectPathScrubber } from './scrub.ts';
 
 export interface ReplicaSpec {
   containerId: string;
@@ -62,6 +63,8 @@ export class Replica extends EventEmitter {
   /** V8 printed its heap-exhaustion message (the line may have left the tail by the time the child exits). */
   private sawHeapExhaustion = false;
   private pongWaiters = new Map<number, (rss: number) => void>();
+  /** Project paths out of what the replica says (scrub.ts). */
+  private readonly scrub: (text: string) => string;
 
   constructor(private readonly spec: ReplicaSpec) {
     super();
@@ -69,6 +72,7 @@ export class Replica extends EventEmitter {
     this.version = spec.version;
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
+    this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
@@ -157,7 +161,8 @@ export class Replica extends EventEmitter {
   }
 
   /** @internal fed by the line sink */
-  recordLine(stream: 'stdout' | 'stderr', line: string): void {
+  recordLine(stream: 'stdout' | 'stderr', raw: string): void {
+    const line = this.scrub(raw);
     if (stream === 'stderr' && HEAP_EXHAUSTED.test(line)) this.sawHeapExhaustion = true;
     this.tail.push(line);
     if (this.tail.length > this.spec.startupTailLines) this.tail.shift();
@@ -329,7 +334,8 @@ export class Replica extends EventEmitter {
           break;
         }
         this.settle(msg.id);
-        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task } : { kind: 'failed', error: msg.error });
+        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task }
+          : { kind: 'failed', error: { name: msg.error.name, message: this.scrub(msg.error.message), stack: this.scrub(msg.error.stack) } });
         break;
       }
       case 'pong':
