@@ -12,7 +12,8 @@ import { PACK_SCRIPT } from './pack-script.ts';
  * `node .` would start it (src/child/load-service.ts). Stored in SQLite as two gzip'ed tars:
  *
  *   project        the project's own files (never node_modules), one per version
- *   dependencies   the installed node_modules, stored once per distinct tree (dependency-cache.ts)
+ *   dependencies   the installed node_modules (entries under `node_modules/`), stored once per
+ *                  distinct tree (dependency-cache.ts)
  *                  and shared by every version built with the same dependencies; null when the
  *                  project has no dependencies
  */
@@ -30,6 +31,8 @@ export interface PackOptions {
   leaveOut?: readonly string[];
   /** top-level names packed from another file (the project's original package.json), or left out (null) */
   replace?: Record<string, string | null>;
+  /** links may point anywhere inside this folder (default: inside the packed folder) */
+  linksWithin?: string;
 }
 
 /** The archive of a folder, and what the packer refused to carry (as `rel/path: why`). */
@@ -45,7 +48,7 @@ export interface Packed { archive: Buffer; skipped: string[] }
 export function packTree(dir: string | [prefix: string, dir: string][], options: PackOptions = {}): Promise<Packed> {
   return new Promise((resolvePacked, reject) => {
     const folders = typeof dir === 'string' ? dir : JSON.stringify(dir);
-    const child = spawn(process.execPath, ['-e', PACK_SCRIPT, folders, JSON.stringify(options.leaveOut ?? []), JSON.stringify(options.replace ?? {})], {
+    const child = spawn(process.execPath, ['-e', PACK_SCRIPT, folders, JSON.stringify(options.leaveOut ?? []), JSON.stringify(options.replace ?? {}), options.linksWithin ?? ''], {
       cwd: '/',
       env: options.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,24 +91,21 @@ export function packTree(dir: string | [prefix: string, dir: string][], options:
 export async function unpackArtifact(parts: ArtifactParts, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const root = await realpath(dir);
-  if (parts.dependencies) {
-    await mkdir(resolve(root, 'node_modules'), { recursive: true });
-    await extract(parts.dependencies, resolve(root, 'node_modules'), root);
-  }
-  await extract(parts.project, root, root);
+  if (parts.dependencies) await extract(parts.dependencies, root, 'node_modules/');
+  await extract(parts.project, root, '');
 }
 
-async function extract(archive: Buffer, cwd: string, root: string): Promise<void> {
+/** Extracts into `root` what stays inside it, every entry under `under`; refuses the archive after the last write. */
+async function extract(archive: Buffer, root: string, under: string): Promise<void> {
+  let refused: string | undefined;
   const unpacker = tar.extract({
-    cwd, strict: true, preserveOwner: false, noMtime: true,
+    cwd: root, strict: true, preserveOwner: false, noMtime: true,
     filter: (path, entry) => {
-      const target = resolve(cwd, path);
-      if (!within(root, target)) throw new Error(`artifact entry ${path} leaves the project folder`);
+      const target = resolve(root, path);
       const linkpath = (entry as { linkpath?: string }).linkpath;
-      if (linkpath && (isAbsolute(linkpath) || !within(root, resolve(dirname(target), linkpath)))) {
-        throw new Error(`artifact link ${path} points out of the project folder`);
-      }
-      return true;
+      if (!within(root, target) || !`${path}/`.startsWith(under)) refused ??= `artifact entry ${path} is out of place`;
+      else if (linkpath && (isAbsolute(linkpath) || !within(root, resolve(dirname(target), linkpath)))) refused ??= `artifact link ${path} points out of the project folder`;
+      return refused === undefined;
     },
   });
   await new Promise<void>((done, fail) => {
@@ -113,6 +113,7 @@ async function extract(archive: Buffer, cwd: string, root: string): Promise<void
     unpacker.once('close', () => done());
     unpacker.end(archive);
   });
+  if (refused) throw new FlexdError('InvalidArtifact', `The stored artifact was refused: ${refused}.`, { status: 500 });
 }
 
 /**

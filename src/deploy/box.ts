@@ -14,7 +14,7 @@
  *
  * When flexd is not root there is no account to switch to: the same minus the account switch.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -49,7 +49,7 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
     ? join(tmpdir(), `flexd-build-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`)
     : join(dataDir, 'build');
   const box: BuildBox = {
-    account, root, home: join(root, 'home'), npmCache: join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
+    account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
   };
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(root, 0o711);
@@ -84,6 +84,27 @@ export function boxEnvironment(box: BuildBox, tmp: string): NodeJS.ProcessEnv {
 export function boxFolder(box: BuildBox, dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (box.account) chownSync(dir, box.account.uid, box.account.gid);
+}
+
+/**
+ * Kills every process of the build account: a lifecycle script may have left one behind (a
+ * daemon that escaped npm's process group) to tamper with the packing or a later build. Builds
+ * run one at a time, so none of these belongs to a build still running. Nothing to do when
+ * flexd is not root (the processes are flexd's own user's; npm's group was killed with npm).
+ */
+export function endBuildProcesses(box: BuildBox): number {
+  if (!box.account) return 0;
+  let killed = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
+      if (Number(uid) !== box.account.uid) continue;
+      process.kill(Number(name), 'SIGKILL');
+      killed++;
+    } catch { /* gone meanwhile */ }
+  }
+  return killed;
 }
 
 /**

@@ -18,7 +18,7 @@ import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import type { Store } from '../store/index.ts';
 import { NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
-import { boxEnvironment, boxFolder, type BuildBox } from './box.ts';
+import { boxEnvironment, boxFolder, endBuildProcesses, type BuildBox } from './box.ts';
 import { dependencyKey } from './dependency-cache.ts';
 import { installDependencies } from './install.ts';
 import { hasRootInstallScripts, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
@@ -58,7 +58,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   const wanted = { ...manifest.dependencies, ...manifest.optionalDependencies };
   const tmp = join(req.buildDir, 'tmp');
   boxFolder(box, tmp);
-  const pack = (dir: string, options: { leaveOut?: readonly string[]; replace?: Record<string, string | null> } = {}) =>
+  const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
     packTree(dir, { ...options, uid: box.account?.uid, gid: box.account?.gid, env: boxEnvironment(box, tmp) });
 
   /** archive: a tree built now, to store; without: reused from the store */
@@ -71,7 +71,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
     // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
-    const archive = (await packTree([...packages].map(([name, root]) => [name, root] as [string, string]))).archive;
+    const archive = (await packTree([...packages].map(([name, root]) => [`node_modules/${name}`, root] as [string, string]))).archive;
     tree = { key: `content-${createHash('sha256').update(archive).digest('hex')}`, archive, sdkVersion: await sdkVersionIn(archive) };
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else if (Object.keys(wanted).length === 0 && !hasRootInstallScripts(original)) {
@@ -79,7 +79,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
-    const key = dependencyKey({ manifest, lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc) });
+    const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc) });
     const cached = hasRootInstallScripts(original) ? undefined : store.dependencyTrees.get(key);
     if (cached) {
       progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
@@ -95,14 +95,17 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
         env: boxEnvironment(box, tmp), uid: box.account?.uid, gid: box.account?.gid,
-      }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); });
+      }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); })
+        .finally(() => endBuildProcesses(box));
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };
       for (const name of [...LOCKFILES, '.npmrc']) replace[name] = existsSync(join(req.projectDir, name)) ? join(req.projectDir, name) : null;
       for (const name of LOCKFILES) replace[`${name}.flexd-unused`] = null;
       projectPart = await pack(installDir, { leaveOut: NOT_PROJECT_FILES, replace });
       if (existsSync(join(installDir, 'node_modules'))) {
-        const packed = await pack(join(installDir, 'node_modules'));
-        reportSkipped(packed, progress, 'node_modules/');
+        // A `file:` dependency is a link into the project (npm's default): it stays one, and the
+        // project part of every version built on this tree carries what it points at.
+        const packed = await pack([['node_modules', join(installDir, 'node_modules')]], { linksWithin: installDir });
+        reportSkipped(packed, progress, '');
         tree = { key, archive: packed.archive, sdkVersion: await sdkVersionIn(packed.archive), notes: substitutions };
       }
     }
@@ -140,8 +143,19 @@ function chownTree(dir: string, uid: number, gid: number): void {
   }
 }
 
+/** The package.json of each `file:` dependency: its dependencies are installed too. */
+function localManifests(projectDir: string, wanted: Record<string, string>): Buffer[] {
+  return Object.values(wanted).filter((spec) => spec.startsWith('file:')).map((spec) => {
+    try {
+      return readFileSync(join(projectDir, spec.slice('file:'.length), 'package.json'));
+    } catch {
+      return Buffer.from(spec); // a tarball or a missing folder: npm says what it makes of it
+    }
+  });
+}
+
 async function sdkVersionIn(nodeModules: Buffer): Promise<string | null> {
-  const manifest = await readPackedFile(nodeModules, `${SDK}/package.json`);
+  const manifest = await readPackedFile(nodeModules, `node_modules/${SDK}/package.json`);
   try {
     const version = manifest && (JSON.parse(manifest.toString('utf8')) as { version?: unknown }).version;
     return typeof version === 'string' ? version : null;

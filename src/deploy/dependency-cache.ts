@@ -5,6 +5,7 @@
  *
  *   - the dependency sections of the sanitized package.json (install-policy.ts), SDK as declared
  *   - the lockfile's name and bytes, when the project has one
+ *   - the package.json of each `file:` dependency (its own dependencies are installed too)
  *   - the Node version, ABI, platform and architecture (native addons are built for them)
  *   - flexd's npm settings carried into the box (the registry)
  *
@@ -17,12 +18,13 @@ import { DEPENDENCY_SECTIONS, type Manifest } from './install-policy.ts';
 /** Bumped when flexd changes how it installs, so older trees are not reused. */
 const INSTALL_RECIPE = 1;
 
-export function dependencyKey(inputs: { manifest: Manifest; lockfile: { name: string; bytes: Buffer } | null; npmrc: Buffer }): string {
+export function dependencyKey(inputs: { manifest: Manifest; localPackages: Buffer[]; lockfile: { name: string; bytes: Buffer } | null; npmrc: Buffer }): string {
   const hash = createHash('sha256');
   const sections = Object.fromEntries(DEPENDENCY_SECTIONS.filter((s) => inputs.manifest[s] !== undefined).map((s) => [s, inputs.manifest[s]]));
   hash.update(JSON.stringify({
     recipe: INSTALL_RECIPE, sections, node: process.version, abi: process.versions.modules, platform: process.platform, arch: process.arch,
   }));
+  for (const manifest of inputs.localPackages) hash.update('\0local\0').update(manifest);
   hash.update('\0lockfile\0');
   if (inputs.lockfile) hash.update(inputs.lockfile.name).update('\0').update(inputs.lockfile.bytes);
   hash.update('\0npmrc\0').update(inputs.npmrc);

@@ -67,7 +67,8 @@ export function sdkReplacement(requested: string, published: Published): string 
   const spec = requested.trim();
   if (semver.validRange(spec) === null) {
     const isTag = /^[a-z][\w.-]*$/i.test(spec);
-    if (!isTag || spec in published.distTags) return null;
+    // `latest` always exists where anything is published (a registry answering the versions alone has no tags to ask).
+    if (!isTag || spec === 'latest' || spec in published.distTags) return null;
     return releases.at(-1) ?? null;
   }
   if (semver.maxSatisfying(published.versions, spec) !== null) return null;

@@ -9,6 +9,9 @@
  *   node -e PACK_SCRIPT <folder> '<json list of top-level names to leave out>' '<json {name: file or null}>'
  *   node -e PACK_SCRIPT '<json [[prefix, folder], …]>'      several folders, each under its prefix
  *
+ * A fourth argument widens where links may point: node_modules packed alone keeps a link to a
+ * `file:` dependency in the project (`node_modules/x -> ../vendor/x`) when the project is the bound.
+ *
  * The third argument replaces top-level entries: `name` is packed from `file` (a regular file,
  * read as the packer's account) instead of from the folder, or left out when null.
  * stdout: the archive. stderr: one JSON line per skipped entry: {"skipped": "rel/path", "why": "..."}.
@@ -24,6 +27,7 @@ const folders = process.argv[1].startsWith('[') ? JSON.parse(process.argv[1]) : 
 let root;
 const leaveOut = new Set(JSON.parse(process.argv[2] || '[]'));
 const replaced = JSON.parse(process.argv[3] || '{}');
+const bound = process.argv[4] ? fs.realpathSync(process.argv[4]) : null;
 const gzip = zlib.createGzip({ level: 6 });
 gzip.pipe(process.stdout);
 
@@ -81,7 +85,10 @@ async function entry(name, type, mode, data, linkname) {
   if (data) await write(Buffer.concat([data, Buffer.alloc((512 - (size % 512)) % 512)]));
 }
 
-function inside(target) { return target === root || target.startsWith(root + path.sep); }
+function inside(target) {
+  const limit = bound || root;
+  return target === limit || target.startsWith(limit + path.sep);
+}
 
 async function walk(dir, rel) {
   let names;

@@ -9,6 +9,7 @@ import { NOT_PROJECT_FILES } from './artifact.ts';
 import { prepareBuildBox, type BuildBox } from './box.ts';
 import { buildProject } from './build.ts';
 import { JobRunner } from './jobs.ts';
+import { UNUSED_DEPENDENCY_TREE_KEEP_MS } from './limits.ts';
 import { checkVersionIncreases, readProject } from './project.ts';
 import { unpackArchive } from './unpack.ts';
 
@@ -146,6 +147,7 @@ export class Deployer {
       let env = this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      pruneTrees(store);
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
@@ -208,6 +210,13 @@ function storageFull(err: unknown, consequence: string): unknown {
     return new FlexdError('StorageFull', `flexd's disk is full (${(err as Error).message}): ${consequence}. Free space and deploy again.`, { status: 507 });
   }
   return err;
+}
+
+/** Drops stored dependency trees no version has used for a while. */
+function pruneTrees(store: Store): void {
+  try {
+    store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
+  } catch { /* a full or closed database: the next deploy tries again */ }
 }
 
 /** Files readable (and folders enterable) by every account: the build account packs this copy. */

@@ -196,7 +196,12 @@ export class Supervisor {
       const staging = `${dir}.tmp-${process.pid}`;
       unpacking = (async () => {
         rmSync(staging, { recursive: true, force: true });
-        await unpackArtifact(this.deps.store.versions.artifact(version.id), staging);
+        try {
+          await unpackArtifact(this.deps.store.versions.artifact(version.id), staging);
+        } catch (err) {
+          rmSync(staging, { recursive: true, force: true });
+          throw err;
+        }
         renameSync(staging, dir);
         return dir;
       })().finally(() => this.unpacking.delete(dir));
