@@ -13,7 +13,7 @@
  * bytes; with unchanged dependencies npm does not run and the part is packed from project/.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import type { Store } from '../store/index.ts';
@@ -70,9 +70,17 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     progress('Dependencies already installed; npm not run');
     const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
-    // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
-    const archive = (await packTree([...packages].map(([name, root]) => [`node_modules/${name}`, root] as [string, string]))).archive;
-    tree = { key: `content-${createHash('sha256').update(archive).digest('hex')}`, archive, sdkVersion: await sdkVersionIn(archive) };
+    // Keyed by what was resolved: each package's folder, version and package.json time.
+    const key = `resolved-${createHash('sha256').update(JSON.stringify([process.version, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
+    const cached = store.dependencyTrees.get(key);
+    if (cached) {
+      store.dependencyTrees.touch(key);
+      tree = { key, sdkVersion: cached.sdkVersion };
+    } else {
+      // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
+      const archive = (await packTree([...packages].map(([name, root]) => [`node_modules/${name}`, root] as [string, string]))).archive;
+      tree = { key, archive, sdkVersion: await sdkVersionIn(archive) };
+    }
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else if (Object.keys(wanted).length === 0 && !hasRootInstallScripts(original)) {
     progress('No dependencies to install.');
