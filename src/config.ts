@@ -61,13 +61,43 @@ export const DEFAULTS = {
   npmCacheDir: '',
   /** management sessions expire */
   sessionTtlMs: 14 * 24 * 60 * 60_000,
+  /** live sessions one account keeps; a new login ends its oldest beyond this (a script logging in on every run) */
+  maxSessionsPerUser: 20,
+  /**
+   * Login throttling: more failed logins than this for one account, or from one address, within
+   * loginThrottleWindowMs are answered 429 with Retry-After, without checking the password. An
+   * account's count resets when it logs in. 10 per 15 min lets a person mistype; it holds a guesser
+   * to 40 a hour. An address gets more, as a team may share one (a NAT, a reverse proxy).
+   */
+  loginFailuresPerAccount: 10,
+  loginFailuresPerAddress: 30,
+  loginThrottleWindowMs: 15 * 60_000,
   /**
    * Node ≥ 15 makes an unhandled promise rejection fatal; the hosted Node 6–12 runtimes only
    * warned, and services written for them rely on it. An environment may opt in to the strict mode.
    */
   strictUnhandledRejections: false,
+  /**
+   * Replicas run under Node's permission model (--experimental-permission): they read only their
+   * project folder and flexd's child entry, write only their working directory, and cannot start
+   * processes, load native addons or use WASI. An environment whose service needs one of those
+   * sets it to false; the account walls (as root) still hold (docs/security.md).
+   */
+  permissionModel: true,
   /** slowloris: headers must arrive within this */
   headersTimeoutMs: 20_000,
+  /**
+   * A request's headers and whole body must arrive within this (Node's requestTimeout), or it
+   * is answered 408 and its connection closed: a 25 MiB body needs about 440 KB/s.
+   */
+  bodyTimeoutMs: 60_000,
+  /**
+   * Open connections beyond this get 503 with Retry-After on their request and are closed; past
+   * it by another 10 % they are dropped when they connect (no answer is possible).
+   */
+  maxConnections: 1_000,
+  /** the request bodies held in memory at once, across all requests; past it a body gets 503 with Retry-After */
+  maxBufferedBodyBytes: 256 * 1024 * 1024,
   /**
    * As root, untrusted code runs as numeric accounts from this range (src/isolation/accounts.ts):
    * the first is the build account, each environment gets its own after it. Pick a range no host
@@ -83,7 +113,7 @@ export type Settings = {
 
 /** The knobs an environment may override for itself (SPEC §5). */
 export const ENVIRONMENT_SETTINGS = [
-  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas', 'strictUnhandledRejections',
+  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas', 'strictUnhandledRejections', 'permissionModel',
 ] as const;
 export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
 

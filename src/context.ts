@@ -1,5 +1,7 @@
 import type { Settings } from './config.ts';
 import type { Deployer } from './deploy/pipeline.ts';
+import type { EventBus } from './events/bus.ts';
+import type { Metrics } from './metrics/registry.ts';
 import type { LogWriter } from './logs/writer.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/index.ts';
@@ -17,4 +19,8 @@ export interface RuntimeContext {
   readonly runtimes?: Readonly<Record<string, string>>;
   /** flexd's own event log (src/logger.ts); silent unless the embedder or `flexd serve` gave one */
   readonly log: Logger;
+  /** what happens to services (deploys, swaps, exits…): the server log and the metrics listen (src/events) */
+  readonly events: EventBus;
+  /** Prometheus metrics and the status page's traffic figures */
+  readonly metrics: Metrics;
 }

@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import semver from 'semver';
 import type { AddressInfo } from 'node:net';
 import { bootstrapAdmin } from './api/admin.ts';
 import { createManagementApi } from './api/app.ts';
@@ -10,58 +11,38 @@ import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
+import { BodyBudget } from './edge/budget.ts';
+import { capConnections } from './edge/connections.ts';
 import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
+import { EventBus } from './events/bus.ts';
+import { logServerEvents } from './events/server-log.ts';
+import { runsAsRoot } from './isolation/accounts.ts';
+import { Metrics } from './metrics/registry.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
-import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
-import { openStore, type JobRow } from './store/index.ts';
+import { createLogger, silentLogger, type Logger } from './logger.ts';
+import { environmentNames } from './events/names.ts';
+import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openStore } from './store/index.ts';
+import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
 /** Sweep for connections past headersTimeoutMs at least this often: a slow header is cut within a second of its deadline. */
 const HEADERS_SWEEP_MAX_INTERVAL_MS = 1_000;
 
-export interface RuntimeOptions extends Partial<Settings> {
-  /** where the SQLite database and cached builds live; default ./.flexd */
-  dataDir?: string;
-  /** serve HTTPS with this certificate and key (PEM file paths) */
-  tlsCert?: string;
-  tlsKey?: string;
-  /** the first start creates this admin; without a password one is generated and printed once */
-  adminEmail?: string;
-  adminPassword?: string;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 */
-  runtimes?: Record<string, string>;
-  /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
-  logger?: Logger;
-  /** shorthand for a logger: `stderr` writes flexd's event lines to stderr; default `silent` */
-  log?: 'stderr' | 'silent';
-  /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
-  logFormat?: LogFormat;
-}
+export type { DeployDirectoryOptions, RuntimeOptions } from './public.ts';
 
-export interface DeployDirectoryOptions {
-  service: string;
-  environment: string;
-  /** the environment's shared secret (X-Auth-Key); set when the environment is created or changed */
-  secret?: string;
-  /** environment variables: replaces the environment's set */
-  env?: Record<string, string>;
-}
+/** The API's log page limit, and rt.logs'. */
+const MAX_LOG_LINES = 2000;
+const DEFAULT_LOG_LINES = 100;
 
-export interface Runtime {
-  /** e.g. http://127.0.0.1:8080 */
-  readonly url: string;
-  readonly port: number;
+/**
+ * The runtime as flexd's own code and tests see it: the public one (public.ts) plus its
+ * context — the store, supervisor and deployer, which are internal and free to change.
+ */
+export interface Runtime extends PublicRuntime {
   readonly context: RuntimeContext;
-  /**
-   * Deploys a project folder through the same pipeline as an upload; resolves once the new
-   * version serves, rejects with the job's error.
-   * @example await rt.deployDirectory('./my-service', { service: 'orders', environment: 'Development', secret: 's3cret' })
-   */
-  deployDirectory(dir: string, options: DeployDirectoryOptions): Promise<JobRow>;
-  /** Stops taking requests, drains, stops every replica, closes the database. */
-  close(): Promise<void>;
 }
 
 /**
@@ -74,29 +55,51 @@ export interface Runtime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, runtimes, logger, log: logTo, logFormat, ...overrides } = options;
+  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
+  // Half a TLS configuration once printed an https:// URL and served plain HTTP (issue 9, finding 6).
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
+  }
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
-  const store = openStore(dataDir);
+  const lock = await lockDataDir(dataDir);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(dataDir);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
-    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines,
+    capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes });
-  const deployer = new Deployer({ store, supervisor, settings, dataDir });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log };
+  const events = new EventBus();
+  logServerEvents(events, store, log);
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
+  const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
   store.accounts.defaultOrganization();
-  await bootstrapAdmin(context, { email: adminEmail, password: adminPassword });
+  const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
+  const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
+  for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
+    log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
+  }
 
-  const dataPlane = createDataPlane({ store, supervisor, bodyLimitBytes: settings.bodyLimitBytes });
+  const dataPlane = createDataPlane({
+    store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
+  });
   const api = getRequestListener(createManagementApi(context).fetch);
-  let inFlight = 0;
+  const inFlight = new Set<ServerResponse>();
   let drained: (() => void) | undefined;
+  let connections: ReturnType<typeof capConnections> | undefined;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    inFlight++;
-    res.once('close', () => { if (--inFlight === 0) drained?.(); });
+    if (connections?.over(req, res)) return;
+    inFlight.add(res);
+    res.once('close', () => { inFlight.delete(res); if (inFlight.size === 0) drained?.(); });
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
     else void api(req, res);
   };
@@ -110,40 +113,76 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), connectionsCheckingInterval }, listener)
     : createHttpServer({ connectionsCheckingInterval }, listener);
   server.headersTimeout = settings.headersTimeoutMs;
-  server.requestTimeout = 0;
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolveListen());
-  });
+  // Headers and body within bodyTimeoutMs, or 408 and the connection closed (issue 9, finding 3).
+  server.requestTimeout = settings.bodyTimeoutMs > 0 ? Math.max(settings.bodyTimeoutMs, settings.headersTimeoutMs) : 0;
+  connections = capConnections(server, settings.maxConnections);
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port, settings.host, () => resolveListen());
+    });
+  } catch (err) {
+    // Nothing may stay behind: the replicas, the database, and the data dir's lock.
+    await supervisor.close();
+    await logs.close();
+    store.close();
+    await lock.release();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
+  log.info({
+    version: FLEXD_VERSION, url, dataDir,
+    isolation: runsAsRoot() ? 'root: builds and replicas run under unprivileged accounts' : 'not root: replicas run as this user',
+    environmentsRestored: environments.filter((e) => supervisor.pool(e.id)).length,
+  }, 'flexd started');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     port,
     context,
+    ...(admin.generatedPassword ? { generatedAdmin: { email: admin.email!, password: admin.generatedPassword } } : {}),
     async deployDirectory(dir, o) {
+      let versionOverride: string | undefined;
+      if (o.version !== undefined) {
+        versionOverride = semver.valid(o.version) ?? undefined;
+        if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
+      }
       const { service, environment } = ensureEnvironment(context, o);
       const job = deployer.deploy({
         serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
-        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null,
+        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
       const done = await deployer.jobs.wait(job.id);
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
       return done;
     },
+    async logs({ service, environment, limit = DEFAULT_LOG_LINES }) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LINES) {
+        throw new FlexdError('InvalidLogQuery', `limit must be a whole number from 1 to ${MAX_LOG_LINES}, not ${limit}`);
+      }
+      const svc = store.services.findService(service);
+      const env = svc && store.services.findEnvironment(svc.id, environment);
+      if (!env) throw new FlexdError('ServiceEnvironmentNotFound', `No environment "${environment}" of service "${service}".`, { status: 404 });
+      await logs.flush();
+      return store.logs.latest(env.id, limit) as LogLine[];
+    },
     close() {
       closing ??= (async () => {
+        const stopping = Date.now();
+        log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
-        if (inFlight > 0) {
+        if (inFlight.size > 0) {
           await new Promise<void>((r) => {
             drained = r;
             setTimeout(r, settings.stopGraceMs).unref();
           });
         }
+        // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
+        for (const res of inFlight) answerShuttingDown(res);
         server.closeAllConnections?.();
         await supervisor.close();
         // A deploy still running fails at its activation now that the supervisor is closed: let it
@@ -151,10 +190,23 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        await lock.release();
+        log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();
       return closing;
     },
   };
+}
+
+/** flexd's own version, from its package.json (read once). */
+const FLEXD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** 503 ServiceUnavailable for a request the stop grace did not let finish; its late answer is dropped. */
+function answerShuttingDown(res: ServerResponse): void {
+  if (res.headersSent || res.writableEnded) return;
+  const text = JSON.stringify({ error: 'ServiceUnavailable', description: 'flexd is shutting down; the request did not finish within the stop grace.', debug: '' });
+  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Retry-After': '1', Connection: 'close' });
+  res.end(text);
 }
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */

@@ -58,6 +58,9 @@ const wants = (p: Phase) => (ONLY.length > 0 ? ONLY.includes(p) : p !== 'profile
 
 /** Another checkout of flexd (with scripts/bench/flexd-server.ts) measured beside this one. */
 const COMPARE_TREE = process.env.BENCH_COMPARE_TREE || undefined;
+/** BENCH_SCRAPE_MS=1000: scrape this checkout's GET /metrics every N ms during the throughput runs (what metrics cost while Prometheus watches). */
+const SCRAPE_MS = process.env.BENCH_SCRAPE_MS ? num('BENCH_SCRAPE_MS', 1000) : undefined;
+const SCRAPE_TOKEN = 'bench-scrape-token';
 const SERVICE = 'bench';
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
@@ -109,7 +112,13 @@ const mb = (bytes: number | null | undefined) => (bytes == null ? NaN : round(by
 
 async function throughput(): Promise<void> {
   log(`throughput: flexd vs node . vs bare http, ${CONFIG.connections} connections, ${CONFIG.runs} runs × ${CONFIG.seconds} s`);
-  const flexd = await startFlexd('throughput');
+  const flexd = await startFlexd('throughput', SCRAPE_MS ? { metricsToken: SCRAPE_TOKEN } : {});
+  let scrapes = 0;
+  const scraper = SCRAPE_MS === undefined ? undefined : setInterval(() => {
+    fetch(`${flexd.url}/metrics`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })
+      .then(async (r) => { if (r.status !== 200) throw new Error(`GET /metrics answered ${r.status}`); await r.text(); scrapes++; })
+      .catch((err: Error) => log(`warning: scrape failed: ${err.message}`));
+  }, SCRAPE_MS);
   let standalone: StandaloneService | undefined;
   let bare: Awaited<ReturnType<typeof startBare>> | undefined;
   let other: FlexdProcess | undefined;
@@ -164,8 +173,11 @@ async function throughput(): Promise<void> {
       rps: f.flexd.rps / f.node.rps, p50: f.flexd.p50 / f.node.p50, p99: f.flexd.p99 / f.node.p99,
       flexdVsBareRps: f.flexd.rps / f.bare.rps,
     }]));
-    results.phases.throughput = { connections: CONFIG.connections, seconds: CONFIG.seconds, runs: CONFIG.runs, sameAnswers, figures: out, ratios, compareTree: COMPARE_TREE };
+    results.phases.throughput = { connections: CONFIG.connections, seconds: CONFIG.seconds, runs: CONFIG.runs, sameAnswers, figures: out, ratios, compareTree: COMPARE_TREE,
+      scrape: SCRAPE_MS === undefined ? undefined : { everyMs: SCRAPE_MS, scrapes } };
+    if (SCRAPE_MS !== undefined) log(`  scraped GET /metrics ${scrapes} times, every ${SCRAPE_MS} ms`);
   } finally {
+    clearInterval(scraper);
     await other?.close();
     bare?.stop();
     await standalone?.stop();

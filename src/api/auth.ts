@@ -1,7 +1,8 @@
-import { Hono, type MiddlewareHandler } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { decoyHash, verifyPassword } from '../accounts/passwords.ts';
-import { newSessionToken, sessionTokenHash } from '../accounts/tokens.ts';
+import { loginsOf } from '../accounts/login.ts';
+import { sessionTokenHash } from '../accounts/tokens.ts';
 import type { RuntimeContext } from '../context.ts';
 import { FlexdError } from '../errors.ts';
 import { readJson } from './body.ts';
@@ -18,7 +19,9 @@ const LoginBody = z.object({
 
 /**
  * `POST /session` (log in: `{email, token}`), `DELETE /session` (log out), and the middleware
- * that turns `Authorization: Kinvey <token>` into the request's user.
+ * that turns `Authorization: Kinvey <token>` into the request's user. Failed logins are counted
+ * per account and per client address; past the limit a login is answered 429 with Retry-After
+ * before its password is checked (so a guesser also stops costing a scrypt per try).
  */
 export function sessionRoutes(ctx: RuntimeContext, requireUser: MiddlewareHandler<ApiEnv>): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -26,14 +29,7 @@ export function sessionRoutes(ctx: RuntimeContext, requireUser: MiddlewareHandle
 
   app.post('/session', async (c) => {
     const { email, password } = await readJson(c, LoginBody);
-    const user = accounts.findUserByEmail(email);
-    // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
-    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
-    if (!user || !ok) throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
-    const now = Date.now();
-    accounts.deleteExpiredSessions(now);
-    const token = newSessionToken();
-    accounts.createSession(sessionTokenHash(token), user.id, now + ctx.settings.sessionTtlMs);
+    const { user, token } = await loginsOf(ctx).logIn(email, password, clientAddress(c));
     return c.json({ email: user.email, token });
   });
 
@@ -59,8 +55,13 @@ export function requireUser(ctx: RuntimeContext): MiddlewareHandler<ApiEnv> {
   };
 }
 
+/** The client's address as the socket sees it (behind a reverse proxy: the proxy's). */
+export function clientAddress(c: Context): string {
+  return (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
 /** The token of `Authorization: Kinvey <token>` (kinvey-cli) or `Bearer <token>`. */
-function presentedToken(header: string | undefined): string | undefined {
+export function presentedToken(header: string | undefined): string | undefined {
   const match = /^(?:Kinvey|Bearer)\s+(\S+)\s*$/i.exec(header ?? '');
   return match?.[1];
 }

@@ -11,7 +11,7 @@ import { environmentOr404, serviceOr404 } from './lookup.ts';
 import { checkRuntime, EntityName, EnvironmentSettings, Secret } from './schemas.ts';
 import { retireEnvironment } from './services.ts';
 import type { ApiEnv } from './types.ts';
-import { DEFAULT_RUNTIME, environmentView } from './views.ts';
+import { DEFAULT_RUNTIME, environmentView, environmentViewFor } from './views.ts';
 
 /** A generated shared secret: 58 random bytes, 116 hex characters, as kinvey-cli generates one. */
 const GENERATED_SECRET_BYTES = 58;
@@ -46,7 +46,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
 
   app.get('/v4/services/:sid/environments', (c) => {
     const svc = serviceOr404(ctx, c.req.param('sid'));
-    return c.json(services.listEnvironments(svc.id).map(environmentView));
+    return c.json(services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role)));
   });
 
   app.post('/v4/services/:sid/environments', async (c) => {
@@ -64,7 +64,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
 
   app.get('/v4/services/:sid/environments/:eid', (c) => {
     const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
-    return c.json(environmentView(env));
+    return c.json(environmentViewFor(env, c.get('user').role));
   });
 
   app.put('/v4/services/:sid/environments/:eid', async (c) => {

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { FlexdError, isFlexdError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 
 /**
  * The one place management-API errors become responses, in Kinvey's shape
@@ -10,7 +11,7 @@ import { FlexdError, isFlexdError } from '../errors.ts';
  * A FlexdError keeps its code and status; anything else is a 500 that tells the client
  * nothing of the internals (the stack goes to flexd's stderr).
  */
-export function errorResponse(err: unknown, c: Context): Response {
+export function errorResponse(err: unknown, c: Context, log: Logger = silentLogger): Response {
   // Refused before the body was read (a size cap, a deploy refused from its first fields): the
   // rest of the body is discarded, and the connection must not be reused while it still arrives.
   const incoming = (c.env as HttpBindings | undefined)?.incoming;
@@ -23,7 +24,7 @@ export function errorResponse(err: unknown, c: Context): Response {
     return c.json({ code: err.status === 413 ? 'RequestTooLarge' : 'BadRequest', description: err.message || 'The request was refused.', debug: '' },
       err.status as ContentfulStatusCode);
   }
-  console.error(`flexd: management API ${c.req.method} ${c.req.path} failed:`, err);
+  log.error({ method: c.req.method, path: c.req.path, error: (err as Error)?.stack ?? String(err) }, 'management API request failed');
   return c.json({ code: 'InternalError', description: 'flexd could not complete the request; its log says why.', debug: '' }, 500);
 }
 

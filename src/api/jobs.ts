@@ -11,7 +11,9 @@ import { parseWith, readJson } from './body.ts';
 import { environmentOr404 } from './lookup.ts';
 import { bodyStream, readUpload } from './multipart.ts';
 import { checkRuntime } from './schemas.ts';
+import type { Role } from '../store/accounts.ts';
 import type { ApiEnv } from './types.ts';
+import { REDACTED } from './views.ts';
 
 const Target = { serviceId: z.string().min(1), serviceEnvironmentId: z.string().min(1) };
 
@@ -48,14 +50,19 @@ export function jobRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   app.get('/v4/jobs/:id', (c) => {
     const job = ctx.store.jobs.get(c.req.param('id'));
     if (!job) throw new FlexdError('JobNotFound', 'The specified job could not be found.', { status: 404 });
-    return c.json(jobView(job));
+    return c.json(jobView(job, c.get('user').role));
   });
 
   return app;
 }
 
-function jobView(job: JobRow) {
-  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params: job.params, createdAt: job.createdAt, updatedAt: job.updatedAt };
+function jobView(job: JobRow, role: Role) {
+  // A deploy's params may carry variables; a viewer sees their names only (views.ts).
+  const vars = job.params.environmentVariables;
+  const params = role === 'viewer' && vars && typeof vars === 'object'
+    ? { ...job.params, environmentVariables: Object.fromEntries(Object.keys(vars).map((k) => [k, REDACTED])) }
+    : job.params;
+  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params, createdAt: job.createdAt, updatedAt: job.updatedAt };
 }
 
 async function acceptUpload(ctx: RuntimeContext, c: Context<ApiEnv>, contentType: string): Promise<JobRow> {

@@ -26,17 +26,36 @@ export function checkRuntime(ctx: RuntimeContext, runtime: string): string {
   throw new FlexdError('InvalidRuntime', `Unknown runtime "${runtime}". Use one of: ${known.join(', ')}.`, { status: 400 });
 }
 
-const whole = (min: number) => z.number().int().min(min).optional();
+const whole = ([min, max]: readonly [number, number]) => z.number().int().min(min).max(max).optional();
+
+/**
+ * The range each per-environment setting may take (docs/configuration.md, Per environment);
+ * beyond it a PUT is refused with 400. The upper bounds keep one environment from turning a
+ * setting against flexd or its neighbours, and keep every value a working timer:
+ * - requestTimeoutMs ≤ 10 min: a request holds a connection and a replica's slot that long;
+ *   the hosted runtime allowed 60 s. (Timers past 2^31-1 ms fire at once: 3e9 made every request 504.)
+ * - idleTimeoutMs ≤ 7 days (0 = never): beyond that "never" says it better, and it stays a valid timer.
+ * - memoryLimitMb 16…8192: below 16 MiB Node cannot start; above 8 GiB one environment could take the host.
+ * - replicas ≤ 16 each: two cores' worth of a small VM many times over; more is a different machine.
+ */
+export const SETTING_BOUNDS = {
+  requestTimeoutMs: [1, 10 * 60_000],
+  idleTimeoutMs: [0, 7 * 24 * 60 * 60_000],
+  memoryLimitMb: [16, 8192],
+  minReplicas: [0, 16],
+  maxReplicas: [1, 16],
+} as const;
 
 /**
  * flexd's own: the knobs one environment may set for itself (config.ts ENVIRONMENT_SETTINGS),
  * overriding the runtime's. Unknown keys are refused, so a typo does not pass silently.
  */
 export const EnvironmentSettings = z.strictObject({
-  requestTimeoutMs: whole(1),
-  idleTimeoutMs: whole(0),
-  memoryLimitMb: whole(1),
-  minReplicas: whole(0),
-  maxReplicas: whole(1),
+  requestTimeoutMs: whole(SETTING_BOUNDS.requestTimeoutMs),
+  idleTimeoutMs: whole(SETTING_BOUNDS.idleTimeoutMs),
+  memoryLimitMb: whole(SETTING_BOUNDS.memoryLimitMb),
+  minReplicas: whole(SETTING_BOUNDS.minReplicas),
+  maxReplicas: whole(SETTING_BOUNDS.maxReplicas),
   strictUnhandledRejections: z.boolean().optional(),
+  permissionModel: z.boolean().optional(),
 } satisfies Record<(typeof ENVIRONMENT_SETTINGS)[number], z.ZodType>);

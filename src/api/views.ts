@@ -1,4 +1,4 @@
-import type { OrganizationRow } from '../store/accounts.ts';
+import type { OrganizationRow, Role } from '../store/accounts.ts';
 import type { EnvironmentRow, ServiceRow } from '../store/index.ts';
 
 /**
@@ -29,6 +29,7 @@ export function serviceView(svc: ServiceRow) {
     type: 'internal' as const,
     // `flex show` crashes without access.writers.apps or .organizations.
     access: { writers: { organizations: [svc.organizationId] } },
+    ...(svc.description !== null ? { description: svc.description } : {}),
     createdAt: svc.createdAt,
   };
 }
@@ -45,3 +46,17 @@ export function environmentView(env: EnvironmentRow) {
     ...(env.description !== null ? { description: env.description } : {}),
   };
 }
+
+/**
+ * What a viewer sees of an environment: no shared secret (it would let them call the service
+ * as Kinvey does) and the variables' names without their values (they often hold API keys).
+ */
+export function environmentViewFor(env: EnvironmentRow, role: Role) {
+  const view = environmentView(env);
+  if (role !== 'viewer') return view;
+  const { secret: _secret, ...rest } = view;
+  return { ...rest, environmentVariables: Object.fromEntries(Object.keys(env.envVars).map((k) => [k, REDACTED])) };
+}
+
+/** Stands in for a value a viewer may not read. */
+export const REDACTED = '(hidden)';

@@ -2,17 +2,18 @@
  * The entry point of a replica: `node [flags] child.cjs <projectDir>`. Everything in src/child
  * runs inside the replica and imports nothing from the parent side.
  *
- * Order matters: the IPC lifecycle is in place before the service's code loads, so a
+ * Order matters: the channel's lifecycle is in place before the service's code loads, so a
  * replica whose runtime died exits even while the service is still starting.
  */
-import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
+import { hasChannel, openChannel, send } from './channel.ts';
 import { loadService } from './load-service.ts';
+import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
 import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
 
 const projectDir = process.argv[2];
-if (!projectDir || !process.send) {
-  console.error('flexd child: run by flexd with an IPC channel and a project folder');
+if (!projectDir || !hasChannel()) {
+  console.error('flexd child: run by flexd with a channel on fd 3 and a project folder');
   process.exit(2);
 }
 
@@ -23,31 +24,30 @@ for (const stream of [process.stdout, process.stderr]) {
   (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
 }
 
-// The runtime is gone (even after kill -9): nothing will ever send us work again. flexd starts
-// each replica as the leader of its own process group; take along whatever the service started.
-process.on('disconnect', () => {
+// The runtime is gone (EOF on the channel, even after kill -9): nothing will ever send us work
+// again. flexd starts each replica as the leader of its own process group; take along whatever
+// the service started.
+function leave(): void {
   try {
     process.kill(-process.pid, 'SIGKILL');
   } catch {
     process.exit(0); // not a group leader (started by hand): just leave
   }
-});
+}
 
-process.on('message', function onMessage(message: unknown): void {
+openChannel(function onMessage(message: unknown): void {
   if (!isToReplica(message)) {
     // Its type only: a malformed task could still carry a secret (authKey).
     console.error(`flexd child: ignored an unknown message of type ${JSON.stringify((message as { t?: unknown } | null)?.t)}`);
     return;
   }
-  if (message.t === 'batch') {
-    for (const m of message.messages) onMessage(m);
-  } else if (message.t === 'ping') {
-    process.send!({ t: 'pong', id: message.id, rss: process.memoryUsage.rss() });
+  if (message.t === 'ping') {
+    send({ t: 'pong', id: message.id, rss: process.memoryUsage.rss() });
   } else {
     if (message.aliases) restoreAliases(message.task, message.aliases);
     receiver.runTask(message.id, message.task);
   }
-});
+}, leave);
 
 process.on('uncaughtException', (err) => {
   if (receiver.failCurrentTask(err)) {

@@ -1,35 +1,37 @@
 import type { Alias } from './aliases.ts';
 
 /**
- * The messages that cross a replica's IPC channel. Both sides check every message they
- * receive against these shapes; an unknown message is logged and ignored (STYLE.md §4).
+ * The messages that cross a replica's channel (one JSON frame each, frames.ts). Both sides
+ * check every message they receive against these shapes. The replica logs and ignores an
+ * unknown message from flexd; flexd treats an unknown message from a replica as a broken
+ * protocol and replaces the replica (its code may be anything the service wrote).
  * This file is the contract between src/child (inside a replica) and src/supervisor.
  */
 
 /** Parent → replica */
 export type ToReplica =
   | { t: 'task'; id: number; task: Record<string, unknown>; aliases?: Alias[] }
-  | { t: 'ping'; id: number }
-  /** The messages of one event-loop turn, as one write (one wake-up of the other side). */
-  | { t: 'batch'; messages: ToReplica[] };
+  | { t: 'ping'; id: number };
 
 /** Replica → parent */
 export type FromReplica =
   | { t: 'ready' }
   | { t: 'result'; id: number; task: Record<string, unknown> }
   | { t: 'failed'; id: number; error: { name: string; message: string; stack: string } }
-  | { t: 'pong'; id: number; rss: number }
-  | { t: 'batch'; messages: FromReplica[] };
+  | { t: 'pong'; id: number; rss: number };
 
 export function isFromReplica(m: unknown): m is FromReplica {
   if (typeof m !== 'object' || m === null) return false;
   const msg = m as Record<string, unknown>;
   switch (msg.t) {
     case 'ready': return true;
-    case 'result': return typeof msg.id === 'number' && typeof msg.task === 'object' && msg.task !== null;
-    case 'failed': return typeof msg.id === 'number' && typeof msg.error === 'object' && msg.error !== null;
+    case 'result': return typeof msg.id === 'number' && isObject(msg.task);
+    case 'failed': {
+      const e = msg.error as Record<string, unknown> | null;
+      return typeof msg.id === 'number' && isObject(e)
+        && typeof e.name === 'string' && typeof e.message === 'string' && typeof e.stack === 'string';
+    }
     case 'pong': return typeof msg.id === 'number' && typeof msg.rss === 'number';
-    case 'batch': return Array.isArray(msg.messages);
     default: return false;
   }
 }
@@ -42,8 +44,11 @@ export function isToReplica(m: unknown): m is ToReplica {
       && (msg.aliases === undefined || Array.isArray(msg.aliases));
   }
   if (msg.t === 'ping') return typeof msg.id === 'number';
-  if (msg.t === 'batch') return Array.isArray(msg.messages);
   return false;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Where the child runtime publishes its receiver for the `kinvey-code-task-runner` shim to pick up. */

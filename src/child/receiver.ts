@@ -1,7 +1,7 @@
 /**
  * flexd's stand-in for `kinvey-code-task-runner` (DESIGN.md, decision 2). The SDK calls
  * `start(options, onTask, onStarted)`; instead of listening on HTTP or TCP, tasks arrive over
- * the IPC channel and completed tasks go back the same way. The SDK's own dispatch and
+ * flexd's channel (channel.ts) and completed tasks go back the same way. The SDK's own dispatch and
  * completion handlers run unchanged.
  *
  * Unlike the SDK's receivers, a handler that throws (synchronously, later in a callback, or
@@ -9,24 +9,14 @@
  * each task runs in an AsyncLocalStorage context, so an uncaught error can be traced to it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { FromReplica } from './protocol.ts';
+import { send } from './channel.ts';
+import { FrameError } from './frames.ts';
 
 type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
 
 const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
-
-let outbox: FromReplica[] = [];
-/** The results of one event-loop turn go to the runtime as one message: one write. */
-function send(message: FromReplica): void {
-  if (outbox.push(message) === 1) setImmediate(flush);
-}
-function flush(): void {
-  const messages = outbox;
-  outbox = [];
-  if (process.connected) process.send!(messages.length === 1 ? messages[0] : { t: 'batch', messages });
-}
 
 function invalid(message: string, description: string, debug: string): Error {
   return Object.assign(new Error(message), { description, debug });
@@ -65,8 +55,16 @@ export function runTask(id: number, task: Record<string, unknown>): void {
   taskContext.run(id, () => {
     try {
       onTask!(task, (_err, result) => {
+        // The first completion answers; it is serialised here, so a second completion or a
+        // change to the response afterwards cannot alter what was sent.
         if (!open.delete(id)) return 'Connection ended by client.';
-        send({ t: 'result', id, task: result ?? task });
+        try {
+          send({ t: 'result', id, task: result ?? task });
+        } catch (err) {
+          if (!(err instanceof FrameError)) throw err;
+          const name = err.reason === 'too-large' ? 'AnswerTooLarge' : 'AnswerNotSerialisable';
+          send({ t: 'failed', id, error: { name, message: `flexd cannot pass this answer on: ${err.message}`, stack: '' } });
+        }
         return undefined;
       });
     } catch (err) {
@@ -79,7 +77,16 @@ export function runTask(id: number, task: Record<string, unknown>): void {
 function fail(id: number, err: unknown): void {
   open.delete(id);
   const e = err instanceof Error ? err : new Error(String(err));
-  send({ t: 'failed', id, error: { name: e.name, message: e.message, stack: e.stack ?? '' } });
+  // A thrown value's name or message may be anything (a getter, a Symbol): send strings.
+  send({ t: 'failed', id, error: { name: text(e.name, 'Error'), message: text(e.message, ''), stack: text(e.stack, '') } });
+}
+
+function text(value: unknown, fallback: string): string {
+  try {
+    return typeof value === 'string' ? value.slice(0, 64 * 1024) : value === undefined ? fallback : String(value).slice(0, 64 * 1024);
+  } catch {
+    return fallback;
+  }
 }
 
 /**

@@ -28,6 +28,8 @@ export interface EnvironmentStatus {
 export interface LogEntry { _id: string; containerId: string; message: unknown; threshold: string | null; timestamp: string }
 export interface Job { jobId: string; type: string; status: string; progress?: string; params?: unknown; [key: string]: unknown }
 export type JobBody = { type: string; params: Record<string, unknown> };
+export interface Account { id: string; email: string; role: string; createdAt: string; password?: string }
+export interface StoredVersion { id: string; version: string; active: boolean; createdAt: string; size?: number; sdkVersion?: string | null; [key: string]: unknown }
 
 interface RequestOptions {
   query?: Record<string, string | number | undefined>;
@@ -104,6 +106,30 @@ export class ApiClient {
     form.append('params', JSON.stringify(params));
     form.append('file', new Blob([archive as Uint8Array<ArrayBuffer>], { type: filename.endsWith('.gz') ? 'application/gzip' : 'application/tar' }), filename);
     return this.request('POST', '/v4/jobs', { form, timeoutMs: UPLOAD_TIMEOUT_MS });
+  }
+  /** flexd's own: the caller's account (`{id, email, role}`). */
+  me(): Promise<Account> {
+    return this.request('GET', '/v4/user');
+  }
+  users(): Promise<Account[]> {
+    return this.request('GET', '/v4/users');
+  }
+  /** Without a password the server generates one and answers it, once. */
+  createUser(body: { email: string; role: string; password?: string }): Promise<Account> {
+    return this.request('POST', '/v4/users', { json: body });
+  }
+  deleteUser(idOrEmail: string): Promise<void> {
+    return this.request('DELETE', `/v4/users/${enc(idOrEmail)}`);
+  }
+  changeOwnPassword(currentPassword: string, password: string): Promise<void> {
+    return this.request('PUT', '/v4/user/password', { json: { currentPassword, password } });
+  }
+  /** flexd's own: every stored version of an environment, oldest first, and which one serves. */
+  versions(serviceId: string, environmentId: string): Promise<StoredVersion[]> {
+    return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/versions`);
+  }
+  deleteEnvironment(serviceId: string, environmentId: string): Promise<void> {
+    return this.request('DELETE', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}`);
   }
   job(jobId: string): Promise<Job> {
     return this.request('GET', `/v4/jobs/${enc(jobId)}`);

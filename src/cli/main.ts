@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseCommandArgs } from './args.ts';
 import { GLOBAL_HELP, type Command } from './command.ts';
 import { COMMANDS, findCommand } from './commands/index.ts';
-import { CliError, failureLine } from './errors.ts';
+import { CliError, failureLine, failureParts } from './errors.ts';
 import { Output } from './output.ts';
 import { serve, SERVE_HELP } from './serve.ts';
 
@@ -65,8 +65,12 @@ function version(): string {
   return `flexd ${pkg.version}`;
 }
 
+/** `--output json` anywhere in the arguments: a failure is then one JSON line too, for the script reading stdout. */
+const jsonOutput = args.some((a, i) => a === '--output=json' || (a === '--output' && args[i + 1] === 'json'));
+
 main().catch((err: unknown) => {
-  console.error(`flexd: ${failureLine(err)}`);
+  if (jsonOutput) process.stdout.write(`${JSON.stringify({ error: failureParts(err) })}\n`);
+  else console.error(`flexd: ${failureLine(err)}`);
   if (process.env.FLEXD_DEBUG && err instanceof Error && err.stack) console.error(err.stack);
   process.exit(1);
 });

@@ -13,6 +13,7 @@ const FLAGS = {
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
   'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
+  'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -45,6 +46,10 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): RuntimeOpt
       return [r.slice(0, eq), r.slice(eq + 1)];
     }));
   }
+  if (options.logFormat !== undefined && options.logFormat !== 'text' && options.logFormat !== 'json') {
+    throw new Error(`--log-format must be text or json, got "${String(options.logFormat)}"`);
+  }
+  options.log = 'stderr';
   options.adminEmail = env.FLEXD_ADMIN_EMAIL;
   options.adminPassword = env.FLEXD_ADMIN_PASSWORD;
   return options as RuntimeOptions;
@@ -61,6 +66,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
+  --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
+  --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too
 
 Every flag is also an environment variable: FLEXD_ and the flag in upper case (FLEXD_REQUEST_TIMEOUT_MS).
 The first start creates an admin: FLEXD_ADMIN_EMAIL and FLEXD_ADMIN_PASSWORD, or a generated password printed once.
@@ -72,21 +79,49 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
-  const runtime = await createRuntime(options);
+  const runtime = await createRuntime({ ...options, generateAdminPassword: true });
+  // The one time a generated password is shown; it is never logged anywhere else.
+  if (runtime.generatedAdmin) {
+    const { email, password } = runtime.generatedAdmin;
+    process.stdout.write(`flexd: created admin ${email} with password ${password}\n`);
+  }
   console.log(`flexd listening on ${runtime.url}`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      console.error(`flexd: second ${signal}, exiting now`);
-      process.exit(1);
+  const onSignal = stopOnSignals(() => runtime.close());
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/**
+ * A repeat of a stop signal within this long is the same request delivered twice, not a second
+ * request: a process manager (or npm, which forwards SIGTERM and SIGINT to its script) may
+ * signal the main PID and the whole group at once, and Ctrl-C reaches both npm and flexd.
+ * Long enough for two deliveries of one event, short enough that a person's second Ctrl-C counts.
+ */
+export const DUPLICATE_SIGNAL_MS = 500;
+
+/**
+ * The stop handler of `flexd serve`: the first SIGTERM/SIGINT drains and stops (exit 0); the
+ * same signal again within DUPLICATE_SIGNAL_MS is ignored; a later one (a second Ctrl-C, or a
+ * process manager that lost patience) exits at once with code 1.
+ */
+export function stopOnSignals(
+  close: () => Promise<void>,
+  o: { now?: () => number; exit?: (code: number) => void; say?: (line: string) => void } = {},
+): (signal: string) => void {
+  const { now = Date.now, exit = (code: number) => process.exit(code), say = (line: string) => console.error(line) } = o;
+  let firstAt: number | undefined;
+  return (signal) => {
+    if (firstAt !== undefined) {
+      if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+      say(`flexd: second ${signal}, exiting now`);
+      exit(1);
+      return;
     }
-    stopping = true;
-    console.error(`flexd: ${signal} received, draining requests and stopping replicas`);
-    runtime.close().then(() => process.exit(0), (err) => {
-      console.error(`flexd: shutdown failed: ${(err as Error).message}`);
-      process.exit(1);
+    firstAt = now();
+    say(`flexd: ${signal} received, draining requests and stopping replicas`);
+    close().then(() => exit(0), (err) => {
+      say(`flexd: shutdown failed: ${(err as Error).message}`);
+      exit(1);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { BodyBudget } from '../edge/budget.ts';
+import { capDiscardedBody } from '../edge/drain.ts';
 import { FlexdError, isFlexdError } from '../errors.ts';
 import { secretsEqual } from '../secrets.ts';
 import type { Store } from '../store/index.ts';
@@ -17,9 +19,25 @@ const INVALID_CREDENTIALS = {
   debug: 'The Authorization Key was not valid or missing.',
 };
 
-export interface DataPlaneDeps { store: Store; supervisor: Supervisor; bodyLimitBytes: number }
+/**
+ * What a client without the right X-Auth-Key may make flexd read on a route that checks it: the
+ * SDK echoes a functions request in its 401 (`{request, response}`), so a small body is read to
+ * answer as the SDK would; a larger one is not read (Content-Length) or read no further, and the
+ * 401 carries an empty body. Either way such a client costs at most this much memory.
+ */
+export const UNAUTHENTICATED_BODY_BYTES = 64 * 1024;
 
-interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory }
+export interface DataPlaneDeps {
+  store: Store;
+  supervisor: Supervisor;
+  bodyLimitBytes: number;
+  /** every data-plane body at once holds at most this many bytes (default: no limit) */
+  bodyBudget?: BodyBudget;
+  /** metrics: called once the environment is known (src/metrics/registry.ts) */
+  observe?: (environmentId: string, res: ServerResponse) => void;
+}
+
+interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory; budget: BodyBudget }
 
 /**
  * `/flex/{service}/{environment}/…`: the SDK's local routes, per environment. Builds the task
@@ -28,7 +46,11 @@ interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory }
  * Node's http directly: this is the hot path, and it streams the body limit itself.
  */
 export function createDataPlane(dataPlaneDeps: DataPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const deps: Deps = { ...dataPlaneDeps, directory: new EnvironmentDirectory(dataPlaneDeps.store) };
+  const deps: Deps = {
+    ...dataPlaneDeps,
+    directory: new EnvironmentDirectory(dataPlaneDeps.store),
+    budget: dataPlaneDeps.bodyBudget ?? new BodyBudget(Number.POSITIVE_INFINITY),
+  };
   return (req, res) => {
     const requestId = header(req, 'x-kinvey-request-id') || randomUUID();
     handle(deps, req, res, requestId).catch((err) => sendError(res, err, requestId));
@@ -51,8 +73,20 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     req.resume();
     throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });
   }
+  deps.observe?.(env.id, res);
 
-  const raw = await readBody(req, deps.bodyLimitBytes);
+  // The secret is checked before the body is read: without it, a route that checks it reads at
+  // most UNAUTHENTICATED_BODY_BYTES (issue 9, finding 3).
+  const authorised = !env.secret || secretsEqual(header(req, 'x-auth-key'), env.secret);
+  const lease = deps.budget.lease();
+  res.once('close', () => lease.release());
+  let raw: Buffer;
+  if (authorised || !checksSecret(req.method ?? 'GET', rest, rawQuery)) {
+    raw = await readBody(req, deps.bodyLimitBytes, lease);
+  } else {
+    raw = await readBody(req, UNAUTHENTICATED_BODY_BYTES, lease).catch(() => EMPTY);
+    capDiscardedBody(req, deps.bodyLimitBytes);
+  }
   const body = parseJsonBody(req.headers['content-type'], raw);
   if (!body.ok) {
     throw new FlexdError('BadRequest', 'Unable to understand request', { status: body.status, debug: body.debug });
@@ -78,7 +112,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   }
   let completed;
   let headers: Record<string, string> = { 'X-Request-Id': requestId };
-  if (route.checksSecret && env.secret && !secretsEqual(header(req, 'x-auth-key'), env.secret)) {
+  if (route.checksSecret && !authorised) {
     completed = rejectAsTheSdkWould(route.task);
   } else {
     const outcome = await deps.supervisor.dispatch(env.id, route.task);
@@ -113,6 +147,14 @@ function rejectAsTheSdkWould(task: Record<string, any>): Record<string, any> {
   task.response.statusCode = 401;
   task.response.continue = false;
   return task;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Whether the route of this request checks the shared secret (its task does not depend on the body). */
+function checksSecret(method: string, path: string, rawQuery: string): boolean {
+  const route = routeRequest({ method, path, rawQuery, header: () => undefined, body: {} });
+  return route.kind === 'task' && route.checksSecret;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

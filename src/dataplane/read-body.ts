@@ -1,15 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
+import { overloaded, type BodyLease } from '../edge/budget.ts';
 import { FlexdError } from '../errors.ts';
 
 /**
  * Reads a request body up to `limitBytes`. A declared Content-Length over the limit is refused
  * before a byte is read; a chunked body is refused as soon as it passes the limit, so an
  * oversized body is never buffered whole (RELIABILITY B1). Like body-parser, a gzip or deflate
- * Content-Encoding is inflated, and the limit applies to the inflated bytes.
+ * Content-Encoding is inflated, and the limit applies to the inflated bytes. With a `lease`, every
+ * byte held counts against flexd's budget for all bodies at once; past it the body is refused
+ * with 503 (the caller releases the lease when the request ends).
  */
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limitBytes: number, lease?: BodyLease): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
     req.resume();
@@ -26,15 +29,16 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const refuse = (err: FlexdError) => {
+      source.removeAllListeners('data');
+      if (source !== req) source.destroy();
+      req.resume();
+      reject(err);
+    };
     source.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limitBytes) {
-        source.removeAllListeners('data');
-        if (source !== req) source.destroy();
-        req.resume();
-        reject(tooLarge(limitBytes));
-        return;
-      }
+      if (size > limitBytes) return refuse(tooLarge(limitBytes));
+      if (lease && !lease.take(chunk.length)) return refuse(overloaded('request bodies'));
       chunks.push(chunk);
     });
     source.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));

@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.ts';
 import type { Store, JobRow, JobStatus } from '../store/index.ts';
 
 /** A job as `wait` resolves it: `reason` is the first line of a failure (the code and why), also when details follow it. */
@@ -11,7 +12,7 @@ export class JobRunner {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly waiters = new Map<string, ((job: FinishedJob) => void)[]>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, private readonly log: Logger) {}
 
   enqueue(job: JobRow, work: (progress: (status: JobStatus, text: string) => void) => Promise<string>): void {
     const key = job.environmentId ?? job.id;
@@ -27,7 +28,7 @@ export class JobRunner {
       } catch (err) {
         // A full disk or a closed database: the job goes on and its waiters still hear how it
         // ended; the row says it was unfinished, and the next start marks it ERROR.
-        if (!unrecorded) console.error(`flexd: could not record the progress of job ${job.id}: ${(err as Error).message}`);
+        if (!unrecorded) this.log.error({ job: job.id, error: (err as Error).message }, 'could not record the progress of a job');
         unrecorded = true;
       }
     };

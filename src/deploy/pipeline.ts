@@ -2,6 +2,8 @@ import { chmodSync, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'no
 import { join, relative, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
+import type { EventBus } from '../events/bus.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
@@ -24,6 +26,8 @@ export interface DeployRequest {
   runtime?: string;
   /** the version the uploader announced (kinvey-cli's params.version); recorded in the job's params for status views */
   version?: string;
+  /** deployDirectory's `version`: store and serve the project as this version instead of its package.json's (semver, checked by the caller) */
+  versionOverride?: string;
   userEmail: string | null;
 }
 
@@ -38,9 +42,10 @@ export class Deployer {
   /** Builds run one at a time: they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string }) {
-    this.jobs = new JobRunner(deps.store);
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
+    this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
+    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
   }
 
   deploy(req: DeployRequest): JobRow {
@@ -83,7 +88,7 @@ export class Deployer {
   async restoreAll(): Promise<void> {
     const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
     if (failed.jobs > 0) {
-      console.error(`flexd: ${failed.jobs} unfinished job(s) from the last run marked ERROR; ${failed.versions} version(s) they stored but never served removed`);
+      this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
     // No job runs yet: whatever is in the builds folder is the scratch space of a job flexd was killed in.
     for (const name of readdirSync(this.box.buildsDir)) rmSync(join(this.box.buildsDir, name), { recursive: true, force: true });
@@ -108,6 +113,9 @@ export class Deployer {
     const { store } = this.deps;
     const buildDir = join(this.box.buildsDir, job.id);
     let version: VersionRow | undefined;
+    const started = Date.now();
+    let target = req.version;
+    this.deps.events?.emit({ type: 'deploy-started', environmentId: req.environmentId, jobId: job.id, version: target });
     try {
       progress('BUILDING', 'Building');
       mkdirSync(buildDir, { recursive: true, mode: 0o711 });
@@ -129,7 +137,8 @@ export class Deployer {
         readableByAll(uploaded);
         projectDir = uploaded;
       }
-      const project = await readProject(projectDir);
+      const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
+      target = project.version;
       checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
       const build = () => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
@@ -148,6 +157,7 @@ export class Deployer {
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
       pruneTrees(store);
+      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
@@ -155,6 +165,7 @@ export class Deployer {
         if (version) store.versions.remove(version.id);
       } catch { /* the database refuses even this: the reason below matters more */ }
       this.recordError(req.environmentId, err);
+      this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
       throw new Error(describe(err));
     } finally {
       rmSync(buildDir, { recursive: true, force: true });

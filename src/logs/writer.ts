@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.ts';
 import type { LogRecord, RingTotals } from '../store/logs.ts';
 import type { LogSink } from './store-thread.ts';
 
@@ -32,6 +33,8 @@ export interface LogWriterOptions {
   maxLines: number;
   /** past this, the oldest waiting lines are dropped (and said so); default PENDING_MAX_BYTES */
   maxPendingBytes?: number;
+  /** flexd's own log, for the writer's failures; default: console.error */
+  log?: Logger;
 }
 
 /**
@@ -103,6 +106,10 @@ export class LogWriter {
     return done;
   }
 
+  private get log(): Logger {
+    return this.options.log ?? CONSOLE_LOG;
+  }
+
   /** Drops an environment's stored lines, after what was written for it so far. */
   async deleteEnvironment(environmentId: string): Promise<void> {
     await this.flush();
@@ -110,7 +117,7 @@ export class LogWriter {
     try {
       await this.sink.deleteEnvironment(environmentId);
     } catch (err) {
-      console.error(`flexd: could not delete the log lines of ${environmentId}: ${(err as Error).message}`);
+      this.log.error({ environmentId, error: (err as Error).message }, 'could not delete the log lines of an environment');
     }
   }
 
@@ -197,7 +204,7 @@ export class LogWriter {
     for (const r of batch) caps[r.environmentId] ??= this.options.capBytes(r.environmentId);
     this.sink.append(batch, caps).then(() => true, (err: Error) => {
       // The database is full or gone: the lines are lost, the runtime is not.
-      console.error(`flexd: could not store ${batch.length} log lines: ${err.message}`);
+      this.log.error({ lines: batch.length, error: err.message }, 'could not store log lines');
       return false;
     }).then((stored) => {
       this.inFlight--;
@@ -206,7 +213,7 @@ export class LogWriter {
       }
       if (stored) for (const listener of this.listeners) for (const id of Object.keys(caps)) listener(id);
       this.pump();
-    }).catch((err: Error) => console.error(`flexd: a log listener failed: ${err.stack ?? err.message}`));
+    }).catch((err: Error) => this.log.error({ error: err.stack ?? err.message }, 'a log listener failed'));
   }
 
   /**
@@ -254,3 +261,11 @@ export class LogWriter {
 function pendingCost(r: LogRecord): number {
   return r.message.length + PENDING_RECORD_OVERHEAD_BYTES;
 }
+
+/** Without a logger (the writer's own tests), failures still reach stderr. */
+const CONSOLE_LOG: Logger = {
+  debug() {},
+  info() {},
+  warn: (fields, msg) => console.error(`flexd: ${msg}`, fields),
+  error: (fields, msg) => console.error(`flexd: ${msg}`, fields),
+};

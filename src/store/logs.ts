@@ -31,6 +31,7 @@ export class LogStore {
   private readonly byTo;
   private readonly byEnvironment;
   private readonly after;
+  private readonly newest;
 
   constructor(db: Db) {
     const page = (where: string) => db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ?${where} ORDER BY id LIMIT ? OFFSET ?`);
@@ -38,7 +39,14 @@ export class LogStore {
     this.byFrom = page(' AND timestamp >= ?');
     this.byTo = page(' AND timestamp <= ?');
     this.byEnvironment = page('');
+    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
     this.after = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`);
+    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
+  }
+
+  /** The newest `limit` records, oldest first (rt.logs). */
+  latest(environmentId: string, limit: number): LogRow[] {
+    return toRows(this.newest.all(environmentId, limit)).reverse();
   }
 
   /** Oldest first, as kinvey-cli prints them. `page` counts from 1. */
@@ -49,6 +57,11 @@ export class LogStore {
         : q.to ? this.byTo.all(environmentId, q.to, q.limit, offset)
           : this.byEnvironment.all(environmentId, q.limit, offset);
     return toRows(rows);
+  }
+
+  /** The newest `limit` records, oldest first (the status page's first screen). */
+  tail(environmentId: string, limit: number): LogRow[] {
+    return toRows(this.newest.all(environmentId, limit)).reverse();
   }
 
   /** Records newer than `afterId`, for `logs --follow`. */

@@ -88,7 +88,21 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE versions ADD COLUMN job_id TEXT;
   `,
-  // BUILD: installed dependency trees (node_modules as npm left it, a gzip'ed tar), stored once by
+  // 3: accounts get a role (admin | deployer | viewer); the accounts that exist are the admins
+  // they were before roles. Services get a description (kinvey-cli's `service apply` sends one).
+  `
+  ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+  ALTER TABLE services ADD COLUMN description TEXT;
+  CREATE INDEX sessions_user ON sessions(user_id, expires_at);
+  `,
+  // 4: each environment's account slot: as root, its replicas run as uid/gid uidRangeStart + 1 + slot
+  // (src/isolation/accounts.ts). Unique among live environments; a deleted one's slot is reused.
+  `
+  ALTER TABLE environments ADD COLUMN account_slot INTEGER;
+  UPDATE environments SET account_slot = (SELECT COUNT(*) FROM environments AS e WHERE e.rowid < environments.rowid);
+  CREATE UNIQUE INDEX environments_account_slot ON environments(account_slot);
+  `,
+  // 5: installed dependency trees (node_modules as npm left it, a gzip'ed tar), stored once by
   // what determined them and shared by the versions built with them; versions.bundle now holds
   // only the project's own files
   `

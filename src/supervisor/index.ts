@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync, renameSync } from 'node:fs'
 import { join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { Logger } from '../logger.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
@@ -24,6 +26,10 @@ export interface SupervisorDeps {
   logs: LogWriter;
   /** Node executables for runtime names beyond flex-runtime-node6…12 (which run on this Node). */
   runtimes?: Record<string, string>;
+  /** where pools report swaps, exits, idling and suspensions (server log, metrics) */
+  events?: EventBus;
+  /** flexd's own log (src/logger.ts) */
+  log?: Logger;
 }
 
 /**
@@ -50,7 +56,7 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir);
+    this.sandbox = prepareSandbox(deps.dataDir, deps.log);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
     this.replicasDir = join(this.sandbox.runDir, 'replicas');
@@ -145,6 +151,7 @@ export class Supervisor {
           this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason });
         } catch { /* the environment was deleted meanwhile */ }
       },
+      event: (e) => this.deps.events?.emit({ ...e, environmentId }),
     });
   }
 
@@ -165,6 +172,9 @@ export class Supervisor {
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
+      permissions: settings.permissionModel
+        ? { read: [generation.projectDir, this.childEntry], write: [cwd] }
+        : undefined,
       uid: this.sandbox.uid,
       gid: this.sandbox.gid,
     });

@@ -1,5 +1,6 @@
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
+import { exitReason, type PoolEvent } from '../events/bus.ts';
 import { CrashBudget } from './crash-budget.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
@@ -19,6 +20,8 @@ export interface PoolHooks {
   note(containerId: string, message: string, threshold?: string | null): void;
   /** The pool suspended itself after its crash budget, or came back (reason null). */
   suspended(reason: string | null): void;
+  /** What happened, for flexd's server log and metrics (src/events). */
+  event?(e: PoolEvent): void;
 }
 
 export type DispatchResult =
@@ -103,6 +106,7 @@ export class Pool {
     const alive = fresh.filter((r) => r.state !== 'exited');
     if (alive.length === 0) throw new StartError('the new replicas exited right after they reported ready', fresh[0]!.outputTail());
     const old = this.replicas;
+    this.hooks.event?.({ type: 'swap', from: this.generation?.version, to: next.version, replicas: alive.length });
     this.generation = next;
     this.replicas = alive;
     for (const r of alive) this.watch(r);
@@ -143,6 +147,13 @@ export class Pool {
       void this.checkAfterTimeout(replica);
       throw new FlexdError('RequestTimeout', `The Flex service did not complete the request within ${timeoutMs} ms.`,
         { status: 504, debug: 'The handler may still be running; its late result will be dropped.' });
+    }
+    if (settled.kind === 'unsendable') {
+      // The request's own fault (a 200,000-deep body, a task over the frame size): answered for
+      // it alone; the replica never saw it, so nothing crashed.
+      throw settled.tooLarge
+        ? new FlexdError('RequestEntityTooLarge', 'The request is too large to pass to the Flex service.', { status: 413, debug: settled.reason })
+        : new FlexdError('BadRequest', 'The request cannot be passed to the Flex service (its JSON is nested too deeply).', { status: 400, debug: settled.reason });
     }
     if (settled.kind === 'died') {
       const what = settled.outOfMemory ? 'ran out of memory' : 'ended';
@@ -259,6 +270,7 @@ export class Pool {
     } catch (err) {
       const tail = err instanceof StartError && err.tail ? `\n${err.tail}` : '';
       this.hooks.note(r.containerId, `replica failed to start: ${(err as Error).message}${tail}`, 'error');
+      this.hooks.event?.({ type: 'replica-start-failed', containerId: r.containerId, detail: (err as Error).message });
       return undefined;
     }
   }
@@ -270,17 +282,21 @@ export class Pool {
       if (i >= 0) this.replicas.splice(i, 1);
       if (r.retiring || i < 0 || this.closed) return;
       const delay = this.crashes.record(Date.now());
+      const exit = { type: 'replica-exit', containerId: r.containerId, version: r.version, reason: exitReason(r), detail: reason } as const;
       if (delay === null) {
+        this.hooks.event?.(exit);
         this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
         this.suspend(`more than ${this.settings.crashBudget} crashes within ${this.settings.crashWindowMs} ms; last: ${reason}`);
         return;
       }
       if (this.replicas.length >= Math.max(1, this.settings.minReplicas) && this.waiters.length === 0) {
+        this.hooks.event?.(exit);
         this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');
         return;
       }
       this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}; restarting in ${delay} ms`
         + ` (${this.crashes.recent} of ${this.settings.crashBudget} crashes allowed within ${this.settings.crashWindowMs} ms)`, 'error');
+      this.hooks.event?.({ ...exit, restartInMs: delay });
       clearTimeout(this.restartTimer);
       this.restartTimer = setTimeout(() => {
         if (this.replicas.length < Math.max(1, this.settings.minReplicas) || this.waiters.length > 0) void this.startReplacement();
@@ -293,6 +309,7 @@ export class Pool {
     this.suspendedReason = reason;
     this.hooks.note('', `environment suspended: ${reason}`, 'error');
     this.hooks.suspended(reason);
+    this.hooks.event?.({ type: 'suspended', reason });
     this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
   }
@@ -349,6 +366,7 @@ export class Pool {
       && this.replicas.every((r) => r.inFlight === 0) && this.waiters.length === 0) {
       const all = this.replicas.splice(0);
       this.hooks.note('', `idle for ${idleFor} ms: stopping ${all.length} replica(s); the next request starts one`);
+      this.hooks.event?.({ type: 'idle', replicas: all.length, idleMs: idleFor });
       await Promise.all(all.map((r) => this.retire(r)));
     } else if (this.replicas.length > Math.max(1, this.settings.minReplicas) && this.replicas.every((r) => r.inFlight === 0)
       && idleFor >= this.settings.scaleDownIdleMs) {

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { findAliases } from '../child/aliases.ts';
+import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
 import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
 import { projectPathScrubber } from './scrub.ts';
@@ -19,6 +21,11 @@ export interface ReplicaSpec {
   startupTailLines: number;
   /** an environment may opt out of the hosted runtime's forgiving rejections */
   strictRejections?: boolean;
+  /**
+   * Node's permission model: what the replica may read and write. Undefined: no permission
+   * model (an environment that opted out for child processes or native addons).
+   */
+  permissions?: { read: string[]; write: string[] };
   uid?: number;
   gid?: number;
 }
@@ -27,7 +34,9 @@ export interface ReplicaSpec {
 export type Outcome =
   | { kind: 'result'; task: Record<string, unknown> }
   | { kind: 'failed'; error: { name: string; message: string; stack: string } }
-  | { kind: 'died'; reason: string; outOfMemory: boolean };
+  | { kind: 'died'; reason: string; outOfMemory: boolean }
+  /** flexd could not put the task on the channel (too deep or too large to serialise): never sent. */
+  | { kind: 'unsendable'; reason: string; tooLarge: boolean };
 
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -35,8 +44,12 @@ interface Pending { resolve: (o: Outcome) => void }
 
 /**
  * One child process running one version of one environment (a "container"). It is ready
- * when it says so over IPC; until then its start races the child's exit and a deadline, and
- * a failed start reports the tail of the child's output (STYLE.md §6).
+ * when it says so over its channel; until then its start races the child's exit and a deadline,
+ * and a failed start reports the tail of the child's output (STYLE.md §6).
+ *
+ * The channel is a socket pair on the child's fd 3 carrying length-prefixed JSON frames
+ * (src/child/frames.ts). Everything read from it is untrusted: a frame over the size limit, a
+ * frame that is not JSON or a message of no known shape kills the replica (and only it).
  *
  * Events: `line` (stream, text) for each output line; `exit` (reason) once, when the child is gone.
  */
@@ -56,6 +69,10 @@ export class Replica extends EventEmitter {
   /** Slots promised to requests that are about to dispatch (see Pool.pump). */
   reserved = 0;
   private readonly child: ChildProcess;
+  private readonly channel: Socket;
+  private readonly decoder = new FrameDecoder();
+  /** A frame is queued in a corked channel; the uncork runs at the end of this event-loop turn. */
+  private corked = false;
   private readonly pending = new Map<number, Pending>();
   private readonly tail: string[] = [];
   private nextId = 1;
@@ -76,12 +93,13 @@ export class Replica extends EventEmitter {
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
+      ...permissionFlags(spec.permissions),
       spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
       env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'json',
+      // fd 3: the channel, a socket pair of our own (not Node's 'ipc': see src/child/frames.ts).
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       // Its own process group, so whatever the service starts can be killed with it.
       detached: true,
       uid: spec.uid,
@@ -89,7 +107,9 @@ export class Replica extends EventEmitter {
     });
     this.child.stdout!.on('data', lineSink(this, 'stdout'));
     this.child.stderr!.on('data', lineSink(this, 'stderr'));
-    this.child.on('message', (m) => this.onMessage(m));
+    this.channel = this.child.stdio[3] as Socket;
+    this.channel.on('data', (chunk: Buffer) => this.onChannelData(chunk));
+    this.channel.on('error', () => { /* the exit says why */ });
 
     this.child.once('exit', () => {
       // A process the service started dies with it. One that still holds the output pipes
@@ -99,6 +119,7 @@ export class Replica extends EventEmitter {
       const timer = setTimeout(() => {
         this.child.stdout?.destroy();
         this.child.stderr?.destroy();
+        this.channel.destroy();
       }, OUTPUT_DRAIN_MS);
       this.child.once('close', () => clearTimeout(timer));
     });
@@ -169,17 +190,29 @@ export class Replica extends EventEmitter {
     this.emit('line', stream, line);
   }
 
-  /** Sends a task; resolves when it completes, fails, or the replica dies. Timeouts are the caller's. */
+  /**
+   * Sends a task; resolves when it completes, fails, or the replica dies. Timeouts are the caller's.
+   * A task that cannot be serialised (nesting deeper than the stack, over the frame size) is
+   * never sent: it resolves `unsendable` at once and the replica is untouched.
+   */
   dispatch(task: Record<string, unknown>): { id: number; outcome: Promise<Outcome> } {
     const id = this.nextId++;
     const outcome = new Promise<Outcome>((resolve) => {
-      if (this.state === 'exited' || !this.child.connected) {
+      if (this.state === 'exited' || !this.channel.writable) {
         resolve({ kind: 'died', reason: 'the replica is gone', outOfMemory: false });
         return;
       }
-      this.pending.set(id, { resolve });
       const aliases = findAliases(task);
-      this.send(aliases.length > 0 ? { t: 'task', id, task, aliases } : { t: 'task', id, task });
+      let frame: Buffer;
+      try {
+        frame = encodeFrame(aliases.length > 0 ? { t: 'task', id, task, aliases } : { t: 'task', id, task });
+      } catch (err) {
+        if (!(err instanceof FrameError)) throw err;
+        resolve({ kind: 'unsendable', reason: err.message, tooLarge: err.reason === 'too-large' });
+        return;
+      }
+      this.pending.set(id, { resolve });
+      this.send(frame);
     });
     return { id, outcome };
   }
@@ -209,7 +242,7 @@ export class Replica extends EventEmitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.pongWaiters.delete(id); reject(new Error(`no answer to a ping within ${timeoutMs} ms`)); }, timeoutMs);
       this.pongWaiters.set(id, (rss) => { clearTimeout(timer); resolve(rss); });
-      this.send({ t: 'ping', id });
+      this.send(encodeFrame({ t: 'ping', id } satisfies ToReplica));
     });
   }
 
@@ -281,25 +314,49 @@ export class Replica extends EventEmitter {
     }
   }
 
-  private outbox: ToReplica[] = [];
-
   /**
-   * Queues a message; the messages of one event-loop turn go out together (setImmediate), as one
-   * batch. Each write wakes the replica, and under load that wake-up costs more than the message.
+   * Writes a frame serialised by the caller (so what was sent never changes afterwards). The
+   * frames of one event-loop turn leave together, as one writev at the uncork: each write
+   * wakes the replica, and under load that wake-up costs more than the message.
    */
-  private send(message: ToReplica): void {
-    if (this.outbox.push(message) === 1) setImmediate(() => this.flush());
+  private send(frame: Buffer): void {
+    const channel = this.channel;
+    if (channel.destroyed || !channel.writable) return;
+    if (!this.corked) {
+      this.corked = true;
+      channel.cork();
+      setImmediate(() => {
+        this.corked = false;
+        channel.uncork();
+      });
+    }
+    channel.write(frame, (err) => { if (err) this.kill(`channel write failed: ${err.message}`); });
   }
 
-  private flush(): void {
-    const messages = this.outbox;
-    this.outbox = [];
-    if (messages.length === 0) return;
+  private onChannelData(chunk: Buffer): void {
+    if (this.killReason !== undefined) return; // broken already: nothing it says counts
+    let messages: unknown[];
     try {
-      this.child.send(messages.length === 1 ? messages[0] : { t: 'batch', messages }, (err) => { if (err) this.kill(`IPC write failed: ${err.message}`); });
+      messages = this.decoder.push(chunk);
     } catch (err) {
-      this.kill(`IPC write failed: ${(err as Error).message}`);
+      this.breach((err as Error).message);
+      return;
     }
+    for (const m of messages) {
+      if (this.killReason !== undefined) return;
+      this.onMessage(m);
+    }
+  }
+
+  /**
+   * The replica broke the channel's protocol (its code can write anything to fd 3): nothing it
+   * sends can be trusted any more. It is killed; its requests get error answers and the pool
+   * replaces it like any crashed replica. flexd and every other environment carry on.
+   */
+  private breach(what: string): void {
+    this.recordLine('stderr', `flexd: the replica broke the channel protocol (${what}); killing it`);
+    this.kill(`broke the channel protocol: ${what}`);
+    this.channel.destroy();
   }
 
   /** Removes task `id` from the ones in flight; says so when that was the last. */
@@ -311,14 +368,12 @@ export class Replica extends EventEmitter {
 
   private onMessage(m: unknown): void {
     if (!isFromReplica(m)) {
-      this.recordLine('stderr', `flexd: ignored an unknown message from the replica`);
+      const type = typeof m === 'object' && m !== null ? (m as { t?: unknown }).t : undefined;
+      this.breach(`a message of unknown shape${typeof type === 'string' ? ` (type "${type.slice(0, 40)}")` : ''}`);
       return;
     }
     const msg: FromReplica = m;
     switch (msg.t) {
-      case 'batch':
-        for (const one of msg.messages) this.onMessage(one);
-        break;
       case 'ready':
         if (this.state === 'starting') {
           this.state = 'ready';
@@ -347,6 +402,24 @@ export class Replica extends EventEmitter {
 }
 
 const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
+
+/**
+ * Node's permission model as a second wall behind the account (docs/security.md). Workers are
+ * allowed: they run inside the same process, under the same permissions. Child processes,
+ * native addons and WASI are not: each would step outside the model.
+ */
+export function permissionFlags(permissions: ReplicaSpec['permissions']): string[] {
+  if (!permissions) return [];
+  return [
+    '--experimental-permission',
+    // One flag per path: Node 20.20 takes a comma-separated list as one path (measured).
+    ...permissions.read.map((p) => `--allow-fs-read=${p}`),
+    ...permissions.write.map((p) => `--allow-fs-write=${p}`),
+    '--allow-worker',
+    // The permission model prints an experimental warning on every start; it is expected here.
+    '--no-warnings=ExperimentalWarning',
+  ];
+}
 
 /**
  * After a replica exits, how long its output may still drain before the pipes are closed on

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -19,7 +19,7 @@ test('auth: the right password gives a token; a wrong one or an unknown e-mail g
   }
 
   const me = await api.call('GET', '/v4/user');
-  assert.deepEqual([me.status, me.body], [200, { email: ADMIN.email }]);
+  assert.deepEqual([me.status, me.body.email, me.body.role], [200, ADMIN.email, 'admin']);
 });
 
 test('auth: a missing, wrong or malformed token gets the exact text kinvey-cli reacts to', async (t) => {
@@ -83,29 +83,38 @@ test('auth: tokens and passwords are stored only as hashes', async (t) => {
   assert.match(sessions[0].hash, /^[0-9a-f]{64}$/);
 });
 
-test('bootstrap: without a password one is generated, printed once, and works; a restart prints nothing', async (t) => {
+test('bootstrap: generateAdminPassword makes an admin whose password is returned once and works; a restart makes none', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup);
-  const printed: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    if (String(chunk).startsWith('flexd: created admin')) printed.push(String(chunk));
-    return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-  }) as typeof process.stdout.write;
-  t.after(() => { process.stdout.write = write; });
-
-  const first = await createRuntime({ dataDir, port: 0 });
+  const first = await createRuntime({ dataDir, port: 0, generateAdminPassword: true });
   await first.close();
-  assert.equal(printed.length, 1);
-  const match = /^flexd: created admin (\S+) with password (\S+)\n$/.exec(printed[0]);
-  assert.ok(match, printed[0]);
-  const [, email, password] = match;
+  assert.ok(first.generatedAdmin);
+  const { email, password } = first.generatedAdmin;
   assert.equal(email, 'admin@flexd.local');
   assert.ok(password.length >= 24);
 
-  const second = await createRuntime({ dataDir, port: 0 });
+  const second = await createRuntime({ dataDir, port: 0, generateAdminPassword: true });
   cleanup.after(() => second.close());
-  assert.equal(printed.length, 1, 'printed only on the first start');
+  assert.equal(second.generatedAdmin, undefined, 'returned only on the first start');
   const login = await fetch(`${second.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
   assert.equal(login.status, 200);
+});
+
+test('bootstrap: an embedded runtime without an admin password creates no account and prints nothing', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup);
+  const printed: string[] = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write;
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (/flexd|admin|password/i.test(String(chunk))) printed.push(String(chunk));
+      return (write as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
+    }) as typeof stream.write;
+    t.after(() => { stream.write = write; });
+  }
+  const rt = await createRuntime({ dataDir, port: 0 });
+  cleanup.after(() => rt.close());
+  assert.deepEqual(printed, []);
+  assert.equal(rt.context.store.accounts.countUsers(), 0);
+  assert.equal(rt.generatedAdmin, undefined);
 });

@@ -173,3 +173,22 @@ test('environments and services: deleting stops the replicas, drops the logs, an
   assert.equal((await api.call('GET', `/v4/services/${second.serviceId}`)).body.code, 'ServiceNotFound');
   assert.equal((await echo(api, second.serviceId, second.environmentId)).status, 404);
 });
+
+test('environments: settings beyond their documented bounds are refused with 400, each naming the setting; the bound itself is taken', async (t) => {
+  const api = await startApi(t);
+  const { serviceId, environmentId } = await api.createEnvironment('bounds');
+  const path = `/v4/services/${serviceId}/environments/${environmentId}`;
+  const beyond = [
+    { requestTimeoutMs: 3_000_000_000 }, { requestTimeoutMs: 10 * 60_000 + 1 }, { idleTimeoutMs: 30 * 24 * 60 * 60_000 },
+    { memoryLimitMb: 8 }, { memoryLimitMb: 1_000_000 }, { minReplicas: 17 }, { maxReplicas: 1000 }, { requestTimeoutMs: 1.5 },
+  ];
+  for (const settings of beyond) {
+    const r = await api.call('PUT', path, { json: { settings } });
+    assert.deepEqual([r.status, r.body.code], [400, 'ValidationError'], JSON.stringify(settings));
+    assert.match(r.body.description, new RegExp(`settings\\.${Object.keys(settings)[0]}`));
+  }
+  assert.deepEqual(api.rt.context.store.services.getEnvironment(environmentId)?.settings, {}, 'nothing refused was stored');
+  const edge = { requestTimeoutMs: 600_000, idleTimeoutMs: 604_800_000, memoryLimitMb: 8192, minReplicas: 16, maxReplicas: 16 };
+  const r = await api.call('PUT', path, { json: { settings: edge } });
+  assert.deepEqual([r.status, r.body.settings], [200, edge]);
+});

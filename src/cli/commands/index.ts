@@ -1,6 +1,9 @@
 import type { Command } from '../command.ts';
+import { admin } from './admin.ts';
+import { backup } from './backup.ts';
 import { create } from './create.ts';
 import { del } from './delete.ts';
+import { env } from './env.ts';
 import { deploy } from './deploy.ts';
 import { list } from './list.ts';
 import { login } from './login.ts';
@@ -8,12 +11,17 @@ import { logout } from './logout.ts';
 import { logs } from './logs.ts';
 import { recycle } from './recycle.ts';
 import { rollback } from './rollback.ts';
+import { settings } from './settings.ts';
 import { show } from './show.ts';
 import { status } from './status.ts';
 import { update } from './update.ts';
+import { user } from './user.ts';
+import { versions } from './versions.ts';
 
 /** The kinvey-like commands, in the order `flexd help` lists them. */
-export const COMMANDS: readonly Command[] = [login, logout, create, list, deploy, status, logs, update, show, recycle, rollback, del];
+export const COMMANDS: readonly Command[] = [
+  login, logout, create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del, user, admin, backup,
+];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

@@ -7,7 +7,8 @@ export const show: Command = {
   summary: "show a service environment's settings and variables",
   usage: `Usage: flexd show --service S [--env E]
 
-Shows the environment's id, runtime, shared secret and environment variables.
+Shows the environment's id, runtime, shared secret, environment variables and its own
+settings (flexd settings changes them).
 
 ${TARGET_HELP}`,
   options: { ...TARGET_OPTIONS },
@@ -25,11 +26,13 @@ ${TARGET_HELP}`,
       serviceId: service.id,
       org: writers?.organizations?.[0],
       environmentVariables: environment.environmentVariables ?? {},
+      settings: (environment.settings ?? {}) as Record<string, unknown>,
     };
     out.result(view, () => {
-      const { environmentVariables, ...rest } = view;
+      const { environmentVariables, settings, ...rest } = view;
       const flat: Record<string, unknown> = { ...rest };
       for (const [name, value] of Object.entries(environmentVariables)) flat[`environmentVariables.${name}`] = value;
+      for (const [name, value] of Object.entries(settings)) flat[`settings.${name}`] = value;
       out.object(flat);
     });
   },

@@ -1,0 +1,158 @@
+import type { ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { EventBus } from '../events/bus.ts';
+import { environmentNames } from '../events/names.ts';
+import type { Store } from '../store/index.ts';
+import type { Supervisor } from '../supervisor/index.ts';
+import { RequestStats, requestMetrics } from './requests.ts';
+
+/** The gauges of one scrape read the pools once: a scrape takes a few milliseconds. */
+const SCRAPE_SHARE_MS = 250;
+/** Requests per second for the status page are averaged over at least this long. */
+const RATE_WINDOW_MS = 2_000;
+
+/** What the status page shows of an environment's traffic since flexd started. */
+export interface TrafficSnapshot { requests: number; errors: number; requestsPerSecond: number }
+
+/** One environment's request figures, found by its id with one map lookup per request. */
+interface Entry {
+  stats: RequestStats;
+  sample: { at: number; requests: number };
+  rate: number;
+}
+
+export interface MetricsDeps {
+  store: Store;
+  supervisor: Supervisor;
+  events: EventBus;
+  /** a token Prometheus may scrape with besides a session (`--metrics-token`) */
+  scrapeToken?: string;
+}
+
+/**
+ * flexd's Prometheus metrics (`GET /metrics`, route.ts), one registry per runtime. Request
+ * figures come from the data plane (`observe`, on the hot path: one map lookup, a 'finish'
+ * listener and a few additions; requests.ts), deploys and restarts from events, and gauges are
+ * read from the pools when scraped.
+ * Labels are names, not ids.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly entries = new Map<string, Entry>();
+
+  get scrapeToken(): string | undefined {
+    return this.deps.scrapeToken || undefined;
+  }
+
+  constructor(private readonly deps: MetricsDeps) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    for (const metric of requestMetrics(() => [...this.entries.values()].map((e) => e.stats))) this.registry.registerMetric(metric);
+    const deploys = new Counter({ name: 'flexd_deploys_total', help: 'Deploys finished, by result (success or failure)', labelNames: ['service', 'environment', 'result'], registers });
+    const restarts = new Counter({ name: 'flexd_replica_restarts_total', help: 'Replicas that ended without the runtime asking, by reason (crash, memory, liveness)', labelNames: ['service', 'environment', 'reason'], registers });
+    const pools = this.pools.bind(this);
+    new Gauge({ name: 'flexd_replicas', help: 'Replicas alive, by state (starting, ready, stopping)', labelNames: ['service', 'environment', 'state'], registers,
+      async collect() {
+        this.reset();
+        for (const p of await pools()) {
+          for (const state of ['starting', 'ready']) this.set({ ...p.labels, state }, 0);
+          for (const r of p.replicas) this.inc({ ...p.labels, state: r.state });
+        }
+      } });
+    new Gauge({ name: 'flexd_replica_memory_bytes', help: 'Resident memory of the environment\'s replicas, summed', labelNames: ['service', 'environment'], registers,
+      async collect() {
+        this.reset();
+        for (const p of await pools()) this.set(p.labels, p.memoryBytes);
+      } });
+    new Gauge({ name: 'flexd_queue_depth', help: 'Requests waiting for a free replica', labelNames: ['service', 'environment'], registers,
+      async collect() {
+        this.reset();
+        for (const p of await pools()) this.set(p.labels, p.queued);
+      } });
+    new Gauge({ name: 'flexd_log_ring_bytes', help: 'Bytes held in the environment\'s log ring', labelNames: ['service', 'environment'], registers,
+      collect() {
+        this.reset();
+        for (const env of deps.store.services.listEnvironments()) this.set({ ...environmentNames(deps.store, env.id) }, deps.store.logs.bytes(env.id));
+      } });
+
+    deps.events.on((e) => {
+      if (e.type === 'deploy-finished' || e.type === 'deploy-failed') {
+        deploys.inc({ ...environmentNames(deps.store, e.environmentId), result: e.type === 'deploy-finished' ? 'success' : 'failure' });
+      } else if (e.type === 'replica-exit' && (e.reason === 'crash' || e.reason === 'memory' || e.reason === 'liveness')) {
+        restarts.inc({ ...environmentNames(deps.store, e.environmentId), reason: e.reason });
+      } else if (e.type === 'swap') {
+        // A swap follows any rename (the environment's name is in NODE_ENV): look the names up again.
+        const entry = this.entries.get(e.environmentId);
+        if (entry) Object.assign(entry.stats, environmentNames(deps.store, e.environmentId));
+      }
+    });
+  }
+
+  /**
+   * The data plane's hook, called once the request's environment is known: counts the answer by
+   * status code and times it when the response is finished.
+   */
+  readonly observe = (environmentId: string, res: ServerResponse): void => {
+    const started = performance.now();
+    const { stats } = this.entries.get(environmentId) ?? this.entry(environmentId);
+    res.once('finish', () => stats.record(res.statusCode, (performance.now() - started) / 1000));
+  };
+
+  /** Requests, server errors (5xx) and requests per second of an environment, for the status page. */
+  traffic(environmentId: string, now = Date.now()): TrafficSnapshot {
+    const e = this.entries.get(environmentId);
+    if (!e) return { requests: 0, errors: 0, requestsPerSecond: 0 };
+    const { count, errors } = e.stats;
+    if (now - e.sample.at >= RATE_WINDOW_MS) {
+      e.rate = ((count - e.sample.requests) * 1000) / (now - e.sample.at);
+      e.sample = { at: now, requests: count };
+    }
+    return { requests: count, errors, requestsPerSecond: Math.round(e.rate * 10) / 10 };
+  }
+
+  /** The exposition text, e.g. for `GET /metrics`. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private entry(environmentId: string): Entry {
+    const { service, environment } = environmentNames(this.deps.store, environmentId);
+    const entry: Entry = { stats: new RequestStats(service, environment), sample: { at: Date.now(), requests: 0 }, rate: 0 };
+    this.entries.set(environmentId, entry);
+    return entry;
+  }
+
+  private scraped: { at: number; pools: ReturnType<Metrics['readPools']> } | undefined;
+
+  /** Every environment with a pool: its labels, replicas, memory and queue; read once per scrape (the gauges share it). */
+  private pools(): ReturnType<Metrics['readPools']> {
+    const now = Date.now();
+    if (!this.scraped || now - this.scraped.at > SCRAPE_SHARE_MS) this.scraped = { at: now, pools: this.readPools() };
+    return this.scraped.pools;
+  }
+
+  private async readPools() {
+    const { store, supervisor } = this.deps;
+    const out = [];
+    for (const env of store.services.listEnvironments()) {
+      const pool = supervisor.pool(env.id);
+      if (!pool) continue;
+      const replicas = pool.describe();
+      const rss = await Promise.all(replicas.map((r) => residentBytes(r.pid)));
+      out.push({ labels: environmentNames(store, env.id), replicas, queued: pool.queued, memoryBytes: rss.reduce((a, b) => a + b, 0) });
+    }
+    return out;
+  }
+}
+
+/** A process's resident memory from /proc (0 when it is gone or unknown). */
+export async function residentBytes(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,43 @@
+import { environmentStatus } from '../api/status.ts';
+import type { RuntimeContext } from '../context.ts';
+import { residentBytes } from '../metrics/registry.ts';
+import type { TrafficSnapshot } from '../metrics/registry.ts';
+import type { EnvironmentRow, JobRow, ServiceRow } from '../store/index.ts';
+
+export interface ReplicaView { containerId: string; version: string; state: string; inFlight: number; memoryBytes: number }
+
+export interface EnvironmentView {
+  service: ServiceRow;
+  env: EnvironmentRow;
+  /** NEW, UPDATING, ONLINE or ERROR, as `kinvey flex status` says */
+  status: string;
+  reason?: string;
+  version?: string;
+  replicas: ReplicaView[];
+  traffic: TrafficSnapshot;
+  lastJob?: JobRow;
+}
+
+/** What the status page shows of one environment, from the same sources as the status API and the metrics. */
+export async function environmentView(ctx: RuntimeContext, service: ServiceRow, env: EnvironmentRow): Promise<EnvironmentView> {
+  const status = environmentStatus(ctx, env) as { status: string; version?: string; reason?: string; replicas?: { containerId: string; version: string; state: string; inFlight: number; pid?: number }[] };
+  const replicas = await Promise.all((status.replicas ?? []).map(async (r) => ({
+    containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, memoryBytes: await residentBytes(r.pid),
+  })));
+  return {
+    service, env, status: status.status, reason: status.reason, version: status.version, replicas,
+    traffic: ctx.metrics.traffic(env.id), lastJob: ctx.store.jobs.latest(env.id),
+  };
+}
+
+/** Every environment of every service, services by name. */
+export async function overview(ctx: RuntimeContext): Promise<EnvironmentView[]> {
+  const { services } = ctx.store;
+  const out: EnvironmentView[] = [];
+  for (const service of services.listServices().sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const env of services.listEnvironments(service.id).sort((a, b) => a.name.localeCompare(b.name))) {
+      out.push(await environmentView(ctx, service, env));
+    }
+  }
+  return out;
+}

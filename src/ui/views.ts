@@ -1,0 +1,125 @@
+import { html as hono, raw } from 'hono/html';
+import type { LogRow } from '../store/logs.ts';
+import type { VersionRow } from '../store/index.ts';
+import type { EnvironmentView } from './data.ts';
+import { PAGE_SCRIPT, STYLE } from './assets.ts';
+
+/** Escaped HTML (hono/html escapes every interpolated string; nested fragments pass as they are). */
+type Html = ReturnType<typeof raw>;
+const html = hono as (strings: TemplateStringsArray, ...values: unknown[]) => Html;
+
+export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string } }
+
+/** The frame of every page: inline style and script (no external assets: the page works offline), a nonce for the script. */
+export function layout(o: PageOptions, body: Html): Html {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${o.title} · flexd</title><link rel="icon" href="data:,">
+<style>${raw(STYLE)}</style>
+${o.signedIn ? html`<meta name="csrf-token" content="${o.signedIn.csrf}">` : ''}
+</head><body>
+<header><a class="brand" href="/">flexd</a>${o.signedIn ? html`<span class="who">${o.signedIn.email} · ${o.signedIn.role}</span>
+<form method="post" action="/ui/logout" class="inline"><input type="hidden" name="csrf" value="${o.signedIn.csrf}"><button class="link">Sign out</button></form>` : ''}</header>
+<main>${body}</main>
+<script nonce="${o.nonce}">${raw(PAGE_SCRIPT)}</script>
+</body></html>`;
+}
+
+export function signInPage(nonce: string, o: { error?: string; email?: string } = {}): Html {
+  return layout({ nonce, title: 'Sign in' }, html`<form method="post" action="/ui/login" class="card signin">
+<h1>Sign in</h1>
+${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
+<label>E-mail <input name="email" type="email" autocomplete="username" required value="${o.email ?? ''}"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form>`);
+}
+
+export function overviewPage(o: PageOptions, rows: EnvironmentView[]): Html {
+  return layout(o, html`<h1>Services</h1>
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Last deploy</th></tr></thead>
+<tbody data-refresh="/ui/fragments/overview">${overviewRows(rows)}</tbody></table>`);
+}
+
+/** The overview's rows; the page's script fetches them again every few seconds. */
+export function overviewRows(rows: EnvironmentView[]): Html {
+  if (rows.length === 0) return html`<tr><td colspan="9" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
+  return html`${rows.map((r) => html`<tr>
+<td data-label="Service">${r.service.name}</td>
+<td data-label="Environment"><a href="/ui/environments/${r.env.id}">${r.env.name}</a></td>
+<td data-label="Status">${badge(r.status)}${r.reason ? html` <span class="reason" title="${r.reason}">${firstLine(r.reason)}</span>` : ''}</td>
+<td data-label="Version" class="version">${r.version ?? '—'}</td>
+<td data-label="Replicas">${replicaSummary(r)}</td>
+<td data-label="Memory">${mb(r.replicas.reduce((a, x) => a + x.memoryBytes, 0))}</td>
+<td data-label="Req/s">${r.traffic.requestsPerSecond}</td>
+<td data-label="Errors">${r.traffic.errors > 0 ? html`<span class="bad">${r.traffic.errors}</span>` : '0'} <span class="muted">of ${r.traffic.requests}</span></td>
+<td data-label="Last deploy">${lastJob(r)}</td>
+</tr>`)}`;
+}
+
+export function environmentPage(o: PageOptions, view: EnvironmentView, versions: VersionRow[], logs: LogRow[], operate: boolean): Html {
+  const last = logs.at(-1)?._id ?? '0';
+  return layout(o, html`<p><a href="/">← all services</a></p>
+<h1>${view.service.name} / ${view.env.name}</h1>
+<div data-refresh="/ui/fragments/environments/${view.env.id}">${environmentDetails(view, versions, operate)}</div>
+<p class="message" role="status" aria-live="polite"></p>
+<h2>Log <span class="muted">(newest last, live)</span></h2>
+<ol class="log" data-log="/ui/environments/${view.env.id}/logs" data-after="${last}">${logs.map(logLine)}</ol>`);
+}
+
+/** Status, replicas and versions of one environment, with the buttons the user may press. */
+export function environmentDetails(view: EnvironmentView, versions: VersionRow[], operate: boolean): Html {
+  return html`<section class="card">
+<p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>
+${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
+<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors since flexd started · last deploy: ${lastJob(view)}</p>
+${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}
+</section>
+<h2>Replicas</h2>
+<table><thead><tr><th>Container</th><th>Version</th><th>State</th><th>In flight</th><th>Memory</th></tr></thead><tbody>
+${view.replicas.length === 0 ? html`<tr><td colspan="5" class="empty">none running${view.status === 'ONLINE' ? ' (idle: the next request starts one)' : ''}</td></tr>` : ''}
+${view.replicas.map((r) => html`<tr><td data-label="Container"><code>${r.containerId}</code></td><td data-label="Version">${r.version}</td><td data-label="State">${r.state}</td><td data-label="In flight">${r.inFlight}</td><td data-label="Memory">${mb(r.memoryBytes)}</td></tr>`)}
+</tbody></table>
+<h2>Versions</h2>
+<table><thead><tr><th>Version</th><th>Deployed</th><th>SDK</th><th></th></tr></thead><tbody>
+${versions.map((v) => html`<tr><td data-label="Version" class="version">${v.version}</td><td data-label="Deployed">${when(v.createdAt)}</td><td data-label="SDK">${v.sdkVersion ?? '—'}</td>
+<td>${v.id === view.env.activeVersionId ? html`<span class="muted">active</span>`
+    : operate ? html`<button data-action="rollback" data-version="${v.version}" data-confirm="Serve version ${v.version} of ${view.env.name} again?">Roll back to ${v.version}</button>` : ''}</td></tr>`)}
+</tbody></table>`;
+}
+
+export function logLine(l: LogRow): Html {
+  return html`<li class="t-${l.threshold ?? 'none'}"><time>${l.timestamp.slice(11, 23)}</time> <code>${l.containerId}</code> ${l.message}</li>`;
+}
+
+function badge(status: string): Html {
+  return html`<span class="badge s-${status.toLowerCase()}">${status}</span>`;
+}
+
+function replicaSummary(r: EnvironmentView): string {
+  const ready = r.replicas.filter((x) => x.state === 'ready').length;
+  return r.replicas.length === ready ? String(ready) : `${ready} ready of ${r.replicas.length}`;
+}
+
+function lastJob(r: EnvironmentView): Html | string {
+  const j = r.lastJob;
+  if (!j) return '—';
+  const what = j.type === 'deployService' ? 'deploy' : j.type === 'recycleService' ? 'recycle' : 'rollback';
+  // A deployDirectory job announces no version; once it completed, the version it deployed is the active one.
+  const announced = typeof j.params.version === 'string' ? j.params.version : j.type === 'deployService' && j.status === 'COMPLETED' ? r.version : undefined;
+  const version = announced ? ` ${announced}` : '';
+  return html`<span class="${j.status === 'ERROR' ? 'bad' : ''}">${what}${version} ${j.status.toLowerCase()}</span> <span class="muted">${when(j.updatedAt)}${j.userEmail ? ` by ${j.userEmail}` : ''}</span>`;
+}
+
+function when(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+}
+
+function mb(bytes: number): string {
+  return bytes === 0 ? '—' : `${Math.round(bytes / 1048576)} MB`;
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n')[0]!;
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}

@@ -1,0 +1,65 @@
+/**
+ * Runs `node bin/flexd.js <args>` as a user would: HOME a temp dir of the test's (the profile
+ * file), none of the test runner's variables, optional stdin text.
+ *
+ *   const cli = flexdCli(home);
+ *   const { code, stdout } = await cli.run(['user', 'list']);
+ *   const users = await cli.json(['user', 'list']);
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { withDeadline } from './wait.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(REPO, 'bin', 'flexd.js');
+/** tsx start-up plus a few API calls, or a swap of replicas */
+const COMMAND_TIMEOUT_MS = 60_000;
+
+export interface CliRun { code: number | null; stdout: string; stderr: string }
+
+export function flexdCli(home: string) {
+  function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+    const e: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
+    for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) {
+      if (!(name in extra)) delete e[name];
+    }
+    return e;
+  }
+
+  async function run(args: string[], o: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: env(o.env ?? {}), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    child.stdin.end(o.stdin ?? '');
+    const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((r) => child.once('close', r)), COMMAND_TIMEOUT_MS)
+      .catch((err) => { child.kill('SIGKILL'); throw err; });
+    return { code, stdout, stderr };
+  }
+
+  async function ok(args: string[], o?: Parameters<typeof run>[1]): Promise<string> {
+    const r = await run(args, o);
+    assert.equal(r.code, 0, `flexd ${args.join(' ')} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** `--output json`'s result. */
+  async function json<T = any>(args: string[], o?: Parameters<typeof run>[1]): Promise<T> {
+    return (JSON.parse(await ok([...args, '--output', 'json'], o)) as { result: T }).result;
+  }
+
+  /** Expects exit 1 with exactly one `flexd: …` line on stderr and nothing on stdout; returns the line. */
+  async function fails(args: string[], o?: Parameters<typeof run>[1]): Promise<string> {
+    const r = await run(args, o);
+    assert.equal(r.code, 1, `flexd ${args.join(' ')} should fail\n${r.stdout}${r.stderr}`);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, `one line on stderr: ${r.stderr}`);
+    assert.match(lines[0], /^flexd: /);
+    return lines[0];
+  }
+
+  return { run, ok, json, fails };
+}

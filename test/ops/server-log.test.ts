@@ -1,0 +1,153 @@
+/**
+ * flexd's server log (src/events/server-log.ts): one line per event an operator cares about, in
+ * both formats. One runtime goes through every event once, logging to a recorder that writes
+ * each event in JSON and in text, so each event is checked in both shapes.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { createLogger, type Logger } from '../../src/logger.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { callFunction, deployFixture, failedDeploy, REPO_DIR, signal, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
+
+interface Recorder { logger: Logger; json: Record<string, any>[]; text: string[] }
+
+/** A logger that writes every line twice: as pino's JSON and as flexd's text format. */
+function recorder(): Recorder {
+  const json: Record<string, any>[] = [];
+  const text: string[] = [];
+  const jsonOut = new PassThrough();
+  const textOut = new PassThrough();
+  jsonOut.setEncoding('utf8').on('data', (chunk: string) => json.push(...chunk.split('\n').filter(Boolean).map((l) => JSON.parse(l))));
+  textOut.setEncoding('utf8').on('data', (chunk: string) => text.push(...chunk.split('\n').filter(Boolean)));
+  const a = createLogger({ format: 'json', destination: jsonOut });
+  const b = createLogger({ format: 'text', destination: textOut });
+  const both = (level: keyof Logger): Logger[keyof Logger] => (fields, msg) => { a[level](fields, msg); b[level](fields, msg); };
+  return { logger: { debug: both('debug'), info: both('info'), warn: both('warn'), error: both('error') }, json, text };
+}
+
+/**
+ * Waits for the event `msg` (with `fields`) in both formats and returns its JSON record. The
+ * text line must read `<time> <LEVEL> <msg> … key=value …`.
+ */
+async function line(r: Recorder, msg: string, fields: Record<string, unknown> = {}): Promise<Record<string, any>> {
+  const matches = (j: Record<string, any>) => j.msg === msg && Object.entries(fields).every(([k, v]) => j[k] === v);
+  const record = await waitFor(`the server log line "${msg}" ${JSON.stringify(fields)}`, () => r.json.find(matches));
+  assert.equal(typeof record.time, 'string');
+  assert.ok(!Number.isNaN(Date.parse(record.time)), record.time);
+  assert.match(record.level, /^(info|warn|error)$/);
+  const textLine = await waitFor(`the text line "${msg}"`, () => r.text.find((l) => l.includes(` ${msg}`)
+    && Object.entries(fields).every(([k, v]) => k === 'level' || l.includes(` ${k}=${typeof v === 'string' && !/^[\w.:/@+-]+$/.test(v) ? JSON.stringify(v) : String(v)}`))));
+  assert.match(textLine, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${record.level.toUpperCase()}\\s+${msg.replace(/[.*+?^${}()|[\]\\;:]/g, '\\$&')}`));
+  return record;
+}
+
+function environment(h: Harness, service: string, name: string, settings: Record<string, number>): void {
+  const { services, accounts } = h.rt.context.store;
+  const svc = services.findService(service) ?? services.createService(accounts.defaultOrganization().id, service);
+  services.createEnvironment(svc.id, { name, secret: '', settings });
+}
+
+test('server log: start, deploys, swaps, replica exits and restarts by reason, idling, suspension and shutdown are one line each, in JSON and in text', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup, 'flexd-serverlog-');
+  const r = recorder();
+  const h = await startRuntime(cleanup, { logger: r.logger, crashBudget: 2, livenessIntervalMs: 500, livenessTimeoutMs: 1_000 }, dataDir);
+
+  const start = await line(r, 'flexd started', { dataDir, environmentsRestored: 0 });
+  assert.match(start.version, /^\d+\.\d+\.\d+/);
+  assert.match(start.isolation, /root|this user/);
+
+  const orders = { service: 'orders', environment: 'Development' };
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', orders);
+  await line(r, 'deploy started', { ...orders });
+  const finished = await line(r, 'deploy finished', { ...orders, version: '1.0.0' });
+  assert.equal(typeof finished.durationMs, 'number');
+  await line(r, 'version started', { ...orders, to: '1.0.0' });
+
+  await deployFixture(h, cleanup, 'versioned', '1.1.0', orders);
+  await line(r, 'swapped versions', { ...orders, from: '1.0.0', to: '1.1.0', replicas: 1 });
+
+  const failure = await failedDeploy(h, cleanup, 'throws-at-start', '1.2.0', orders);
+  assert.match(failure.message, /failed to start/);
+  const failed = await line(r, 'deploy failed', { ...orders, version: '1.2.0', level: 'error' });
+  assert.match(failed.reason, /failed to start/);
+
+  // A crash: the replica is killed from outside; it is replaced at once.
+  const base = h.base(orders.service, orders.environment);
+  const crashed = await whoami(base, 'the replica before the crash');
+  signal(crashed.pid, 'SIGKILL');
+  const crash = await line(r, 'replica exited; restarting', { ...orders, reason: 'crash', restartInMs: 0 });
+  assert.match(crash.detail, /SIGKILL/);
+
+  // Liveness: a stopped replica no longer answers pings.
+  await waitFor('the replacement to serve', async () => (await whoami(base, 'the replacement')).pid !== crashed.pid);
+  const frozen = await whoami(base, 'the replica before it is frozen');
+  signal(frozen.pid, 'SIGSTOP');
+  const liveness = await line(r, 'replica exited; restarting', { ...orders, reason: 'liveness', level: 'warn' });
+  assert.match(liveness.detail, /liveness/);
+
+  // Memory: Buffers past the environment's cap, caught by the watchdog.
+  environment(h, 'hog', 'Development', { memoryLimitMb: 96 });
+  await deployFixture(h, cleanup, 'buffer-hog', '1.0.0', { service: 'hog', environment: 'Development' });
+  const grown = await withDeadline('the answer to grow', callFunction(h.base('hog', 'Development'), 'grow'), 10_000);
+  assert.equal(grown.status, 502);
+  const memory = await line(r, 'replica exited; restarting', { service: 'hog', reason: 'memory', level: 'warn' });
+  assert.match(memory.detail, /memory cap of 96 MB/);
+
+  // Idling: an environment with a short idle period stops its replicas.
+  environment(h, 'sleepy', 'Development', { idleTimeoutMs: 300 });
+  await deployFixture(h, cleanup, 'versioned', '1.0.0', { service: 'sleepy', environment: 'Development' });
+  const idle = await line(r, 'environment idle: replicas stopped', { service: 'sleepy', environment: 'Development', replicas: 1 });
+  assert.ok(idle.idleMs >= 300);
+
+  // Suspension: a service that crashes right after every start spends the crash budget (2).
+  const marker = `${dataDir}/crash-marker`;
+  writeFileSync(marker, '');
+  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
+  environment(h, 'crashy', 'Development', { permissionModel: false });
+  await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
+  const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });
+  assert.match(suspended.reason, /more than 2 crashes/);
+
+  // Shutdown, then a start that restores what was deployed.
+  await h.close();
+  await line(r, 'flexd stopping: draining requests, stopping replicas');
+  const stopped = await line(r, 'flexd stopped');
+  assert.equal(typeof stopped.durationMs, 'number');
+
+  const again = recorder();
+  const h2 = await startRuntime(cleanup, { logger: again.logger }, dataDir);
+  await line(again, 'flexd started', { dataDir, environmentsRestored: 4 });
+  await h2.close();
+
+  const secrets = JSON.stringify(r.json) + r.text.join('\n');
+  assert.doesNotMatch(secrets, /CRASH_MARKER|passwordHash|secret/i, 'no variables or secrets in the server log');
+});
+
+test('server log: flexd serve --log-format json writes one JSON object per event on stderr and keeps "flexd listening on URL" on stdout', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup, 'flexd-serve-json-');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
+    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEXD_ADMIN_EMAIL: 'a@example.com', FLEXD_ADMIN_PASSWORD: 'serve-json-password' },
+  });
+  cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const jsonLines = () => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+  const url = await waitFor('the listening line', () => /^flexd listening on (http:\S+)$/m.exec(stdout)?.[1], { timeoutMs: 30_000 });
+  const started = await waitFor('the start line', () => jsonLines().find((l) => l.msg === 'flexd started'));
+  assert.equal(started.url, url);
+  assert.equal(started.dataDir, dataDir);
+  assert.equal(started.level, 'info');
+  child.kill('SIGTERM');
+  const stopped = await waitFor('the stopped line', () => jsonLines().find((l) => l.msg === 'flexd stopped'), { timeoutMs: 15_000 });
+  assert.equal(typeof stopped.durationMs, 'number');
+  assert.doesNotMatch(stdout + stderr, /serve-json-password/);
+});

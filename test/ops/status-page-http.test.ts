@@ -1,0 +1,173 @@
+/**
+ * The status page's edges over plain HTTP (the browser test covers the happy path): cookie
+ * flags (Secure under TLS), what an anonymous or cross-site request gets, CSRF on changes,
+ * escaping of names, and the security headers.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hashPassword } from '../../src/accounts/passwords.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { roleOf } from '../../src/ui/session.ts';
+import { echoProjectAt } from '../api/helpers.ts';
+import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { withDeadline } from '../helpers/wait.ts';
+
+const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
+
+async function start(cleanup: CleanupContext, options: Record<string, unknown> = {}): Promise<Runtime> {
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-ui-http-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, ...options });
+  cleanup.after(() => rt.close());
+  return rt;
+}
+
+async function signIn(rt: Runtime, account: { email: string; password: string } = ADMIN): Promise<{ cookie: string; setCookie: string; csrf: string }> {
+  const res = await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams(account), redirect: 'manual' });
+  assert.equal(res.status, 303);
+  const setCookie = res.headers.get('set-cookie')!;
+  const cookie = setCookie.split(';')[0]!;
+  const page = await (await fetch(`${rt.url}/`, { headers: { cookie } })).text();
+  const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(page)![1]!;
+  return { cookie, setCookie, csrf };
+}
+
+test('status page: the session cookie is HttpOnly and SameSite=Strict, anonymous requests get the sign-in page or 401, and every page sends a strict CSP', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup);
+  const anonymous = await fetch(`${rt.url}/`);
+  assert.equal(anonymous.status, 200);
+  assert.match(await anonymous.text(), /<input name="password" type="password"/);
+  assert.match(anonymous.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'nonce-[^']+'/);
+  assert.equal(anonymous.headers.get('x-frame-options'), 'DENY');
+  assert.equal(anonymous.headers.get('cache-control'), 'no-store');
+
+  for (const path of ['/ui/fragments/overview', '/ui/environments/x/logs']) {
+    assert.equal((await fetch(`${rt.url}${path}`)).status, 401, path);
+  }
+  assert.equal((await fetch(`${rt.url}/ui/environments/x`, { redirect: 'manual' })).status, 303);
+
+  const wrong = await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ ...ADMIN, password: 'nope' }), redirect: 'manual' });
+  assert.equal(wrong.headers.get('set-cookie'), null);
+  assert.match(await wrong.text(), /Wrong e-mail or password/);
+
+  const { setCookie, cookie } = await signIn(rt);
+  assert.match(setCookie, /; HttpOnly/);
+  assert.match(setCookie, /; SameSite=Strict/);
+  assert.match(setCookie, /; Path=\//);
+  assert.doesNotMatch(setCookie, /Secure/, 'plain HTTP: a Secure cookie would never come back');
+  // The cookie is not a key to the management API: that takes Authorization only.
+  assert.equal((await fetch(`${rt.url}/v4/services`, { headers: { cookie } })).status, 401);
+});
+
+test('status page: recycle needs the session\'s CSRF token and this origin; sign-out without the token keeps the session', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup);
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
+  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const { cookie, csrf } = await signIn(rt);
+  const recycle = (headers: Record<string, string>) => fetch(`${rt.url}/ui/environments/${envId}/recycle`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: '{}' });
+
+  assert.equal((await recycle({})).status, 403, 'no token');
+  assert.equal((await recycle({ 'x-csrf-token': 'x'.repeat(csrf.length) })).status, 403, 'a wrong token');
+  assert.equal((await recycle({ 'x-csrf-token': csrf, origin: 'https://evil.example' })).status, 403, 'another origin');
+  assert.equal(rt.context.store.jobs.latest(envId)!.type, 'deployService', 'nothing was started');
+  const ok = await recycle({ 'x-csrf-token': csrf, origin: rt.url });
+  assert.equal(ok.status, 201);
+  const { job } = await ok.json() as { job: string };
+  assert.equal((await withDeadline('the recycle job', rt.context.deployer.jobs.wait(job), 30_000)).status, 'COMPLETED');
+
+  const rollback = await fetch(`${rt.url}/ui/environments/${envId}/rollback`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{"version":"9.9.9"}' });
+  assert.equal(rollback.status, 404);
+
+  await fetch(`${rt.url}/ui/logout`, { method: 'POST', headers: { cookie }, body: new URLSearchParams({ csrf: 'forged' }), redirect: 'manual' });
+  assert.equal((await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).status, 200, 'a forged sign-out ends nothing');
+  await fetch(`${rt.url}/ui/logout`, { method: 'POST', headers: { cookie }, body: new URLSearchParams({ csrf }), redirect: 'manual' });
+  assert.equal((await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).status, 401, 'signed out');
+});
+
+test('status page: a viewer sees no recycle or rollback button and is refused them; a deployer gets both; an account without a role is an admin', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup);
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' });
+  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const password = 'another-long-password';
+  rt.context.store.accounts.createUser('viewer@example.com', await hashPassword(password), 'viewer');
+  rt.context.store.accounts.createUser('deployer@example.com', await hashPassword(password), 'deployer');
+
+  const viewer = await signIn(rt, { email: 'viewer@example.com', password });
+  const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: viewer.cookie } })).text();
+  assert.match(page, /1\.1\.0/);
+  assert.doesNotMatch(page, /data-action=/, 'no buttons for a viewer');
+  assert.match(page, /viewer@example\.com · viewer/);
+  for (const [action, body] of [['recycle', '{}'], ['rollback', '{"version":"1.0.0"}']]) {
+    const res = await fetch(`${rt.url}/ui/environments/${envId}/${action}`, { method: 'POST', headers: { cookie: viewer.cookie, 'x-csrf-token': viewer.csrf, 'content-type': 'application/json' }, body });
+    assert.equal(res.status, 403, action);
+    assert.equal((await res.json() as { code: string }).code, 'InsufficientPermissions');
+  }
+
+  const deployer = await signIn(rt, { email: 'deployer@example.com', password });
+  const deployerPage = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(deployerPage, /data-action="recycle"/);
+  assert.match(deployerPage, /data-action="rollback" data-version="1\.0\.0"/);
+  const rollback = await fetch(`${rt.url}/ui/environments/${envId}/rollback`, { method: 'POST', headers: { cookie: deployer.cookie, 'x-csrf-token': deployer.csrf, 'content-type': 'application/json' }, body: '{"version":"1.0.0"}' });
+  assert.equal(rollback.status, 201);
+  const done = await withDeadline('the rollback job', rt.context.deployer.jobs.wait((await rollback.json() as { job: string }).job), 30_000);
+  assert.equal(done.status, 'COMPLETED');
+  assert.equal(done.userEmail, 'deployer@example.com');
+
+  assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
+});
+
+test('status page: failed sign-ins are throttled per account, as POST /session is', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup, { loginFailuresPerAccount: 2 });
+  const attempt = async (password: string) => (await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ email: ADMIN.email, password }), redirect: 'manual' }));
+  assert.match(await (await attempt('wrong-1')).text(), /Wrong e-mail or password/);
+  assert.match(await (await attempt('wrong-2')).text(), /Wrong e-mail or password/);
+  const throttled = await attempt(ADMIN.password);
+  assert.equal(throttled.headers.get('set-cookie'), null, 'not even the right password, until the window passes');
+  assert.match(await throttled.text(), /Too many failed sign-ins. Try again in \d+ s/);
+});
+
+test('status page: service and environment names are escaped', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup);
+  const { services, accounts } = rt.context.store;
+  const svc = services.createService(accounts.defaultOrganization().id, '<script>alert(1)</script>');
+  services.createEnvironment(svc.id, { name: '"><img src=x>', secret: '' });
+  const { cookie } = await signIn(rt);
+  const page = await (await fetch(`${rt.url}/`, { headers: { cookie } })).text();
+  assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;'), page);
+  assert.ok(page.includes('&quot;&gt;&lt;img src=x&gt;'));
+  assert.doesNotMatch(page, /<script>alert|<img src=x>/);
+});
+
+function hasOpenssl(): boolean {
+  try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+test('status page: under TLS the session cookie is Secure', { skip: !hasOpenssl() && 'openssl is not installed' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const dir = await tempDir(cleanup);
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const rt = await start(cleanup, { tlsCert: cert, tlsKey: key });
+  const body = new URLSearchParams(ADMIN).toString();
+  const setCookie = await withDeadline('an HTTPS sign-in', new Promise<string>((resolve, reject) => {
+    const req = request(`${rt.url}/ui/login`, { method: 'POST', ca: readFileSync(cert), headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      resolve(String(res.headers['set-cookie']));
+    });
+    req.on('error', reject);
+    req.end(body);
+  }));
+  assert.match(setCookie, /; Secure/);
+  assert.match(setCookie, /; HttpOnly; SameSite=Strict/);
+});

@@ -1,0 +1,124 @@
+/**
+ * The status page in a real browser (test/helpers/browser.ts): sign-in, the overview with a
+ * deployed service ONLINE at its version, live log lines (escaped), a recycle with its
+ * confirmation, a wrong password's error, a phone-sized screen, and not one console error.
+ * Screenshots the overview; `FLEXD_UPDATE_SCREENSHOT=1` keeps it as docs/status-page.png (the
+ * README's picture), otherwise it goes to a temporary dir so a test run leaves the tree clean.
+ */
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { createRuntime } from '../../src/runtime.ts';
+import { echoProjectAt } from '../api/helpers.ts';
+import { launchBrowser } from '../helpers/browser.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url));
+/** A page step (navigation, a poll of the page's script) on a loaded 2-core box. */
+const STEP_MS = 15_000;
+
+test('status page: sign in, see the deployed service ONLINE with its version, watch live log lines arrive escaped, recycle with a confirmation, no console errors', async (t) => {
+  const cleanup = cleanupStack(t);
+  const browser = await launchBrowser(cleanup);
+  if (typeof browser === 'string') {
+    t.skip(browser);
+    return;
+  }
+  const dataDir = await tempDir(cleanup, 'flexd-ui-');
+  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  cleanup.after(() => rt.close());
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' });
+  await rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' });
+  const echo = (env: string) => fetch(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}',
+  }).then((r) => r.status);
+  for (let i = 0; i < 12; i++) assert.equal(await echo('Production'), 200);
+  for (let i = 0; i < 3; i++) assert.equal(await echo('Staging'), 200);
+
+  const context = await browser.newContext({ viewport: { width: 1100, height: 300 } });
+  cleanup.after(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+
+  // A wrong password shows an error and no session.
+  await page.goto(`${rt.url}/`);
+  await page.fill('input[name=email]', ADMIN.email);
+  await page.fill('input[name=password]', 'not-the-password');
+  await page.click('button[type=submit]');
+  assert.match(await page.textContent('[role=alert]') ?? '', /Wrong e-mail or password/);
+  assert.equal(await page.inputValue('input[name=email]'), ADMIN.email, 'the e-mail stays filled in');
+  assert.deepEqual((await context.cookies()).filter((c) => c.name === 'flexd_session'), []);
+
+  // The right one signs in: an HttpOnly, SameSite=Strict cookie, and the overview.
+  await page.fill('input[name=password]', ADMIN.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('table.overview');
+  const [cookie] = (await context.cookies()).filter((c) => c.name === 'flexd_session');
+  assert.ok(cookie, 'a session cookie');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'the page\'s script cannot read the session');
+
+  const row = page.locator('table.overview tbody tr', { hasText: 'Production' });
+  assert.equal((await row.locator('[data-label=Service]').textContent())?.trim(), 'orders');
+  assert.equal((await row.locator('[data-label=Status]').textContent())?.trim(), 'ONLINE');
+  assert.equal((await row.locator('[data-label=Version]').textContent())?.trim(), '1.4.2');
+  assert.equal((await row.locator('[data-label=Replicas]').textContent())?.trim(), '1');
+  assert.match(await row.locator('[data-label=Memory]').textContent() ?? '', /^\d+ MB$/);
+  assert.match(await row.locator('[data-label=Errors]').textContent() ?? '', /0 of 12/);
+  assert.equal((await page.locator('table.overview tbody tr', { hasText: 'Staging' }).locator('[data-label=Version]').textContent())?.trim(), '0.9.0');
+
+  // The overview refreshes itself: more requests show up without a reload.
+  for (let i = 0; i < 5; i++) await echo('Production');
+  await row.locator('[data-label=Errors]', { hasText: 'of 17' }).waitFor();
+  const screenshot = process.env.FLEXD_UPDATE_SCREENSHOT === '1' ? DOCS_SCREENSHOT : join(dataDir, 'status-page.png');
+  await page.screenshot({ path: screenshot, fullPage: true });
+  assert.ok(statSync(screenshot).size > 5_000, 'a screenshot with something on it');
+
+  // The environment page: versions, the recent log, then live lines, escaped.
+  await page.click('a:text("Production")');
+  await page.waitForSelector('ol.log li');
+  assert.ok(await page.locator('ol.log li', { hasText: 'echo called on version 1.4.2' }).count() >= 12);
+  assert.equal(await page.locator('table >> text=1.4.2').count() > 0, true);
+  const envId = rt.context.store.services.findEnvironment(rt.context.store.services.findService('orders')!.id, 'Production')!.id;
+  const hostile = '<img src=x onerror="window.pwned=1"> & </li><b>bold</b>';
+  rt.context.logs.note(envId, 'attacker', hostile);
+  await echo('Production');
+  await page.locator('ol.log li', { hasText: '<img src=x' }).waitFor();
+  await page.locator('ol.log li', { hasText: 'echo called on version 1.4.2' }).nth(12).waitFor();
+  assert.equal(await page.locator('ol.log img, ol.log b').count(), 0, 'a log line is text, never HTML');
+  assert.equal(await page.evaluate(() => (window as { pwned?: number }).pwned), undefined);
+  // Reloaded, the same line comes from the server's rendering: still text.
+  await page.reload();
+  await page.locator('ol.log li', { hasText: '<img src=x' }).waitFor();
+  assert.equal(await page.locator('ol.log img, ol.log b').count(), 0);
+
+  // Recycle asks first, then starts a job; the replicas are replaced.
+  const before = rt.context.supervisor.pool(envId)!.describe()[0]!.containerId;
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.accept(); });
+  await page.click('button[data-action=recycle]');
+  await page.locator('.message', { hasText: 'started (job' }).waitFor();
+  assert.deepEqual(dialogs, ['Restart every replica of Production?']);
+  await waitFor('the recycle to replace the replica', () => rt.context.supervisor.pool(envId)!.describe().every((r) => r.containerId !== before && r.state === 'ready'), { timeoutMs: STEP_MS });
+
+  // A phone: the overview fits the screen's width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${rt.url}/`);
+  await page.waitForSelector('table.overview');
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no sideways scrolling on a phone');
+
+  // Sign out ends the session.
+  await page.click('button:text("Sign out")');
+  await page.waitForSelector('input[name=password]');
+
+  assert.deepEqual(consoleErrors, []);
+});
