@@ -116,6 +116,22 @@ async function extract(archive: Buffer, root: string, under: string): Promise<vo
   if (refused) throw new FlexdError('InvalidArtifact', `The stored artifact was refused: ${refused}.`, { status: 500 });
 }
 
+/** True when an archive made by `packTree` holds a compiled addon (a `.node` file). */
+export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
+  let found = false;
+  const parser = new tar.Parser({ strict: true });
+  parser.on('entry', (entry: tar.ReadEntry) => {
+    if (entry.type === 'File' && entry.path.endsWith('.node')) found = true;
+    entry.resume();
+  });
+  await new Promise<void>((done, fail) => {
+    parser.once('error', fail);
+    parser.once('end', () => done());
+    parser.end(archive);
+  });
+  return found;
+}
+
 /**
  * One file's content from an archive made by `packTree`, read in memory (never through the
  * file system the build account controls), or undefined.

@@ -17,7 +17,7 @@ import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, wr
 import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import type { Store } from '../store/index.ts';
-import { NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
+import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import { boxEnvironment, boxFolder, endBuildProcesses, type BuildBox } from './box.ts';
 import { dependencyKey } from './dependency-cache.ts';
 import { installDependencies } from './install.ts';
@@ -48,6 +48,8 @@ export interface Built {
   /** identifies the artifact: the project part and the dependency tree */
   hash: string;
   sdkVersion: string | null;
+  /** a compiled addon is in the artifact (its replicas may load addons) */
+  nativeAddons: boolean;
 }
 
 export async function buildProject(req: BuildRequest): Promise<Built> {
@@ -119,10 +121,13 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     }
   }
   reportSkipped(projectPart, progress, '');
-  if (tree?.archive) store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [] });
+  if (tree?.archive) {
+    store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: await holdsNativeAddon(tree.archive) });
+  }
+  const nativeAddons = (tree !== null && store.dependencyTrees.get(tree.key)?.nativeAddons === true) || await holdsNativeAddon(projectPart.archive);
   const size = projectPart.archive.length + (tree ? store.dependencyTrees.get(tree.key)?.size ?? 0 : 0);
   const hash = createHash('sha256').update(projectPart.archive).update(tree?.key ?? '').digest('hex');
-  return { project: projectPart.archive, dependenciesKey: tree?.key ?? null, size, hash, sdkVersion: tree?.sdkVersion ?? null };
+  return { project: projectPart.archive, dependenciesKey: tree?.key ?? null, size, hash, sdkVersion: tree?.sdkVersion ?? null, nativeAddons };
 }
 
 /**

@@ -149,7 +149,7 @@ export class Deployer {
       const built = await run;
       version = store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
-        sdkVersion: built.sdkVersion, runtime: req.runtime ?? null, jobId: job.id,
+        sdkVersion: built.sdkVersion, runtime: req.runtime ?? null, jobId: job.id, nativeAddons: built.nativeAddons,
       });
       const size = built.size;
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);

@@ -8,6 +8,8 @@ export interface DependencyTreeRow {
   sdkVersion: string | null;
   /** what the install said that a reuse should say again (substitutions, dropped entries) */
   notes: string[];
+  /** holds a compiled addon (`.node`) */
+  nativeAddons: boolean;
   createdAt: string;
   usedAt: string;
 }
@@ -25,9 +27,9 @@ export class DependencyTreeStore {
   }
 
   get(key: string): DependencyTreeRow | undefined {
-    const row = this.sql(`SELECT key, size, sdk_version AS sdkVersion, notes, created_at AS createdAt, used_at AS usedAt
-      FROM dependency_trees WHERE key = ?`).get(key) as (Omit<DependencyTreeRow, 'notes'> & { notes: string }) | undefined;
-    return row && { ...row, notes: JSON.parse(row.notes) as string[] };
+    const row = this.sql(`SELECT key, size, sdk_version AS sdkVersion, notes, native_addons AS nativeAddons, created_at AS createdAt, used_at AS usedAt
+      FROM dependency_trees WHERE key = ?`).get(key) as (Omit<DependencyTreeRow, 'notes' | 'nativeAddons'> & { notes: string; nativeAddons: number }) | undefined;
+    return row && { ...row, notes: JSON.parse(row.notes) as string[], nativeAddons: row.nativeAddons === 1 };
   }
 
   tree(key: string): Buffer {
@@ -37,11 +39,11 @@ export class DependencyTreeStore {
   }
 
   /** Stores a tree under `key`; a tree already stored under it is kept (same inputs, same tree). */
-  add(key: string, fields: { tree: Buffer; sdkVersion: string | null; notes: string[] }): void {
+  add(key: string, fields: { tree: Buffer; sdkVersion: string | null; notes: string[]; nativeAddons: boolean }): void {
     const now = nowIso();
-    this.sql(`INSERT INTO dependency_trees (key, tree, size, sdk_version, notes, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+    this.sql(`INSERT INTO dependency_trees (key, tree, size, sdk_version, notes, native_addons, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`)
-      .run(key, fields.tree, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), now, now);
+      .run(key, fields.tree, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), fields.nativeAddons ? 1 : 0, now, now);
   }
 
   touch(key: string): void {

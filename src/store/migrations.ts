@@ -112,10 +112,12 @@ export const MIGRATIONS: readonly string[] = [
     size INTEGER NOT NULL,
     sdk_version TEXT,
     notes TEXT NOT NULL DEFAULT '[]',
+    native_addons INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     used_at TEXT NOT NULL
   );
   ALTER TABLE versions ADD COLUMN dependencies_key TEXT REFERENCES dependency_trees(key);
+  ALTER TABLE versions ADD COLUMN native_addons INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX versions_dependencies ON versions(dependencies_key);
   `,
 ];

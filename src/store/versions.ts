@@ -5,6 +5,8 @@ import semver from 'semver';
 export interface VersionRow {
   id: string; environmentId: string; version: string; hash: string; size: number;
   sdkVersion: string | null; runtime: string | null; createdAt: string;
+  /** the artifact holds a compiled addon (`.node`): its replicas may load addons under the permission model */
+  nativeAddons: boolean;
 }
 
 /** A version's code as stored: gzip'ed tars of the project's own files and of its node_modules (deploy/artifact.ts). */
@@ -13,7 +15,7 @@ export interface ArtifactParts {
   dependencies: Buffer | null;
 }
 
-const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt`;
+const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt, native_addons AS nativeAddons`;
 
 /** Built artifacts: every deployed version of an environment, immutable once stored. */
 export class VersionStore {
@@ -30,21 +32,21 @@ export class VersionStore {
    */
   add(environmentId: string, fields: {
     version: string; project: Buffer; dependenciesKey: string | null; size: number; hash: string;
-    sdkVersion: string | null; runtime: string | null; jobId: string | null;
+    sdkVersion: string | null; runtime: string | null; jobId: string | null; nativeAddons?: boolean;
   }): VersionRow {
     const id = newId();
-    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
-      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId);
+    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
+      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0);
     return this.get(id)!;
   }
 
   get(id: string): VersionRow | undefined {
-    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id) as VersionRow | undefined;
+    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id));
   }
 
   find(environmentId: string, version: string): VersionRow | undefined {
-    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
+    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version));
   }
 
   /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
@@ -56,7 +58,7 @@ export class VersionStore {
   }
 
   list(environmentId: string): VersionRow[] {
-    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId) as VersionRow[];
+    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId).map((r) => row(r)!);
     return rows.sort((a, b) => semver.compare(a.version, b.version));
   }
 
@@ -74,4 +76,10 @@ export class VersionStore {
   remove(id: string): void {
     this.sql('DELETE FROM versions WHERE id = ?').run(id);
   }
+}
+
+function row(raw: unknown): VersionRow | undefined {
+  if (raw === undefined) return undefined;
+  const r = raw as VersionRow & { nativeAddons: number | boolean };
+  return { ...r, nativeAddons: Boolean(r.nativeAddons) };
 }

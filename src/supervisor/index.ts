@@ -95,6 +95,7 @@ export class Supervisor {
       versionId: version.id,
       version: version.version,
       projectDir: await this.writeArtifact(version),
+      nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
     };
     let pool = this.pools.get(env.id);
@@ -173,7 +174,7 @@ export class Supervisor {
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel
-        ? { read: [generation.projectDir, this.childEntry], write: [cwd] }
+        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
         : undefined,
       uid: this.sandbox.uid,
       gid: this.sandbox.gid,

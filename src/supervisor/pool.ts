@@ -10,6 +10,8 @@ export interface Generation {
   versionId: string;
   version: string;
   projectDir: string;
+  /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
+  nativeAddons?: boolean;
   env: Record<string, string>;
 }
 

@@ -25,7 +25,7 @@ export interface ReplicaSpec {
    * Node's permission model: what the replica may read and write. Undefined: no permission
    * model (an environment that opted out for child processes or native addons).
    */
-  permissions?: { read: string[]; write: string[] };
+  permissions?: { read: string[]; write: string[]; addons?: boolean };
   uid?: number;
   gid?: number;
 }
@@ -416,6 +416,8 @@ export function permissionFlags(permissions: ReplicaSpec['permissions']): string
     ...permissions.read.map((p) => `--allow-fs-read=${p}`),
     ...permissions.write.map((p) => `--allow-fs-write=${p}`),
     '--allow-worker',
+    // An addon npm built for the project (node-expat…) runs as under `node .`; only artifacts holding one get this.
+    ...(permissions.addons ? ['--allow-addons'] : []),
     // The permission model prints an experimental warning on every start; it is expected here.
     '--no-warnings=ExperimentalWarning',
   ];
