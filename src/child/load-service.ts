@@ -9,6 +9,12 @@
 import Module from 'node:module';
 import { RECEIVER_GLOBAL } from './protocol.ts';
 
+/**
+ * Versions built before flexd shipped installed trees are one bundle.cjs whose project files ask
+ * this global for the artifact's folder (deploy/artifact.ts writes them a package.json).
+ */
+const LEGACY_ARTIFACT_DIR_GLOBAL = 'flexd.artifactDir';
+
 /** The one request flexd answers itself; every other request resolves as Node resolves it. */
 const TASK_RUNNER = 'kinvey-code-task-runner';
 /** Its cache key: not a path, so it can never collide with a file of the project. */
@@ -44,6 +50,7 @@ export function loadService(projectDir: string): void {
     }
     return TASK_RUNNER_ID;
   };
+  (globalThis as Record<symbol, unknown>)[Symbol.for(LEGACY_ARTIFACT_DIR_GLOBAL)] = projectDir;
   // `node .` gives the main module argv [node, <absolute folder>]; flexd's own arguments are not the service's.
   process.argv.splice(1, process.argv.length - 1, projectDir);
   internals.runMain(projectDir);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdir, realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, realpath, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
 import { FlexdError } from '../errors.ts';
 import type { ArtifactParts } from '../store/versions.ts';
@@ -93,6 +94,11 @@ export async function unpackArtifact(parts: ArtifactParts, dir: string): Promise
   const root = await realpath(dir);
   if (parts.dependencies) await extract(parts.dependencies, root, 'node_modules/');
   await extract(parts.project, root, '');
+  // A version built by flexd before it shipped installed trees: one bundle.cjs (whose project
+  // files find their own folder through LEGACY_ARTIFACT_DIR_GLOBAL) and no package.json of its own.
+  if (existsSync(join(root, 'bundle.cjs')) && existsSync(join(root, 'project')) && !existsSync(join(root, 'package.json'))) {
+    await writeFile(join(root, 'package.json'), '{"main": "bundle.cjs"}\n');
+  }
 }
 
 /** Extracts into `root` what stays inside it, every entry under `under`; refuses the archive after the last write. */

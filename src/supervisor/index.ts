@@ -73,7 +73,10 @@ export class Supervisor {
   private pruneArtifacts(): void {
     const stored = new Set(this.deps.store.versions.hashes());
     for (const name of readdirSync(this.artifactsDir)) {
-      if (name.includes('.tmp-') || !stored.has(name)) rmSync(join(this.artifactsDir, name), { recursive: true, force: true });
+      const dir = join(this.artifactsDir, name);
+      // An older flexd's unpacking of a bundle artifact lacks the package.json unpackArtifact adds now.
+      const oldLayout = existsSync(join(dir, 'bundle.cjs')) && !existsSync(join(dir, 'package.json'));
+      if (name.includes('.tmp-') || !stored.has(name) || oldLayout) rmSync(dir, { recursive: true, force: true });
     }
   }
 

@@ -19,7 +19,7 @@ import { startApi, type Api } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { startStandalone } from '../helpers/standalone.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { withDeadline } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/build/', import.meta.url));
 /** Every build of the file, one after the other, with a cold npm cache and one node-gyp compile. */
@@ -137,6 +137,17 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.match(body.debug, /at thrower \(lib\/thrower\.js:3:9\)/);
     assert.ok(!body.debug.includes(api.rt.context.dataDir), body.debug);
     assert.ok(!/\/(run|artifacts|runtime)\//.test(body.debug), body.debug);
+  });
+
+  it('a stack a handler logs names index.js and its line in the service\'s logs, no folder of flexd\'s', async () => {
+    const d = await deployed('faithful');
+    assert.equal((await call(d, 'logStack')).status, 200);
+    const lines = await waitFor('the logged stack in the logs', () => {
+      const messages = api.rt.context.store.logs.latest(d.environmentId, 200).map((l) => l.message);
+      return messages.some((m) => /\(index\.js:\d+:\d+\)/.test(m)) ? messages : undefined;
+    }, { timeoutMs: 10_000 });
+    const dataDir = api.rt.context.dataDir;
+    assert.deepEqual(lines.filter((m) => m.includes(dataDir) || /\/artifacts\//.test(m)), []);
   });
 
   it('a redeploy with unchanged dependencies skips npm and reuses the stored tree, which is stored once', async () => {
