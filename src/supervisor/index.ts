@@ -1,14 +1,14 @@
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
-import * as tar from 'tar';
+import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
-import { ARTIFACT_BUNDLE } from '../deploy/artifact.ts';
+import { unpackArtifact } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
@@ -94,7 +94,8 @@ export class Supervisor {
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      bundlePath: this.writeArtifact(version, dirs),
+      projectDir: await this.writeArtifact(version, dirs),
+      nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
     };
     let pool = this.pools.get(env.id);
@@ -118,6 +119,20 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
+  }
+
+  /**
+   * Throws what a request to the environment would get when no version serves there: 404
+   * NotDeployed, or 503 ServiceSuspended (the data plane's `/healthcheck` answers so).
+   */
+  checkServing(environmentId: string): void {
+    if (this.closed) throw shuttingDown('flexd');
+    const pool = this.pools.get(environmentId);
+    if (!pool || pool.version === undefined) throw notDeployed();
+    if (pool.suspension !== null) {
+      throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
+        { status: 503, retryAfterSeconds: this.settingsFor(this.deps.store.services.getEnvironment(environmentId)!).retryAfterSeconds });
+    }
   }
 
   async remove(environmentId: string): Promise<void> {
@@ -161,7 +176,7 @@ export class Supervisor {
       version: generation.version,
       nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
-      bundlePath: generation.bundlePath,
+      projectDir: generation.projectDir,
       cwd,
       env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
       memoryLimitMb: settings.memoryLimitMb,
@@ -169,7 +184,7 @@ export class Supervisor {
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel
-        ? { read: [dirname(generation.bundlePath), this.childEntry], write: [cwd] }
+        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
         : undefined,
       uid: dirs.account?.uid,
       gid: dirs.account?.gid,
@@ -190,15 +205,11 @@ export class Supervisor {
     return replica;
   }
 
-  /** Unpacks the stored artifact into the environment's own folder once; its replicas share it. */
-  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): string {
-    const dir = dirs.unpack(version.id, (staging) => {
-      // Our own artifact, written by deploy/bundle.ts: a small gzip'ed tar, unpacked synchronously.
-      const archive = join(staging, '.artifact.tgz');
-      writeFileSync(archive, this.deps.store.versions.bundle(version.id));
-      tar.extract({ file: archive, cwd: staging, sync: true, strict: true });
-      rmSync(archive);
-    });
-    return join(dir, ARTIFACT_BUNDLE);
+  /**
+   * Unpacks the stored artifact (deploy/artifact.ts) into the environment's own folder once; its
+   * replicas share it. Two activations of one version wait on one unpack.
+   */
+  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
+    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
   }
 }

@@ -9,7 +9,9 @@ import { Replica, StartError, type Outcome } from './replica.ts';
 export interface Generation {
   versionId: string;
   version: string;
-  bundlePath: string;
+  projectDir: string;
+  /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
+  nativeAddons?: boolean;
   env: Record<string, string>;
 }
 

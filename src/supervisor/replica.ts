@@ -6,13 +6,14 @@ import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
 import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
+import { projectPathScrubber } from './scrub.ts';
 
 export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
   childEntry: string;
-  bundlePath: string;
+  projectDir: string;
   cwd: string;
   env: Record<string, string>;
   memoryLimitMb: number;
@@ -24,7 +25,7 @@ export interface ReplicaSpec {
    * Node's permission model: what the replica may read and write. Undefined: no permission
    * model (an environment that opted out for child processes or native addons).
    */
-  permissions?: { read: string[]; write: string[] };
+  permissions?: { read: string[]; write: string[]; addons?: boolean };
   uid?: number;
   gid?: number;
 }
@@ -79,6 +80,8 @@ export class Replica extends EventEmitter {
   /** V8 printed its heap-exhaustion message (the line may have left the tail by the time the child exits). */
   private sawHeapExhaustion = false;
   private pongWaiters = new Map<number, (rss: number) => void>();
+  /** Project paths out of what the replica says (scrub.ts). */
+  private readonly scrub: (text: string) => string;
 
   constructor(private readonly spec: ReplicaSpec) {
     super();
@@ -86,11 +89,12 @@ export class Replica extends EventEmitter {
     this.version = spec.version;
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
+    this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
       ...permissionFlags(spec.permissions),
-      spec.childEntry, spec.bundlePath,
+      spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
       env: spec.env,
@@ -178,7 +182,8 @@ export class Replica extends EventEmitter {
   }
 
   /** @internal fed by the line sink */
-  recordLine(stream: 'stdout' | 'stderr', line: string): void {
+  recordLine(stream: 'stdout' | 'stderr', raw: string): void {
+    const line = this.scrub(raw);
     if (stream === 'stderr' && HEAP_EXHAUSTED.test(line)) this.sawHeapExhaustion = true;
     this.tail.push(line);
     if (this.tail.length > this.spec.startupTailLines) this.tail.shift();
@@ -382,7 +387,8 @@ export class Replica extends EventEmitter {
           break;
         }
         this.settle(msg.id);
-        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task } : { kind: 'failed', error: msg.error });
+        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task }
+          : { kind: 'failed', error: { name: msg.error.name, message: this.scrub(msg.error.message), stack: this.scrub(msg.error.stack) } });
         break;
       }
       case 'pong':
@@ -408,6 +414,8 @@ export function permissionFlags(permissions: ReplicaSpec['permissions']): string
     ...permissions.read.map((p) => `--allow-fs-read=${p}`),
     ...permissions.write.map((p) => `--allow-fs-write=${p}`),
     '--allow-worker',
+    // An addon npm built for the project (node-expat…) runs as under `node .`; only artifacts holding one get this.
+    ...(permissions.addons ? ['--allow-addons'] : []),
     // The permission model prints an experimental warning on every start; it is expected here.
     '--no-warnings=ExperimentalWarning',
   ];

@@ -19,8 +19,9 @@ import { environmentAccount, runsAsRoot, type Account, type AccountRange } from 
  *       replicas/<container id>/  a replica's working dir: <uid>:<gid>, 0700
  *
  * As root, an environment's replicas run as its own account (src/isolation/accounts.ts), so no
- * replica reads another's files, /proc or memory, or signals it. The data dir (database, builds,
- * npm cache) is made 0700: no replica reaches into it. Not root, all of this is flexd's own
+ * replica reads another's files, /proc or memory, or signals it. The data dir is 0711 as root
+ * (0700 otherwise) and everything in it is private: no replica reads the database, builds or
+ * npm cache. Not root, all of this is flexd's own
  * account and the walls are Node's permission model and the minimal environment.
  */
 export interface Sandbox {
@@ -35,8 +36,10 @@ const RUN_DIR_PREFIX = 'flexd-run-';
 export function prepareSandbox(dataDir: string): Sandbox {
   const asRoot = runsAsRoot();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  // The database, builds and npm cache: reachable by no replica, and by no other local user.
-  if (lstatSync(dataDir).uid === process.getuid?.()) chmodSync(dataDir, 0o700);
+  // As root the build account must pass through to its box (`<dataDir>/build`, deploy/box.ts):
+  // 0711, enter but not list; everything inside is private to flexd or to the build account
+  // (the database 0600). Not root, nobody else needs in.
+  if (lstatSync(dataDir).uid === process.getuid?.()) chmodSync(dataDir, asRoot ? 0o711 : 0o700);
   removePreviousRunDir(dataDir);
   const runDir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
   assertOwnDirectory(runDir);
@@ -64,6 +67,7 @@ export function describeIsolation(sandbox: Sandbox, range: AccountRange): string
 export class EnvironmentDirs {
   readonly root: string;
   readonly account: Account | undefined;
+  private readonly unpacking = new Map<string, Promise<string>>();
 
   constructor(sandbox: Sandbox, environmentId: string, accountSlot: number, range: AccountRange) {
     this.account = environmentAccount(range, accountSlot);
@@ -79,26 +83,33 @@ export class EnvironmentDirs {
 
   /**
    * Unpacks a version with `unpack(into)` into a staging folder, gives the tree its final
-   * ownership and modes, then moves it in place; an already unpacked version is reused.
-   * Returns the artifact folder.
+   * ownership and modes, then moves it in place; an already unpacked version is reused, and two
+   * activations of one version wait on one unpack. Resolves with the artifact folder.
    */
-  unpack(versionId: string, unpack: (into: string) => void): string {
+  unpack(versionId: string, unpack: (into: string) => Promise<void>): Promise<string> {
     const dir = this.artifactDir(versionId);
     try {
-      if (lstatSync(dir).isDirectory()) return dir;
+      if (lstatSync(dir).isDirectory()) return Promise.resolve(dir);
     } catch { /* not unpacked yet */ }
-    const staging = join(this.root, `.staging-${safeName(versionId)}`);
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { mode: 0o700 });
-    try {
-      unpack(staging);
-      this.seal(staging);
-      renameSync(staging, dir);
-    } catch (err) {
-      rmSync(staging, { recursive: true, force: true });
-      throw err;
+    let pending = this.unpacking.get(versionId);
+    if (!pending) {
+      const staging = join(this.root, `.staging-${safeName(versionId)}`);
+      pending = (async () => {
+        rmSync(staging, { recursive: true, force: true });
+        mkdirSync(staging, { mode: 0o700 });
+        try {
+          await unpack(staging);
+          this.seal(staging);
+          renameSync(staging, dir);
+        } catch (err) {
+          rmSync(staging, { recursive: true, force: true });
+          throw err;
+        }
+        return dir;
+      })().finally(() => this.unpacking.delete(versionId));
+      this.unpacking.set(versionId, pending);
     }
-    return dir;
+    return pending;
   }
 
   /** Removes unpacked versions other than `keep` (a swap finished, or a new version failed). */

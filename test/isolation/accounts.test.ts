@@ -74,7 +74,8 @@ test('accounts: as root each environment runs as its own uid from the range; its
     }
   }
   assert.equal(uids.size, 2);
-  assert.equal(lstatSync(h.dataDir).mode & 0o777, 0o700, 'the data dir is flexd\'s alone');
+  assert.equal(lstatSync(h.dataDir).mode & 0o777, 0o711, 'the data dir: the build account passes through to its box, nobody lists it');
+  assert.equal(lstatSync(join(h.dataDir, 'flexd.db')).mode & 0o777, 0o600);
 });
 
 test('accounts: the run dir is created fresh and private; a link planted at the old predictable path is never followed', async (t) => {

@@ -52,10 +52,9 @@ export function artifactDirs(dataDir: string): string[] {
     .sort();
 }
 
-/** Folders left in `<dataDir>/builds` (a deploy's scratch space). */
+/** Folders left in the builds folder (a deploy's scratch space, deploy/box.ts), or in the one of older flexd. */
 export function buildDirs(dataDir: string): string[] {
-  const dir = join(dataDir, 'builds');
-  return existsSync(dir) ? readdirSync(dir) : [];
+  return [join(dataDir, 'build', 'jobs'), join(dataDir, 'builds')].flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []));
 }
 
 /** The `p`th percentile (nearest rank) of `values`; NaN when there are none. */
