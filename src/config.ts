@@ -80,8 +80,8 @@ export const DEFAULTS = {
   /**
    * Replicas run under Node's permission model (--experimental-permission): they read only their
    * project folder and flexd's child entry, write only their working directory, and cannot start
-   * processes, load native addons or use WASI. An environment whose service needs one of those
-   * sets it to false; the account walls (as root) still hold (docs/security.md).
+   * processes or use WASI (native addons only when the version ships one). An environment whose
+   * service needs more sets it to false; the account walls (as root) still hold (docs/security.md).
    */
   permissionModel: true,
   /** slowloris: headers must arrive within this */
