@@ -115,3 +115,16 @@ test('accounts: under the permission model a service cannot start a process; an 
   await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', { service: 'open', environment: 'Development', settings: { permissionModel: false } });
   assert.equal((await callFunction(h.base('open', 'Development'), 'whoami')).status, 200);
 });
+
+test('accounts: flexd says at start which isolation is in force', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup, 'flexd-says-');
+  const lines: string[] = [];
+  const record = (_fields: Record<string, unknown>, msg: string) => { lines.push(msg); };
+  const rt = await createRuntime({ dataDir, port: 0, logger: { debug: record, info: record, warn: record, error: record } });
+  cleanup.after(() => rt.close());
+  const said = lines.find((l) => l.startsWith('replica isolation: '));
+  assert.ok(said, lines.join('\n'));
+  if (asRoot) assert.match(said, /own account \(uid 420001 and up\).*permission model/);
+  else assert.match(said, /not root.*permission model/);
+});
