@@ -42,7 +42,7 @@ test('policy: a project with install scripts of its own is recognised (its build
 test('cache key: follows the dependency sections, the lockfile, file: packages and npm settings; not the version, scripts or devDependencies', () => {
   const npmrc = Buffer.from('registry=https://registry.npmjs.org/\n');
   const base = { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } };
-  const key = (manifest: object, more: Partial<Parameters<typeof dependencyKey>[0]> = {}) =>
+  const key = (manifest: Record<string, unknown>, more: Partial<Parameters<typeof dependencyKey>[0]> = {}) =>
     dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, ...more });
   const k = key(base);
   assert.equal(key({ ...base, version: '1.0.1', scripts: { test: 'x' }, devDependencies: { mocha: '*' } }), k);
