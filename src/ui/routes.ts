@@ -32,7 +32,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     const form = await c.req.parseBody();
     const email = typeof form.email === 'string' ? form.email : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const token = email && password ? await signIn(ctx, email, password, clientAddress(c)) : undefined;
+    const token = email && password ? await signIn(ctx, email, password, clientAddress(c, ctx.settings.trustProxy)) : undefined;
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
     if (!token) return c.html(signInPage(c.get('nonce'), { error: 'Wrong e-mail or password.', email }));
     c.header('Set-Cookie', sessionCookie(c, token, ctx.settings.sessionTtlMs));
