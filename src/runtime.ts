@@ -25,6 +25,7 @@ import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
 import { openStore } from './store/index.ts';
+import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
 /** Sweep for connections past headersTimeoutMs at least this often: a slow header is cut within a second of its deadline. */
@@ -57,14 +58,25 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
+  // Half a TLS configuration once printed an https:// URL and served plain HTTP (issue 9, finding 6).
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
+  }
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
-  const store = openStore(dataDir);
+  const lock = await lockDataDir(dataDir);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(dataDir);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
   const events = new EventBus();
   logServerEvents(events, store, log);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events });
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
   const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
@@ -81,13 +93,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
   });
   const api = getRequestListener(createManagementApi(context).fetch);
-  let inFlight = 0;
+  const inFlight = new Set<ServerResponse>();
   let drained: (() => void) | undefined;
   let connections: ReturnType<typeof capConnections> | undefined;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     if (connections?.over(req, res)) return;
-    inFlight++;
-    res.once('close', () => { if (--inFlight === 0) drained?.(); });
+    inFlight.add(res);
+    res.once('close', () => { inFlight.delete(res); if (inFlight.size === 0) drained?.(); });
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
     else void api(req, res);
   };
@@ -104,10 +116,19 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   // Headers and body within bodyTimeoutMs, or 408 and the connection closed (issue 9, finding 3).
   server.requestTimeout = settings.bodyTimeoutMs > 0 ? Math.max(settings.bodyTimeoutMs, settings.headersTimeoutMs) : 0;
   connections = capConnections(server, settings.maxConnections);
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolveListen());
-  });
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port, settings.host, () => resolveListen());
+    });
+  } catch (err) {
+    // Nothing may stay behind: the replicas, the database, and the data dir's lock.
+    await supervisor.close();
+    await logs.close();
+    store.close();
+    await lock.release();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
@@ -154,12 +175,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
-        if (inFlight > 0) {
+        if (inFlight.size > 0) {
           await new Promise<void>((r) => {
             drained = r;
             setTimeout(r, settings.stopGraceMs).unref();
           });
         }
+        // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
+        for (const res of inFlight) answerShuttingDown(res);
         server.closeAllConnections?.();
         await supervisor.close();
         // A deploy still running fails at its activation now that the supervisor is closed: let it
@@ -167,6 +190,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        await lock.release();
         log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();
       return closing;
@@ -176,6 +200,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
 /** flexd's own version, from its package.json (read once). */
 const FLEXD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** 503 ServiceUnavailable for a request the stop grace did not let finish; its late answer is dropped. */
+function answerShuttingDown(res: ServerResponse): void {
+  if (res.headersSent || res.writableEnded) return;
+  const text = JSON.stringify({ error: 'ServiceUnavailable', description: 'flexd is shutting down; the request did not finish within the stop grace.', debug: '' });
+  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Retry-After': '1', Connection: 'close' });
+  res.end(text);
+}
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
 function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {

@@ -19,13 +19,15 @@ export interface EnvironmentRow {
   suspendedReason: string | null;
   lastError: string | null;
   createdAt: string;
+  /** which account its replicas run as, when flexd is root (src/isolation/accounts.ts) */
+  accountSlot: number;
 }
 
 interface RawEnvironment {
   id: string; service_id: string; name: string; secret: string; env_vars: string; runtime: string | null;
   settings: string; description: string | null; active_version_id: string | null; requested_version: string | null;
   requested_at: string | null; deployer_email: string | null; suspended_reason: string | null; last_error: string | null;
-  created_at: string;
+  created_at: string; account_slot: number;
 }
 
 function toEnvironment(r: RawEnvironment): EnvironmentRow {
@@ -34,6 +36,7 @@ function toEnvironment(r: RawEnvironment): EnvironmentRow {
     runtime: r.runtime, settings: JSON.parse(r.settings), description: r.description,
     activeVersionId: r.active_version_id, requestedVersion: r.requested_version, requestedAt: r.requested_at,
     deployerEmail: r.deployer_email, suspendedReason: r.suspended_reason, lastError: r.last_error, createdAt: r.created_at,
+    accountSlot: r.account_slot,
   };
 }
 
@@ -89,10 +92,21 @@ export class ServiceStore {
   createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number | boolean>; description?: string | null }): EnvironmentRow {
     this.revision++;
     const id = newId();
-    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
-      fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso());
+    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at, account_slot)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
+      fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso(), this.freeAccountSlot());
     return this.getEnvironment(id)!;
+  }
+
+  /** The smallest account slot no live environment holds (a deleted environment's slot is free again). */
+  private freeAccountSlot(): number {
+    const taken = this.sql('SELECT account_slot AS slot FROM environments WHERE account_slot IS NOT NULL ORDER BY account_slot').all() as { slot: number }[];
+    let slot = 0;
+    for (const row of taken) {
+      if (row.slot !== slot) break;
+      slot++;
+    }
+    return slot;
   }
 
   getEnvironment(id: string): EnvironmentRow | undefined {

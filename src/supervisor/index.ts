@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import * as tar from 'tar';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import type { EventBus } from '../events/bus.ts';
+import type { Logger } from '../logger.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
@@ -27,6 +28,8 @@ export interface SupervisorDeps {
   runtimes?: Record<string, string>;
   /** where pools report swaps, exits, idling and suspensions (server log, metrics) */
   events?: EventBus;
+  /** flexd's own log (src/logger.ts) */
+  log?: Logger;
 }
 
 /**
@@ -52,7 +55,7 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir);
+    this.sandbox = prepareSandbox(deps.dataDir, deps.log);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
     this.replicasDir = join(this.sandbox.runDir, 'replicas');
@@ -154,6 +157,9 @@ export class Supervisor {
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
+      permissions: settings.permissionModel
+        ? { read: [dirname(generation.bundlePath), this.childEntry], write: [cwd] }
+        : undefined,
       uid: this.sandbox.uid,
       gid: this.sandbox.gid,
     });

@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { silentLogger, type Logger } from '../logger.ts';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,13 +19,13 @@ export interface Sandbox {
   gid?: number;
 }
 
-export function prepareSandbox(dataDir: string, user = process.env.FLEXD_REPLICA_USER ?? 'nobody'): Sandbox {
+export function prepareSandbox(dataDir: string, log: Logger = silentLogger, user = process.env.FLEXD_REPLICA_USER ?? 'nobody'): Sandbox {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     return { runDir: dataDir };
   }
   const account = lookupUser(user);
   if (!account) {
-    console.error(`flexd: running as root but user "${user}" does not exist; replicas run as root (set FLEXD_REPLICA_USER)`);
+    log.warn({ user }, 'running as root but the replica user does not exist; replicas run as root (set FLEXD_REPLICA_USER)');
     return { runDir: dataDir };
   }
   chmodSync(dataDir, 0o711);

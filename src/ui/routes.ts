@@ -32,8 +32,15 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     const form = await c.req.parseBody();
     const email = typeof form.email === 'string' ? form.email : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const token = email && password ? await signIn(ctx, email, password, clientAddress(c, ctx.settings.trustProxy)) : undefined;
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
+    let token: string | undefined;
+    try {
+      token = email && password ? await signIn(ctx, email, password, clientAddress(c, ctx.settings.trustProxy)) : undefined;
+    } catch (err) {
+      const e = err as { code?: unknown; retryAfterSeconds?: number };
+      if (e.code !== 'TooManyLoginAttempts') throw err;
+      return c.html(signInPage(c.get('nonce'), { error: `Too many failed sign-ins. Try again in ${e.retryAfterSeconds ?? 60} s.`, email }));
+    }
     if (!token) return c.html(signInPage(c.get('nonce'), { error: 'Wrong e-mail or password.', email }));
     c.header('Set-Cookie', sessionCookie(c, token, ctx.settings.sessionTtlMs));
     return c.redirect('/', 303);
@@ -83,7 +90,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     const user = pageUser(ctx, c);
     if (!user) return unauthorized(c);
     if (!csrfOk(c, user)) return c.json({ code: 'Forbidden', description: 'The request did not come from flexd\'s own page (CSRF token or origin).', debug: '' }, 403);
-    if (!canOperate(user.role)) return c.json({ code: 'Forbidden', description: 'Viewers cannot recycle or roll back.', debug: '' }, 403);
+    if (!canOperate(user.role)) return c.json({ code: 'InsufficientPermissions', description: `Recycling and rolling back need the deployer role; your account is a ${user.role}.`, debug: '' }, 403);
     const found = lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
     if (!found.env.activeVersionId) return c.json({ code: 'NotDeployed', description: 'Nothing is deployed here yet.', debug: '' }, 409);

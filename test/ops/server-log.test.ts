@@ -4,13 +4,15 @@
  * each event in JSON and in text, so each event is checked in both shapes.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, failedDeploy, signal, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
+import { callFunction, deployFixture, failedDeploy, REPO_DIR, signal, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
 
 interface Recorder { logger: Logger; json: Record<string, any>[]; text: string[] }
 
@@ -44,7 +46,7 @@ async function line(r: Recorder, msg: string, fields: Record<string, unknown> = 
   return record;
 }
 
-function environment(h: Harness, service: string, name: string, settings: Record<string, number>): void {
+function environment(h: Harness, service: string, name: string, settings: Record<string, number | boolean>): void {
   const { services, accounts } = h.rt.context.store;
   const svc = services.findService(service) ?? services.createService(accounts.defaultOrganization().id, service);
   services.createEnvironment(svc.id, { name, secret: '', settings });
@@ -105,8 +107,9 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
 
   // Suspension: a service that crashes right after every start spends the crash budget (2).
   const marker = `${dataDir}/crash-marker`;
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(marker, '');
+  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
+  environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });
   assert.match(suspended.reason, /more than 2 crashes/);
@@ -124,4 +127,27 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
 
   const secrets = JSON.stringify(r.json) + r.text.join('\n');
   assert.doesNotMatch(secrets, /CRASH_MARKER|passwordHash|secret/i, 'no variables or secrets in the server log');
+});
+
+test('server log: flexd serve --log-format json writes one JSON object per event on stderr and keeps "flexd listening on URL" on stdout', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup, 'flexd-serve-json-');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
+    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEXD_ADMIN_EMAIL: 'a@example.com', FLEXD_ADMIN_PASSWORD: 'serve-json-password' },
+  });
+  cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const jsonLines = () => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+  const url = await waitFor('the listening line', () => /^flexd listening on (http:\S+)$/m.exec(stdout)?.[1], { timeoutMs: 30_000 });
+  const started = await waitFor('the start line', () => jsonLines().find((l) => l.msg === 'flexd started'));
+  assert.equal(started.url, url);
+  assert.equal(started.dataDir, dataDir);
+  assert.equal(started.level, 'info');
+  child.kill('SIGTERM');
+  const stopped = await waitFor('the stopped line', () => jsonLines().find((l) => l.msg === 'flexd stopped'), { timeoutMs: 15_000 });
+  assert.equal(typeof stopped.durationMs, 'number');
+  assert.doesNotMatch(stdout + stderr, /serve-json-password/);
 });

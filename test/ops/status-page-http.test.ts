@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { hashPassword } from '../../src/accounts/passwords.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -23,8 +25,8 @@ async function start(cleanup: CleanupContext, options: Record<string, unknown> =
   return rt;
 }
 
-async function signIn(rt: Runtime): Promise<{ cookie: string; setCookie: string; csrf: string }> {
-  const res = await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams(ADMIN), redirect: 'manual' });
+async function signIn(rt: Runtime, account: { email: string; password: string } = ADMIN): Promise<{ cookie: string; setCookie: string; csrf: string }> {
+  const res = await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams(account), redirect: 'manual' });
   assert.equal(res.status, 303);
   const setCookie = res.headers.get('set-cookie')!;
   const cookie = setCookie.split(';')[0]!;
@@ -85,6 +87,51 @@ test('status page: recycle needs the session\'s CSRF token and this origin; sign
   assert.equal((await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).status, 200, 'a forged sign-out ends nothing');
   await fetch(`${rt.url}/ui/logout`, { method: 'POST', headers: { cookie }, body: new URLSearchParams({ csrf }), redirect: 'manual' });
   assert.equal((await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).status, 401, 'signed out');
+});
+
+test('status page: a viewer sees no recycle or rollback button and is refused them; a deployer gets both; an account without a role is an admin', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup);
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' });
+  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const password = 'another-long-password';
+  rt.context.store.accounts.createUser('viewer@example.com', await hashPassword(password), 'viewer');
+  rt.context.store.accounts.createUser('deployer@example.com', await hashPassword(password), 'deployer');
+
+  const viewer = await signIn(rt, { email: 'viewer@example.com', password });
+  const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: viewer.cookie } })).text();
+  assert.match(page, /1\.1\.0/);
+  assert.doesNotMatch(page, /data-action=/, 'no buttons for a viewer');
+  assert.match(page, /viewer@example\.com · viewer/);
+  for (const [action, body] of [['recycle', '{}'], ['rollback', '{"version":"1.0.0"}']]) {
+    const res = await fetch(`${rt.url}/ui/environments/${envId}/${action}`, { method: 'POST', headers: { cookie: viewer.cookie, 'x-csrf-token': viewer.csrf, 'content-type': 'application/json' }, body });
+    assert.equal(res.status, 403, action);
+    assert.equal((await res.json() as { code: string }).code, 'InsufficientPermissions');
+  }
+
+  const deployer = await signIn(rt, { email: 'deployer@example.com', password });
+  const deployerPage = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(deployerPage, /data-action="recycle"/);
+  assert.match(deployerPage, /data-action="rollback" data-version="1\.0\.0"/);
+  const rollback = await fetch(`${rt.url}/ui/environments/${envId}/rollback`, { method: 'POST', headers: { cookie: deployer.cookie, 'x-csrf-token': deployer.csrf, 'content-type': 'application/json' }, body: '{"version":"1.0.0"}' });
+  assert.equal(rollback.status, 201);
+  const done = await withDeadline('the rollback job', rt.context.deployer.jobs.wait((await rollback.json() as { job: string }).job), 30_000);
+  assert.equal(done.status, 'COMPLETED');
+  assert.equal(done.userEmail, 'deployer@example.com');
+
+  assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
+});
+
+test('status page: failed sign-ins are throttled per account, as POST /session is', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup, { loginFailuresPerAccount: 2 });
+  const attempt = async (password: string) => (await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ email: ADMIN.email, password }), redirect: 'manual' }));
+  assert.match(await (await attempt('wrong-1')).text(), /Wrong e-mail or password/);
+  assert.match(await (await attempt('wrong-2')).text(), /Wrong e-mail or password/);
+  const throttled = await attempt(ADMIN.password);
+  assert.equal(throttled.headers.get('set-cookie'), null, 'not even the right password, until the window passes');
+  assert.match(await throttled.text(), /Too many failed sign-ins. Try again in \d+ s/);
 });
 
 test('status page: service and environment names are escaped', async (t) => {

@@ -2,9 +2,12 @@
  * The status page in a real browser (test/helpers/browser.ts): sign-in, the overview with a
  * deployed service ONLINE at its version, live log lines (escaped), a recycle with its
  * confirmation, a wrong password's error, a phone-sized screen, and not one console error.
- * Keeps a screenshot of the overview as docs/status-page.png.
+ * Screenshots the overview; `FLEXD_UPDATE_SCREENSHOT=1` keeps it as docs/status-page.png (the
+ * README's picture), otherwise it goes to a temporary dir so a test run leaves the tree clean.
  */
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
@@ -15,7 +18,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
-const SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url));
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url));
 /** A page step (navigation, a poll of the page's script) on a loaded 2-core box. */
 const STEP_MS = 15_000;
 
@@ -76,7 +79,9 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   // The overview refreshes itself: more requests show up without a reload.
   for (let i = 0; i < 5; i++) await echo('Production');
   await row.locator('[data-label=Errors]', { hasText: 'of 17' }).waitFor();
-  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  const screenshot = process.env.FLEXD_UPDATE_SCREENSHOT === '1' ? DOCS_SCREENSHOT : join(dataDir, 'status-page.png');
+  await page.screenshot({ path: screenshot, fullPage: true });
+  assert.ok(statSync(screenshot).size > 5_000, 'a screenshot with something on it');
 
   // The environment page: versions, the recent log, then live lines, escaped.
   await page.click('a:text("Production")');

@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
 import { admin } from './admin.ts';
+import { backup } from './backup.ts';
 import { create } from './create.ts';
 import { del } from './delete.ts';
 import { env } from './env.ts';
@@ -19,7 +20,7 @@ import { versions } from './versions.ts';
 
 /** The kinvey-like commands, in the order `flexd help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  login, logout, create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del, user, admin,
+  login, logout, create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del, user, admin, backup,
 ];
 
 export function findCommand(name: string): Command | undefined {
