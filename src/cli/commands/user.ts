@@ -9,7 +9,7 @@ const ROLES = ['admin', 'deployer', 'viewer'];
 
 export const user: Command = {
   name: 'user',
-  summary: 'manage accounts: add, list, remove; passwd changes your own password',
+  summary: 'manage accounts: add, list, role, remove; passwd changes your own password',
   usage: `Usage: flexd user add EMAIL --role admin|deployer|viewer [--password-stdin]
        flexd user list
        flexd user role EMAIL --role admin|deployer|viewer
