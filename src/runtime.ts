@@ -157,6 +157,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
       const done = await deployer.jobs.wait(job.id);
+      // close() cut it short: whichever step noticed first (a closed supervisor or database) is not the reason
+      if (done.status !== 'COMPLETED' && closing) {
+        throw new FlexdError('ServiceUnavailable', 'flexd is shutting down: the deploy was interrupted.', { status: 503, debug: done.progress });
+      }
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
       return done;
     },

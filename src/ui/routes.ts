@@ -35,7 +35,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
     let token: string | undefined;
     try {
-      token = email && password ? await signIn(ctx, email, password, clientAddress(c)) : undefined;
+      token = email && password ? await signIn(ctx, email, password, clientAddress(c, ctx.settings.trustProxy)) : undefined;
     } catch (err) {
       const e = err as { code?: unknown; retryAfterSeconds?: number };
       if (e.code !== 'TooManyLoginAttempts') throw err;
