@@ -24,7 +24,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
   app.get('/', async (c) => {
     const user = pageUser(ctx, c);
     if (!user) return c.html(signInPage(c.get('nonce')));
-    return c.html(overviewPage(options(c, user, 'Services'), await overview(ctx)));
+    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx)));
   });
 
   const signIn = signInner(ctx);
@@ -62,7 +62,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     if (!found) return c.notFound();
     const view = await environmentView(ctx, found.service, found.env);
     const logs = ctx.store.logs.tail(found.env.id, RECENT_LOG_LINES);
-    return c.html(environmentPage(options(c, user, `${found.service.name} / ${found.env.name}`), view, ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
+    return c.html(environmentPage(options(ctx, c, user, `${found.service.name} / ${found.env.name}`), view, ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
   });
 
   app.get('/ui/fragments/environments/:eid', async (c) => {
@@ -115,8 +115,8 @@ async function headers(c: UiContext, next: () => Promise<void>): Promise<void> {
   c.header('Cache-Control', 'no-store');
 }
 
-function options(c: UiContext, user: PageUser, title: string) {
-  return { nonce: c.get('nonce'), title, signedIn: { email: user.user.email, role: user.role, csrf: user.csrf } };
+function options(ctx: RuntimeContext, c: UiContext, user: PageUser, title: string) {
+  return { nonce: c.get('nonce'), title, signedIn: { email: user.user.email, role: user.role, csrf: user.csrf }, started: ctx.metrics.startedAt };
 }
 
 function unauthorized(c: Context) {

@@ -8,7 +8,7 @@ import { PAGE_SCRIPT, STYLE } from './assets.ts';
 type Html = ReturnType<typeof raw>;
 const html = hono as (strings: TemplateStringsArray, ...values: unknown[]) => Html;
 
-export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string } }
+export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string }; started?: string }
 
 /** The frame of every page: inline style and script (no external assets: the page works offline), a nonce for the script. */
 export function layout(o: PageOptions, body: Html): Html {
@@ -37,13 +37,14 @@ ${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
 
 export function overviewPage(o: PageOptions, rows: EnvironmentView[]): Html {
   return layout(o, html`<h1>Services</h1>
-<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Last deploy</th></tr></thead>
-<tbody data-refresh="/ui/fragments/overview">${overviewRows(rows)}</tbody></table>`);
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
+<tbody data-refresh="/ui/fragments/overview">${overviewRows(rows)}</tbody></table>
+<p class="muted">Requests, errors (5xx) and restarts since flexd started${o.started ? html` (${when(o.started)})` : ''}.</p>`);
 }
 
 /** The overview's rows; the page's script fetches them again every few seconds. */
 export function overviewRows(rows: EnvironmentView[]): Html {
-  if (rows.length === 0) return html`<tr><td colspan="9" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
+  if (rows.length === 0) return html`<tr><td colspan="10" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
   return html`${rows.map((r) => html`<tr>
 <td data-label="Service">${r.service.name}</td>
 <td data-label="Environment"><a href="/ui/environments/${r.env.id}">${r.env.name}</a></td>
@@ -53,7 +54,8 @@ export function overviewRows(rows: EnvironmentView[]): Html {
 <td data-label="Memory">${mb(r.replicas.reduce((a, x) => a + x.memoryBytes, 0))}</td>
 <td data-label="Req/s">${r.traffic.requestsPerSecond}</td>
 <td data-label="Errors">${r.traffic.errors > 0 ? html`<span class="bad">${r.traffic.errors}</span>` : '0'} <span class="muted">of ${r.traffic.requests}</span></td>
-<td data-label="Last deploy">${lastJob(r)}</td>
+<td data-label="Restarts">${r.traffic.restarts > 0 ? html`<span class="bad">${r.traffic.restarts}</span>` : '0'}</td>
+<td data-label="Last deploy">${lastDeploy(r)}</td>
 </tr>`)}`;
 }
 
@@ -72,7 +74,7 @@ export function environmentDetails(view: EnvironmentView, versions: VersionRow[]
   return html`<section class="card">
 <p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>
 ${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
-<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors since flexd started · last deploy: ${lastJob(view)}</p>
+<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started · last deploy: ${lastDeploy(view)}</p>
 ${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}
 </section>
 <h2>Replicas</h2>
@@ -101,14 +103,12 @@ function replicaSummary(r: EnvironmentView): string {
   return r.replicas.length === ready ? String(ready) : `${ready} ready of ${r.replicas.length}`;
 }
 
-function lastJob(r: EnvironmentView): Html | string {
-  const j = r.lastJob;
+function lastDeploy(r: EnvironmentView): Html | string {
+  const j = r.lastDeploy;
   if (!j) return '—';
-  const what = j.type === 'deployService' ? 'deploy' : j.type === 'recycleService' ? 'recycle' : 'rollback';
   // A deployDirectory job announces no version; once it completed, the version it deployed is the active one.
-  const announced = typeof j.params.version === 'string' ? j.params.version : j.type === 'deployService' && j.status === 'COMPLETED' ? r.version : undefined;
-  const version = announced ? ` ${announced}` : '';
-  return html`<span class="${j.status === 'ERROR' ? 'bad' : ''}">${what}${version} ${j.status.toLowerCase()}</span> <span class="muted">${when(j.updatedAt)}${j.userEmail ? ` by ${j.userEmail}` : ''}</span>`;
+  const announced = typeof j.params.version === 'string' ? j.params.version : j.status === 'COMPLETED' ? r.version : undefined;
+  return html`<span class="${j.status === 'ERROR' ? 'bad' : ''}">${announced ?? ''} ${j.status.toLowerCase()}</span> <span class="muted">${when(j.updatedAt)}${j.userEmail ? ` by ${j.userEmail}` : ''}</span>`;
 }
 
 function when(iso: string): string {
