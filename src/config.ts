@@ -75,6 +75,13 @@ export const DEFAULTS = {
    * warned, and services written for them rely on it. An environment may opt in to the strict mode.
    */
   strictUnhandledRejections: false,
+  /**
+   * Replicas run under Node's permission model (--experimental-permission): they read only their
+   * project folder and flexd's child entry, write only their working directory, and cannot start
+   * processes, load native addons or use WASI. An environment whose service needs one of those
+   * sets it to false; the account walls (as root) still hold (docs/security.md).
+   */
+  permissionModel: true,
   /** slowloris: headers must arrive within this */
   headersTimeoutMs: 20_000,
   /**
@@ -104,7 +111,7 @@ export type Settings = {
 
 /** The knobs an environment may override for itself (SPEC §5). */
 export const ENVIRONMENT_SETTINGS = [
-  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas', 'strictUnhandledRejections',
+  'requestTimeoutMs', 'idleTimeoutMs', 'memoryLimitMb', 'minReplicas', 'maxReplicas', 'strictUnhandledRejections', 'permissionModel',
 ] as const;
 export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
 

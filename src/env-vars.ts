@@ -5,11 +5,14 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Names the runtime owns. `SDK_RECEIVER` would switch the SDK away from flexd's receiver,
- * `NODE_OPTIONS` would override the memory cap and rejection mode, and `FLEXD_*` is flexd's
- * own namespace. Listed in the README.
+ * `NODE_OPTIONS` would override the memory cap, the rejection mode and the permission model,
+ * `NODE_CHANNEL_*` and `NODE_UNIQUE_ID` would make Node treat a descriptor as an IPC channel
+ * (NODE_CHANNEL_SERIALIZATION_MODE broke every replica), `LD_*` would load a library into the
+ * replica before Node runs (LD_PRELOAD, LD_LIBRARY_PATH), `NODE_PATH` would change what
+ * `require` finds, and `FLEXD_*` is flexd's own namespace. Listed in the README.
  */
-export const RESERVED_NAMES = ['SDK_RECEIVER', 'NODE_OPTIONS'] as const;
-export const RESERVED_PREFIXES = ['FLEXD_'] as const;
+export const RESERVED_NAMES = ['SDK_RECEIVER', 'NODE_OPTIONS', 'NODE_PATH', 'NODE_UNIQUE_ID'] as const;
+export const RESERVED_PREFIXES = ['FLEXD_', 'NODE_CHANNEL_', 'LD_'] as const;
 
 export function isReservedName(name: string): boolean {
   const upper = name.toUpperCase();

@@ -7,16 +7,12 @@ import { pino, type Logger as PinoLogger } from 'pino';
  * secret.
  *
  * The shape is pino's: `log.info({ service, environment, version }, 'deploy finished')`. An
- * embedder may pass any object with these four methods (pino, or a test's recorder).
+ * embedder may pass any object with these four methods (pino, or a test's recorder). The types
+ * are public (public.ts).
  */
-export interface Logger {
-  debug(fields: Record<string, unknown>, msg: string): void;
-  info(fields: Record<string, unknown>, msg: string): void;
-  warn(fields: Record<string, unknown>, msg: string): void;
-  error(fields: Record<string, unknown>, msg: string): void;
-}
+import type { LogFormat, Logger } from './public.ts';
 
-export type LogFormat = 'text' | 'json';
+export type { LogFormat, Logger };
 
 export interface LoggerOptions {
   /** `text`: human-readable (default); `json`: one JSON object per line with level, time, msg and the fields */

@@ -21,71 +21,28 @@ import { runsAsRoot } from './isolation/accounts.ts';
 import { Metrics } from './metrics/registry.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
-import { createLogger, silentLogger, type LogFormat, type Logger } from './logger.ts';
+import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
-import { openStore, type JobRow } from './store/index.ts';
+import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openStore } from './store/index.ts';
+import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
 /** Sweep for connections past headersTimeoutMs at least this often: a slow header is cut within a second of its deadline. */
 const HEADERS_SWEEP_MAX_INTERVAL_MS = 1_000;
 
-export interface RuntimeOptions extends Partial<Settings> {
-  /** where the SQLite database and cached builds live; default ./.flexd */
-  dataDir?: string;
-  /** serve HTTPS with this certificate and key (PEM file paths) */
-  tlsCert?: string;
-  tlsKey?: string;
-  /**
-   * The first start (a data dir without accounts) creates this admin. Without a password no
-   * account is made — an embedded runtime needs none — unless `generateAdminPassword` is set.
-   * Once accounts exist these change nothing (a different password is reported on the logger).
-   */
-  adminEmail?: string;
-  adminPassword?: string;
-  /** with no adminPassword and no account yet: create the admin with a generated password, returned once in `generatedAdmin` (what `flexd serve` does) */
-  generateAdminPassword?: boolean;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 */
-  runtimes?: Record<string, string>;
-  /** where flexd's own event lines go (start, deploys, replica exits…); default: nowhere */
-  logger?: Logger;
-  /** shorthand for a logger: `stderr` writes flexd's event lines to stderr; default `silent` */
-  log?: 'stderr' | 'silent';
-  /** with `log: 'stderr'`: `text` (default) or `json` (one object per line) */
-  logFormat?: LogFormat;
-  /** a token Prometheus may scrape `GET /metrics` with, besides any account's session */
-  metricsToken?: string;
-}
+export type { DeployDirectoryOptions, RuntimeOptions } from './public.ts';
 
-export interface DeployDirectoryOptions {
-  service: string;
-  environment: string;
-  /** the environment's shared secret (X-Auth-Key); set when the environment is created or changed */
-  secret?: string;
-  /** environment variables: replaces the environment's set */
-  env?: Record<string, string>;
-  /**
-   * Deploy as this version (semver) instead of package.json's: a test can deploy the same folder
-   * again (`version: '1.0.1'`). It must still be above every version deployed before. The
-   * project's files are not changed; the service's own `require('./package.json').version` is.
-   */
-  version?: string;
-}
+/** The API's log page limit, and rt.logs'. */
+const MAX_LOG_LINES = 2000;
+const DEFAULT_LOG_LINES = 100;
 
-export interface Runtime {
-  /** e.g. http://127.0.0.1:8080 */
-  readonly url: string;
-  readonly port: number;
+/**
+ * The runtime as flexd's own code and tests see it: the public one (public.ts) plus its
+ * context — the store, supervisor and deployer, which are internal and free to change.
+ */
+export interface Runtime extends PublicRuntime {
   readonly context: RuntimeContext;
-  /** the admin this start created with a generated password (`generateAdminPassword`): show it to the operator, once */
-  readonly generatedAdmin?: { email: string; password: string };
-  /**
-   * Deploys a project folder through the same pipeline as an upload; resolves once the new
-   * version serves, rejects with the job's error.
-   * @example await rt.deployDirectory('./my-service', { service: 'orders', environment: 'Development', secret: 's3cret' })
-   */
-  deployDirectory(dir: string, options: DeployDirectoryOptions): Promise<JobRow>;
-  /** Stops taking requests, drains, stops every replica, closes the database. */
-  close(): Promise<void>;
 }
 
 /**
@@ -101,8 +58,19 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const settings = resolveSettings(overrides);
+  // Half a TLS configuration once printed an https:// URL and served plain HTTP (issue 9, finding 6).
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
+  }
   const dataDir = resolve(dataDirOption ?? settings.dataDir);
-  const store = openStore(dataDir);
+  const lock = await lockDataDir(dataDir);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(dataDir);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
@@ -125,13 +93,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
   });
   const api = getRequestListener(createManagementApi(context).fetch);
-  let inFlight = 0;
+  const inFlight = new Set<ServerResponse>();
   let drained: (() => void) | undefined;
   let connections: ReturnType<typeof capConnections> | undefined;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     if (connections?.over(req, res)) return;
-    inFlight++;
-    res.once('close', () => { if (--inFlight === 0) drained?.(); });
+    inFlight.add(res);
+    res.once('close', () => { inFlight.delete(res); if (inFlight.size === 0) drained?.(); });
     if (req.url?.startsWith('/flex/')) dataPlane(req, res);
     else void api(req, res);
   };
@@ -148,10 +116,19 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   // Headers and body within bodyTimeoutMs, or 408 and the connection closed (issue 9, finding 3).
   server.requestTimeout = settings.bodyTimeoutMs > 0 ? Math.max(settings.bodyTimeoutMs, settings.headersTimeoutMs) : 0;
   connections = capConnections(server, settings.maxConnections);
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolveListen());
-  });
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port, settings.host, () => resolveListen());
+    });
+  } catch (err) {
+    // Nothing may stay behind: the replicas, the database, and the data dir's lock.
+    await supervisor.close();
+    await logs.close();
+    store.close();
+    await lock.release();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${tlsCert ? 'https' : 'http'}://${host}:${port}`;
@@ -182,18 +159,30 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
       return done;
     },
+    async logs({ service, environment, limit = DEFAULT_LOG_LINES }) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LINES) {
+        throw new FlexdError('InvalidLogQuery', `limit must be a whole number from 1 to ${MAX_LOG_LINES}, not ${limit}`);
+      }
+      const svc = store.services.findService(service);
+      const env = svc && store.services.findEnvironment(svc.id, environment);
+      if (!env) throw new FlexdError('ServiceEnvironmentNotFound', `No environment "${environment}" of service "${service}".`, { status: 404 });
+      await logs.flush();
+      return store.logs.latest(env.id, limit) as LogLine[];
+    },
     close() {
       closing ??= (async () => {
         const stopping = Date.now();
         log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
-        if (inFlight > 0) {
+        if (inFlight.size > 0) {
           await new Promise<void>((r) => {
             drained = r;
             setTimeout(r, settings.stopGraceMs).unref();
           });
         }
+        // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
+        for (const res of inFlight) answerShuttingDown(res);
         server.closeAllConnections?.();
         await supervisor.close();
         // A deploy still running fails at its activation now that the supervisor is closed: let it
@@ -201,6 +190,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        await lock.release();
         log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();
       return closing;
@@ -210,6 +200,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
 /** flexd's own version, from its package.json (read once). */
 const FLEXD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** 503 ServiceUnavailable for a request the stop grace did not let finish; its late answer is dropped. */
+function answerShuttingDown(res: ServerResponse): void {
+  if (res.headersSent || res.writableEnded) return;
+  const text = JSON.stringify({ error: 'ServiceUnavailable', description: 'flexd is shutting down; the request did not finish within the stop grace.', debug: '' });
+  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Retry-After': '1', Connection: 'close' });
+  res.end(text);
+}
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
 function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {

@@ -3,7 +3,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRuntime } from '../src/index.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { KITCHEN_SINK_DIR } from './helpers/kitchen-sink.ts';
 import { tempDir } from './helpers/tmp.ts';

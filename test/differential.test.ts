@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createRuntime } from '../src/index.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { CleanupStack, cleanupStack } from './helpers/cleanup.ts';
 import { KITCHEN_SINK_DIR, runSequence, SEQUENCE, type Answer } from './helpers/kitchen-sink.ts';
 import { createNormaliser } from './helpers/normalise.ts';

@@ -20,3 +20,10 @@ it('env vars: every bad name, reserved name and non-string value is named in one
 it('env vars: empty strings are values', () => {
   assert.deepEqual(validateEnvVars({ EMPTY: '' }), { EMPTY: '' });
 });
+
+it('env vars: NODE_CHANNEL_*, LD_*, NODE_PATH and NODE_UNIQUE_ID are reserved, in any case (issue 9, finding 10)', () => {
+  for (const name of ['NODE_CHANNEL_SERIALIZATION_MODE', 'NODE_CHANNEL_FD', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'ld_audit', 'NODE_PATH', 'NODE_UNIQUE_ID']) {
+    assert.throws(() => validateEnvVars({ [name]: 'x' }), new RegExp(`"${name}" is reserved by the runtime`), name);
+  }
+  assert.deepEqual(validateEnvVars({ NODE_ENV: 'production', LDAP_URL: 'ldap://x', NODE_PATHS: 'a' }), { NODE_ENV: 'production', LDAP_URL: 'ldap://x', NODE_PATHS: 'a' });
+});

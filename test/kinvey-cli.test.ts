@@ -12,7 +12,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createRuntime, type Runtime } from '../src/index.ts';
+import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
@@ -206,6 +206,47 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
       && s.replicas.every((r: { containerId: string; state: string }) => !before.includes(r.containerId) && r.state === 'ready'), SWAP_TIMEOUT_MS);
     assert.equal(after.version, '1.0.1');
     assert.equal((await callEcho()).status, 200);
+  });
+
+  test('a deployer drives kinvey-cli as an admin does; a viewer reads and is refused changes with InsufficientPermissions', async () => {
+    const login = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const { token } = await login.json() as { token: string };
+    for (const [email, role] of [['dep@example.com', 'deployer'], ['view@example.com', 'viewer']]) {
+      const made = await fetch(`${rt.url}/v4/users`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Kinvey ${token}` },
+        body: JSON.stringify({ email, role, password: `${role}-password` }),
+      });
+      assert.equal(made.status, 201);
+      await kinveyOk('profile', 'create', role, '--instance-id', rt.url, '--email', email, '--password', `${role}-password`);
+    }
+    await kinveyOk('profile', 'use', 'viewer');
+    assert.equal((await status()).status, 'ONLINE', 'a viewer reads the status');
+    const refused = await kinvey('flex', 'recycle', '--service', serviceId);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /InsufficientPermissions: This needs the deployer role; your account is a viewer/);
+    await kinveyOk('profile', 'use', 'deployer');
+    assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
+    await waitForStatus('ONLINE after the deployer\'s recycle', (s) => s.status === 'ONLINE', SWAP_TIMEOUT_MS);
+    await kinveyOk('profile', 'use', 'dev');
+  });
+
+  test('service apply updates the service and its environment (PUT) and creates a new environment from a config file', async () => {
+    const file = join(projectDir, '..', 'service.json');
+    await writeFile(file, JSON.stringify({
+      schemaVersion: '1.0.0', configType: 'service', type: 'flex-internal', description: 'orders, applied',
+      environments: {
+        Development: { secret: SECRET, environmentVariables: { KEY: 'applied' } },
+        Production: { secret: 'prod-secret', environmentVariables: { KEY: 'prod' }, runtime: 'node12' },
+      },
+    }));
+    const out = await kinveyOk('service', 'apply', '--file', file, '--service', serviceId);
+    assert.match(out, new RegExp(serviceId));
+    const envs = await kinveyJson('flex', 'show', '--service', serviceId, '--env', 'Production');
+    assert.deepEqual(envs.environmentVariables, { KEY: 'prod' });
+    const svc = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
+    const service = await (await fetch(`${rt.url}/v4/services/${serviceId}`, { headers: { Authorization: `Kinvey ${svc.token}` } })).json() as { description?: string };
+    assert.equal(service.description, 'orders, applied');
+    await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS });
   });
 
   test('flex delete removes the service and the data plane answers 404', async () => {

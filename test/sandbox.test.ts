@@ -5,7 +5,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { createRuntime } from '../src/index.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
 

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, type Runtime } from '../src/index.ts';
+import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
 

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
-import { createRuntime } from '../src/index.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';

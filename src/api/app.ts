@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { RuntimeContext } from '../context.ts';
-import { discardBody } from '../edge/drain.ts';
+import { discardBody, discardWebBody } from '../edge/drain.ts';
 import { FlexdError } from '../errors.ts';
 import { requireUser, sessionRoutes } from './auth.ts';
 import { environmentRoutes } from './environments.ts';
@@ -43,7 +43,12 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
     await next();
     const incoming = (c.env as HttpBindings | undefined)?.incoming;
     if (c.res.status >= 400 && incoming && !incoming.complete) {
-      await discardBody(incoming, ctx.settings.maxArchiveBytes + MAX_JSON_BODY_BYTES, ctx.settings.bodyTimeoutMs || EARLY_ANSWER_DRAIN_MS);
+      const limit = ctx.settings.maxArchiveBytes + MAX_JSON_BODY_BYTES;
+      const timeout = ctx.settings.bodyTimeoutMs || EARLY_ANSWER_DRAIN_MS;
+      // Once hono has wrapped the request in a web stream, only that stream's reader moves it.
+      const body = c.req.raw.body;
+      if (body && !body.locked) await discardWebBody(body, limit, timeout);
+      else await discardBody(incoming, limit, timeout);
     }
   });
 

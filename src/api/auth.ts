@@ -1,9 +1,8 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { decoyHash, verifyPassword } from '../accounts/passwords.ts';
-import { LoginThrottle } from '../accounts/throttle.ts';
-import { newSessionToken, sessionTokenHash } from '../accounts/tokens.ts';
+import { loginsOf } from '../accounts/login.ts';
+import { sessionTokenHash } from '../accounts/tokens.ts';
 import type { RuntimeContext } from '../context.ts';
 import { FlexdError } from '../errors.ts';
 import { readJson } from './body.ts';
@@ -27,32 +26,10 @@ const LoginBody = z.object({
 export function sessionRoutes(ctx: RuntimeContext, requireUser: MiddlewareHandler<ApiEnv>): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const { accounts } = ctx.store;
-  const { settings } = ctx;
-  const byAccount = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
-  const byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs });
 
   app.post('/session', async (c) => {
     const { email, password } = await readJson(c, LoginBody);
-    const accountKey = email.trim().toLowerCase();
-    const addressKey = clientAddress(c);
-    const now = Date.now();
-    const waitMs = Math.max(byAccount.retryAfterMs(accountKey, now), byAddress.retryAfterMs(addressKey, now));
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      throw new FlexdError('TooManyLoginAttempts', `Too many failed logins. Try again in ${seconds} s.`, { status: 429, retryAfterSeconds: seconds });
-    }
-    const user = accounts.findUserByEmail(email.trim());
-    // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
-    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
-    if (!user || !ok) {
-      byAccount.fail(accountKey, Date.now());
-      byAddress.fail(addressKey, Date.now());
-      throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
-    }
-    byAccount.reset(accountKey);
-    accounts.deleteExpiredSessions(now);
-    const token = newSessionToken();
-    accounts.createSession(sessionTokenHash(token), user.id, now + settings.sessionTtlMs, settings.maxSessionsPerUser);
+    const { user, token } = await loginsOf(ctx).logIn(email, password, clientAddress(c));
     return c.json({ email: user.email, token });
   });
 
@@ -79,7 +56,7 @@ export function requireUser(ctx: RuntimeContext): MiddlewareHandler<ApiEnv> {
 }
 
 /** The client's address as the socket sees it (behind a reverse proxy: the proxy's). */
-function clientAddress(c: Context): string {
+export function clientAddress(c: Context): string {
   return (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
 }
 

@@ -57,4 +57,5 @@ export const EnvironmentSettings = z.strictObject({
   minReplicas: whole(SETTING_BOUNDS.minReplicas),
   maxReplicas: whole(SETTING_BOUNDS.maxReplicas),
   strictUnhandledRejections: z.boolean().optional(),
+  permissionModel: z.boolean().optional(),
 } satisfies Record<(typeof ENVIRONMENT_SETTINGS)[number], z.ZodType>);

@@ -11,12 +11,19 @@ import { environmentViewFor, serviceView } from './views.ts';
 const CreateService = z.object({
   name: EntityName,
   type: z.string().optional(),
+  description: z.string().max(1024).nullable().optional(),
   access: z.object({
     writers: z.object({ organizations: z.array(z.string()).optional() }).optional(),
   }).optional(),
 });
 
-/** `/v4/services`: list (by organization), create, get, delete. */
+const UpdateService = z.object({
+  name: EntityName.optional(),
+  type: z.string().optional(),
+  description: z.string().max(1024).nullable().optional(),
+});
+
+/** `/v4/services`: list (by organization), create, get, change (name, description), delete. */
 export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const { services, accounts } = ctx.store;
@@ -42,10 +49,26 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
       throw new FlexdError('OrganizationNotFound', 'The specified organization could not be found.', { status: 404, debug: `No organization "${orgId}".` });
     }
     if (services.findService(body.name)) throw nameTaken(body.name);
-    return c.json(serviceView(services.createService(orgId, body.name)), 201);
+    const made = services.createService(orgId, body.name);
+    return c.json(serviceView(body.description ? services.updateService(made.id, { description: body.description })! : made), 201);
   });
 
   app.get('/v4/services/:sid', (c) => c.json(serviceView(serviceOr404(ctx, c.req.param('sid')))));
+
+  // kinvey-cli's `service apply` sends {name, type, description?, access} as GET returned them.
+  // The name and description change; the type cannot, and the owner stays (access is read-only here).
+  app.put('/v4/services/:sid', async (c) => {
+    const svc = serviceOr404(ctx, c.req.param('sid'));
+    const body = await readJson(c, UpdateService);
+    if (body.type !== undefined && body.type !== 'internal') {
+      throw new FlexdError('UnsupportedServiceType', `flexd runs internal Flex services only, not type "${body.type}".`, { status: 400 });
+    }
+    if (body.name !== undefined && body.name !== svc.name) {
+      const other = services.findService(body.name);
+      if (other && other.id !== svc.id) throw nameTaken(body.name);
+    }
+    return c.json(serviceView(services.updateService(svc.id, { name: body.name, description: body.description })!));
+  });
 
   app.delete('/v4/services/:sid', async (c) => {
     const svc = serviceOr404(ctx, c.req.param('sid'));

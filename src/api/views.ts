@@ -29,6 +29,7 @@ export function serviceView(svc: ServiceRow) {
     type: 'internal' as const,
     // `flex show` crashes without access.writers.apps or .organizations.
     access: { writers: { organizations: [svc.organizationId] } },
+    ...(svc.description !== null ? { description: svc.description } : {}),
     createdAt: svc.createdAt,
   };
 }

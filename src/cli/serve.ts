@@ -79,26 +79,49 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
-  const runtime = await createRuntime({ log: 'stderr', ...options, generateAdminPassword: true });
+  const runtime = await createRuntime({ ...options, generateAdminPassword: true });
   // The one time a generated password is shown; it is never logged anywhere else.
   if (runtime.generatedAdmin) {
     const { email, password } = runtime.generatedAdmin;
     process.stdout.write(`flexd: created admin ${email} with password ${password}\n`);
   }
   console.log(`flexd listening on ${runtime.url}`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      console.error(`flexd: second ${signal}, exiting now`);
-      process.exit(1);
+  const onSignal = stopOnSignals(() => runtime.close());
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/**
+ * A repeat of a stop signal within this long is the same request delivered twice, not a second
+ * request: a process manager (or npm, which forwards SIGTERM and SIGINT to its script) may
+ * signal the main PID and the whole group at once, and Ctrl-C reaches both npm and flexd.
+ * Long enough for two deliveries of one event, short enough that a person's second Ctrl-C counts.
+ */
+export const DUPLICATE_SIGNAL_MS = 500;
+
+/**
+ * The stop handler of `flexd serve`: the first SIGTERM/SIGINT drains and stops (exit 0); the
+ * same signal again within DUPLICATE_SIGNAL_MS is ignored; a later one (a second Ctrl-C, or a
+ * process manager that lost patience) exits at once with code 1.
+ */
+export function stopOnSignals(
+  close: () => Promise<void>,
+  o: { now?: () => number; exit?: (code: number) => void; say?: (line: string) => void } = {},
+): (signal: string) => void {
+  const { now = Date.now, exit = (code: number) => process.exit(code), say = (line: string) => console.error(line) } = o;
+  let firstAt: number | undefined;
+  return (signal) => {
+    if (firstAt !== undefined) {
+      if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+      say(`flexd: second ${signal}, exiting now`);
+      exit(1);
+      return;
     }
-    stopping = true;
-    console.error(`flexd: ${signal} received, draining requests and stopping replicas`);
-    runtime.close().then(() => process.exit(0), (err) => {
-      console.error(`flexd: shutdown failed: ${(err as Error).message}`);
-      process.exit(1);
+    firstAt = now();
+    say(`flexd: ${signal} received, draining requests and stopping replicas`);
+    close().then(() => exit(0), (err) => {
+      say(`flexd: shutdown failed: ${(err as Error).message}`);
+      exit(1);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -56,3 +56,29 @@ export function capDiscardedBody(req: IncomingMessage, limitBytes: number): void
   });
   req.resume();
 }
+
+/**
+ * discardBody for a body that a web stream has taken over (hono reads the request through
+ * `Readable.toWeb`, which pauses the request whenever nobody pulls): pulls the stream to its end
+ * and drops the bytes. Resolves as discardBody does.
+ */
+export async function discardWebBody(body: ReadableStream<Uint8Array>, limitBytes: number, timeoutMs: number): Promise<boolean> {
+  const reader = body.getReader();
+  let seen = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); timer.unref(); });
+  try {
+    for (;;) {
+      const next = await Promise.race([reader.read(), late]);
+      if (next === 'late') return false;
+      if (next.done) return true;
+      seen += next.value.byteLength;
+      if (seen > limitBytes) return false;
+    }
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+}

@@ -1,10 +1,13 @@
 import { buildSync } from 'esbuild';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LogRecord, LogStore, RingTotals } from '../store/logs.ts';
 
 const WORKER_SOURCE = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
+/** The same, bundled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
+const WORKER_PREBUILT = fileURLToPath(new URL('./store-worker.bundle.mjs', import.meta.url));
 /** How long close() waits for the thread to store what it was given and exit before terminating it. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
@@ -45,6 +48,7 @@ let bundled: string | undefined;
  * privatenumber/tsx#354).
  */
 function workerCode(): string {
+  if (bundled === undefined && existsSync(WORKER_PREBUILT)) bundled = readFileSync(WORKER_PREBUILT, 'utf8');
   bundled ??= buildSync({
     entryPoints: [WORKER_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
     external: ['better-sqlite3'], logLevel: 'silent', legalComments: 'none',

@@ -41,6 +41,12 @@ export class LogStore {
     this.byEnvironment = page('');
     this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
     this.after = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`);
+    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
+  }
+
+  /** The newest `limit` records, oldest first (rt.logs). */
+  latest(environmentId: string, limit: number): LogRow[] {
+    return toRows(this.newest.all(environmentId, limit)).reverse();
   }
 
   /** Oldest first, as kinvey-cli prints them. `page` counts from 1. */

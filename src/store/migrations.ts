@@ -89,9 +89,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE versions ADD COLUMN job_id TEXT;
   `,
   // 3: accounts get a role (admin | deployer | viewer); the accounts that exist are the admins
-  // they were before roles
+  // they were before roles. Services get a description (kinvey-cli's `service apply` sends one).
   `
   ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+  ALTER TABLE services ADD COLUMN description TEXT;
   CREATE INDEX sessions_user ON sessions(user_id, expires_at);
+  `,
+  // 4: each environment's account slot: as root, its replicas run as uid/gid uidRangeStart + 1 + slot
+  // (src/isolation/accounts.ts). Unique among live environments; a deleted one's slot is reused.
+  `
+  ALTER TABLE environments ADD COLUMN account_slot INTEGER;
+  UPDATE environments SET account_slot = (SELECT COUNT(*) FROM environments AS e WHERE e.rowid < environments.rowid);
+  CREATE UNIQUE INDEX environments_account_slot ON environments(account_slot);
   `,
 ];

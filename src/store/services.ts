@@ -1,7 +1,7 @@
 import { statementCache, type Db } from './db.ts';
 import { newId, nowIso } from './ids.ts';
 
-export interface ServiceRow { id: string; organizationId: string; name: string; createdAt: string }
+export interface ServiceRow { id: string; organizationId: string; name: string; description: string | null; createdAt: string }
 
 export interface EnvironmentRow {
   id: string;
@@ -19,13 +19,15 @@ export interface EnvironmentRow {
   suspendedReason: string | null;
   lastError: string | null;
   createdAt: string;
+  /** which account its replicas run as, when flexd is root (src/isolation/accounts.ts) */
+  accountSlot: number;
 }
 
 interface RawEnvironment {
   id: string; service_id: string; name: string; secret: string; env_vars: string; runtime: string | null;
   settings: string; description: string | null; active_version_id: string | null; requested_version: string | null;
   requested_at: string | null; deployer_email: string | null; suspended_reason: string | null; last_error: string | null;
-  created_at: string;
+  created_at: string; account_slot: number;
 }
 
 function toEnvironment(r: RawEnvironment): EnvironmentRow {
@@ -34,10 +36,11 @@ function toEnvironment(r: RawEnvironment): EnvironmentRow {
     runtime: r.runtime, settings: JSON.parse(r.settings), description: r.description,
     activeVersionId: r.active_version_id, requestedVersion: r.requested_version, requestedAt: r.requested_at,
     deployerEmail: r.deployer_email, suspendedReason: r.suspended_reason, lastError: r.last_error, createdAt: r.created_at,
+    accountSlot: r.account_slot,
   };
 }
 
-const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, created_at AS createdAt';
+const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, description, created_at AS createdAt';
 
 /** Services and their environments. */
 export class ServiceStore {
@@ -51,7 +54,7 @@ export class ServiceStore {
 
   createService(organizationId: string, name: string): ServiceRow {
     this.revision++;
-    const row = { id: newId(), organizationId, name, createdAt: nowIso() };
+    const row = { id: newId(), organizationId, name, description: null, createdAt: nowIso() };
     this.sql('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
       .run(row.id, row.organizationId, row.name, row.createdAt);
     return row;
@@ -73,6 +76,14 @@ export class ServiceStore {
       : this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`).all(organizationId)) as ServiceRow[];
   }
 
+  /** A new name and/or description (`undefined` keeps, `null` clears the description). */
+  updateService(id: string, patch: { name?: string; description?: string | null }): ServiceRow | undefined {
+    this.revision++;
+    if (patch.name !== undefined) this.sql('UPDATE services SET name = ? WHERE id = ?').run(patch.name, id);
+    if (patch.description !== undefined) this.sql('UPDATE services SET description = ? WHERE id = ?').run(patch.description, id);
+    return this.getService(id);
+  }
+
   deleteService(id: string): boolean {
     this.revision++;
     return this.sql('DELETE FROM services WHERE id = ?').run(id).changes > 0;
@@ -81,10 +92,21 @@ export class ServiceStore {
   createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number | boolean>; description?: string | null }): EnvironmentRow {
     this.revision++;
     const id = newId();
-    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
-      fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso());
+    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at, account_slot)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
+      fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso(), this.freeAccountSlot());
     return this.getEnvironment(id)!;
+  }
+
+  /** The smallest account slot no live environment holds (a deleted environment's slot is free again). */
+  private freeAccountSlot(): number {
+    const taken = this.sql('SELECT account_slot AS slot FROM environments WHERE account_slot IS NOT NULL ORDER BY account_slot').all() as { slot: number }[];
+    let slot = 0;
+    for (const row of taken) {
+      if (row.slot !== slot) break;
+      slot++;
+    }
+    return slot;
   }
 
   getEnvironment(id: string): EnvironmentRow | undefined {

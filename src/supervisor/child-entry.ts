@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CHILD_SOURCE = fileURLToPath(new URL('../child/main.ts', import.meta.url));
+/** The same, compiled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
+const CHILD_PREBUILT = fileURLToPath(new URL('../child/entry.cjs', import.meta.url));
 
 /**
  * Compiles src/child (the code that runs inside every replica) to one CommonJS file in the
@@ -12,11 +14,10 @@ const CHILD_SOURCE = fileURLToPath(new URL('../child/main.ts', import.meta.url))
  * loader in the child, a cold start pays only Node's own start-up.
  */
 export function buildChildEntry(dataDir: string): string {
-  const result = buildSync({
+  const code = existsSync(CHILD_PREBUILT) ? readFileSync(CHILD_PREBUILT) : buildSync({
     entryPoints: [CHILD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false,
     logLevel: 'silent', legalComments: 'none',
-  });
-  const code = result.outputFiles[0].contents;
+  }).outputFiles[0].contents;
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const dir = join(dataDir, 'runtime');
   const file = join(dir, `child-${hash}.cjs`);

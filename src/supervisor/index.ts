@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import * as tar from 'tar';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
@@ -157,6 +157,9 @@ export class Supervisor {
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
+      permissions: settings.permissionModel
+        ? { read: [dirname(generation.bundlePath), this.childEntry], write: [cwd] }
+        : undefined,
       uid: this.sandbox.uid,
       gid: this.sandbox.gid,
     });

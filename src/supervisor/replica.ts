@@ -20,6 +20,11 @@ export interface ReplicaSpec {
   startupTailLines: number;
   /** an environment may opt out of the hosted runtime's forgiving rejections */
   strictRejections?: boolean;
+  /**
+   * Node's permission model: what the replica may read and write. Undefined: no permission
+   * model (an environment that opted out for child processes or native addons).
+   */
+  permissions?: { read: string[]; write: string[] };
   uid?: number;
   gid?: number;
 }
@@ -84,6 +89,7 @@ export class Replica extends EventEmitter {
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
+      ...permissionFlags(spec.permissions),
       spec.childEntry, spec.bundlePath,
     ], {
       cwd: spec.cwd,
@@ -390,6 +396,24 @@ export class Replica extends EventEmitter {
 }
 
 const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
+
+/**
+ * Node's permission model as a second wall behind the account (docs/security.md). Workers are
+ * allowed: they run inside the same process, under the same permissions. Child processes,
+ * native addons and WASI are not: each would step outside the model.
+ */
+export function permissionFlags(permissions: ReplicaSpec['permissions']): string[] {
+  if (!permissions) return [];
+  return [
+    '--experimental-permission',
+    // One flag per path: Node 20.20 takes a comma-separated list as one path (measured).
+    ...permissions.read.map((p) => `--allow-fs-read=${p}`),
+    ...permissions.write.map((p) => `--allow-fs-write=${p}`),
+    '--allow-worker',
+    // The permission model prints an experimental warning on every start; it is expected here.
+    '--no-warnings=ExperimentalWarning',
+  ];
+}
 
 /**
  * After a replica exits, how long its output may still drain before the pipes are closed on

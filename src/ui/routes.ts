@@ -3,7 +3,8 @@ import { Hono, type Context } from 'hono';
 import type { ApiEnv } from '../api/types.ts';
 import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview } from './data.ts';
-import { canOperate, csrfOk, pageUser, sessionCookie, signInner, signOut, type PageUser } from './session.ts';
+import { clientAddress } from '../api/auth.ts';
+import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
 import { environmentDetails, environmentPage, overviewPage, overviewRows, signInPage } from './views.ts';
 
 /** Log lines an environment page starts with, and the most one poll brings. */
@@ -27,18 +28,21 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx)));
   });
 
-  const signIn = signInner(ctx);
   app.post('/ui/login', async (c) => {
     const form = await c.req.parseBody();
     const email = typeof form.email === 'string' ? form.email : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const result = email && password ? await signIn(c, email, password) : { error: 'wrong' as const };
     // 200, not 401: the answer is a page for a person, and a browser reports every 401 document as a console error.
-    if ('error' in result) {
-      const error = result.error === 'wrong' ? 'Wrong e-mail or password.' : `Too many failed sign-ins. Try again in ${result.retryAfterSeconds} s.`;
-      return c.html(signInPage(c.get('nonce'), { error, email }));
+    let token: string | undefined;
+    try {
+      token = email && password ? await signIn(ctx, email, password, clientAddress(c)) : undefined;
+    } catch (err) {
+      const e = err as { code?: unknown; retryAfterSeconds?: number };
+      if (e.code !== 'TooManyLoginAttempts') throw err;
+      return c.html(signInPage(c.get('nonce'), { error: `Too many failed sign-ins. Try again in ${e.retryAfterSeconds ?? 60} s.`, email }));
     }
-    c.header('Set-Cookie', sessionCookie(c, result.token, ctx.settings.sessionTtlMs));
+    if (!token) return c.html(signInPage(c.get('nonce'), { error: 'Wrong e-mail or password.', email }));
+    c.header('Set-Cookie', sessionCookie(c, token, ctx.settings.sessionTtlMs));
     return c.redirect('/', 303);
   });
 

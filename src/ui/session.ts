@@ -2,9 +2,8 @@ import type { HttpBindings } from '@hono/node-server';
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import { decoyHash, verifyPassword } from '../accounts/passwords.ts';
-import { LoginThrottle } from '../accounts/throttle.ts';
-import { newSessionToken, sessionTokenHash } from '../accounts/tokens.ts';
+import { loginsOf } from '../accounts/login.ts';
+import { sessionTokenHash } from '../accounts/tokens.ts';
 import type { RuntimeContext } from '../context.ts';
 import { secretsEqual } from '../secrets.ts';
 import type { UserRow } from '../store/accounts.ts';
@@ -41,37 +40,17 @@ export function pageUser(ctx: RuntimeContext, c: Context): PageUser | undefined 
   return user ? { user, role: roleOf(user), token, csrf: csrfToken(token) } : undefined;
 }
 
-export type SignIn = { token: string } | { error: 'wrong' } | { error: 'throttled'; retryAfterSeconds: number };
-
 /**
- * The page's sign-in, with the rules of `POST /session` (api/auth.ts): failed attempts counted
- * per account and per address (past the limit, refused before the password is checked), unknown
- * e-mails paying for a scrypt too, sessions per account capped. Its counters are its own: a
- * guesser gets the limits once here and once at `POST /session`.
+ * Checks e-mail and password as `POST /session` does, through the same throttles (accounts/login.ts);
+ * a new session token, or undefined. Too many failures throw 429 `TooManyLoginAttempts`.
  */
-export function signInner(ctx: RuntimeContext): (c: Context, email: string, password: string) => Promise<SignIn> {
-  const { settings, store } = ctx;
-  const byAccount = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
-  const byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs });
-  return async (c, email, password) => {
-    const accountKey = email.trim().toLowerCase();
-    const addressKey = (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
-    const waitMs = Math.max(byAccount.retryAfterMs(accountKey, Date.now()), byAddress.retryAfterMs(addressKey, Date.now()));
-    if (waitMs > 0) return { error: 'throttled', retryAfterSeconds: Math.ceil(waitMs / 1000) };
-    const user = store.accounts.findUserByEmail(email.trim());
-    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
-    if (!user || !ok) {
-      byAccount.fail(accountKey, Date.now());
-      byAddress.fail(addressKey, Date.now());
-      return { error: 'wrong' };
-    }
-    byAccount.reset(accountKey);
-    const now = Date.now();
-    store.accounts.deleteExpiredSessions(now);
-    const token = newSessionToken();
-    store.accounts.createSession(sessionTokenHash(token), user.id, now + settings.sessionTtlMs, settings.maxSessionsPerUser);
-    return { token };
-  };
+export async function signIn(ctx: RuntimeContext, email: string, password: string, address = 'unknown'): Promise<string | undefined> {
+  try {
+    return (await loginsOf(ctx).logIn(email, password, address)).token;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'InvalidCredentials') return undefined;
+    throw err;
+  }
 }
 
 export function signOut(ctx: RuntimeContext, token: string): void {

@@ -7,7 +7,7 @@
 import { readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/index.ts';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';

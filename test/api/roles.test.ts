@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import type { Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -170,6 +170,8 @@ describe('login throttling and session caps', () => {
     assert.ok(statuses.slice(5).every((s) => s === 429), statuses.join(' '));
     assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 15 * 60, `Retry-After ${retryAfter}`);
     assert.equal((await api.call('POST', '/session', { json: ADMIN, token: null })).status, 429, 'the right password waits too');
+    const page = await api.call('POST', '/ui/login', { body: new URLSearchParams({ email: ADMIN.email, password: ADMIN.password }), token: null });
+    assert.equal(page.status, 429, 'the status page\'s sign-in shares the throttle');
     assert.equal(api.rt.context.store.accounts.countSessions(api.rt.context.store.accounts.findUserByEmail(ADMIN.email)!.id), 1);
   });
 
@@ -181,7 +183,7 @@ describe('login throttling and session caps', () => {
     }
     assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429]);
 
-    const short = await startApi(t, { loginFailuresPerAccount: 2, loginFailuresPerAddress: 1000, loginThrottleWindowMs: 300 });
+    const short = await startApi(t, { loginFailuresPerAccount: 2, loginFailuresPerAddress: 1000, loginThrottleWindowMs: 3000 });
     for (let i = 0; i < 2; i++) await short.call('POST', '/session', { json: { ...ADMIN, password: 'wrong' }, token: null });
     assert.equal((await short.call('POST', '/session', { json: ADMIN, token: null })).status, 429);
     const deadline = Date.now() + 10_000;

@@ -20,3 +20,28 @@ it('serve: a non-numeric number and an unknown flag are refused with a reason', 
   assert.throws(() => serveOptions(['--runtime', 'nopath'], {}), /name=\/path\/to\/node/);
   assert.throws(() => serveOptions(['--log-format', 'xml'], {}), /--log-format must be text or json/);
 });
+
+it('serve: a stop signal repeated within DUPLICATE_SIGNAL_MS is the same request; a later one, or a second Ctrl-C, exits at once', async () => {
+  const { DUPLICATE_SIGNAL_MS, stopOnSignals } = await import('../../src/cli/serve.ts');
+  let clock = 1_000;
+  const exits: number[] = [];
+  const lines: string[] = [];
+  let finishClose!: () => void;
+  const closing = new Promise<void>((resolve) => { finishClose = resolve; });
+  const onSignal = stopOnSignals(() => closing, { now: () => clock, exit: (code) => exits.push(code), say: (l) => lines.push(l) });
+
+  onSignal('SIGTERM');
+  clock += 5;
+  onSignal('SIGTERM'); // the same SIGTERM to the main PID and the group
+  clock += DUPLICATE_SIGNAL_MS - 10;
+  onSignal('SIGINT'); // npm forwarding a Ctrl-C that also reached flexd
+  assert.deepEqual(exits, [], 'the drain goes on');
+  clock += 20;
+  onSignal('SIGINT'); // a person's second Ctrl-C
+  assert.deepEqual(exits, [1]);
+  assert.match(lines.at(-1)!, /second SIGINT, exiting now/);
+  finishClose();
+  await closing;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(exits, [1, 0]);
+});

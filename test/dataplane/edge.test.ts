@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { createRuntime, type Runtime } from '../../src/index.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
 import { tempDir } from '../helpers/tmp.ts';

@@ -16,7 +16,8 @@ import { callFunction, deployFixture, logLines, PROMPT_MS, signal, startRuntime,
 const CRASH_BUDGET = 4;
 const BACKOFF_BASE_MS = 20;
 const RETRY_AFTER_SECONDS = 7;
-const target = { service: 'flaky', environment: 'Development' };
+// Its crash switch is a file outside its project (CRASH_MARKER): Node's permission model would refuse the read.
+const target = { service: 'flaky', environment: 'Development', settings: { permissionModel: false } };
 
 describe('a version that crashes soon after it is ready', () => {
   const suite = new CleanupStack();

@@ -14,7 +14,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, type RuntimeOptions } from '../../src/index.ts';
+import { createRuntime, type RuntimeOptions } from '../../src/runtime.ts';
 import type { Pool } from '../../src/supervisor/pool.ts';
 import type { LogRow } from '../../src/store/logs.ts';
 import type { CleanupContext } from '../helpers/cleanup.ts';
@@ -96,6 +96,8 @@ export interface Target {
   environment: string;
   secret?: string;
   env?: Record<string, string>;
+  /** the environment's own settings, set before its first deploy (e.g. `permissionModel: false` for a service that starts processes) */
+  settings?: Record<string, number | boolean>;
 }
 
 /**
@@ -118,8 +120,18 @@ export function fixtureCopy(cleanup: CleanupContext, name: string, version: stri
 /** Deploys fixture `name` at `version` (copied when it is not the fixture's own 1.0.0); resolves once it serves. */
 export async function deployFixture(h: Harness, cleanup: CleanupContext, name: string, version: string, target: Target) {
   const dir = version === '1.0.0' ? join(FAULTS_DIR, name) : fixtureCopy(cleanup, name, version);
+  if (target.settings) presetEnvironment(h, target);
   return withDeadline(`deploy of ${name} ${version} to ${target.service}/${target.environment}`,
     h.rt.deployDirectory(dir, target), DEPLOY_TIMEOUT_MS);
+}
+
+/** Creates the target environment (when it does not exist yet) with `target.settings`. */
+export function presetEnvironment(h: Harness, target: Target): void {
+  const { services, accounts } = h.rt.context.store;
+  const svc = services.findService(target.service) ?? services.createService(accounts.defaultOrganization().id, target.service);
+  const env = services.findEnvironment(svc.id, target.environment);
+  if (!env) services.createEnvironment(svc.id, { name: target.environment, secret: target.secret ?? '', settings: target.settings });
+  else services.updateEnvironment(env.id, { settings: { ...env.settings, ...target.settings } });
 }
 
 /** Like deployFixture, for a version that must fail: resolves with the error the deploy rejected with. */

@@ -91,7 +91,7 @@ test('F2: a replica killed while a subprocess of its own holds its output open i
   const cleanup = cleanupStack(t);
   const h = await startRuntime(cleanup);
   const parent = { service: 'parent', environment: 'Development' };
-  await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', parent);
+  await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', { ...parent, settings: { permissionModel: false } });
   const base = h.base(parent.service, parent.environment);
   const pool = h.pool(parent.service, parent.environment);
   const before = await callFunction(base, 'whoami');

@@ -67,7 +67,7 @@ describe('the flexd serve process', () => {
     try {
       const h = await startRuntime(cleanup, {}, dataDir);
       await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
-      await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', parent);
+      await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', { ...parent, settings: { permissionModel: false } });
     } finally {
       await cleanup.run();
     }

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';

@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/accounts/passwords.ts';
-import { createRuntime, type Runtime } from '../../src/index.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';

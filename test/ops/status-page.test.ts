@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';

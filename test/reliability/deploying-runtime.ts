@@ -12,7 +12,7 @@
  * Usage: node --import tsx deploying-runtime.ts <dataDir> <projectDir> <service> <environment> <version>
  * (not a test file: the runner only picks up *.test.ts)
  */
-import { createRuntime } from '../../src/index.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { FAST } from '../lifecycle/helpers.ts';
 
 const [dataDir, projectDir, service, environment, version] = process.argv.slice(2);

@@ -1,0 +1,58 @@
+import type { RuntimeContext } from '../context.ts';
+import { FlexdError } from '../errors.ts';
+import type { UserRow } from '../store/accounts.ts';
+import { decoyHash, verifyPassword } from './passwords.ts';
+import { LoginThrottle } from './throttle.ts';
+import { newSessionToken, sessionTokenHash } from './tokens.ts';
+
+/**
+ * Logging in, for every door that takes a password (`POST /session`, the status page's form):
+ * one set of throttles per runtime, so a guesser cannot switch doors to get more tries.
+ * Failures count per account and per client address; past a limit the answer is 429
+ * `TooManyLoginAttempts` with `retryAfterSeconds`, before the password is checked. A success
+ * clears the account's count and stores a session (at most `maxSessionsPerUser` per account).
+ */
+export class Logins {
+  readonly #byAccount: LoginThrottle;
+  readonly #byAddress: LoginThrottle;
+
+  constructor(private readonly ctx: RuntimeContext) {
+    const { settings } = ctx;
+    this.#byAccount = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
+    this.#byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs });
+  }
+
+  /** A new session token for `email`/`password`, or 401 `InvalidCredentials`, or 429 `TooManyLoginAttempts`. */
+  async logIn(email: string, password: string, address: string): Promise<{ user: UserRow; token: string }> {
+    const { accounts } = this.ctx.store;
+    const accountKey = email.trim().toLowerCase();
+    const now = Date.now();
+    const waitMs = Math.max(this.#byAccount.retryAfterMs(accountKey, now), this.#byAddress.retryAfterMs(address, now));
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      throw new FlexdError('TooManyLoginAttempts', `Too many failed logins. Try again in ${seconds} s.`, { status: 429, retryAfterSeconds: seconds });
+    }
+    const user = accounts.findUserByEmail(email.trim());
+    // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
+    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
+    if (!user || !ok) {
+      this.#byAccount.fail(accountKey, Date.now());
+      this.#byAddress.fail(address, Date.now());
+      throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
+    }
+    this.#byAccount.reset(accountKey);
+    accounts.deleteExpiredSessions(now);
+    const token = newSessionToken();
+    accounts.createSession(sessionTokenHash(token), user.id, now + this.ctx.settings.sessionTtlMs, this.ctx.settings.maxSessionsPerUser);
+    return { user, token };
+  }
+}
+
+const perRuntime = new WeakMap<RuntimeContext, Logins>();
+
+/** The runtime's one Logins. */
+export function loginsOf(ctx: RuntimeContext): Logins {
+  let logins = perRuntime.get(ctx);
+  if (!logins) perRuntime.set(ctx, logins = new Logins(ctx));
+  return logins;
+}

@@ -1,0 +1,115 @@
+/**
+ * The npm package as a user gets it (issue 10): `npm pack`, install the tarball into a scratch
+ * project, then a plain `.mjs` embed script runs with node, a `.ts` one type-checks under
+ * NodeNext without skipLibCheck (and without @types/node or better-sqlite3's types), and
+ * `npx flexd serve` starts and stops on SIGTERM. Installing builds better-sqlite3 from source
+ * (no prebuilt download here), so this is the slowest file of the suite: one install, shared by
+ * the steps.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { CleanupStack } from './helpers/cleanup.ts';
+import { tempDir } from './helpers/tmp.ts';
+import { withDeadline } from './helpers/wait.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url));
+const ECHO_PROJECT = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+/** npm pack builds dist (tsc + esbuild); npm install compiles better-sqlite3 with node-gyp */
+const PACK_TIMEOUT_MS = 180_000;
+const INSTALL_TIMEOUT_MS = 600_000;
+
+/** The environment of npm and the scratch project: none of the test runner's loader flags. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT']) delete env[name];
+  return env;
+}
+
+describe('package: the packed tarball in a scratch project', () => {
+  const cleanup = new CleanupStack();
+  after(() => cleanup.run());
+  let scratch: string;
+  let files: string[];
+
+  before(async () => {
+    const packDir = await tempDir(cleanup, 'flexd-pack-');
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: ROOT, env: cleanEnv(), timeout: PACK_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    files = info.files.map((f) => f.path);
+    scratch = await tempDir(cleanup, 'flexd-scratch-');
+    await writeFile(join(scratch, 'package.json'), JSON.stringify({
+      name: 'scratch', private: true, type: 'module',
+      // npm runs a dependency's install script only when allowed: better-sqlite3 builds its addon, esbuild checks its binary
+      allowScripts: { 'better-sqlite3': true, esbuild: true },
+    }));
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(packDir, info.filename)], {
+      cwd: scratch, env: cleanEnv(), timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
+    });
+  });
+
+  test('the tarball ships dist, bin, README and LICENSE, and no sources, tests or scripts', () => {
+    for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/child/entry.cjs', 'dist/logs/store-worker.bundle.mjs', 'bin/flexd.js', 'README.md', 'LICENSE', 'package.json']) {
+      assert.ok(files.includes(wanted), `${wanted} is packed`);
+    }
+    const stray = files.filter((f) => !/^(dist\/|bin\/|README\.md$|LICENSE$|package\.json$)/.test(f));
+    assert.deepEqual(stray, []);
+  });
+
+  test('a plain .mjs script embeds flexd with node: deploys, is answered, reads the logs, prints nothing of its own', async () => {
+    const service = join(scratch, 'service');
+    await mkdir(service);
+    for (const f of ['package.json', 'index.js']) await cp(join(ECHO_PROJECT, f), join(service, f));
+    // the service's own dependencies resolve from the repo, so the deploy skips npm install
+    await symlink(join(ROOT, 'node_modules'), join(service, 'node_modules'), 'dir');
+    await cp(join(FIXTURES, 'embed.mjs'), join(scratch, 'embed.mjs'));
+    const { stdout, stderr } = await run(process.execPath, ['embed.mjs', service], { cwd: scratch, env: cleanEnv(), timeout: 120_000 });
+    assert.equal(stderr, '');
+    const result = JSON.parse(stdout.trim());
+    assert.equal(result.status, 200);
+    assert.equal(result.version, '1.0.0');
+    assert.ok(result.lines.some((l: string) => /echo called on version 1\.0\.0/.test(l)), stdout);
+  });
+
+  test('a .ts script type-checks against the published types: NodeNext, no skipLibCheck, no @types', async () => {
+    await cp(join(FIXTURES, 'embed.ts'), join(scratch, 'embed.ts'));
+    await writeFile(join(scratch, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: [], lib: ['ES2022'] },
+      files: ['embed.ts'],
+    }));
+    const checked = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: scratch, env: cleanEnv(), timeout: 120_000 }).catch((err) => err);
+    assert.equal(checked.code ?? 0, 0, `tsc:\n${checked.stdout}${checked.stderr}`);
+  });
+
+  test('npx flexd --help works and npx flexd serve starts, prints a generated admin password once, and exits 0 on SIGTERM', async () => {
+    const help = await run('npx', ['flexd', '--help'], { cwd: scratch, env: cleanEnv(), timeout: 60_000 });
+    assert.match(help.stdout, /Usage: flexd <command>/);
+    const dataDir = await tempDir(cleanup, 'flexd-pack-serve-');
+    const env = cleanEnv();
+    delete env.FLEXD_ADMIN_PASSWORD;
+    // node_modules/.bin/flexd directly: npx would add a process between the signal and flexd
+    const child = spawn(join(scratch, 'node_modules', '.bin', 'flexd'), ['serve', '--port', '0', '--data-dir', dataDir], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    const exited = once(child, 'exit');
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { out += d; });
+    const url = await withDeadline('the listening line', new Promise<string>((resolve) => {
+      child.stdout!.on('data', () => { const m = /flexd listening on (\S+)/.exec(out); if (m) resolve(m[1]); });
+    }), 60_000);
+    assert.match(out, /created admin admin@flexd\.local with password \S{24,}/);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    child.kill('SIGTERM');
+    const [code] = await withDeadline('exit after SIGTERM', exited, 30_000) as [number | null];
+    assert.equal(code, 0, out);
+    assert.ok((await readFile(join(scratch, 'node_modules', 'flexd', 'package.json'), 'utf8')).includes('"flexd"'));
+  });
+});
