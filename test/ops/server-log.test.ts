@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger, type Logger } from '../../src/logger.ts';
@@ -46,7 +47,7 @@ async function line(r: Recorder, msg: string, fields: Record<string, unknown> = 
   return record;
 }
 
-function environment(h: Harness, service: string, name: string, settings: Record<string, number>): void {
+function environment(h: Harness, service: string, name: string, settings: Record<string, number | boolean>): void {
   const { services, accounts } = h.rt.context.store;
   const svc = services.findService(service) ?? services.createService(accounts.defaultOrganization().id, service);
   services.createEnvironment(svc.id, { name, secret: '', settings });
@@ -106,8 +107,13 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   assert.ok(idle.idleMs >= 300);
 
   // Suspension: a service that crashes right after every start spends the crash budget (2).
-  const marker = `${dataDir}/crash-marker`;
+  // Replicas run under Node's permission model and, under root, as their own account: the
+  // marker lives where they may look, and this environment opts out of the permission model.
+  const markerDir = await tempDir(cleanup, 'flexd-serverlog-marker-');
+  chmodSync(markerDir, 0o755);
+  const marker = join(markerDir, 'crash');
   writeFileSync(marker, '');
+  environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });
   assert.match(suspended.reason, /more than 2 crashes/);
