@@ -5,7 +5,7 @@ import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview } from './data.ts';
 import { clientAddress } from '../api/auth.ts';
 import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
-import { environmentDetails, environmentPage, overviewPage, overviewRows, signInPage } from './views.ts';
+import { environmentDetails, environmentPage, overviewBody, overviewPage, signInPage } from './views.ts';
 
 /** Log lines an environment page starts with, and the most one poll brings. */
 const RECENT_LOG_LINES = 200;
@@ -56,7 +56,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/ui/fragments/overview', async (c) => {
     if (!pageUser(ctx, c)) return unauthorized(c);
-    return c.html(overviewRows(await overview(ctx)));
+    return c.html(overviewBody(await overview(ctx)));
   });
 
   app.get('/ui/environments/:eid', async (c) => {

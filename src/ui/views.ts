@@ -37,13 +37,21 @@ ${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
 
 export function overviewPage(o: PageOptions, rows: EnvironmentView[]): Html {
   return layout(o, html`<h1>Services</h1>
-<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
-<tbody data-refresh="/ui/fragments/overview">${overviewRows(rows)}</tbody></table>
+<div data-refresh="/ui/fragments/overview">${overviewBody(rows)}</div>
 <p class="muted">Requests, errors (5xx) and restarts since flexd started${o.started ? html` (${when(o.started)})` : ''}.</p>`);
 }
 
-/** The overview's rows; the page's script fetches them again every few seconds. */
-export function overviewRows(rows: EnvironmentView[]): Html {
+/** The overview's summary line and table; the page's script fetches it again every few seconds. */
+export function overviewBody(rows: EnvironmentView[]): Html {
+  const count = (status: string) => rows.filter((r) => r.status === status).length;
+  const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
+    .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
+  return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
+<tbody>${overviewRows(rows)}</tbody></table>`;
+}
+
+function overviewRows(rows: EnvironmentView[]): Html {
   if (rows.length === 0) return html`<tr><td colspan="10" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
   return html`${rows.map((r) => html`<tr>
 <td data-label="Service">${r.service.name}</td>
@@ -76,6 +84,7 @@ export function environmentDetails(view: EnvironmentView, versions: VersionRow[]
 ${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
 <p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started · last deploy: ${lastDeploy(view)}</p>
 ${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}
+${view.lastDeploy?.status === 'ERROR' ? html`<details><summary class="bad">Why the last deploy failed</summary><pre>${view.lastDeploy.progress}</pre></details>` : ''}
 </section>
 <h2>Replicas</h2>
 <table><thead><tr><th>Container</th><th>Version</th><th>State</th><th>In flight</th><th>Memory</th></tr></thead><tbody>

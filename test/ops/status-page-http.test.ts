@@ -16,7 +16,7 @@ import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { FAULTS_DIR } from '../lifecycle/helpers.ts';
+import { FAULTS_DIR, fixtureCopy } from '../lifecycle/helpers.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 
@@ -151,6 +151,14 @@ test('status page: the overview counts a timed-out request as an error and a cra
   const pool = rt.context.supervisor.pool(rt.context.store.services.listEnvironments()[0]!.id)!;
   process.kill(pool.describe()[0]!.pid!, 'SIGKILL');
   await waitFor('the restart on the overview', async () => /data-label="Restarts"><span class="bad">1</.test(await row()));
+  assert.match(await row(), /<p class="summary">1 environment: <span class="s-online">1 online<\/span><\/p>/);
+
+  // A failed deploy: the environment page says why, the previous version still serving.
+  await assert.rejects(rt.deployDirectory(fixtureCopy(cleanup, 'throws-at-start', '2.0.0'), { service: 'orders', environment: 'Development' }));
+  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie } })).text();
+  assert.match(page, /<summary class="bad">Why the last deploy failed<\/summary><pre>[^<]*failed to start/);
+  assert.match(await row(), /data-label="Version" class="version">1\.0\.0</);
 });
 
 test('status page: service and environment names are escaped', async (t) => {
