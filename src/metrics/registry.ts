@@ -30,6 +30,10 @@ export interface MetricsDeps {
   events: EventBus;
   /** a token Prometheus may scrape with besides a session (`--metrics-token`) */
   scrapeToken?: string;
+  /** an environment's status (NEW, UPDATING, ONLINE, ERROR), as the status API computes it */
+  status: (environmentId: string) => string;
+  /** flexd's own version, for flexd_build_info */
+  version?: string;
 }
 
 /**
@@ -79,6 +83,18 @@ export class Metrics {
         this.reset();
         for (const env of deps.store.services.listEnvironments()) this.set({ ...environmentNames(deps.store, env.id) }, deps.store.logs.bytes(env.id));
       } });
+
+    new Gauge({ name: 'flexd_environment_status', help: 'An environment\'s status as `flexd status` says it (NEW, UPDATING, ONLINE, ERROR): 1 for the current one', labelNames: ['service', 'environment', 'status'], registers,
+      collect() {
+        this.reset();
+        for (const env of deps.store.services.listEnvironments()) {
+          const names = environmentNames(deps.store, env.id);
+          const current = deps.status(env.id);
+          for (const status of ['NEW', 'UPDATING', 'ONLINE', 'ERROR']) this.set({ ...names, status }, status === current ? 1 : 0);
+        }
+      } });
+    new Gauge({ name: 'flexd_build_info', help: 'flexd\'s version, as a label; always 1', labelNames: ['version'], registers })
+      .set({ version: deps.version ?? 'unknown' }, 1);
 
     deps.events.on((e) => {
       if (e.type === 'deploy-finished' || e.type === 'deploy-failed') {
