@@ -24,7 +24,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/', async (c) => {
     const user = pageUser(ctx, c);
-    if (!user) return c.html(signInPage(c.get('nonce')));
+    if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: ctx.store.accounts.countUsers() === 0 }));
     return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx)));
   });
 

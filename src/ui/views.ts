@@ -25,10 +25,11 @@ ${o.signedIn ? html`<meta name="csrf-token" content="${o.signedIn.csrf}">` : ''}
 </body></html>`;
 }
 
-export function signInPage(nonce: string, o: { error?: string; email?: string } = {}): Html {
+export function signInPage(nonce: string, o: { error?: string; email?: string; noAccounts?: boolean } = {}): Html {
   return layout({ nonce, title: 'Sign in' }, html`<form method="post" action="/ui/login" class="card signin">
 <h1>Sign in</h1>
 ${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
+${o.noAccounts ? html`<p class="muted">This flexd has no account yet: start it with <code>FLEXD_ADMIN_EMAIL</code> and <code>FLEXD_ADMIN_PASSWORD</code>, or, with flexd stopped, <code>flexd admin reset-password --data-dir DIR --email EMAIL</code> on its host.</p>` : ''}
 <label>E-mail <input name="email" type="email" autocomplete="username" required value="${o.email ?? ''}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button>

@@ -161,6 +161,15 @@ test('status page: the overview counts a timed-out request as an error and a cra
   assert.match(await row(), /data-label="Version" class="version">1\.0\.0</);
 });
 
+test('status page: a flexd without accounts says how to make one on its sign-in page', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-ui-noaccount-'), port: 0 });
+  cleanup.after(() => rt.close());
+  assert.match(await (await fetch(`${rt.url}/`)).text(), /no account yet: start it with <code>FLEXD_ADMIN_EMAIL<\/code>/);
+  const withAdmin = await start(cleanup);
+  assert.doesNotMatch(await (await fetch(`${withAdmin.url}/`)).text(), /no account yet/);
+});
+
 test('status page: service and environment names are escaped', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup);
