@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -197,7 +197,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.deepEqual(body.response.body.events, [['start', 'greeting', { lang: 'en' }], ['text', 'hello'], ['end', 'greeting']]);
   });
 
-  it('security: a preinstall script runs as the build account, sees no FLEXD_ variable and cannot read root-only files or the database', async () => {
+  it('security: a preinstall script runs as the build account, sees no FLEXD_ variable and cannot read root-only files or the database into the artifact', async (t) => {
     const d = await deployed('hostile');
     assert.equal(d.job.status, 'COMPLETED', d.job.progress);
     const { body } = await call(d, 'evidence');
@@ -211,6 +211,13 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     } else {
       assert.equal(evidence.uid, process.getuid?.());
     }
+    // Whatever the script did, the artifact holds nothing of the root-only file.
+    const out = await tempDir(t, 'flexd-artifact-');
+    const version = api.rt.context.store.versions.list(d.environmentId)[0];
+    await unpackArtifact(api.rt.context.store.versions.artifact(version.id), out);
+    const files = (readdirSync(out, { recursive: true }) as string[]).filter((f) => lstatSync(join(out, f)).isFile());
+    assert.ok(files.length > 100, 'the artifact was unpacked');
+    assert.deepEqual(files.filter((f) => readFileSync(join(out, f)).includes('root-only secret')), []);
   });
 
   it('security: the project\'s .npmrc naming its own script as git is never honoured (npm itself would run it)', async () => {

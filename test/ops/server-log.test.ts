@@ -111,7 +111,6 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   chmodSync(markerDir, 0o755);
   const marker = `${markerDir}/crash-marker`;
   writeFileSync(marker, '');
-  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
   environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });
