@@ -17,13 +17,19 @@ import { callFunction, deployFixture, failedDeploy, presetEnvironment, startRunt
 import { deployIsolationFixture } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
+/**
+ * A uid range of this test file's own: flexd runtimes of other test files running at the same
+ * time use the default range, and the same slot there is the same account (docs/security.md:
+ * two flexd on one machine need disjoint ranges) — the hunt would find, and kill, their replicas.
+ */
+const OWN_RANGE = { uidRangeStart: 600_000 + (process.pid % 500) * 200, uidRangeSize: 200 };
 
 for (const permissionModel of [true, false]) {
   const wall = permissionModel ? 'under the permission model' : 'with the permission model off (the account alone)';
   test(`accounts: a service hunting another environment's variable and secret in /proc and the data dir, and signalling its replicas, finds and kills nothing — ${wall}`,
     { skip: !permissionModel && !asRoot && 'without root the account wall does not exist' }, async (t) => {
       const cleanup = cleanupStack(t);
-      const h = await startRuntime(cleanup);
+      const h = await startRuntime(cleanup, OWN_RANGE);
       const marker = `marker-${randomBytes(12).toString('hex')}`;
       const secret = `secret-${randomBytes(12).toString('hex')}`;
       const victim = { service: 'victim', environment: 'Production', secret, env: { VICTIM_MARKER: marker } };
@@ -52,14 +58,14 @@ for (const permissionModel of [true, false]) {
 
 test('accounts: as root each environment runs as its own uid from the range; its artifact and working dir are private to it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup);
+  const h = await startRuntime(cleanup, OWN_RANGE);
   await deployIsolationFixture(h, 'neighbour', { service: 'one', environment: 'Production' });
   await deployIsolationFixture(h, 'neighbour', { service: 'two', environment: 'Production' });
   const uids = new Set<number>();
   for (const service of ['one', 'two']) {
     const res = await callFunction(h.base(service, 'Production'), 'whoami');
     const env = h.rt.context.store.services.getEnvironment(h.environmentId(service, 'Production'))!;
-    const uid = DEFAULTS.uidRangeStart + 1 + env.accountSlot;
+    const uid = OWN_RANGE.uidRangeStart + 1 + env.accountSlot;
     assert.equal(res.answer.uid, uid);
     uids.add(uid);
     const runDir = readFileSync(join(h.dataDir, 'run-dir'), 'utf8').trim();
@@ -125,6 +131,19 @@ test('accounts: flexd says at start which isolation is in force', async (t) => {
   cleanup.after(() => rt.close());
   const said = lines.find((l) => l.startsWith('replica isolation: '));
   assert.ok(said, lines.join('\n'));
-  if (asRoot) assert.match(said, /own account \(uid 420001 and up\).*permission model/);
+  if (asRoot) assert.match(said, new RegExp(`own account \\(uid ${DEFAULTS.uidRangeStart + 1} and up\\).*permission model`));
   else assert.match(said, /not root.*permission model/);
+});
+
+test('accounts: a second flexd on the same uid range is warned at start that another one uses it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const range = { uidRangeStart: OWN_RANGE.uidRangeStart + 100, uidRangeSize: 100 };
+  const h = await startRuntime(cleanup, range);
+  await deployIsolationFixture(h, 'neighbour', { service: 'first', environment: 'Production' });
+  const warnings: string[] = [];
+  const record = (_fields: Record<string, unknown>, msg: string) => { warnings.push(msg); };
+  const dataDir = await tempDir(cleanup, 'flexd-second-');
+  const second = await createRuntime({ dataDir, port: 0, ...range, logger: { debug() {}, info() {}, warn: record, error: record } });
+  cleanup.after(() => second.close());
+  assert.ok(warnings.some((w) => /another flexd\?\); give each flexd its own range/.test(w)), warnings.join('\n'));
 });
