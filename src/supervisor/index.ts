@@ -15,7 +15,7 @@ import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { nodeForRuntime } from './runtimes.ts';
-import { describeIsolation, EnvironmentDirs, prepareSandbox, processesInRange, removeSandbox, type Sandbox } from './sandbox.ts';
+import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -57,11 +57,6 @@ export class Supervisor {
     });
     this.sandbox = prepareSandbox(deps.dataDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
-    const strangers = processesInRange(deps.settings);
-    if (strangers.length > 0) {
-      deps.log?.warn({ pids: strangers, uidRangeStart: deps.settings.uidRangeStart, uidRangeSize: deps.settings.uidRangeSize },
-        'processes already run as accounts of this flexd\'s uid range (another flexd?); give each flexd its own range');
-    }
     // Every replica runs it, whatever flexd's umask.
     chmodSync(dirname(this.childEntry), 0o755);
     chmodSync(this.childEntry, 0o644);

@@ -63,32 +63,6 @@ export function describeIsolation(sandbox: Sandbox, range: AccountRange): string
       + `between them and flexd's data, and an environment that opts out of it can read the database and signal flexd`;
 }
 
-/**
- * Processes already running as an account of flexd's uid range when flexd starts: another flexd
- * (or a host account) uses the range, and slot n there is slot n here (docs/security.md).
- * Returns up to a few pids; empty when flexd is not root or nothing is found.
- */
-export function processesInRange(range: AccountRange): number[] {
-  if (!runsAsRoot()) return [];
-  const found: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
-      const uid = m ? Number(m[1]) : -1;
-      if (uid >= range.uidRangeStart && uid < range.uidRangeStart + range.uidRangeSize) found.push(Number(entry));
-    } catch { /* gone meanwhile */ }
-    if (found.length >= 5) break;
-  }
-  return found;
-}
-
 /** The directories of one environment, created on first use with the ownership above. */
 export class EnvironmentDirs {
   readonly root: string;
