@@ -144,7 +144,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.equal((await call(d, 'logStack')).status, 200);
     const lines = await waitFor('the logged stack in the logs', () => {
       const messages = api.rt.context.store.logs.latest(d.environmentId, 200).map((l) => l.message);
-      return messages.some((m) => /\(index\.js:\d+:\d+\)/.test(m)) ? messages : undefined;
+      return messages.some((m) => /(\(|at )index\.js:\d+:\d+/.test(m)) ? messages : undefined;
     }, { timeoutMs: 10_000 });
     const dataDir = api.rt.context.dataDir;
     assert.deepEqual(lines.filter((m) => m.includes(dataDir) || /\/artifacts\//.test(m)), []);
