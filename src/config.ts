@@ -73,6 +73,12 @@ export const DEFAULTS = {
   loginFailuresPerAddress: 30,
   loginThrottleWindowMs: 15 * 60_000,
   /**
+   * Behind a reverse proxy every client has the proxy's address: with this set, a client's
+   * address (for the login throttle) is the last X-Forwarded-For entry, the one the proxy added.
+   * Off by default: without a proxy, anyone could send the header.
+   */
+  trustProxy: false,
+  /**
    * Node ≥ 15 makes an unhandled promise rejection fatal; the hosted Node 6–12 runtimes only
    * warned, and services written for them rely on it. An environment may opt in to the strict mode.
    */

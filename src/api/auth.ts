@@ -29,7 +29,7 @@ export function sessionRoutes(ctx: RuntimeContext, requireUser: MiddlewareHandle
 
   app.post('/session', async (c) => {
     const { email, password } = await readJson(c, LoginBody);
-    const { user, token } = await loginsOf(ctx).logIn(email, password, clientAddress(c));
+    const { user, token } = await loginsOf(ctx).logIn(email, password, clientAddress(c, ctx.settings.trustProxy));
     return c.json({ email: user.email, token });
   });
 
@@ -55,8 +55,15 @@ export function requireUser(ctx: RuntimeContext): MiddlewareHandler<ApiEnv> {
   };
 }
 
-/** The client's address as the socket sees it (behind a reverse proxy: the proxy's). */
-export function clientAddress(c: Context): string {
+/**
+ * The client's address: as the socket sees it, or — with `trustProxy`, behind a reverse proxy —
+ * the last X-Forwarded-For entry (the one the proxy itself appended; earlier ones are the client's word).
+ */
+export function clientAddress(c: Context, trustProxy = false): string {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',').map((a) => a.trim()).filter((a) => a !== '').at(-1);
+    if (forwarded) return forwarded;
+  }
   return (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
 }
 

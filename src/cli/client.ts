@@ -118,6 +118,9 @@ export class ApiClient {
   createUser(body: { email: string; role: string; password?: string }): Promise<Account> {
     return this.request('POST', '/v4/users', { json: body });
   }
+  setRole(idOrEmail: string, role: string): Promise<Account> {
+    return this.request('PUT', `/v4/users/${enc(idOrEmail)}`, { json: { role } });
+  }
   deleteUser(idOrEmail: string): Promise<void> {
     return this.request('DELETE', `/v4/users/${enc(idOrEmail)}`);
   }

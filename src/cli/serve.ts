@@ -14,6 +14,7 @@ const FLAGS = {
   'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -30,7 +31,10 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): RuntimeOpt
     const raw = (values as Record<string, unknown>)[flag] ?? env[envName(flag)];
     if (raw === undefined || raw === '') continue;
     const key = camel(flag);
-    if (typeof DEFAULTS[key as keyof typeof DEFAULTS] === 'number') {
+    if (typeof DEFAULTS[key as keyof typeof DEFAULTS] === 'boolean') {
+      if (raw !== true && !/^(true|false|1|0)$/.test(String(raw))) throw new Error(`${envName(flag)} must be true or false, got "${raw}"`);
+      options[key] = raw === true || raw === 'true' || raw === '1';
+    } else if (typeof DEFAULTS[key as keyof typeof DEFAULTS] === 'number') {
       const n = Number(raw);
       if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number, got "${raw}"`);
       options[key] = n;
@@ -65,6 +69,7 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
+  --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too
@@ -75,6 +80,8 @@ See docs/configuration.md.`;
 
 export async function serve(argv: string[]): Promise<void> {
   const options = serveOptions(argv, process.env);
+  // Read once; not left for processes flexd starts (builds) to inherit (docs/security.md).
+  delete process.env.FLEXD_ADMIN_PASSWORD;
   if (options === 'help') {
     console.log(SERVE_HELP);
     return;

@@ -14,8 +14,7 @@
  *
  * When flexd is not root there is no account to switch to: the same minus the account switch.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Settings } from '../config.ts';
@@ -45,8 +44,11 @@ const CARRIED_NPM_SETTINGS = /^(registry|@[^:]+:registry|nodedir|python|proxy|ht
  */
 export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
   const account = buildAccount(settings);
+  // Outside the data dir only when the build account cannot reach it: then a fresh folder made
+  // with exclusive creation, never a predictable shared path another user could plant a link at
+  // (issue 9, finding 5; src/supervisor/sandbox.ts does the same for the run dir).
   const root = account && !traversableByOthers(dataDir)
-    ? join(tmpdir(), `flexd-build-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`)
+    ? mkdtempSync(join(tmpdir(), 'flexd-build-'))
     : join(dataDir, 'build');
   const box: BuildBox = {
     account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),

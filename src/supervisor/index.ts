@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -15,7 +15,7 @@ import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { nodeForRuntime } from './runtimes.ts';
-import { makeReplicaDir, prepareSandbox, type Sandbox } from './sandbox.ts';
+import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -35,19 +35,18 @@ export interface SupervisorDeps {
 /**
  * Owns every environment's pool of replicas: starts them from stored artifacts, routes tasks
  * to them, and stops them. The supervisor never reads an upload directory: replicas run from
- * the artifact written out of SQLite (`<runDir>/artifacts/<hash>/`, the project folder as npm left it).
+ * the artifact written out of SQLite into the environment's own folder of a fresh run dir
+ * (sandbox.ts), as the environment's own account when flexd is root.
  */
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
   private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
-  private readonly artifactsDir: string;
-  private readonly replicasDir: string;
+  private readonly dirs = new Map<string, EnvironmentDirs>();
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
-  private readonly unpacking = new Map<string, Promise<string>>();
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -56,28 +55,25 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir, deps.log);
+    this.sandbox = prepareSandbox(deps.dataDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
-    this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
-    this.replicasDir = join(this.sandbox.runDir, 'replicas');
-    rmSync(this.replicasDir, { recursive: true, force: true });
-    mkdirSync(this.artifactsDir, { recursive: true });
-    mkdirSync(this.replicasDir, { recursive: true });
-    this.pruneArtifacts();
+    // Every replica runs it, whatever flexd's umask.
+    chmodSync(dirname(this.childEntry), 0o755);
+    chmodSync(this.childEntry, 0o644);
   }
 
-  /**
-   * Unpacked artifacts are a cache of what SQLite holds: drop half-unpacked ones (flexd died
-   * while unpacking) and those of versions no longer stored (deleted services, failed deploys).
-   */
-  private pruneArtifacts(): void {
-    const stored = new Set(this.deps.store.versions.hashes());
-    for (const name of readdirSync(this.artifactsDir)) {
-      const dir = join(this.artifactsDir, name);
-      // An older flexd's unpacking of a bundle artifact lacks the package.json unpackArtifact adds now.
-      const oldLayout = existsSync(join(dir, 'bundle.cjs')) && !existsSync(join(dir, 'package.json'));
-      if (name.includes('.tmp-') || !stored.has(name) || oldLayout) rmSync(dir, { recursive: true, force: true });
+  /** Which isolation is in force, for flexd's start line. */
+  describeIsolation(): string {
+    return describeIsolation(this.sandbox, this.deps.settings);
+  }
+
+  private dirsOf(env: EnvironmentRow): EnvironmentDirs {
+    let dirs = this.dirs.get(env.id);
+    if (!dirs) {
+      dirs = new EnvironmentDirs(this.sandbox, env.id, env.accountSlot, this.deps.settings);
+      this.dirs.set(env.id, dirs);
     }
+    return dirs;
   }
 
   /** The settings an environment runs with: the runtime's, overridden by its own. */
@@ -94,10 +90,11 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
+    const dirs = this.dirsOf(env);
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      projectDir: await this.writeArtifact(version),
+      projectDir: await this.writeArtifact(version, dirs),
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
     };
@@ -108,7 +105,13 @@ export class Supervisor {
     } else {
       pool.updateSettings(settings);
     }
-    await pool.activate(generation);
+    try {
+      await pool.activate(generation);
+    } finally {
+      // The old generation has drained and stopped, or the new one failed: keep only what runs.
+      const running = pool.versionId;
+      if (this.pools.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
+    }
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
@@ -136,6 +139,8 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     this.pools.delete(environmentId);
     await pool?.close();
+    this.dirs.get(environmentId)?.remove();
+    this.dirs.delete(environmentId);
   }
 
   async close(): Promise<void> {
@@ -143,6 +148,7 @@ export class Supervisor {
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((p) => p.close()));
+    removeSandbox(this.sandbox);
   }
 
   private createPool(env: EnvironmentRow, settings: Settings): Pool {
@@ -161,13 +167,14 @@ export class Supervisor {
 
   private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
     const env = this.deps.store.services.getEnvironment(environmentId);
+    const dirs = this.dirs.get(environmentId);
+    if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
-    const cwd = join(this.replicasDir, containerId);
-    makeReplicaDir(cwd, this.sandbox);
+    const cwd = dirs.replicaDir(containerId);
     const replica = new Replica({
       containerId,
       version: generation.version,
-      nodePath: nodeForRuntime(env?.runtime ?? null, this.deps.runtimes),
+      nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
       projectDir: generation.projectDir,
       cwd,
@@ -179,8 +186,8 @@ export class Supervisor {
       permissions: settings.permissionModel
         ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
         : undefined,
-      uid: this.sandbox.uid,
-      gid: this.sandbox.gid,
+      uid: dirs.account?.uid,
+      gid: dirs.account?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       const { threshold, message } = parseLogLine(line);
@@ -199,28 +206,10 @@ export class Supervisor {
   }
 
   /**
-   * Unpacks the stored artifact to `<runDir>/artifacts/<hash>/` once (deploy/artifact.ts);
-   * replicas of that version share it. Two activations of one hash wait on one unpack.
+   * Unpacks the stored artifact (deploy/artifact.ts) into the environment's own folder once; its
+   * replicas share it. Two activations of one version wait on one unpack.
    */
-  private writeArtifact(version: VersionRow): Promise<string> {
-    const dir = join(this.artifactsDir, version.hash);
-    if (existsSync(dir)) return Promise.resolve(dir);
-    let unpacking = this.unpacking.get(dir);
-    if (!unpacking) {
-      const staging = `${dir}.tmp-${process.pid}`;
-      unpacking = (async () => {
-        rmSync(staging, { recursive: true, force: true });
-        try {
-          await unpackArtifact(this.deps.store.versions.artifact(version.id), staging);
-        } catch (err) {
-          rmSync(staging, { recursive: true, force: true });
-          throw err;
-        }
-        renameSync(staging, dir);
-        return dir;
-      })().finally(() => this.unpacking.delete(dir));
-      this.unpacking.set(dir, unpacking);
-    }
-    return unpacking;
+  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
+    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
   }
 }

@@ -63,6 +63,11 @@ export class Pool {
     return this.generation?.version;
   }
 
+  /** The stored version the pool runs (its artifact must stay unpacked). */
+  get versionId(): string | undefined {
+    return this.generation?.versionId;
+  }
+
   get suspension(): string | null {
     return this.suspendedReason;
   }

@@ -47,7 +47,7 @@ interface Pending { resolve: (o: Outcome) => void }
  * when it says so over its channel; until then its start races the child's exit and a deadline,
  * and a failed start reports the tail of the child's output (STYLE.md §6).
  *
- * The channel is a socket pair on the child's fd 3 carrying length-prefixed JSON frames
+ * The channel is a socket pair on the child's fd 3 carrying JSON frames, one line each
  * (src/child/frames.ts). Everything read from it is untrusted: a frame over the size limit, a
  * frame that is not JSON or a message of no known shape kills the replica (and only it).
  *
@@ -71,8 +71,8 @@ export class Replica extends EventEmitter {
   private readonly child: ChildProcess;
   private readonly channel: Socket;
   private readonly decoder = new FrameDecoder();
-  /** A frame is queued in a corked channel; the uncork runs at the end of this event-loop turn. */
-  private corked = false;
+  /** Frames of this event-loop turn, serialised when they were sent; written together at its end. */
+  private outbox: string[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly tail: string[] = [];
   private nextId = 1;
@@ -203,7 +203,7 @@ export class Replica extends EventEmitter {
         return;
       }
       const aliases = findAliases(task);
-      let frame: Buffer;
+      let frame: string;
       try {
         frame = encodeFrame(aliases.length > 0 ? { t: 'task', id, task, aliases } : { t: 'task', id, task });
       } catch (err) {
@@ -315,22 +315,20 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * Writes a frame serialised by the caller (so what was sent never changes afterwards). The
-   * frames of one event-loop turn leave together, as one writev at the uncork: each write
-   * wakes the replica, and under load that wake-up costs more than the message.
+   * Queues a frame serialised by the caller (so what was sent never changes afterwards). The
+   * frames of one event-loop turn leave together, as one write: each write wakes the replica,
+   * and under load that wake-up costs more than the message.
    */
-  private send(frame: Buffer): void {
+  private send(frame: string): void {
+    if (this.outbox.push(frame) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const frames = this.outbox;
+    this.outbox = [];
     const channel = this.channel;
-    if (channel.destroyed || !channel.writable) return;
-    if (!this.corked) {
-      this.corked = true;
-      channel.cork();
-      setImmediate(() => {
-        this.corked = false;
-        channel.uncork();
-      });
-    }
-    channel.write(frame, (err) => { if (err) this.kill(`channel write failed: ${err.message}`); });
+    if (frames.length === 0 || channel.destroyed || !channel.writable) return;
+    channel.write(frames.length === 1 ? frames[0] : frames.join(''), (err) => { if (err) this.kill(`channel write failed: ${err.message}`); });
   }
 
   private onChannelData(chunk: Buffer): void {

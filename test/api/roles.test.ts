@@ -171,7 +171,7 @@ describe('login throttling and session caps', () => {
     assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 15 * 60, `Retry-After ${retryAfter}`);
     assert.equal((await api.call('POST', '/session', { json: ADMIN, token: null })).status, 429, 'the right password waits too');
     const page = await api.call('POST', '/ui/login', { body: new URLSearchParams({ email: ADMIN.email, password: ADMIN.password }), token: null });
-    assert.equal(page.status, 429, 'the status page\'s sign-in shares the throttle');
+    assert.match(String(page.body), /Too many failed sign-ins/, 'the status page\'s sign-in shares the throttle');
     assert.equal(api.rt.context.store.accounts.countSessions(api.rt.context.store.accounts.findUserByEmail(ADMIN.email)!.id), 1);
   });
 
@@ -193,6 +193,21 @@ describe('login throttling and session caps', () => {
       status = (await short.call('POST', '/session', { json: ADMIN, token: null })).status;
     }
     assert.equal(status, 200);
+  });
+
+  test('behind a proxy (trustProxy) each X-Forwarded-For client has its own address budget; without it the header is ignored', async (t) => {
+    const guess = (api: Api, client: string, i: number) => api.call('POST', '/session', {
+      json: { email: `g${i}@example.com`, password: 'x' }, token: null, headers: { 'X-Forwarded-For': `203.0.113.9, ${client}` },
+    });
+    const limits = { loginFailuresPerAccount: 1000, loginFailuresPerAddress: 2 };
+    const proxied = await startApi(t, { ...limits, trustProxy: true });
+    assert.deepEqual([(await guess(proxied, '198.51.100.1', 1)).status, (await guess(proxied, '198.51.100.1', 2)).status, (await guess(proxied, '198.51.100.1', 3)).status], [401, 401, 429]);
+    assert.equal((await guess(proxied, '198.51.100.2', 4)).status, 401, 'another client behind the proxy is not throttled');
+    assert.equal((await proxied.call('POST', '/session', { json: ADMIN, token: null, headers: { 'X-Forwarded-For': '198.51.100.3' } })).status, 200);
+
+    const direct = await startApi(t, limits);
+    assert.deepEqual([(await guess(direct, '198.51.100.1', 1)).status, (await guess(direct, '198.51.100.2', 2)).status, (await guess(direct, '198.51.100.3', 3)).status], [401, 401, 429],
+      'without trustProxy the header is the client\'s word, not an address');
   });
 
   test('an account keeps at most maxSessionsPerUser sessions: a new login ends the oldest', async (t) => {

@@ -62,6 +62,8 @@ describe('flexd CLI: day-2 commands', () => {
     assert.match(await cli.ok(['user', 'remove', 'view@example.com']), /Removed view@example.com/);
     assert.match(await viewerCli.fails(['versions', '--service', 'orders']), /InvalidCredentials/);
     assert.match(await cli.fails(['user', 'remove', ADMIN.email]), /LastAdmin/);
+    assert.deepEqual((await cli.json(['user', 'role', 'dep@example.com', '--role', 'viewer'])).role, 'viewer');
+    assert.match(await cli.ok(['user', 'role', 'dep@example.com', '--role', 'deployer']), /dep@example.com is now a deployer/);
   });
 
   test('admin reset-password works on the data dir with no login, ends the sessions, and the new password logs in', async () => {

@@ -45,3 +45,11 @@ it('serve: a stop signal repeated within DUPLICATE_SIGNAL_MS is the same request
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(exits, [1, 0]);
 });
+
+it('serve: --trust-proxy and FLEXD_TRUST_PROXY=true|false|1|0 set trustProxy; anything else is refused', () => {
+  assert.equal((serveOptions(['--trust-proxy'], {}) as { trustProxy?: boolean }).trustProxy, true);
+  assert.equal((serveOptions([], { FLEXD_TRUST_PROXY: '1' }) as { trustProxy?: boolean }).trustProxy, true);
+  assert.equal((serveOptions([], { FLEXD_TRUST_PROXY: 'false' }) as { trustProxy?: boolean }).trustProxy, false);
+  assert.equal((serveOptions([], {}) as { trustProxy?: boolean }).trustProxy, undefined);
+  assert.throws(() => serveOptions([], { FLEXD_TRUST_PROXY: 'yes' }), /FLEXD_TRUST_PROXY must be true or false/);
+});

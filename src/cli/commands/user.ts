@@ -9,17 +9,18 @@ const ROLES = ['admin', 'deployer', 'viewer'];
 
 export const user: Command = {
   name: 'user',
-  summary: 'manage accounts: add, list, remove; passwd changes your own password',
+  summary: 'manage accounts: add, list, role, remove; passwd changes your own password',
   usage: `Usage: flexd user add EMAIL --role admin|deployer|viewer [--password-stdin]
        flexd user list
+       flexd user role EMAIL --role admin|deployer|viewer
        flexd user remove EMAIL
        flexd user passwd [--password-stdin]
 
 Accounts of this flexd and their roles: a viewer reads (lists, status, logs), a deployer also
-creates, changes, deploys, rolls back and recycles, an admin also manages accounts. add, list
-and remove need an admin; passwd is for anyone.
+creates, changes, deploys, rolls back and recycles, an admin also manages accounts. add, list,
+role and remove need an admin; passwd is for anyone. The last admin cannot be removed or demoted.
 
-  --role ROLE            add: the new account's role
+  --role ROLE            add, role: the account's role
   --password-stdin       add: read the password from stdin (without it one is generated and
                          printed once); passwd: read the current and the new password, one a line`,
   options: { role: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
@@ -50,6 +51,15 @@ and remove need an admin; passwd is for anyone.
         out.result(users, () => out.list(users.map((u) => ({ ...u })), ['email', 'role', 'createdAt', 'id']));
         return;
       }
+      case 'role': {
+        const email = onlyEmail();
+        const role = str(args.values.role);
+        if (!role || !ROLES.includes(role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`);
+        const api = await connect(args.globals);
+        const changed = await api.setRole(email, role);
+        out.result(changed, () => out.say(`${changed.email} is now a ${changed.role}.`));
+        return;
+      }
       case 'remove': {
         const email = onlyEmail();
         const api = await connect(args.globals);
@@ -66,7 +76,7 @@ and remove need an admin; passwd is for anyone.
         return;
       }
       default:
-        throw new CliError(action ? `unknown action "${action}": use add, list, remove or passwd` : 'flexd user needs an action: add, list, remove or passwd');
+        throw new CliError(action ? `unknown action "${action}": use add, list, role, remove or passwd` : 'flexd user needs an action: add, list, role, remove or passwd');
     }
   },
 };
