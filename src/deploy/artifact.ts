@@ -126,7 +126,7 @@ async function extract(archive: Buffer, root: string, under: string): Promise<vo
 /** True when an archive made by `packTree` holds a compiled addon (a `.node` file). */
 export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
   let found = false;
-  const parser = new tar.Parser({ strict: true });
+  const parser = new tar.Parser({ strict: false });
   parser.on('entry', (entry: tar.ReadEntry) => {
     if (entry.type === 'File' && entry.path.endsWith('.node')) found = true;
     entry.resume();
@@ -145,7 +145,7 @@ export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
  */
 export async function readPackedFile(archive: Buffer, path: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
-  const parser = new tar.Parser({ strict: true });
+  const parser = new tar.Parser({ strict: false });
   parser.on('entry', (entry: tar.ReadEntry) => {
     if (entry.type === 'File' && entry.path === path) {
       const chunks: Buffer[] = [];
