@@ -9,7 +9,7 @@ export const DEFAULTS = {
   dataDir: './.flexd',
   /** the hosted runtime's promise: requests complete within 60 s; we answer before the caller gives up */
   requestTimeoutMs: 50_000,
-  /** bundle load + the service's top-level work */
+  /** loading the project's modules + the service's top-level work */
   readyTimeoutMs: 30_000,
   /** SIGTERM → this grace → SIGKILL (Kubernetes 30 s, OTP 5 s, PM2 1.6 s) */
   stopGraceMs: 10_000,
