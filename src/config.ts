@@ -57,6 +57,8 @@ export const DEFAULTS = {
   startupTailLines: 40,
   /** `npm install` for one deploy */
   installTimeoutMs: 5 * 60_000,
+  /** npm's cache for builds, owned by the build account; '' = `<dataDir>/build/npm-cache`. Runtimes may share one */
+  npmCacheDir: '',
   /** management sessions expire */
   sessionTtlMs: 14 * 24 * 60 * 60_000,
   /** live sessions one account keeps; a new login ends its oldest beyond this (a script logging in on every run) */

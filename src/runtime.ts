@@ -19,6 +19,7 @@ import { EventBus } from './events/bus.ts';
 import { logServerEvents } from './events/server-log.ts';
 import { runsAsRoot } from './isolation/accounts.ts';
 import { Metrics } from './metrics/registry.ts';
+import { environmentStatus } from './api/status.ts';
 import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
@@ -77,8 +78,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const events = new EventBus();
   logServerEvents(events, store, log);
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
+  log.info({ dataDir }, `replica isolation: ${supervisor.describeIsolation()}`);
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
-  const metrics = new Metrics({ store, supervisor, events, scrapeToken: metricsToken });
+  const metrics = new Metrics({
+    store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
+    status: (id) => { const env = store.services.getEnvironment(id); return env ? String(environmentStatus(context, env).status) : 'NEW'; },
+  });
   const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
   store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });

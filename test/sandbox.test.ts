@@ -12,10 +12,11 @@ import { tempDir } from './helpers/tmp.ts';
 const SNOOP = fileURLToPath(new URL('./fixtures/snoop/', import.meta.url));
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-it('a replica of a root-run flexd cannot read the database, list or write the data dir, but can write its own folder', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
+it('a replica of a root-run flexd cannot read the database, list or write the data dir, but can write its own folder — by its account alone, without the permission model', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup);
-  const rt = await createRuntime({ dataDir, port: 0 });
+  // The account wall alone: with the permission model the answers would be ERR_ACCESS_DENIED (test/isolation/accounts.test.ts).
+  const rt = await createRuntime({ dataDir, port: 0, permissionModel: false });
   cleanup.after(() => rt.close());
   await rt.deployDirectory(SNOOP, { service: 'snoop', environment: 'Development', env: { SNOOP_DATA_DIR: dataDir } });
   const res = await fetch(`${rt.url}/flex/snoop/Development/_flexFunctions/snoop`, { method: 'POST' });

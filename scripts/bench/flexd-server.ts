@@ -7,6 +7,7 @@
  *   fork('scripts/bench/flexd-server.ts', [JSON.stringify({ dataDir, settings })], { execArgv: ['--import', 'tsx'] })
  *   → { t: 'ready', url, pid }
  *   ← { id, cmd: 'deploy', dir, service, environment, secret?, settings? }   → { id, ok, value: { ms, activateMs, version } }
+ *   ← { id, cmd: 'upload', dir, service, environment, version }              → { id, ok, value: { ms, version, progress } } (the management API, as kinvey-cli uploads)
  *   ← { id, cmd: 'pool', service, environment }                             → { replicaCount, replicas }
  *   ← { id, cmd: 'replicaPids' }                                            → [{ environment, pid }]
  *   ← { id, cmd: 'logStats', service, environment }                         → { lines, dropped, storedBytes, dbBytes, rows, capBytes }
@@ -17,7 +18,8 @@
  * Bench-only instrumentation lives here, never in src/: log lines are counted per environment
  * by wrapping the LogWriter.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import * as tar from 'tar';
 import { Session } from 'node:inspector';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import type { Settings } from '../../src/config.ts';
@@ -62,7 +64,43 @@ function environmentOf(service: string, environment: string) {
   return { svc, env };
 }
 
+let session: string | undefined;
+/** A management API call as kinvey-cli makes it. */
+async function api(method: string, path: string, body?: BodyInit, json?: unknown): Promise<any> {
+  session ??= (await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'bench@flexd.invalid', password: 'bench-password' }) })).json()).token;
+  const headers: Record<string, string> = { Authorization: `Kinvey ${session}` };
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${rt.url}${path}`, { method, headers, body: json !== undefined ? JSON.stringify(json) : body });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
 const handlers: Record<string, (c: Command) => unknown> = {
+  /** Upload → the job COMPLETED (the new version serving), through the management API; the tar is made before the clock starts. */
+  async upload(c) {
+    const { services } = rt.context.store;
+    let svc = services.findService(c.service);
+    if (!svc) svc = services.findService((await api('POST', '/v4/services', undefined, { name: c.service, type: 'internal' })).name)!;
+    let env = services.findEnvironment(svc.id, c.environment);
+    if (!env) {
+      await api('POST', `/v4/services/${svc.id}/environments`, undefined, { name: c.environment, secret: c.secret ?? '' });
+      env = services.findEnvironment(svc.id, c.environment)!;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar.create({ cwd: c.dir, portable: true }, readdirSync(c.dir).filter((f) => f !== 'node_modules'))) chunks.push(chunk as Buffer);
+    const form = new FormData();
+    form.append('type', 'deployService');
+    form.append('params', JSON.stringify({ serviceId: svc.id, serviceEnvironmentId: env.id, version: c.version }));
+    form.append('file', new Blob([new Uint8Array(Buffer.concat(chunks))], { type: 'application/tar' }), 'archive.tar');
+    const started = performance.now();
+    const { job } = await api('POST', '/v4/jobs', form);
+    const done = await rt.context.deployer.jobs.wait(job);
+    const ms = performance.now() - started;
+    if (done.status !== 'COMPLETED') throw new Error(`upload of ${c.version} ended ${done.status}: ${done.progress}`);
+    return { ms, version: rt.context.supervisor.pool(env.id)?.version, progress: done.progress };
+  },
   async deploy(c) {
     const { services, accounts } = rt.context.store;
     if (c.settings) {

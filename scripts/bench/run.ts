@@ -6,7 +6,7 @@
  *   npm run bench                         # 3 runs × 5 s per figure, all phases, with a profile
  *   BENCH_QUICK=1 npm run bench           # about a minute: fewer, shorter runs, no profile
  *   BENCH_SECONDS=10 BENCH_RUNS=5 npm run bench
- *   BENCH_ONLY=throughput,cold npm run bench   # phases: throughput cold deploy swap memory logs profile
+ *   BENCH_ONLY=throughput,cold npm run bench   # phases: throughput cold deploy upload swap memory logs profile
  *   BENCH_PROFILE=1 BENCH_QUICK=1 npm run bench
  *   BENCH_COMPARE_TREE=/path/to/other/flexd BENCH_ONLY=throughput npm run bench   # A/B two checkouts
  *   BENCH_FLEXD_SETTINGS='{"logFlushMaxLines":250}' npm run bench                # argue with a default
@@ -50,7 +50,7 @@ const CONFIG = {
   logLinesPerCall: 20_000,
   logOtherConnections: 10,
 };
-const ALL_PHASES = ['throughput', 'cold', 'deploy', 'swap', 'memory', 'logs', 'profile'] as const;
+const ALL_PHASES = ['throughput', 'cold', 'deploy', 'upload', 'swap', 'memory', 'logs', 'profile'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of ONLY) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown phase "${p}" (phases: ${ALL_PHASES.join(', ')})`);
@@ -249,6 +249,32 @@ async function deploys(): Promise<void> {
     activateMedianMs: activateMs, buildMedianMs: median(samples.map((s, i) => s - activations[i])), samplesMs: samples.map((x) => round(x, 1)),
   };
   log(`  median ${median(samples).toFixed(0)} ms: build ${results.phases.deploy.buildMedianMs.toFixed(0)} ms, start + swap ${activateMs.toFixed(0)} ms (first deploy of the environment ${first.ms.toFixed(0)} ms)`);
+}
+
+/**
+ * The real upload path (kinvey-cli, `flexd deploy`): a tar without node_modules through the
+ * management API, until the job is COMPLETED with the new version serving. The first upload of an
+ * environment installs with npm; the next ones change only the version, so their dependencies
+ * are the stored tree's.
+ */
+async function uploads(): Promise<void> {
+  log(`upload: first deploy (npm install) and ${CONFIG.deploys} redeploys with unchanged dependencies`);
+  const f = await lifecycleFlexd();
+  const environment = 'Upload';
+  const first = await f.call<{ ms: number }>('upload', { dir: fixtureVersion('1.0.0', 'upload'), service: SERVICE, environment, secret: SECRET, version: '1.0.0' });
+  const samples: number[] = [];
+  for (let i = 1; i <= CONFIG.deploys; i++) {
+    const dir = fixtureVersion(`1.0.${i}`, 'upload');
+    const r = await f.call<{ ms: number; version: string; progress: string }>('upload', { dir, service: SERVICE, environment, secret: SECRET, version: `1.0.${i}` });
+    if (r.version !== `1.0.${i}`) throw new Error(`after uploading 1.0.${i} the pool serves ${r.version}`);
+    if (!/npm not run/.test(r.progress)) throw new Error(`the redeploy of 1.0.${i} ran npm:\n${r.progress}`);
+    samples.push(r.ms);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  results.phases.upload = {
+    count: samples.length, firstMs: first.ms, medianMs: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), samplesMs: samples.map((x) => round(x, 1)),
+  };
+  log(`  first ${first.ms.toFixed(0)} ms (npm install); redeploys median ${median(samples).toFixed(0)} ms`);
 }
 
 async function swapUnderLoad(): Promise<void> {
@@ -511,8 +537,14 @@ function markdown(): string {
   if (p.deploy) {
     const d = p.deploy;
     L.push(`### 3. Deploy (\`deployDirectory\` of a new version → serving; dependencies resolve, no npm install)`, '');
-    L.push(`| median of ${d.count} ms | of which build (bundle, store) | of which start + swap + retire | min | max | first deploy of a new environment |`, '|---:|---:|---:|---:|---:|---:|');
+    L.push(`| median of ${d.count} ms | of which build (pack, store) | of which start + swap + retire | min | max | first deploy of a new environment |`, '|---:|---:|---:|---:|---:|---:|');
     L.push(`| **${f0(d.medianMs)}** | ${f0(d.buildMedianMs)} | ${f0(d.activateMedianMs)} | ${f0(d.minMs)} | ${f0(d.maxMs)} | ${f0(d.firstDeployMs)} |`, '');
+  }
+  if (p.upload) {
+    const u = p.upload;
+    L.push(`### 3b. Upload (kinvey-cli's path: a tar without node_modules through the management API → serving)`, '');
+    L.push(`| first upload (npm install) ms | redeploy, unchanged dependencies: median of ${u.count} ms | min | max |`, '|---:|---:|---:|---:|');
+    L.push(`| ${f0(u.firstMs)} | **${f0(u.medianMs)}** | ${f0(u.minMs)} | ${f0(u.maxMs)} |`, '');
   }
   if (p.swap) {
     const s = p.swap;
@@ -557,6 +589,7 @@ function markdown(): string {
     }
   }
   if (p.coldStart) targets.push(['cold start median < 300 ms', `${f0(p.coldStart.medianMs)} ms`, p.coldStart.medianMs < 300]);
+  if (p.upload) targets.push(['upload → serving ≤ 1.5 s with unchanged dependencies (median)', `${f0(p.upload.medianMs)} ms`, p.upload.medianMs <= 1500]);
   if (p.swap) targets.push(['0 failed requests during a deploy under load', `${p.swap.failedTotal} of ${f0(p.swap.requestsTotal)}`, p.swap.failedTotal === 0]);
   if (p.logs) {
     targets.push(['log ring stays under its cap', `${f0(p.logs.maxStoredBytes)} ≤ ${f0(p.logs.ringCapBytes)} B`, p.logs.capHeld]);
@@ -577,7 +610,7 @@ async function main(): Promise<void> {
   const m = results.machine;
   log(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${CONFIG.quick ? 'quick' : 'full'} mode`);
   const phases: [Phase, () => Promise<void>][] = [
-    ['throughput', throughput], ['cold', coldStart], ['deploy', deploys], ['swap', swapUnderLoad], ['logs', logIngest],
+    ['throughput', throughput], ['cold', coldStart], ['deploy', deploys], ['upload', uploads], ['swap', swapUnderLoad], ['logs', logIngest],
     ['memory', memory], ['profile', profile],
   ];
   for (const [name, run] of phases) {

@@ -1,8 +1,8 @@
 /**
  * The replica's end of its channel to flexd: fd 3, a socket pair flexd opened when it spawned
- * us, carrying length-prefixed JSON frames (frames.ts). Messages are serialised when they are
- * sent; the frames of one event-loop turn leave in one write (cork → uncork, one writev), since
- * every write wakes flexd and under load the wake-up costs more than the message.
+ * us, carrying JSON frames (frames.ts). Messages are serialised when they are sent; the frames
+ * of one event-loop turn leave in one write, since every write wakes flexd and under load the
+ * wake-up costs more than the message.
  */
 import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -13,7 +13,7 @@ import type { FromReplica } from './protocol.ts';
 export const CHANNEL_FD = 3;
 
 let socket: Socket | undefined;
-let corked = false;
+let outbox: string[] = [];
 
 /** True when this process was started with a channel on fd 3 (by flexd, not by hand). */
 export function hasChannel(): boolean {
@@ -60,15 +60,13 @@ export function openChannel(onMessage: (message: unknown) => void, onClose: (why
  */
 export function send(message: FromReplica): void {
   const frame = encodeFrame(message);
+  if (outbox.push(frame) === 1) setImmediate(flush);
+}
+
+function flush(): void {
+  const frames = outbox;
+  outbox = [];
   const s = socket;
   if (!s || s.destroyed || !s.writable) return;
-  if (!corked) {
-    corked = true;
-    s.cork();
-    setImmediate(() => {
-      corked = false;
-      s.uncork();
-    });
-  }
-  s.write(frame);
+  s.write(frames.length === 1 ? frames[0] : frames.join(''));
 }

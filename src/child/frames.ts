@@ -1,12 +1,18 @@
 /**
- * The framing of a replica's channel (fd 3, a socket pair): each message is one frame, a 4-byte
- * big-endian length followed by that many bytes of UTF-8 JSON. Both sides use this file; flexd
- * treats every byte from a replica as hostile.
+ * The framing of a replica's channel (fd 3, a socket pair): each message is one frame, a line
+ * of JSON ended by `\n` (JSON.stringify never writes a raw newline, and a newline byte never
+ * occurs inside a UTF-8 sequence). Both sides use this file; flexd treats every byte from a
+ * replica as hostile.
  *
  * Why not Node's own `'ipc'` channel: its JSON parser runs inside Node's channel code, where a
  * replica's one non-JSON line throws an exception flexd cannot catch (flexd exited), and a line
- * without a newline grows flexd's memory without bound. Here a frame is length-checked before it
- * is buffered and parsed in a try/catch; a replica that breaks the protocol is killed.
+ * without a newline grows flexd's memory without bound. Here a frame is size-checked while it is
+ * buffered and parsed in a try/catch; a replica that breaks the protocol is killed.
+ *
+ * Why lines and not a length prefix: a prefixed frame has to be sized in bytes and copied into a
+ * buffer of its own on the way out, one per message; lines of one event-loop turn leave as one
+ * string, encoded once. Measured on a 1.5 KB task, 40 000 round trips, CPU per message per side:
+ * length-prefixed 10–12 µs, lines 6.5 µs, Node's 'ipc' 5.5 µs.
  */
 
 /**
@@ -16,7 +22,7 @@
  */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-const HEADER_BYTES = 4;
+const NEWLINE = 0x0a;
 
 /** A message that cannot become a frame (not serialisable, or over the size); the message is dropped, the channel stays sound. */
 export class FrameError extends Error {
@@ -26,7 +32,7 @@ export class FrameError extends Error {
   }
 }
 
-/** The peer broke the framing (bad length, bad JSON): nothing it sends afterwards can be trusted. */
+/** The peer broke the framing (an overlong frame, bytes that are not JSON): nothing it sends afterwards can be trusted. */
 export class ProtocolError extends Error {
   constructor(message: string) {
     super(message);
@@ -35,13 +41,13 @@ export class ProtocolError extends Error {
 }
 
 /**
- * Serialises `message` now, so a later change to the object (a handler mutating its response
- * after completing) never changes what was sent.
+ * Serialises `message` now, as one frame, so a later change to the object (a handler mutating
+ * its response after completing) never changes what was sent.
  *
  * @throws FrameError when JSON.stringify fails (a cycle, a BigInt, nesting deeper than the stack)
  *   or the JSON is larger than `maxBytes`
  */
-export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffer {
+export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): string {
   let json: string;
   try {
     json = JSON.stringify(message);
@@ -49,22 +55,21 @@ export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffe
     throw new FrameError(`cannot serialise the message: ${(err as Error).message}`, 'unserialisable');
   }
   if (json === undefined) throw new FrameError('cannot serialise the message: it has no JSON form', 'unserialisable');
-  // Every UTF-16 unit is at least one UTF-8 byte: a string this long is over without counting.
-  const bytes = json.length > maxBytes ? json.length : Buffer.byteLength(json);
-  if (bytes > maxBytes) throw new FrameError(`the message is ${bytes} bytes, over the frame limit of ${maxBytes}`, 'too-large');
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes);
-  frame.writeUInt32BE(bytes, 0);
-  frame.write(json, HEADER_BYTES, 'utf8');
-  return frame;
+  // A UTF-16 unit is 1 to 3 bytes of UTF-8: count the bytes only when it can matter.
+  if (json.length * 3 > maxBytes) {
+    const bytes = json.length > maxBytes ? json.length : Buffer.byteLength(json);
+    if (bytes > maxBytes) throw new FrameError(`the message is ${bytes} bytes, over the frame limit of ${maxBytes}`, 'too-large');
+  }
+  return `${json}\n`;
 }
 
 /**
  * Turns a byte stream back into messages. Never buffers more than one frame (at most
- * `maxBytes` plus a header); a frame that announces more, or whose bytes are not JSON, is a
- * ProtocolError, after which the decoder accepts nothing more.
+ * `maxBytes`); a frame longer than that, or one that is not JSON, is a ProtocolError, after
+ * which the decoder accepts nothing more.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
+  private partial: Buffer[] = [];
   private buffered = 0;
   private broken = false;
 
@@ -81,45 +86,46 @@ export class FrameDecoder {
    */
   push(chunk: Buffer): unknown[] {
     if (this.broken) throw new ProtocolError('the channel is already broken');
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const messages: unknown[] = [];
-    for (;;) {
-      if (this.buffered < HEADER_BYTES) break;
-      const head = this.peekHeader();
-      if (head > this.maxBytes) {
-        this.fail();
-        throw new ProtocolError(`a frame of ${head} bytes announced, over the limit of ${this.maxBytes}`);
-      }
-      if (this.buffered < HEADER_BYTES + head) break;
-      const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-      const end = HEADER_BYTES + head;
-      let message: unknown;
-      try {
-        message = JSON.parse(all.toString('utf8', HEADER_BYTES, end));
-      } catch (err) {
-        this.fail();
-        throw new ProtocolError(`a frame that is not JSON (${(err as Error).message.slice(0, 100)})`);
-      }
-      messages.push(message);
-      const rest = all.subarray(end);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
+    let start = 0;
+    let end = chunk.indexOf(NEWLINE);
+    if (end !== -1 && this.buffered > 0) {
+      // The end of the frame begun in earlier chunks.
+      const length = this.buffered + end;
+      this.partial.push(chunk.subarray(0, end));
+      const whole = Buffer.concat(this.partial, length);
+      this.partial = [];
+      this.buffered = 0;
+      messages.push(this.parse(whole, 0, length));
+      start = end + 1;
+      end = chunk.indexOf(NEWLINE, start);
+    }
+    while (end !== -1) {
+      messages.push(this.parse(chunk, start, end));
+      start = end + 1;
+      end = chunk.indexOf(NEWLINE, start);
+    }
+    if (start < chunk.length) {
+      this.buffered += chunk.length - start;
+      if (this.buffered > this.maxBytes) this.fail(`a frame of more than ${this.maxBytes} bytes`);
+      this.partial.push(start === 0 ? chunk : chunk.subarray(start));
     }
     return messages;
   }
 
-  private peekHeader(): number {
-    const first = this.chunks[0];
-    if (first.length >= HEADER_BYTES) return first.readUInt32BE(0);
-    const joined = Buffer.concat(this.chunks, this.buffered);
-    this.chunks = [joined];
-    return joined.readUInt32BE(0);
+  private parse(bytes: Buffer, start: number, end: number): unknown {
+    if (end - start > this.maxBytes) this.fail(`a frame of ${end - start} bytes, over the limit of ${this.maxBytes}`);
+    try {
+      return JSON.parse(bytes.toString('utf8', start, end));
+    } catch (err) {
+      return this.fail(`a frame that is not JSON (${(err as Error).message.slice(0, 100)})`);
+    }
   }
 
-  private fail(): void {
+  private fail(what: string): never {
     this.broken = true;
-    this.chunks = [];
+    this.partial = [];
     this.buffered = 0;
+    throw new ProtocolError(what);
   }
 }

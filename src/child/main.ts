@@ -1,19 +1,19 @@
 /**
- * The entry point of a replica: `node [flags] child.cjs <bundle.js>`. Everything in src/child
+ * The entry point of a replica: `node [flags] child.cjs <projectDir>`. Everything in src/child
  * runs inside the replica and imports nothing from the parent side.
  *
  * Order matters: the channel's lifecycle is in place before the service's code loads, so a
  * replica whose runtime died exits even while the service is still starting.
  */
-import { dirname } from 'node:path';
 import { hasChannel, openChannel, send } from './channel.ts';
-import { ARTIFACT_DIR_GLOBAL, isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
+import { loadService } from './load-service.ts';
+import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
 import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
 
-const bundle = process.argv[2];
-if (!bundle || !hasChannel()) {
-  console.error('flexd child: run by flexd with a channel on fd 3 and a bundle path');
+const projectDir = process.argv[2];
+if (!projectDir || !hasChannel()) {
+  console.error('flexd child: run by flexd with a channel on fd 3 and a project folder');
   process.exit(2);
 }
 
@@ -72,5 +72,4 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
-(globalThis as Record<symbol, unknown>)[Symbol.for(ARTIFACT_DIR_GLOBAL)] = dirname(bundle);
-require(bundle);
+loadService(projectDir);

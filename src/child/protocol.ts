@@ -53,6 +53,3 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Where the child runtime publishes its receiver for the `kinvey-code-task-runner` shim to pick up. */
 export const RECEIVER_GLOBAL = 'flexd.receiver';
-
-/** Where it publishes the unpacked artifact's folder, for the project files' own `__dirname`. */
-export const ARTIFACT_DIR_GLOBAL = 'flexd.artifactDir';

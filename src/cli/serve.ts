@@ -80,6 +80,8 @@ See docs/configuration.md.`;
 
 export async function serve(argv: string[]): Promise<void> {
   const options = serveOptions(argv, process.env);
+  // Read once; not left for processes flexd starts (builds) to inherit (docs/security.md).
+  delete process.env.FLEXD_ADMIN_PASSWORD;
   if (options === 'help') {
     console.log(SERVE_HELP);
     return;

@@ -93,6 +93,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   }
   const route = routeRequest({ method: req.method ?? 'GET', path: rest, rawQuery, header: (name) => header(req, name), body: body.value });
   if (route.kind === 'healthcheck') {
+    // Healthy only where a version serves; otherwise what any other route would get.
+    deps.supervisor.checkServing(env.id);
     sendJson(res, 200, { healthy: true }, { 'X-Request-Id': requestId });
     return;
   }
@@ -119,7 +121,8 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       sendJson(res, 500, {
         error: 'FlexRuntimeError',
         description: 'The Flex Service had a runtime error.  See debug message for details',
-        debug: `${outcome.error.name}: ${outcome.error.message}`,
+        // The stack (project paths made relative by the supervisor) names the user's file and line.
+        debug: outcome.error.stack || `${outcome.error.name}: ${outcome.error.message}`,
       }, headers);
       return;
     }

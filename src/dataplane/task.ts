@@ -11,7 +11,7 @@ import qs from 'qs';
 import type { FlexRequest, FlexTask } from './types.ts';
 
 export type Route =
-  /** `GET /healthcheck`: answer `200 {"healthy":true}` without touching a replica. */
+  /** `GET /healthcheck`: answer `200 {"healthy":true}` without touching a replica, when a version serves. */
   | { kind: 'healthcheck' }
   /** `checksSecret`: the SDK compares `authKey` with the shared secret (data, functions, auth; not discovery). */
   | { kind: 'task'; task: FlexTask; checksSecret: boolean }

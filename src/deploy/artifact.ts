@@ -1,41 +1,168 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, realpath, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
-import { packageName } from './packages.ts';
+import { FlexdError } from '../errors.ts';
+import type { ArtifactParts } from '../store/versions.ts';
+import { PACK_SCRIPT } from './pack-script.ts';
 
 /**
- * What a replica runs, stored in SQLite as one gzip'ed tar:
+ * What a replica runs is the project folder as `npm install --omit=dev` left it: the project's
+ * own files byte for byte and its installed `node_modules` (native addons included), started as
+ * `node .` would start it (src/child/load-service.ts). Stored in SQLite as two gzip'ed tars:
  *
- *   bundle.cjs              the project and its dependencies, bundled (.cjs: CommonJS even
- *                           when a package.json above the data dir says "type": "module")
- *   project/…               the project's own files (not node_modules), for files read at run time
- *   node_modules/<pkg>/…    packages that could not be bundled (computed require paths)
+ *   project        the project's own files (never node_modules), one per version
+ *   dependencies   the installed node_modules (entries under `node_modules/`), stored once per
+ *                  distinct tree (dependency-cache.ts)
+ *                  and shared by every version built with the same dependencies; null when the
+ *                  project has no dependencies
  */
-export const ARTIFACT_BUNDLE = 'bundle.cjs';
-export const ARTIFACT_PROJECT = 'project';
+export type { ArtifactParts };
+/** Top-level names never packed as the project's own files: installed, generated or version control. */
+export const NOT_PROJECT_FILES = ['node_modules', '.git', '.svn', '.hg', 'output.log'];
 
-/** Paths never copied from a project: installed or generated, not the user's files. */
-const NOT_PROJECT_FILES = ['node_modules', '.git', '.svn', 'output.log'];
+/** Who packs: the build account when flexd is root (the packer then reads only what it may). */
+export interface PackOptions {
+  uid?: number;
+  gid?: number;
+  /** the packer's whole environment; defaults to PATH only */
+  env?: NodeJS.ProcessEnv;
+  /** top-level names to leave out */
+  leaveOut?: readonly string[];
+  /** top-level names packed from another file (the project's original package.json), or left out (null) */
+  replace?: Record<string, string | null>;
+  /** links may point anywhere inside this folder (default: inside the packed folder) */
+  linksWithin?: string;
+}
 
-export async function packArtifact(bundle: Uint8Array, projectDir: string, shipped: Set<string>): Promise<Buffer> {
-  const staging = mkdtempSync(join(tmpdir(), 'flexd-artifact-'));
-  try {
-    writeFileSync(join(staging, ARTIFACT_BUNDLE), bundle);
-    cpSync(projectDir, join(staging, ARTIFACT_PROJECT), {
-      recursive: true,
-      filter: (src) => !relative(projectDir, src).split(sep).some((part) => NOT_PROJECT_FILES.includes(part)),
+/** The archive of a folder, and what the packer refused to carry (as `rel/path: why`). */
+export interface Packed { archive: Buffer; skipped: string[] }
+
+/**
+ * Packs `dir` into a gzip'ed tar with the packer script (pack-script.ts), run as `options.uid`
+ * when given; a list of [prefix, folder] packs each folder under its prefix. Symlinks that leave the folder and files the packer cannot read are not packed.
+ *
+ * @example
+ *   const { archive, skipped } = await packTree('/…/builds/j1/project', { uid, gid, leaveOut: NOT_PROJECT_FILES });
+ */
+export function packTree(dir: string | [prefix: string, dir: string][], options: PackOptions = {}): Promise<Packed> {
+  return new Promise((resolvePacked, reject) => {
+    const folders = typeof dir === 'string' ? dir : JSON.stringify(dir);
+    const child = spawn(process.execPath, ['-e', PACK_SCRIPT, folders, JSON.stringify(options.leaveOut ?? []), JSON.stringify(options.replace ?? {}), options.linksWithin ?? ''], {
+      cwd: '/',
+      env: options.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      uid: options.uid,
+      gid: options.gid,
     });
-    for (const root of shipped) {
-      cpSync(root, join(staging, 'node_modules', packageName(root)), {
-        recursive: true, dereference: true, filter: (src) => !src.slice(root.length).split(sep).includes('node_modules'),
-      });
-    }
     const chunks: Buffer[] = [];
-    const stream = tar.create({ cwd: staging, gzip: true, portable: true, noMtime: true }, readdirSync(staging));
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => { errors += chunk; });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const skipped: string[] = [];
+      const other: string[] = [];
+      for (const line of errors.split('\n').filter(Boolean)) {
+        try {
+          const { skipped: path, why } = JSON.parse(line) as { skipped: string; why: string };
+          skipped.push(`${path}: ${why}`);
+        } catch {
+          other.push(line);
+        }
+      }
+      if (code !== 0) {
+        reject(new FlexdError('PackFailed', 'The built project could not be packed.', { debug: other.slice(-10).join('\n') }));
+        return;
+      }
+      resolvePacked({ archive: Buffer.concat(chunks), skipped });
+    });
+  });
+}
+
+/**
+ * Writes a stored artifact's project tree into `dir` (created if missing): its node_modules
+ * first, then the project's own files. Both archives were made by `packTree`; entries are
+ * checked anyway, so nothing lands outside `dir` and no link points out of it.
+ *
+ * @example
+ *   await unpackArtifact(store.versions.artifact(version.id), dir);   // then spawn the replica on `dir`
+ */
+export async function unpackArtifact(parts: ArtifactParts, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const root = await realpath(dir);
+  if (parts.dependencies) await extract(parts.dependencies, root, 'node_modules/');
+  await extract(parts.project, root, '');
+  // A version built by flexd before it shipped installed trees: one bundle.cjs (whose project
+  // files find their own folder through LEGACY_ARTIFACT_DIR_GLOBAL) and no package.json of its own.
+  if (existsSync(join(root, 'bundle.cjs')) && existsSync(join(root, 'project')) && !existsSync(join(root, 'package.json'))) {
+    await writeFile(join(root, 'package.json'), '{"main": "bundle.cjs"}\n');
   }
+}
+
+/** Extracts into `root` what stays inside it, every entry under `under`; refuses the archive after the last write. */
+async function extract(archive: Buffer, root: string, under: string): Promise<void> {
+  let refused: string | undefined;
+  const unpacker = tar.extract({
+    cwd: root, strict: true, preserveOwner: false, noMtime: true,
+    filter: (path, entry) => {
+      const target = resolve(root, path);
+      const linkpath = (entry as { linkpath?: string }).linkpath;
+      if (!within(root, target) || !`${path}/`.startsWith(under)) refused ??= `artifact entry ${path} is out of place`;
+      else if (linkpath && (isAbsolute(linkpath) || !within(root, resolve(dirname(target), linkpath)))) refused ??= `artifact link ${path} points out of the project folder`;
+      return refused === undefined;
+    },
+  });
+  await new Promise<void>((done, fail) => {
+    unpacker.once('error', fail);
+    unpacker.once('close', () => done());
+    unpacker.end(archive);
+  });
+  if (refused) throw new FlexdError('InvalidArtifact', `The stored artifact was refused: ${refused}.`, { status: 500 });
+}
+
+/** True when an archive made by `packTree` holds a compiled addon (a `.node` file). */
+export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
+  let found = false;
+  const parser = new tar.Parser({ strict: true });
+  parser.on('entry', (entry: tar.ReadEntry) => {
+    if (entry.type === 'File' && entry.path.endsWith('.node')) found = true;
+    entry.resume();
+  });
+  await new Promise<void>((done, fail) => {
+    parser.once('error', fail);
+    parser.once('end', () => done());
+    parser.end(archive);
+  });
+  return found;
+}
+
+/**
+ * One file's content from an archive made by `packTree`, read in memory (never through the
+ * file system the build account controls), or undefined.
+ */
+export async function readPackedFile(archive: Buffer, path: string): Promise<Buffer | undefined> {
+  let found: Buffer | undefined;
+  const parser = new tar.Parser({ strict: true });
+  parser.on('entry', (entry: tar.ReadEntry) => {
+    if (entry.type === 'File' && entry.path === path) {
+      const chunks: Buffer[] = [];
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+      entry.on('end', () => { found = Buffer.concat(chunks); });
+    } else {
+      entry.resume();
+    }
+  });
+  await new Promise<void>((done, fail) => {
+    parser.once('error', fail);
+    parser.once('end', () => done());
+    parser.end(archive);
+  });
+  return found;
+}
+
+function within(root: string, target: string): boolean {
+  const rel = relative(root, target);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }

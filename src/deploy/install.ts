@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import semver from 'semver';
 import { DEFAULTS } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import { LineSplitter } from '../logs/lines.ts';
 import {
   INSTALL_FAILURE_TAIL_LINES, INSTALL_OUTPUT_LINE_BYTES, NPM_KILL_GRACE_MS, NPM_VIEW_TIMEOUT_MS,
 } from './limits.ts';
+import { sdkReplacement, SDK, type Published } from './install-policy.ts';
 
 export interface InstallOptions {
   /** npm's cache, shared by every build so a repeat deploy installs from disk */
@@ -20,17 +20,22 @@ export interface InstallOptions {
   npmCommand?: string;
   /** aborting kills npm and rejects with the signal's reason */
   signal?: AbortSignal;
+  /** the build box (box.ts): npm's whole environment, and the account it runs as */
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
 }
-
-const SDK = 'kinvey-flex-sdk';
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
 
 /**
- * Installs a project's production dependencies into `dir/node_modules` with npm, honouring its
- * lockfile when it can. Old projects pin what the registry no longer serves, so: a
- * `kinvey-flex-sdk` the registry lacks is replaced in package.json by the nearest version of the
- * same major; a lockfile pinning one is set aside; an install that fails with the lockfile is
- * retried without it. Each of these is reported through `onProgress` and returned.
+ * Installs production dependencies into `dir/node_modules` with npm, honouring the lockfile when
+ * it can. `dir` is the build's install folder, a copy of the project whose package.json flexd may
+ * rewrite (install-policy.ts): the service never sees these changes. Old projects pin what the
+ * registry no longer serves, so: a `kinvey-flex-sdk` the registry lacks (a vanished pin, an
+ * unsatisfiable range, an unknown dist-tag) is replaced by the newest release of its major (or
+ * the newest for a tag); a lockfile pinning one is set aside; an install that fails with the
+ * lockfile is retried without it. Each of these is reported through `onProgress` and returned.
+ * Lifecycle scripts run (native addons are built by them): `options.uid`/`env` keep them in the box.
  *
  * @example
  *   const { substitutions } = await installDependencies(root, { cacheDir, onProgress: (l) => job.progress(l) });
@@ -51,9 +56,10 @@ export async function installDependencies(dir: string, options: InstallOptions):
   const report = (line: string) => { substitutions.push(line); options.onProgress(line); };
   let lockfile = await findLockfile(dir);
   const requested = pkg.dependencies?.[SDK];
-  const available = requested === undefined ? null : await npm.sdkVersions();
-  if (requested !== undefined && available !== null) {
-    const replacement = replacementFor(requested, available);
+  const published = requested === undefined ? null : await npm.sdkVersions();
+  if (requested !== undefined && published !== null) {
+    const available = published.versions;
+    const replacement = sdkReplacement(requested, published);
     if (replacement !== null) {
       pkg.dependencies![SDK] = replacement;
       await fs.writeFile(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
@@ -85,24 +91,8 @@ export async function installDependencies(dir: string, options: InstallOptions):
       : `npm install failed${run.exit}`;
     throw new FlexdError('DependencyInstallFailed', `${why}. Last lines of its output:\n${run.tail.join('\n')}`, { status: 400 });
   }
-  options.onProgress(run.tail.at(-1) ?? 'Dependencies installed.');
+  options.onProgress(run.tail.filter((line) => !NOISE.test(line)).at(-1) ?? 'Dependencies installed.');
   return { substitutions };
-}
-
-/**
- * The version to put in place of `requested` when no published version satisfies it: of the same
- * major, the lowest above it (semver-compatible, and keeps whatever fix the pin was for), else
- * the highest below it. null when `requested` is satisfied, not a semver range (a tag, a URL),
- * or its major has no published version.
- */
-function replacementFor(requested: string, available: string[]): string | null {
-  if (semver.validRange(requested) === null || semver.maxSatisfying(available, requested) !== null) return null;
-  const wanted = semver.minVersion(requested);
-  if (wanted === null) return null;
-  const sameMajor = available
-    .filter((v) => semver.valid(v) !== null && semver.prerelease(v) === null && semver.major(v) === wanted.major)
-    .sort(semver.compare);
-  return sameMajor.find((v) => semver.gte(v, wanted)) ?? sameMajor.at(-1) ?? null;
 }
 
 async function findLockfile(dir: string): Promise<string | null> {
@@ -132,7 +122,10 @@ async function setAside(dir: string, lockfile: string): Promise<void> {
  * `npm view kinvey-flex-sdk versions`, asked once per process and npm command: the list changes
  * rarely, a build often.
  */
-const sdkVersionsAsked = new Map<string, Promise<string[]>>();
+const sdkVersionsAsked = new Map<string, Promise<Published>>();
+
+/** npm output that says nothing about this install's outcome: engine ranges of old packages, deprecations. */
+const NOISE = /\b(EBADENGINE|deprecated)\b|^npm (warn|WARN) (config|old lockfile|using --force)|^npm (warn|WARN)\s*$|^npm (warn|WARN) EBADENGINE|^npm (warn|WARN)\s+(package|required|current):/;
 
 interface NpmRun { ok: boolean; timedOut: boolean; exit: string; tail: string[]; output: string }
 
@@ -149,25 +142,26 @@ class Npm {
   install(): Promise<NpmRun> {
     return this.run([
       'install', '--omit=dev', '--no-audit', '--no-fund',
-      // Install scripts (native addon builds, postinstall downloads) are not run: the build bundles
-      // the service with esbuild, which cannot bundle a native addon anyway, and a dependency's
-      // script would run with flexd's rights.
-      '--ignore-scripts',
+      // Lifecycle scripts run, as under `npm install` (native addons are built by them); the
+      // box (box.ts) keeps them from flexd's rights and secrets.
       '--prefer-offline', '--cache', this.options.cacheDir,
       '--no-update-notifier', '--no-progress', '--loglevel', 'warn',
     ], this.timeoutMs, { signal: this.options.signal });
   }
 
-  /** The published versions of kinvey-flex-sdk, or null (reported) when the registry cannot be asked. */
-  async sdkVersions(): Promise<string[] | null> {
+  /** The published versions and dist-tags of kinvey-flex-sdk, or null (reported) when the registry cannot be asked. */
+  async sdkVersions(): Promise<Published | null> {
     const command = this.command;
     // Not tied to this build's signal: other builds may be waiting on the same answer.
-    const asked = sdkVersionsAsked.get(command) ?? this.run(['view', SDK, 'versions', '--json', '--cache', this.options.cacheDir,
+    const asked = sdkVersionsAsked.get(command) ?? this.run(['view', SDK, 'versions', 'dist-tags', '--json', '--cache', this.options.cacheDir,
       '--no-update-notifier', '--loglevel', 'error'], NPM_VIEW_TIMEOUT_MS, { captureStdout: true }).then((run) => {
       const parsed: unknown = run.ok ? JSON.parse(run.output) : null;
-      const versions = typeof parsed === 'string' ? [parsed] : parsed;
+      // Asked for two fields npm answers an object; a registry (or npm) answering the versions alone, an array or one string.
+      const fields = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as Record<string, unknown> : { versions: parsed };
+      const versions = typeof fields.versions === 'string' ? [fields.versions] : fields.versions;
       if (!Array.isArray(versions)) throw new Error(run.tail.at(-1) ?? `npm view ${SDK} failed`);
-      return versions.filter((v): v is string => typeof v === 'string');
+      const tags = typeof fields['dist-tags'] === 'object' && fields['dist-tags'] !== null ? fields['dist-tags'] as Record<string, string> : {};
+      return { versions: versions.filter((v): v is string => typeof v === 'string'), distTags: tags };
     });
     sdkVersionsAsked.set(command, asked);
     try {
@@ -185,12 +179,13 @@ class Npm {
     return new Promise((resolve, reject) => {
       // Its own process group, so a timeout also stops what npm started (git, tar workers).
       const child = spawn(this.command, args, {
-        cwd: this.dir, env: npmEnvironment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+        cwd: this.dir, env: this.options.env ?? npmEnvironment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+        uid: this.options.uid, gid: this.options.gid,
       });
       const tail: string[] = [];
       let output = '';
       const keep = (line: string) => {
-        if (line.trim() === '') return;
+        if (line.trim() === '' || NOISE.test(line)) return;
         tail.push(line);
         if (tail.length > INSTALL_FAILURE_TAIL_LINES) tail.shift();
       };

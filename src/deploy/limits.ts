@@ -32,3 +32,9 @@ export const NPM_VIEW_TIMEOUT_MS = 60_000;
 
 /** After SIGTERM, how long npm gets to exit before SIGKILL, in ms (npm removes its lock files on SIGTERM). */
 export const NPM_KILL_GRACE_MS = 2_000;
+
+/**
+ * How long a stored dependency tree no version uses is kept, in ms: a deploy that failed to start
+ * and is fixed the same day reuses its install.
+ */
+export const UNUSED_DEPENDENCY_TREE_KEEP_MS = 24 * 60 * 60_000;

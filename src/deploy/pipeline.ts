@@ -1,6 +1,5 @@
-import semver from 'semver';
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -8,10 +7,11 @@ import { silentLogger, type Logger } from '../logger.ts';
 import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
-import { bundleProject } from './bundle.ts';
-import { installedPackage } from './packages.ts';
-import { installDependencies } from './install.ts';
+import { NOT_PROJECT_FILES } from './artifact.ts';
+import { prepareBuildBox, type BuildBox } from './box.ts';
+import { buildProject } from './build.ts';
 import { JobRunner } from './jobs.ts';
+import { UNUSED_DEPENDENCY_TREE_KEEP_MS } from './limits.ts';
 import { checkVersionIncreases, readProject } from './project.ts';
 import { unpackArchive } from './unpack.ts';
 
@@ -38,9 +38,14 @@ export interface DeployRequest {
  */
 export class Deployer {
   readonly jobs: JobRunner;
+  private readonly box: BuildBox;
+  /** Builds run one at a time: they share the build account, its home and npm's cache. */
+  private building: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
+    this.box = prepareBuildBox(deps.dataDir, deps.settings);
+    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
   }
 
   deploy(req: DeployRequest): JobRow {
@@ -85,8 +90,9 @@ export class Deployer {
     if (failed.jobs > 0) {
       this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
-    // No job runs yet: whatever is in builds/ is the scratch space of a job flexd was killed in.
-    rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true });
+    // No job runs yet: whatever is in the builds folder is the scratch space of a job flexd was killed in.
+    for (const name of readdirSync(this.box.buildsDir)) rmSync(join(this.box.buildsDir, name), { recursive: true, force: true });
+    rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true }); // before flexd built in a box
     const envs = this.deps.store.services.listEnvironments().filter((e) => e.activeVersionId);
     const queue = [...envs];
     const worker = async () => {
@@ -105,53 +111,52 @@ export class Deployer {
 
   private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void): Promise<string> {
     const { store } = this.deps;
-    const buildDir = join(this.deps.dataDir, 'builds', job.id);
+    const buildDir = join(this.box.buildsDir, job.id);
     let version: VersionRow | undefined;
     const started = Date.now();
     let target = req.version;
     this.deps.events?.emit({ type: 'deploy-started', environmentId: req.environmentId, jobId: job.id, version: target });
     try {
       progress('BUILDING', 'Building');
+      mkdirSync(buildDir, { recursive: true, mode: 0o711 });
+      const uploaded = join(buildDir, 'project');
       let projectDir: string;
-      let installed = false;
       if (req.source.kind === 'archive') {
-        mkdirSync(buildDir, { recursive: true, mode: 0o700 });
-        const unpacked = await unpackArchive(req.source.archive, buildDir, {
+        const unpacked = await unpackArchive(req.source.archive, uploaded, {
           maxArchiveBytes: this.deps.settings.maxArchiveBytes, maxUnpackedBytes: this.deps.settings.maxUnpackedBytes, maxEntries: this.deps.settings.maxArchiveEntries,
         });
         progress('BUILDING', `Unpacked ${unpacked.entries} entries (${unpacked.bytes} bytes)`);
         projectDir = unpacked.root;
       } else {
-        projectDir = req.source.dir;
-        installed = dependenciesResolvable(projectDir);
+        // Never build in the user's folder: copy it aside, readable by the build account.
+        const source = req.source.dir;
+        await readProject(source); // its errors name what is wrong before anything is copied
+        cpSync(source, uploaded, {
+          recursive: true, verbatimSymlinks: true, filter: (src) => !NOT_PROJECT_FILES.includes(relative(source, src).split(sep)[0]),
+        });
+        readableByAll(uploaded);
+        projectDir = uploaded;
       }
       const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
       target = project.version;
       checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
-      if (installed) {
-        progress('BUILDING', 'Dependencies already installed; skipping npm install');
-      } else {
-        if (req.source.kind === 'directory') {
-          // Never install into the user's folder: copy it aside first.
-          cpSync(projectDir, buildDir, { recursive: true, filter: (src) => !/[\\/](node_modules|\.git)$/.test(src) });
-          projectDir = buildDir;
-        }
-        progress('BUILDING', 'Installing dependencies (npm install --omit=dev)');
-        await installDependencies(projectDir, {
-          cacheDir: join(this.deps.dataDir, 'npm-cache'), timeoutMs: this.deps.settings.installTimeoutMs,
-          onProgress: (line) => progress('BUILDING', line),
-        });
-      }
-      progress('BUILDING', 'Bundling');
-      const bundle = await bundleProject(projectDir, project.main);
-      for (const note of bundle.notes) progress('BUILDING', note);
-      version = store.versions.add(req.environmentId, {
-        version: project.version, bundle: bundle.code, hash: bundle.hash, sdkVersion: sdkVersion(projectDir), runtime: req.runtime ?? null, jobId: job.id,
+      const build = () => buildProject({
+        projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
+        settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
       });
-      progress('DEPLOYING', `Built version ${project.version} (${bundle.code.length} bytes); starting replicas`);
+      const run = this.building.then(build, build);
+      this.building = run.catch(() => {});
+      const built = await run;
+      version = store.versions.add(req.environmentId, {
+        version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
+        sdkVersion: built.sdkVersion, runtime: req.runtime ?? null, jobId: job.id, nativeAddons: built.nativeAddons,
+      });
+      const size = built.size;
+      progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
       let env = this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
@@ -218,23 +223,19 @@ function storageFull(err: unknown, consequence: string): unknown {
   return err;
 }
 
-/**
- * True when every dependency resolves from the project folder (its own node_modules or an
- * ancestor's) at a version its range accepts; then a deployDirectory may skip `npm install`.
- */
-function dependenciesResolvable(dir: string): boolean {
-  let dependencies: Record<string, string>;
+/** Drops stored dependency trees no version has used for a while. */
+function pruneTrees(store: Store): void {
   try {
-    dependencies = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
-  } catch {
-    return false;
-  }
-  return Object.entries(dependencies).every(([name, range]) => {
-    const version = installedPackage(dir, name)?.version;
-    return version !== undefined && semver.satisfies(version, range);
-  });
+    store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
+  } catch { /* a full or closed database: the next deploy tries again */ }
 }
 
-function sdkVersion(dir: string): string | null {
-  return installedPackage(dir, 'kinvey-flex-sdk')?.version ?? null;
+/** Files readable (and folders enterable) by every account: the build account packs this copy. */
+function readableByAll(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) readableByAll(path);
+    else if (entry.isFile()) chmodSync(path, lstatSync(path).mode & 0o111 ? 0o755 : 0o644);
+  }
 }

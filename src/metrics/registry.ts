@@ -13,11 +13,13 @@ const SCRAPE_SHARE_MS = 250;
 const RATE_WINDOW_MS = 2_000;
 
 /** What the status page shows of an environment's traffic since flexd started. */
-export interface TrafficSnapshot { requests: number; errors: number; requestsPerSecond: number }
+export interface TrafficSnapshot { requests: number; errors: number; requestsPerSecond: number; restarts: number }
 
 /** One environment's request figures, found by its id with one map lookup per request. */
 interface Entry {
   stats: RequestStats;
+  /** replicas that ended unasked (crash, memory, liveness), for the status page */
+  restarts: number;
   sample: { at: number; requests: number };
   rate: number;
 }
@@ -28,6 +30,10 @@ export interface MetricsDeps {
   events: EventBus;
   /** a token Prometheus may scrape with besides a session (`--metrics-token`) */
   scrapeToken?: string;
+  /** an environment's status (NEW, UPDATING, ONLINE, ERROR), as the status API computes it */
+  status: (environmentId: string) => string;
+  /** flexd's own version, for flexd_build_info */
+  version?: string;
 }
 
 /**
@@ -39,6 +45,8 @@ export interface MetricsDeps {
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** counters count from here */
+  readonly startedAt = new Date().toISOString();
   private readonly entries = new Map<string, Entry>();
 
   get scrapeToken(): string | undefined {
@@ -76,11 +84,24 @@ export class Metrics {
         for (const env of deps.store.services.listEnvironments()) this.set({ ...environmentNames(deps.store, env.id) }, deps.store.logs.bytes(env.id));
       } });
 
+    new Gauge({ name: 'flexd_environment_status', help: 'An environment\'s status as `flexd status` says it (NEW, UPDATING, ONLINE, ERROR): 1 for the current one', labelNames: ['service', 'environment', 'status'], registers,
+      collect() {
+        this.reset();
+        for (const env of deps.store.services.listEnvironments()) {
+          const names = environmentNames(deps.store, env.id);
+          const current = deps.status(env.id);
+          for (const status of ['NEW', 'UPDATING', 'ONLINE', 'ERROR']) this.set({ ...names, status }, status === current ? 1 : 0);
+        }
+      } });
+    new Gauge({ name: 'flexd_build_info', help: 'flexd\'s version, as a label; always 1', labelNames: ['version'], registers })
+      .set({ version: deps.version ?? 'unknown' }, 1);
+
     deps.events.on((e) => {
       if (e.type === 'deploy-finished' || e.type === 'deploy-failed') {
         deploys.inc({ ...environmentNames(deps.store, e.environmentId), result: e.type === 'deploy-finished' ? 'success' : 'failure' });
       } else if (e.type === 'replica-exit' && (e.reason === 'crash' || e.reason === 'memory' || e.reason === 'liveness')) {
         restarts.inc({ ...environmentNames(deps.store, e.environmentId), reason: e.reason });
+        (this.entries.get(e.environmentId) ?? this.entry(e.environmentId)).restarts++;
       } else if (e.type === 'swap') {
         // A swap follows any rename (the environment's name is in NODE_ENV): look the names up again.
         const entry = this.entries.get(e.environmentId);
@@ -102,13 +123,13 @@ export class Metrics {
   /** Requests, server errors (5xx) and requests per second of an environment, for the status page. */
   traffic(environmentId: string, now = Date.now()): TrafficSnapshot {
     const e = this.entries.get(environmentId);
-    if (!e) return { requests: 0, errors: 0, requestsPerSecond: 0 };
+    if (!e) return { requests: 0, errors: 0, requestsPerSecond: 0, restarts: 0 };
     const { count, errors } = e.stats;
     if (now - e.sample.at >= RATE_WINDOW_MS) {
       e.rate = ((count - e.sample.requests) * 1000) / (now - e.sample.at);
       e.sample = { at: now, requests: count };
     }
-    return { requests: count, errors, requestsPerSecond: Math.round(e.rate * 10) / 10 };
+    return { requests: count, errors, requestsPerSecond: Math.round(e.rate * 10) / 10, restarts: e.restarts };
   }
 
   /** The exposition text, e.g. for `GET /metrics`. */
@@ -118,7 +139,7 @@ export class Metrics {
 
   private entry(environmentId: string): Entry {
     const { service, environment } = environmentNames(this.deps.store, environmentId);
-    const entry: Entry = { stats: new RequestStats(service, environment), sample: { at: Date.now(), requests: 0 }, rate: 0 };
+    const entry: Entry = { stats: new RequestStats(service, environment), restarts: 0, sample: { at: Date.now(), requests: 0 }, rate: 0 };
     this.entries.set(environmentId, entry);
     return entry;
   }

@@ -3,11 +3,13 @@ import { openDatabase, type Db } from './db.ts';
 import { AccountStore } from './accounts.ts';
 import { ServiceStore } from './services.ts';
 import { VersionStore } from './versions.ts';
+import { DependencyTreeStore } from './dependency-trees.ts';
 import { JobStore } from './jobs.ts';
 import { LogStore } from './logs.ts';
 
 export type { EnvironmentRow, ServiceRow } from './services.ts';
 export type { VersionRow } from './versions.ts';
+export type { DependencyTreeRow } from './dependency-trees.ts';
 export type { JobRow, JobStatus, JobType } from './jobs.ts';
 export type { LogRecord, LogRow } from './logs.ts';
 
@@ -20,6 +22,7 @@ export interface Store {
   readonly accounts: AccountStore;
   readonly services: ServiceStore;
   readonly versions: VersionStore;
+  readonly dependencyTrees: DependencyTreeStore;
   readonly jobs: JobStore;
   readonly logs: LogStore;
   close(): void;
@@ -32,6 +35,7 @@ export function openStore(dataDir: string): Store {
     accounts: new AccountStore(db),
     services: new ServiceStore(db),
     versions: new VersionStore(db),
+    dependencyTrees: new DependencyTreeStore(db),
     jobs: new JobStore(db),
     logs: new LogStore(db),
     close: () => db.close(),

@@ -102,4 +102,22 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE environments SET account_slot = (SELECT COUNT(*) FROM environments AS e WHERE e.rowid < environments.rowid);
   CREATE UNIQUE INDEX environments_account_slot ON environments(account_slot);
   `,
+  // 5: installed dependency trees (node_modules as npm left it, a gzip'ed tar), stored once by
+  // what determined them and shared by the versions built with them; versions.bundle now holds
+  // only the project's own files
+  `
+  CREATE TABLE dependency_trees (
+    key TEXT PRIMARY KEY,
+    tree BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    sdk_version TEXT,
+    notes TEXT NOT NULL DEFAULT '[]',
+    native_addons INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    used_at TEXT NOT NULL
+  );
+  ALTER TABLE versions ADD COLUMN dependencies_key TEXT REFERENCES dependency_trees(key);
+  ALTER TABLE versions ADD COLUMN native_addons INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX versions_dependencies ON versions(dependencies_key);
+  `,
 ];

@@ -5,9 +5,17 @@ import semver from 'semver';
 export interface VersionRow {
   id: string; environmentId: string; version: string; hash: string; size: number;
   sdkVersion: string | null; runtime: string | null; createdAt: string;
+  /** the artifact holds a compiled addon (`.node`): its replicas may load addons under the permission model */
+  nativeAddons: boolean;
 }
 
-const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt`;
+/** A version's code as stored: gzip'ed tars of the project's own files and of its node_modules (deploy/artifact.ts). */
+export interface ArtifactParts {
+  project: Buffer;
+  dependencies: Buffer | null;
+}
+
+const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt, native_addons AS nativeAddons`;
 
 /** Built artifacts: every deployed version of an environment, immutable once stored. */
 export class VersionStore {
@@ -18,30 +26,39 @@ export class VersionStore {
   }
 
   /** `jobId`: the deploy job storing it, which takes it back if flexd dies before the job ends. */
-  add(environmentId: string, fields: { version: string; bundle: Buffer; hash: string; sdkVersion: string | null; runtime: string | null; jobId: string | null }): VersionRow {
+  /**
+   * `project`: the tar of the project's own files; `dependenciesKey`: its installed node_modules in
+   * dependency_trees (null: no dependencies). `size` counts both.
+   */
+  add(environmentId: string, fields: {
+    version: string; project: Buffer; dependenciesKey: string | null; size: number; hash: string;
+    sdkVersion: string | null; runtime: string | null; jobId: string | null; nativeAddons?: boolean;
+  }): VersionRow {
     const id = newId();
-    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, hash, size, sdk_version, runtime, created_at, job_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.bundle, fields.hash,
-      fields.bundle.length, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId);
+    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
+      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0);
     return this.get(id)!;
   }
 
   get(id: string): VersionRow | undefined {
-    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id) as VersionRow | undefined;
+    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id));
   }
 
   find(environmentId: string, version: string): VersionRow | undefined {
-    return this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version) as VersionRow | undefined;
+    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version));
   }
 
-  bundle(id: string): Buffer {
-    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+  /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
+  artifact(id: string): ArtifactParts {
+    const row = this.sql(`SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
+      LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`).get(id) as ArtifactParts | undefined;
     if (!row) throw new Error(`version ${id} not found`);
-    return row.bundle;
+    return row;
   }
 
   list(environmentId: string): VersionRow[] {
-    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId) as VersionRow[];
+    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId).map((r) => row(r)!);
     return rows.sort((a, b) => semver.compare(a.version, b.version));
   }
 
@@ -59,4 +76,10 @@ export class VersionStore {
   remove(id: string): void {
     this.sql('DELETE FROM versions WHERE id = ?').run(id);
   }
+}
+
+function row(raw: unknown): VersionRow | undefined {
+  if (raw === undefined) return undefined;
+  const r = raw as VersionRow & { nativeAddons: number | boolean };
+  return { ...r, nativeAddons: Boolean(r.nativeAddons) };
 }

@@ -1,21 +1,21 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import * as tar from 'tar';
+import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
 import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
-import { ARTIFACT_BUNDLE } from '../deploy/artifact.ts';
+import { unpackArtifact } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { nodeForRuntime } from './runtimes.ts';
-import { makeReplicaDir, prepareSandbox, type Sandbox } from './sandbox.ts';
+import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -35,15 +35,15 @@ export interface SupervisorDeps {
 /**
  * Owns every environment's pool of replicas: starts them from stored artifacts, routes tasks
  * to them, and stops them. The supervisor never reads an upload directory: replicas run from
- * the artifact written out of SQLite (`<dataDir>/artifacts/<hash>.js`).
+ * the artifact written out of SQLite into the environment's own folder of a fresh run dir
+ * (sandbox.ts), as the environment's own account when flexd is root.
  */
 export class Supervisor {
   private readonly pools = new Map<string, Pool>();
   private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
-  private readonly artifactsDir: string;
-  private readonly replicasDir: string;
+  private readonly dirs = new Map<string, EnvironmentDirs>();
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
@@ -55,25 +55,25 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir, deps.log);
+    this.sandbox = prepareSandbox(deps.dataDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
-    this.artifactsDir = join(this.sandbox.runDir, 'artifacts');
-    this.replicasDir = join(this.sandbox.runDir, 'replicas');
-    rmSync(this.replicasDir, { recursive: true, force: true });
-    mkdirSync(this.artifactsDir, { recursive: true });
-    mkdirSync(this.replicasDir, { recursive: true });
-    this.pruneArtifacts();
+    // Every replica runs it, whatever flexd's umask.
+    chmodSync(dirname(this.childEntry), 0o755);
+    chmodSync(this.childEntry, 0o644);
   }
 
-  /**
-   * Unpacked artifacts are a cache of what SQLite holds: drop half-unpacked ones (flexd died
-   * while unpacking) and those of versions no longer stored (deleted services, failed deploys).
-   */
-  private pruneArtifacts(): void {
-    const stored = new Set(this.deps.store.versions.hashes());
-    for (const name of readdirSync(this.artifactsDir)) {
-      if (name.includes('.tmp-') || !stored.has(name)) rmSync(join(this.artifactsDir, name), { recursive: true, force: true });
+  /** Which isolation is in force, for flexd's start line. */
+  describeIsolation(): string {
+    return describeIsolation(this.sandbox, this.deps.settings);
+  }
+
+  private dirsOf(env: EnvironmentRow): EnvironmentDirs {
+    let dirs = this.dirs.get(env.id);
+    if (!dirs) {
+      dirs = new EnvironmentDirs(this.sandbox, env.id, env.accountSlot, this.deps.settings);
+      this.dirs.set(env.id, dirs);
     }
+    return dirs;
   }
 
   /** The settings an environment runs with: the runtime's, overridden by its own. */
@@ -90,10 +90,12 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
+    const dirs = this.dirsOf(env);
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      bundlePath: this.writeArtifact(version),
+      projectDir: await this.writeArtifact(version, dirs),
+      nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
     };
     let pool = this.pools.get(env.id);
@@ -103,7 +105,13 @@ export class Supervisor {
     } else {
       pool.updateSettings(settings);
     }
-    await pool.activate(generation);
+    try {
+      await pool.activate(generation);
+    } finally {
+      // The old generation has drained and stopped, or the new one failed: keep only what runs.
+      const running = pool.versionId;
+      if (this.pools.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
+    }
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
@@ -113,10 +121,26 @@ export class Supervisor {
     return pool.dispatch(task);
   }
 
+  /**
+   * Throws what a request to the environment would get when no version serves there: 404
+   * NotDeployed, or 503 ServiceSuspended (the data plane's `/healthcheck` answers so).
+   */
+  checkServing(environmentId: string): void {
+    if (this.closed) throw shuttingDown('flexd');
+    const pool = this.pools.get(environmentId);
+    if (!pool || pool.version === undefined) throw notDeployed();
+    if (pool.suspension !== null) {
+      throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
+        { status: 503, retryAfterSeconds: this.settingsFor(this.deps.store.services.getEnvironment(environmentId)!).retryAfterSeconds });
+    }
+  }
+
   async remove(environmentId: string): Promise<void> {
     const pool = this.pools.get(environmentId);
     this.pools.delete(environmentId);
     await pool?.close();
+    this.dirs.get(environmentId)?.remove();
+    this.dirs.delete(environmentId);
   }
 
   async close(): Promise<void> {
@@ -124,6 +148,7 @@ export class Supervisor {
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((p) => p.close()));
+    removeSandbox(this.sandbox);
   }
 
   private createPool(env: EnvironmentRow, settings: Settings): Pool {
@@ -142,15 +167,16 @@ export class Supervisor {
 
   private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
     const env = this.deps.store.services.getEnvironment(environmentId);
+    const dirs = this.dirs.get(environmentId);
+    if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
-    const cwd = join(this.replicasDir, containerId);
-    makeReplicaDir(cwd, this.sandbox);
+    const cwd = dirs.replicaDir(containerId);
     const replica = new Replica({
       containerId,
       version: generation.version,
-      nodePath: nodeForRuntime(env?.runtime ?? null, this.deps.runtimes),
+      nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
-      bundlePath: generation.bundlePath,
+      projectDir: generation.projectDir,
       cwd,
       env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
       memoryLimitMb: settings.memoryLimitMb,
@@ -158,10 +184,10 @@ export class Supervisor {
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel
-        ? { read: [dirname(generation.bundlePath), this.childEntry], write: [cwd] }
+        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
         : undefined,
-      uid: this.sandbox.uid,
-      gid: this.sandbox.gid,
+      uid: dirs.account?.uid,
+      gid: dirs.account?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       const { threshold, message } = parseLogLine(line);
@@ -179,20 +205,11 @@ export class Supervisor {
     return replica;
   }
 
-  /** Unpacks the stored artifact to `<dataDir>/artifacts/<hash>/` once; replicas of that version share it. */
-  private writeArtifact(version: VersionRow): string {
-    const dir = join(this.artifactsDir, version.hash);
-    if (!existsSync(dir)) {
-      const staging = `${dir}.tmp-${process.pid}`;
-      rmSync(staging, { recursive: true, force: true });
-      mkdirSync(staging, { recursive: true });
-      // Our own artifact, written by deploy/bundle.ts: a small gzip'ed tar, unpacked synchronously.
-      const archive = join(staging, '.artifact.tgz');
-      writeFileSync(archive, this.deps.store.versions.bundle(version.id));
-      tar.extract({ file: archive, cwd: staging, sync: true, strict: true });
-      rmSync(archive);
-      renameSync(staging, dir);
-    }
-    return join(dir, ARTIFACT_BUNDLE);
+  /**
+   * Unpacks the stored artifact (deploy/artifact.ts) into the environment's own folder once; its
+   * replicas share it. Two activations of one version wait on one unpack.
+   */
+  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
+    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
   }
 }

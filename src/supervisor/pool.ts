@@ -9,7 +9,9 @@ import { Replica, StartError, type Outcome } from './replica.ts';
 export interface Generation {
   versionId: string;
   version: string;
-  bundlePath: string;
+  projectDir: string;
+  /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
+  nativeAddons?: boolean;
   env: Record<string, string>;
 }
 
@@ -59,6 +61,11 @@ export class Pool {
 
   get version(): string | undefined {
     return this.generation?.version;
+  }
+
+  /** The stored version the pool runs (its artifact must stay unpacked). */
+  get versionId(): string | undefined {
+    return this.generation?.versionId;
   }
 
   get suspension(): string | null {

@@ -6,13 +6,14 @@ import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
 import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
+import { projectPathScrubber } from './scrub.ts';
 
 export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
   childEntry: string;
-  bundlePath: string;
+  projectDir: string;
   cwd: string;
   env: Record<string, string>;
   memoryLimitMb: number;
@@ -24,7 +25,7 @@ export interface ReplicaSpec {
    * Node's permission model: what the replica may read and write. Undefined: no permission
    * model (an environment that opted out for child processes or native addons).
    */
-  permissions?: { read: string[]; write: string[] };
+  permissions?: { read: string[]; write: string[]; addons?: boolean };
   uid?: number;
   gid?: number;
 }
@@ -46,7 +47,7 @@ interface Pending { resolve: (o: Outcome) => void }
  * when it says so over its channel; until then its start races the child's exit and a deadline,
  * and a failed start reports the tail of the child's output (STYLE.md §6).
  *
- * The channel is a socket pair on the child's fd 3 carrying length-prefixed JSON frames
+ * The channel is a socket pair on the child's fd 3 carrying JSON frames, one line each
  * (src/child/frames.ts). Everything read from it is untrusted: a frame over the size limit, a
  * frame that is not JSON or a message of no known shape kills the replica (and only it).
  *
@@ -70,8 +71,8 @@ export class Replica extends EventEmitter {
   private readonly child: ChildProcess;
   private readonly channel: Socket;
   private readonly decoder = new FrameDecoder();
-  /** A frame is queued in a corked channel; the uncork runs at the end of this event-loop turn. */
-  private corked = false;
+  /** Frames of this event-loop turn, serialised when they were sent; written together at its end. */
+  private outbox: string[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly tail: string[] = [];
   private nextId = 1;
@@ -79,6 +80,8 @@ export class Replica extends EventEmitter {
   /** V8 printed its heap-exhaustion message (the line may have left the tail by the time the child exits). */
   private sawHeapExhaustion = false;
   private pongWaiters = new Map<number, (rss: number) => void>();
+  /** Project paths out of what the replica says (scrub.ts). */
+  private readonly scrub: (text: string) => string;
 
   constructor(private readonly spec: ReplicaSpec) {
     super();
@@ -86,11 +89,12 @@ export class Replica extends EventEmitter {
     this.version = spec.version;
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
+    this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
       ...permissionFlags(spec.permissions),
-      spec.childEntry, spec.bundlePath,
+      spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
       env: spec.env,
@@ -178,7 +182,8 @@ export class Replica extends EventEmitter {
   }
 
   /** @internal fed by the line sink */
-  recordLine(stream: 'stdout' | 'stderr', line: string): void {
+  recordLine(stream: 'stdout' | 'stderr', raw: string): void {
+    const line = this.scrub(raw);
     if (stream === 'stderr' && HEAP_EXHAUSTED.test(line)) this.sawHeapExhaustion = true;
     this.tail.push(line);
     if (this.tail.length > this.spec.startupTailLines) this.tail.shift();
@@ -198,7 +203,7 @@ export class Replica extends EventEmitter {
         return;
       }
       const aliases = findAliases(task);
-      let frame: Buffer;
+      let frame: string;
       try {
         frame = encodeFrame(aliases.length > 0 ? { t: 'task', id, task, aliases } : { t: 'task', id, task });
       } catch (err) {
@@ -310,22 +315,20 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * Writes a frame serialised by the caller (so what was sent never changes afterwards). The
-   * frames of one event-loop turn leave together, as one writev at the uncork: each write
-   * wakes the replica, and under load that wake-up costs more than the message.
+   * Queues a frame serialised by the caller (so what was sent never changes afterwards). The
+   * frames of one event-loop turn leave together, as one write: each write wakes the replica,
+   * and under load that wake-up costs more than the message.
    */
-  private send(frame: Buffer): void {
+  private send(frame: string): void {
+    if (this.outbox.push(frame) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const frames = this.outbox;
+    this.outbox = [];
     const channel = this.channel;
-    if (channel.destroyed || !channel.writable) return;
-    if (!this.corked) {
-      this.corked = true;
-      channel.cork();
-      setImmediate(() => {
-        this.corked = false;
-        channel.uncork();
-      });
-    }
-    channel.write(frame, (err) => { if (err) this.kill(`channel write failed: ${err.message}`); });
+    if (frames.length === 0 || channel.destroyed || !channel.writable) return;
+    channel.write(frames.length === 1 ? frames[0] : frames.join(''), (err) => { if (err) this.kill(`channel write failed: ${err.message}`); });
   }
 
   private onChannelData(chunk: Buffer): void {
@@ -384,7 +387,8 @@ export class Replica extends EventEmitter {
           break;
         }
         this.settle(msg.id);
-        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task } : { kind: 'failed', error: msg.error });
+        p.resolve(msg.t === 'result' ? { kind: 'result', task: msg.task }
+          : { kind: 'failed', error: { name: msg.error.name, message: this.scrub(msg.error.message), stack: this.scrub(msg.error.stack) } });
         break;
       }
       case 'pong':
@@ -410,6 +414,8 @@ export function permissionFlags(permissions: ReplicaSpec['permissions']): string
     ...permissions.read.map((p) => `--allow-fs-read=${p}`),
     ...permissions.write.map((p) => `--allow-fs-write=${p}`),
     '--allow-worker',
+    // An addon npm built for the project (node-expat…) runs as under `node .`; only artifacts holding one get this.
+    ...(permissions.addons ? ['--allow-addons'] : []),
     // The permission model prints an experimental warning on every start; it is expected here.
     '--no-warnings=ExperimentalWarning',
   ];

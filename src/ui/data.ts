@@ -15,7 +15,7 @@ export interface EnvironmentView {
   version?: string;
   replicas: ReplicaView[];
   traffic: TrafficSnapshot;
-  lastJob?: JobRow;
+  lastDeploy?: JobRow;
 }
 
 /** What the status page shows of one environment, from the same sources as the status API and the metrics. */
@@ -26,7 +26,7 @@ export async function environmentView(ctx: RuntimeContext, service: ServiceRow, 
   })));
   return {
     service, env, status: status.status, reason: status.reason, version: status.version, replicas,
-    traffic: ctx.metrics.traffic(env.id), lastJob: ctx.store.jobs.latest(env.id),
+    traffic: ctx.metrics.traffic(env.id), lastDeploy: ctx.store.jobs.latest(env.id, 'deployService'),
   };
 }
 

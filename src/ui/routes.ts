@@ -5,7 +5,7 @@ import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview } from './data.ts';
 import { clientAddress } from '../api/auth.ts';
 import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
-import { environmentDetails, environmentPage, overviewPage, overviewRows, signInPage } from './views.ts';
+import { environmentDetails, environmentPage, overviewBody, overviewPage, signInPage } from './views.ts';
 
 /** Log lines an environment page starts with, and the most one poll brings. */
 const RECENT_LOG_LINES = 200;
@@ -24,8 +24,8 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/', async (c) => {
     const user = pageUser(ctx, c);
-    if (!user) return c.html(signInPage(c.get('nonce')));
-    return c.html(overviewPage(options(c, user, 'Services'), await overview(ctx)));
+    if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: ctx.store.accounts.countUsers() === 0 }));
+    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx)));
   });
 
   app.post('/ui/login', async (c) => {
@@ -56,7 +56,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/ui/fragments/overview', async (c) => {
     if (!pageUser(ctx, c)) return unauthorized(c);
-    return c.html(overviewRows(await overview(ctx)));
+    return c.html(overviewBody(await overview(ctx)));
   });
 
   app.get('/ui/environments/:eid', async (c) => {
@@ -66,7 +66,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     if (!found) return c.notFound();
     const view = await environmentView(ctx, found.service, found.env);
     const logs = ctx.store.logs.tail(found.env.id, RECENT_LOG_LINES);
-    return c.html(environmentPage(options(c, user, `${found.service.name} / ${found.env.name}`), view, ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
+    return c.html(environmentPage(options(ctx, c, user, `${found.service.name} / ${found.env.name}`), view, ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
   });
 
   app.get('/ui/fragments/environments/:eid', async (c) => {
@@ -119,8 +119,8 @@ async function headers(c: UiContext, next: () => Promise<void>): Promise<void> {
   c.header('Cache-Control', 'no-store');
 }
 
-function options(c: UiContext, user: PageUser, title: string) {
-  return { nonce: c.get('nonce'), title, signedIn: { email: user.user.email, role: user.role, csrf: user.csrf } };
+function options(ctx: RuntimeContext, c: UiContext, user: PageUser, title: string) {
+  return { nonce: c.get('nonce'), title, signedIn: { email: user.user.email, role: user.role, csrf: user.csrf }, started: ctx.metrics.startedAt };
 }
 
 function unauthorized(c: Context) {

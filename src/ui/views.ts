@@ -8,7 +8,7 @@ import { PAGE_SCRIPT, STYLE } from './assets.ts';
 type Html = ReturnType<typeof raw>;
 const html = hono as (strings: TemplateStringsArray, ...values: unknown[]) => Html;
 
-export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string } }
+export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string }; started?: string }
 
 /** The frame of every page: inline style and script (no external assets: the page works offline), a nonce for the script. */
 export function layout(o: PageOptions, body: Html): Html {
@@ -25,10 +25,11 @@ ${o.signedIn ? html`<meta name="csrf-token" content="${o.signedIn.csrf}">` : ''}
 </body></html>`;
 }
 
-export function signInPage(nonce: string, o: { error?: string; email?: string } = {}): Html {
+export function signInPage(nonce: string, o: { error?: string; email?: string; noAccounts?: boolean } = {}): Html {
   return layout({ nonce, title: 'Sign in' }, html`<form method="post" action="/ui/login" class="card signin">
 <h1>Sign in</h1>
 ${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
+${o.noAccounts ? html`<p class="muted">This flexd has no account yet: start it with <code>FLEXD_ADMIN_EMAIL</code> and <code>FLEXD_ADMIN_PASSWORD</code>, or, with flexd stopped, <code>flexd admin reset-password --data-dir DIR --email EMAIL</code> on its host.</p>` : ''}
 <label>E-mail <input name="email" type="email" autocomplete="username" required value="${o.email ?? ''}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button>
@@ -37,13 +38,22 @@ ${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
 
 export function overviewPage(o: PageOptions, rows: EnvironmentView[]): Html {
   return layout(o, html`<h1>Services</h1>
-<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Last deploy</th></tr></thead>
-<tbody data-refresh="/ui/fragments/overview">${overviewRows(rows)}</tbody></table>`);
+<div data-refresh="/ui/fragments/overview">${overviewBody(rows)}</div>
+<p class="muted">Requests, errors (5xx) and restarts since flexd started${o.started ? html` (${when(o.started)})` : ''}.</p>`);
 }
 
-/** The overview's rows; the page's script fetches them again every few seconds. */
-export function overviewRows(rows: EnvironmentView[]): Html {
-  if (rows.length === 0) return html`<tr><td colspan="9" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
+/** The overview's summary line and table; the page's script fetches it again every few seconds. */
+export function overviewBody(rows: EnvironmentView[]): Html {
+  const count = (status: string) => rows.filter((r) => r.status === status).length;
+  const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
+    .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
+  return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
+<tbody>${overviewRows(rows)}</tbody></table>`;
+}
+
+function overviewRows(rows: EnvironmentView[]): Html {
+  if (rows.length === 0) return html`<tr><td colspan="10" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
   return html`${rows.map((r) => html`<tr>
 <td data-label="Service">${r.service.name}</td>
 <td data-label="Environment"><a href="/ui/environments/${r.env.id}">${r.env.name}</a></td>
@@ -53,7 +63,8 @@ export function overviewRows(rows: EnvironmentView[]): Html {
 <td data-label="Memory">${mb(r.replicas.reduce((a, x) => a + x.memoryBytes, 0))}</td>
 <td data-label="Req/s">${r.traffic.requestsPerSecond}</td>
 <td data-label="Errors">${r.traffic.errors > 0 ? html`<span class="bad">${r.traffic.errors}</span>` : '0'} <span class="muted">of ${r.traffic.requests}</span></td>
-<td data-label="Last deploy">${lastJob(r)}</td>
+<td data-label="Restarts">${r.traffic.restarts > 0 ? html`<span class="bad">${r.traffic.restarts}</span>` : '0'}</td>
+<td data-label="Last deploy">${lastDeploy(r)}</td>
 </tr>`)}`;
 }
 
@@ -72,8 +83,9 @@ export function environmentDetails(view: EnvironmentView, versions: VersionRow[]
   return html`<section class="card">
 <p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>
 ${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
-<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors since flexd started · last deploy: ${lastJob(view)}</p>
+<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started · last deploy: ${lastDeploy(view)}</p>
 ${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}
+${view.lastDeploy?.status === 'ERROR' ? html`<details><summary class="bad">Why the last deploy failed</summary><pre>${view.lastDeploy.progress}</pre></details>` : ''}
 </section>
 <h2>Replicas</h2>
 <table><thead><tr><th>Container</th><th>Version</th><th>State</th><th>In flight</th><th>Memory</th></tr></thead><tbody>
@@ -101,14 +113,12 @@ function replicaSummary(r: EnvironmentView): string {
   return r.replicas.length === ready ? String(ready) : `${ready} ready of ${r.replicas.length}`;
 }
 
-function lastJob(r: EnvironmentView): Html | string {
-  const j = r.lastJob;
+function lastDeploy(r: EnvironmentView): Html | string {
+  const j = r.lastDeploy;
   if (!j) return '—';
-  const what = j.type === 'deployService' ? 'deploy' : j.type === 'recycleService' ? 'recycle' : 'rollback';
   // A deployDirectory job announces no version; once it completed, the version it deployed is the active one.
-  const announced = typeof j.params.version === 'string' ? j.params.version : j.type === 'deployService' && j.status === 'COMPLETED' ? r.version : undefined;
-  const version = announced ? ` ${announced}` : '';
-  return html`<span class="${j.status === 'ERROR' ? 'bad' : ''}">${what}${version} ${j.status.toLowerCase()}</span> <span class="muted">${when(j.updatedAt)}${j.userEmail ? ` by ${j.userEmail}` : ''}</span>`;
+  const announced = typeof j.params.version === 'string' ? j.params.version : j.status === 'COMPLETED' ? r.version : undefined;
+  return html`<span class="${j.status === 'ERROR' ? 'bad' : ''}">${announced ?? ''} ${j.status.toLowerCase()}</span> <span class="muted">${when(j.updatedAt)}${j.userEmail ? ` by ${j.userEmail}` : ''}</span>`;
 }
 
 function when(iso: string): string {

@@ -104,7 +104,7 @@ test('install: a project without dependencies does not run npm at all', async (t
   assert.deepEqual(progress, ['No dependencies to install.']);
 });
 
-test('install: npm runs in the project with --omit=dev, --ignore-scripts, --prefer-offline and the shared cache', async (t) => {
+test('install: npm runs in the install folder with --omit=dev, --prefer-offline and the shared cache, lifecycle scripts allowed', async (t) => {
   const tmp = await tempDir(t);
   const npm = await fakeNpm(tmp, { install: 'ok' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
@@ -115,9 +115,10 @@ test('install: npm runs in the project with --omit=dev, --ignore-scripts, --pref
 
   assert.deepEqual(result.substitutions, []);
   const [view, install] = await npm.calls();
-  assert.deepEqual(view.argv.slice(0, 4), ['view', 'kinvey-flex-sdk', 'versions', '--json']);
+  assert.deepEqual(view.argv.slice(0, 5), ['view', 'kinvey-flex-sdk', 'versions', 'dist-tags', '--json']);
   assert.equal(install.cwd, dir);
-  for (const flag of ['--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund']) assert.ok(install.argv.includes(flag), flag);
+  for (const flag of ['--omit=dev', '--prefer-offline', '--no-audit', '--no-fund']) assert.ok(install.argv.includes(flag), flag);
+  assert.ok(!install.argv.includes('--ignore-scripts'), 'native addons are built by their install scripts');
   assert.equal(install.argv[install.argv.indexOf('--cache') + 1], cacheDir);
   assert.equal(install.sdk, '^3.0.0', 'a range the registry satisfies is left as written');
   assert.equal(progress.at(-1), 'added 1 package in 0s');
@@ -143,14 +144,15 @@ test('install: kinvey-flex-sdk 3.2.1, which the registry lacks, becomes 3.3.0 an
   assert.ok(await fs.stat(path.join(dir, 'package-lock.json.flexd-unused')));
 });
 
-test('install: an unpublished SDK pin moves to the nearest published version of the same major', async (t) => {
+test('install: an unpublished SDK pin or an unknown dist-tag moves to the newest published release (of the same major for a pin)', async (t) => {
   const cases: Array<[string, string | null]> = [
-    ['2.0.5', '2.1.0'], // lowest above, same major
-    ['2.0.0', '2.0.2'],
-    ['~3.2.1', '3.3.0'], // a range nothing satisfies: from its lowest version
-    ['3.9.0', '3.3.0'], // nothing above in 3.x: highest below
+    ['2.0.5', '2.1.0'], // the newest of its major
+    ['2.0.0', '2.1.0'],
+    ['~3.2.1', '3.3.0'], // a range nothing satisfies
+    ['3.9.0', '3.3.0'], // nothing above in 3.x: still the newest 3.x
     ['4.0.0', null], // no 4.x at all: left for npm to report
-    ['latest', null], // a tag, not a range: left alone
+    ['latest', null], // a tag every registry has: npm resolves it
+    ['next', '3.3.0'], // a tag the registry lacks: the newest release
   ];
   for (const [requested, expected] of cases) {
     const tmp = await tempDir(t);

@@ -23,7 +23,7 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 export function ensureChromium(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
+  const install = () => spawnSync('apt-get', ['install', '-y', 'chromium'], { env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
   let result = install();
   if (result.status !== 0) {
     spawnSync('apt-get', ['update'], { env, stdio: 'ignore', timeout: INSTALL_TIMEOUT_MS });

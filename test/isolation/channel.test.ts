@@ -22,11 +22,11 @@ async function twoEnvironments(t: Parameters<typeof cleanupStack>[0]): Promise<H
 }
 
 for (const [fn, note] of [
-  ['garbage', /broke the channel protocol: a frame .*not JSON|broke the channel protocol: a frame of \d+ bytes announced/],
-  ['oversize', /broke the channel protocol: a frame of 2147483647 bytes announced, over the limit of 67108864/],
+  ['garbage', /broke the channel protocol: a frame that is not JSON/],
+  ['oversize', /broke the channel protocol: a frame of more than 67108864 bytes/],
   ['unknown', /broke the channel protocol: a message of unknown shape \(type "hello"\)/],
 ] as const) {
-  test(`channel: a replica that ${fn === 'garbage' ? 'writes garbage to every fd from 3 to 20' : fn === 'oversize' ? 'announces a 2 GiB frame' : 'sends a message of unknown type'} is killed and replaced; flexd and another environment keep serving`, async (t) => {
+  test(`channel: a replica that ${fn === 'garbage' ? 'writes garbage to every fd from 3 to 20' : fn === 'oversize' ? 'writes 65 MiB without a frame end' : 'sends a message of unknown type'} is killed and replaced; flexd and another environment keep serving`, async (t) => {
     const h = await twoEnvironments(t);
     const base = h.base(attacker.service, attacker.environment);
     const before = await whoami(base, 'the attacker before');

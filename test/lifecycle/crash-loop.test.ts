@@ -54,6 +54,9 @@ describe('a version that crashes soon after it is ready', () => {
     }
     assert.match(h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment))!.suspendedReason ?? '',
       new RegExp(`more than ${CRASH_BUDGET} crashes`), 'the stored status says why (status ERROR)');
+    const health = await withDeadline(`${label}: /healthcheck of the suspended environment`, fetch(`${base}/healthcheck`), PROMPT_MS);
+    assert.equal(health.status, 503, 'the healthcheck answers as the other routes');
+    assert.equal((await health.json() as { error: string }).error, 'ServiceSuspended');
     assert.equal(pool.replicaCount, 0, 'no replica runs while suspended, and the requests started none');
   }
 

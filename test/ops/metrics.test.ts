@@ -3,6 +3,7 @@
  * from the pools, names (not ids) as labels, and who may scrape.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { echoProjectAt, startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
@@ -70,6 +71,9 @@ test('metrics: after 37 answered and 5 refused requests the counters say exactly
   assert.equal(value(s, 'flexd_queue_depth', env), 0);
   assert.equal(value(s, 'flexd_deploys_total', { ...env, result: 'success' }), 1);
   assert.ok(value(s, 'flexd_log_ring_bytes', env)! > 0, 'the echo function logs a line per call');
+  assert.equal(value(s, 'flexd_environment_status', { ...env, status: 'ONLINE' }), 1);
+  assert.equal(value(s, 'flexd_environment_status', { ...env, status: 'ERROR' }), 0);
+  assert.equal(s.find((x) => x.name === 'flexd_build_info')?.labels.version, JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
   assert.ok(value(s, 'process_cpu_user_seconds_total', {})! > 0, 'process defaults');
   assert.ok(value(s, 'nodejs_heap_size_used_bytes', {})! > 0, 'Node defaults');
   assert.ok(!s.some((x) => Object.values(x.labels).includes(ids.service)), 'no ids as label values');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger, type Logger } from '../../src/logger.ts';
@@ -106,9 +106,11 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   assert.ok(idle.idleMs >= 300);
 
   // Suspension: a service that crashes right after every start spends the crash budget (2).
-  const marker = `${dataDir}/crash-marker`;
+  // Outside the data dir, which no replica may read (docs/security.md), and readable by its account.
+  const markerDir = await tempDir(cleanup, 'flexd-crash-marker-');
+  chmodSync(markerDir, 0o755);
+  const marker = `${markerDir}/crash-marker`;
   writeFileSync(marker, '');
-  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
   environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' });

@@ -15,7 +15,8 @@ import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { withDeadline } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { FAULTS_DIR, fixtureCopy } from '../lifecycle/helpers.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 
@@ -132,6 +133,41 @@ test('status page: failed sign-ins are throttled per account, as POST /session i
   const throttled = await attempt(ADMIN.password);
   assert.equal(throttled.headers.get('set-cookie'), null, 'not even the right password, until the window passes');
   assert.match(await throttled.text(), /Too many failed sign-ins. Try again in \d+ s/);
+});
+
+test('status page: the overview counts a timed-out request as an error and a crashed replica as a restart', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await start(cleanup, { requestTimeoutMs: 1_000 });
+  await rt.deployDirectory(join(FAULTS_DIR, 'versioned'), { service: 'orders', environment: 'Development' });
+  const { cookie } = await signIn(rt);
+  const row = async () => (await (await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).text());
+  assert.match(await row(), /data-label="Errors">0 <span class="muted">of 0</);
+  assert.match(await row(), /data-label="Restarts">0</);
+
+  const slow = await fetch(`${rt.url}/flex/orders/Development/_flexFunctions/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"body":{"ms":3000}}' });
+  assert.equal(slow.status, 504);
+  assert.match(await row(), /data-label="Errors"><span class="bad">1<\/span> <span class="muted">of 1</);
+
+  const pool = rt.context.supervisor.pool(rt.context.store.services.listEnvironments()[0]!.id)!;
+  process.kill(pool.describe()[0]!.pid!, 'SIGKILL');
+  await waitFor('the restart on the overview', async () => /data-label="Restarts"><span class="bad">1</.test(await row()));
+  assert.match(await row(), /<p class="summary">1 environment: <span class="s-online">1 online<\/span><\/p>/);
+
+  // A failed deploy: the environment page says why, the previous version still serving.
+  await assert.rejects(rt.deployDirectory(fixtureCopy(cleanup, 'throws-at-start', '2.0.0'), { service: 'orders', environment: 'Development' }));
+  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie } })).text();
+  assert.match(page, /<summary class="bad">Why the last deploy failed<\/summary><pre>[^<]*failed to start/);
+  assert.match(await row(), /data-label="Version" class="version">1\.0\.0</);
+});
+
+test('status page: a flexd without accounts says how to make one on its sign-in page', async (t) => {
+  const cleanup = cleanupStack(t);
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-ui-noaccount-'), port: 0 });
+  cleanup.after(() => rt.close());
+  assert.match(await (await fetch(`${rt.url}/`)).text(), /no account yet: start it with <code>FLEXD_ADMIN_EMAIL<\/code>/);
+  const withAdmin = await start(cleanup);
+  assert.doesNotMatch(await (await fetch(`${withAdmin.url}/`)).text(), /no account yet/);
 });
 
 test('status page: service and environment names are escaped', async (t) => {

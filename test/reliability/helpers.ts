@@ -35,20 +35,26 @@ export function integrityCheck(db: Db): string {
 }
 
 /**
- * The folders replicas run artifacts from (`<runDir>/artifacts/<hash>`, see
- * src/supervisor/index.ts): under the data dir, or under `run/` when flexd runs as root.
+ * The unpacked artifacts replicas run from, as `<environment id>/v-<version id>`: under the run
+ * dir that `<dataDir>/run-dir` names (src/supervisor/sandbox.ts).
  */
 export function artifactDirs(dataDir: string): string[] {
-  for (const dir of [join(dataDir, 'run', 'artifacts'), join(dataDir, 'artifacts')]) {
-    if (existsSync(dir)) return readdirSync(dir).sort();
+  let runDir: string;
+  try {
+    runDir = readFileSync(join(dataDir, 'run-dir'), 'utf8').trim();
+  } catch {
+    return [];
   }
-  return [];
+  if (!existsSync(runDir)) return [];
+  return readdirSync(runDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name !== 'runtime')
+    .flatMap((e) => readdirSync(join(runDir, e.name)).filter((n) => n.startsWith('v-') || n.startsWith('.staging-')).map((n) => `${e.name}/${n}`))
+    .sort();
 }
 
-/** Folders left in `<dataDir>/builds` (a deploy's scratch space). */
+/** Folders left in the builds folder (a deploy's scratch space, deploy/box.ts), or in the one of older flexd. */
 export function buildDirs(dataDir: string): string[] {
-  const dir = join(dataDir, 'builds');
-  return existsSync(dir) ? readdirSync(dir) : [];
+  return [join(dataDir, 'build', 'jobs'), join(dataDir, 'builds')].flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []));
 }
 
 /** The `p`th percentile (nearest rank) of `values`; NaN when there are none. */

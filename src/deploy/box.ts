@@ -1,0 +1,153 @@
+/**
+ * The box a build runs in (docs/install-policy.md, "The build sandbox"). npm, the lifecycle
+ * scripts of every dependency and of the project, and the packing of the artifact are the
+ * project's code as much as its handlers are, so they run:
+ *
+ *   - as the build account (`buildAccount(settings)`) when flexd is root, never as root;
+ *   - with a minimal environment: PATH, HOME, TMPDIR and npm's cache, userconfig and a few
+ *     switches. Nothing of flexd's own (no FLEXD_*, no secrets, no tokens);
+ *   - with flexd's npm settings captured at start (registry, scoped registries, proxies, nodedir…
+ *     never credentials), written to a userconfig of the box's own. The project's `.npmrc` is not
+ *     in the folder npm installs in, so it is never read;
+ *   - in folders of the build account's own; the data dir, the database, artifacts and the run
+ *     dir are not readable to it.
+ *
+ * When flexd is not root there is no account to switch to: the same minus the account switch.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import type { Settings } from '../config.ts';
+import { buildAccount, type Account } from '../isolation/accounts.ts';
+
+export interface BuildBox {
+  /** undefined when flexd is not root */
+  account: Account | undefined;
+  /** `<dataDir>/build` (or a private folder under the system temp dir when the data dir is not traversable) */
+  root: string;
+  /** the build account's persistent home (node-gyp keeps Node's headers there) */
+  home: string;
+  /** npm's cache, shared by builds so a repeat install reads from disk */
+  npmCache: string;
+  /** flexd's captured npm settings as a userconfig file */
+  npmrc: string;
+  /** where one build's folders go */
+  buildsDir: string;
+}
+
+/** npm settings carried into the box: where packages come from and how to reach it; never credentials. */
+const CARRIED_NPM_SETTINGS = /^(registry|@[^:]+:registry|nodedir|python|proxy|https-proxy|noproxy|no-proxy|strict-ssl|cafile|ca|maxsockets|fetch-retries|fetch-retry-mintimeout|fetch-retry-maxtimeout|fetch-timeout|prefer-online|prefer-offline|omit-lockfile-registry-resolved)$/i;
+
+/**
+ * Sets up the box's folders under `dataDir` and captures flexd's npm settings. Called once at
+ * start; builds made later use what was captured then.
+ */
+export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
+  const account = buildAccount(settings);
+  // Outside the data dir only when the build account cannot reach it: then a fresh folder made
+  // with exclusive creation, never a predictable shared path another user could plant a link at
+  // (issue 9, finding 5; src/supervisor/sandbox.ts does the same for the run dir).
+  const root = account && !traversableByOthers(dataDir)
+    ? mkdtempSync(join(tmpdir(), 'flexd-build-'))
+    : join(dataDir, 'build');
+  const box: BuildBox = {
+    account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
+  };
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  chmodSync(root, 0o711);
+  mkdirSync(box.buildsDir, { recursive: true, mode: 0o711 });
+  chmodSync(box.buildsDir, 0o711);
+  for (const dir of [box.home, box.npmCache]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (account) chownSync(dir, account.uid, account.gid);
+  }
+  writeFileSync(box.npmrc, capturedNpmSettings(), { mode: 0o644 });
+  chmodSync(box.npmrc, 0o644);
+  return box;
+}
+
+/** The whole environment of npm and the packer in the box. */
+export function boxEnvironment(box: BuildBox, tmp: string): NodeJS.ProcessEnv {
+  return {
+    PATH: reachablePath(box.account !== undefined),
+    HOME: box.home,
+    TMPDIR: tmp,
+    LANG: 'C.UTF-8',
+    npm_config_cache: box.npmCache,
+    npm_config_userconfig: box.npmrc,
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
+    NO_UPDATE_NOTIFIER: '1',
+  };
+}
+
+/** A folder of one build that only the build account may use (made by flexd, then handed over). */
+export function boxFolder(box: BuildBox, dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (box.account) chownSync(dir, box.account.uid, box.account.gid);
+}
+
+/**
+ * Kills every process of the build account: a lifecycle script may have left one behind (a
+ * daemon that escaped npm's process group) to tamper with the packing or a later build. Builds
+ * run one at a time, so none of these belongs to a build still running. Nothing to do when
+ * flexd is not root (the processes are flexd's own user's; npm's group was killed with npm).
+ */
+export function endBuildProcesses(box: BuildBox): number {
+  if (!box.account) return 0;
+  let killed = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
+      if (Number(uid) !== box.account.uid) continue;
+      process.kill(Number(name), 'SIGKILL');
+      killed++;
+    } catch { /* gone meanwhile */ }
+  }
+  return killed;
+}
+
+/**
+ * flexd's npm user settings (its userconfig file, then npm_config_* variables) limited to
+ * CARRIED_NPM_SETTINGS, as npmrc lines. Read now, as flexd's user; the box cannot read them itself.
+ */
+function capturedNpmSettings(): string {
+  const settings = new Map<string, string>();
+  const file = process.env.npm_config_userconfig ?? process.env.NPM_CONFIG_USERCONFIG ?? join(homedir(), '.npmrc');
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*([^=;#\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
+      if (m && CARRIED_NPM_SETTINGS.test(m[1]) && !m[2].includes('${')) settings.set(m[1].toLowerCase(), m[2]);
+    }
+  } catch { /* no userconfig: npm's defaults */ }
+  for (const [name, value] of Object.entries(process.env)) {
+    const m = /^npm_config_(.+)$/i.exec(name);
+    if (!m || value === undefined) continue;
+    const key = m[1].replace(/_/g, '-').toLowerCase();
+    if (CARRIED_NPM_SETTINGS.test(key)) settings.set(key, value);
+  }
+  return [...settings].map(([k, v]) => `${k}=${v}\n`).join('');
+}
+
+/**
+ * flexd's PATH without the folders the build account cannot reach (a root-only pyenv shim
+ * would shadow the system python node-gyp needs), with the folder of this Node first.
+ */
+function reachablePath(switched: boolean): string {
+  const entries = [dirname(process.execPath), ...(process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)];
+  const kept = [...new Set(entries)].filter((dir) => dir !== '' && existsSync(dir) && (!switched || traversableByOthers(dir)));
+  return kept.join(delimiter);
+}
+
+function traversableByOthers(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (dirname(d) === d) return true;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * One build: from a project folder (an unpacked upload, or a copy of a deployDirectory folder)
+ * to the two parts of an artifact (artifact.ts): the project's own files, and its installed
+ * node_modules, stored once per dependency-cache key.
+ *
+ *   project/   the project as uploaded; flexd's, never written by the build
+ *   install/   the build account's: a copy of the project with the sanitized package.json
+ *              (install-policy.ts), no .npmrc; npm installs here
+ *   tmp/       the build account's TMPDIR
+ *
+ * The project part is packed from install/ (what npm and the project's own install scripts left)
+ * with package.json, the lockfiles and .npmrc taken from project/, so the service sees its own
+ * bytes; with unchanged dependencies npm does not run and the part is packed from project/.
+ */
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import type { Settings } from '../config.ts';
+import type { Store } from '../store/index.ts';
+import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
+import { boxEnvironment, boxFolder, endBuildProcesses, type BuildBox } from './box.ts';
+import { dependencyKey } from './dependency-cache.ts';
+import { installDependencies } from './install.ts';
+import { hasRootInstallScripts, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
+import { dependenciesResolvable, resolvedClosure } from './resolved-tree.ts';
+
+const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
+/** How many entries the packer refused are listed in the job's progress. */
+const SKIPPED_SHOWN = 5;
+
+export interface BuildRequest {
+  /** the project as uploaded (readable by the build account) */
+  projectDir: string;
+  /** this build's folder, inside box.buildsDir; removed by the caller */
+  buildDir: string;
+  /** a deployDirectory's own folder: its dependencies may already resolve from there (or an ancestor) */
+  resolveFrom?: string;
+  box: BuildBox;
+  store: Store;
+  settings: Settings;
+  progress: (line: string) => void;
+}
+
+export interface Built {
+  project: Buffer;
+  dependenciesKey: string | null;
+  size: number;
+  /** identifies the artifact: the project part and the dependency tree */
+  hash: string;
+  sdkVersion: string | null;
+  /** a compiled addon is in the artifact (its replicas may load addons) */
+  nativeAddons: boolean;
+}
+
+export async function buildProject(req: BuildRequest): Promise<Built> {
+  const { box, store, progress } = req;
+  const original = JSON.parse(readFileSync(join(req.projectDir, 'package.json'), 'utf8')) as Manifest;
+  const { manifest, notes } = sanitizeManifest(original);
+  for (const note of notes) progress(note);
+  const wanted = { ...manifest.dependencies, ...manifest.optionalDependencies };
+  const tmp = join(req.buildDir, 'tmp');
+  boxFolder(box, tmp);
+  const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
+    packTree(dir, { ...options, uid: box.account?.uid, gid: box.account?.gid, env: boxEnvironment(box, tmp) });
+
+  /** archive: a tree built now, to store; without: reused from the store */
+  let tree: { key: string; archive?: Buffer; sdkVersion: string | null; notes?: string[] } | null = null;
+  let projectPart: Packed;
+
+  if (req.resolveFrom && dependenciesResolvable(req.resolveFrom, wanted) && !hasRootInstallScripts(original)) {
+    // A folder installed already: ship what its requires resolve to now.
+    progress('Dependencies already installed; npm not run');
+    const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
+    for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
+    // Keyed by what was resolved: each package's folder, version and package.json time.
+    const key = `resolved-${createHash('sha256').update(JSON.stringify([process.version, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
+    const cached = store.dependencyTrees.get(key);
+    if (cached) {
+      store.dependencyTrees.touch(key);
+      tree = { key, sdkVersion: cached.sdkVersion };
+    } else {
+      // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
+      const archive = (await packTree([...packages].map(([name, root]) => [`node_modules/${name}`, root] as [string, string]))).archive;
+      tree = { key, archive, sdkVersion: await sdkVersionIn(archive) };
+    }
+    projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
+  } else if (Object.keys(wanted).length === 0 && !hasRootInstallScripts(original)) {
+    progress('No dependencies to install.');
+    projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
+  } else {
+    const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
+    const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc) });
+    const cached = hasRootInstallScripts(original) ? undefined : store.dependencyTrees.get(key);
+    if (cached) {
+      progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
+      for (const note of cached.notes) progress(note);
+      store.dependencyTrees.touch(key);
+      tree = { key, sdkVersion: cached.sdkVersion };
+      projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
+    } else {
+      if (box.account === undefined) progress('flexd is not running as root: npm and install scripts run as flexd\'s own user (see docs/install-policy.md)');
+      const installDir = join(req.buildDir, 'install');
+      prepareInstallFolder(req.projectDir, installDir, manifest, box);
+      const scrub = (line: string) => line.split(installDir + sep).join('').split(installDir).join('.').split(req.buildDir).join('<build>');
+      const { substitutions } = await installDependencies(installDir, {
+        cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
+        env: boxEnvironment(box, tmp), uid: box.account?.uid, gid: box.account?.gid,
+      }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); })
+        .finally(() => endBuildProcesses(box));
+      const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };
+      for (const name of [...LOCKFILES, '.npmrc']) replace[name] = existsSync(join(req.projectDir, name)) ? join(req.projectDir, name) : null;
+      for (const name of LOCKFILES) replace[`${name}.flexd-unused`] = null;
+      projectPart = await pack(installDir, { leaveOut: NOT_PROJECT_FILES, replace });
+      if (existsSync(join(installDir, 'node_modules'))) {
+        // A `file:` dependency is a link into the project (npm's default): it stays one, and the
+        // project part of every version built on this tree carries what it points at.
+        const packed = await pack([['node_modules', join(installDir, 'node_modules')]], { linksWithin: installDir });
+        reportSkipped(packed, progress, '');
+        tree = { key, archive: packed.archive, sdkVersion: await sdkVersionIn(packed.archive), notes: substitutions };
+      }
+    }
+  }
+  reportSkipped(projectPart, progress, '');
+  if (tree?.archive) {
+    store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: await holdsNativeAddon(tree.archive) });
+  }
+  const nativeAddons = (tree !== null && store.dependencyTrees.get(tree.key)?.nativeAddons === true) || await holdsNativeAddon(projectPart.archive);
+  const size = projectPart.archive.length + (tree ? store.dependencyTrees.get(tree.key)?.size ?? 0 : 0);
+  const hash = createHash('sha256').update(projectPart.archive).update(tree?.key ?? '').digest('hex');
+  return { project: projectPart.archive, dependenciesKey: tree?.key ?? null, size, hash, sdkVersion: tree?.sdkVersion ?? null, nativeAddons };
+}
+
+/**
+ * install/: made by flexd while no one else can write it (a fresh folder in a 0711 parent), then
+ * handed to the build account. flexd never writes in it again: a build could have replaced any
+ * file with a link.
+ */
+function prepareInstallFolder(projectDir: string, installDir: string, manifest: Manifest, box: BuildBox): void {
+  cpSync(projectDir, installDir, {
+    recursive: true,
+    filter: (src) => {
+      const top = src.slice(projectDir.length + 1).split(sep)[0];
+      return !NOT_PROJECT_FILES.includes(top) && top !== '.npmrc';
+    },
+  });
+  writeFileSync(join(installDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  if (box.account) chownTree(installDir, box.account.uid, box.account.gid);
+}
+
+function chownTree(dir: string, uid: number, gid: number): void {
+  lchownSync(dir, uid, gid);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) chownTree(path, uid, gid);
+    else lchownSync(path, uid, gid);
+  }
+}
+
+/** The package.json of each `file:` dependency: its dependencies are installed too. */
+function localManifests(projectDir: string, wanted: Record<string, string>): Buffer[] {
+  return Object.values(wanted).filter((spec) => spec.startsWith('file:')).map((spec) => {
+    try {
+      return readFileSync(join(projectDir, spec.slice('file:'.length), 'package.json'));
+    } catch {
+      return Buffer.from(spec); // a tarball or a missing folder: npm says what it makes of it
+    }
+  });
+}
+
+async function sdkVersionIn(nodeModules: Buffer): Promise<string | null> {
+  const manifest = await readPackedFile(nodeModules, `node_modules/${SDK}/package.json`);
+  try {
+    const version = manifest && (JSON.parse(manifest.toString('utf8')) as { version?: unknown }).version;
+    return typeof version === 'string' ? version : null;
+  } catch {
+    return null;
+  }
+}
+
+function reportSkipped(packed: Packed, progress: (line: string) => void, prefix: string): void {
+  if (packed.skipped.length === 0) return;
+  const shown = packed.skipped.slice(0, SKIPPED_SHOWN).map((s) => `${prefix}${s}`).join('; ');
+  const more = packed.skipped.length > SKIPPED_SHOWN ? ` and ${packed.skipped.length - SKIPPED_SHOWN} more` : '';
+  progress(`Not in the artifact: ${shown}${more}`);
+}

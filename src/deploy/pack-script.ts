@@ -1,0 +1,151 @@
+/**
+ * The packer: a small self-contained Node script that writes a folder as a gzip'ed tar to its
+ * stdout. It runs as a child process, as the build account when flexd is root, so the artifact
+ * holds only what that account can read inside the project folder: a symlink that leaves the
+ * folder is skipped, an unreadable file is skipped, and neither flexd's rights nor its paths are
+ * involved. Kept as source text (run with `node -e`) so it needs no file the build account could
+ * not read.
+ *
+ *   node -e PACK_SCRIPT <folder> '<json list of top-level names to leave out>' '<json {name: file or null}>'
+ *   node -e PACK_SCRIPT '<json [[prefix, folder], …]>'      several folders, each under its prefix
+ *
+ * A fourth argument widens where links may point: node_modules packed alone keeps a link to a
+ * `file:` dependency in the project (`node_modules/x -> ../vendor/x`) when the project is the bound.
+ *
+ * The third argument replaces top-level entries: `name` is packed from `file` (a regular file,
+ * read as the packer's account) instead of from the folder, or left out when null.
+ * stdout: the archive. stderr: one JSON line per skipped entry: {"skipped": "rel/path", "why": "..."}.
+ * Entries carry uid/gid 0 and mtime 0 (the same tree packs to the same bytes); files keep only
+ * their executable bit (0755 or 0644), folders are 0755.
+ */
+export const PACK_SCRIPT = String.raw`'use strict';
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+
+const folders = process.argv[1].startsWith('[') ? JSON.parse(process.argv[1]) : [['', process.argv[1]]];
+let root;
+const leaveOut = new Set(JSON.parse(process.argv[2] || '[]'));
+const replaced = JSON.parse(process.argv[3] || '{}');
+const bound = process.argv[4] ? fs.realpathSync(process.argv[4]) : null;
+const gzip = zlib.createGzip({ level: 6 });
+gzip.pipe(process.stdout);
+
+function skip(rel, why) { process.stderr.write(JSON.stringify({ skipped: rel, why }) + '\n'); }
+
+function octal(n, width) { return n.toString(8).padStart(width - 1, '0') + '\0'; }
+
+function pax(records) {
+  let body = '';
+  for (const [key, value] of records) {
+    const line = ' ' + key + '=' + value + '\n';
+    const base = Buffer.byteLength(line);
+    let total = base + String(base).length;
+    if (String(total).length !== String(base).length) total = base + String(total).length;
+    body += total + line;
+  }
+  return Buffer.from(body);
+}
+
+function block(name, type, size, mode, linkname) {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write(octal(mode, 8), 100, 8, 'ascii');
+  h.write(octal(0, 8), 108, 8, 'ascii');
+  h.write(octal(0, 8), 116, 8, 'ascii');
+  h.write(octal(size, 12), 124, 12, 'ascii');
+  h.write(octal(0, 12), 136, 12, 'ascii');
+  h.write('        ', 148, 8, 'ascii');
+  h.write(type, 156, 1, 'ascii');
+  h.write(linkname || '', 157, 100, 'utf8');
+  h.write('ustar\0', 257, 6, 'ascii');
+  h.write('00', 263, 2, 'ascii');
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(octal(sum, 7) + ' ', 148, 8, 'ascii');
+  return h;
+}
+
+const fits = (s) => Buffer.byteLength(s) < 100 && /^[\x20-\x7e]*$/.test(s);
+
+async function write(buffer) {
+  if (!gzip.write(buffer)) await new Promise((resolve) => gzip.once('drain', resolve));
+}
+
+async function entry(name, type, mode, data, linkname) {
+  if (!fits(name) || (linkname && !fits(linkname))) {
+    const records = [['path', name]];
+    if (linkname) records.push(['linkpath', linkname]);
+    const body = pax(records);
+    await write(block('PaxHeader', 'x', body.length, 0o644));
+    await write(Buffer.concat([body, Buffer.alloc((512 - (body.length % 512)) % 512)]));
+  }
+  const size = data ? data.length : 0;
+  await write(block(name.slice(0, 99), type, size, mode, linkname ? linkname.slice(0, 99) : ''));
+  if (data) await write(Buffer.concat([data, Buffer.alloc((512 - (size % 512)) % 512)]));
+}
+
+function inside(target) {
+  const limit = bound || root;
+  return target === limit || target.startsWith(limit + path.sep);
+}
+
+async function walk(dir, rel) {
+  let names;
+  try { names = fs.readdirSync(dir).sort(); } catch (err) { return skip(rel || '.', err.code); }
+  for (const name of names) {
+    if (!rel && (leaveOut.has(name) || name in replaced)) continue;
+    const full = path.join(dir, name);
+    const relName = rel ? rel + '/' + name : name;
+    let st;
+    try { st = fs.lstatSync(full); } catch (err) { skip(relName, err.code); continue; }
+    if (st.isSymbolicLink()) {
+      const link = fs.readlinkSync(full);
+      const lexical = path.resolve(dir, link);
+      let real;
+      try { real = fs.realpathSync(full); } catch { real = lexical; }
+      if (!inside(lexical) || !inside(real)) { skip(relName, 'a symlink leaving the project folder'); continue; }
+      await entry(relName, '2', 0o777, null, path.relative(dir, lexical) || '.');
+    } else if (st.isDirectory()) {
+      await entry(relName + '/', '5', 0o755, null);
+      await walk(full, relName);
+    } else if (st.isFile()) {
+      let data;
+      try { data = fs.readFileSync(full); } catch (err) { skip(relName, err.code); continue; }
+      await entry(relName, '0', st.mode & 0o111 ? 0o755 : 0o644, data);
+    } else {
+      skip(relName, 'not a file, folder or symlink');
+    }
+  }
+}
+
+async function replacements() {
+  for (const name of Object.keys(replaced).sort()) {
+    const file = replaced[name];
+    if (file === null) continue;
+    let fd;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      if (!fs.fstatSync(fd).isFile()) { skip(name, 'not a file'); continue; }
+      await entry(name, '0', 0o644, fs.readFileSync(fd));
+    } catch (err) {
+      skip(name, err.code);
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+}
+
+async function main() {
+  for (const [prefix, folder] of folders) {
+    root = fs.realpathSync(folder);
+    if (prefix) {
+      const parts = prefix.split('/');
+      for (let i = 1; i <= parts.length; i++) await entry(parts.slice(0, i).join('/') + '/', '5', 0o755, null);
+    }
+    await walk(root, prefix);
+  }
+}
+
+main().then(replacements).then(() => { gzip.end(Buffer.alloc(1024)); }, (err) => { process.stderr.write(String(err && err.stack) + '\n'); process.exit(1); });
+`;

@@ -1,0 +1,71 @@
+/** The packer and unpackArtifact (src/deploy/artifact.ts): what may enter an artifact, and where it may land. */
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { holdsNativeAddon, packTree, readPackedFile, unpackArtifact } from '../../src/deploy/artifact.ts';
+import { rawTar } from '../fixtures/deploy/archives.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { gzipSync } from 'node:zlib';
+
+const asRoot = process.getuid?.() === 0;
+
+test('pack: links inside the folder stay links, links leaving it are left out and named', async (t) => {
+  const root = await tempDir(t, 'flexd-pack-');
+  const dir = join(root, 'project');
+  mkdirSync(join(dir, 'lib'), { recursive: true });
+  writeFileSync(join(dir, 'lib', 'a.js'), 'module.exports = 1;\n');
+  writeFileSync(join(root, 'outside.txt'), 'outside');
+  symlinkSync('a.js', join(dir, 'lib', 'alias.js'));
+  symlinkSync(join(dir, 'lib'), join(dir, 'absolute-inside'));
+  symlinkSync('../outside.txt', join(dir, 'climbs.txt'));
+  symlinkSync('/etc/passwd', join(dir, 'passwd'));
+
+  const { archive, skipped } = await packTree(dir);
+  assert.deepEqual(skipped.sort(), ['climbs.txt: a symlink leaving the project folder', 'passwd: a symlink leaving the project folder']);
+  const out = join(root, 'out');
+  await unpackArtifact({ project: archive, dependencies: null }, out);
+  assert.equal(readlinkSync(join(out, 'lib', 'alias.js')), 'a.js');
+  assert.equal(readlinkSync(join(out, 'absolute-inside')), 'lib', 'an absolute link inside the folder becomes relative');
+  assert.equal(readFileSync(join(out, 'absolute-inside', 'a.js'), 'utf8'), 'module.exports = 1;\n');
+  assert.ok(!existsSync(join(out, 'climbs.txt')) && !existsSync(join(out, 'passwd')));
+});
+
+test('pack: top-level names are left out or taken from another file; long and unicode names survive', async (t) => {
+  const root = await tempDir(t, 'flexd-pack-');
+  const dir = join(root, 'install');
+  mkdirSync(join(dir, 'node_modules', 'x'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{"rewritten": true}');
+  writeFileSync(join(dir, 'package-lock.json'), '{"made by npm": true}');
+  writeFileSync(join(root, 'original.json'), '{ "original":  true }\n');
+  const long = `${'deep/'.repeat(30)}ünïcödé-${'n'.repeat(120)}.txt`;
+  mkdirSync(join(dir, long, '..'), { recursive: true });
+  writeFileSync(join(dir, long), 'long');
+
+  const { archive } = await packTree(dir, { leaveOut: ['node_modules'], replace: { 'package.json': join(root, 'original.json'), 'package-lock.json': null } });
+  assert.equal((await readPackedFile(archive, 'package.json'))?.toString(), '{ "original":  true }\n');
+  assert.equal(await readPackedFile(archive, 'package-lock.json'), undefined);
+  assert.equal((await readPackedFile(archive, long))?.toString(), 'long');
+  assert.equal(await holdsNativeAddon(archive), false);
+});
+
+test('pack: as another account, a file that account cannot read is not in the archive', { skip: !asRoot && 'needs root to pack as another uid' }, async (t) => {
+  const dir = await tempDir(t, 'flexd-pack-');
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'public.txt'), 'public', { mode: 0o644 });
+  writeFileSync(join(dir, 'secret.txt'), 'root only', { mode: 0o600 });
+  const { archive, skipped } = await packTree(dir, { uid: 65534, gid: 65534 });
+  assert.deepEqual(skipped, ['secret.txt: EACCES']);
+  assert.equal((await readPackedFile(archive, 'public.txt'))?.toString(), 'public');
+  assert.equal(await readPackedFile(archive, 'secret.txt'), undefined);
+});
+
+test('unpackArtifact: an archive with a link out of the folder or an entry outside node_modules is refused, nothing outside written', async (t) => {
+  const root = await tempDir(t, 'flexd-unpack-');
+  const link = gzipSync(rawTar([{ path: 'escape', type: 'SymbolicLink', linkpath: '../../etc' }, { path: 'escape/x', body: 'x' }]));
+  await assert.rejects(unpackArtifact({ project: link, dependencies: null }, join(root, 'a')), { code: 'InvalidArtifact' });
+  const misplaced = gzipSync(rawTar([{ path: 'index.js', body: 'planted' }]));
+  await assert.rejects(unpackArtifact({ project: gzipSync(rawTar([{ path: 'package.json', body: '{}' }])), dependencies: misplaced }, join(root, 'b')),
+    { code: 'InvalidArtifact' });
+  assert.ok(!existsSync(join(root, 'b', 'index.js')), 'a dependency tree cannot place project files');
+});
