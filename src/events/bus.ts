@@ -30,15 +30,28 @@ export function exitReason(r: { outOfMemory: boolean; killReason?: string }): 'c
   return 'crash';
 }
 
+/** Events the bus keeps for the status page's "recent events" (since flexd started; not stored). */
+const RECENT_EVENTS = 100;
+
+export interface RecordedEvent { at: string; event: FlexdEvent }
+
 /** One per runtime. A listener that throws breaks nothing: the emitter never sees it. */
 export class EventBus {
   private readonly listeners: EventListener[] = [];
+  private readonly history: RecordedEvent[] = [];
 
   on(listener: EventListener): void {
     this.listeners.push(listener);
   }
 
+  /** The latest events, newest first. */
+  recent(limit = RECENT_EVENTS): RecordedEvent[] {
+    return this.history.slice(-limit).reverse();
+  }
+
   emit(event: FlexdEvent): void {
+    this.history.push({ at: new Date().toISOString(), event });
+    if (this.history.length > RECENT_EVENTS) this.history.shift();
     for (const l of this.listeners) {
       try {
         l(event);

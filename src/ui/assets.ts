@@ -29,6 +29,7 @@ button{font:inherit;padding:.35em .9em;border-radius:4px;border:1px solid var(--
 button.link{background:none;border:none;color:var(--accent);padding:0}button:disabled{opacity:.5}
 .log{list-style:none;margin:0;padding:.5em;background:var(--card);border:1px solid var(--line);font:12px/1.5 ui-monospace,monospace;max-height:60vh;overflow:auto;white-space:pre-wrap;word-break:break-word}
 pre{white-space:pre-wrap;word-break:break-word;font:12px/1.5 ui-monospace,monospace;background:var(--bg);padding:.5em;border-radius:4px}.summary{margin:.2em 0 .6em}
+.events{list-style:none;padding:0;margin:0}.events li{margin:.25em 0;padding-left:.5em;border-left:3px solid var(--line)}.events li.bad{border-left-color:var(--bad)}.events time{color:var(--muted);font-size:.85em}
 .log time{color:var(--muted)}.log code{color:var(--muted)}.t-error,.t-fatal{color:var(--bad)}.t-warn{color:var(--warn)}.message{min-height:1.2em}
 @media (max-width:700px){thead{display:none}table,tbody,tr,td{display:block;width:100%}tr{border-bottom:2px solid var(--line);padding:.3em 0}
 td{border:none;padding:.15em .6em}td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85em}}

@@ -2,6 +2,8 @@ import { environmentStatus } from '../api/status.ts';
 import type { RuntimeContext } from '../context.ts';
 import { residentBytes } from '../metrics/registry.ts';
 import type { TrafficSnapshot } from '../metrics/registry.ts';
+import type { FlexdEvent } from '../events/bus.ts';
+import { environmentNames } from '../events/names.ts';
 import type { EnvironmentRow, JobRow, ServiceRow } from '../store/index.ts';
 
 export interface ReplicaView { containerId: string; version: string; state: string; inFlight: number; memoryBytes: number }
@@ -40,4 +42,32 @@ export async function overview(ctx: RuntimeContext): Promise<EnvironmentView[]> 
     }
   }
   return out;
+}
+
+export interface EventView { at: string; environmentId: string; service: string; environment: string; text: string; bad: boolean }
+
+/** Events on the overview: the last few worth a look (deploys' outcomes, restarts, idling, suspensions), newest first. */
+const EVENTS_SHOWN = 15;
+
+export function recentEvents(ctx: RuntimeContext): EventView[] {
+  const out: EventView[] = [];
+  for (const { at, event } of ctx.events.recent()) {
+    const said = describeEvent(event);
+    if (!said) continue;
+    out.push({ at, environmentId: event.environmentId, ...environmentNames(ctx.store, event.environmentId), ...said });
+    if (out.length === EVENTS_SHOWN) break;
+  }
+  return out;
+}
+
+function describeEvent(e: FlexdEvent): { text: string; bad: boolean } | undefined {
+  switch (e.type) {
+    case 'deploy-finished': return { text: `deployed ${e.version} in ${(e.durationMs / 1000).toFixed(1)} s`, bad: false };
+    case 'deploy-failed': return { text: `deploy${e.version ? ` of ${e.version}` : ''} failed: ${e.reason}`, bad: true };
+    case 'replica-exit': return { text: `replica ${e.containerId} ended (${e.reason}: ${e.detail})${e.restartInMs === undefined ? '' : '; restarted'}`, bad: true };
+    case 'replica-start-failed': return { text: `a replica failed to start: ${e.detail}`, bad: true };
+    case 'idle': return { text: `idle for ${Math.round(e.idleMs / 1000)} s: ${e.replicas} replica(s) stopped`, bad: false };
+    case 'suspended': return { text: `suspended: ${e.reason}`, bad: true };
+    default: return undefined; // starts and swaps: every deploy has one, and restores at start are many
+  }
 }

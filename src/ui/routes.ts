@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ApiEnv } from '../api/types.ts';
 import type { RuntimeContext } from '../context.ts';
-import { environmentView, overview } from './data.ts';
+import { environmentView, overview, recentEvents } from './data.ts';
 import { clientAddress } from '../api/auth.ts';
 import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
 import { environmentDetails, environmentPage, overviewBody, overviewPage, signInPage } from './views.ts';
@@ -25,7 +25,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
   app.get('/', async (c) => {
     const user = pageUser(ctx, c);
     if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: ctx.store.accounts.countUsers() === 0 }));
-    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx)));
+    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx), recentEvents(ctx)));
   });
 
   app.post('/ui/login', async (c) => {
@@ -56,7 +56,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/ui/fragments/overview', async (c) => {
     if (!pageUser(ctx, c)) return unauthorized(c);
-    return c.html(overviewBody(await overview(ctx)));
+    return c.html(overviewBody(await overview(ctx), recentEvents(ctx)));
   });
 
   app.get('/ui/environments/:eid', async (c) => {

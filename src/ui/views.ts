@@ -1,7 +1,7 @@
 import { html as hono, raw } from 'hono/html';
 import type { LogRow } from '../store/logs.ts';
 import type { VersionRow } from '../store/index.ts';
-import type { EnvironmentView } from './data.ts';
+import type { EnvironmentView, EventView } from './data.ts';
 import { PAGE_SCRIPT, STYLE } from './assets.ts';
 
 /** Escaped HTML (hono/html escapes every interpolated string; nested fragments pass as they are). */
@@ -36,20 +36,22 @@ ${o.noAccounts ? html`<p class="muted">This flexd has no account yet: start it w
 </form>`);
 }
 
-export function overviewPage(o: PageOptions, rows: EnvironmentView[]): Html {
+export function overviewPage(o: PageOptions, rows: EnvironmentView[], events: EventView[]): Html {
   return layout(o, html`<h1>Services</h1>
-<div data-refresh="/ui/fragments/overview">${overviewBody(rows)}</div>
+<div data-refresh="/ui/fragments/overview">${overviewBody(rows, events)}</div>
 <p class="muted">Requests, errors (5xx) and restarts since flexd started${o.started ? html` (${when(o.started)})` : ''}.</p>`);
 }
 
 /** The overview's summary line and table; the page's script fetches it again every few seconds. */
-export function overviewBody(rows: EnvironmentView[]): Html {
+export function overviewBody(rows: EnvironmentView[], events: EventView[] = []): Html {
   const count = (status: string) => rows.filter((r) => r.status === status).length;
   const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
     .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
   return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
 <table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
-<tbody>${overviewRows(rows)}</tbody></table>`;
+<tbody>${overviewRows(rows)}</tbody></table>
+<h2>Recent events</h2>
+${events.length === 0 ? html`<p class="empty">No deploys, restarts or suspensions since flexd started.</p>` : html`<ol class="events">${events.map((e) => html`<li class="${e.bad ? 'bad' : ''}"><time>${when(e.at)}</time> <a href="/ui/environments/${e.environmentId}">${e.service} / ${e.environment}</a>: ${e.text}</li>`)}</ol>`}`;
 }
 
 function overviewRows(rows: EnvironmentView[]): Html {

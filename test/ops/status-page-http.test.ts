@@ -159,6 +159,12 @@ test('status page: the overview counts a timed-out request as an error and a cra
   const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie } })).text();
   assert.match(page, /<summary class="bad">Why the last deploy failed<\/summary><pre>[^<]*failed to start/);
   assert.match(await row(), /data-label="Version" class="version">1\.0\.0</);
+
+  // What happened, newest first, on the overview.
+  const events = [...(await row()).matchAll(/<li class="(bad)?"><time>[^<]+<\/time> <a href="[^"]+">orders \/ Development<\/a>: ([^<]+)<\/li>/g)].map((m) => m[2]!);
+  assert.match(events[0]!, /^deploy of 2\.0\.0 failed: The new version failed to start/);
+  assert.match(events[1]!, /^replica \w+ ended \(crash: killed by SIGKILL\); restarted$/);
+  assert.match(events.at(-1)!, /^deployed 1\.0\.0 in \d+\.\d s$/);
 });
 
 test('status page: a flexd without accounts says how to make one on its sign-in page', async (t) => {

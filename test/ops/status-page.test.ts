@@ -76,6 +76,8 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   assert.match(await row.locator('[data-label=Errors]').textContent() ?? '', /0 of 12/);
   assert.equal((await page.locator('table.overview tbody tr', { hasText: 'Staging' }).locator('[data-label=Version]').textContent())?.trim(), '0.9.0');
 
+  assert.match(await page.locator('ol.events li').first().textContent() ?? '', /orders \/ Staging: deployed 0\.9\.0 in/);
+
   // The overview refreshes itself: more requests show up without a reload.
   for (let i = 0; i < 5; i++) await echo('Production');
   await row.locator('[data-label=Errors]', { hasText: 'of 17' }).waitFor();
