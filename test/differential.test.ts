@@ -25,7 +25,7 @@ const USER_ENV = { GREETING: 'hi' };
 /** flexd presets NODE_ENV to the environment's name; the standalone run gets the same value. */
 const STANDALONE_ENV = { ...USER_ENV, NODE_ENV: ENVIRONMENT };
 
-/** A deploy installs the SDK (registry or shared cache) and bundles: allow for a cold cache. */
+/** A deploy installs the SDK (registry or shared cache) and packs it: allow for a cold cache. */
 const DEPLOY_TIMEOUT_MS = 180_000;
 /** Well under the 50 s request timeout: an error answer that only came from the timeout fails. */
 const PROMPT_ANSWER_MS = 10_000;

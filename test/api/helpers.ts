@@ -81,7 +81,7 @@ export async function startApi(t: CleanupContext, options: RuntimeOptions = {}):
 
 /**
  * A copy of the echo project at `version` whose dependencies resolve from the repo's node_modules
- * (a symlink), so deployDirectory bundles it without an npm install.
+ * (a symlink), so deployDirectory ships the resolved packages without an npm install.
  */
 export async function echoProjectAt(t: CleanupContext, version: string): Promise<string> {
   const dir = await tempDir(t, 'flexd-echo-');

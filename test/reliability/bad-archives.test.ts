@@ -1,6 +1,6 @@
 /**
  * RELIABILITY.md F12: a corrupt or truncated archive uploaded through the management API (as
- * kinvey-cli sends it), and a project whose bundle cannot be built. Each is refused before
+ * kinvey-cli sends it), and a project that cannot start. Each is refused before
  * anything is activated, and nothing of it is stored: no version row, no artifact folder, no
  * build folder; the old version serves throughout.
  */
@@ -18,7 +18,7 @@ import { artifactDirs, buildDirs, RELIABILITY_FIXTURES_DIR } from './helpers.ts'
 const REFUSED_JOB_TIMEOUT_MS = 30_000;
 const target = { service: 'sturdy', environment: 'Production' };
 
-test('F12: corrupt and truncated archives, and a project whose bundle cannot be built, are refused before activation with nothing stored while the old version keeps serving', async (t) => {
+test('F12: corrupt and truncated archives are refused before activation, and a project that cannot start is refused at its start, with nothing stored while the old version keeps serving', async (t) => {
   const cleanup = cleanupStack(t);
   const api = await startApi(cleanup, FAST);
   const { rt } = api;

@@ -28,11 +28,12 @@ const VICTIM_READY_TIMEOUT_MS = 30_000;
 const ORPHAN_GRACE_MS = 2_000;
 /**
  * The steps a kill is anchored to, and how long after the step it lands (uniform in
- * [0, KILL_SPREAD_MS)). Bundling takes about half a second and a replica start a few hundred
- * milliseconds, so together they reach every phase: unpack and checks, bundle, the version
- * row written, replicas starting, the swap, and after the acknowledgement.
+ * [0, KILL_SPREAD_MS)). Packing the project and its resolved packages takes a few hundred
+ * milliseconds and so does a replica start, so together they reach every phase: unpack and
+ * checks, packing, the version row written, replicas starting, the swap, and after the
+ * acknowledgement.
  */
-const ANCHORS = [/^deploying /, /^progress BUILDING Bundling$/, /^progress DEPLOYING /, /^progress COMPLETED /] as const;
+const ANCHORS = [/^deploying /, /^progress BUILDING Dependencies already installed/, /^progress DEPLOYING /, /^progress COMPLETED /] as const;
 const KILL_SPREAD_MS = 400;
 const target = { service: 'phoenix', environment: 'Production' };
 

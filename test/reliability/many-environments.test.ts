@@ -13,7 +13,7 @@ import { deployFixture, replicaProcessesOf, startRuntime, waitForLog, whoami } f
 import { MiB, rssBytes } from './helpers.ts';
 
 const ENVIRONMENTS = 50;
-/** Deploys at once: bundling is CPU-bound, so more than the 2 cores of CI buys nothing. */
+/** Deploys at once: packing and starting are CPU-bound, so more than the 2 cores of CI buys nothing. */
 const DEPLOY_CONCURRENCY = 3;
 /**
  * The budget docs/configuration.md states: an idle environment (one replica of a small service)
