@@ -7,7 +7,7 @@
 // from source with esbuild otherwise (a checkout run with tsx).
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +16,16 @@ rmSync(`${root}dist`, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
+
+// tsc rewrites `./x.ts` to `./x.js` in the JavaScript but keeps `.ts` in the declarations; older
+// TypeScript in a consumer's project refuses a `.ts` import even in a .d.ts, so rewrite them too.
+for (const entry of readdirSync(`${root}dist`, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
+  const file = `${entry.parentPath ?? entry.path}/${entry.name}`; // parentPath: Node ≥ 20.12
+  const text = readFileSync(file, 'utf8');
+  const fixed = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
+  if (fixed !== text) writeFileSync(file, fixed);
+}
 
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning', legalComments: 'none' };
 buildSync({ ...common, entryPoints: [`${root}src/child/main.ts`], format: 'cjs', outfile: `${root}dist/child/entry.cjs` });

@@ -9,7 +9,7 @@ export const DEFAULTS = {
   dataDir: './.flexd',
   /** the hosted runtime's promise: requests complete within 60 s; we answer before the caller gives up */
   requestTimeoutMs: 50_000,
-  /** bundle load + the service's top-level work */
+  /** loading the project's modules + the service's top-level work */
   readyTimeoutMs: 30_000,
   /** SIGTERM → this grace → SIGKILL (Kubernetes 30 s, OTP 5 s, PM2 1.6 s) */
   stopGraceMs: 10_000,
@@ -86,8 +86,8 @@ export const DEFAULTS = {
   /**
    * Replicas run under Node's permission model (--experimental-permission): they read only their
    * project folder and flexd's child entry, write only their working directory, and cannot start
-   * processes, load native addons or use WASI. An environment whose service needs one of those
-   * sets it to false; the account walls (as root) still hold (docs/security.md).
+   * processes or use WASI (native addons only when the version ships one). An environment whose
+   * service needs more sets it to false; the account walls (as root) still hold (docs/security.md).
    */
   permissionModel: true,
   /** slowloris: headers must arrive within this */

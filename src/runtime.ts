@@ -18,6 +18,7 @@ import { FlexdError } from './errors.ts';
 import { EventBus } from './events/bus.ts';
 import { logServerEvents } from './events/server-log.ts';
 import { runsAsRoot } from './isolation/accounts.ts';
+import { claimUidRange, type RangeClaim } from './isolation/range-claim.ts';
 import { Metrics } from './metrics/registry.ts';
 import { environmentStatus } from './api/status.ts';
 import { LogThread } from './logs/store-thread.ts';
@@ -58,27 +59,31 @@ export interface Runtime extends PublicRuntime {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
-  const settings = resolveSettings(overrides);
+  const requested = resolveSettings(overrides);
   // Half a TLS configuration once printed an https:// URL and served plain HTTP (issue 9, finding 6).
   if (Boolean(tlsCert) !== Boolean(tlsKey)) {
     throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
   }
-  const dataDir = resolve(dataDirOption ?? settings.dataDir);
+  const dataDir = resolve(dataDirOption ?? requested.dataDir);
   const lock = await lockDataDir(dataDir);
   let store: ReturnType<typeof openStore>;
+  let uidRange: RangeClaim;
   try {
+    uidRange = await claimUidRange(requested, overrides.uidRangeStart !== undefined);
     store = openStore(dataDir);
   } catch (err) {
     await lock.release();
     throw err;
   }
+  // The default uid range moves up when another flexd on this host holds it (isolation/range-claim.ts).
+  const settings = uidRange.start === requested.uidRangeStart ? requested : resolveSettings({ ...overrides, uidRangeStart: uidRange.start });
   const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
   const events = new EventBus();
   logServerEvents(events, store, log);
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
-  log.info({ dataDir }, `replica isolation: ${supervisor.describeIsolation()}`);
+  log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
   const metrics = new Metrics({
     store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
@@ -131,6 +136,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     await supervisor.close();
     await logs.close();
     store.close();
+    await uidRange.release();
     await lock.release();
     throw err;
   }
@@ -199,6 +205,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
         store.close();
+        await uidRange.release();
         await lock.release();
         log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
       })();

@@ -61,7 +61,7 @@ export function packTree(dir: string | [prefix: string, dir: string][], options:
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => { errors += chunk; });
     child.once('error', reject);
-    child.once('close', (code) => {
+    child.once('close', (code, signal) => {
       const skipped: string[] = [];
       const other: string[] = [];
       for (const line of errors.split('\n').filter(Boolean)) {
@@ -73,7 +73,8 @@ export function packTree(dir: string | [prefix: string, dir: string][], options:
         }
       }
       if (code !== 0) {
-        reject(new FlexdError('PackFailed', 'The built project could not be packed.', { debug: other.slice(-10).join('\n') }));
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        reject(new FlexdError('PackFailed', `The built project could not be packed (the packer's ${how}).`, { debug: other.slice(-10).join('\n') }));
         return;
       }
       resolvePacked({ archive: Buffer.concat(chunks), skipped });
@@ -125,7 +126,7 @@ async function extract(archive: Buffer, root: string, under: string): Promise<vo
 /** True when an archive made by `packTree` holds a compiled addon (a `.node` file). */
 export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
   let found = false;
-  const parser = new tar.Parser({ strict: true });
+  const parser = new tar.Parser({ strict: false });
   parser.on('entry', (entry: tar.ReadEntry) => {
     if (entry.type === 'File' && entry.path.endsWith('.node')) found = true;
     entry.resume();
@@ -144,7 +145,7 @@ export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
  */
 export async function readPackedFile(archive: Buffer, path: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
-  const parser = new tar.Parser({ strict: true });
+  const parser = new tar.Parser({ strict: false });
   parser.on('entry', (entry: tar.ReadEntry) => {
     if (entry.type === 'File' && entry.path === path) {
       const chunks: Buffer[] = [];

@@ -89,19 +89,22 @@ export function boxFolder(box: BuildBox, dir: string): void {
 }
 
 /**
- * Kills every process of the build account: a lifecycle script may have left one behind (a
- * daemon that escaped npm's process group) to tamper with the packing or a later build. Builds
- * run one at a time, so none of these belongs to a build still running. Nothing to do when
- * flexd is not root (the processes are flexd's own user's; npm's group was killed with npm).
+ * Kills the processes one build left behind: a lifecycle script may leave a daemon that escaped
+ * npm's process group, to tamper with the packing or a later build. They are the build account's
+ * processes that still carry this build's TMPDIR (another flexd on the host may use the same
+ * account range: its builds are not ours to kill). A process that rewrote its own environment
+ * escapes this sweep (docs/install-policy.md, limits). Nothing to do when flexd is not root.
  */
-export function endBuildProcesses(box: BuildBox): number {
+export function endBuildProcesses(box: BuildBox, tmp: string): number {
   if (!box.account) return 0;
+  const marker = `TMPDIR=${tmp}`;
   let killed = 0;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
       if (Number(uid) !== box.account.uid) continue;
+      if (!readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(marker)) continue;
       process.kill(Number(name), 'SIGKILL');
       killed++;
     } catch { /* gone meanwhile */ }

@@ -106,7 +106,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
         env: boxEnvironment(box, tmp), uid: box.account?.uid, gid: box.account?.gid,
       }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); })
-        .finally(() => endBuildProcesses(box));
+        .finally(() => endBuildProcesses(box, tmp));
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };
       for (const name of [...LOCKFILES, '.npmrc']) replace[name] = existsSync(join(req.projectDir, name)) ? join(req.projectDir, name) : null;
       for (const name of LOCKFILES) replace[`${name}.flexd-unused`] = null;

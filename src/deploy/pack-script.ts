@@ -139,6 +139,8 @@ async function replacements() {
 async function main() {
   for (const [prefix, folder] of folders) {
     root = fs.realpathSync(folder);
+    // The folder itself may have been replaced by a link (node_modules -> /etc): not packed.
+    if (bound && !inside(root)) { skip(prefix || '.', 'a symlink leaving the project folder'); continue; }
     if (prefix) {
       const parts = prefix.split('/');
       for (let i = 1; i <= parts.length; i++) await entry(parts.slice(0, i).join('/') + '/', '5', 0o755, null);

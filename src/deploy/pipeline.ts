@@ -32,7 +32,7 @@ export interface DeployRequest {
 }
 
 /**
- * The deploy and recycle jobs: unpack → check → install → bundle → store the artifact →
+ * The deploy and recycle jobs: unpack → check → install (or reuse a stored tree) → pack → store the artifact →
  * start the new replicas → swap. Any failure leaves the job in ERROR with the reason and the
  * previous version serving; nothing half-stored survives a failed job.
  */

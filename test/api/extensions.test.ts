@@ -25,3 +25,24 @@ it('api: the versions route lists stored versions, oldest first, and marks the a
   const unauth = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`, { token: null });
   assert.equal(unauth.status, 401);
 });
+
+it('api: PUT /v4/services/:sid renames a service and sets its description; the data plane follows the new name', async (t) => {
+  const api = await startApi(t);
+  const { serviceId } = await api.createEnvironment('before');
+  const got = (await api.call('GET', `/v4/services/${serviceId}`)).body;
+  // kinvey-cli's `service apply` sends {name, type, description?, access} as GET returned them
+  const put = await api.call('PUT', `/v4/services/${serviceId}`, { json: { name: 'after', type: got.type, description: 'renamed', access: got.access } });
+  assert.equal(put.status, 200);
+  assert.deepEqual([put.body.id, put.body.name, put.body.description], [serviceId, 'after', 'renamed']);
+  assert.equal((await api.call('GET', '/v4/services/after')).body.id, serviceId);
+  // never deployed: the data plane finds the environment by its service's new name, and not by the old one
+  const code = async (name: string) => ((await (await fetch(`${api.rt.url}/flex/${name}/Development/healthcheck`)).json()) as { error: string }).error;
+  assert.equal(await code('after'), 'NotDeployed');
+  assert.notEqual(await code('before'), 'NotDeployed');
+
+  await api.createEnvironment('taken');
+  const clash = await api.call('PUT', `/v4/services/${serviceId}`, { json: { name: 'taken' } });
+  assert.deepEqual([clash.status, clash.body.code], [409, 'ServiceNameInUse']);
+  const external = await api.call('PUT', `/v4/services/${serviceId}`, { json: { type: 'external' } });
+  assert.deepEqual([external.status, external.body.code], [400, 'UnsupportedServiceType']);
+});

@@ -82,11 +82,15 @@ describe('roles: each role against each route class', () => {
     const viewer = await addUser(api, 'view@example.com', 'viewer');
     const deployer = await addUser(api, 'dep@example.com', 'deployer');
     const { serviceId, environmentId } = await api.createEnvironment('secrets', 'Development', { environmentVariables: { API_KEY: 'k-123' } });
-    for (const path of [`/v4/services/${serviceId}/environments`, `/v4/services/${serviceId}/environments/${environmentId}`, '/v4/services?expand=environments']) {
+    const job = api.rt.context.store.jobs.create({
+      type: 'deployService', serviceId, environmentId, userEmail: ADMIN.email,
+      params: { serviceId, serviceEnvironmentId: environmentId, version: '1.0.0', environmentVariables: { API_KEY: 'k-123' } },
+    });
+    for (const path of [`/v4/services/${serviceId}/environments`, `/v4/services/${serviceId}/environments/${environmentId}`, '/v4/services?expand=environments', `/v4/jobs/${job.id}`]) {
       const seen = JSON.stringify((await api.call('GET', path, { token: viewer })).body);
       assert.doesNotMatch(seen, /env-secret|k-123/, path);
       assert.match(seen, /API_KEY/, `${path}: the names stay visible`);
-      assert.match(JSON.stringify((await api.call('GET', path, { token: deployer })).body), /env-secret/);
+      assert.match(JSON.stringify((await api.call('GET', path, { token: deployer })).body), /k-123/);
     }
   });
 });

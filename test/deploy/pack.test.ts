@@ -69,3 +69,13 @@ test('unpackArtifact: an archive with a link out of the folder or an entry outsi
     { code: 'InvalidArtifact' });
   assert.ok(!existsSync(join(root, 'b', 'index.js')), 'a dependency tree cannot place project files');
 });
+
+test('pack: a packed folder that is itself a link out of the bound (node_modules -> /etc) is left out', async (t) => {
+  const root = await tempDir(t, 'flexd-pack-');
+  const install = join(root, 'install');
+  mkdirSync(install);
+  symlinkSync('/etc', join(install, 'node_modules'));
+  const { archive, skipped } = await packTree([['node_modules', join(install, 'node_modules')]], { linksWithin: install });
+  assert.deepEqual(skipped, ['node_modules: a symlink leaving the project folder']);
+  assert.equal(await readPackedFile(archive, 'node_modules/passwd'), undefined);
+});

@@ -10,20 +10,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/index.ts';
-import { DEFAULTS } from '../../src/config.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { callFunction, deployFixture, failedDeploy, presetEnvironment, startRuntime, whoami } from '../lifecycle/helpers.ts';
 import { deployIsolationFixture } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
+/**
+ * A uid range of this test file's own, so the expected uids are known: runtimes of other test
+ * files running at the same time hold the default range (isolation/range-claim.ts).
+ */
+const OWN_RANGE = { uidRangeStart: 600_000 + (process.pid % 500) * 200, uidRangeSize: 200 };
 
 for (const permissionModel of [true, false]) {
   const wall = permissionModel ? 'under the permission model' : 'with the permission model off (the account alone)';
   test(`accounts: a service hunting another environment's variable and secret in /proc and the data dir, and signalling its replicas, finds and kills nothing — ${wall}`,
     { skip: !permissionModel && !asRoot && 'without root the account wall does not exist' }, async (t) => {
       const cleanup = cleanupStack(t);
-      const h = await startRuntime(cleanup);
+      const h = await startRuntime(cleanup, OWN_RANGE);
       const marker = `marker-${randomBytes(12).toString('hex')}`;
       const secret = `secret-${randomBytes(12).toString('hex')}`;
       const victim = { service: 'victim', environment: 'Production', secret, env: { VICTIM_MARKER: marker } };
@@ -52,14 +56,14 @@ for (const permissionModel of [true, false]) {
 
 test('accounts: as root each environment runs as its own uid from the range; its artifact and working dir are private to it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup);
+  const h = await startRuntime(cleanup, OWN_RANGE);
   await deployIsolationFixture(h, 'neighbour', { service: 'one', environment: 'Production' });
   await deployIsolationFixture(h, 'neighbour', { service: 'two', environment: 'Production' });
   const uids = new Set<number>();
   for (const service of ['one', 'two']) {
     const res = await callFunction(h.base(service, 'Production'), 'whoami');
     const env = h.rt.context.store.services.getEnvironment(h.environmentId(service, 'Production'))!;
-    const uid = DEFAULTS.uidRangeStart + 1 + env.accountSlot;
+    const uid = OWN_RANGE.uidRangeStart + 1 + env.accountSlot;
     assert.equal(res.answer.uid, uid);
     uids.add(uid);
     const runDir = readFileSync(join(h.dataDir, 'run-dir'), 'utf8').trim();
@@ -114,4 +118,17 @@ test('accounts: under the permission model a service cannot start a process; an 
   assert.match(err.debug ?? err.message, /ERR_ACCESS_DENIED|Access to this API has been restricted/);
   await deployFixture(h, cleanup, 'spawns-helper', '1.0.0', { service: 'open', environment: 'Development', settings: { permissionModel: false } });
   assert.equal((await callFunction(h.base('open', 'Development'), 'whoami')).status, 200);
+});
+
+test('accounts: flexd says at start which isolation is in force', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dataDir = await tempDir(cleanup, 'flexd-says-');
+  const lines: string[] = [];
+  const record = (_fields: Record<string, unknown>, msg: string) => { lines.push(msg); };
+  const rt = await createRuntime({ dataDir, port: 0, logger: { debug: record, info: record, warn: record, error: record } });
+  cleanup.after(() => rt.close());
+  const said = lines.find((l) => l.startsWith('replica isolation: '));
+  assert.ok(said, lines.join('\n'));
+  if (asRoot) assert.match(said, /own account \(uid \d+ and up\).*permission model/);
+  else assert.match(said, /not root.*permission model/);
 });
