@@ -1,12 +1,16 @@
 /**
  * RELIABILITY.md F11: the disk fills up during a deploy. SQLite's `max_page_count` caps the
  * database just above its size, so the deploy's job still records its steps but the artifact
- * (a few hundred KB) no longer fits: SQLITE_FULL, as on a full disk.
+ * no longer fits: SQLITE_FULL, as on a full disk. The dependency tree is stored once and shared
+ * with 1.0.0, so 2.0.0 carries 600 KB of data of its own to need the space.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { deployFixture, failedDeploy, hammer, keepAliveAgent, startRuntime, whoami } from '../lifecycle/helpers.ts';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployFixture, failedDeploy, fixtureCopy, hammer, keepAliveAgent, startRuntime, whoami } from '../lifecycle/helpers.ts';
 import { integrityCheck } from './helpers.ts';
 
 const target = { service: 'hoarder', environment: 'Production' };
@@ -24,8 +28,10 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const pages = store.db.pragma('page_count', { simple: true }) as number;
   store.db.pragma(`max_page_count = ${pages + SPARE_PAGES}`);
 
+  const hoard = fixtureCopy(cleanup, 'versioned', '2.0.0');
+  writeFileSync(join(hoard, 'hoard.bin'), randomBytes(600 * 1024));
   const load = hammer(base, 4, keepAliveAgent(cleanup, 4));
-  const err = await failedDeploy(h, cleanup, 'versioned', '2.0.0', target);
+  const err = await h.rt.deployDirectory(hoard, target).then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
   await load.stop();
   assert.match(err.message, /^StorageFull: flexd's database is full \(disk or max_page_count\): the version was not stored/);
   const job = store.jobs.latest(envId, 'deployService')!;
@@ -40,7 +46,7 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   assert.equal((await whoami(base, 'whoami after the failed deploy')).version, '1.0.0');
 
   store.db.pragma(`max_page_count = ${unlimited}`);
-  await deployFixture(h, cleanup, 'versioned', '2.0.0', target);
+  await h.rt.deployDirectory(hoard, target);
   assert.equal((await whoami(base, 'whoami once space is back')).version, '2.0.0');
   assert.equal(integrityCheck(store.db), 'ok');
   t.diagnostic(`database capped at ${pages + SPARE_PAGES} pages; ${load.records.length} requests answered by 1.0.0 during the failed deploy`);
