@@ -23,7 +23,13 @@ const SLOW_FIRST = ['test/package.test.ts'];
 const args = process.argv.slice(2);
 const files = args.filter((a) => a.endsWith('.ts'));
 const flags = args.filter((a) => !a.endsWith('.ts'));
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...(files.length ? files : slowFirst(find('test').sort()))], { stdio: 'inherit' });
+/**
+ * A test that hangs fails after this instead of holding CI until its own limit: the slowest test
+ * (the packed tarball, compiling better-sqlite3) takes about 3 minutes on a busy 2-core machine.
+ */
+const TEST_TIMEOUT_MS = 10 * 60_000;
+
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, ...flags, ...(files.length ? files : slowFirst(find('test').sort()))], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
 
 function slowFirst(list) {
