@@ -1,8 +1,8 @@
+import { buildSync } from 'esbuild';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { compileEntry } from '../compile-entry.ts';
 import type { LogRecord, LogStore, RingTotals } from '../store/logs.ts';
 
 const WORKER_SOURCE = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
@@ -49,10 +49,10 @@ let bundled: string | undefined;
  */
 function workerCode(): string {
   if (bundled === undefined && existsSync(WORKER_PREBUILT)) bundled = readFileSync(WORKER_PREBUILT, 'utf8');
-  bundled ??= Buffer.from(compileEntry({
+  bundled ??= buildSync({
     entryPoints: [WORKER_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
     external: ['better-sqlite3'], logLevel: 'silent', legalComments: 'none',
-  })).toString('utf8');
+  }).outputFiles[0].text;
   return bundled;
 }
 

@@ -1,8 +1,8 @@
+import { buildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileEntry } from '../compile-entry.ts';
 
 const CHILD_SOURCE = fileURLToPath(new URL('../child/main.ts', import.meta.url));
 /** The same, compiled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
@@ -14,10 +14,10 @@ const CHILD_PREBUILT = fileURLToPath(new URL('../child/entry.cjs', import.meta.u
  * loader in the child, a cold start pays only Node's own start-up.
  */
 export function buildChildEntry(dataDir: string): string {
-  const code = existsSync(CHILD_PREBUILT) ? readFileSync(CHILD_PREBUILT) : compileEntry({
+  const code = existsSync(CHILD_PREBUILT) ? readFileSync(CHILD_PREBUILT) : buildSync({
     entryPoints: [CHILD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false,
     logLevel: 'silent', legalComments: 'none',
-  });
+  }).outputFiles[0].contents;
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const dir = join(dataDir, 'runtime');
   const file = join(dir, `child-${hash}.cjs`);
