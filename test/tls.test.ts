@@ -1,26 +1,17 @@
 /** SPEC §2: with --tls-cert and --tls-key, flexd serves HTTPS (management API and data plane alike). */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { createRuntime } from '../src/runtime.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
-import { tempDir } from './helpers/tmp.ts';
+import { hasOpenssl, selfSignedCertificate } from './helpers/tls.ts';
 import { withDeadline } from './helpers/wait.ts';
-
-function hasOpenssl(): boolean {
-  try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
-}
 
 it('tls: a runtime given a certificate and key answers over HTTPS', { skip: !hasOpenssl() && 'openssl is not installed' }, async (t) => {
   const cleanup = cleanupStack(t);
-  const dir = await tempDir(cleanup);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const { dir, cert, key } = await selfSignedCertificate(cleanup);
   const rt = await createRuntime({ dataDir: join(dir, 'data'), port: 0, tlsCert: cert, tlsKey: key });
   cleanup.after(() => rt.close());
   assert.match(rt.url, /^https:\/\/127\.0\.0\.1:\d+$/);

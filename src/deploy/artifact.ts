@@ -126,15 +126,9 @@ async function extract(archive: Buffer, root: string, under: string): Promise<vo
 /** True when an archive made by `packTree` holds a compiled addon (a `.node` file). */
 export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
   let found = false;
-  const parser = new tar.Parser({ strict: false });
-  parser.on('entry', (entry: tar.ReadEntry) => {
+  await eachEntry(archive, (entry) => {
     if (entry.type === 'File' && entry.path.endsWith('.node')) found = true;
     entry.resume();
-  });
-  await new Promise<void>((done, fail) => {
-    parser.once('error', fail);
-    parser.once('end', () => done());
-    parser.end(archive);
   });
   return found;
 }
@@ -145,8 +139,7 @@ export async function holdsNativeAddon(archive: Buffer): Promise<boolean> {
  */
 export async function readPackedFile(archive: Buffer, path: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
-  const parser = new tar.Parser({ strict: false });
-  parser.on('entry', (entry: tar.ReadEntry) => {
+  await eachEntry(archive, (entry) => {
     if (entry.type === 'File' && entry.path === path) {
       const chunks: Buffer[] = [];
       entry.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -155,12 +148,18 @@ export async function readPackedFile(archive: Buffer, path: string): Promise<Buf
       entry.resume();
     }
   });
+  return found;
+}
+
+/** Walks an in-memory tar archive; `onEntry` must consume or resume each entry. */
+async function eachEntry(archive: Buffer, onEntry: (entry: tar.ReadEntry) => void): Promise<void> {
+  const parser = new tar.Parser({ strict: false });
+  parser.on('entry', onEntry);
   await new Promise<void>((done, fail) => {
     parser.once('error', fail);
     parser.once('end', () => done());
     parser.end(archive);
   });
-  return found;
 }
 
 function within(root: string, target: string): boolean {

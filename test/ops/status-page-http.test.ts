@@ -4,7 +4,6 @@
  * escaping of names, and the security headers.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { hasOpenssl, selfSignedCertificate } from '../helpers/tls.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { FAULTS_DIR, fixtureCopy } from '../lifecycle/helpers.ts';
 
@@ -189,17 +189,9 @@ test('status page: service and environment names are escaped', async (t) => {
   assert.doesNotMatch(page, /<script>alert|<img src=x>/);
 });
 
-function hasOpenssl(): boolean {
-  try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
-}
-
 test('status page: under TLS the session cookie is Secure', { skip: !hasOpenssl() && 'openssl is not installed' }, async (t) => {
   const cleanup = cleanupStack(t);
-  const dir = await tempDir(cleanup);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const { cert, key } = await selfSignedCertificate(cleanup);
   const rt = await start(cleanup, { tlsCert: cert, tlsKey: key });
   const body = new URLSearchParams(ADMIN).toString();
   const setCookie = await withDeadline('an HTTPS sign-in', new Promise<string>((resolve, reject) => {
