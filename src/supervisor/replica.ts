@@ -6,6 +6,7 @@ import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
 import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
+import { permissionFlags } from './permissions.ts';
 import { projectPathScrubber } from './scrub.ts';
 
 export interface ReplicaSpec {
@@ -400,26 +401,6 @@ export class Replica extends EventEmitter {
 }
 
 const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
-
-/**
- * Node's permission model as a second wall behind the account (docs/security.md). Workers are
- * allowed: they run inside the same process, under the same permissions. Child processes,
- * native addons and WASI are not: each would step outside the model.
- */
-export function permissionFlags(permissions: ReplicaSpec['permissions']): string[] {
-  if (!permissions) return [];
-  return [
-    '--experimental-permission',
-    // One flag per path: Node 20.20 takes a comma-separated list as one path (measured).
-    ...permissions.read.map((p) => `--allow-fs-read=${p}`),
-    ...permissions.write.map((p) => `--allow-fs-write=${p}`),
-    '--allow-worker',
-    // An addon npm built for the project (node-expat…) runs as under `node .`; only artifacts holding one get this.
-    ...(permissions.addons ? ['--allow-addons'] : []),
-    // The permission model prints an experimental warning on every start; it is expected here.
-    '--no-warnings=ExperimentalWarning',
-  ];
-}
 
 /**
  * After a replica exits, how long its output may still drain before the pipes are closed on
