@@ -1,4 +1,5 @@
 import { chmodSync, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import semver from 'semver';
 import type { Settings } from '../config.ts';
@@ -145,6 +146,8 @@ export class Deployer {
       const project = { ...read, version: req.versionOverride ?? (req.autoVersion ? nextVersion(read.version, newest) : read.version) };
       target = project.version;
       checkVersionIncreases(project.version, newest);
+      // Deployed as another version: the service's own require('./package.json').version says so too (the copy's, never the user's file).
+      if (project.version !== read.version) await setPackageVersion(projectDir, project.version);
       const build = () => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
         settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
@@ -204,6 +207,13 @@ export class Deployer {
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
+}
+
+/** Rewrites the `version` of a build copy's package.json. */
+async function setPackageVersion(projectDir: string, version: string): Promise<void> {
+  const file = join(projectDir, 'package.json');
+  const pkg = JSON.parse((await readFile(file, 'utf8')).replace(/^\uFEFF/, '')) as Record<string, unknown>;
+  await writeFile(file, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
 }
 
 /** `version: 'auto'`: the project's own version when it is above the newest deployed, else the next patch above the newest. */

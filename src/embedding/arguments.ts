@@ -12,6 +12,7 @@ import { parseWith } from '../api/body.ts';
 import { EntityName, Secret } from '../api/schemas.ts';
 import { validateEnvVars } from '../env-vars.ts';
 import { FlexdError } from '../errors.ts';
+import type { WatchOutcome } from '../public.ts';
 
 const TargetShape = { service: EntityName, environment: EntityName };
 
@@ -51,7 +52,7 @@ export interface CheckedWatch extends Target {
   secret?: string;
   env?: Record<string, string>;
   onOutput?: (line: string) => void;
-  onDeploy?: (event: { ok: boolean; version?: string; error?: Error }) => void;
+  onDeploy?: (outcome: WatchOutcome) => void;
   debounceMs?: number;
 }
 
@@ -71,7 +72,7 @@ export function checkWatch(dir: unknown, options: unknown): CheckedWatch {
 /** setVariables' `(vars, options?)`: the same rules as the API's environmentVariables. */
 export function checkSetVariables(vars: unknown, options: unknown): { vars: Record<string, string>; replace: boolean } {
   const o = options === undefined ? {} : parseWith(SetVariablesOptionsSchema, options, "setVariables' options");
-  return { vars: checkVariables(vars) ?? validateEnvVars(vars), replace: o.replace ?? false };
+  return { vars: validateEnvVars(vars), replace: o.replace ?? false };
 }
 
 /** A version to roll back to: a non-empty string (semver, as stored; `v1.0.0` is read as `1.0.0`). */

@@ -50,11 +50,14 @@ export class FolderWatch implements Watcher {
     this.untap = o.onOutput ? ctx.supervisor.onLine(env.id, o.onOutput) : () => {};
   }
 
-  /** The first deploy, then watching: resolves with the first deploy's outcome. */
-  async start(): Promise<WatchOutcome> {
+  /**
+   * The first deploy, then watching: resolves with the first deploy's outcome. A failed first
+   * deploy is watched too with `keepWatching` (flexd dev: fix the file and it starts).
+   */
+  async start({ keepWatching = false }: { keepWatching?: boolean } = {}): Promise<WatchOutcome> {
     this.changedAt = Date.now();
     const first = await this.deploy();
-    if (first.ok && !this.closing) {
+    if ((first.ok || keepWatching) && !this.closing) {
       const ignored = (path: string) => relative(this.o.dir, path).split(sep).some((part) => IGNORED_SEGMENTS.has(part));
       this.files = watchFiles(this.o.dir, { ignored, ignoreInitial: true, followSymlinks: false });
       this.files.on('all', () => this.changed());
