@@ -12,6 +12,7 @@ import type { FinishedJob } from '../deploy/jobs.ts';
 import { FlexdError, isFlexdError } from '../errors.ts';
 import type { DeployJob, EnvironmentStatus, LogLine, Runtime, VersionInfo } from '../public.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
+import type { Pool } from '../supervisor/pool.ts';
 import { checkDeploy, checkLogsQuery, checkSetVariables, checkStoredVersion, checkTarget, checkWatch, type Target } from './arguments.ts';
 import { jobFailure, runtimeClosed } from './job-failure.ts';
 import { watchFolder, type OpenWatches } from './watch.ts';
@@ -92,7 +93,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
 
     status: (target) => call('status', async () => {
       const env = await environmentOf(ctx, checkTarget(target, 'status'));
-      return statusView(await environmentStatus(ctx, env), env);
+      return statusView(await environmentStatus(ctx, env), env, ctx.supervisor.pool(env.id));
     }),
 
     watch: (dir, options) => call('watch', async () => {
@@ -151,13 +152,15 @@ function jobView(job: FinishedJob, version: string): DeployJob {
   };
 }
 
-function statusView(s: Record<string, unknown>, env: EnvironmentRow): EnvironmentStatus {
+/** The API's status, plus a watched folder's replicas (they serve no stored version: the API's view says NEW). */
+function statusView(s: Record<string, unknown>, env: EnvironmentRow, pool: Pool | undefined): EnvironmentStatus {
   const deployment = s.deployment as { status: 'RUNNING' | 'ERROR' | 'COMPLETED'; version?: string } | undefined;
+  const watched = s.status === 'NEW' && pool?.version !== undefined;
   return {
-    status: s.status as EnvironmentStatus['status'],
-    version: (s.version as string | undefined) ?? null,
+    status: watched ? 'ONLINE' : s.status as EnvironmentStatus['status'],
+    version: (s.version as string | undefined) ?? pool?.version ?? null,
     deployment: deployment ? { status: deployment.status, version: deployment.version ?? null } : null,
-    replicas: (s.replicas as EnvironmentStatus['replicas'] | undefined) ?? [],
+    replicas: (pool?.describe() ?? []) as EnvironmentStatus['replicas'],
     reason: (s.reason as string | undefined) ?? null,
     variables: { ...env.envVars },
   };
