@@ -15,21 +15,27 @@ import { FlexdError } from '../errors.ts';
 import type { WatchOutcome } from '../public.ts';
 
 const TargetShape = { service: EntityName, environment: EntityName };
+/**
+ * A target may be deployDirectory's options object (one `{ service, environment, secret }` a test
+ * passes to every call): their other keys are allowed, and ignored, where only the target counts.
+ */
+const DeployOnlyKeys = { secret: z.unknown().optional(), env: z.unknown().optional(), version: z.unknown().optional() };
 
-const TargetSchema = z.strictObject(TargetShape);
+const TargetSchema = z.strictObject({ ...TargetShape, ...DeployOnlyKeys });
 const DeployOptionsSchema = z.strictObject({ ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(), version: z.unknown().optional() });
 const WatchOptionsSchema = z.strictObject({
   ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(),
   onOutput: z.unknown().optional(), onDeploy: z.unknown().optional(), debounceMs: z.number().int().min(0).max(10_000).optional(),
 });
 const SetVariablesOptionsSchema = z.strictObject({ replace: z.boolean().optional() });
-const LogsQuerySchema = z.strictObject({ ...TargetShape, limit: z.unknown().optional() });
+const LogsQuerySchema = z.strictObject({ ...TargetShape, ...DeployOnlyKeys, limit: z.unknown().optional() });
 
 export interface Target { service: string; environment: string }
 
 /** `{ service, environment }`: names (or ids) as the API accepts them. */
 export function checkTarget(value: unknown, call: string): Target {
-  return parseWith(TargetSchema, value, `${call}'s target`);
+  const { service, environment } = parseWith(TargetSchema, value, `${call}'s target`);
+  return { service, environment };
 }
 
 export interface CheckedDeploy extends Target {
