@@ -207,12 +207,15 @@ export class Supervisor {
     const containerId = newContainerId();
     const cwd = dirs.replicaDir(containerId);
     const inPlace = generation.inPlace === true;
+    // A folder run in place changes under its replicas (flexd dev): no start cache for it.
+    const startCacheDir = inPlace ? undefined : dirs.ensureStartCacheDir(generation.versionId);
     const replica = new Replica({
       containerId,
       version: generation.version,
       nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
       projectDir: generation.projectDir,
+      startCacheDir,
       cwd: inPlace ? generation.projectDir : cwd,
       env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
       memoryLimitMb: settings.memoryLimitMb,
@@ -220,7 +223,7 @@ export class Supervisor {
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel && !inPlace
-        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
+        ? { read: [generation.projectDir, this.childEntry, startCacheDir!], write: [cwd, startCacheDir!], addons: generation.nativeAddons }
         : undefined,
       uid: inPlace ? undefined : dirs.account?.uid,
       gid: inPlace ? undefined : dirs.account?.gid,

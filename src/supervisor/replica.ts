@@ -15,6 +15,8 @@ export interface ReplicaSpec {
   nodePath: string;
   childEntry: string;
   projectDir: string;
+  /** Where the replicas of this version keep their start cache (src/child/start-cache.ts); none: no cache. */
+  startCacheDir?: string;
   cwd: string;
   env: Record<string, string>;
   memoryLimitMb: number;
@@ -97,7 +99,7 @@ export class Replica extends EventEmitter {
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
       ...permissionFlags(spec.permissions),
-      spec.childEntry, spec.projectDir,
+      spec.childEntry, spec.projectDir, ...(spec.startCacheDir ? [spec.startCacheDir] : []),
     ], {
       cwd: spec.cwd,
       env: spec.env,

@@ -16,6 +16,7 @@ import { environmentAccount, runsAsRoot, type Account, type AccountRange } from 
  *     runtime/child-<hash>.cjs    the child entry every replica runs (readable)
  *     <environment id>/           flexd:<environment gid>, 0750 — the environment's own, no other's
  *       v-<version id>/           its unpacked artifact: flexd:<gid>, dirs 0750, files 0640 (read, not write)
+ *       c-<version id>/           its replicas' start cache (src/child/start-cache.ts): <uid>:<gid>, 0700
  *       replicas/<container id>/  a replica's working dir: <uid>:<gid>, 0700
  *
  * As root, an environment's replicas run as its own account (src/isolation/accounts.ts), so no
@@ -112,12 +113,29 @@ export class EnvironmentDirs {
     return pending;
   }
 
-  /** Removes unpacked versions other than `keep` (a swap finished, or a new version failed). */
+  /** Removes unpacked versions other than `keep` (a swap finished, or a new version failed), and their start caches. */
   prune(keep: ReadonlySet<string>): void {
-    const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
+    const kept = new Set([...keep].flatMap((id) => [basename(this.artifactDir(id)), basename(this.startCacheDir(id))]));
     for (const name of readdirSync(this.root)) {
-      if ((name.startsWith('v-') || name.startsWith('.staging-')) && !kept.has(name)) rmSync(join(this.root, name), { recursive: true, force: true });
+      if ((name.startsWith('v-') || name.startsWith('c-') || name.startsWith('.staging-')) && !kept.has(name)) rmSync(join(this.root, name), { recursive: true, force: true });
     }
+  }
+
+  /** Where the replicas of version `versionId` leave their start cache for the next one. */
+  startCacheDir(versionId: string): string {
+    return join(this.root, `c-${safeName(versionId)}`);
+  }
+
+  /**
+   * The version's start cache folder, created on first use: written and read by this
+   * environment's replicas alone (only replicas of this one version ever read what one wrote).
+   */
+  ensureStartCacheDir(versionId: string): string {
+    const dir = this.startCacheDir(versionId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (this.account) chownSync(dir, this.account.uid, this.account.gid);
+    chmodSync(dir, 0o700);
+    return dir;
   }
 
   /** A fresh working directory that only this environment's account can use. */
