@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
@@ -8,14 +8,16 @@ import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
-import { unpackArtifact } from '../deploy/artifact.ts';
+import { writeDependencyTree, writeProjectFiles } from '../deploy/artifact.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
+import { launchInFolder, probeFolderMode, type FolderMode, type VersionFolder } from './replica-folder.ts';
 import { nodeForRuntime } from './runtimes.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
+import { removeTree } from './remove-tree.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -47,6 +49,9 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  /** How replicas get their project folder (replica-folder.ts), found at the first activation. */
+  private mode: FolderMode | undefined;
+  private probing: Promise<FolderMode> | undefined;
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -55,7 +60,7 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir);
+    this.sandbox = prepareSandbox(deps.dataDir, deps.settings.runDir);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     // Every replica runs it, whatever flexd's umask.
     chmodSync(dirname(this.childEntry), 0o755);
@@ -91,10 +96,12 @@ export class Supervisor {
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
     const dirs = this.dirsOf(env);
+    const [folder] = await Promise.all([this.writeVersion(version, dirs), this.folderMode()]);
     const generation: Generation = {
       versionId: version.id,
       version: version.version,
-      projectDir: await this.writeArtifact(version, dirs),
+      projectDir: folder.dir,
+      tree: folder.tree,
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
     };
@@ -170,24 +177,27 @@ export class Supervisor {
     const dirs = this.dirs.get(environmentId);
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
-    const cwd = dirs.replicaDir(containerId);
+    const paths = dirs.replica(containerId);
+    const launch = launchInFolder(this.mode ?? 'copy', { dir: generation.projectDir, tree: generation.tree }, paths, dirs.account);
+    const projectDir = launch.projectDir;
     const replica = new Replica({
       containerId,
       version: generation.version,
       nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
-      projectDir: generation.projectDir,
-      cwd,
-      env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
+      projectDir,
+      cwd: projectDir,
+      launcher: { command: launch.command, args: launch.args },
+      env: { ...generation.env, HOME: paths.tmp, TMPDIR: paths.tmp },
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel
-        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
+        ? { read: [projectDir, this.childEntry, paths.tmp], write: [projectDir, paths.tmp], addons: generation.nativeAddons }
         : undefined,
-      uid: dirs.account?.uid,
-      gid: dirs.account?.gid,
+      uid: launch.uid,
+      gid: launch.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       const { threshold, message } = parseLogLine(line);
@@ -200,16 +210,36 @@ export class Supervisor {
     replica.once('exit', () => {
       live.delete(replica);
       if (live.size === 0 && this.replicasOf.get(environmentId) === live) this.replicasOf.delete(environmentId);
-      rmSync(cwd, { recursive: true, force: true });
+      removeTree(paths.root);
     });
     return replica;
   }
 
   /**
-   * Unpacks the stored artifact (deploy/artifact.ts) into the environment's own folder once; its
-   * replicas share it. Two activations of one version wait on one unpack.
+   * Writes the version out once (sandbox.ts, replica-folder.ts): its own files into its folder,
+   * and its dependency tree into the environment's trees unless a version there has it already.
+   * Its replicas share both, read-only; nothing is unpacked again for a rollback or a redeploy
+   * with the same dependencies.
    */
-  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
-    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
+  private async writeVersion(version: VersionRow, dirs: EnvironmentDirs): Promise<VersionFolder> {
+    const { store } = this.deps;
+    const treeKey = await store.versions.dependenciesKey(version.id);
+    return dirs.version(version.id, treeKey,
+      async (into, owner) => writeProjectFiles(await store.versions.projectPart(version.id), into, owner),
+      async (into, owner) => writeDependencyTree(await store.dependencyTrees.tree(treeKey!), into, owner));
+  }
+
+  /** overlay or copy (replica-folder.ts): the setting, or what a probe found (once per runtime). */
+  private folderMode(): Promise<FolderMode> {
+    this.probing ??= (async () => {
+      const setting = this.deps.settings.replicaFolder;
+      const mode: FolderMode = setting === 'overlay' || setting === 'copy' ? setting : await probeFolderMode(this.sandbox.runDir);
+      this.mode = mode;
+      if (setting === 'auto' && mode === 'copy') {
+        this.deps.log?.warn({}, 'replicas get a private copy of their project folder: this system does not let flexd mount an overlay view (see docs/architecture.md, Layout)');
+      }
+      return mode;
+    })();
+    return this.probing;
   }
 }
