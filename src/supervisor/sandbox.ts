@@ -117,7 +117,9 @@ export class EnvironmentDirs {
   prune(keep: ReadonlySet<string>): void {
     const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
     for (const name of readdirSync(this.root)) {
-      if ((name.startsWith('v-') || name.startsWith('.staging-')) && !kept.has(name)) removeTree(join(this.root, name));
+      const written = name.startsWith('.staging-') ? join(this.root, name.slice('.staging-'.length)) : undefined;
+      if (written !== undefined && this.writing.has(written)) continue; // another activation is writing it now
+      if ((name.startsWith('v-') || written !== undefined) && !kept.has(name)) removeTree(join(this.root, name));
     }
     const needed = new Set([...keep].map((id) => this.treeOf.get(id)).filter((t): t is string => typeof t === 'string'));
     const spare = [...this.treeUse].filter(([tree]) => !needed.has(tree)).sort((a, b) => b[1] - a[1]).slice(SPARE_TREES);
