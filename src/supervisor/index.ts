@@ -61,6 +61,7 @@ export class Supervisor {
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
     this.sandbox = prepareSandbox(deps.dataDir, deps.settings.runDir);
+    if (this.sandbox.note) deps.log?.warn({ runDir: this.sandbox.runDir }, this.sandbox.note);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     // Every replica runs it, whatever flexd's umask.
     chmodSync(dirname(this.childEntry), 0o755);

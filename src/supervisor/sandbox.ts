@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { environmentAccount, runsAsRoot, type Account, type AccountRange } from '../isolation/accounts.ts';
 import { replicaPaths, type ReplicaPaths, type VersionFolder } from './replica-folder.ts';
@@ -37,6 +38,8 @@ import { removeTree } from './remove-tree.ts';
 export interface Sandbox {
   readonly runDir: string;
   readonly asRoot: boolean;
+  /** why the run dir is not where it would be (said once in flexd's log) */
+  readonly note?: string;
 }
 
 export function prepareSandbox(dataDir: string, runDirSetting = ''): Sandbox {
@@ -46,12 +49,38 @@ export function prepareSandbox(dataDir: string, runDirSetting = ''): Sandbox {
   // and replicas to their folders (`<dataDir>/run/…`): 0711, enter but not list; everything
   // inside is private to flexd or to one account (the database 0600). Not root, nobody else needs in.
   if (lstatSync(dataDir).uid === process.getuid?.()) chmodSync(dataDir, asRoot ? 0o711 : 0o700);
-  const parent = runDirParent(dataDir, runDirSetting);
+  let parent = runDirParent(dataDir, runDirSetting);
+  let note: string | undefined;
+  // As root, replicas run as other accounts: they must pass through every folder above their own.
+  const shut = asRoot ? shutAncestor(runDirSetting === '' ? dataDir : parent) : undefined;
+  if (shut !== undefined) {
+    const why = `${shut} is closed to other accounts (mode ${(lstatSync(shut).mode & 0o777).toString(8)}), and replicas run as their own accounts`;
+    if (runDirSetting !== '') throw new Error(`flexd: cannot use the run dir ${parent}: ${why}; choose a runDir that every account can pass through (o+x)`);
+    parent = tmpdir();
+    note = `replicas' folders are in ${parent}, not in the data dir: ${why}. Set runDir, or use a data dir every account can pass through (o+x)`;
+  }
   const runDir = createRunDir(dataDir, parent, asRoot ? 0o711 : 0o700);
   if (parent === join(dataDir, 'run')) chmodSync(parent, asRoot ? 0o711 : 0o700);
   assertOwnDirectory(runDir);
   chmodSync(runDir, asRoot ? 0o711 : 0o700);
-  return { runDir, asRoot };
+  return { runDir, asRoot, note };
+}
+
+/** The first folder above `dir` (or `dir` itself, when it exists and is not flexd's to open) that other accounts cannot pass through. */
+function shutAncestor(dir: string): string | undefined {
+  const chain: string[] = [];
+  for (let at = dirname(dir); ; at = dirname(at)) {
+    chain.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const folder of chain) {
+    try {
+      if ((lstatSync(folder).mode & 0o001) === 0) return folder;
+    } catch {
+      return undefined; // made below by flexd, with modes of its own
+    }
+  }
+  return undefined;
 }
 
 /** Removes the run dir (flexd stops). */
