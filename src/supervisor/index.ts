@@ -21,6 +21,9 @@ import { removeTree } from './remove-tree.ts';
 
 export type { DispatchResult } from './pool.ts';
 
+/** The version id of a folder served in place (activateInPlace): no stored version, no unpacked artifact. */
+const IN_PLACE_VERSION_ID = 'in-place';
+
 export interface SupervisorDeps {
   dataDir: string;
   settings: Settings;
@@ -52,6 +55,8 @@ export class Supervisor {
   /** How replicas get their project folder (replica-folder.ts), found at the first activation. */
   private mode: FolderMode | undefined;
   private probing: Promise<FolderMode> | undefined;
+  /** Taps on environments' output (rt.watch's onOutput, flexd dev). */
+  private readonly lineListeners = new Map<string, Set<(line: string) => void>>();
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -95,17 +100,41 @@ export class Supervisor {
   async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
-    const settings = this.settingsFor(env);
     const dirs = this.dirsOf(env);
     const [folder] = await Promise.all([this.writeVersion(version, dirs), this.folderMode()]);
-    const generation: Generation = {
+    await this.swap(env, dirs, {
       versionId: version.id,
       version: version.version,
       projectDir: folder.dir,
       tree: folder.tree,
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
+    });
+  }
+
+  /**
+   * `flexd dev` and `rt.watch`: swaps the environment to replicas running `projectDir` itself —
+   * the developer's folder with its own node_modules, nothing copied or stored — as `node .` runs
+   * there: in that folder, as flexd's own user, without the permission model.
+   */
+  async activateInPlace(env: EnvironmentRow, source: { version: string; projectDir: string }): Promise<void> {
+    if (this.closed) throw shuttingDown('flexd');
+    await this.swap(env, this.dirsOf(env), { versionId: IN_PLACE_VERSION_ID, version: source.version, projectDir: source.projectDir, inPlace: true, env: replicaEnvironment(env) });
+  }
+
+  /** Every line the environment's replicas write, as they write it, until the returned function is called. */
+  onLine(environmentId: string, listener: (line: string) => void): () => void {
+    let listeners = this.lineListeners.get(environmentId);
+    if (!listeners) this.lineListeners.set(environmentId, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.lineListeners.get(environmentId) === listeners) this.lineListeners.delete(environmentId);
     };
+  }
+
+  private async swap(env: EnvironmentRow, dirs: EnvironmentDirs, generation: Generation): Promise<void> {
+    const settings = this.settingsFor(env);
     let pool = this.pools.get(env.id);
     if (!pool) {
       pool = this.createPool(env, settings);
@@ -179,8 +208,10 @@ export class Supervisor {
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
     const paths = dirs.replica(containerId);
-    const launch = launchInFolder(this.mode ?? 'copy', { dir: generation.projectDir, tree: generation.tree }, paths, dirs.account);
-    const projectDir = launch.projectDir;
+    // In place (flexd dev): the developer's own folder, as `node .` runs it there. Else the replica's private view of its version.
+    const inPlace = generation.inPlace === true;
+    const launch = inPlace ? undefined : launchInFolder(this.mode ?? 'copy', { dir: generation.projectDir, tree: generation.tree ?? null }, paths, dirs.account);
+    const projectDir = launch?.projectDir ?? generation.projectDir;
     const replica = new Replica({
       containerId,
       version: generation.version,
@@ -188,19 +219,24 @@ export class Supervisor {
       childEntry: this.childEntry,
       projectDir,
       cwd: projectDir,
-      launcher: { command: launch.command, args: launch.args },
+      launcher: launch && { command: launch.command, args: launch.args },
       env: { ...generation.env, HOME: paths.tmp, TMPDIR: paths.tmp },
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
-      permissions: settings.permissionModel
+      permissions: settings.permissionModel && !inPlace
         ? { read: [projectDir, this.childEntry, paths.tmp], write: [projectDir, paths.tmp], addons: generation.nativeAddons }
         : undefined,
-      uid: launch.uid,
-      gid: launch.gid,
+      uid: launch?.uid,
+      gid: launch?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
+      for (const listener of this.lineListeners.get(environmentId) ?? []) {
+        try {
+          listener(line);
+        } catch { /* a tap never breaks the replica's supervision */ }
+      }
       const { threshold, message } = parseLogLine(line);
       this.deps.logs.write({ environmentId, containerId, timestamp: new Date().toISOString(), threshold, message });
     });

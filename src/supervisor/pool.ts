@@ -11,11 +11,13 @@ export interface Generation {
   version: string;
   /** the version's own files (replica-folder.ts: each replica's project folder is its private view of them) */
   projectDir: string;
-  /** the folder holding the version's dependency tree (`node_modules`), or null */
-  tree: string | null;
+  /** the folder holding the version's dependency tree (`node_modules`), or null/absent (none, or in place) */
+  tree?: string | null;
   /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
   nativeAddons?: boolean;
   env: Record<string, string>;
+  /** the developer's folder itself (flexd dev): run there, as flexd's user, without the permission model */
+  inPlace?: boolean;
 }
 
 export interface PoolHooks {

@@ -39,6 +39,7 @@ test('closing the runtime in the middle of a deploy leaves no replica running', 
   const deploy = h.rt.deployDirectory(fixtureCopy(cleanup, 'versioned', '1.0.0'), target).catch((err: Error) => err);
   await withDeadline('close()', h.close(), PROMPT_MS);
   const outcome = await withDeadline('the interrupted deploy to settle', deploy, 30_000);
-  assert.match(String(outcome), /shutting down/, 'the interrupted deploy fails, saying why');
+  assert.equal((outcome as { code?: string }).code, 'RuntimeClosed', 'the interrupted deploy fails, saying why');
+  assert.match(String(outcome), /runtime is closed/);
   assert.deepEqual(await replicaProcessesOf(process.pid), [], 'replicas that outlived close()');
 });
