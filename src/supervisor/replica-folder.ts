@@ -139,8 +139,10 @@ export async function probeFolderMode(runDir: string): Promise<FolderMode> {
     mkdirSync(scratch, { mode: 0o700 });
     const version = { dir: join(scratch, 'version'), tree: join(scratch, 'tree') };
     for (const dir of [version.dir, version.tree, join(scratch, 'replicas')]) mkdirSync(dir, { mode: 0o700 });
-    const paths = replicaPaths(join(scratch, 'replicas'), 'probe', undefined);
-    const launch = launchInFolder('overlay', version, paths, undefined);
+    // As root, the switch of account is tried too (to root itself: setpriv must be there and work).
+    const account = process.getuid?.() === 0 ? { uid: 0, gid: 0 } : undefined;
+    const paths = replicaPaths(join(scratch, 'replicas'), 'probe', account);
+    const launch = launchInFolder('overlay', version, paths, account);
     const ok = await new Promise<boolean>((resolve) => {
       execFile(launch.command, [...launch.args, SH, '-c', 'echo probe > "$1/written"', 'sh', version.dir], { cwd: '/', timeout: 30_000 }, (err) => resolve(!err));
     });

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -83,4 +84,23 @@ test('run folders: inside the data dir by default; in runDir when asked; a runti
   assert.equal(existsSync(moved), false, 'the data dir\'s last run folder was swept where it was');
   const inside = readFileSync(join(work, 'data-moved', 'run-dir'), 'utf8').trim();
   assert.equal(dirname(inside), join(work, 'data-moved', 'run'));
+});
+
+test('run folders: as root, a data dir under a folder closed to other accounts puts them in the temp dir, says so, and still serves', { skip: process.getuid?.() !== 0 && 'replicas switch accounts only as root' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const closed = await tempDir(cleanup, 'flexd-closed-'); // mkdtemp: 0700
+  const warnings: string[] = [];
+  const record = (_fields: Record<string, unknown>, msg: string) => { warnings.push(msg); };
+  const rt = await createRuntime({ dataDir: join(closed, 'data'), port: 0, logger: { debug() {}, info() {}, warn: record, error: record } });
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= rt.close());
+  cleanup.after(close);
+  const runFolder = readFileSync(join(closed, 'data', 'run-dir'), 'utf8').trim();
+  assert.equal(dirname(runFolder), tmpdir());
+  assert.ok(warnings.some((w) => w.includes(closed) && /closed to other accounts/.test(w)), warnings.join('\n'));
+  await withDeadline('deploy', rt.deployDirectory(FIXTURE, { service: 'cwd', environment: 'Development' }), DEPLOY_TIMEOUT_MS);
+  const res = await fetch(`${rt.url}/flex/cwd/Development/_flexFunctions/read`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(res.status, 200, await res.text());
+  await close();
+  assert.equal(existsSync(runFolder), false, 'a clean stop removes it from the temp dir');
 });
