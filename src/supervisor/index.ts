@@ -14,7 +14,7 @@ import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
-import { launchInFolder, probeFolderMode, type FolderMode, type VersionFolder } from './replica-folder.ts';
+import { launchInFolder, probeFolderMode, treeOwner, type FolderMode, type VersionFolder } from './replica-folder.ts';
 import { nodeForRuntime } from './runtimes.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 import { removeTree } from './remove-tree.ts';
@@ -101,7 +101,7 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const dirs = this.dirsOf(env);
-    const [folder] = await Promise.all([this.writeVersion(version, dirs), this.folderMode()]);
+    const folder = await this.writeVersion(version, dirs, await this.folderMode());
     await this.swap(env, dirs, {
       versionId: version.id,
       version: version.version,
@@ -258,10 +258,10 @@ export class Supervisor {
    * Its replicas share both, read-only; nothing is unpacked again for a rollback or a redeploy
    * with the same dependencies.
    */
-  private async writeVersion(version: VersionRow, dirs: EnvironmentDirs): Promise<VersionFolder> {
+  private async writeVersion(version: VersionRow, dirs: EnvironmentDirs, mode: FolderMode): Promise<VersionFolder> {
     const { store } = this.deps;
     const treeKey = await store.versions.dependenciesKey(version.id);
-    return dirs.version(version.id, treeKey,
+    return dirs.version(version.id, treeKey ?? null, treeOwner(mode, dirs.account),
       async (into, owner) => writeProjectFiles(await store.versions.projectPart(version.id), into, owner),
       async (into, owner) => writeDependencyTree(await store.dependencyTrees.tree(treeKey!), into, owner));
   }

@@ -21,8 +21,10 @@ import { removeTree } from './remove-tree.ts';
  *            5.11) and the replica runs with its own uid and no capabilities in a nested one,
  *            so it cannot unmount the view. Every replica of a version sees the same path.
  *   copy     no namespaces (a container that forbids them): a private copy of the version's
- *            folder and its dependency tree (`cp -a --reflink=auto`: a reflink where the file
- *            system can, else a copy), made by the replica's own start before Node runs.
+ *            folder (`cp -a --reflink=auto`: a reflink where the file system can, else a copy),
+ *            made by the replica's own start before Node runs; node_modules as hard links of a
+ *            tree flexd owns when flexd is root (the replica, another account, cannot write
+ *            through them: node_modules is read-only to it), else copied too.
  *
  * Both run as a small shell launcher that ends in `exec node …`, so the spawned pid is the
  * replica's own (signals, /proc, exit codes unchanged).
@@ -45,6 +47,15 @@ export interface VersionFolder {
 }
 
 /** What the replica is spawned with. */
+/**
+ * Whose a written-out dependency tree is: in overlay mode the environment's account (its replicas
+ * may change their own view of node_modules, as a user may change their checkout); in copy mode
+ * as root flexd's own, so the hard links a replica gets cannot be written through.
+ */
+export function treeOwner(mode: FolderMode, account: Account | undefined): Account | undefined {
+  return mode === 'overlay' ? account : undefined;
+}
+
 export interface Launch {
   command: string;
   /** arguments before the node executable */
@@ -102,9 +113,13 @@ export function launchInFolder(mode: FolderMode, version: VersionFolder, paths: 
   const projectDir = join(paths.root, 'project');
   // $1 the version's files, $2 the tree folder or '', $3 the copy; then (as root) the account.
   const owner = asRoot && account ? `${account.uid}:${account.gid}` : '';
+  // As root the tree is flexd's (treeOwner) and the replica another account: hard links cannot be
+  // changed through, so node_modules costs one link per file. Without root a replica could rewrite
+  // a shared inode, so it gets a copy of its own.
+  const treeCopy = owner ? 'cp -al' : 'cp -a --reflink=auto';
   const script = [
     'cp -a --reflink=auto -- "$1" "$3"',
-    '{ [ -z "$2" ] || cp -a --reflink=auto -- "$2/node_modules" "$3/node_modules"; }',
+    `{ [ -z "$2" ] || ${treeCopy} -- "$2/node_modules" "$3/node_modules"; }`,
     '{ [ -z "$4" ] || chown "$4" "$3"; }',
     'chmod 755 "$3"',
     'cd "$3"',

@@ -125,15 +125,18 @@ export class EnvironmentDirs {
   }
 
   /**
-   * The version's folder and its tree, each written out once: `writeProject(into)` writes the
-   * project's own files, `writeTree(into)` the dependency tree's `node_modules` (only when no
-   * version of this environment wrote tree `treeKey` yet). Two activations of one version or
+   * The version's folder and its tree, each written out once: `writeProject(into, owner)` writes
+   * the project's own files (the environment's account's), `writeTree(into, owner)` the dependency
+   * tree's `node_modules` as `treeOwner`'s (only when no version of this environment wrote tree
+   * `treeKey` yet). Two activations of one version or
    * one tree wait on one write.
    */
-  async version(versionId: string, treeKey: string | null, writeProject: (into: string, owner?: Account) => Promise<void>,
+  async version(versionId: string, treeKey: string | null, treeOwner: Account | undefined, writeProject: (into: string, owner?: Account) => Promise<void>,
     writeTree: (into: string, owner?: Account) => Promise<void>): Promise<VersionFolder> {
-    const tree = treeKey === null ? null : await this.once(join(this.root, 'trees', treeName(treeKey)), writeTree);
-    const dir = await this.once(this.artifactDir(versionId), writeProject);
+    const [tree, dir] = await Promise.all([
+      treeKey === null ? null : this.once(join(this.root, 'trees', treeName(treeKey)), (into) => writeTree(into, treeOwner)),
+      this.once(this.artifactDir(versionId), (into) => writeProject(into, this.account)),
+    ]);
     this.treeOf.set(versionId, tree);
     if (tree) this.treeUse.set(tree, Date.now());
     return { dir, tree };
@@ -169,11 +172,11 @@ export class EnvironmentDirs {
   }
 
   /**
-   * Writes `dir` with `write(staging, owner)` into a staging folder, then moves it in place;
+   * Writes `dir` with `write(staging)` into a staging folder, then moves it in place;
    * an existing `dir` is reused. The folder itself stays flexd's (0700): a replica reaches it
    * only through its own view, never another version's.
    */
-  private once(dir: string, write: (into: string, owner?: Account) => Promise<void>): Promise<string> {
+  private once(dir: string, write: (into: string) => Promise<void>): Promise<string> {
     try {
       if (lstatSync(dir).isDirectory()) return Promise.resolve(dir);
     } catch { /* not written yet */ }
@@ -184,7 +187,7 @@ export class EnvironmentDirs {
         removeTree(staging);
         mkdirSync(staging, { mode: 0o700 });
         try {
-          await write(staging, this.account);
+          await write(staging);
           chmodSync(staging, 0o700);
           renameSync(staging, dir);
         } catch (err) {

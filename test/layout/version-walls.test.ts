@@ -25,12 +25,13 @@ const NOBODY = 65534;
 /** Three deploys, a rollback and the attack, in a runtime of its own on a loaded machine. */
 const SCENARIO_MS = 3 * DEPLOY_TIMEOUT_MS;
 
-function assertWalled(report: WallsReport, refusal: RegExp): void {
+function assertWalled(report: WallsReport, refusal: RegExp, treeWritable = true): void {
   for (const [path, outcomes] of Object.entries(report.tampered)) {
     for (const [what, outcome] of Object.entries(outcomes)) assert.match(outcome, refusal, `${what} ${path}: ${JSON.stringify(report.tampered)}`);
     assert.equal(report.unchanged[path], true, `${path} is as it was`);
   }
-  assert.equal(report.attackerSees, 'changed by 1.0.1', 'the replica\'s own view of node_modules is writable, as under node .');
+  if (treeWritable) assert.equal(report.attackerSees, 'changed by 1.0.1', 'the replica\'s own view of node_modules is writable, as under node .');
+  else assert.match(report.attackerSees, /"name": "kinvey-flex-sdk"/, 'copy mode as root: node_modules is hard links of flexd\'s tree, read-only to the replica');
   assert.match(report.rollbackSees, /"name": "kinvey-flex-sdk"/, 'the rolled-back version reads the tree as it was built');
 }
 
@@ -43,6 +44,13 @@ for (const permissionModel of [false, true]) {
       assertWalled(report, permissionModel ? /^(EACCES|ERR_ACCESS_DENIED)$/ : /^EACCES$/);
     });
 }
+
+test('versions: the same attack when replicas get a private copy (no namespaces), as root', { skip: !asRoot && 'needs root' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const h = await startRuntime(cleanup, { replicaFolder: 'copy', readyTimeoutMs: 90_000 });
+  const report = await withDeadline('the attack', attackOtherVersions(h.rt, h.dataDir, FIXTURE), SCENARIO_MS);
+  assertWalled(report, /^(EACCES|ERR_ACCESS_DENIED)$/, false);
+});
 
 const SCRIPT = `
 import { createRuntime } from ${JSON.stringify(join(REPO_DIR, 'src/runtime.ts'))};

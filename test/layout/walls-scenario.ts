@@ -59,7 +59,7 @@ export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture:
   const before = Object.fromEntries(targets.map((p) => [p, readFileSync(p, 'utf8')]));
   const tampered: WallsReport['tampered'] = {};
   for (const path of targets) tampered[path] = await call(rt, 'cwd', 'tamper', { path });
-  await call(rt, 'cwd', 'write', { name: './node_modules/kinvey-flex-sdk/package.json', content: 'changed by 1.0.1' });
+  await call(rt, 'cwd', 'write', { name: './node_modules/kinvey-flex-sdk/package.json', content: 'changed by 1.0.1' }); // through its own folder
   const attackerSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
 
   const env = envOf('cwd');
