@@ -121,8 +121,10 @@ export function fixtureCopy(cleanup: CleanupContext, name: string, version: stri
 export async function deployFixture(h: Harness, cleanup: CleanupContext, name: string, version: string, target: Target) {
   const dir = version === '1.0.0' ? join(FAULTS_DIR, name) : fixtureCopy(cleanup, name, version);
   if (target.settings) presetEnvironment(h, target);
+  // The environment's settings are preset above; deployDirectory takes no such option.
+  const { settings: _preset, ...options } = target;
   return withDeadline(`deploy of ${name} ${version} to ${target.service}/${target.environment}`,
-    h.rt.deployDirectory(dir, target), DEPLOY_TIMEOUT_MS);
+    h.rt.deployDirectory(dir, options), DEPLOY_TIMEOUT_MS);
 }
 
 /** Creates the target environment (when it does not exist yet) with `target.settings`. */
