@@ -56,6 +56,11 @@ export interface DeployDirectoryOptions {
   /** environment variables: replaces the environment's set */
   env?: Record<string, string>;
   /**
+   * The Node major to run on (`node22`, `flex-runtime-node24`…; docs/runtimes.md); installed from
+   * the npm registry on first use. Absent: the environment keeps its runtime (a new one gets the default).
+   */
+  runtime?: string;
+  /**
    * Deploy as this version (semver) instead of package.json's: a test can deploy the same folder
    * again (`version: '1.0.1'`). It must still be above every version deployed before. The
    * project's files are not changed; the service's own `require('./package.json').version` is.

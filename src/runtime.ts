@@ -26,6 +26,7 @@ import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openCatalog } from './runtimes/index.ts';
 import { openStore } from './store/index.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -65,6 +66,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
   }
   const dataDir = resolve(dataDirOption ?? requested.dataDir);
+  const catalog = openCatalog(requested, dataDir, runtimes ?? {});
   const lock = await lockDataDir(dataDir);
   let store: ReturnType<typeof openStore>;
   let uidRange: RangeClaim;
@@ -82,14 +84,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   const events = new EventBus();
   logServerEvents(events, store, log);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log });
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log });
   const metrics = new Metrics({
     store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
     status: (id) => { const env = store.services.getEnvironment(id); return env ? String(environmentStatus(context, env).status) : 'NEW'; },
   });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: catalog, log, events, metrics };
   store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
@@ -161,9 +163,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         versionOverride = semver.valid(o.version) ?? undefined;
         if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
       }
+      const runtime = o.runtime === undefined ? undefined : catalog.canonical(o.runtime);
+      if (runtime !== undefined) await catalog.check(runtime);
       const { service, environment } = ensureEnvironment(context, o);
       const job = deployer.deploy({
-        serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
+        serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) }, runtime,
         envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
       const done = await deployer.jobs.wait(job.id);
@@ -230,7 +234,7 @@ function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { se
   const { services, accounts } = ctx.store;
   const svc = services.findService(o.service) ?? services.createService(accounts.defaultOrganization().id, o.service);
   let env = services.findEnvironment(svc.id, o.environment);
-  if (!env) env = services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '' });
+  if (!env) env = services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', runtime: ctx.runtimes.defaultName });
   else if (o.secret !== undefined && o.secret !== env.secret) services.updateEnvironment(env.id, { secret: o.secret });
   return { service: svc.id, environment: env.id };
 }

@@ -9,12 +9,12 @@ import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
 import { unpackArtifact } from '../deploy/artifact.ts';
+import type { NodeRuntime } from '../runtimes/catalog.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
-import { nodeForRuntime } from './runtimes.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
@@ -24,8 +24,6 @@ export interface SupervisorDeps {
   settings: Settings;
   store: Store;
   logs: LogWriter;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 (which run on this Node). */
-  runtimes?: Record<string, string>;
   /** where pools report swaps, exits, idling and suspensions (server log, metrics) */
   events?: EventBus;
   /** flexd's own log (src/logger.ts) */
@@ -85,8 +83,11 @@ export class Supervisor {
     return this.pools.get(environmentId);
   }
 
-  /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
-  async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
+  /**
+   * Swaps the environment to `version` on Node `node` (src/runtimes) with its current variables.
+   * Rejects (StartError) if the new replicas cannot start.
+   */
+  async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime): Promise<void> {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
@@ -97,6 +98,7 @@ export class Supervisor {
       projectDir: await this.writeArtifact(version, dirs),
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
+      node,
     };
     let pool = this.pools.get(env.id);
     if (!pool) {
@@ -174,7 +176,8 @@ export class Supervisor {
     const replica = new Replica({
       containerId,
       version: generation.version,
-      nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
+      nodePath: generation.node.nodePath,
+      nodeMajor: generation.node.major,
       childEntry: this.childEntry,
       projectDir: generation.projectDir,
       cwd,
