@@ -66,6 +66,9 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
   return box;
 }
 
+/** npm's global config of the host's Node (`<prefix>/etc/npmrc`, the prefix being the one above its bin/). */
+const HOST_GLOBAL_NPMRC = join(dirname(dirname(process.execPath)), 'etc', 'npmrc');
+
 /**
  * The whole environment of npm and the packer in the box. With `node` (the environment's runtime,
  * src/runtimes), npm and every install script run on that Node — its folder is first on PATH, and
@@ -76,6 +79,9 @@ export function boxEnvironment(box: BuildBox, tmp: string, node?: { nodePath: st
   return {
     PATH: reachablePath(box.account !== undefined, node?.nodePath ?? process.execPath),
     ...(node?.headersDir ? { npm_config_nodedir: node.headersDir } : {}),
+    // npm finds its global config beside the Node it runs on; under a Node from the registry that
+    // is not the host's, whose global npmrc may hold the settings that reach the registry (cafile).
+    ...(existsSync(HOST_GLOBAL_NPMRC) ? { npm_config_globalconfig: HOST_GLOBAL_NPMRC } : {}),
     HOME: box.home,
     TMPDIR: tmp,
     LANG: 'C.UTF-8',
