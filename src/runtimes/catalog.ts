@@ -1,7 +1,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import semver from 'semver';
-import { installRelease, listInstalled, probeVersion, sweepStaging, type InstalledRuntime } from './installed.ts';
+import { runsAsRoot } from '../isolation/accounts.ts';
+import { installRelease, listInstalled, probeVersion, sweepStaging, unreachableByOthers, type InstalledRuntime } from './installed.ts';
 import { effectiveMajor, invalidRuntime, parseRuntimeName, runtimeName, type RuntimeChoice } from './names.ts';
 import { platformPackage } from './platform.ts';
 import { newestRelease, RegistryUnreachable, type Release } from './registry.ts';
@@ -171,6 +172,9 @@ export class RuntimeCatalog {
         say(`Installed Node ${release.version} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       }
     }
+    // As root, replicas and builds run as other accounts: they must be able to run it.
+    const unreachable = runsAsRoot() ? unreachableByOthers(release.nodePath) : undefined;
+    if (unreachable) throw invalidRuntime(`Node ${release.version} is installed but replicas could not run it: ${unreachable}`);
     return { name: choice.name, major, version: release.version, nodePath: release.nodePath, headersDir: release.dir, source: 'registry' };
   }
 

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import semver from 'semver';
 import { invalidRuntime } from './names.ts';
@@ -114,6 +114,22 @@ export function sweepStaging(root: string, olderThanMs: number): void {
     try {
       if (Date.now() - lstatSync(path).mtimeMs > olderThanMs) rmSync(path, { recursive: true, force: true });
     } catch { /* gone meanwhile */ }
+  }
+}
+
+/**
+ * Why other accounts (replicas and builds, as root) cannot run `nodePath`, or undefined when they
+ * can: every folder above it must be enterable by others and the file executable by them.
+ */
+export function unreachableByOthers(nodePath: string): string | undefined {
+  try {
+    if ((statSync(nodePath).mode & 0o001) === 0) return `${nodePath} is not executable by other accounts`;
+    for (let dir = dirname(nodePath); ; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return `${dir} cannot be entered by other accounts (chmod o+x, or another --runtimes-dir)`;
+      if (dirname(dir) === dir) return undefined;
+    }
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
