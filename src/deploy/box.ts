@@ -81,7 +81,7 @@ export function boxEnvironment(box: BuildBox, tmp: string, node?: { nodePath: st
     ...(node?.headersDir ? { npm_config_nodedir: node.headersDir } : {}),
     // npm finds its global config beside the Node it runs on; under a Node from the registry that
     // is not the host's, whose global npmrc may hold the settings that reach the registry (cafile).
-    ...(existsSync(HOST_GLOBAL_NPMRC) ? { npm_config_globalconfig: HOST_GLOBAL_NPMRC } : {}),
+    ...(node && node.nodePath !== process.execPath && existsSync(HOST_GLOBAL_NPMRC) ? { npm_config_globalconfig: HOST_GLOBAL_NPMRC } : {}),
     HOME: box.home,
     TMPDIR: tmp,
     LANG: 'C.UTF-8',

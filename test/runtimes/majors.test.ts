@@ -69,6 +69,11 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
       assert.equal(status.runtime, `flex-runtime-node${major}`);
       assert.equal(status.node.version, answer.version, 'the status names the Node its replicas run on');
     }
+    // The status page shows each environment's Node.
+    const page = await withDeadline('the status page', fetch(`${api.rt.url}/ui/fragments/overview`, { headers: { cookie: `flexd_session=${api.token}` } }), ANSWER_MS);
+    const html = await page.text();
+    assert.equal(page.status, 200, html.slice(0, 300));
+    for (const major of MAJORS) assert.match(html, new RegExp(`data-label="Node" class="node">v${major}\\.`), `the overview shows node${major}'s Node`);
     // The host's major was not downloaded: its row is flexd's own executable.
     assert.ok(runtimes.some((r) => r.source === 'host' && r.path === process.execPath));
   });
