@@ -135,7 +135,7 @@ export class RuntimeCatalog {
 
   /** The host's own Node as a runtime. */
   host(): NodeRuntime {
-    return { name: runtimeName(HOST_MAJOR), major: HOST_MAJOR, version: process.versions.node, nodePath: process.execPath, headersDir: headersPrefix(process.execPath), source: 'host' };
+    return hostRuntime();
   }
 
   private parse(name: string): RuntimeChoice {
@@ -203,6 +203,11 @@ export class RuntimeCatalog {
     }
     return version;
   }
+}
+
+/** The Node flexd itself runs on, as a runtime: its major needs no download. */
+export function hostRuntime(): NodeRuntime {
+  return { name: runtimeName(HOST_MAJOR), major: HOST_MAJOR, version: process.versions.node, nodePath: process.execPath, headersDir: headersPrefix(process.execPath), source: 'host' };
 }
 
 /** One line for the job's progress: which Node actually runs, and why that one. */

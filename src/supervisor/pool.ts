@@ -16,6 +16,8 @@ export interface Generation {
   env: Record<string, string>;
   /** the Node its replicas run on (src/runtimes) */
   node: NodeRuntime;
+  /** the developer's folder itself (flexd dev): run there, as flexd's user, without the permission model */
+  inPlace?: boolean;
 }
 
 export interface PoolHooks {
