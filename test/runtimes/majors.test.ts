@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startApi, type Api } from '../api/helpers.ts';
+import { ADMIN, startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { flexdCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { startStandalone } from '../helpers/standalone.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -76,6 +78,19 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     for (const major of MAJORS) assert.match(html, new RegExp(`data-label="Node" class="node">v${major}\\.`), `the overview shows node${major}'s Node`);
     // The host's major was not downloaded: its row is flexd's own executable.
     assert.ok(runtimes.some((r) => r.source === 'host' && r.path === process.execPath));
+  });
+
+  test('flexd runtimes lists each Node, its exact version and who runs on it; flexd status shows the environment\'s Node', async () => {
+    const cli = flexdCli(await tempDir(cleanup, 'flexd-runtimes-home-'));
+    await cli.ok(['login', '--host', api.rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
+    const table = await cli.ok(['runtimes']);
+    for (const major of MAJORS) {
+      const { version } = await call(major, 'node');
+      assert.match(table, new RegExp(`^${major}\\s+${version.slice(1).replace(/\./g, '\\.')}\\s+(host|registry)\\s+.*versions/node${major}`, 'm'), table);
+      const status = await cli.json(['status', '--service', 'versions', '--env', `node${major}`]);
+      assert.equal(status.node.version, version);
+      assert.match(await cli.ok(['status', '--service', 'versions', '--env', `node${major}`]), new RegExp(`node\\s+${version.replace(/\./g, '\\.')}`));
+    }
   });
 
   test('the permission model refuses a read outside the project on every major, in the spelling that major takes', async () => {
