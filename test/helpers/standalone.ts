@@ -40,6 +40,8 @@ export interface StandaloneOptions {
    * resolving the SDK). Default: a fresh temporary cwd.
    */
   inProject?: boolean;
+  /** The Node that runs it (default: the one running the tests), e.g. a runtime flexd installed. */
+  nodePath?: string;
 }
 
 export interface StandaloneService {
@@ -113,7 +115,7 @@ async function startOnce(options: StandaloneOptions): Promise<StandaloneService>
   Object.assign(env, options.env, { FIXTURE_PORT: String(port) });
   if (options.secret !== undefined) env.FLEX_SHARED_SECRET = options.secret;
 
-  const child = spawn(process.execPath, [options.inProject ? '.' : script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.nodePath ?? process.execPath, [options.inProject ? '.' : script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });

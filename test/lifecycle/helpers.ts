@@ -121,10 +121,13 @@ export function fixtureCopy(cleanup: CleanupContext, name: string, version: stri
 export async function deployFixture(h: Harness, cleanup: CleanupContext, name: string, version: string, target: Target) {
   const dir = version === '1.0.0' ? join(FAULTS_DIR, name) : fixtureCopy(cleanup, name, version);
   if (target.settings) presetEnvironment(h, target);
-  // The environment's settings are preset above; deployDirectory takes no such option.
-  const { settings: _preset, ...options } = target;
   return withDeadline(`deploy of ${name} ${version} to ${target.service}/${target.environment}`,
-    h.rt.deployDirectory(dir, options), DEPLOY_TIMEOUT_MS);
+    h.rt.deployDirectory(dir, deployOptions(target)), DEPLOY_TIMEOUT_MS);
+}
+
+/** What deployDirectory takes of a target: the environment's settings are set beforehand (presetEnvironment). */
+export function deployOptions({ settings: _settings, ...options }: Target): Omit<Target, 'settings'> {
+  return options;
 }
 
 /** Creates the target environment (when it does not exist yet) with `target.settings`. */
