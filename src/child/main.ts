@@ -78,7 +78,7 @@ process.on('unhandledRejection', (reason) => {
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
 if (startCacheDir) {
-  const cache = openStartCache(startCacheDir);
+  const cache = openStartCache(startCacheDir, projectDir);
   void receiver.ready.then(() => setTimeout(() => cache.save(), START_CACHE_SAVE_DELAY_MS).unref());
 }
 loadService(projectDir, receiver.describeInstalled);

@@ -50,26 +50,53 @@ export interface StartCache {
 
 /**
  * Reads the version's start cache from `dir` and records what is missing from it. Call before
- * the service loads; call `save` once the service is ready and idle.
+ * the service loads; call `save` once the service is ready and idle. Paths are kept relative to
+ * `projectDir` (and its parent folder), so a replica whose project folder is a private copy at
+ * its own path uses what another one left.
  */
-export function openStartCache(dir: string): StartCache {
+export function openStartCache(dir: string, projectDir: string): StartCache {
   const internals = Module as unknown as ModuleInternals;
+  const portable = portablePaths(projectDir);
   // V8 refuses another V8's cache anyway; a folder per Node version keeps both valid.
   const root = join(dir, process.version);
   const knownPaths = readPaths(join(root, PATHS_FILE));
-  Object.assign(internals._pathCache, knownPaths);
-  const code = typeof internals.enableCompileCache === 'function' ? nodeCompileCache(internals, join(root, 'v8')) : codeCacheHook(internals, join(root, 'code'));
+  for (const [key, file] of Object.entries(knownPaths)) internals._pathCache[portable.toLocal(key)] = portable.toLocal(file);
+  const code = typeof internals.enableCompileCache === 'function'
+    ? nodeCompileCache(internals, join(root, 'v8'))
+    : codeCacheHook(internals, join(root, 'code'), portable.toPortable);
   return {
     save() {
       try {
         mkdirSync(root, { recursive: true });
         code.save();
         // Last: the resolutions file is there once the whole cache is.
-        const paths = internals._pathCache;
+        const paths = Object.fromEntries(Object.entries(internals._pathCache).map(([key, file]) => [portable.toPortable(key), portable.toPortable(file)]));
         if (Object.keys(paths).some((key) => knownPaths[key] !== paths[key])) writeAtomically(join(root, PATHS_FILE), JSON.stringify(paths));
       } catch { /* a cache is an optimisation: a full disk or a read-only folder only costs the next start time */ }
     },
   };
+}
+
+/** Markers for the project folder and its parent in what the cache stores (never in a real path). */
+const PROJECT = '\u0001project\u0001';
+const PROJECT_PARENT = '\u0001parent\u0001';
+
+/**
+ * Turns the `\0`-separated paths of a `_pathCache` key or value into ones relative to the
+ * project folder and back. Only whole path segments are replaced.
+ */
+function portablePaths(projectDir: string): { toPortable(text: string): string; toLocal(text: string): string } {
+  const parent = dirname(projectDir);
+  const anchors: [string, string][] = [[projectDir, PROJECT]];
+  if (parent !== projectDir && parent !== '/') anchors.push([parent, PROJECT_PARENT]);
+  const map = (text: string, from: 0 | 1) => text.split('\0').map((part) => {
+    for (const anchor of anchors) {
+      const [was, becomes] = from === 0 ? anchor : [anchor[1], anchor[0]];
+      if (part === was || part.startsWith(`${was}/`)) return becomes + part.slice(was.length);
+    }
+    return part;
+  }).join('\0');
+  return { toPortable: (text) => map(text, 0), toLocal: (text) => map(text, 1) };
 }
 
 function readPaths(file: string): Record<string, string> {
@@ -95,7 +122,7 @@ function nodeCompileCache(internals: ModuleInternals, dir: string): { save(): vo
  * module. A module without a cache entry compiles as usual; its entry is made by `save`, off the
  * start's path (compiling it again with `produceCachedData`).
  */
-function codeCacheHook(internals: ModuleInternals, dir: string): { save(): void } {
+function codeCacheHook(internals: ModuleInternals, dir: string, portable: (path: string) => string): { save(): void } {
   const nodeCompile = internals.prototype._compile;
   /** cache file → the source and file name to make its entry from (an empty source: remove a rejected entry). */
   const missing = new Map<string, { content: string; filename: string }>();
@@ -105,7 +132,7 @@ function codeCacheHook(internals: ModuleInternals, dir: string): { save(): void 
     if (format === 'module' || this.id === '.' || typeof content !== 'string' || DYNAMIC_IMPORT.test(content)) {
       return nodeCompile.call(this, content, filename, format);
     }
-    const file = join(dir, `${createHash('sha1').update(`${filename}\0${content.length}`).digest('hex')}.bin`);
+    const file = join(dir, `${createHash('sha1').update(`${portable(filename)}\0${content.length}`).digest('hex')}.bin`);
     let cachedData: Buffer | undefined;
     try {
       cachedData = readFileSync(file);
