@@ -187,7 +187,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     close() {
       closing ??= (async () => {
         const stopping = Date.now();
-        log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
+        log.info({ inFlight: inFlight.size }, 'flexd stopping: draining requests, stopping replicas');
         server.close();
         server.closeIdleConnections?.();
         if (inFlight.size > 0) {

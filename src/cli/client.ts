@@ -55,7 +55,7 @@ export class ApiClient {
   /** The headers of the last answer (`X-Flexd-Job` names the job a change started). */
   lastHeaders: Headers | undefined;
 
-  constructor(readonly host: string, private readonly token?: string) {}
+  constructor(readonly host: string, readonly token?: string) {}
 
   login(email: string, password: string): Promise<{ email?: string; token: string }> {
     return this.request('POST', '/session', { json: { email, password }, auth: false });
@@ -91,8 +91,11 @@ export class ApiClient {
   status(serviceId: string, environmentId: string): Promise<EnvironmentStatus> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/status`);
   }
-  /** `afterId` is flexd's extension for `logs --follow`: only records newer than that `_id`. */
-  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string }): Promise<LogEntry[]> {
+  /**
+   * kinvey-cli's paging (`from`, `to`, `limit`, `page`), or flexd's extensions: `afterId` (the
+   * records newer than that `_id`, for `logs --follow`) and `tail` (the newest N, oldest first).
+   */
+  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string; tail?: number }): Promise<LogEntry[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/logs`, { query });
   }
   /** recycleService, rollbackService: a JSON job. */

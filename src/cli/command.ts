@@ -4,6 +4,8 @@ import type { Output } from './output.ts';
 /** What a command gets when it runs: its parsed arguments and where to print. */
 export interface CommandContext {
   args: ParsedArgs;
+  /** the arguments after the command's name, unparsed: what an `ownArgs` command reads */
+  argv: string[];
   out: Output;
   env: NodeJS.ProcessEnv;
 }
@@ -16,6 +18,11 @@ export interface Command {
   /** `flexd <name> --help`: the synopsis line(s) and the command's own options */
   usage: string;
   options: OptionSpec;
+  /**
+   * The command reads its own arguments from `ctx.argv` (`serve`, which runs flexd rather than
+   * talking to one): no global options, and `usage` is its whole help.
+   */
+  ownArgs?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }
 

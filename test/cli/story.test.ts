@@ -110,7 +110,7 @@ describe('flexd CLI: a service from login to delete', () => {
     const refused = await fails(['login', '--host', rt.url, '--email', ADMIN.email, '--password', 'wrong']);
     assert.equal(refused, 'flexd: InvalidCredentials: Invalid e-mail and/or password.');
     const out = await ok(['login', '--host', rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
-    assert.match(out, new RegExp(`Logged in to ${rt.url} as ${ADMIN.email} \\(profile default\\)`));
+    assert.match(out, new RegExp(`Logged in to ${rt.url} as ${ADMIN.email} \\(profile default, now the active profile`));
     const file = join(home, '.flexd', 'profiles.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     const saved = JSON.parse(await readFile(file, 'utf8'));

@@ -14,13 +14,23 @@ import { rollback } from './rollback.ts';
 import { settings } from './settings.ts';
 import { show } from './show.ts';
 import { status } from './status.ts';
+import { profile } from './profile.ts';
+import { serve } from './serve.ts';
 import { update } from './update.ts';
 import { user } from './user.ts';
 import { versions } from './versions.ts';
+import { whoami } from './whoami.ts';
 
-/** The kinvey-like commands, in the order `flexd help` lists them. */
+/**
+ * Every command, in the order `flexd help` lists them: running flexd (serve; a local `dev` fits
+ * here), who you are and where (login, profiles), the kinvey-like operations on services, then
+ * the running flexd itself (accounts, backup; a cluster's `nodes` fits here).
+ */
 export const COMMANDS: readonly Command[] = [
-  login, logout, create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del, user, admin, backup,
+  serve,
+  login, logout, whoami, profile,
+  create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del,
+  user, admin, backup,
 ];
 
 export function findCommand(name: string): Command | undefined {
