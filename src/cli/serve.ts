@@ -103,8 +103,8 @@ export async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stopper.signal('SIGINT'));
   if (launcher) {
     watchLauncher(launcher, (pid) => stopper.launcherGone(
-      pid === launcher.npmPid ? `npm (pid ${pid}), which started flexd, has ended` : `process ${pid} between npm and flexd has ended`,
-      { launcherPid: pid },
+      pid === launcher.npmPid ? `npm (pid ${pid}), which started flexd, has ended` : `the shell between npm (pid ${launcher.npmPid}) and flexd (pid ${pid}) has ended`,
+      { npmPid: launcher.npmPid, endedPid: pid },
     ));
   }
 }
@@ -138,6 +138,7 @@ export function stopOnSignals(
     say(`${text}, draining requests and stopping replicas`, 'info', fields);
     close().then(() => exit(0), (err) => {
       say(`shutdown failed: ${(err as Error).message}`, 'error', {});
+      if (process.env.FLEXD_DEBUG) console.error((err as Error).stack);
       exit(1);
     });
   };
