@@ -64,6 +64,7 @@ export class Deployer {
       const version = this.deps.store.versions.get(env.activeVersionId)!;
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version}`);
       await this.activate(env, version);
+      this.deps.events?.emit({ type: 'recycled', environmentId, jobId: job.id, version: version.version, why, by: userEmail });
       return `${why}: version ${version.version} serving on fresh replicas`;
     });
     return job;
@@ -71,15 +72,25 @@ export class Deployer {
 
   /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
   rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): JobRow {
+    // the version it replaces, for the status page's "rolled back from" (the job's own record)
+    const current = this.deps.store.services.getEnvironment(environmentId)?.activeVersionId;
+    const from = current ? this.deps.store.versions.get(current)?.version : undefined;
     const job = this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
-      params: { serviceId, serviceEnvironmentId: environmentId, version }, userEmail });
+      params: { serviceId, serviceEnvironmentId: environmentId, version, ...(from !== undefined ? { from } : {}) }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
-      const env = this.environment(environmentId);
-      const stored = this.deps.store.versions.find(environmentId, version);
-      if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
-      progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
-      await this.activate(env, stored, userEmail);
-      return `Rolled back to version ${version}`;
+      try {
+        const env = this.environment(environmentId);
+        const stored = this.deps.store.versions.find(environmentId, version);
+        if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
+        const replaced = env.activeVersionId ? this.deps.store.versions.get(env.activeVersionId)?.version : undefined;
+        progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
+        await this.activate(env, stored, userEmail);
+        this.deps.events?.emit({ type: 'rollback', environmentId, jobId: job.id, ...(replaced !== undefined ? { from: replaced } : {}), to: version, by: userEmail });
+        return `Rolled back to version ${version}`;
+      } catch (err) {
+        this.deps.events?.emit({ type: 'rollback-failed', environmentId, jobId: job.id, to: version, reason: describe(err).split('\n')[0]!, by: userEmail });
+        throw err;
+      }
     });
     return job;
   }
@@ -157,7 +168,7 @@ export class Deployer {
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
       pruneTrees(store);
-      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
+      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started, by: req.userEmail });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
