@@ -3,6 +3,7 @@ import { admin } from './admin.ts';
 import { backup } from './backup.ts';
 import { create } from './create.ts';
 import { del } from './delete.ts';
+import { dev } from './dev.ts';
 import { env } from './env.ts';
 import { deploy } from './deploy.ts';
 import { list } from './list.ts';
@@ -22,12 +23,12 @@ import { versions } from './versions.ts';
 import { whoami } from './whoami.ts';
 
 /**
- * Every command, in the order `flexd help` lists them: running flexd (serve; a local `dev` fits
- * here), who you are and where (login, profiles), the kinvey-like operations on services, then
- * the running flexd itself (accounts, backup; a cluster's `nodes` fits here).
+ * Every command, in the order `flexd help` lists them: running flexd (serve, dev), who you are
+ * and where (login, profiles), the kinvey-like operations on services, then the running flexd
+ * itself (accounts, backup; a cluster's `nodes` fits here).
  */
 export const COMMANDS: readonly Command[] = [
-  serve,
+  serve, dev,
   login, logout, whoami, profile,
   create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del,
   user, admin, backup,
