@@ -160,7 +160,14 @@ export class ApiClient {
     try {
       res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      throw this.connectionError(err, method, path, timeoutMs);
+      // A kept-alive connection the server closed as the request went out (a busy server's idle
+      // timeout): a GET changes nothing, so it is sent once more, on a fresh connection.
+      if (method !== 'GET' || !connectionReset(err)) throw this.connectionError(err, method, path, timeoutMs);
+      try {
+        res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (again) {
+        throw this.connectionError(again, method, path, timeoutMs);
+      }
     }
     this.lastHeaders = res.headers;
     const date = res.headers.get('date');
@@ -185,6 +192,11 @@ export class ApiClient {
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CliError(`cannot resolve the host of ${this.host} (${code})`);
     return new CliError(`cannot reach ${this.host}: ${e.cause?.message ?? e.message}${code ? ` (${code})` : ''}`);
   }
+}
+
+function connectionReset(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; name?: string } }).cause;
+  return cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET' || cause?.name === 'SocketError';
 }
 
 function enc(segment: string): string {

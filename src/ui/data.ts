@@ -1,4 +1,4 @@
-import { environmentStatus } from '../api/status.ts';
+import { environmentStatus, versionOrigin } from '../api/status.ts';
 import type { RuntimeContext } from '../context.ts';
 import { residentBytes } from '../metrics/registry.ts';
 import type { TrafficSnapshot } from '../metrics/registry.ts';
@@ -34,17 +34,10 @@ export async function environmentView(ctx: RuntimeContext, service: ServiceRow, 
   return {
     service, env, status: status.status, reason: status.reason, version: status.version, replicas,
     traffic: ctx.metrics.traffic(env.id), lastDeploy: ctx.store.jobs.latest(env.id, 'deployService'),
-    origin: env.activeVersionId ? originOf(ctx.store.jobs.lastActivation(env.id)) : undefined,
+    origin: env.activeVersionId ? versionOrigin(ctx.store.jobs.lastActivation(env.id)) ?? undefined : undefined,
   };
 }
 
-function originOf(job: JobRow | undefined): VersionOrigin | undefined {
-  if (!job) return undefined;
-  const from = typeof job.params.from === 'string' ? job.params.from : undefined;
-  return { kind: job.type === 'rollbackService' ? 'rollback' : 'deploy', by: job.userEmail, at: job.updatedAt, jobId: job.id, ...(from ? { from } : {}) };
-}
-
-/** Every environment of every service, services by name. */
 export async function overview(ctx: RuntimeContext): Promise<EnvironmentView[]> {
   const { services } = ctx.store;
   const out: EnvironmentView[] = [];

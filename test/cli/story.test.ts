@@ -210,7 +210,10 @@ describe('flexd CLI: a service from login to delete', () => {
     const out = await ok(['rollback', '--service', SERVICE, '--to', '1.0.0']);
     assert.match(out, /Rolled back kitchen\/Development to version 1\.0\.0/);
     assert.deepEqual((await callFunction('version')).body, { version: '1.0.0' });
-    assert.equal((await json<{ version: string }>(['status', '--service', SERVICE])).version, '1.0.0');
+    const status = await json<{ version: string; origin: { kind: string; from?: string; by: string } }>(['status', '--service', SERVICE]);
+    assert.equal(status.version, '1.0.0');
+    assert.deepEqual([status.origin.kind, status.origin.from, status.origin.by], ['rollback', '1.0.1', ADMIN.email], 'status says the version serves because of a rollback');
+    assert.match(await ok(['status', '--service', SERVICE]), /origin\s+rolled back from 1\.0\.1 by /);
   });
 
   test('rollback: a version never deployed is refused in one line', async () => {
