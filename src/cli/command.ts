@@ -26,9 +26,10 @@ export interface Command {
   run(ctx: CommandContext): Promise<void>;
 }
 
-export const GLOBAL_HELP = `Global options:
+export const GLOBAL_HELP = `Global options (before or after the command: flexd --output json status -s orders):
   --output json          print {"result": …} for scripts instead of tables
-  --profile NAME         use this saved login (FLEXD_PROFILE; default: the active one)
+  --profile NAME         use this saved login (FLEXD_PROFILE; default: the active one;
+                         flexd profile list shows them, flexd profile use NAME switches)
   --host URL             talk to this flexd instead of the profile's
   -h, --help             this help`;
 
