@@ -87,7 +87,11 @@ function version(): string {
 const jsonOutput = argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
 
 main().catch((err: unknown) => {
-  const serving = argv.includes('serve');
+  let name: string | undefined;
+  try {
+    name = splitCommandLine(argv).name;
+  } catch { /* the usage error being reported */ }
+  const serving = name === 'serve' || name === 'dev';
   if (serving && requestedLogFormat(argv) === 'json') new ServeLines('json').err('error', failureLine(err));
   else if (jsonOutput && !serving) process.stdout.write(`${JSON.stringify({ error: failureParts(err) })}\n`);
   else console.error(`flexd: ${failureLine(err)}`);
