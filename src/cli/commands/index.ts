@@ -19,6 +19,7 @@ import { profile } from './profile.ts';
 import { serve } from './serve.ts';
 import { update } from './update.ts';
 import { user } from './user.ts';
+import { runtimes } from './runtimes.ts';
 import { versions } from './versions.ts';
 import { whoami } from './whoami.ts';
 
@@ -30,7 +31,7 @@ import { whoami } from './whoami.ts';
 export const COMMANDS: readonly Command[] = [
   serve, dev,
   login, logout, whoami, profile,
-  create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del,
+  create, list, deploy, status, logs, update, show, settings, versions, runtimes, recycle, rollback, env, del,
   user, admin, backup,
 ];
 
