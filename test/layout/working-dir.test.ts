@@ -1,5 +1,6 @@
 /**
- * Issue 16, item 1: each replica's working directory is its project folder, as under `node .`,
+ * Issue 16, item 1: each replica's working directory is its project folder, as under `node .`
+ * (the task runner's `output.log` included),
  * and what a replica writes there is its own. The fixture reads a bundled file with
  * `fs.readFile('./data.xml')` and writes `./message.txt` at start; it must answer as `node .`
  * answers in a copy of the same folder, and its writes must never be seen by the next version,
@@ -44,6 +45,8 @@ const SEQUENCE: [name: string, body: Record<string, unknown>][] = [
   ['write', { name: './data.xml', content: '<changed/>' }],
   ['peek', { name: './data.xml' }],
   ['peek', { name: './missing.txt' }],
+  // The task runner's own log, in the working directory: two lines for each answer so far.
+  ['lines', { name: './output.log' }],
 ];
 
 async function deploy(h: Harness, version: string, environment = 'Development'): Promise<void> {
