@@ -6,6 +6,7 @@
  * cache shared by the test files (helpers/runtimes.ts).
  */
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +77,16 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     const html = await page.text();
     assert.equal(page.status, 200, html.slice(0, 300));
     for (const major of MAJORS) assert.match(html, new RegExp(`data-label="Node" class="node">v${major}\\.`), `the overview shows node${major}'s Node`);
+    // Installed releases are shared, readable and runnable by every account, writable by none but flexd.
+    for (const row of runtimes.filter((r) => r.source === 'registry')) {
+      const root = dirname(dirname(row.path));
+      for (const path of [root, dirname(row.path), row.path, join(root, 'include', 'node'), join(root, 'include', 'node', 'node_version.h')]) {
+        const st = statSync(path);
+        assert.equal(st.uid, process.getuid!(), `${path} is flexd's`);
+        assert.equal(st.mode & 0o022, 0, `${path} is not writable by others`);
+        assert.equal(st.mode & 0o004, 0o004, `${path} is readable by others`);
+      }
+    }
     // The host's major was not downloaded: its row is flexd's own executable.
     assert.ok(runtimes.some((r) => r.source === 'host' && r.path === process.execPath));
   });
