@@ -7,7 +7,7 @@ import { createRuntime, type RuntimeOptions } from '../runtime.ts';
  * variable (FLEXD_ + the flag in upper snake case): flags win, then variables, then defaults.
  */
 const FLAGS = {
-  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' },
+  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'run-dir': { type: 'string' },
   'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
   'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' },
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
@@ -64,7 +64,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
 
   --host HOST            listen address (FLEXD_HOST, default ${DEFAULTS.host})
   --port PORT            port; 0 = any free port (FLEXD_PORT, default ${DEFAULTS.port})
-  --data-dir DIR         database and builds (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --data-dir DIR         everything flexd writes: database, builds, replicas' folders (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --run-dir DIR          replicas' folders elsewhere than <data dir>/run (FLEXD_RUN_DIR)
   --tls-cert FILE        serve HTTPS with this certificate (FLEXD_TLS_CERT)
   --tls-key FILE         ... and this key (FLEXD_TLS_KEY)
   --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
