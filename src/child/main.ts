@@ -12,7 +12,10 @@ import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
 import { openStartCache } from './start-cache.ts';
 
-/** After ready, how long the replica waits before it writes its start cache: off the first requests' path. */
+/**
+ * When the replica writes its start cache: after its first answer went out, or this long after
+ * ready without one (off the first request's path either way), and at the latest when it exits.
+ */
 const START_CACHE_SAVE_DELAY_MS = 1_000;
 
 const projectDir = process.argv[2];
@@ -79,6 +82,8 @@ process.on('unhandledRejection', (reason) => {
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
 if (startCacheDir) {
   const cache = openStartCache(startCacheDir, projectDir);
-  void receiver.ready.then(() => setTimeout(() => cache.save(), START_CACHE_SAVE_DELAY_MS).unref());
+  const idle = receiver.ready.then(() => new Promise<void>((resolve) => setTimeout(resolve, START_CACHE_SAVE_DELAY_MS).unref()));
+  void Promise.race([idle, receiver.answered]).then(() => setImmediate(() => cache.save()));
+  process.once('exit', () => cache.save());
 }
 loadService(projectDir, receiver.describeInstalled);

@@ -24,6 +24,9 @@ let installed: InstalledTaskRunner | null = null;
 let markReady: () => void;
 /** Settles once the service's receiver started and flexd was told the replica is ready. */
 export const ready = new Promise<void>((resolve) => { markReady = resolve; });
+let markAnswered: () => void;
+/** Settles once the first answer went out. */
+export const answered = new Promise<void>((resolve) => { markAnswered = resolve; });
 
 /** Which task runner the SDK would have loaded (load-service.ts tells us before `start`). */
 export function describeInstalled(taskRunner: InstalledTaskRunner | null): void {
@@ -75,6 +78,7 @@ export function runTask(id: number, task: Record<string, unknown>): void {
         // change to the response afterwards cannot alter what was sent.
         if (!open.delete(id)) return 'Connection ended by client.';
         logCompletion(err, result);
+        markAnswered();
         try {
           send({ t: 'result', id, task: result ?? task });
         } catch (err) {

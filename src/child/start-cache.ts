@@ -59,7 +59,7 @@ export function openStartCache(dir: string, projectDir: string): StartCache {
   const portable = portablePaths(projectDir);
   // V8 refuses another V8's cache anyway; a folder per Node version keeps both valid.
   const root = join(dir, process.version);
-  const knownPaths = readPaths(join(root, PATHS_FILE));
+  let knownPaths = readPaths(join(root, PATHS_FILE));
   for (const [key, file] of Object.entries(knownPaths)) internals._pathCache[portable.toLocal(key)] = portable.toLocal(file);
   const code = typeof internals.enableCompileCache === 'function'
     ? nodeCompileCache(internals, join(root, 'v8'))
@@ -71,7 +71,10 @@ export function openStartCache(dir: string, projectDir: string): StartCache {
         code.save();
         // Last: the resolutions file is there once the whole cache is.
         const paths = Object.fromEntries(Object.entries(internals._pathCache).map(([key, file]) => [portable.toPortable(key), portable.toPortable(file)]));
-        if (Object.keys(paths).some((key) => knownPaths[key] !== paths[key])) writeAtomically(join(root, PATHS_FILE), JSON.stringify(paths));
+        if (Object.keys(paths).some((key) => knownPaths[key] !== paths[key])) {
+          writeAtomically(join(root, PATHS_FILE), JSON.stringify(paths));
+          knownPaths = paths;
+        }
       } catch { /* a cache is an optimisation: a full disk or a read-only folder only costs the next start time */ }
     },
   };
