@@ -1,6 +1,6 @@
 /**
- * The entry point of a replica: `node [flags] child.cjs <projectDir> [<startCacheDir>]`.
- * Everything in src/child runs inside the replica and imports nothing from the parent side.
+ * The entry point of a replica: `node [flags] child.cjs <projectDir>`. Everything in src/child
+ * runs inside the replica and imports nothing from the parent side.
  *
  * Order matters: the channel's lifecycle is in place before the service's code loads, so a
  * replica whose runtime died exits even while the service is still starting.
@@ -10,16 +10,8 @@ import { loadService } from './load-service.ts';
 import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
 import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
-import { openStartCache } from './start-cache.ts';
-
-/**
- * When the replica writes its start cache: after its first answer went out, or this long after
- * ready without one (off the first request's path either way), and at the latest when it exits.
- */
-const START_CACHE_SAVE_DELAY_MS = 1_000;
 
 const projectDir = process.argv[2];
-const startCacheDir = process.argv[3];
 if (!projectDir || !hasChannel()) {
   console.error('flexd child: run by flexd with a channel on fd 3 and a project folder');
   process.exit(2);
@@ -80,10 +72,4 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
-if (startCacheDir) {
-  const cache = openStartCache(startCacheDir, projectDir);
-  const idle = receiver.ready.then(() => new Promise<void>((resolve) => setTimeout(resolve, START_CACHE_SAVE_DELAY_MS).unref()));
-  void Promise.race([idle, receiver.answered]).then(() => setImmediate(() => cache.save()));
-  process.once('exit', () => cache.save());
-}
 loadService(projectDir, receiver.describeInstalled);

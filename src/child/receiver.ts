@@ -21,12 +21,6 @@ const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
 let installed: InstalledTaskRunner | null = null;
-let markReady: () => void;
-/** Settles once the service's receiver started and flexd was told the replica is ready. */
-export const ready = new Promise<void>((resolve) => { markReady = resolve; });
-let markAnswered: () => void;
-/** Settles once the first answer went out. */
-export const answered = new Promise<void>((resolve) => { markAnswered = resolve; });
 
 /** Which task runner the SDK would have loaded (load-service.ts tells us before `start`). */
 export function describeInstalled(taskRunner: InstalledTaskRunner | null): void {
@@ -55,7 +49,6 @@ export function start(options: unknown, taskReceived: TaskCallback, started: (er
   setImmediate(() => {
     started();
     send({ t: 'ready', receiver });
-    markReady();
   });
 }
 
@@ -78,7 +71,6 @@ export function runTask(id: number, task: Record<string, unknown>): void {
         // change to the response afterwards cannot alter what was sent.
         if (!open.delete(id)) return 'Connection ended by client.';
         logCompletion(err, result);
-        markAnswered();
         try {
           send({ t: 'result', id, task: result ?? task });
         } catch (err) {
