@@ -1,5 +1,6 @@
 import type { Settings } from './config.ts';
 import type { Deployer } from './deploy/pipeline.ts';
+import type { EnvironmentDirectory } from './dataplane/directory.ts';
 import type { EventBus } from './events/bus.ts';
 import type { Metrics } from './metrics/registry.ts';
 import type { LogWriter } from './logs/writer.ts';
@@ -12,6 +13,8 @@ export interface RuntimeContext {
   readonly settings: Readonly<Settings>;
   readonly dataDir: string;
   readonly store: Store;
+  /** every service and environment in memory, refreshed on changes: the data plane and log lines read it */
+  readonly directory: EnvironmentDirectory;
   readonly logs: LogWriter;
   readonly supervisor: Supervisor;
   readonly deployer: Deployer;

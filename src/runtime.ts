@@ -10,6 +10,7 @@ import { createManagementApi } from './api/app.ts';
 import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
+import { EnvironmentDirectory } from './dataplane/directory.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { BodyBudget } from './edge/budget.ts';
 import { capConnections } from './edge/connections.ts';
@@ -26,7 +27,7 @@ import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
-import { openStore } from './store/index.ts';
+import { openStore, type Store } from './store/index.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
@@ -66,41 +67,43 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   }
   const dataDir = resolve(dataDirOption ?? requested.dataDir);
   const lock = await lockDataDir(dataDir);
-  let store: ReturnType<typeof openStore>;
+  let store: Store;
   let uidRange: RangeClaim;
   try {
     uidRange = await claimUidRange(requested, overrides.uidRangeStart !== undefined);
-    store = openStore(dataDir);
+    store = await openStore(dataDir);
   } catch (err) {
     await lock.release();
     throw err;
   }
   // The default uid range moves up when another flexd on this host holds it (isolation/range-claim.ts).
   const settings = uidRange.start === requested.uidRangeStart ? requested : resolveSettings({ ...overrides, uidRangeStart: uidRange.start });
-  const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
+  const logs = new LogWriter(new LogThread(store.file!, store.logs), {
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
   const events = new EventBus();
-  logServerEvents(events, store, log);
+  const directory = new EnvironmentDirectory(store);
+  logServerEvents(events, directory, log);
   const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
   const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
   const metrics = new Metrics({
-    store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
-    status: (id) => { const env = store.services.getEnvironment(id); return env ? String(environmentStatus(context, env).status) : 'NEW'; },
+    store, directory, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
+    status: async (id) => { const env = await store.services.getEnvironment(id); return env ? String((await environmentStatus(context, env)).status) : 'NEW'; },
   });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
-  store.accounts.defaultOrganization();
+  const context: RuntimeContext = { settings, dataDir, store, directory, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
+  await store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
-  const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
+  await directory.current();
+  const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
-    log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
+    log.error({ ...environmentNames(directory, env.id), reason: (await store.services.getEnvironment(env.id))?.lastError ?? 'unknown' }, 'could not restore an environment');
   }
 
   const dataPlane = createDataPlane({
-    store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
+    directory, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
   });
   const api = getRequestListener(createManagementApi(context).fetch);
   const inFlight = new Set<ServerResponse>();
@@ -135,7 +138,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // Nothing may stay behind: the replicas, the database, and the data dir's lock.
     await supervisor.close();
     await logs.close();
-    store.close();
+    await store.close();
     await uidRange.release();
     await lock.release();
     throw err;
@@ -161,8 +164,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         versionOverride = semver.valid(o.version) ?? undefined;
         if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
       }
-      const { service, environment } = ensureEnvironment(context, o);
-      const job = deployer.deploy({
+      const { service, environment } = await ensureEnvironment(context, o);
+      const job = await deployer.deploy({
         serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
         envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
       });
@@ -178,11 +181,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LINES) {
         throw new FlexdError('InvalidLogQuery', `limit must be a whole number from 1 to ${MAX_LOG_LINES}, not ${limit}`);
       }
-      const svc = store.services.findService(service);
-      const env = svc && store.services.findEnvironment(svc.id, environment);
+      const svc = await store.services.findService(service);
+      const env = svc && await store.services.findEnvironment(svc.id, environment);
       if (!env) throw new FlexdError('ServiceEnvironmentNotFound', `No environment "${environment}" of service "${service}".`, { status: 404 });
       await logs.flush();
-      return store.logs.latest(env.id, limit) as LogLine[];
+      return await store.logs.latest(env.id, limit) as LogLine[];
     },
     close() {
       closing ??= (async () => {
@@ -204,7 +207,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         // record that before the database closes (bounded: an npm install may still be running).
         await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
         await logs.close();
-        store.close();
+        await store.close();
         await uidRange.release();
         await lock.release();
         log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
@@ -226,11 +229,11 @@ function answerShuttingDown(res: ServerResponse): void {
 }
 
 /** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
-function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {
+async function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): Promise<{ service: string; environment: string }> {
   const { services, accounts } = ctx.store;
-  const svc = services.findService(o.service) ?? services.createService(accounts.defaultOrganization().id, o.service);
-  let env = services.findEnvironment(svc.id, o.environment);
-  if (!env) env = services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '' });
-  else if (o.secret !== undefined && o.secret !== env.secret) services.updateEnvironment(env.id, { secret: o.secret });
+  const svc = await services.findService(o.service) ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
+  let env = await services.findEnvironment(svc.id, o.environment);
+  if (!env) env = await services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '' });
+  else if (o.secret !== undefined && o.secret !== env.secret) await services.updateEnvironment(env.id, { secret: o.secret });
   return { service: svc.id, environment: env.id };
 }

@@ -34,14 +34,14 @@ describe('SDK generations', () => {
     assert.match(body.response.body.sdk, /^2\./);
     assert.deepEqual(body.response.body.echo, { a: 1 });
 
-    const env = rt.context.store.services.findEnvironment(rt.context.store.services.findService('gen2')!.id, 'Development')!;
-    const recycle = rt.context.deployer.recycle(env.serviceId, env.id, null);
+    const env = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService('gen2'))!.id, 'Development'))!;
+    const recycle = await rt.context.deployer.recycle(env.serviceId, env.id, null);
     const done = await rt.context.deployer.jobs.wait(recycle.id);
     assert.equal(done.status, 'COMPLETED', done.progress);
     assert.equal((await call()).status, 200);
     assert.equal(rt.context.supervisor.pool(env.id)!.suspension, null);
     await rt.context.logs.flush();
-    const lines = rt.context.store.logs.query(env.id, { limit: 1000, page: 1 });
+    const lines = (await rt.context.store.logs.query(env.id, { limit: 1000, page: 1 }));
     assert.ok(!lines.some((l) => /exited with code|killed by/.test(l.message) && l.threshold === 'error'), 'a graceful stop was logged as a crash');
   });
 

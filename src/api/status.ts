@@ -8,9 +8,9 @@ import { DEFAULT_RUNTIME } from './views.ts';
 /** `GET /v4/services/:sid/environments/:eid/status` (SPEC §5, KINVEY-CLI.md §6). */
 export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.get('/v4/services/:sid/environments/:eid/status', (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
-    return c.json(environmentStatus(ctx, env));
+  app.get('/v4/services/:sid/environments/:eid/status', async (c) => {
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    return c.json(await environmentStatus(ctx, env));
   });
   return app;
 }
@@ -27,11 +27,11 @@ export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
  * serving; `reason` says why the job failed), or COMPLETED. A failed version is never reported as
  * `deployment.version`: it was not stored, and the user may deploy it again once fixed.
  */
-export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Record<string, unknown> {
+export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Promise<Record<string, unknown>> {
   const { store, supervisor } = ctx;
-  const running = store.jobs.running(env.id);
-  const latest = running ?? store.jobs.latest(env.id);
-  const active = env.activeVersionId ? store.versions.get(env.activeVersionId) : undefined;
+  const running = await store.jobs.running(env.id);
+  const latest = running ?? await store.jobs.latest(env.id);
+  const active = env.activeVersionId ? await store.versions.get(env.activeVersionId) : undefined;
   if (!active && !latest && !env.lastError) return { status: 'NEW' };
 
   const pool = supervisor.pool(env.id);

@@ -48,20 +48,20 @@ export class Deployer {
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
   }
 
-  deploy(req: DeployRequest): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
+  async deploy(req: DeployRequest): Promise<JobRow> {
+    const job = await this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
       params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, version: req.version, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
     this.jobs.enqueue(job, (progress) => this.runDeploy(job, req, progress));
     return job;
   }
 
   /** Restarts every replica of the environment as one swap (recycle, or applying changed variables). */
-  recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle'): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId, params: { serviceId, serviceEnvironmentId: environmentId }, userEmail });
+  async recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle'): Promise<JobRow> {
+    const job = await this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId, params: { serviceId, serviceEnvironmentId: environmentId }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
-      const env = this.environment(environmentId);
+      const env = await this.environment(environmentId);
       if (!env.activeVersionId) return `${why}: nothing deployed yet; the change applies at the next deploy`;
-      const version = this.deps.store.versions.get(env.activeVersionId)!;
+      const version = (await this.deps.store.versions.get(env.activeVersionId))!;
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version}`);
       await this.activate(env, version);
       return `${why}: version ${version.version} serving on fresh replicas`;
@@ -70,12 +70,12 @@ export class Deployer {
   }
 
   /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
-  rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
+  async rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): Promise<JobRow> {
+    const job = await this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
       params: { serviceId, serviceEnvironmentId: environmentId, version }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
-      const env = this.environment(environmentId);
-      const stored = this.deps.store.versions.find(environmentId, version);
+      const env = await this.environment(environmentId);
+      const stored = await this.deps.store.versions.find(environmentId, version);
       if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
       progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
       await this.activate(env, stored, userEmail);
@@ -86,23 +86,23 @@ export class Deployer {
 
   /** On start: bring every environment back on its last active version. */
   async restoreAll(): Promise<void> {
-    const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
+    const failed = await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
     if (failed.jobs > 0) {
       this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
     // No job runs yet: whatever is in the builds folder is the scratch space of a job flexd was killed in.
     for (const name of readdirSync(this.box.buildsDir)) rmSync(join(this.box.buildsDir, name), { recursive: true, force: true });
     rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true }); // before flexd built in a box
-    const envs = this.deps.store.services.listEnvironments().filter((e) => e.activeVersionId);
+    const envs = (await this.deps.store.services.listEnvironments()).filter((e) => e.activeVersionId);
     const queue = [...envs];
     const worker = async () => {
       for (let env = queue.shift(); env; env = queue.shift()) {
-        const version = this.deps.store.versions.get(env.activeVersionId!);
+        const version = await this.deps.store.versions.get(env.activeVersionId!);
         if (!version) continue;
         try {
           await this.deps.supervisor.activate(env, version);
         } catch (err) {
-          this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
+          await this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
         }
       }
     };
@@ -139,7 +139,7 @@ export class Deployer {
       }
       const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
       target = project.version;
-      checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
+      checkVersionIncreases(project.version, await store.versions.newest(req.environmentId));
       const build = () => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
         settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
@@ -147,24 +147,24 @@ export class Deployer {
       const run = this.building.then(build, build);
       this.building = run.catch(() => {});
       const built = await run;
-      version = store.versions.add(req.environmentId, {
+      version = await store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
         sdkVersion: built.sdkVersion, runtime: req.runtime ?? null, jobId: job.id, nativeAddons: built.nativeAddons,
       });
       const size = built.size;
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
-      let env = this.environment(req.environmentId);
+      let env = await this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
-      pruneTrees(store);
+      await pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
       try {
-        if (version) store.versions.remove(version.id);
+        if (version) await store.versions.remove(version.id);
       } catch { /* the database refuses even this: the reason below matters more */ }
-      this.recordError(req.environmentId, err);
+      await this.recordError(req.environmentId, err);
       this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
       throw new Error(describe(err));
     } finally {
@@ -177,24 +177,24 @@ export class Deployer {
     try {
       await this.deps.supervisor.activate(env, version);
     } catch (err) {
-      this.recordError(env.id, err);
+      await this.recordError(env.id, err);
       throw err;
     }
-    this.deps.store.services.updateEnvironment(env.id, {
+    await this.deps.store.services.updateEnvironment(env.id, {
       activeVersionId: version.id, requestedVersion: version.version, requestedAt: new Date().toISOString(),
       ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
       envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
     });
   }
 
-  private recordError(environmentId: string, err: unknown): void {
+  private async recordError(environmentId: string, err: unknown): Promise<void> {
     try {
-      this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
+      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
     } catch { /* deleted meanwhile */ }
   }
 
-  private environment(id: string): EnvironmentRow {
-    const env = this.deps.store.services.getEnvironment(id);
+  private async environment(id: string): Promise<EnvironmentRow> {
+    const env = await this.deps.store.services.getEnvironment(id);
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
@@ -224,9 +224,9 @@ function storageFull(err: unknown, consequence: string): unknown {
 }
 
 /** Drops stored dependency trees no version has used for a while. */
-function pruneTrees(store: Store): void {
+async function pruneTrees(store: Store): Promise<void> {
   try {
-    store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
+    await store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
   } catch { /* a full or closed database: the next deploy tries again */ }
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { Store } from '../store/index.ts';
+import type { EnvironmentDirectory } from '../dataplane/directory.ts';
 import type { EventBus, FlexdEvent } from './bus.ts';
 import { environmentNames } from './names.ts';
 
@@ -11,10 +11,10 @@ import { environmentNames } from './names.ts';
  *   2026-11-30T00:10:02.120Z INFO  deploy finished service=orders environment=Development version=1.0.1 durationMs=812
  *   2026-11-30T00:12:40.004Z ERROR replica exited service=orders environment=Development reason=memory restartInMs=0 …
  */
-export function logServerEvents(events: EventBus, store: Store, log: Logger): void {
+export function logServerEvents(events: EventBus, directory: EnvironmentDirectory, log: Logger): void {
   events.on((e) => {
     const { environmentId, type, ...fields } = e;
-    const line = { ...environmentNames(store, environmentId), ...fields };
+    const line = { ...environmentNames(directory, environmentId), ...fields };
     switch (e.type) {
       case 'deploy-started': return log.info(line, 'deploy started');
       case 'deploy-finished': return log.info(line, 'deploy finished');

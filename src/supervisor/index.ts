@@ -47,6 +47,8 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  /** Each environment as it was last activated: replicas start from it without a database round trip. */
+  private readonly envs = new Map<string, EnvironmentRow>();
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -90,6 +92,7 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const settings = this.settingsFor(env);
+    this.envs.set(env.id, env);
     const dirs = this.dirsOf(env);
     const generation: Generation = {
       versionId: version.id,
@@ -131,13 +134,14 @@ export class Supervisor {
     if (!pool || pool.version === undefined) throw notDeployed();
     if (pool.suspension !== null) {
       throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
-        { status: 503, retryAfterSeconds: this.settingsFor(this.deps.store.services.getEnvironment(environmentId)!).retryAfterSeconds });
+        { status: 503, retryAfterSeconds: pool.retryAfterSeconds });
     }
   }
 
   async remove(environmentId: string): Promise<void> {
     const pool = this.pools.get(environmentId);
     this.pools.delete(environmentId);
+    this.envs.delete(environmentId);
     await pool?.close();
     this.dirs.get(environmentId)?.remove();
     this.dirs.delete(environmentId);
@@ -157,16 +161,15 @@ export class Supervisor {
       spawn: (generation, s) => this.spawn(environmentId, generation, s),
       note: (containerId, message, threshold = 'info') => this.deps.logs.note(environmentId, containerId || 'flexd', `[flexd] ${message}`, threshold),
       suspended: (reason) => {
-        try {
-          this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason });
-        } catch { /* the environment was deleted meanwhile */ }
+        // The environment may have been deleted meanwhile, or the database be away: the pool knows it is suspended.
+        this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason }).catch(() => {});
       },
       event: (e) => this.deps.events?.emit({ ...e, environmentId }),
     });
   }
 
   private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
-    const env = this.deps.store.services.getEnvironment(environmentId);
+    const env = this.envs.get(environmentId);
     const dirs = this.dirs.get(environmentId);
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
@@ -210,6 +213,6 @@ export class Supervisor {
    * replicas share it. Two activations of one version wait on one unpack.
    */
   private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
-    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
+    return dirs.unpack(version.id, (staging) => this.deps.store.versions.artifact(version.id).then((parts) => unpackArtifact(parts, staging)));
   }
 }

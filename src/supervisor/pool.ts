@@ -86,6 +86,11 @@ export class Pool {
     return this.replicas.map((r) => ({ containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, pid: r.pid }));
   }
 
+  /** What a 503 of this environment tells the client to wait, in seconds. */
+  get retryAfterSeconds(): number {
+    return this.settings.retryAfterSeconds;
+  }
+
   updateSettings(settings: Settings): void {
     this.settings = settings;
   }

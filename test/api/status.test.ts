@@ -15,7 +15,7 @@ test('status: UPDATING with deployment RUNNING at the new version while a job ru
 
   // A job held open by the test: the runner reports it running until `release` is called.
   const { context } = api.rt;
-  const held = context.store.jobs.create({ type: 'deployService', serviceId, environmentId, params: { version: '2.0.0' }, userEmail: ADMIN.email });
+  const held = (await context.store.jobs.create({ type: 'deployService', serviceId, environmentId, params: { version: '2.0.0' }, userEmail: ADMIN.email }));
   let release!: () => void;
   const released = new Promise<void>((resolve) => { release = resolve; });
   context.deployer.jobs.enqueue(held, async (progress) => {
@@ -43,7 +43,7 @@ test('status: a suspended environment reports ERROR with the reason', async (t) 
   const api = await startApi(t);
   const { serviceId, environmentId } = await api.createEnvironment('svc');
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
-  api.rt.context.store.services.updateEnvironment(environmentId, { suspendedReason: 'crashed 6 times within 60 s' });
+  await api.rt.context.store.services.updateEnvironment(environmentId, { suspendedReason: 'crashed 6 times within 60 s' });
   const status = (await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/status`)).body;
   assert.equal(status.status, 'ERROR');
   assert.equal(status.version, '1.0.0');

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployFixture, failedDeploy, fixtureCopy, hammer, keepAliveAgent, startRuntime, whoami } from '../lifecycle/helpers.ts';
-import { integrityCheck } from './helpers.ts';
+import { sqliteConnection } from '../../src/store/index.ts';
 
 const target = { service: 'hoarder', environment: 'Production' };
 /** Pages (4 KiB) left free: room for the job's progress rows, far from the artifact's ~100. */
@@ -24,9 +24,10 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const base = h.base(target.service, target.environment);
   const envId = h.environmentId(target.service, target.environment);
   const { store } = h.rt.context;
-  const unlimited = store.db.pragma('max_page_count', { simple: true }) as number;
-  const pages = store.db.pragma('page_count', { simple: true }) as number;
-  store.db.pragma(`max_page_count = ${pages + SPARE_PAGES}`);
+  const db = sqliteConnection(store);
+  const unlimited = db.pragma('max_page_count', { simple: true }) as number;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  db.pragma(`max_page_count = ${pages + SPARE_PAGES}`);
 
   const hoard = fixtureCopy(cleanup, 'versioned', '2.0.0');
   writeFileSync(join(hoard, 'hoard.bin'), randomBytes(600 * 1024));
@@ -34,21 +35,21 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const err = await h.rt.deployDirectory(hoard, target).then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
   await load.stop();
   assert.match(err.message, /^StorageFull: flexd's database is full \(disk or max_page_count\): the version was not stored/);
-  const job = store.jobs.latest(envId, 'deployService')!;
+  const job = (await store.jobs.latest(envId, 'deployService'))!;
   assert.equal(job.status, 'ERROR');
   assert.match(job.progress, /StorageFull/);
-  assert.equal(integrityCheck(store.db), 'ok');
-  assert.deepEqual(store.versions.list(envId).map((v) => v.version), ['1.0.0'], 'nothing of 2.0.0 stored');
-  assert.equal(store.versions.get(store.services.getEnvironment(envId)!.activeVersionId!)!.version, '1.0.0');
+  assert.equal(await store.integrityCheck(), 'ok');
+  assert.deepEqual((await store.versions.list(envId)).map((v) => v.version), ['1.0.0'], 'nothing of 2.0.0 stored');
+  assert.equal((await store.versions.get((await store.services.getEnvironment(envId))!.activeVersionId!))!.version, '1.0.0');
   const failures = load.records.filter((r) => r.status !== 200 || r.header !== '1.0.0');
   assert.deepEqual(failures, [], 'the current version answered every request meanwhile');
   assert.ok(load.records.length > 0);
   assert.equal((await whoami(base, 'whoami after the failed deploy')).version, '1.0.0');
 
-  store.db.pragma(`max_page_count = ${unlimited}`);
+  db.pragma(`max_page_count = ${unlimited}`);
   await h.rt.deployDirectory(hoard, target);
   assert.equal((await whoami(base, 'whoami once space is back')).version, '2.0.0');
-  assert.equal(integrityCheck(store.db), 'ok');
+  assert.equal(await store.integrityCheck(), 'ok');
   t.diagnostic(`database capped at ${pages + SPARE_PAGES} pages; ${load.records.length} requests answered by 1.0.0 during the failed deploy`);
 });
 
