@@ -76,6 +76,7 @@ export function readUpload(source: Readable, contentType: string, options: Uploa
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('limit', () => fail(new FlexdError('ArchiveTooLarge',
           `The archive is over the limit of ${options.maxFileBytes} bytes.`, { status: 413 })));
+        stream.resume(); // paused explicitly above: a 'data' listener alone does not restart it
       }, (err: unknown) => {
         stream.resume();
         fail(err);

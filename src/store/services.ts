@@ -64,7 +64,7 @@ export class ServiceStore {
   }
 
   private changed(): void {
-    this.changed();
+    this.revision++;
     for (const listener of this.listeners) listener();
   }
 
