@@ -31,14 +31,9 @@ export class AccountStore {
   async defaultOrganization(): Promise<OrganizationRow> {
     const existing = (await this.listOrganizations())[0];
     if (existing) return existing;
-    return this.db.transaction(async (tx) => {
-      // Two nodes starting at once on one database: the second finds the first one's.
-      const raced = await tx.get<OrganizationRow>(`SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY created_at LIMIT 1`);
-      if (raced) return raced;
-      const row = { id: newId(), name: 'Default', createdAt: nowIso() };
-      await tx.run('INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)', [row.id, row.name, row.createdAt]);
-      return row;
-    });
+    // Two nodes starting at once on one database: the name is unique, so the second keeps the first one's.
+    await this.db.run('INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING', [newId(), 'Default', nowIso()]);
+    return (await this.listOrganizations())[0];
   }
 
   async countUsers(): Promise<number> {

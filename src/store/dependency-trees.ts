@@ -30,7 +30,7 @@ export class DependencyTreeStore {
   }
 
   async tree(key: string): Promise<Buffer> {
-    const row = await this.db.get<{ tree: Buffer }>('SELECT tree FROM dependency_trees WHERE key = ?', [key]);
+    const row = await this.db.get<{ tree: Buffer }>(`SELECT tree FROM ${this.db.dialect.name === 'sqlite' ? 'dependency_trees' : 'dependency_tree_blobs'} WHERE key = ?`, [key]);
     if (!row) throw new Error(`dependency tree ${key} not found`);
     return row.tree;
   }
@@ -38,9 +38,18 @@ export class DependencyTreeStore {
   /** Stores a tree under `key`; a tree already stored under it is kept (same inputs, same tree). */
   async add(key: string, fields: { tree: Buffer; sdkVersion: string | null; notes: string[]; nativeAddons: boolean }): Promise<void> {
     const now = nowIso();
-    await this.db.run(`INSERT INTO dependency_trees (key, tree, size, sdk_version, notes, native_addons, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`,
-    [key, fields.tree, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), fields.nativeAddons ? 1 : 0, now, now]);
+    const values = [key, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), fields.nativeAddons ? 1 : 0, now, now];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run(`INSERT INTO dependency_trees (key, size, sdk_version, notes, native_addons, created_at, used_at, tree) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`, [...values, fields.tree]);
+      return;
+    }
+    // PostgreSQL: the tar in a table of its own, never read with the row that describes it.
+    await this.db.transaction(async (tx) => {
+      await tx.run(`INSERT INTO dependency_trees (key, size, sdk_version, notes, native_addons, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`, values);
+      await tx.run('INSERT INTO dependency_tree_blobs (key, tree) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [key, fields.tree]);
+    });
   }
 
   async touch(key: string): Promise<void> {

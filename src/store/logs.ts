@@ -145,7 +145,7 @@ export class LogRing {
 }
 
 /** What a record costs against the ring cap: its text plus a fixed overhead for the row. */
-function recordBytes(r: LogRecord): number {
+export function recordBytes(r: LogRecord): number {
   return Buffer.byteLength(r.message) + 64;
 }
 

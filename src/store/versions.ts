@@ -31,9 +31,18 @@ export class VersionStore {
     sdkVersion: string | null; runtime: string | null; jobId: string | null; nativeAddons?: boolean;
   }): Promise<VersionRow> {
     const id = newId();
-    await this.db.run(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
-      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0]);
+    const values = [id, environmentId, fields.version, fields.dependenciesKey, fields.hash, fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons, bundle)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [...values, fields.project]);
+    } else {
+      // PostgreSQL: the tar in a table of its own, never read with the row that describes it.
+      await this.db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values);
+        await tx.run('INSERT INTO version_blobs (version_id, bundle) VALUES (?, ?)', [id, fields.project]);
+      });
+    }
     return (await this.get(id))!;
   }
 
@@ -47,8 +56,11 @@ export class VersionStore {
 
   /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
   async artifact(id: string): Promise<ArtifactParts> {
-    const found = await this.db.get<ArtifactParts>(`SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
-      LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`, [id]);
+    const found = await this.db.get<ArtifactParts>(this.db.dialect.name === 'sqlite'
+      ? `SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
+        LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`
+      : `SELECT b.bundle AS project, t.tree AS dependencies FROM versions v JOIN version_blobs b ON b.version_id = v.id
+        LEFT JOIN dependency_tree_blobs t ON t.key = v.dependencies_key WHERE v.id = ?`, [id]);
     if (!found) throw new Error(`version ${id} not found`);
     return found;
   }
