@@ -46,7 +46,7 @@ export class Deployer {
   /** Builds run one at a time: they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void> }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
@@ -194,6 +194,9 @@ export class Deployer {
       ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
       envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
     });
+    // Every other node swaps to what this one now runs (src/cluster); a database that is away
+    // meanwhile loses nothing: the nodes re-read everything when they hear from it again.
+    await this.deps.announce?.(env.id).catch((err: Error) => this.deps.log?.warn({ error: err.message }, 'could not announce a change to the other nodes'));
   }
 
   private async recordError(environmentId: string, err: unknown): Promise<void> {

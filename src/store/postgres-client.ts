@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { FlexdError } from '../errors.ts';
 import { POSTGRES, type SqlClient } from './sql.ts';
 
 /**
@@ -26,9 +27,14 @@ export class PostgresClient implements SqlClient {
 
   async transaction<T>(work: (tx: SqlClient) => Promise<T>): Promise<T> {
     if (this.connection) return work(this);
-    const connection = await this.pool.connect();
+    let connection: pg.PoolClient;
     try {
-      await connection.query('BEGIN');
+      connection = await this.pool.connect();
+    } catch (err) {
+      throw databaseUnavailable(err) ?? err;
+    }
+    try {
+      await connection.query('BEGIN').catch((err: unknown) => { throw databaseUnavailable(err) ?? err; });
       const result = await work(new PostgresClient(this.pool, connection));
       await connection.query('COMMIT');
       return result;
@@ -40,8 +46,12 @@ export class PostgresClient implements SqlClient {
     }
   }
 
-  private query(sql: string, params: readonly unknown[]): Promise<pg.QueryResult> {
-    return (this.connection ?? this.pool).query({ text: numbered(sql), values: params as unknown[], types: TYPES });
+  private async query(sql: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+    try {
+      return await (this.connection ?? this.pool).query({ text: numbered(sql), values: params as unknown[], types: TYPES });
+    } catch (err) {
+      throw databaseUnavailable(err) ?? err;
+    }
   }
 }
 
@@ -67,3 +77,24 @@ const TYPES = {
     return pg.types.getTypeParser(oid, format as 'text');
   },
 } as pg.CustomTypesConfig;
+
+/** SQLSTATE classes 08 (connection exception) and 57P (operator intervention: the server shutting down or starting). */
+const AWAY_SQLSTATE = /^(08|57P)/;
+const AWAY_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND']);
+/** How long a client is told to wait before trying again while the database is away. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * A failure that means "the database cannot be reached" as the 503 `DatabaseUnavailable` the
+ * management API answers (serving goes on from memory meanwhile); undefined for any other error.
+ */
+export function databaseUnavailable(err: unknown): FlexdError | undefined {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  if (AWAY_SQLSTATE.test(code) || AWAY_ERRNO.has(code) || /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message)) {
+    return new FlexdError('DatabaseUnavailable', 'flexd\'s database (PostgreSQL) cannot be reached: the change was not made. Services keep serving; try again shortly.',
+      { status: 503, retryAfterSeconds: RETRY_AFTER_SECONDS, debug: message || code });
+  }
+  return undefined;
+}

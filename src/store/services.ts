@@ -49,23 +49,23 @@ export class ServiceStore {
    * cache lookups until it changes (see dataplane/directory.ts).
    */
   revision = 0;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(local: boolean) => void>();
 
   constructor(private readonly db: SqlClient) {}
 
   /** Tells the caches that services or environments changed elsewhere (another node). */
   invalidate(): void {
-    this.changed();
+    this.changed(false);
   }
 
-  /** Calls `listener` after every change (it may re-read at once). */
-  onChange(listener: () => void): void {
+  /** Calls `listener` after every change (it may re-read at once); `local`: made through this store, not announced by another node. */
+  onChange(listener: (local: boolean) => void): void {
     this.listeners.add(listener);
   }
 
-  private changed(): void {
+  private changed(local = true): void {
     this.revision++;
-    for (const listener of this.listeners) listener();
+    for (const listener of this.listeners) listener(local);
   }
 
   async createService(organizationId: string, name: string): Promise<ServiceRow> {

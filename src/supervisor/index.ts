@@ -33,6 +33,8 @@ export interface SupervisorDeps {
   events?: EventBus;
   /** flexd's own log (src/logger.ts) */
   log?: Logger;
+  /** tells the other nodes (src/cluster) that what the environment runs changed here: its suspension */
+  announce?: (environmentId: string) => Promise<void>;
 }
 
 /**
@@ -42,7 +44,7 @@ export interface SupervisorDeps {
  * (sandbox.ts), as the environment's own account when flexd is root.
  */
 export class Supervisor {
-  private readonly pools = new Map<string, Pool>();
+  private readonly poolsById = new Map<string, Pool>();
   private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
@@ -89,7 +91,12 @@ export class Supervisor {
   }
 
   pool(environmentId: string): Pool | undefined {
-    return this.pools.get(environmentId);
+    return this.poolsById.get(environmentId);
+  }
+
+  /** Every environment with a pool on this node. */
+  pools(): { environmentId: string; pool: Pool }[] {
+    return [...this.poolsById].map(([environmentId, pool]) => ({ environmentId, pool }));
   }
 
   /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
@@ -130,10 +137,10 @@ export class Supervisor {
   private async swap(env: EnvironmentRow, dirs: EnvironmentDirs, generation: Generation): Promise<void> {
     const settings = this.settingsFor(env);
     this.envs.set(env.id, env);
-    let pool = this.pools.get(env.id);
+    let pool = this.poolsById.get(env.id);
     if (!pool) {
       pool = this.createPool(env, settings);
-      this.pools.set(env.id, pool);
+      this.poolsById.set(env.id, pool);
     } else {
       pool.updateSettings(settings);
     }
@@ -142,13 +149,13 @@ export class Supervisor {
     } finally {
       // The old generation has drained and stopped, or the new one failed: keep only what runs.
       const running = pool.versionId;
-      if (this.pools.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
+      if (this.poolsById.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
     }
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
     if (this.closed) throw shuttingDown('flexd');
-    const pool = this.pools.get(environmentId);
+    const pool = this.poolsById.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
   }
@@ -159,7 +166,7 @@ export class Supervisor {
    */
   checkServing(environmentId: string): void {
     if (this.closed) throw shuttingDown('flexd');
-    const pool = this.pools.get(environmentId);
+    const pool = this.poolsById.get(environmentId);
     if (!pool || pool.version === undefined) throw notDeployed();
     if (pool.suspension !== null) {
       throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
@@ -168,8 +175,8 @@ export class Supervisor {
   }
 
   async remove(environmentId: string): Promise<void> {
-    const pool = this.pools.get(environmentId);
-    this.pools.delete(environmentId);
+    const pool = this.poolsById.get(environmentId);
+    this.poolsById.delete(environmentId);
     this.envs.delete(environmentId);
     await pool?.close();
     this.dirs.get(environmentId)?.remove();
@@ -178,8 +185,8 @@ export class Supervisor {
 
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.pools.values()];
-    this.pools.clear();
+    const all = [...this.poolsById.values()];
+    this.poolsById.clear();
     await Promise.all(all.map((p) => p.close()));
     removeSandbox(this.sandbox);
   }
@@ -191,7 +198,10 @@ export class Supervisor {
       note: (containerId, message, threshold = 'info') => this.deps.logs.note(environmentId, containerId || 'flexd', `[flexd] ${message}`, threshold),
       suspended: (reason) => {
         // The environment may have been deleted meanwhile, or the database be away: the pool knows it is suspended.
-        this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason }).catch(() => {});
+        // A suspension is cluster-wide: the other nodes hear of it once it is recorded.
+        this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason })
+          .then(() => (reason === null ? undefined : this.deps.announce?.(environmentId)))
+          .catch(() => {});
       },
       event: (e) => this.deps.events?.emit({ ...e, environmentId }),
     });
