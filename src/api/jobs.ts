@@ -62,7 +62,7 @@ function jobView(job: JobRow, role: Role) {
   const params = role === 'viewer' && vars && typeof vars === 'object'
     ? { ...job.params, environmentVariables: Object.fromEntries(Object.keys(vars).map((k) => [k, REDACTED])) }
     : job.params;
-  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params, createdAt: job.createdAt, updatedAt: job.updatedAt };
+  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params, createdAt: job.createdAt, updatedAt: job.updatedAt, node: job.node };
 }
 
 async function acceptUpload(ctx: RuntimeContext, c: Context<ApiEnv>, contentType: string): Promise<JobRow> {

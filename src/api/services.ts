@@ -92,6 +92,8 @@ export async function retireEnvironment(ctx: RuntimeContext, environmentId: stri
   if (running) void ctx.deployer.jobs.wait(running.id).then(() => ctx.supervisor.remove(environmentId));
   await ctx.supervisor.remove(environmentId);
   await ctx.logs.deleteEnvironment(environmentId);
+  // The other nodes stop its replicas too.
+  await ctx.cluster.announce(environmentId).catch((err: Error) => ctx.log.warn({ error: err.message }, 'could not announce a delete to the other nodes'));
 }
 
 const nameTaken = (name: string) =>

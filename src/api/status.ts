@@ -56,6 +56,10 @@ export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow
     deployment = { status: 'COMPLETED', version: active?.version, runtime };
   }
 
+  // Several nodes: ONLINE at a version only when every live node serves it.
+  const nodes = ctx.store.backend === 'postgres' ? await nodesServing(ctx, env.id) : undefined;
+  if (status === 'ONLINE' && active && nodes?.some((n) => n.version !== active.version)) status = 'UPDATING';
+
   return {
     status,
     version: active?.version,
@@ -66,5 +70,19 @@ export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow
     deployment,
     replicas: pool?.describe() ?? [],
     ...(reason !== undefined ? { reason } : {}),
+    ...(nodes ? { nodes } : {}),
   };
+}
+
+/** Each live node's version, replicas and status for the environment (this node's own from memory, the others' from their last heartbeat). */
+async function nodesServing(ctx: RuntimeContext, environmentId: string): Promise<{ name: string; version: string | null; replicas: number; status: string }[]> {
+  const nodes = await ctx.cluster.nodes().catch(() => []);
+  return nodes.filter((n) => n.live || n.name === ctx.cluster.nodeName).map((n) => {
+    if (n.name === ctx.cluster.nodeName) {
+      const pool = ctx.supervisor.pool(environmentId);
+      return { name: n.name, version: pool?.version ?? null, replicas: pool?.replicaCount ?? 0, status: !pool ? 'NOT RUNNING' : pool.suspension !== null ? 'SUSPENDED' : 'ONLINE' };
+    }
+    const s = n.serving.find((x) => x.environmentId === environmentId);
+    return { name: n.name, version: s?.version ?? null, replicas: s?.replicas ?? 0, status: s?.status ?? 'NOT RUNNING' };
+  });
 }

@@ -46,7 +46,7 @@ export class Deployer {
   /** Builds run one at a time: they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void> }) {
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void>; nodeName?: string }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
@@ -90,7 +90,9 @@ export class Deployer {
 
   /** On start: bring every environment back on its last active version. */
   async restoreAll(): Promise<void> {
-    const failed = await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
+    // On PostgreSQL the other nodes' jobs run on: only this node's own are cut short.
+    const failed = await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again',
+      this.deps.store.backend === 'postgres' ? [this.deps.nodeName ?? ''] : undefined);
     if (failed.jobs > 0) {
       this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }

@@ -38,11 +38,11 @@ export interface Store {
 }
 
 /** The store of a data dir: its SQLite database, created and brought up to date as needed. */
-export async function openStore(dataDir: string): Promise<Store> {
+export async function openStore(dataDir: string, node = ''): Promise<Store> {
   const file = join(dataDir, DATABASE_FILE);
   const db = openDatabase(file);
   const store: Store = {
-    ...storeOver(new SqliteClient(db), 'sqlite', {
+    ...storeOver(new SqliteClient(db), 'sqlite', node, {
       integrityCheck: async () => (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('\n'),
       close: async () => { db.close(); },
     }),
@@ -53,14 +53,14 @@ export async function openStore(dataDir: string): Promise<Store> {
 }
 
 /** The table groups over one client; `engine` adds what differs per engine. */
-export function storeOver(client: SqlClient, backend: Store['backend'], engine: Pick<Store, 'integrityCheck' | 'close'>): Store {
+export function storeOver(client: SqlClient, backend: Store['backend'], node: string, engine: Pick<Store, 'integrityCheck' | 'close'>): Store {
   return {
     backend,
     accounts: new AccountStore(client),
     services: new ServiceStore(client),
     versions: new VersionStore(client),
     dependencyTrees: new DependencyTreeStore(client),
-    jobs: new JobStore(client),
+    jobs: new JobStore(client, node),
     logs: new LogStore(client),
     ...engine,
   };

@@ -7,27 +7,30 @@ export type JobType = 'deployService' | 'recycleService' | 'rollbackService';
 export interface JobRow {
   id: string; type: JobType; serviceId: string | null; environmentId: string | null; status: JobStatus;
   progress: string; params: Record<string, unknown>; userEmail: string | null; createdAt: string; updatedAt: string;
+  /** the node that runs or ran it */
+  node: string | null;
 }
 
-interface RawJob { id: string; type: JobType; service_id: string | null; environment_id: string | null; status: JobStatus; progress: string; params: string; user_email: string | null; created_at: string; updated_at: string }
+interface RawJob { id: string; type: JobType; service_id: string | null; environment_id: string | null; status: JobStatus; progress: string; params: string; user_email: string | null; created_at: string; updated_at: string; node: string | null }
 
 function toJob(r: RawJob): JobRow {
   return { id: r.id, type: r.type, serviceId: r.service_id, environmentId: r.environment_id, status: r.status, progress: r.progress,
-    params: JSON.parse(r.params), userEmail: r.user_email, createdAt: r.created_at, updatedAt: r.updated_at };
+    params: JSON.parse(r.params), userEmail: r.user_email, createdAt: r.created_at, updatedAt: r.updated_at, node: r.node };
 }
 
-const JOB_COLUMNS = 'id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at';
+const JOB_COLUMNS = 'id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at, node';
 
 /** Deploy and recycle jobs and their progress. */
 export class JobStore {
-  constructor(private readonly db: SqlClient) {}
+  /** `node`: this node's name, recorded on the jobs it creates */
+  constructor(private readonly db: SqlClient, private readonly node: string = '') {}
 
   async create(fields: { type: JobType; serviceId: string; environmentId: string; params: Record<string, unknown>; userEmail: string | null }): Promise<JobRow> {
     const id = newId();
     const now = nowIso();
-    await this.db.run(`INSERT INTO jobs (id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at)
-      VALUES (?, ?, ?, ?, 'QUEUED', 'Queued', ?, ?, ?, ?)`, [id, fields.type, fields.serviceId, fields.environmentId,
-      JSON.stringify(fields.params), fields.userEmail, now, now]);
+    await this.db.run(`INSERT INTO jobs (id, type, service_id, environment_id, status, progress, params, user_email, created_at, updated_at, node)
+      VALUES (?, ?, ?, ?, 'QUEUED', 'Queued', ?, ?, ?, ?, ?)`, [id, fields.type, fields.serviceId, fields.environmentId,
+      JSON.stringify(fields.params), fields.userEmail, now, now, this.node || null]);
     return (await this.get(id))!;
   }
 
@@ -65,14 +68,17 @@ export class JobStore {
    * the steps they got through, and take back the versions they stored but no environment
    * serves (a deploy killed between storing its version and the swap), so the same version
    * can be deployed again. One transaction: a crash during this repeats it whole at the next start.
+   * `nodes`: only the jobs these nodes ran (several nodes share a database; default: every job).
    */
-  failUnfinished(reason: string): Promise<{ jobs: number; versions: number }> {
+  failUnfinished(reason: string, nodes?: readonly string[]): Promise<{ jobs: number; versions: number }> {
+    const ofNodes = nodes === undefined ? '' : ` AND node IN (${nodes.map(() => '?').join(', ') || 'NULL'})`;
+    const params = nodes ?? [];
     return this.db.transaction(async (tx) => {
       const versions = (await tx.run(`DELETE FROM versions
-        WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('QUEUED','BUILDING','DEPLOYING'))
-          AND id NOT IN (SELECT active_version_id FROM environments WHERE active_version_id IS NOT NULL)`)).changes;
+        WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('QUEUED','BUILDING','DEPLOYING')${ofNodes})
+          AND id NOT IN (SELECT active_version_id FROM environments WHERE active_version_id IS NOT NULL)`, params)).changes;
       const jobs = (await tx.run(`UPDATE jobs SET status = 'ERROR', progress = progress || CAST(? AS TEXT), updated_at = ?
-        WHERE status IN ('QUEUED','BUILDING','DEPLOYING')`, [`\n${reason}`, nowIso()])).changes;
+        WHERE status IN ('QUEUED','BUILDING','DEPLOYING')${ofNodes}`, [`\n${reason}`, nowIso(), ...params])).changes;
       return { jobs, versions };
     });
   }

@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT_MS = 5_000;
  * node. Opening brings the schema up to date once, under an advisory lock, so two nodes starting
  * together never both migrate; a schema newer than this flexd knows refuses to start.
  */
-export async function openPostgresStore(url: string): Promise<Store & { pool: pg.Pool; client: PostgresClient }> {
+export async function openPostgresStore(url: string, node = ''): Promise<Store & { pool: pg.Pool; client: PostgresClient }> {
   const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle connection the server dropped (it restarted) reports here; the pool replaces it.
   pool.on('error', () => {});
@@ -27,7 +27,7 @@ export async function openPostgresStore(url: string): Promise<Store & { pool: pg
     throw err;
   }
   const client = new PostgresClient(pool);
-  const store = storeOver(client, 'postgres', {
+  const store = storeOver(client, 'postgres', node, {
     integrityCheck: async () => { await client.get('SELECT 1 AS ok'); return 'ok'; },
     close: async () => { await pool.end(); },
   });

@@ -35,7 +35,8 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const load = hammer(base, 4, keepAliveAgent(cleanup, 4));
   const err = await h.rt.deployDirectory(hoard, target).then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
   await load.stop();
-  assert.match(err.message, /^StorageFull: flexd's database is full \(disk or max_page_count\): the version was not stored/);
+  assert.equal((err as Error & { code?: string }).code, 'StorageFull');
+  assert.match(err.message, /^flexd's database is full \(disk or max_page_count\): the version was not stored/);
   const job = (await store.jobs.latest(envId, 'deployService'))!;
   assert.equal(job.status, 'ERROR');
   assert.match(job.progress, /StorageFull/);
