@@ -27,6 +27,7 @@ import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openCatalog } from './runtimes/index.ts';
 import { openStore, type Store } from './store/index.ts';
 import { openPostgresStore } from './store/postgres.ts';
 import { PostgresLogRing } from './store/postgres-log-ring.ts';
@@ -66,6 +67,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
   }
   const dataDir = resolve(dataDirOption ?? requested.dataDir);
+  const catalog = openCatalog(requested, dataDir, runtimes ?? {});
   const lock = await lockDataDir(dataDir);
   let store: Store;
   let uidRange: RangeClaim;
@@ -105,20 +107,20 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const directory = new EnvironmentDirectory(store);
   logServerEvents(events, directory, log);
   const announce = (environmentId: string) => cluster.announce(environmentId);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log, announce });
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log, announce });
   const cluster: Cluster = pgCluster ?? singleNode(nodeName, FLEXD_VERSION, supervisor);
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log, announce, nodeName });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName });
   const metrics = new Metrics({
     store, directory, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
     status: async (id) => { const env = await store.services.getEnvironment(id); return env ? String((await environmentStatus(context, env)).status) : 'NEW'; },
   });
-  const context: RuntimeContext = { settings, dataDir, store, cluster, directory, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
+  const context: RuntimeContext = { settings, dataDir, store, cluster, directory, logs, supervisor, deployer, runtimes: catalog, log, events, metrics };
   await store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
-  await pgCluster?.start(supervisor);
+  await pgCluster?.start(supervisor, deployer);
   await directory.current();
   const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {

@@ -18,6 +18,7 @@ import { statusRoutes } from './status.ts';
 import { userRoutes } from './users.ts';
 import { versionRoutes } from './versions.ts';
 import { nodeRoutes } from './nodes.ts';
+import { runtimeRoutes } from './runtimes.ts';
 import type { ApiEnv } from './types.ts';
 
 /** JSON bodies: names, secrets and variables; nothing legitimate comes near it (uploads have their own cap) */
@@ -83,5 +84,6 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.route('/', jobRoutes(ctx));
   app.route('/', versionRoutes(ctx));
   app.route('/', nodeRoutes(ctx));
+  app.route('/', runtimeRoutes(ctx));
   return app;
 }

@@ -36,7 +36,7 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const list = await services.listServices(owner);
     return c.json(await Promise.all(list.map(async (svc) => ({
       ...serviceView(svc),
-      ...(expand ? { environments: (await services.listEnvironments(svc.id)).map((env) => environmentViewFor(env, c.get('user').role)) } : {}),
+      ...(expand ? { environments: (await services.listEnvironments(svc.id)).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)) } : {}),
     }))));
   });
 

@@ -7,7 +7,7 @@ import { createRuntime, type RuntimeOptions } from '../runtime.ts';
  * variable (FLEXD_ + the flag in upper snake case): flags win, then variables, then defaults.
  */
 const FLAGS = {
-  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' },
+  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'run-dir': { type: 'string' },
   'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
   'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' },
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
@@ -16,6 +16,7 @@ const FLAGS = {
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
+  'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -64,13 +65,20 @@ export const SERVE_HELP = `Usage: flexd serve [options]
 
   --host HOST            listen address (FLEXD_HOST, default ${DEFAULTS.host})
   --port PORT            port; 0 = any free port (FLEXD_PORT, default ${DEFAULTS.port})
-  --data-dir DIR         database and builds (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --data-dir DIR         everything flexd writes: database, builds, replicas' folders (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --run-dir DIR          replicas' folders elsewhere than <data dir>/run (FLEXD_RUN_DIR)
   --tls-cert FILE        serve HTTPS with this certificate (FLEXD_TLS_CERT)
   --tls-key FILE         ... and this key (FLEXD_TLS_KEY)
   --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
+  --default-runtime R    what an environment that chose no runtime runs: node20, node22, node24…
+                         (FLEXD_DEFAULT_RUNTIME, default: the major flexd runs on, so nothing is downloaded)
+  --legacy-runtimes T    Kinvey's old names and the major each runs on, e.g. node10=20,node12=22
+                         (FLEXD_LEGACY_RUNTIMES, default: all on 20)
+  --runtimes-dir DIR     where Node releases from the npm registry are installed (default DATA_DIR/runtimes)
+  --runtime-registry URL the npm registry Node releases come from (default: npm's configured registry)
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/index.ts';
 import type { SqlClient } from '../store/sql.ts';
+import type { Deployer } from '../deploy/pipeline.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { CHANGES_CHANNEL, ChangeListener, type Change } from './changes.ts';
 import type { Membership, ServingReport } from './membership.ts';
@@ -26,7 +27,7 @@ export class Coordinator {
   private closed = false;
 
   constructor(private readonly deps: {
-    url: string; db: SqlClient; store: Store; supervisor: Supervisor; membership: Membership; log: Logger;
+    url: string; db: SqlClient; store: Store; supervisor: Supervisor; deployer: Deployer; membership: Membership; log: Logger;
   }) {
     this.listener = new ChangeListener(deps.url, { change: (c) => this.heard(c), resync: () => this.resync(), log: deps.log });
     deps.store.services.onChange((local) => { if (local) this.noticeDirectoryChange(); });
@@ -124,7 +125,7 @@ export class Coordinator {
     } else {
       const version = await store.versions.get(env.activeVersionId);
       if (!version) return;
-      await supervisor.activate(env, version);
+      await this.deps.deployer.serveStored(env, version);
     }
     this.generations.set(environmentId, row.generation);
     void this.deps.membership.beat();

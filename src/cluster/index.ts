@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/index.ts';
 import type { PostgresClient } from '../store/postgres-client.ts';
+import type { Deployer } from '../deploy/pipeline.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { Coordinator } from './coordinator.ts';
 import { Membership, type NodeView } from './membership.ts';
@@ -65,8 +66,8 @@ export class PostgresCluster implements Cluster {
   }
 
   /** Once the supervisor has restored what the database says: listen for the other nodes' changes. */
-  async start(supervisor: Supervisor): Promise<void> {
-    this.coordinator = new Coordinator({ url: this.o.url, db: this.o.client, store: this.o.store, supervisor, membership: this.membership, log: this.o.log });
+  async start(supervisor: Supervisor, deployer: Deployer): Promise<void> {
+    this.coordinator = new Coordinator({ url: this.o.url, db: this.o.client, store: this.o.store, supervisor, deployer, membership: this.membership, log: this.o.log });
     await this.coordinator.start();
     await this.membership.beat();
   }

@@ -17,7 +17,7 @@ export interface ArtifactParts {
 
 const COLUMNS = `id, environment_id AS "environmentId", version, hash, size, sdk_version AS "sdkVersion", runtime, created_at AS "createdAt", native_addons AS "nativeAddons"`;
 
-/** Built artifacts: every deployed version of an environment, immutable once stored. */
+/** Built artifacts: every deployed version of an environment, immutable once stored (but rebuilt for another Node major). */
 export class VersionStore {
   constructor(private readonly db: SqlClient) {}
 
@@ -65,9 +65,41 @@ export class VersionStore {
     return found;
   }
 
-  /** The key of the version's dependency tree in dependency_trees (null: it has none). */
-  async dependenciesKey(id: string): Promise<string | null | undefined> {
-    return (await this.db.get<{ key: string | null }>('SELECT dependencies_key AS key FROM versions WHERE id = ?', [id]))?.key;
+  /** The key of the version's dependency tree in dependency_trees, or null (no dependencies). */
+  async dependenciesKey(id: string): Promise<string | null> {
+    const found = await this.db.get<{ key: string | null }>('SELECT dependencies_key AS key FROM versions WHERE id = ?', [id]);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found.key;
+  }
+
+  /** The project's own files (the `project` part of `artifact`), without reading its dependency tree. */
+  async projectPart(id: string): Promise<Buffer> {
+    const found = await this.db.get<{ bundle: Buffer }>(this.db.dialect.name === 'sqlite'
+      ? 'SELECT bundle FROM versions WHERE id = ?' : 'SELECT bundle FROM version_blobs WHERE version_id = ?', [id]);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found.bundle;
+  }
+
+  /**
+   * The same version built again for another Node major (its runtime changed): the project's
+   * files, its dependency tree and what they hold are replaced; its number and history stay.
+   */
+  async rebuilt(id: string, fields: {
+    project: Buffer; dependenciesKey: string | null; size: number; hash: string; sdkVersion: string | null; runtime: string; nativeAddons: boolean;
+  }): Promise<VersionRow> {
+    const values = [fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ?, bundle = ? WHERE id = ?',
+        [...values.slice(0, 6), fields.project, id]);
+    } else {
+      await this.db.transaction(async (tx) => {
+        await tx.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?', values);
+        await tx.run('UPDATE version_blobs SET bundle = ? WHERE version_id = ?', [fields.project, id]);
+      });
+    }
+    const found = await this.get(id);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found;
   }
 
   async list(environmentId: string): Promise<VersionRow[]> {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
-import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
+import { isFromReplica, type FromReplica, type ReceiverInfo, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
 import { permissionFlags } from './permissions.ts';
 import { projectPathScrubber } from './scrub.ts';
@@ -13,9 +13,13 @@ export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
+  /** its major: the permission model's flags are spelled per major */
+  nodeMajor: number;
   childEntry: string;
   projectDir: string;
   cwd: string;
+  /** a launcher that ends in `exec node …` (replica-folder.ts): spawned with its arguments before node's */
+  launcher?: { command: string; args: string[] };
   env: Record<string, string>;
   memoryLimitMb: number;
   readyTimeoutMs: number;
@@ -67,6 +71,8 @@ export class Replica extends EventEmitter {
   readonly ready: Promise<void>;
   readonly exited: Promise<string>;
   readyAt = 0;
+  /** The receiver its SDK would have used under `node .`, as it reported when ready (the data plane answers in its shape). */
+  receiver: ReceiverInfo | undefined;
   /** Slots promised to requests that are about to dispatch (see Pool.pump). */
   reserved = 0;
   private readonly child: ChildProcess;
@@ -91,13 +97,18 @@ export class Replica extends EventEmitter {
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
     this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
-    this.child = spawn(spec.nodePath, [
+    const nodeArgs = [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
-      ...permissionFlags(spec.permissions),
+      ...permissionFlags(spec.permissions, spec.nodeMajor),
       spec.childEntry, spec.projectDir,
-    ], {
-      cwd: spec.cwd,
+    ];
+    const [command, args] = spec.launcher
+      ? [spec.launcher.command, [...spec.launcher.args, spec.nodePath, ...nodeArgs]]
+      : [spec.nodePath, nodeArgs];
+    this.child = spawn(command, args, {
+      // The launcher changes into the project folder's view itself; it starts where nothing is mounted over it.
+      cwd: spec.launcher ? '/' : spec.cwd,
       env: spec.env,
       // fd 3: the channel, a socket pair of our own (not Node's 'ipc': see src/child/frames.ts).
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -377,6 +388,7 @@ export class Replica extends EventEmitter {
         if (this.state === 'starting') {
           this.state = 'ready';
           this.readyAt = Date.now();
+          this.receiver = msg.receiver;
           this.emit('ready');
         }
         break;
