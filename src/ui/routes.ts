@@ -25,7 +25,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
   app.get('/', async (c) => {
     const user = await pageUser(ctx, c);
     if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: await ctx.store.accounts.countUsers() === 0 }));
-    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx), recentEvents(ctx)));
+    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx), recentEvents(ctx), await nodesShown(ctx)));
   });
 
   app.post('/ui/login', async (c) => {
@@ -56,7 +56,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
 
   app.get('/ui/fragments/overview', async (c) => {
     if (!await pageUser(ctx, c)) return unauthorized(c);
-    return c.html(overviewBody(await overview(ctx), recentEvents(ctx)));
+    return c.html(overviewBody(await overview(ctx), recentEvents(ctx), await nodesShown(ctx)));
   });
 
   app.get('/ui/environments/:eid', async (c) => {
@@ -125,6 +125,11 @@ function options(ctx: RuntimeContext, c: UiContext, user: PageUser, title: strin
 
 function unauthorized(c: Context) {
   return c.json({ code: 'InvalidCredentials', description: 'Sign in again.', debug: '' }, 401);
+}
+
+/** The nodes table of the overview: shown when several nodes share a PostgreSQL (docs/scale-out.md). */
+async function nodesShown(ctx: RuntimeContext) {
+  return ctx.store.backend === 'postgres' ? ctx.cluster.nodes().catch(() => []) : [];
 }
 
 async function lookup(ctx: RuntimeContext, environmentId: string) {
