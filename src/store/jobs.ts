@@ -64,6 +64,16 @@ export class JobStore {
   }
 
   /**
+   * The job that put the environment's active version in place: its last deploy or rollback that
+   * completed (a recycle restarts the same version and is not one). The status page's "origin".
+   */
+  async lastActivation(environmentId: string): Promise<JobRow | undefined> {
+    const r = await this.db.get<RawJob>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE environment_id = ? AND status = 'COMPLETED' AND type IN ('deployService','rollbackService')
+      ORDER BY updated_at DESC, ${this.db.dialect.insertionOrder} DESC LIMIT 1`, [environmentId]);
+    return r && toJob(r);
+  }
+
+  /**
    * After a crash of flexd, jobs it was running can never finish: mark them failed, keeping
    * the steps they got through, and take back the versions they stored but no environment
    * serves (a deploy killed between storing its version and the swap), so the same version
