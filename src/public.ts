@@ -22,6 +22,11 @@ export type LogFormat = 'text' | 'json';
 export interface RuntimeOptions extends Partial<Settings> {
   /** where the SQLite database and cached builds live; default ./.flexd */
   dataDir?: string;
+  /**
+   * A data dir of its own in the OS temp dir, removed by close(); one whose runtime died without
+   * closing (kill -9) is removed by the next runtime that starts. For tests. Not with `dataDir`.
+   */
+  temporary?: boolean;
   /** serve HTTPS with this certificate and key (PEM file paths) */
   tlsCert?: string;
   tlsKey?: string;

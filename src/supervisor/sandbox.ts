@@ -178,7 +178,7 @@ export function assertOwnDirectory(dir: string): void {
  * The run dir of a flexd that died without cleaning up (kill -9), if it is still there: only
  * a real directory owned by flexd in the temp dir with flexd's prefix, never what a link points to.
  */
-function removePreviousRunDir(dataDir: string): void {
+export function removePreviousRunDir(dataDir: string): void {
   let previous: string;
   try {
     previous = readFileSync(join(dataDir, RUN_DIR_RECORD), 'utf8').trim();
