@@ -1,9 +1,8 @@
 /**
- * The npm package as a user gets it (issue 10): `npm pack`, install the tarball into a scratch
- * project, then a plain `.mjs` embed script runs with node, a `.ts` one type-checks under
- * NodeNext without skipLibCheck (and without @types/node or better-sqlite3's types), and
- * `npx flexd serve` starts and stops on SIGTERM. The tarball is packed once per state of the
- * sources and installed without recompiling better-sqlite3 (test/helpers/packed.ts).
+ * The npm package as a user gets it (issue 10): the packed tarball installed into a scratch
+ * project (test/helpers/packed.ts builds it once), then a plain `.mjs` embed script runs with node,
+ * a `.ts` one type-checks under NodeNext without skipLibCheck (and without @types/node or
+ * better-sqlite3's types), and `npx flexd serve` starts and stops on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -14,12 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack } from './helpers/cleanup.ts';
-import { cleanEnv, installPacked } from './helpers/packed.ts';
+import { cleanEnv, packedFlexd, REPO_DIR as ROOT, scratchProject } from './helpers/packed.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url));
 const ECHO_PROJECT = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -31,9 +29,8 @@ describe('package: the packed tarball in a scratch project', () => {
   let files: string[];
 
   before(async () => {
-    const installed = await installPacked(cleanup);
-    scratch = installed.dir;
-    files = installed.tarball.files;
+    ({ files } = await packedFlexd());
+    scratch = await scratchProject(cleanup);
   });
 
   test('the tarball ships dist, bin, README and LICENSE, and no sources, tests or scripts', () => {
