@@ -9,6 +9,7 @@ import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
 import { unpackArtifact } from '../deploy/artifact.ts';
+import type { ReceiverInfo } from '../child/protocol.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
@@ -148,6 +149,11 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
+  }
+
+  /** The receiver the environment's serving version would have under `node .` (pool.ts), if known. */
+  receiverOf(environmentId: string): ReceiverInfo | undefined {
+    return this.pools.get(environmentId)?.receiver;
   }
 
   /**

@@ -3,6 +3,7 @@ import { FlexdError } from '../errors.ts';
 import { exitReason, type PoolEvent } from '../events/bus.ts';
 import { CrashBudget } from './crash-budget.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
+import type { ReceiverInfo } from '../child/protocol.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
 
 /** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
@@ -51,6 +52,8 @@ export class Pool {
   private readonly ticker: NodeJS.Timeout;
   private livenessDue = 0;
   private closed = false;
+  /** What the serving generation's first replica reported about its SDK's receiver. */
+  private receiverInfo: ReceiverInfo | undefined;
   /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
   private readonly retiring = new Set<Replica>();
 
@@ -68,6 +71,14 @@ export class Pool {
   /** The stored version the pool runs (its artifact must stay unpacked). */
   get versionId(): string | undefined {
     return this.generation?.versionId;
+  }
+
+  /**
+   * The receiver the serving version's SDK would have used under `node .` (installed task
+   * runner version, body limit), known once its first replica was ready; undefined before.
+   */
+  get receiver(): ReceiverInfo | undefined {
+    return this.receiverInfo;
   }
 
   get suspension(): string | null {
@@ -117,6 +128,7 @@ export class Pool {
     const old = this.replicas;
     this.hooks.event?.({ type: 'swap', from: this.generation?.version, to: next.version, replicas: alive.length });
     this.generation = next;
+    this.receiverInfo = alive[0]!.receiver;
     this.replicas = alive;
     for (const r of alive) this.watch(r);
     this.crashes.reset();
