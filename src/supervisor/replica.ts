@@ -13,6 +13,8 @@ export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
+  /** its major: the permission model's flags are spelled per major */
+  nodeMajor: number;
   childEntry: string;
   projectDir: string;
   cwd: string;
@@ -96,7 +98,7 @@ export class Replica extends EventEmitter {
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
-      ...permissionFlags(spec.permissions),
+      ...permissionFlags(spec.permissions, spec.nodeMajor),
       spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
