@@ -101,7 +101,7 @@ export interface WatchOutcome {
   version?: string;
   /** why it did not start: a FlexdError (`StartFailed`, `InvalidProject`…) */
   error?: FlexdErrorShape;
-  /** from the change to serving (or failing) */
+  /** from the change to the new replicas serving (or failing); the old ones drain after that */
   durationMs: number;
 }
 
