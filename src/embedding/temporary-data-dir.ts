@@ -9,11 +9,11 @@
  * free lock means its owner is gone; a live runtime keeps it).
  */
 import { lstatSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { lockDataDir } from '../store/lock.ts';
-import { removePreviousRunDir } from '../supervisor/sandbox.ts';
+import { sweepDeadRunDirs } from '../supervisor/run-dir.ts';
 
 const PREFIX = 'flexd-data-';
 /** Written once the runtime holds the lock: a folder without it may be one being created right now. */
@@ -56,7 +56,7 @@ export async function sweepAbandonedDataDirs(): Promise<number> {
       continue; // its runtime is alive
     }
     try {
-      removePreviousRunDir(dir);
+      await removeRecordedRunDir(dir);
       await rm(dir, { recursive: true, force: true });
       swept++;
     } finally {
@@ -64,4 +64,14 @@ export async function sweepAbandonedDataDirs(): Promise<number> {
     }
   }
   return swept;
+}
+
+/**
+ * Its run folder is inside it, unless it was placed elsewhere (the temp dir, when the data dir's
+ * folders are closed to the replicas' accounts): that one is swept where it is, its owner being dead.
+ */
+async function removeRecordedRunDir(dataDir: string): Promise<void> {
+  const recorded = (await readFile(join(dataDir, 'run-dir'), 'utf8').catch(() => '')).trim();
+  if (recorded === '' || !relative(dataDir, recorded).startsWith('..')) return;
+  sweepDeadRunDirs(dirname(recorded), recorded);
 }
