@@ -1,9 +1,8 @@
 import { Hono } from 'hono';
 import type { RuntimeContext } from '../context.ts';
-import type { EnvironmentRow } from '../store/index.ts';
+import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import { environmentOr404 } from './lookup.ts';
 import type { ApiEnv } from './types.ts';
-import { DEFAULT_RUNTIME } from './views.ts';
 
 /** `GET /v4/services/:sid/environments/:eid/status` (SPEC §5, KINVEY-CLI.md §6). */
 export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
@@ -35,7 +34,7 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
   if (!active && !latest && !env.lastError) return { status: 'NEW' };
 
   const pool = supervisor.pool(env.id);
-  const runtime = env.runtime ?? DEFAULT_RUNTIME;
+  const runtime = ctx.runtimes.nameFor(env.runtime);
   const suspended = env.suspendedReason ?? pool?.suspension ?? null;
   let status: 'UPDATING' | 'ERROR' | 'ONLINE' = 'ONLINE';
   let reason: string | undefined;
@@ -64,7 +63,18 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     requestedAt: env.requestedAt ?? latest?.createdAt ?? null,
     deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
     deployment,
+    // flexd's own: how the serving version came to serve (kinvey-cli shows requestedAt and the deployer only)
+    ...(active ? { origin: versionOrigin(ctx.store.jobs.lastActivation(env.id)) } : {}),
     replicas: pool?.describe() ?? [],
+    /** flexd's own: the Node the serving replicas run on */
+    ...(pool?.node ? { node: { version: `v${pool.node.version}`, major: pool.node.major, source: pool.node.source } } : {}),
     ...(reason !== undefined ? { reason } : {}),
   };
+}
+
+/** The job that put the active version in place, as `{kind: 'deploy'|'rollback', by, at, from?}`; null when unknown (restored from an older flexd). */
+export function versionOrigin(job: JobRow | undefined): { kind: 'deploy' | 'rollback'; by: string | null; at: string; from?: string; jobId: string } | null {
+  if (!job) return null;
+  const from = typeof job.params.from === 'string' ? job.params.from : undefined;
+  return { kind: job.type === 'rollbackService' ? 'rollback' : 'deploy', by: job.userEmail, at: job.updatedAt, jobId: job.id, ...(from ? { from } : {}) };
 }

@@ -13,6 +13,7 @@ import { requestBodyLimit } from './body-limit.ts';
 import { send } from './channel.ts';
 import { FrameError } from './frames.ts';
 import type { InstalledTaskRunner } from './task-runner.ts';
+import { logCompletion, openOutputLog } from './output-log.ts';
 
 type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
 
@@ -41,6 +42,7 @@ export function start(options: unknown, taskReceived: TaskCallback, started: (er
       'Invalid arguments - taskReceivedCallback and receiverStartedCallback must be functions.');
   }
   onTask = taskReceived;
+  openOutputLog();
   const limitOption = typeof options === 'object' && options !== null ? (options as { requestBodyLimit?: unknown }).requestBodyLimit : undefined;
   const receiver = { ...(installed ? { version: installed.version } : {}), requestBodyLimit: requestBodyLimit(limitOption) };
   // As the real receivers do, report started from a later tick: the service callback registers its handlers in it.
@@ -64,10 +66,11 @@ export function runTask(id: number, task: Record<string, unknown>): void {
   open.add(id);
   taskContext.run(id, () => {
     try {
-      onTask!(task, (_err, result) => {
+      onTask!(task, (err, result) => {
         // The first completion answers; it is serialised here, so a second completion or a
         // change to the response afterwards cannot alter what was sent.
         if (!open.delete(id)) return 'Connection ended by client.';
+        logCompletion(err, result);
         try {
           send({ t: 'result', id, task: result ?? task });
         } catch (err) {

@@ -29,6 +29,10 @@ export interface LogEntry { _id: string; containerId: string; message: unknown; 
 export interface Job { jobId: string; type: string; status: string; progress?: string; params?: unknown; [key: string]: unknown }
 export type JobBody = { type: string; params: Record<string, unknown> };
 export interface Account { id: string; email: string; role: string; createdAt: string; password?: string }
+export interface RuntimeList {
+  defaultRuntime: string;
+  runtimes: { major?: number; version?: string; name?: string; source: string; path: string; usedBy: { service: string; environment: string; runtime: string }[] }[];
+}
 export interface StoredVersion { id: string; version: string; active: boolean; createdAt: string; size?: number; sdkVersion?: string | null; [key: string]: unknown }
 
 interface RequestOptions {
@@ -55,7 +59,7 @@ export class ApiClient {
   /** The headers of the last answer (`X-Flexd-Job` names the job a change started). */
   lastHeaders: Headers | undefined;
 
-  constructor(readonly host: string, private readonly token?: string) {}
+  constructor(readonly host: string, readonly token?: string) {}
 
   login(email: string, password: string): Promise<{ email?: string; token: string }> {
     return this.request('POST', '/session', { json: { email, password }, auth: false });
@@ -91,8 +95,11 @@ export class ApiClient {
   status(serviceId: string, environmentId: string): Promise<EnvironmentStatus> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/status`);
   }
-  /** `afterId` is flexd's extension for `logs --follow`: only records newer than that `_id`. */
-  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string }): Promise<LogEntry[]> {
+  /**
+   * kinvey-cli's paging (`from`, `to`, `limit`, `page`), or flexd's extensions: `afterId` (the
+   * records newer than that `_id`, for `logs --follow`) and `tail` (the newest N, oldest first).
+   */
+  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string; tail?: number }): Promise<LogEntry[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/logs`, { query });
   }
   /** recycleService, rollbackService: a JSON job. */
@@ -128,6 +135,9 @@ export class ApiClient {
     return this.request('PUT', '/v4/user/password', { json: { currentPassword, password } });
   }
   /** flexd's own: every stored version of an environment, oldest first, and which one serves. */
+  runtimes(): Promise<RuntimeList> {
+    return this.request('GET', '/v4/runtimes');
+  }
   versions(serviceId: string, environmentId: string): Promise<StoredVersion[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/versions`);
   }
@@ -157,7 +167,14 @@ export class ApiClient {
     try {
       res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      throw this.connectionError(err, method, path, timeoutMs);
+      // A kept-alive connection the server closed as the request went out (a busy server's idle
+      // timeout): a GET changes nothing, so it is sent once more, on a fresh connection.
+      if (method !== 'GET' || !connectionReset(err)) throw this.connectionError(err, method, path, timeoutMs);
+      try {
+        res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (again) {
+        throw this.connectionError(again, method, path, timeoutMs);
+      }
     }
     this.lastHeaders = res.headers;
     const date = res.headers.get('date');
@@ -182,6 +199,11 @@ export class ApiClient {
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CliError(`cannot resolve the host of ${this.host} (${code})`);
     return new CliError(`cannot reach ${this.host}: ${e.cause?.message ?? e.message}${code ? ` (${code})` : ''}`);
   }
+}
+
+function connectionReset(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; name?: string } }).cause;
+  return cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET' || cause?.name === 'SocketError';
 }
 
 function enc(segment: string): string {

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
+import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import { boxEnvironment, boxFolder, endBuildProcesses, type BuildBox } from './box.ts';
@@ -38,6 +39,8 @@ export interface BuildRequest {
   box: BuildBox;
   store: Store;
   settings: Settings;
+  /** the Node npm and install scripts run on: the environment's runtime (native addons are built for its ABI) */
+  node: NodeRuntime;
   progress: (line: string) => void;
 }
 
@@ -61,7 +64,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   const tmp = join(req.buildDir, 'tmp');
   boxFolder(box, tmp);
   const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
-    packTree(dir, { ...options, uid: box.account?.uid, gid: box.account?.gid, env: boxEnvironment(box, tmp) });
+    packTree(dir, { ...options, uid: box.account?.uid, gid: box.account?.gid, env: boxEnvironment(box, tmp, req.node) });
 
   /** archive: a tree built now, to store; without: reused from the store */
   let tree: { key: string; archive?: Buffer; sdkVersion: string | null; notes?: string[] } | null = null;
@@ -73,7 +76,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
     // Keyed by what was resolved: each package's folder, version and package.json time.
-    const key = `resolved-${createHash('sha256').update(JSON.stringify([process.version, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
+    const key = `resolved-${createHash('sha256').update(JSON.stringify([req.node.major, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
     const cached = store.dependencyTrees.get(key);
     if (cached) {
       store.dependencyTrees.touch(key);
@@ -89,7 +92,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
-    const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc) });
+    const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major });
     const cached = hasRootInstallScripts(original) ? undefined : store.dependencyTrees.get(key);
     if (cached) {
       progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
@@ -104,7 +107,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       const scrub = (line: string) => line.split(installDir + sep).join('').split(installDir).join('.').split(req.buildDir).join('<build>');
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: boxEnvironment(box, tmp), uid: box.account?.uid, gid: box.account?.gid,
+        env: boxEnvironment(box, tmp, req.node), uid: box.account?.uid, gid: box.account?.gid,
       }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); })
         .finally(() => endBuildProcesses(box, tmp));
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };

@@ -6,7 +6,8 @@
  *   - the dependency sections of the sanitized package.json (install-policy.ts), SDK as declared
  *   - the lockfile's name and bytes, when the project has one
  *   - the package.json of each `file:` dependency (its own dependencies are installed too)
- *   - the Node version, ABI, platform and architecture (native addons are built for them)
+ *   - the Node major the build runs on (its ABI: native addons are built for it), platform and
+ *     architecture; a newer patch of the same major reuses the tree
  *   - flexd's npm settings carried into the box (the registry)
  *
  * What the SDK substitution chose follows from these and from what the registry published when
@@ -18,11 +19,11 @@ import { DEPENDENCY_SECTIONS, type Manifest } from './install-policy.ts';
 /** Bumped when flexd changes how it installs, so older trees are not reused. */
 const INSTALL_RECIPE = 1;
 
-export function dependencyKey(inputs: { manifest: Manifest; localPackages: Buffer[]; lockfile: { name: string; bytes: Buffer } | null; npmrc: Buffer }): string {
+export function dependencyKey(inputs: { manifest: Manifest; localPackages: Buffer[]; lockfile: { name: string; bytes: Buffer } | null; npmrc: Buffer; nodeMajor: number }): string {
   const hash = createHash('sha256');
   const sections = Object.fromEntries(DEPENDENCY_SECTIONS.filter((s) => inputs.manifest[s] !== undefined).map((s) => [s, inputs.manifest[s]]));
   hash.update(JSON.stringify({
-    recipe: INSTALL_RECIPE, sections, node: process.version, abi: process.versions.modules, platform: process.platform, arch: process.arch,
+    recipe: INSTALL_RECIPE, sections, nodeMajor: inputs.nodeMajor, platform: process.platform, arch: process.arch,
   }));
   for (const manifest of inputs.localPackages) hash.update('\0local\0').update(manifest);
   hash.update('\0lockfile\0');

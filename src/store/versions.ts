@@ -17,7 +17,7 @@ export interface ArtifactParts {
 
 const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt, native_addons AS nativeAddons`;
 
-/** Built artifacts: every deployed version of an environment, immutable once stored. */
+/** Built artifacts: every deployed version of an environment, immutable once stored (but rebuilt for another Node major). */
 export class VersionStore {
   private readonly sql: ReturnType<typeof statementCache>;
 
@@ -41,6 +41,20 @@ export class VersionStore {
     return this.get(id)!;
   }
 
+  /**
+   * The same version built again for another Node major (its runtime changed): the project's
+   * files, its dependency tree and what they hold are replaced; its number and history stay.
+   */
+  rebuilt(id: string, fields: {
+    project: Buffer; dependenciesKey: string | null; size: number; hash: string; sdkVersion: string | null; runtime: string; nativeAddons: boolean;
+  }): VersionRow {
+    this.sql(`UPDATE versions SET bundle = ?, dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?`)
+      .run(fields.project, fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id);
+    const row = this.get(id);
+    if (!row) throw new Error(`version ${id} not found`);
+    return row;
+  }
+
   get(id: string): VersionRow | undefined {
     return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id));
   }
@@ -55,6 +69,20 @@ export class VersionStore {
       LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`).get(id) as ArtifactParts | undefined;
     if (!row) throw new Error(`version ${id} not found`);
     return row;
+  }
+
+  /** The project's own files (the `project` part of `artifact`), without reading its dependency tree. */
+  projectPart(id: string): Buffer {
+    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+    if (!row) throw new Error(`version ${id} not found`);
+    return row.bundle;
+  }
+
+  /** The key of the version's dependency tree in dependency_trees, or null (no dependencies). */
+  dependenciesKey(id: string): string | null {
+    const row = this.sql('SELECT dependencies_key AS key FROM versions WHERE id = ?').get(id) as { key: string | null } | undefined;
+    if (!row) throw new Error(`version ${id} not found`);
+    return row.key;
   }
 
   list(environmentId: string): VersionRow[] {

@@ -5,15 +5,21 @@ import { CrashBudget } from './crash-budget.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import type { ReceiverInfo } from '../child/protocol.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
+import type { NodeRuntime } from '../runtimes/catalog.ts';
 
 /** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
 export interface Generation {
   versionId: string;
   version: string;
+  /** the version's own files (replica-folder.ts: each replica's project folder is its private view of them) */
   projectDir: string;
+  /** the folder holding the version's dependency tree (`node_modules`), or null/absent (none, or in place) */
+  tree?: string | null;
   /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
   nativeAddons?: boolean;
   env: Record<string, string>;
+  /** the Node its replicas run on (src/runtimes) */
+  node: NodeRuntime;
   /** the developer's folder itself (flexd dev): run there, as flexd's user, without the permission model */
   inPlace?: boolean;
 }
@@ -71,6 +77,11 @@ export class Pool {
   /** The stored version the pool runs (its artifact must stay unpacked). */
   get versionId(): string | undefined {
     return this.generation?.versionId;
+  }
+
+  /** The Node the serving generation runs on. */
+  get node(): NodeRuntime | undefined {
+    return this.generation?.node;
   }
 
   /**

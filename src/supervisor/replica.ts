@@ -13,9 +13,13 @@ export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
+  /** its major: the permission model's flags are spelled per major */
+  nodeMajor: number;
   childEntry: string;
   projectDir: string;
   cwd: string;
+  /** a launcher that ends in `exec node …` (replica-folder.ts): spawned with its arguments before node's */
+  launcher?: { command: string; args: string[] };
   env: Record<string, string>;
   memoryLimitMb: number;
   readyTimeoutMs: number;
@@ -93,13 +97,18 @@ export class Replica extends EventEmitter {
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
     this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
-    this.child = spawn(spec.nodePath, [
+    const nodeArgs = [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
-      ...permissionFlags(spec.permissions),
+      ...permissionFlags(spec.permissions, spec.nodeMajor),
       spec.childEntry, spec.projectDir,
-    ], {
-      cwd: spec.cwd,
+    ];
+    const [command, args] = spec.launcher
+      ? [spec.launcher.command, [...spec.launcher.args, spec.nodePath, ...nodeArgs]]
+      : [spec.nodePath, nodeArgs];
+    this.child = spawn(command, args, {
+      // The launcher changes into the project folder's view itself; it starts where nothing is mounted over it.
+      cwd: spec.launcher ? '/' : spec.cwd,
       env: spec.env,
       // fd 3: the channel, a socket pair of our own (not Node's 'ipc': see src/child/frames.ts).
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
