@@ -212,8 +212,7 @@ function series(samples: number[], loads: number[]): ColdSeries {
 
 /**
  * Cold start: a flexd environment idled to zero replicas, then one request (spawn → first
- * answer; from the second sample on the replica starts from its version's start cache,
- * src/child/start-cache.ts); beside it `node .` on the same folder, spawn → first answer.
+ * answer); taking turns with it, `node .` on the same folder, spawn → first answer.
  */
 async function coldStart(): Promise<void> {
   log(`cold start: zero replicas → first answer, ${CONFIG.coldStarts} times (idleTimeoutMs ${CONFIG.coldIdleTimeoutMs}), and \`node .\`'s own start as often`);
