@@ -82,3 +82,18 @@ export function hasRootInstallScripts(manifest: Manifest): boolean {
   const scripts = manifest.scripts ?? {};
   return ROOT_INSTALL_SCRIPTS.some((name) => typeof scripts[name] === 'string');
 }
+
+/**
+ * True when npm may run code of the project itself while installing: its own install scripts, a
+ * binding.gyp (npm builds it with node-gyp), a local package (a `file:` folder with scripts of its
+ * own), workspaces. Such a tree is keyed to its environment and project (dependency-cache.ts).
+ */
+export function runsProjectCode(manifest: Manifest, hasBindingGyp: boolean): boolean {
+  if (hasRootInstallScripts(manifest) || hasBindingGyp || manifest.workspaces !== undefined) return true;
+  for (const section of ['dependencies', 'optionalDependencies', 'peerDependencies', 'overrides'] as const) {
+    const deps = manifest[section];
+    if (!deps || typeof deps !== 'object') continue;
+    if (JSON.stringify(deps).match(/"(file:|link:|\.{1,2}\/|\/|~\/)/)) return true;
+  }
+  return false;
+}

@@ -45,7 +45,8 @@ export class Deployer {
   constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
-    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
+    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
+    if (this.box.isolation.missing) deps.log?.warn({}, this.box.isolation.missing);
   }
 
   deploy(req: DeployRequest): JobRow {
@@ -141,7 +142,7 @@ export class Deployer {
       target = project.version;
       checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
       const build = () => buildProject({
-        projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
+        projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, environmentId: req.environmentId, store,
         settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
       });
       const run = this.building.then(build, build);
