@@ -31,7 +31,8 @@ const CLOSE_BRACKET = 0x5d;
 
 /** Thrown when a piece of JSON would cost more than the bounds allow; `what` says which bound. */
 export class JsonBoundsError extends Error {
-  constructor(readonly what: string) {
+  /** `depth`: nested too deeply (malformed for flexd, 400); `count`: too many values (too large, 413) */
+  constructor(readonly what: string, readonly kind: 'depth' | 'count' = 'count') {
     super(what);
     this.name = 'JsonBoundsError';
   }
@@ -84,7 +85,7 @@ export class JsonScanner {
       else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
         this.count();
         if (++this.containers > MAX_JSON_CONTAINERS) throw new JsonBoundsError(`more than ${MAX_JSON_CONTAINERS} objects and arrays`);
-        if (++this.depth > MAX_JSON_DEPTH) throw new JsonBoundsError(`nesting deeper than ${MAX_JSON_DEPTH} levels`);
+        if (++this.depth > MAX_JSON_DEPTH) throw new JsonBoundsError(`nesting deeper than ${MAX_JSON_DEPTH} levels`, 'depth');
       } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) this.depth--;
     }
   }
@@ -95,17 +96,17 @@ export class JsonScanner {
 }
 
 /**
- * The reason JSON text would cost more than the bounds to parse, or undefined when it may be
- * parsed. For text flexd parses a second time (a service's string body, dataplane/answer.ts).
+ * Which bound JSON text would break if parsed, or undefined when it may be parsed. For text
+ * flexd parses on its main thread: a request body, a service's string body (dataplane/).
  */
-export function jsonOverBounds(text: string): string | undefined {
+export function jsonOverBounds(text: string): JsonBoundsError | undefined {
   if (text.length < SCAN_FROM_BYTES) return undefined;
   try {
     const bytes = Buffer.from(text, 'utf8');
     new JsonScanner().feed(bytes, 0, bytes.length);
     return undefined;
   } catch (err) {
-    if (err instanceof JsonBoundsError) return err.what;
+    if (err instanceof JsonBoundsError) return err;
     throw err;
   }
 }

@@ -114,7 +114,8 @@ function decode(raw: Buffer, charset: string): string | undefined {
  * - a charset not starting with `utf-` (or one flexd cannot decode) gives 415;
  * - strict mode: the first non-whitespace character must be `{` or `[`, else 400;
  * - malformed JSON gives 400;
- * - JSON past the structure bounds (json-bounds.ts: values, objects and arrays, depth) gives 413.
+ * - JSON past the structure bounds (json-bounds.ts) gives 413 (too many values, objects and
+ *   arrays) or 400 (nested too deeply).
  *
  * Parsing is `JSON.parse`, which makes a `"__proto__"` key an own property of the
  * result instead of a prototype, so a body cannot pollute `Object.prototype`.
@@ -144,7 +145,7 @@ export function parseJsonBody(contentType: string | undefined, raw: Buffer): Par
   }
   // What parsing may cost flexd's main thread is bounded by structure as well as size (json-bounds.ts).
   const over = jsonOverBounds(text);
-  if (over !== undefined) return { ok: false, status: 413, debug: `the JSON body holds ${over}, more than flexd parses in one request` };
+  if (over !== undefined) return { ok: false, status: over.kind === 'depth' ? 400 : 413, debug: `the JSON body holds ${over.what}, more than flexd parses in one request` };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {

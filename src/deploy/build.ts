@@ -24,7 +24,7 @@ import type { Account } from '../isolation/accounts.ts';
 import { boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
 import { dependencyKey, projectDigest } from './dependency-cache.ts';
 import { installDependencies, runInstallScripts } from './install.ts';
-import { hasRootInstallScripts, runsProjectCode, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
+import { hasRootInstallScripts, localPackageSpecs, projectCodeInInstall, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
 import { dependenciesResolvable, resolvedClosure } from './resolved-tree.ts';
 
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
@@ -97,13 +97,14 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
-    const projectCode = runsProjectCode(manifest, existsSync(join(req.projectDir, 'binding.gyp')));
+    const projectCode = projectCodeInInstall(manifest, existsSync(join(req.projectDir, 'binding.gyp')));
     const key = dependencyKey({
       manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) },
       npmrc: readFileSync(box.npmrc),
-      projectScope: projectCode ? { environmentId: req.environmentId, projectDigest: projectDigest(req.projectDir, NOT_PROJECT_FILES) } : null,
+      projectScope: projectCode === null ? null : { environmentId: req.environmentId, projectDigest: projectCodeDigest(req.projectDir, projectCode, manifest) },
     });
-    const cached = store.dependencyTrees.get(key);
+    // The project's own scripts write the project part too: they run every time (their tree is still stored, keyed to this environment).
+    const cached = projectCode === 'scripts' ? undefined : store.dependencyTrees.get(key);
     if (cached) {
       progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
       for (const note of cached.notes) progress(note);
@@ -123,7 +124,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       }).catch(scrubbed).finally(() => endBuild(box, undefined));
       // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
       handOver(installDir, identity);
-      if (projectCode || installsScripts(installDir)) {
+      if (projectCode !== null || installsScripts(installDir)) {
         await runInstallScripts(installDir, {
           cacheDir: scriptEnv.npm_config_cache!, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
           env: scriptEnv, account: identity, isolation: box.isolation, prepare: typeof manifest.scripts?.prepare === 'string',
@@ -194,6 +195,23 @@ function chownTree(dir: string, uid: number, gid: number): void {
     if (entry.isDirectory()) chownTree(path, uid, gid);
     else lchownSync(path, uid, gid);
   }
+}
+
+/**
+ * What of the project the tree of a build running project code follows: every project file when
+ * its own scripts run; the folders of its local packages when only theirs do.
+ */
+function projectCodeDigest(projectDir: string, code: 'scripts' | 'local-packages', manifest: Manifest): string {
+  if (code === 'scripts') return projectDigest(projectDir, NOT_PROJECT_FILES);
+  return localPackageSpecs(manifest).map((spec) => {
+    const folder = join(projectDir, spec.replace(/^(file:|link:)/, ''));
+    const inside = folder === projectDir || folder.startsWith(projectDir + sep);
+    try {
+      return `${spec}:${inside && statSync(folder).isDirectory() ? projectDigest(folder, NOT_PROJECT_FILES) : 'outside-or-file'}`;
+    } catch {
+      return `${spec}:missing`;
+    }
+  }).join('\n');
 }
 
 /** The package.json of each `file:` dependency: its dependencies are installed too. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dependencyKey } from '../../src/deploy/dependency-cache.ts';
-import { hasRootInstallScripts, runsProjectCode, sanitizeManifest, sdkReplacement } from '../../src/deploy/install-policy.ts';
+import { hasRootInstallScripts, projectCodeInInstall, sanitizeManifest, sdkReplacement } from '../../src/deploy/install-policy.ts';
 
 const PUBLISHED = { versions: ['1.2.0', '2.0.2', '2.1.0', '3.1.2', '3.2.0', '3.3.0', '4.0.0-beta.1'], distTags: { latest: '3.3.0', beta: '4.0.0-beta.1' } };
 
@@ -62,10 +62,10 @@ test('cache key: follows the dependency sections, the lockfile, file: packages a
 });
 
 test('policy: project code that may run during an install is recognised: scripts, binding.gyp, local packages, workspaces', () => {
-  assert.equal(runsProjectCode({ scripts: { postinstall: 'node patch.js' } }, false), true);
-  assert.equal(runsProjectCode({}, true), true);
-  assert.equal(runsProjectCode({ dependencies: { helper: 'file:./helper' } }, false), true);
-  assert.equal(runsProjectCode({ dependencies: { helper: '../helper' } }, false), true);
-  assert.equal(runsProjectCode({ workspaces: ['pkgs/*'] }, false), true);
-  assert.equal(runsProjectCode({ dependencies: { lodash: '^4' }, scripts: { start: 'node .' } }, false), false);
+  assert.equal(projectCodeInInstall({ scripts: { postinstall: 'node patch.js' } }, false), 'scripts');
+  assert.equal(projectCodeInInstall({}, true), 'scripts');
+  assert.equal(projectCodeInInstall({ workspaces: ['pkgs/*'] }, false), 'scripts');
+  assert.equal(projectCodeInInstall({ dependencies: { helper: 'file:./helper' } }, false), 'local-packages');
+  assert.equal(projectCodeInInstall({ dependencies: { helper: '../helper' } }, false), 'local-packages');
+  assert.equal(projectCodeInInstall({ dependencies: { lodash: '^4' }, scripts: { start: 'node .' } }, false), null);
 });
