@@ -116,9 +116,10 @@ async function walk(dir, rel, ancestors, viaLink) {
     let source = full;
     if (st.isSymbolicLink()) {
       const lexical = path.resolve(dir, fs.readlinkSync(full));
+      if (!inside(lexical)) { skip(relName, 'a symlink leaving the project folder'); continue; }
       let real;
       try { real = fs.realpathSync(full); } catch { skip(relName, 'a link to nothing'); continue; }
-      if (!inside(lexical) || !inside(real)) { skip(relName, 'a symlink leaving the project folder'); continue; }
+      if (!inside(real)) { skip(relName, 'a symlink leaving the project folder'); continue; }
       try { st = fs.statSync(real); } catch (err) { skip(relName, err.code); continue; }
       if (st.isDirectory() && here.some((a) => a === real || a.startsWith(real + path.sep))) { skip(relName, 'a symlink to a folder that holds it'); continue; }
       linked = true;
