@@ -16,6 +16,11 @@ import type { Runtime, RuntimeOptions } from './public.ts';
  * await rt.close();
  */
 export const createRuntime: (options?: RuntimeOptions) => Promise<Runtime> = create;
-export type { DeployDirectoryOptions, DeployJob, LogFormat, Logger, LogLine, LogsQuery, Runtime, RuntimeOptions } from './public.ts';
+export type {
+  DeployDirectoryOptions, DeployJob, EnvironmentStatus, FlexdErrorShape, LogFormat, Logger, LogLine, LogsQuery, ReplicaStatus, Runtime,
+  RuntimeOptions, SetVariablesOptions, Target, VersionInfo, Watcher, WatchOptions, WatchOutcome,
+} from './public.ts';
+/** Every error the runtime's calls reject with: `err instanceof FlexdError`, then branch on `err.code` (docs/errors.md). */
+export { FlexdError } from './errors.ts';
 export { DEFAULTS } from './config.ts';
 export type { Settings } from './config.ts';

@@ -3,7 +3,6 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import semver from 'semver';
 import type { AddressInfo } from 'node:net';
 import { bootstrapAdmin } from './api/admin.ts';
 import { createManagementApi } from './api/app.ts';
@@ -11,9 +10,10 @@ import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
+import { embeddingCalls } from './embedding/calls.ts';
+import type { OpenWatches } from './embedding/watch.ts';
 import { BodyBudget } from './edge/budget.ts';
 import { capConnections } from './edge/connections.ts';
-import { validateEnvVars } from './env-vars.ts';
 import { FlexdError } from './errors.ts';
 import { EventBus } from './events/bus.ts';
 import { logServerEvents } from './events/server-log.ts';
@@ -25,7 +25,7 @@ import { LogThread } from './logs/store-thread.ts';
 import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
-import type { DeployDirectoryOptions, LogLine, Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import type { Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
 import { openStore } from './store/index.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -34,10 +34,6 @@ import { Supervisor } from './supervisor/index.ts';
 const HEADERS_SWEEP_MAX_INTERVAL_MS = 1_000;
 
 export type { DeployDirectoryOptions, RuntimeOptions } from './public.ts';
-
-/** The API's log page limit, and rt.logs'. */
-const MAX_LOG_LINES = 2000;
-const DEFAULT_LOG_LINES = 100;
 
 /**
  * The runtime as flexd's own code and tests see it: the public one (public.ts) plus its
@@ -150,67 +146,44 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   }, 'flexd started');
 
   let closing: Promise<void> | undefined;
+  const watches: OpenWatches = new Set();
+  const calls = embeddingCalls(context, () => closing !== undefined, watches);
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const stopping = Date.now();
+      await Promise.all([...watches].map((w) => w.close()));
+      log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
+      server.close();
+      server.closeIdleConnections?.();
+      if (inFlight.size > 0) {
+        await new Promise<void>((r) => {
+          drained = r;
+          setTimeout(r, settings.stopGraceMs).unref();
+        });
+      }
+      // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
+      for (const res of inFlight) answerShuttingDown(res);
+      server.closeAllConnections?.();
+      await supervisor.close();
+      // A deploy still running fails at its activation now that the supervisor is closed: let it
+      // record that before the database closes (bounded: an npm install may still be running).
+      await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
+      await logs.close();
+      store.close();
+      await uidRange.release();
+      await lock.release();
+      log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
+    })();
+    return closing;
+  };
   return {
     url,
     port,
     context,
     ...(admin.generatedPassword ? { generatedAdmin: { email: admin.email!, password: admin.generatedPassword } } : {}),
-    async deployDirectory(dir, o) {
-      let versionOverride: string | undefined;
-      if (o.version !== undefined) {
-        versionOverride = semver.valid(o.version) ?? undefined;
-        if (!versionOverride) throw new FlexdError('InvalidVersion', `version "${o.version}" is not a semver version such as 1.0.0`);
-      }
-      const { service, environment } = ensureEnvironment(context, o);
-      const job = deployer.deploy({
-        serviceId: service, environmentId: environment, source: { kind: 'directory', dir: resolve(dir) },
-        envVars: o.env === undefined ? undefined : validateEnvVars(o.env), userEmail: null, version: versionOverride, versionOverride,
-      });
-      const done = await deployer.jobs.wait(job.id);
-      // close() cut it short: whichever step noticed first (a closed supervisor or database) is not the reason
-      if (done.status !== 'COMPLETED' && closing) {
-        throw new FlexdError('ServiceUnavailable', 'flexd is shutting down: the deploy was interrupted.', { status: 503, debug: done.progress });
-      }
-      if (done.status !== 'COMPLETED') throw new FlexdError('DeployFailed', done.reason ?? done.progress.split('\n').at(-1) ?? 'deploy failed', { debug: done.progress });
-      return done;
-    },
-    async logs({ service, environment, limit = DEFAULT_LOG_LINES }) {
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LINES) {
-        throw new FlexdError('InvalidLogQuery', `limit must be a whole number from 1 to ${MAX_LOG_LINES}, not ${limit}`);
-      }
-      const svc = store.services.findService(service);
-      const env = svc && store.services.findEnvironment(svc.id, environment);
-      if (!env) throw new FlexdError('ServiceEnvironmentNotFound', `No environment "${environment}" of service "${service}".`, { status: 404 });
-      await logs.flush();
-      return store.logs.latest(env.id, limit) as LogLine[];
-    },
-    close() {
-      closing ??= (async () => {
-        const stopping = Date.now();
-        log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
-        server.close();
-        server.closeIdleConnections?.();
-        if (inFlight.size > 0) {
-          await new Promise<void>((r) => {
-            drained = r;
-            setTimeout(r, settings.stopGraceMs).unref();
-          });
-        }
-        // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
-        for (const res of inFlight) answerShuttingDown(res);
-        server.closeAllConnections?.();
-        await supervisor.close();
-        // A deploy still running fails at its activation now that the supervisor is closed: let it
-        // record that before the database closes (bounded: an npm install may still be running).
-        await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
-        await logs.close();
-        store.close();
-        await uidRange.release();
-        await lock.release();
-        log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
-      })();
-      return closing;
-    },
+    ...calls,
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -223,14 +196,4 @@ function answerShuttingDown(res: ServerResponse): void {
   const text = JSON.stringify({ error: 'ServiceUnavailable', description: 'flexd is shutting down; the request did not finish within the stop grace.', debug: '' });
   res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Retry-After': '1', Connection: 'close' });
   res.end(text);
-}
-
-/** deployDirectory's convenience: creates the service and environment when they do not exist yet. */
-function ensureEnvironment(ctx: RuntimeContext, o: DeployDirectoryOptions): { service: string; environment: string } {
-  const { services, accounts } = ctx.store;
-  const svc = services.findService(o.service) ?? services.createService(accounts.defaultOrganization().id, o.service);
-  let env = services.findEnvironment(svc.id, o.environment);
-  if (!env) env = services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '' });
-  else if (o.secret !== undefined && o.secret !== env.secret) services.updateEnvironment(env.id, { secret: o.secret });
-  return { service: svc.id, environment: env.id };
 }

@@ -5,13 +5,13 @@
  * (generated ids, timestamps and stack traces compared by shape only; see helpers/normalise.ts).
  *
  * Then what the SDK's receiver does *not* do well, flexd must: a throwing handler, a rejected
- * promise and a malformed body get a JSON error, and the replica keeps serving. And a restart of
- * flexd on the same data dir serves the deployed service again without a redeploy.
+ * promise and a malformed body get a JSON error, and the replica keeps serving. (A restart on the
+ * same data dir: test/lifecycle/restart.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime } from '../src/runtime.ts';
-import { CleanupStack, cleanupStack } from './helpers/cleanup.ts';
+import { CleanupStack } from './helpers/cleanup.ts';
 import { KITCHEN_SINK_DIR, runSequence, SEQUENCE, type Answer } from './helpers/kitchen-sink.ts';
 import { createNormaliser } from './helpers/normalise.ts';
 import { startStandalone } from './helpers/standalone.ts';
@@ -151,19 +151,6 @@ describe('the kitchen-sink service under flexd and under `node .`', () => {
     }
     assert.deepEqual(await whoAnswers(base, 'pid after the malformed bodies'), beforeFault, 'the replica was replaced after malformed bodies');
   });
-});
-
-test('after a restart on the same data dir, flexd serves the deployed service again without a redeploy', async (t) => {
-  const cleanup = cleanupStack(t);
-  const dataDir = await tempDir(cleanup, 'flexd-restart-');
-  const first = await openFlexd(cleanup, dataDir);
-  await deployKitchenSink(first);
-  const version = async ({ base }: Flexd, label: string) => (await callFunction(base, 'version', label, COLD_ANSWER_MS)).answer;
-  assert.deepEqual(await version(first, 'version before the restart'), { version: '1.0.0' });
-
-  await first.close();
-  const second = await openFlexd(cleanup, dataDir);
-  assert.deepEqual(await version(second, 'version after the restart'), { version: '1.0.0' });
 });
 
 /** Normalises one run's answers with one normaliser, so its generated ids are numbered consistently. */

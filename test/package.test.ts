@@ -1,10 +1,8 @@
 /**
- * The npm package as a user gets it (issue 10): `npm pack`, install the tarball into a scratch
- * project, then a plain `.mjs` embed script runs with node, a `.ts` one type-checks under
- * NodeNext without skipLibCheck (and without @types/node or better-sqlite3's types), and
- * `npx flexd serve` starts and stops on SIGTERM. Installing builds better-sqlite3 from source
- * (no prebuilt download here), so this is the slowest file of the suite: one install, shared by
- * the steps.
+ * The npm package as a user gets it (issue 10): the packed tarball installed into a scratch
+ * project (test/helpers/packed.ts builds it once), then a plain `.mjs` embed script runs with node,
+ * a `.ts` one type-checks under NodeNext without skipLibCheck (and without @types/node or
+ * better-sqlite3's types), and `npx flexd serve` starts and stops on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -15,24 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack } from './helpers/cleanup.ts';
+import { cleanEnv, packedFlexd, REPO_DIR as ROOT, scratchProject } from './helpers/packed.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url));
 const ECHO_PROJECT = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-/** npm pack builds dist (tsc + esbuild); npm install compiles better-sqlite3 with node-gyp */
-const PACK_TIMEOUT_MS = 180_000;
-const INSTALL_TIMEOUT_MS = 600_000;
-
-/** The environment of npm and the scratch project: none of the test runner's loader flags. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT']) delete env[name];
-  return env;
-}
 
 describe('package: the packed tarball in a scratch project', () => {
   const cleanup = new CleanupStack();
@@ -41,19 +29,8 @@ describe('package: the packed tarball in a scratch project', () => {
   let files: string[];
 
   before(async () => {
-    const packDir = await tempDir(cleanup, 'flexd-pack-');
-    const packed = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: ROOT, env: cleanEnv(), timeout: PACK_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
-    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    files = info.files.map((f) => f.path);
-    scratch = await tempDir(cleanup, 'flexd-scratch-');
-    await writeFile(join(scratch, 'package.json'), JSON.stringify({
-      name: 'scratch', private: true, type: 'module',
-      // npm runs a dependency's install script only when allowed: better-sqlite3 builds its addon, esbuild checks its binary
-      allowScripts: { 'better-sqlite3': true, esbuild: true },
-    }));
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(packDir, info.filename)], {
-      cwd: scratch, env: cleanEnv(), timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
-    });
+    ({ files } = await packedFlexd());
+    scratch = await scratchProject(cleanup);
   });
 
   test('the tarball ships dist, bin, README and LICENSE, and no sources, tests or scripts', () => {

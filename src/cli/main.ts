@@ -4,6 +4,7 @@ import { GLOBAL_HELP, type Command } from './command.ts';
 import { COMMANDS, findCommand } from './commands/index.ts';
 import { CliError, failureLine, failureParts } from './errors.ts';
 import { Output } from './output.ts';
+import { dev, DEV_HELP } from './dev.ts';
 import { serve, SERVE_HELP } from './serve.ts';
 
 /** `flexd <command>`: serve, plus the kinvey-like operations (src/cli/commands). */
@@ -13,6 +14,9 @@ async function main(): Promise<void> {
   switch (command) {
     case 'serve':
       await serve(args);
+      return;
+    case 'dev':
+      await dev(args);
       return;
     case undefined:
     case 'help':
@@ -43,6 +47,7 @@ async function run(cmd: Command, argv: string[]): Promise<void> {
 
 function helpFor(name: string | undefined): string {
   if (name === 'serve') return SERVE_HELP;
+  if (name === 'dev') return DEV_HELP;
   const cmd = name === undefined ? undefined : findCommand(name);
   if (cmd) return `${cmd.usage}\n\n${GLOBAL_HELP}`;
   const width = Math.max(...COMMANDS.map((c) => c.name.length), 'serve'.length);
@@ -51,6 +56,7 @@ function helpFor(name: string | undefined): string {
     '',
     'Commands:',
     `  ${'serve'.padEnd(width)}  run flexd (flexd serve --help)`,
+    `  ${'dev'.padEnd(width)}  serve a project folder in place and redeploy it on every save (flexd dev --help)`,
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'The commands besides serve talk to a flexd\'s management API, the one kinvey-cli uses:',

@@ -1,8 +1,12 @@
 import type { Logger } from '../logger.ts';
 import type { Store, JobRow, JobStatus } from '../store/index.ts';
 
-/** A job as `wait` resolves it: `reason` is the first line of a failure (the code and why), also when details follow it. */
-export type FinishedJob = JobRow & { reason?: string };
+/**
+ * A job as `wait` resolves it: `reason` is the first line of a failure (the code and why), also
+ * when details follow it; `error` is what the job threw (in this process only: the embedding API
+ * gives a test its code).
+ */
+export type FinishedJob = JobRow & { reason?: string; error?: unknown };
 
 /**
  * Runs jobs one at a time per environment (a deploy and a recycle of the same environment
@@ -35,14 +39,16 @@ export class JobRunner {
     const previous = this.chains.get(key) ?? Promise.resolve();
     const run = previous.then(async () => {
       let reason: string | undefined;
+      let error: unknown;
       try {
         const done = await work(progress);
         progress('COMPLETED', done);
       } catch (err) {
         progress('ERROR', (err as Error).message);
         reason = (err as Error).message.split('\n')[0];
+        error = err;
       }
-      this.settle(job, { ...latest, reason });
+      this.settle(job, { ...latest, reason, error });
     });
     this.chains.set(key, run);
     void run.finally(() => { if (this.chains.get(key) === run) this.chains.delete(key); });
@@ -65,7 +71,7 @@ export class JobRunner {
   }
 
   /** Tells the waiters how the job ended: as stored, or as it ran when the store could not record it. */
-  private settle(job: JobRow, latest: Pick<FinishedJob, 'status' | 'progress' | 'reason'>): void {
+  private settle(job: JobRow, latest: Pick<FinishedJob, 'status' | 'progress' | 'reason' | 'error'>): void {
     const list = this.waiters.get(job.id) ?? [];
     this.waiters.delete(job.id);
     let stored: JobRow | undefined;

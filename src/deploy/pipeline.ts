@@ -1,5 +1,7 @@
 import { chmodSync, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import semver from 'semver';
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -28,6 +30,8 @@ export interface DeployRequest {
   version?: string;
   /** deployDirectory's `version`: store and serve the project as this version instead of its package.json's (semver, checked by the caller) */
   versionOverride?: string;
+  /** deployDirectory's `version: 'auto'`: package.json's version when it is above every deployed one, else the next patch above the newest */
+  autoVersion?: boolean;
   userEmail: string | null;
 }
 
@@ -138,9 +142,13 @@ export class Deployer {
         readableByAll(uploaded);
         projectDir = uploaded;
       }
-      const project = { ...await readProject(projectDir), ...(req.versionOverride ? { version: req.versionOverride } : {}) };
+      const read = await readProject(projectDir);
+      const newest = store.versions.newest(req.environmentId);
+      const project = { ...read, version: req.versionOverride ?? (req.autoVersion ? nextVersion(read.version, newest) : read.version) };
       target = project.version;
-      checkVersionIncreases(project.version, store.versions.newest(req.environmentId));
+      checkVersionIncreases(project.version, newest);
+      // Deployed as another version: the service's own require('./package.json').version says so too (the copy's, never the user's file).
+      if (project.version !== read.version) await setPackageVersion(projectDir, project.version);
       const build = () => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, environmentId: req.environmentId, store,
         settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
@@ -167,7 +175,8 @@ export class Deployer {
       } catch { /* the database refuses even this: the reason below matters more */ }
       this.recordError(req.environmentId, err);
       this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
-      throw new Error(describe(err));
+      // The job's text is the description; its waiters in this process also get the error itself (its code).
+      throw new Error(describe(err), { cause: err });
     } finally {
       rmSync(buildDir, { recursive: true, force: true });
     }
@@ -199,6 +208,19 @@ export class Deployer {
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
+}
+
+/** Rewrites the `version` of a build copy's package.json. */
+async function setPackageVersion(projectDir: string, version: string): Promise<void> {
+  const file = join(projectDir, 'package.json');
+  const pkg = JSON.parse((await readFile(file, 'utf8')).replace(/^\uFEFF/, '')) as Record<string, unknown>;
+  await writeFile(file, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
+}
+
+/** `version: 'auto'`: the project's own version when it is above the newest deployed, else the next patch above the newest. */
+function nextVersion(own: string, newest: string | null): string {
+  if (newest === null || semver.valid(newest) === null || semver.gt(own, newest)) return own;
+  return semver.inc(newest, 'patch')!;
 }
 
 /** A job's error text: the reason, plus the replica's last output lines for a failed start. */

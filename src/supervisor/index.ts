@@ -19,6 +19,9 @@ import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type
 
 export type { DispatchResult } from './pool.ts';
 
+/** The version id of a folder served in place (activateInPlace): no stored version, no unpacked artifact. */
+const IN_PLACE_VERSION_ID = 'in-place';
+
 export interface SupervisorDeps {
   dataDir: string;
   settings: Settings;
@@ -47,6 +50,8 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  /** Taps on environments' output (rt.watch's onOutput, flexd dev). */
+  private readonly lineListeners = new Map<string, Set<(line: string) => void>>();
 
   constructor(private readonly deps: SupervisorDeps) {
     // A flooding environment waits at its own pipe instead of piling lines up in flexd (logs/writer.ts).
@@ -89,15 +94,39 @@ export class Supervisor {
   async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
-    const settings = this.settingsFor(env);
     const dirs = this.dirsOf(env);
-    const generation: Generation = {
+    await this.swap(env, dirs, {
       versionId: version.id,
       version: version.version,
       projectDir: await this.writeArtifact(version, dirs),
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
+    });
+  }
+
+  /**
+   * `flexd dev` and `rt.watch`: swaps the environment to replicas running `projectDir` itself —
+   * the developer's folder with its own node_modules, nothing copied or stored — as `node .` runs
+   * there: in that folder, as flexd's own user, without the permission model.
+   */
+  async activateInPlace(env: EnvironmentRow, source: { version: string; projectDir: string }): Promise<void> {
+    if (this.closed) throw shuttingDown('flexd');
+    await this.swap(env, this.dirsOf(env), { versionId: IN_PLACE_VERSION_ID, version: source.version, projectDir: source.projectDir, inPlace: true, env: replicaEnvironment(env) });
+  }
+
+  /** Every line the environment's replicas write, as they write it, until the returned function is called. */
+  onLine(environmentId: string, listener: (line: string) => void): () => void {
+    let listeners = this.lineListeners.get(environmentId);
+    if (!listeners) this.lineListeners.set(environmentId, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.lineListeners.get(environmentId) === listeners) this.lineListeners.delete(environmentId);
     };
+  }
+
+  private async swap(env: EnvironmentRow, dirs: EnvironmentDirs, generation: Generation): Promise<void> {
+    const settings = this.settingsFor(env);
     let pool = this.pools.get(env.id);
     if (!pool) {
       pool = this.createPool(env, settings);
@@ -171,25 +200,31 @@ export class Supervisor {
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
     const cwd = dirs.replicaDir(containerId);
+    const inPlace = generation.inPlace === true;
     const replica = new Replica({
       containerId,
       version: generation.version,
       nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
       childEntry: this.childEntry,
       projectDir: generation.projectDir,
-      cwd,
+      cwd: inPlace ? generation.projectDir : cwd,
       env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
-      permissions: settings.permissionModel
+      permissions: settings.permissionModel && !inPlace
         ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
         : undefined,
-      uid: dirs.account?.uid,
-      gid: dirs.account?.gid,
+      uid: inPlace ? undefined : dirs.account?.uid,
+      gid: inPlace ? undefined : dirs.account?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
+      for (const listener of this.lineListeners.get(environmentId) ?? []) {
+        try {
+          listener(line);
+        } catch { /* a tap never breaks the replica's supervision */ }
+      }
       const { threshold, message } = parseLogLine(line);
       this.deps.logs.write({ environmentId, containerId, timestamp: new Date().toISOString(), threshold, message });
     });

@@ -13,6 +13,8 @@ export interface Generation {
   /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
   nativeAddons?: boolean;
   env: Record<string, string>;
+  /** the developer's folder itself (flexd dev): run there, as flexd's user, without the permission model */
+  inPlace?: boolean;
 }
 
 export interface PoolHooks {

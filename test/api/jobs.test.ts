@@ -166,11 +166,13 @@ test('jobs: rollback serves a stored version again without a rebuild; recycle re
   assert.deepEqual([again.status, again.body.code], [409, 'DeploymentVersionTooLow']);
 
   const before = status.replicas.map((r: { containerId: string }) => r.containerId);
+  assert.ok(before.length > 0, 'a replica runs before the recycle');
   const recycle = await api.call('POST', '/v4/jobs', { json: { type: 'recycleService', params: target } });
   assert.equal(recycle.status, 201);
   assert.equal((await finished(api, recycle.body.job)).status, 'COMPLETED');
   const after = (await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/status`)).body;
-  assert.ok(after.replicas.every((r: { containerId: string }) => !before.includes(r.containerId)), 'fresh replicas');
+  assert.ok(after.replicas.length > 0, 'replicas run after the recycle');
+  assert.ok(after.replicas.every((r: { containerId: string }) => !before.includes(r.containerId)), `fresh replicas: ${JSON.stringify(after.replicas)} after ${before}`);
 
   const missing = await api.call('GET', '/v4/jobs/0123456789abcdef0123456789abcdef');
   assert.deepEqual([missing.status, missing.body.code], [404, 'JobNotFound']);

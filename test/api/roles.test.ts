@@ -5,7 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { hashPassword } from '../../src/accounts/passwords.ts';
 import { createRuntime } from '../../src/runtime.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
 import type { Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -150,11 +154,24 @@ describe('accounts API', () => {
   });
 
   test('an account that existed before roles is an admin (migration 3)', async (t) => {
-    const api = await startApi(t);
-    const me = await api.call('GET', '/v4/user');
-    assert.deepEqual([me.body.email, me.body.role], [ADMIN.email, 'admin']);
-    const column = api.rt.context.store.db.prepare("SELECT dflt_value AS d FROM pragma_table_info('users') WHERE name = 'role'").get() as { d: string };
-    assert.equal(column.d, "'admin'");
+    // A database as flexd left it before roles: migrations 1 and 2 only, two accounts, no role column.
+    const dataDir = await tempDir(t, 'flexd-before-roles-');
+    const old = new Database(join(dataDir, 'flexd.db'));
+    old.exec(MIGRATIONS[0]!);
+    old.exec(MIGRATIONS[1]!);
+    old.pragma('user_version = 2');
+    const insert = old.prepare('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)');
+    insert.run('u-admin', ADMIN.email, await hashPassword(ADMIN.password), '2024-01-01T00:00:00.000Z');
+    insert.run('u-old', 'old@example.com', await hashPassword('old-password-1'), '2024-01-01T00:00:00.000Z');
+    old.close();
+
+    const api = await startApi(t, { dataDir });
+    const token = await loginAs(api, 'old@example.com', 'old-password-1');
+    const me = await api.call('GET', '/v4/user', { token });
+    assert.deepEqual([me.body.email, me.body.role], ['old@example.com', 'admin']);
+    const asAdmin = await api.call('POST', '/v4/users', { json: { email: 'new@example.com', role: 'viewer', password: 'new-password-1' }, token });
+    assert.equal(asAdmin.status, 201, 'it may do what an admin does');
+    assert.equal((await api.call('GET', '/v4/users/new@example.com')).body.role, 'viewer', 'a new account gets the role it is given');
   });
 });
 

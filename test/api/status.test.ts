@@ -1,53 +1,69 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { rawTar } from '../fixtures/deploy/archives.ts';
-import { withDeadline } from '../helpers/wait.ts';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { FAULTS_DIR, replicaProcessesOf } from '../lifecycle/helpers.ts';
 import { ADMIN, ECHO_PROJECT, startApi } from './helpers.ts';
 
 /** deployDirectory of the echo fixture: bundling only (its SDK resolves from the repo) and a replica start. */
 const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 
-test('status: UPDATING with deployment RUNNING at the new version while a job runs, then ONLINE', async (t) => {
+test('status: UPDATING with deployment RUNNING at the new version while a deploy runs, then ONLINE with it COMPLETED', async (t) => {
   const api = await startApi(t);
   const { serviceId, environmentId } = await api.createEnvironment('svc');
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   const path = `/v4/services/${serviceId}/environments/${environmentId}/status`;
+  const [serving] = await replicaProcessesOf(process.pid);
 
-  // A job held open by the test: the runner reports it running until `release` is called.
+  // A real deploy of 2.0.0 whose replica waits for SIGUSR2 before it starts: the job runs until then.
+  const deploy = api.rt.deployDirectory(join(FAULTS_DIR, 'held-start'), { service: serviceId, environment: environmentId, version: '2.0.0' });
+  deploy.catch(() => {}); // awaited below
   const { context } = api.rt;
-  const held = context.store.jobs.create({ type: 'deployService', serviceId, environmentId, params: { version: '2.0.0' }, userEmail: ADMIN.email });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => { release = resolve; });
-  context.deployer.jobs.enqueue(held, async (progress) => {
-    progress('BUILDING', 'held by the test');
-    await released;
-    return 'released';
-  });
+  const starting = await waitFor('the 2.0.0 replica waiting for its signal', async () => {
+    await context.logs.flush();
+    if (!(await context.store.logs.latest(environmentId, 100)).some((l) => /held-start: waiting for SIGUSR2/.test(l.message))) return undefined;
+    return (await replicaProcessesOf(process.pid)).find((pid) => pid !== serving);
+  }, { timeoutMs: LOCAL_DEPLOY_TIMEOUT_MS });
 
   const updating = (await api.call('GET', path)).body;
   assert.equal(updating.status, 'UPDATING');
   assert.equal(updating.version, '1.0.0', 'the version still serving');
   assert.deepEqual(updating.deployment, { status: 'RUNNING', version: '2.0.0', runtime: 'flex-runtime-node12' });
 
-  release();
-  await withDeadline('the held job', context.deployer.jobs.wait(held.id));
+  process.kill(starting, 'SIGUSR2');
+  const job = await withDeadline('the deploy of 2.0.0 once released', deploy, LOCAL_DEPLOY_TIMEOUT_MS);
+  assert.equal(job.status, 'COMPLETED', job.progress);
   const online = (await api.call('GET', path)).body;
   assert.equal(online.status, 'ONLINE');
-  assert.deepEqual(online.deployment, { status: 'COMPLETED', version: '1.0.0', runtime: 'flex-runtime-node12' });
+  assert.equal(online.version, '2.0.0');
+  assert.deepEqual(online.deployment, { status: 'COMPLETED', version: '2.0.0', runtime: 'flex-runtime-node12' });
   assert.equal(online.replicas.length, 1);
   assert.match(online.replicas[0].containerId, /^[0-9a-f]{12}$/);
   assert.equal(online.reason, undefined);
 });
 
-test('status: a suspended environment reports ERROR with the reason', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
-  await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
-  api.rt.context.store.services.updateEnvironment(environmentId, { suspendedReason: 'crashed 6 times within 60 s' });
-  const status = (await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/status`)).body;
-  assert.equal(status.status, 'ERROR');
+test('status: an environment suspended by a crash loop reports ERROR with the reason', async (t) => {
+  const api = await startApi(t, { crashBudget: 2, crashWindowMs: 60_000, restartBackoffBaseMs: 20, restartBackoffMaxMs: 100 });
+  // Its crash switch is a file outside its project: Node's permission model would refuse the read.
+  const { serviceId, environmentId } = await api.createEnvironment('svc', 'Development', { settings: { permissionModel: false } });
+  const markerDir = await tempDir(t, 'flexd-crash-marker-');
+  chmodSync(markerDir, 0o755); // replicas of a root flexd run as an account of their own
+  const marker = join(markerDir, 'crash');
+  writeFileSync(marker, '');
+  await withDeadline('deploy of crashes-after-ready', api.rt.deployDirectory(join(FAULTS_DIR, 'crashes-after-ready'), {
+    service: serviceId, environment: environmentId, env: { CRASH_MARKER: marker },
+  }), LOCAL_DEPLOY_TIMEOUT_MS);
+  const path = `/v4/services/${serviceId}/environments/${environmentId}/status`;
+  const status = await waitFor('the status to turn ERROR', async () => {
+    const body = (await api.call('GET', path)).body;
+    return body.status === 'ERROR' && body;
+  }, { timeoutMs: LOCAL_DEPLOY_TIMEOUT_MS });
   assert.equal(status.version, '1.0.0');
-  assert.match(status.reason, /crashed 6 times within 60 s/);
+  assert.match(status.reason, /^Suspended: more than 2 crashes within 60000 ms; last: .*exited with code 3/);
+  assert.deepEqual(status.replicas, []);
 });
 
 test('status: a first deploy that fails leaves ERROR with the reason and no version, and the version may be sent again', async (t) => {

@@ -78,6 +78,14 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     deploys.set('pin', upload('pin', copyOf('policy', 'pin', (dir) => {
       // Formatted as no tool would, to see the bytes the service reads are its own.
       writeFileSync(join(dir, 'package.json'), '{"name":"build-pin",  "version":"1.0.0",\n "dependencies":{"kinvey-flex-sdk":"3.2.1","fs":"0.0.1-security"}}\n');
+      // …and a lockfile that pins the vanished version too: npm would fail on it.
+      writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({
+        name: 'build-pin', version: '1.0.0', lockfileVersion: 3, requires: true,
+        packages: {
+          '': { name: 'build-pin', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } },
+          'node_modules/kinvey-flex-sdk': { version: '3.2.1', resolved: 'https://registry.npmjs.org/kinvey-flex-sdk/-/kinvey-flex-sdk-3.2.1.tgz', integrity: `sha512-${'A'.repeat(86)}==` },
+        },
+      }));
     })));
     deploys.set('native', upload('native', copyOf('native', 'native')));
     deploys.set('hostile', (async () => {
@@ -180,10 +188,11 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.match(body.response.body.sdk, /^3\./);
   });
 
-  it('install policy: a vanished exact pin (3.2.1) installs the newest 3.x, and the service reads its own package.json bytes', async () => {
+  it('install policy: a vanished exact pin (3.2.1, in package.json and lockfile) installs the newest 3.x, and the service reads its own package.json bytes', async () => {
     const d = await deployed('pin');
     assert.equal(d.job.status, 'COMPLETED', d.job.progress);
     assert.match(d.job.progress, /kinvey-flex-sdk 3\.2\.1 is not available; using 3\.3\.0/);
+    assert.match(d.job.progress, /package-lock\.json pins kinvey-flex-sdk 3\.2\.1, which is not available; installing without the lockfile/);
     const { body } = await call(d, 'about');
     const ownBytes = readFileSync(join(d.dir, 'package.json'));
     assert.equal(body.response.body.sdk, '3.3.0');

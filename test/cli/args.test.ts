@@ -49,7 +49,10 @@ test('env vars: --set-vars merges into the current set, --replace-vars replaces 
   assert.deepEqual(applyVarsChange(current, replace), { ONLY: '1' });
   assert.equal(varsChange({}), undefined);
   assert.throws(() => varsChange({ 'set-vars': 'A=1', 'replace-vars': 'B=2' }), /cannot be used together/);
-  assert.ok(VARS_OPTIONS['set-vars']);
+  // A command taking VARS_OPTIONS parses both flags into what varsChange reads.
+  const parsed = parseCommandArgs(['--set-vars', 'A=1'], VARS_OPTIONS, {});
+  assert.deepEqual(varsChange(parsed.values), { mode: 'set', vars: { A: '1' } });
+  assert.deepEqual(varsChange(parseCommandArgs(['--replace-vars', '{"B":"2"}'], VARS_OPTIONS, {}).values), { mode: 'replace', vars: { B: '2' } });
 });
 
 test('args: --page/--number are whole numbers from 1, --from/--to ISO dates normalized to UTC', () => {

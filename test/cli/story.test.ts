@@ -120,15 +120,19 @@ describe('flexd CLI: a service from login to delete', () => {
   });
 
   test('create: makes the service and its Development environment, with the given secret and variables', async () => {
-    const created = await json<{ id: string; secret: string; svcEnvName: string }>(['create', SERVICE, '--secret', SECRET, '--set-vars', 'GREETING=hi']);
+    const created = await json<{ id: string; secret: string; svcEnvId: string; svcEnvName: string }>(['create', SERVICE, '--secret', SECRET, '--set-vars', 'GREETING=hi']);
     assert.equal(created.secret, SECRET);
     assert.equal(created.svcEnvName, 'Development');
-    assert.match(created.id, /\S/);
+    const { services } = rt.context.store;
+    const service = await services.findService(SERVICE);
+    assert.equal(created.id, service?.id, 'the id printed is the stored service\'s');
+    assert.equal(created.svcEnvId, (await services.findEnvironment(created.id, 'Development'))?.id);
   });
 
   test('list: shows the service in a table, after "Count: 1"', async () => {
     const out = await ok(['list']);
-    assert.match(out, /^Count: 1\nid +name +organization\n\S+ +kitchen +\S/);
+    const id = (await rt.context.store.services.findService(SERVICE))!.id;
+    assert.match(out, new RegExp(`^Count: 1\nid +name +organization\n${id} +kitchen +\\S+\n`));
   });
 
   test('deploy: uploads the project without node_modules, waits for the job, prints its progress', async () => {

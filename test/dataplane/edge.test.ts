@@ -1,6 +1,7 @@
 /**
  * The data plane's own answers at the edge (SPEC §4, RELIABILITY B1, B4, B5, B6): limits,
- * malformed input, secrets and odd paths, against a real runtime and replica.
+ * malformed input, secrets and odd paths, against a real runtime and replica. (Malformed JSON:
+ * test/differential.test.ts, beside what the SDK's own receiver answers.)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { withDeadline } from '../helpers/wait.ts';
 
 const SECRET = 'edge-secret';
 const LIMIT = 64 * 1024;
@@ -40,30 +42,23 @@ describe('data plane edge', () => {
   });
 
   it('refuses a chunked body as soon as it passes the limit', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
+    // The server may close the socket after its 413 while the client still writes (EPIPE,
+    // ECONNRESET on the write): that is fine once the 413 came. A close without an answer fails.
+    const status = await withDeadline('the 413 to a chunked body past the limit', new Promise<number>((resolve, reject) => {
       const url = new URL(`${base}/widgets`);
+      let writeError: Error | undefined;
       const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
         headers: { 'content-type': 'application/json', 'x-auth-key': SECRET, 'transfer-encoding': 'chunked' } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });
-      req.on('error', (err) => (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err));
+      req.on('error', (err) => { writeError = err; });
+      req.on('close', () => reject(new Error(`the connection closed without an answer${writeError ? ` (${writeError.message})` : ''}`)));
       const chunk = Buffer.alloc(16 * 1024, 'a');
       // Write past the limit, and keep the stream open: the answer must come before the end.
       for (let i = 0; i < 8; i++) req.write(chunk);
-    });
+    }));
     assert.equal(status, 413);
-  });
-
-  it('answers malformed JSON with a JSON 400 and keeps serving', async () => {
-    const res = await post('/widgets', '{bad');
-    assert.equal(res.status, 400);
-    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-    const body = await res.json();
-    assert.equal(body.error, 'BadRequest');
-    assert.ok('debug' in body && 'description' in body);
-    const next = await fetch(`${base}/widgets`, { headers: { 'x-auth-key': SECRET } });
-    assert.equal(next.status, 200);
   });
 
   it('does not let a __proto__ key pollute the runtime', async () => {

@@ -20,6 +20,8 @@ const asRoot = process.getuid?.() === 0;
  * A uid range of this test file's own, so the expected uids are known: runtimes of other test
  * files running at the same time hold the default range (isolation/range-claim.ts).
  */
+/** What the attacker reports for an attempt that failed: the error's code (EACCES, EPERM, ERR_ACCESS_DENIED…). */
+const REFUSAL = /^(E[A-Z]+|ERR_[A-Z_]+)$/;
 const OWN_RANGE = { uidRangeStart: 600_000 + (process.pid % 500) * 200, uidRangeSize: 200 };
 
 for (const permissionModel of [true, false]) {
@@ -41,13 +43,20 @@ for (const permissionModel of [true, false]) {
       assert.equal(res.status, 200, res.text);
       const report = res.answer;
       assert.deepEqual(report.found, [], JSON.stringify(report.seen));
-      for (const outcome of report.seen.kill ?? []) assert.notEqual(outcome, 'allowed', JSON.stringify(report.seen));
-      for (const outcome of [...report.seen.environ ?? [], ...report.seen.mem ?? [], ...report.seen.artifact ?? []]) assert.notEqual(outcome, 'allowed', JSON.stringify(report.seen));
-      assert.notEqual(report.seen.database, 'allowed');
-      assert.notEqual(report.seen.dataDir, 'allowed');
-      assert.notEqual(report.seen.flexdEnviron, 'allowed');
-      if (permissionModel) assert.equal(report.seen.procList, 'ERR_ACCESS_DENIED');
-      else assert.ok(report.replicas >= 1, 'without the permission model it did see the victim\'s replica, and still could not touch it');
+      const seen = JSON.stringify(report.seen);
+      // Every attempt must have been made and refused with an error code: an absent outcome is no proof.
+      const refused = (outcome: unknown, what: string) => assert.match(String(outcome), REFUSAL, `${what}: ${seen}`);
+      refused(report.seen.database, 'reading flexd.db');
+      refused(report.seen.dataDir, 'listing the data dir');
+      refused(report.seen.flexdEnviron, 'reading flexd\'s environ');
+      if (permissionModel) {
+        assert.equal(report.seen.procList, 'ERR_ACCESS_DENIED');
+      } else {
+        assert.ok(report.replicas >= 1, `without the permission model it sees the victim's replica (and must still not touch it): ${seen}`);
+        for (const attempt of ['kill', 'environ', 'mem']) assert.equal(report.seen[attempt]?.length, report.replicas, `one ${attempt} attempt per replica seen: ${seen}`);
+        assert.ok(report.seen.artifact?.length >= 1, `the attacker found an artifact folder to read in a replica's command line: ${seen}`);
+        for (const attempt of ['kill', 'environ', 'mem', 'artifact']) for (const outcome of report.seen[attempt]) refused(outcome, attempt);
+      }
 
       const after = await whoami(h.base(victim.service, victim.environment), 'the victim after the attack', { secret });
       assert.equal(after.pid, before.pid, 'the victim\'s replica survived');

@@ -50,7 +50,6 @@ describe('a version that crashes soon after it is ready', () => {
       assert.equal(res.status, 503, res.text);
       assert.equal(res.json?.error, 'ServiceSuspended');
       assert.equal(res.headers['retry-after'], String(RETRY_AFTER_SECONDS));
-      assert.ok(res.ms < 1_000, `the 503 took ${res.ms} ms`);
     }
     assert.match(h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment))!.suspendedReason ?? '',
       new RegExp(`more than ${CRASH_BUDGET} crashes`), 'the stored status says why (status ERROR)');
@@ -67,7 +66,7 @@ describe('a version that crashes soon after it is ready', () => {
     const delays = await restartDelays();
     assert.equal(delays.length, CRASH_BUDGET, `one announced restart per crash within the budget: ${delays}`);
     assert.equal(delays[0], 0, 'the first restart is immediate');
-    for (let i = 2; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `the backoff grows: ${delays}`);
+    for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `restart ${i + 1} waits longer than restart ${i}: ${delays}`);
     assert.ok((await logLines(h, target.service, target.environment)).some((l) => /environment suspended: more than 4 crashes/.test(l.message)));
   });
 

@@ -29,8 +29,15 @@ test('closing the runtime while a swap drains the old replica stops that replica
   await withDeadline('close()', h.close(), PROMPT_MS);
   assert.ok(await processGone(fresh!.pid!), 'the new replica is stopped');
   assert.ok(await processGone(old!.pid!), 'the draining old replica is stopped');
-  await held;
-  await deploy.catch(() => undefined);
+  // The request the old replica held is answered, not cut off: a 503 saying why.
+  const answer = await withDeadline('the held request to be answered', held, PROMPT_MS);
+  assert.ok(!(answer instanceof Error), `the held request got an answer, not ${answer}`);
+  assert.equal(answer.status, 503, answer.text);
+  assert.equal(answer.json?.error, 'ServiceUnavailable');
+  assert.match(answer.json?.description, /shutting down/);
+  // The swap had happened before close(): the deploy is done, not failed by the close.
+  const job = await withDeadline('the deploy of 2.0.0 to settle', deploy, PROMPT_MS);
+  assert.equal(job.status, 'COMPLETED', job.progress);
 });
 
 test('closing the runtime in the middle of a deploy leaves no replica running', async (t) => {
@@ -39,6 +46,7 @@ test('closing the runtime in the middle of a deploy leaves no replica running', 
   const deploy = h.rt.deployDirectory(fixtureCopy(cleanup, 'versioned', '1.0.0'), target).catch((err: Error) => err);
   await withDeadline('close()', h.close(), PROMPT_MS);
   const outcome = await withDeadline('the interrupted deploy to settle', deploy, 30_000);
-  assert.match(String(outcome), /shutting down/, 'the interrupted deploy fails, saying why');
+  assert.equal((outcome as { code?: string }).code, 'RuntimeClosed', 'the interrupted deploy fails, saying why');
+  assert.match(String(outcome), /runtime is closed/);
   assert.deepEqual(await replicaProcessesOf(process.pid), [], 'replicas that outlived close()');
 });

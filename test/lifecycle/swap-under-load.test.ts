@@ -47,9 +47,8 @@ describe('deploys under the load of 50 keep-alive clients', () => {
     }
     const records = load.records.filter((r) => r.startedAt > start);
     assert.deepEqual(failures(records).slice(0, 5), [], `failed or unnamed answers among ${records.length}`);
-    const versions = new Set(records.map((r) => r.header));
-    assert.deepEqual([...versions].sort(), ['1.0.0', '2.0.0', '3.0.0', '4.0.0'].filter((v) => versions.has(v)));
-    assert.ok(versions.has('4.0.0'));
+    const served = new Set(records.map((r) => r.header));
+    assert.deepEqual([...served].sort(), ['1.0.0', '2.0.0', '3.0.0', '4.0.0'], 'each version served its phase, and no other version answered');
   });
 
   test('L2: a version that throws at start is refused, and version 4.0.0 answers every request throughout, with zero failures', async () => {
@@ -103,5 +102,6 @@ test('a swap lets requests in flight finish on the old version while new request
     assert.equal(res.version, '1.0.0');
   }
   await deploy;
-  await waitForProcessGone(old!.pid!, 'the drained 1.0.0 replica', 2_000);
+  // FAST's stop grace (1 s), then a SIGKILL; the rest is room for a loaded machine.
+  await waitForProcessGone(old!.pid!, 'the drained 1.0.0 replica', 15_000);
 });

@@ -1,6 +1,12 @@
 /**
  * LogWriter: batches to the log thread, flush() as the point after which a query sees the lines,
  * and the bound on lines waiting for a thread that fell behind (RELIABILITY.md L6).
+ *
+ * The first three tests hand the writer a HeldSink in place of the log thread: they are about the
+ * exact batches, the order and the moment of each report, which only a thread that answers when
+ * the test says can show. That is the one stand-in for a part of flexd's own in the suite
+ * (test/README.md), and it is allowed only because the last test drives the same overflow through
+ * the real LogThread into a real database and checks what was stored.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -25,7 +31,7 @@ const line = (i: number, environmentId = ENV): LogRecord => ({
 });
 const numberOf = (r: LogRecord) => Number(r.message.slice(5));
 
-/** A log thread that stores a batch only when the test says so. */
+/** In place of the log thread (see the header): stores a batch only when the test says so. */
 class HeldSink implements LogSink {
   readonly batches: LogRecord[][] = [];
   private readonly held: (() => void)[] = [];

@@ -10,7 +10,8 @@ import { cleanupStack } from '../helpers/cleanup.ts';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployFixture, failedDeploy, fixtureCopy, hammer, keepAliveAgent, startRuntime, whoami } from '../lifecycle/helpers.ts';
+import { withDeadline, waitFor } from '../helpers/wait.ts';
+import { DEPLOY_TIMEOUT_MS, deployFixture, FAULTS_DIR, fixtureCopy, hammer, keepAliveAgent, logLines, replicaProcessesOf, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
 import { integrityCheck } from './helpers.ts';
 
 const target = { service: 'hoarder', environment: 'Production' };
@@ -56,15 +57,48 @@ test('F11: a deploy whose progress the full database refuses to record still set
   const cleanup = cleanupStack(t);
   const h = await startRuntime(cleanup);
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
-  const { jobs } = h.rt.context.store;
-  // On a full disk the WAL cannot grow and every write fails; here only the job's writes do.
-  const update = jobs.update;
-  jobs.update = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }); };
-  cleanup.after(() => { jobs.update = update; });
+  const envId = h.environmentId(target.service, target.environment);
+  const { store } = h.rt.context;
+  const unlimited = store.db.pragma('max_page_count', { simple: true }) as number;
+  const [serving] = await replicaProcessesOf(process.pid);
 
-  const err = await failedDeploy(h, cleanup, 'versioned', '1.0.0', target);
-  assert.match(err.message, /^DeploymentVersionTooLow/);
-  jobs.update = update;
-  await deployFixture(h, cleanup, 'versioned', '2.0.0', target);
-  assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the next deploy')).version, '2.0.0');
+  // 2.0.0's job is recorded and its version stored; its replica then waits for SIGUSR2 (held-start).
+  const deploy = h.rt.deployDirectory(join(FAULTS_DIR, 'held-start'), target);
+  const starting = await waitFor('the 2.0.0 replica waiting for its signal', async () => {
+    if (!(await logLines(h, target.service, target.environment)).some((l) => /held-start: waiting for SIGUSR2/.test(l.message))) return undefined;
+    return (await replicaProcessesOf(process.pid)).find((pid) => pid !== serving);
+  }, { timeoutMs: DEPLOY_TIMEOUT_MS });
+  // Now the disk fills: no page may be added, and the jobs table's pages (where the job's row
+  // grows with each progress line) are filled with inert rows of no environment to the last byte.
+  store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true }) as number}`);
+  for (const bytes of [1024, 64, 1]) fill(store.db, bytes);
+  process.kill(starting, 'SIGUSR2');
+
+  const done = await withDeadline('the deploy on a full database to settle', deploy, DEPLOY_TIMEOUT_MS);
+  assert.equal(done.status, 'COMPLETED', done.progress);
+  assert.match(done.progress, /Deployed version 2\.0\.0$/, 'the caller hears how it ended');
+  const stored = store.jobs.get(done.id)!;
+  assert.notEqual(stored.status, 'COMPLETED', 'the full database refused to record the end (else this test made no fault)');
+  assert.doesNotMatch(stored.progress, /Deployed version/);
+  assert.equal(integrityCheck(store.db), 'ok');
+  assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the deploy')).version, '2.0.0');
+
+  store.db.prepare("DELETE FROM jobs WHERE type = 'filler'").run();
+  store.db.pragma(`max_page_count = ${unlimited}`);
+  await deployFixture(h, cleanup, 'versioned', '3.0.0', target);
+  assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the next deploy')).version, '3.0.0');
+  assert.equal(store.jobs.latest(envId, 'deployService')!.status, 'COMPLETED');
 });
+
+/** Inserts job rows of no environment, with `bytes` of progress each, until SQLite answers SQLITE_FULL. */
+function fill(db: Harness['rt']['context']['store']['db'], bytes: number): void {
+  const insert = db.prepare("INSERT INTO jobs (id, type, status, progress, created_at, updated_at) VALUES (?, 'filler', 'COMPLETED', ?, '2000-01-01', '2000-01-01')");
+  for (let i = 0; ; i++) {
+    try {
+      insert.run(`filler-${bytes}-${i}`, 'x'.repeat(bytes));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_FULL') return;
+      throw err;
+    }
+  }
+}

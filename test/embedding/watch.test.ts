@@ -1,0 +1,117 @@
+/**
+ * The development loop (issue 20): `rt.watch(dir, target)` and `flexd dev ./service` serve the
+ * folder in place (its own files and node_modules; the replica's cwd is the folder), print what
+ * the service writes, redeploy on every save, keep the previous version when a save does not
+ * start, and leave nothing running once closed (Ctrl-C for flexd dev).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { chmod, readdir, readFile, readlink, realpath, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { createRuntime } from '../../src/runtime.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { count, DEPLOY_TIMEOUT_MS, projectCopy } from './helpers.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/flexd.js', import.meta.url));
+/** A redeploy is a restart (≈200 ms unloaded); this only bounds a hang on a loaded machine. */
+const REDEPLOY_TIMEOUT_MS = 30_000;
+
+/** Changes what embed-counter answers: `calls` counts by `step`. */
+async function editStep(dir: string, step: number): Promise<void> {
+  const file = join(dir, 'index.js');
+  await writeFile(file, (await readFile(file, 'utf8')).replace(/calls \+= \d+;/, `calls += ${step};`));
+}
+
+const gone = (pid: number) => { try { process.kill(pid, 0); return false; } catch { return true; } };
+
+test('rt.watch serves the folder in place, redeploys each save, keeps serving through a broken save, and stops on close', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dir = await projectCopy(cleanup, 'embed-counter');
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup), port: 0 });
+  cleanup.after(() => rt.close());
+  const target = { service: 'live', environment: 'Development' };
+  const output: string[] = [];
+  const outcomes: unknown[] = [];
+  const watcher = await withDeadline('watch', rt.watch(dir, { ...target, onOutput: (line) => output.push(line), onDeploy: (o) => outcomes.push(o) }), DEPLOY_TIMEOUT_MS);
+  assert.equal(watcher.version, '1.0.0');
+  assert.equal((await count(rt.url, 'live', 'Development')).calls, 1);
+  await waitFor('the service output reaches onOutput', () => output.some((l) => l.includes('count called: 1')));
+
+  // In place: the replica runs in the folder itself, nothing copied.
+  const [replica] = (await rt.status(target)).replicas;
+  assert.equal(await readlink(`/proc/${replica!.pid}/cwd`), await realpath(dir));
+
+  const next = watcher.nextDeploy();
+  await editStep(dir, 10);
+  const outcome = await withDeadline('redeploy after a save', next, REDEPLOY_TIMEOUT_MS);
+  assert.equal(outcome.ok, true, JSON.stringify(outcome));
+  assert.ok(outcome.durationMs >= 0);
+  t.diagnostic(`redeploy after a save: ${outcome.durationMs} ms (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ')[0]})`);
+  assert.equal((await count(rt.url, 'live', 'Development')).calls, 10, 'the saved code serves');
+  assert.equal(outcomes.length, 1);
+
+  const broken = watcher.nextDeploy();
+  const file = join(dir, 'index.js');
+  await writeFile(file, `${await readFile(file, 'utf8')}\nthis is not javascript(\n`);
+  const failed = await withDeadline('a broken save', broken, REDEPLOY_TIMEOUT_MS);
+  assert.equal(failed.ok, false);
+  assert.equal(failed.error?.code, 'StartFailed');
+  assert.match(failed.error!.message, /SyntaxError: .+ \(index\.js:\d+\)/);
+  assert.equal((await count(rt.url, 'live', 'Development')).calls, 20, 'the previous code keeps serving');
+
+  const pids = (await rt.status(target)).replicas.map((r) => r.pid!);
+  await watcher.close();
+  for (const pid of pids) await waitFor(`replica ${pid} stopped`, () => gone(pid));
+  assert.deepEqual((await rt.status(target)).replicas, []);
+});
+
+test('flexd dev ./service: serves, prints the service output, redeploys on save, and Ctrl-C leaves nothing running or in the temp dir', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dir = await projectCopy(cleanup, 'embed-counter');
+  const tmp = await tempDir(cleanup, 'flexd-dev-tmp-');
+  // As /tmp is: others may pass through (as root the build box then stays in the data dir, deploy/box.ts).
+  await chmod(tmp, 0o711);
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', '--service', 'devsvc'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const exited = once(child, 'exit');
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const base = await waitFor('the serving line', () => /serving .+ at (http:\/\/\S+)/.exec(stderr)?.[1], { timeoutMs: DEPLOY_TIMEOUT_MS });
+  assert.equal(base.replace(/:\d+\//, ':PORT/'), 'http://127.0.0.1:PORT/flex/devsvc/Development');
+  const url = base.slice(0, base.indexOf('/flex/'));
+  assert.equal((await count(url, 'devsvc', 'Development')).calls, 1);
+  await waitFor('the service output on stdout', () => stdout.includes('count called: 1'));
+
+  await editStep(dir, 7);
+  await waitFor('the redeploy line', () => /redeployed version 1\.0\.0 in \d+ ms/.test(stderr), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  const answer = await count(url, 'devsvc', 'Development');
+  assert.equal(answer.calls, 7);
+  const pid = Number((await readdir('/proc')).find((p) => /^\d+$/.test(p) && p !== String(child.pid) && isReplicaOf(p, dir)));
+  child.kill('SIGINT');
+  const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
+  assert.equal(code, 0, stderr);
+  if (pid) assert.ok(gone(pid), `replica ${pid} stopped`);
+  // tsx-*: tsx's compile cache, as this checkout runs flexd from its sources (an installed flexd runs dist/)
+  assert.deepEqual((await readdir(tmp)).filter((name) => !name.startsWith('tsx-')), [], 'the temporary data dir and run dir are removed');
+});
+
+/** Whether /proc/<pid> is a replica serving `dir` (its command line names the folder). */
+function isReplicaOf(pid: string, dir: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.split('\0').includes(dir) && cmdline.includes('child-');
+  } catch {
+    return false;
+  }
+}
