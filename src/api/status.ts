@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { visibleControls } from '../logs/visible-text.ts';
 import type { RuntimeContext } from '../context.ts';
 import type { EnvironmentRow } from '../store/index.ts';
 import { environmentOr404 } from './lookup.ts';
@@ -65,6 +66,7 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
     deployment,
     replicas: pool?.describe() ?? [],
-    ...(reason !== undefined ? { reason } : {}),
+    // A failed start's output, a crash's message: the service's words, shown and never obeyed.
+    ...(reason !== undefined ? { reason: visibleControls(reason) } : {}),
   };
 }
