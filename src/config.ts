@@ -111,6 +111,20 @@ export const DEFAULTS = {
    */
   uidRangeStart: 420_000,
   uidRangeSize: 10_000,
+  /**
+   * The runtime of an environment that chose none (`node22`, `flex-runtime-node22`); '' = the
+   * major flexd itself runs on, which needs no download (docs/runtimes.md).
+   */
+  defaultRuntime: '',
+  /**
+   * Kinvey's old runtime names and the Node major each runs on, `node6=20,node12=22`; a name left
+   * out runs on the oldest major flexd supports (20).
+   */
+  legacyRuntimes: '',
+  /** where Node releases from the npm registry are installed; '' = `<dataDir>/runtimes`. Several flexd may share one */
+  runtimesDir: '',
+  /** the npm registry Node releases come from; '' = npm's configured registry (npm_config_registry), else the public one */
+  runtimeRegistry: '',
 } as const;
 
 export type Settings = {

@@ -4,6 +4,7 @@ import type { EventBus } from './events/bus.ts';
 import type { Metrics } from './metrics/registry.ts';
 import type { LogWriter } from './logs/writer.ts';
 import type { Logger } from './logger.ts';
+import type { RuntimeCatalog } from './runtimes/catalog.ts';
 import type { Store } from './store/index.ts';
 import type { Supervisor } from './supervisor/index.ts';
 
@@ -15,8 +16,8 @@ export interface RuntimeContext {
   readonly logs: LogWriter;
   readonly supervisor: Supervisor;
   readonly deployer: Deployer;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 (`serve --runtime name=path`) */
-  readonly runtimes?: Readonly<Record<string, string>>;
+  /** the Node majors environments run on: the host's, installed from the registry, configured at serve (src/runtimes) */
+  readonly runtimes: RuntimeCatalog;
   /** flexd's own event log (src/logger.ts); silent unless the embedder or `flexd serve` gave one */
   readonly log: Logger;
   /** what happens to services (deploys, swaps, exits…): the server log and the metrics listen (src/events) */

@@ -63,6 +63,11 @@ export interface DeployDirectoryOptions extends Target {
   /** environment variables: replaces the environment's set */
   env?: Record<string, string>;
   /**
+   * The Node major to run on (`node22`, `flex-runtime-node24`…; docs/runtimes.md); installed from
+   * the npm registry on first use. Absent: the environment keeps its runtime (a new one gets the default).
+   */
+  runtime?: string;
+  /**
    * Deploy as this version (semver) instead of package.json's: it must be above every version
    * deployed before. `'auto'`: package.json's version when it is above them, else the next patch
    * above the newest — a test redeploys the same folder without a counter. The project's files

@@ -26,6 +26,7 @@ import { LogWriter } from './logs/writer.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
+import { openCatalog } from './runtimes/index.ts';
 import { openStore } from './store/index.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -61,6 +62,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
   }
   const dataDir = resolve(dataDirOption ?? requested.dataDir);
+  const catalog = openCatalog(requested, dataDir, runtimes ?? {});
   const lock = await lockDataDir(dataDir);
   let store: ReturnType<typeof openStore>;
   let uidRange: RangeClaim;
@@ -78,14 +80,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   const events = new EventBus();
   logServerEvents(events, store, log);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, runtimes, events, log });
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log });
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, events, log });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log });
   const metrics = new Metrics({
     store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
     status: (id) => { const env = store.services.getEnvironment(id); return env ? String(environmentStatus(context, env).status) : 'NEW'; },
   });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: runtimes ?? {}, log, events, metrics };
+  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: catalog, log, events, metrics };
   store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 

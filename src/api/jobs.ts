@@ -77,6 +77,8 @@ async function acceptUpload(ctx: RuntimeContext, c: Context<ApiEnv>, contentType
   if (!file || file.length === 0) {
     throw new FlexdError('MissingArchive', 'The upload has no archive: send the project as a tar in the part named "file".', { status: 400 });
   }
+  // A runtime that cannot be had (unknown major, wrong platform, offline) is refused before a job starts.
+  if (checked!.runtime) await ctx.runtimes.check(checked!.runtime);
   return ctx.deployer.deploy({ ...checked!, source: { kind: 'archive', archive: file } });
 }
 

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { ENVIRONMENT_SETTINGS } from '../config.ts';
 import type { RuntimeContext } from '../context.ts';
 import { FlexdError } from '../errors.ts';
-import { isKnownRuntime, KINVEY_RUNTIMES } from '../supervisor/runtimes.ts';
 
 /** Service and environment names: they appear in data-plane URLs (`/flex/{service}/{environment}`). */
 const MAX_NAME_CHARS = 128;
@@ -19,11 +18,13 @@ export const Secret = z.string()
   .min(2, 'must be at least 2 characters')
   .refine((s) => s.trim() === s, 'must not start or end with whitespace');
 
-/** The environment's runtime, from the names kinvey-cli sends or those configured at `serve`; 400 `InvalidRuntime` otherwise. */
+/**
+ * The environment's runtime as flexd stores it (`node22` → `flex-runtime-node22`), checked by
+ * name only; 400 `InvalidRuntime` for a name flexd cannot run (src/runtimes/names.ts). Whether the
+ * runtime can be had now (installed, or in the registry) is `ctx.runtimes.check`.
+ */
 export function checkRuntime(ctx: RuntimeContext, runtime: string): string {
-  if (isKnownRuntime(runtime, ctx.runtimes)) return runtime;
-  const known = [...KINVEY_RUNTIMES, ...Object.keys(ctx.runtimes ?? {})];
-  throw new FlexdError('InvalidRuntime', `Unknown runtime "${runtime}". Use one of: ${known.join(', ')}.`, { status: 400 });
+  return ctx.runtimes.canonical(runtime);
 }
 
 const whole = ([min, max]: readonly [number, number]) => z.number().int().min(min).max(max).optional();

@@ -35,7 +35,7 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const expand = c.req.query('expand') === 'environments';
     return c.json(services.listServices(owner).map((svc) => ({
       ...serviceView(svc),
-      ...(expand ? { environments: services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role)) } : {}),
+      ...(expand ? { environments: services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)) } : {}),
     })));
   });
 

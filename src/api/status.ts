@@ -4,7 +4,6 @@ import type { RuntimeContext } from '../context.ts';
 import type { EnvironmentRow } from '../store/index.ts';
 import { environmentOr404 } from './lookup.ts';
 import type { ApiEnv } from './types.ts';
-import { DEFAULT_RUNTIME } from './views.ts';
 
 /** `GET /v4/services/:sid/environments/:eid/status` (SPEC §5, KINVEY-CLI.md §6). */
 export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
@@ -36,7 +35,7 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
   if (!active && !latest && !env.lastError) return { status: 'NEW' };
 
   const pool = supervisor.pool(env.id);
-  const runtime = env.runtime ?? DEFAULT_RUNTIME;
+  const runtime = ctx.runtimes.nameFor(env.runtime);
   const suspended = env.suspendedReason ?? pool?.suspension ?? null;
   let status: 'UPDATING' | 'ERROR' | 'ONLINE' = 'ONLINE';
   let reason: string | undefined;
@@ -66,6 +65,8 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
     deployment,
     replicas: pool?.describe() ?? [],
+    /** flexd's own: the Node the serving replicas run on */
+    ...(pool?.node ? { node: { version: `v${pool.node.version}`, major: pool.node.major, source: pool.node.source } } : {}),
     // A failed start's output, a crash's message: the service's words, shown and never obeyed.
     ...(reason !== undefined ? { reason: visibleControls(reason) } : {}),
   };

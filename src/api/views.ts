@@ -6,12 +6,6 @@ import type { EnvironmentRow, ServiceRow } from '../store/index.ts';
  * store rows in one place so every route answers alike.
  */
 
-/**
- * What an environment that never chose a runtime reports. Every `flex-runtime-node*` runs on the
- * host's Node; node12 is the newest name kinvey-cli can print.
- */
-export const DEFAULT_RUNTIME = 'flex-runtime-node12';
-
 export function organizationView(org: OrganizationRow) {
   return {
     id: org.id,
@@ -34,12 +28,13 @@ export function serviceView(svc: ServiceRow) {
   };
 }
 
-export function environmentView(env: EnvironmentRow) {
+/** `defaultRuntime`: what an environment that never chose a runtime runs (src/runtimes, `--default-runtime`). */
+export function environmentView(env: EnvironmentRow, defaultRuntime: string) {
   return {
     id: env.id,
     name: env.name,
     secret: env.secret,
-    runtime: env.runtime ?? DEFAULT_RUNTIME,
+    runtime: env.runtime ?? defaultRuntime,
     environmentVariables: env.envVars,
     /** flexd's own: this environment's overrides of the runtime's settings */
     settings: env.settings,
@@ -51,8 +46,8 @@ export function environmentView(env: EnvironmentRow) {
  * What a viewer sees of an environment: no shared secret (it would let them call the service
  * as Kinvey does) and the variables' names without their values (they often hold API keys).
  */
-export function environmentViewFor(env: EnvironmentRow, role: Role) {
-  const view = environmentView(env);
+export function environmentViewFor(env: EnvironmentRow, role: Role, defaultRuntime: string) {
+  const view = environmentView(env, defaultRuntime);
   if (role !== 'viewer') return view;
   const { secret: _secret, ...rest } = view;
   return { ...rest, environmentVariables: Object.fromEntries(Object.keys(env.envVars).map((k) => [k, REDACTED])) };

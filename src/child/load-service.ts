@@ -8,6 +8,7 @@
  */
 import Module from 'node:module';
 import { RECEIVER_GLOBAL } from './protocol.ts';
+import { loadInstalledTaskRunner, type InstalledTaskRunner } from './task-runner.ts';
 
 /**
  * Versions built before flexd shipped installed trees are one bundle.cjs whose project files ask
@@ -30,17 +31,20 @@ interface ModuleInternals {
  * Makes `require('kinvey-code-task-runner')` return the receiver published under RECEIVER_GLOBAL,
  * then runs `projectDir` as the main module (`process.argv[1]`, `require.main`, `module.parent`
  * as under `node .`; an ESM main runs through Node's ESM loader as it would there).
+ * `onTaskRunner` hears which task runner the SDK would have loaded (task-runner.ts), when the
+ * SDK first asks for it; its load-time side effects have run by then.
  *
  * @example
  *   globalThis[Symbol.for(RECEIVER_GLOBAL)] = receiver;
  *   loadService('/var/lib/flexd/run/artifacts/3f2a…');   // last statement of the child's main
  */
-export function loadService(projectDir: string): void {
+export function loadService(projectDir: string, onTaskRunner: (installed: InstalledTaskRunner | null) => void = () => {}): void {
   const internals = Module as unknown as ModuleInternals;
   const resolve = internals._resolveFilename;
   internals._resolveFilename = function resolveFilename(request, parent, isMain, options) {
     if (request !== TASK_RUNNER) return resolve.call(this, request, parent, isMain, options);
     if (!internals._cache[TASK_RUNNER_ID]) {
+      onTaskRunner(loadInstalledTaskRunner(resolve, parent));
       // What the real module does when it loads.
       process.env.NODE_ENV = process.env.NODE_ENV || 'development';
       const receiver = new Module(TASK_RUNNER_ID);

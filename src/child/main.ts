@@ -72,4 +72,4 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
-loadService(projectDir);
+loadService(projectDir, receiver.describeInstalled);

@@ -13,9 +13,20 @@ export type ToReplica =
   | { t: 'task'; id: number; task: Record<string, unknown>; aliases?: Alias[] }
   | { t: 'ping'; id: number };
 
+/**
+ * The receiver the service's SDK would have used under `node .`, which flexd's answers imitate
+ * (src/dataplane/receiver-dialect.ts): the installed `kinvey-code-task-runner`'s version (absent
+ * when none is installed) and the body limit the SDK's options give it (`requestBodyLimit`, as
+ * body-parser reads it: bytes, or null for none).
+ */
+export interface ReceiverInfo {
+  version?: string;
+  requestBodyLimit: number | null;
+}
+
 /** Replica → parent */
 export type FromReplica =
-  | { t: 'ready' }
+  | { t: 'ready'; receiver?: ReceiverInfo }
   | { t: 'result'; id: number; task: Record<string, unknown> }
   | { t: 'failed'; id: number; error: { name: string; message: string; stack: string } }
   | { t: 'pong'; id: number; rss: number };
@@ -24,7 +35,7 @@ export function isFromReplica(m: unknown): m is FromReplica {
   if (typeof m !== 'object' || m === null) return false;
   const msg = m as Record<string, unknown>;
   switch (msg.t) {
-    case 'ready': return true;
+    case 'ready': return msg.receiver === undefined || isReceiverInfo(msg.receiver);
     case 'result': return typeof msg.id === 'number' && isObject(msg.task);
     case 'failed': {
       const e = msg.error as Record<string, unknown> | null;
@@ -45,6 +56,13 @@ export function isToReplica(m: unknown): m is ToReplica {
   }
   if (msg.t === 'ping') return typeof msg.id === 'number';
   return false;
+}
+
+function isReceiverInfo(v: unknown): v is ReceiverInfo {
+  if (!isObject(v)) return false;
+  const limit = v.requestBodyLimit;
+  return (v.version === undefined || (typeof v.version === 'string' && v.version.length <= 64))
+    && (limit === null || (typeof limit === 'number' && Number.isFinite(limit)));
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -9,21 +9,29 @@
  * each task runs in an AsyncLocalStorage context, so an uncaught error can be traced to it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { requestBodyLimit } from './body-limit.ts';
 import { send } from './channel.ts';
 import { FrameError } from './frames.ts';
+import type { InstalledTaskRunner } from './task-runner.ts';
 
 type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
 
 const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
+let installed: InstalledTaskRunner | null = null;
+
+/** Which task runner the SDK would have loaded (load-service.ts tells us before `start`). */
+export function describeInstalled(taskRunner: InstalledTaskRunner | null): void {
+  installed = taskRunner;
+}
 
 function invalid(message: string, description: string, debug: string): Error {
   return Object.assign(new Error(message), { description, debug });
 }
 
 /** The `start` of kinvey-code-task-runner: same argument checks, same error texts. */
-export function start(_options: unknown, taskReceived: TaskCallback, started: (err?: unknown) => void): void {
+export function start(options: unknown, taskReceived: TaskCallback, started: (err?: unknown) => void): void {
   if (!taskReceived || !started) {
     throw invalid('Missing Arguments', 'Cannot start Task Receiver - missing arguments',
       'Missing arguments - initializing a task receiver requires a taskReceived callback function and a receiver started callback function.');
@@ -33,10 +41,12 @@ export function start(_options: unknown, taskReceived: TaskCallback, started: (e
       'Invalid arguments - taskReceivedCallback and receiverStartedCallback must be functions.');
   }
   onTask = taskReceived;
+  const limitOption = typeof options === 'object' && options !== null ? (options as { requestBodyLimit?: unknown }).requestBodyLimit : undefined;
+  const receiver = { ...(installed ? { version: installed.version } : {}), requestBodyLimit: requestBodyLimit(limitOption) };
   // As the real receivers do, report started from a later tick: the service callback registers its handlers in it.
   setImmediate(() => {
     started();
-    send({ t: 'ready' });
+    send({ t: 'ready', receiver });
   });
 }
 

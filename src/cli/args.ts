@@ -135,13 +135,14 @@ export function str(value: unknown): string | undefined {
 }
 
 /**
- * `--runtime`: kinvey-cli's short names (`node12`) become the API's (`flex-runtime-node12`);
- * any other name (a runtime configured at `flexd serve --runtime NAME=…`) is passed as given.
+ * `--runtime`: a Node major as people type it (`node22`, or Kinvey's `node12`) becomes the API's
+ * name (`flex-runtime-node22`); any other name (a runtime configured at `flexd serve --runtime
+ * NAME=…`) is passed as given. Whether flexd can run it is the server's answer (InvalidRuntime).
  */
 export function runtimeOption(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   const text = String(value).trim();
-  if (/^node(6|8|10|12)$/.test(text)) return `flex-runtime-${text}`;
-  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw new CliError(`--runtime "${text}" is not a runtime name such as node12`);
+  if (/^node\d{1,3}$/.test(text)) return `flex-runtime-${text}`;
+  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw new CliError(`--runtime "${text}" is not a runtime name such as node22`);
   return text;
 }

@@ -29,6 +29,10 @@ export interface LogEntry { _id: string; containerId: string; message: unknown; 
 export interface Job { jobId: string; type: string; status: string; progress?: string; params?: unknown; [key: string]: unknown }
 export type JobBody = { type: string; params: Record<string, unknown> };
 export interface Account { id: string; email: string; role: string; createdAt: string; password?: string }
+export interface RuntimeList {
+  defaultRuntime: string;
+  runtimes: { major?: number; version?: string; name?: string; source: string; path: string; usedBy: { service: string; environment: string; runtime: string }[] }[];
+}
 export interface StoredVersion { id: string; version: string; active: boolean; createdAt: string; size?: number; sdkVersion?: string | null; [key: string]: unknown }
 
 interface RequestOptions {
@@ -128,6 +132,9 @@ export class ApiClient {
     return this.request('PUT', '/v4/user/password', { json: { currentPassword, password } });
   }
   /** flexd's own: every stored version of an environment, oldest first, and which one serves. */
+  runtimes(): Promise<RuntimeList> {
+    return this.request('GET', '/v4/runtimes');
+  }
   versions(serviceId: string, environmentId: string): Promise<StoredVersion[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/versions`);
   }

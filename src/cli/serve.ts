@@ -15,6 +15,7 @@ const FLAGS = {
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
+  'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -70,6 +71,12 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
+  --default-runtime R    what an environment that chose no runtime runs: node20, node22, node24…
+                         (FLEXD_DEFAULT_RUNTIME, default: the major flexd runs on, so nothing is downloaded)
+  --legacy-runtimes T    Kinvey's old names and the major each runs on, e.g. node10=20,node12=22
+                         (FLEXD_LEGACY_RUNTIMES, default: all on 20)
+  --runtimes-dir DIR     where Node releases from the npm registry are installed (default DATA_DIR/runtimes)
+  --runtime-registry URL the npm registry Node releases come from (default: npm's configured registry)
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too

@@ -1,9 +1,10 @@
 /**
  * Projects a completed Flex task to the HTTP answer the SDK's own receiver sends
  * (`kinvey-code-task-runner@2.4.0` `httpReceiver.js#sendTask`, through Express 4's
- * `res.status(...).json(...)`).
+ * `res.status(...).json(...)`; the same in every version but for receiver-dialect.ts's notes).
  */
 import { jsonOverBounds } from '../child/json-bounds.ts';
+import { CURRENT_DIALECT, type ReceiverDialect } from './receiver-dialect.ts';
 import type { FlexTask } from './types.ts';
 
 export interface Answer {
@@ -86,7 +87,7 @@ function bodyFor(task: FlexTask, response: Record<string, any>): unknown {
  * // { status: 201, body: { a: 1 }, headers: { 'content-type': 'application/json; charset=utf-8',
  * //   'x-kinvey-request-continue': 'false' } }
  */
-export function answerFromTask(task: FlexTask | null | undefined): Answer {
+export function answerFromTask(task: FlexTask | null | undefined, dialect: ReceiverDialect = CURRENT_DIALECT): Answer {
   if (!task) return internalError();
   if (typeof task.response !== 'object' || task.response === null) {
     return internalError('The completed task has no response object');
@@ -105,9 +106,10 @@ export function answerFromTask(task: FlexTask | null | undefined): Answer {
   // Express drops the body and its headers for 204 and 304.
   if (status === 204 || status === 304) return { status, body: undefined, headers };
 
-  // `res.json(undefined)` (a completed task without a body) sends no bytes, same content type.
-  headers['content-type'] = JSON_UTF8;
-  return { status, body: bodyFor(task, response), headers };
+  // `res.json(undefined)` (a completed task without a body) sends no bytes; Express 4.16 still says utf-8.
+  const body = bodyFor(task, response);
+  headers['content-type'] = body === undefined ? dialect.emptyBodyContentType : JSON_UTF8;
+  return { status, body, headers };
 }
 
 /** The bytes of an answer's body, as `res.json` writes them. */

@@ -7,9 +7,10 @@ import { secretsEqual } from '../secrets.ts';
 import type { Store } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { answerBodyText, answerFromTask } from './answer.ts';
-import { parseJsonBody } from './body.ts';
+import { isJsonContentType, parseJsonBody } from './body.ts';
 import { EnvironmentDirectory } from './directory.ts';
 import { readBody } from './read-body.ts';
+import { receiverDialect } from './receiver-dialect.ts';
 import { routeRequest } from './task.ts';
 
 /** The SDK's own answer to a missing or wrong shared secret (PROTOCOL.md §1.4), given at the edge. */
@@ -87,11 +88,17 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     raw = await readBody(req, UNAUTHENTICATED_BODY_BYTES, lease).catch(() => EMPTY);
     capDiscardedBody(req, deps.bodyLimitBytes);
   }
+  // The receiver of the serving version's SDK (receiver-dialect.ts): its body limit, its task shape.
+  const dialect = receiverDialect(deps.supervisor.receiverOf(env.id));
+  if (dialect.bodyLimitBytes !== null && raw.length > dialect.bodyLimitBytes && isJsonContentType(req.headers['content-type'])) {
+    throw new FlexdError('RequestEntityTooLarge', `The request body is larger than the service's limit of ${dialect.bodyLimitBytes} bytes.`,
+      { status: 413, debug: `kinvey-code-task-runner ${dialect.version} reads JSON bodies of up to ${dialect.bodyLimitBytes} bytes` });
+  }
   const body = parseJsonBody(req.headers['content-type'], raw);
   if (!body.ok) {
     throw new FlexdError('BadRequest', 'Unable to understand request', { status: body.status, debug: body.debug });
   }
-  const route = routeRequest({ method: req.method ?? 'GET', path: rest, rawQuery, header: (name) => header(req, name), body: body.value });
+  const route = routeRequest({ method: req.method ?? 'GET', path: rest, rawQuery, header: (name) => header(req, name), body: body.value }, dialect);
   if (route.kind === 'healthcheck') {
     // Healthy only where a version serves; otherwise what any other route would get.
     deps.supervisor.checkServing(env.id);
@@ -128,7 +135,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
     }
     completed = outcome.task;
   }
-  const answer = answerFromTask(completed);
+  const answer = answerFromTask(completed, dialect);
   const text = answerBodyText(answer);
   res.writeHead(answer.status, answer.status === 550 ? 'unknown' : undefined, {
     ...answer.headers, ...headers, 'content-length': String(Buffer.byteLength(text)),

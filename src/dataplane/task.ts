@@ -1,6 +1,7 @@
 /**
  * Turns a data-plane HTTP request into the Flex task the SDK's own HTTP receiver
- * (`kinvey-code-task-runner@2.4.0` `lib/receivers/httpReceiver.js`) would build for it,
+ * (`kinvey-code-task-runner@2.4.0` `lib/receivers/httpReceiver.js`, or the older version the
+ * service's SDK pins: receiver-dialect.ts) would build for it,
  * including Express 4.16's routing (route order, case-insensitive paths, optional
  * trailing slash, decoded params, `next('route')`, automatic HEAD and OPTIONS).
  *
@@ -8,6 +9,7 @@
  * `request` and `response` whole, so order is visible to clients.
  */
 import qs from 'qs';
+import { CURRENT_DIALECT, type ReceiverDialect } from './receiver-dialect.ts';
 import type { FlexRequest, FlexTask } from './types.ts';
 
 export type Route =
@@ -36,7 +38,7 @@ interface RouteDef {
   verb: Verb;
   regexp: RegExp;
   keys: string[];
-  handle(req: FlexRequest, params: Params, body: Body): Outcome;
+  handle(req: FlexRequest, params: Params, body: Body, dialect: ReceiverDialect): Outcome;
 }
 
 /** Raised while building a task where the receiver's middleware would throw. */
@@ -107,12 +109,12 @@ function jsonHeader(value: string | undefined): unknown {
  * The task every non-discovery route starts from (the receiver's `generateBaseTask`).
  * `methodOverride` is the functions body's `method`, which wins over the HTTP method.
  */
-function baseTask(req: FlexRequest, body: Body, methodOverride?: unknown): FlexTask {
+function baseTask(req: FlexRequest, body: Body, dialect: ReceiverDialect, methodOverride?: unknown): FlexTask {
   const method = methodOverride || req.method;
   if (typeof method !== 'string') {
     throw new RouteError(500, 'the body field "method" must be a string');
   }
-  const fromBody: Body = body.response ? body.response : {};
+  const fromBody: Body = dialect.responseFromBody && body.response ? body.response : {};
   return {
     appId: req.header('X-Kinvey-Environment-Id') || '',
     appMetadata: jsonHeader(req.header('X-Kinvey-App-Metadata')),
@@ -134,8 +136,8 @@ function baseTask(req: FlexRequest, body: Body, methodOverride?: unknown): FlexT
   };
 }
 
-function dataTask(req: FlexRequest, params: Params, body: Body): FlexTask {
-  const task = baseTask(req, body);
+function dataTask(req: FlexRequest, params: Params, body: Body, dialect: ReceiverDialect): FlexTask {
+  const task = baseTask(req, body, dialect);
   task.taskType = 'data';
   task.request.serviceObjectName = params.serviceObjectName;
   return task;
@@ -161,57 +163,57 @@ function taskRoute(task: FlexTask): Route {
 const ROUTES: RouteDef[] = [
   route('GET', '/healthcheck', () => ({ kind: 'healthcheck' })),
 
-  route('GET', '/:serviceObjectName/_count', (req, params, body) => {
-    const task = dataTask(req, params, body);
+  route('GET', '/:serviceObjectName/_count', (req, params, body, dialect) => {
+    const task = dataTask(req, params, body, dialect);
     appendQuery(task, req);
     task.endpoint = '_count';
     return taskRoute(task);
   }),
 
-  route('GET', '/:serviceObjectName/:id?', (req, params, body) => {
-    const task = dataTask(req, params, body);
+  route('GET', '/:serviceObjectName/:id?', (req, params, body, dialect) => {
+    const task = dataTask(req, params, body, dialect);
     appendQuery(task, req);
     appendId(task, params.id);
     return taskRoute(task);
   }),
 
-  route('POST', '/:serviceObjectName/', (req, params, body) => {
+  route('POST', '/:serviceObjectName/', (req, params, body, dialect) => {
     if (params.serviceObjectName === '_flexFunctions' || params.serviceObjectName === '_command') return 'nextRoute';
-    const task = dataTask(req, params, body);
+    const task = dataTask(req, params, body, dialect);
     task.request.body = body;
     return taskRoute(task);
   }),
 
-  route('PUT', '/:serviceObjectName/:id', (req, params, body) => {
-    const task = dataTask(req, params, body);
+  route('PUT', '/:serviceObjectName/:id', (req, params, body, dialect) => {
+    const task = dataTask(req, params, body, dialect);
     appendId(task, params.id);
     task.request.body = body;
     return taskRoute(task);
   }),
 
-  route('DELETE', '/:serviceObjectName/:id?', (req, params, body) => {
-    const task = dataTask(req, params, body);
+  route('DELETE', '/:serviceObjectName/:id?', (req, params, body, dialect) => {
+    const task = dataTask(req, params, body, dialect);
     appendId(task, params.id);
     appendQuery(task, req);
     return taskRoute(task);
   }),
 
-  route('POST', '/_flexFunctions/:handlerName', (req, params, body) => {
-    const task = baseTask(req, body, body.method);
+  route('POST', '/_flexFunctions/:handlerName', (req, params, body, dialect) => {
+    const task = baseTask(req, body, dialect, body.method);
     task.taskType = 'functions';
     task.request.objectName = body.objectName || '';
     task.taskName = params.handlerName;
-    task.hookType = body.hookType || 'customEndpoint';
-    task.request.tempObjectStore = body.tempObjectStore || {};
+    if (dialect.hookType) task.hookType = body.hookType || 'customEndpoint';
+    if (dialect.tempObjectStore) task.request.tempObjectStore = body.tempObjectStore || {};
     appendQuery(task, req, body.query);
-    appendId(task, undefined, body.entityId);
+    appendId(task, undefined, body[dialect.functionsIdField]);
     // A body without a `body` key is used whole, envelope fields included.
     task.request.body = body.body || body;
     return taskRoute(task);
   }),
 
-  route('POST', '/_auth/:handlerName', (req, params, body) => {
-    const task = baseTask(req, body);
+  route('POST', '/_auth/:handlerName', (req, params, body, dialect) => {
+    const task = baseTask(req, body, dialect);
     task.taskType = 'auth';
     task.taskName = params.handlerName;
     task.request.body = { username: body.username, password: body.password, options: body.options };
@@ -244,12 +246,13 @@ function matchParams(def: RouteDef, path: string): Params | null {
 /**
  * Routes one data-plane request as the SDK's receiver would, and builds its task.
  * HEAD is served by GET routes (with `method: 'HEAD'` in the task, as Express does).
+ * `dialect` is the receiver version to imitate (receiver-dialect.ts; default: the current one).
  *
  * @example
  * routeRequest({ method: 'GET', path: '/widgets/abc', rawQuery: '', header: () => undefined, body: {} })
  * // { kind: 'task', checksSecret: true, task: { appId: '', …, taskType: 'data', request: { …, entityId: 'abc' } } }
  */
-export function routeRequest(req: FlexRequest): Route {
+export function routeRequest(req: FlexRequest, dialect: ReceiverDialect = CURRENT_DIALECT): Route {
   const path = req.path === '' ? '/' : req.path;
   const verb = req.method.toUpperCase();
   const body: Body = typeof req.body === 'object' && req.body !== null ? (req.body as Body) : {};
@@ -272,7 +275,7 @@ export function routeRequest(req: FlexRequest): Route {
       continue;
     }
     try {
-      const outcome = def.handle(req, params, body);
+      const outcome = def.handle(req, params, body, dialect);
       if (outcome !== 'nextRoute') return outcome;
     } catch (err) {
       if (err instanceof RouteError) return { kind: 'error', status: err.status, debug: err.debug };

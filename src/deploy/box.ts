@@ -83,10 +83,22 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
   return box;
 }
 
-/** The whole environment of npm and the packer in the box. */
-export function boxEnvironment(box: BuildBox, tmp: string): NodeJS.ProcessEnv {
+/** npm's global config of the host's Node (`<prefix>/etc/npmrc`, the prefix being the one above its bin/). */
+const HOST_GLOBAL_NPMRC = join(dirname(dirname(process.execPath)), 'etc', 'npmrc');
+
+/**
+ * The whole environment of npm and the packer in the box. With `node` (the environment's runtime,
+ * src/runtimes), npm and every install script run on that Node — its folder is first on PATH, and
+ * npm's `nodedir` points node-gyp at its own headers, so native addons build for its ABI without
+ * downloading headers.
+ */
+export function boxEnvironment(box: BuildBox, tmp: string, node?: { nodePath: string; headersDir: string | undefined }): NodeJS.ProcessEnv {
   return {
-    PATH: reachablePath(box.account !== undefined),
+    PATH: reachablePath(box.account !== undefined, node?.nodePath ?? process.execPath),
+    ...(node?.headersDir ? { npm_config_nodedir: node.headersDir } : {}),
+    // npm finds its global config beside the Node it runs on; under a Node from the registry that
+    // is not the host's, whose global npmrc may hold the settings that reach the registry (cafile).
+    ...(node && node.nodePath !== process.execPath && existsSync(HOST_GLOBAL_NPMRC) ? { npm_config_globalconfig: HOST_GLOBAL_NPMRC } : {}),
     HOME: box.home,
     TMPDIR: tmp,
     LANG: 'C.UTF-8',
@@ -105,13 +117,16 @@ export function boxEnvironment(box: BuildBox, tmp: string): NodeJS.ProcessEnv {
  * script writes where another build reads; Node's headers come from this Node's installation
  * (nodedir) when it ships them, instead of a download into a shared home.
  */
-export function scriptEnvironment(box: BuildBox, buildDir: string, identity: Account | undefined): NodeJS.ProcessEnv {
+export function scriptEnvironment(box: BuildBox, buildDir: string, identity: Account | undefined, node?: { nodePath: string; headersDir: string | undefined }): NodeJS.ProcessEnv {
   const home = join(buildDir, 'home');
   const cache = join(buildDir, 'npm-cache');
   for (const dir of [home, cache]) buildFolder(dir, identity);
-  const env: NodeJS.ProcessEnv = { ...boxEnvironment(box, join(buildDir, 'tmp')), HOME: home, npm_config_cache: cache };
-  const headers = join(dirname(dirname(process.execPath)), 'include', 'node', 'common.gypi');
-  if (existsSync(headers) && !/^nodedir=/m.test(readFileSync(box.npmrc, 'utf8'))) env.npm_config_nodedir = dirname(dirname(process.execPath));
+  const env: NodeJS.ProcessEnv = { ...boxEnvironment(box, join(buildDir, 'tmp'), node), HOME: home, npm_config_cache: cache };
+  // Node's headers where the Node of the build keeps them, never downloaded into a shared home.
+  const prefix = dirname(dirname(node?.nodePath ?? process.execPath));
+  if (env.npm_config_nodedir === undefined && existsSync(join(prefix, 'include', 'node', 'common.gypi')) && !/^nodedir=/m.test(readFileSync(box.npmrc, 'utf8'))) {
+    env.npm_config_nodedir = prefix;
+  }
   return env;
 }
 
@@ -169,10 +184,10 @@ function capturedNpmSettings(): string {
 
 /**
  * flexd's PATH without the folders the build account cannot reach (a root-only pyenv shim
- * would shadow the system python node-gyp needs), with the folder of this Node first.
+ * would shadow the system python node-gyp needs), with the folder of the build's Node first.
  */
-function reachablePath(switched: boolean): string {
-  const entries = [dirname(process.execPath), ...(process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)];
+function reachablePath(switched: boolean, nodePath: string): string {
+  const entries = [dirname(nodePath), ...(process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)];
   const kept = [...new Set(entries)].filter((dir) => dir !== '' && existsSync(dir) && (!switched || traversableByOthers(dir)));
   return kept.join(delimiter);
 }

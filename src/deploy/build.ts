@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
+import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import type { Account } from '../isolation/accounts.ts';
@@ -43,6 +44,8 @@ export interface BuildRequest {
   environmentId: string;
   store: Store;
   settings: Settings;
+  /** the Node npm and install scripts run on: the environment's runtime (native addons are built for its ABI) */
+  node: NodeRuntime;
   progress: (line: string) => void;
 }
 
@@ -67,7 +70,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   boxFolder(box, tmp);
   /** this build's own uid: its install scripts and its packer (undefined when flexd is not root) */
   const identity = nextBuildIdentity(box);
-  const scriptEnv = scriptEnvironment(box, req.buildDir, identity);
+  const scriptEnv = scriptEnvironment(box, req.buildDir, identity, req.node);
   const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
     packTree(dir, { ...options, uid: identity?.uid, gid: identity?.gid, env: scriptEnv });
 
@@ -81,7 +84,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
     // Keyed by what was resolved: each package's folder, version and package.json time.
-    const key = `resolved-${createHash('sha256').update(JSON.stringify([process.version, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
+    const key = `resolved-${createHash('sha256').update(JSON.stringify([req.node.major, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
     const cached = store.dependencyTrees.get(key);
     if (cached) {
       store.dependencyTrees.touch(key);
@@ -100,7 +103,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const projectCode = projectCodeInInstall(manifest, existsSync(join(req.projectDir, 'binding.gyp')));
     const key = dependencyKey({
       manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) },
-      npmrc: readFileSync(box.npmrc),
+      npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major,
       projectScope: projectCode === null ? null : { environmentId: req.environmentId, projectDigest: projectCodeDigest(req.projectDir, projectCode, manifest) },
     });
     // The project's own scripts write the project part too: they run every time (their tree is still stored, keyed to this environment).
@@ -120,7 +123,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       // Phase one: fetch and lay out, no package code runs; flexd's registry settings and shared cache.
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: boxEnvironment(box, tmp), account: box.account, isolation: box.isolation, scripts: false,
+        env: boxEnvironment(box, tmp, req.node), account: box.account, isolation: box.isolation, scripts: false,
       }).catch(scrubbed).finally(() => endBuild(box, undefined));
       // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
       handOver(installDir, identity);

@@ -6,7 +6,8 @@
  *   - the dependency sections of the sanitized package.json (install-policy.ts), SDK as declared
  *   - the lockfile's name and bytes, when the project has one
  *   - the package.json of each `file:` dependency (its own dependencies are installed too)
- *   - the Node version, ABI, platform and architecture (native addons are built for them)
+ *   - the Node major the build runs on (its ABI: native addons are built for it), platform and
+ *     architecture; a newer patch of the same major reuses the tree
  *   - flexd's npm settings carried into the box (the registry)
  *   - when project code may run during the install (its own install scripts, a binding.gyp, a
  *     local `file:` package, workspaces: install-policy.ts `runsProjectCode`): the environment and
@@ -34,6 +35,8 @@ export interface TreeKeyInputs {
   lockfile: { name: string; bytes: Buffer } | null;
   /** flexd's npm settings carried into the box */
   npmrc: Buffer;
+  /** the Node major the build runs on (its ABI: native addons are built for it) */
+  nodeMajor: number;
   /** set when project code may run during the install: the tree is this environment's alone, for these exact project files */
   projectScope: { environmentId: string; projectDigest: string } | null;
 }
@@ -43,7 +46,7 @@ export function dependencyKey(inputs: TreeKeyInputs): string {
   const hash = createHash('sha256');
   const sections = Object.fromEntries(DEPENDENCY_SECTIONS.filter((s) => inputs.manifest[s] !== undefined).map((s) => [s, inputs.manifest[s]]));
   hash.update(JSON.stringify({
-    recipe: INSTALL_RECIPE, sections, node: process.version, abi: process.versions.modules, platform: process.platform, arch: process.arch,
+    recipe: INSTALL_RECIPE, sections, nodeMajor: inputs.nodeMajor, platform: process.platform, arch: process.arch,
   }));
   for (const manifest of inputs.localPackages) hash.update('\0local\0').update(manifest);
   hash.update('\0lockfile\0');

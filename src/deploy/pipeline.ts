@@ -6,10 +6,12 @@ import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { silentLogger, type Logger } from '../logger.ts';
-import type { EnvironmentRow, JobRow, Store, VersionRow } from '../store/index.ts';
+import { HOST_MAJOR, type NodeRuntime, type RuntimeCatalog } from '../runtimes/catalog.ts';
+import { newId } from '../store/ids.ts';
+import type { EnvironmentRow, JobRow, JobStatus, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
-import { NOT_PROJECT_FILES } from './artifact.ts';
+import { NOT_PROJECT_FILES, unpackArtifact } from './artifact.ts';
 import { prepareBuildBox, type BuildBox } from './box.ts';
 import { buildProject } from './build.ts';
 import { JobRunner } from './jobs.ts';
@@ -43,10 +45,10 @@ export interface DeployRequest {
 export class Deployer {
   readonly jobs: JobRunner;
   private readonly box: BuildBox;
-  /** Builds run one at a time: they share the build account, its home and npm's cache. */
+  /** Builds run one at a time (oneBuildAtATime): they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; events?: EventBus; log?: Logger }) {
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
@@ -60,16 +62,25 @@ export class Deployer {
     return job;
   }
 
-  /** Restarts every replica of the environment as one swap (recycle, or applying changed variables). */
-  recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle'): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId, params: { serviceId, serviceEnvironmentId: environmentId }, userEmail });
+  /**
+   * Restarts every replica of the environment as one swap (recycle, or applying changed
+   * variables). The runtime's newest release is picked up; with `runtime` the environment moves
+   * to that runtime, its version rebuilt for the new major, and the change is recorded once it serves.
+   */
+  recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle', changes: { runtime?: string } = {}): JobRow {
+    const job = this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId,
+      params: { serviceId, serviceEnvironmentId: environmentId, ...(changes.runtime ? { runtime: changes.runtime } : {}) }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
       const env = this.environment(environmentId);
-      if (!env.activeVersionId) return `${why}: nothing deployed yet; the change applies at the next deploy`;
+      if (!env.activeVersionId) {
+        if (changes.runtime) this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime });
+        return `${why}: nothing deployed yet; the change applies at the next deploy`;
+      }
       const version = this.deps.store.versions.get(env.activeVersionId)!;
-      progress('DEPLOYING', `${why}: starting new replicas of version ${version.version}`);
-      await this.activate(env, version);
-      return `${why}: version ${version.version} serving on fresh replicas`;
+      const node = await this.runtimeFor(changes.runtime ?? env.runtime, (line) => progress('DEPLOYING', line));
+      progress('DEPLOYING', `${why}: starting new replicas of version ${version.version} on Node ${node.version}`);
+      await this.activate(env, version, node, undefined, { runtime: changes.runtime }, progress);
+      return `${why}: version ${version.version} serving on fresh replicas (Node ${node.version})`;
     });
     return job;
   }
@@ -82,8 +93,9 @@ export class Deployer {
       const env = this.environment(environmentId);
       const stored = this.deps.store.versions.find(environmentId, version);
       if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
+      const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
       progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
-      await this.activate(env, stored, userEmail);
+      await this.activate(env, stored, node, userEmail, {}, progress);
       return `Rolled back to version ${version}`;
     });
     return job;
@@ -105,7 +117,9 @@ export class Deployer {
         const version = this.deps.store.versions.get(env.activeVersionId!);
         if (!version) continue;
         try {
-          await this.deps.supervisor.activate(env, version);
+          // The installed release serves (flexd's start waits on no registry); a missing one is installed.
+          const node = await this.deps.runtimes.acquire(this.deps.runtimes.nameFor(env.runtime), { refresh: false });
+          await this.deps.supervisor.activate(env, await this.builtFor(version, node), node);
         } catch (err) {
           this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
         }
@@ -123,6 +137,7 @@ export class Deployer {
     this.deps.events?.emit({ type: 'deploy-started', environmentId: req.environmentId, jobId: job.id, version: target });
     try {
       progress('BUILDING', 'Building');
+      const node = await this.runtimeFor(req.runtime ?? this.environment(req.environmentId).runtime, (line) => progress('BUILDING', line));
       mkdirSync(buildDir, { recursive: true, mode: 0o711 });
       const uploaded = join(buildDir, 'project');
       let projectDir: string;
@@ -149,22 +164,19 @@ export class Deployer {
       checkVersionIncreases(project.version, newest);
       // Deployed as another version: the service's own require('./package.json').version says so too (the copy's, never the user's file).
       if (project.version !== read.version) await setPackageVersion(projectDir, project.version);
-      const build = () => buildProject({
+      const built = await this.oneBuildAtATime(() => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, environmentId: req.environmentId, store,
-        settings: this.deps.settings, progress: (line) => progress('BUILDING', line),
-      });
-      const run = this.building.then(build, build);
-      this.building = run.catch(() => {});
-      const built = await run;
+        settings: this.deps.settings, node, progress: (line) => progress('BUILDING', line),
+      }));
       version = store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
-        sdkVersion: built.sdkVersion, runtime: req.runtime ?? null, jobId: job.id, nativeAddons: built.nativeAddons,
+        sdkVersion: built.sdkVersion, runtime: builtForMajor(node.major), jobId: job.id, nativeAddons: built.nativeAddons,
       });
       const size = built.size;
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
       let env = this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
-      await this.activate(env, version, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
       pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
       return `Deployed version ${project.version}`;
@@ -182,10 +194,15 @@ export class Deployer {
     }
   }
 
-  /** Swap to `version` and, only once it serves, record it (and any new variables) as active. */
-  private async activate(env: EnvironmentRow, version: VersionRow, deployer?: string | null, changes: { envVars?: Record<string, string>; runtime?: string } = {}): Promise<void> {
+  /**
+   * Swap to `version` on `node` (rebuilt first when it was built for another major) and, only
+   * once it serves, record it (and any new variables and runtime) as active.
+   */
+  private async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime, deployer?: string | null,
+    changes: { envVars?: Record<string, string>; runtime?: string } = {}, progress?: (status: JobStatus, text: string) => void): Promise<void> {
     try {
-      await this.deps.supervisor.activate(env, version);
+      const built = await this.builtFor(version, node, progress);
+      await this.deps.supervisor.activate(env, built, node);
     } catch (err) {
       this.recordError(env.id, err);
       throw err;
@@ -195,6 +212,47 @@ export class Deployer {
       ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
       envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
     });
+  }
+
+  /** The Node an environment's runtime runs on, its newest release picked up (installed on first use). */
+  private runtimeFor(runtime: string | null | undefined, say: (line: string) => void): Promise<NodeRuntime> {
+    return this.deps.runtimes.acquire(this.deps.runtimes.nameFor(runtime), { refresh: true, progress: say });
+  }
+
+  /**
+   * `version` as built for `node`'s major: itself, or rebuilt from its stored project files
+   * (npm runs again under that Node, so native addons match its ABI) and stored in its place.
+   */
+  private async builtFor(version: VersionRow, node: NodeRuntime, progress?: (status: JobStatus, text: string) => void): Promise<VersionRow> {
+    const was = builtMajorOf(version);
+    if (was === node.major) return version;
+    const say = (line: string) => progress?.('BUILDING', line);
+    say(`Version ${version.version} was built for Node ${was}; rebuilding it for Node ${node.major}`);
+    const buildDir = join(this.box.buildsDir, `rebuild-${newId()}`);
+    try {
+      mkdirSync(buildDir, { recursive: true, mode: 0o711 });
+      const projectDir = join(buildDir, 'project');
+      await unpackArtifact({ project: this.deps.store.versions.artifact(version.id).project, dependencies: null }, projectDir);
+      readableByAll(projectDir);
+      const built = await this.oneBuildAtATime(() => buildProject({
+        projectDir, buildDir, box: this.box, environmentId: version.environmentId, store: this.deps.store, settings: this.deps.settings, node, progress: say,
+      }));
+      const rebuilt = this.deps.store.versions.rebuilt(version.id, {
+        project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash, sdkVersion: built.sdkVersion,
+        runtime: builtForMajor(node.major), nativeAddons: built.nativeAddons,
+      });
+      say(`Rebuilt version ${version.version} for Node ${node.major} (${built.size} bytes)`);
+      return rebuilt;
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Builds run one at a time: they share the build account, its home and npm's cache. */
+  private oneBuildAtATime<T>(build: () => Promise<T>): Promise<T> {
+    const run = this.building.then(build, build);
+    this.building = run.catch(() => {});
+    return run;
   }
 
   private recordError(environmentId: string, err: unknown): void {
@@ -208,6 +266,17 @@ export class Deployer {
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
+}
+
+/** A version row's `runtime`: the major its dependency tree was built for (`node22`). */
+function builtForMajor(major: number): string {
+  return `node${major}`;
+}
+
+/** The major a version was built for; versions stored before flexd had runtimes were built on the host's Node. */
+function builtMajorOf(version: VersionRow): number {
+  const m = /^node(\d+)$/.exec(version.runtime ?? '');
+  return m ? Number(m[1]) : HOST_MAJOR;
 }
 
 /** Rewrites the `version` of a build copy's package.json. */

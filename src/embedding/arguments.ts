@@ -22,7 +22,7 @@ const TargetShape = { service: EntityName, environment: EntityName };
 const DeployOnlyKeys = { secret: z.unknown().optional(), env: z.unknown().optional(), version: z.unknown().optional() };
 
 const TargetSchema = z.strictObject({ ...TargetShape, ...DeployOnlyKeys });
-const DeployOptionsSchema = z.strictObject({ ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(), version: z.unknown().optional() });
+const DeployOptionsSchema = z.strictObject({ ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(), version: z.unknown().optional(), runtime: z.string().optional() });
 const WatchOptionsSchema = z.strictObject({
   ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(),
   onOutput: z.unknown().optional(), onDeploy: z.unknown().optional(), debounceMs: z.number().int().min(0).max(10_000).optional(),
@@ -44,13 +44,15 @@ export interface CheckedDeploy extends Target {
   env?: Record<string, string>;
   /** an explicit semver version, or 'auto' */
   version?: string;
+  /** the Node major to run on, as given (checked by the runtime catalog) */
+  runtime?: string;
 }
 
 /** deployDirectory's `(dir, options)`. */
 export function checkDeploy(dir: unknown, options: unknown): CheckedDeploy {
   const folder = checkFolder(dir, 'deployDirectory');
   const o = parseWith(DeployOptionsSchema, options, "deployDirectory's options");
-  return { dir: folder, service: o.service, environment: o.environment, secret: o.secret, env: checkVariables(o.env), version: checkDeployVersion(o.version) };
+  return { dir: folder, service: o.service, environment: o.environment, secret: o.secret, env: checkVariables(o.env), version: checkDeployVersion(o.version), runtime: o.runtime };
 }
 
 export interface CheckedWatch extends Target {

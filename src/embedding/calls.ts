@@ -48,10 +48,13 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
   return {
     deployDirectory: (dir, options) => call('deployDirectory', async () => {
       const o = checkDeploy(dir, options);
+      // A runtime that cannot be had (unknown major, wrong platform, offline) is refused before anything starts.
+      const runtime = o.runtime === undefined ? undefined : ctx.runtimes.canonical(o.runtime);
+      if (runtime !== undefined) await ctx.runtimes.check(runtime);
       const env = await ensureEnvironment(ctx, o);
       const version = o.version === 'auto' ? undefined : o.version;
       const job = deployer.deploy({
-        serviceId: env.serviceId, environmentId: env.id, source: { kind: 'directory', dir: o.dir },
+        serviceId: env.serviceId, environmentId: env.id, source: { kind: 'directory', dir: o.dir }, runtime,
         envVars: o.env, userEmail: null, version, versionOverride: version, autoVersion: o.version === 'auto',
       });
       return finished(job, 'deployDirectory');
@@ -120,7 +123,7 @@ export async function ensureEnvironment(ctx: RuntimeContext, o: Target & { secre
   const svc = await services.findService(o.service) ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
   const env = await services.findEnvironment(svc.id, o.environment);
   // No secret: the data plane answers without X-Auth-Key (docs/embedding.md).
-  if (!env) return services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', envVars: o.env });
+  if (!env) return services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', envVars: o.env, runtime: ctx.runtimes.defaultName });
   if (o.secret !== undefined && o.secret !== env.secret) return services.updateEnvironment(env.id, { secret: o.secret });
   return env;
 }

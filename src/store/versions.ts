@@ -17,7 +17,7 @@ export interface ArtifactParts {
 
 const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt, native_addons AS nativeAddons`;
 
-/** Built artifacts: every deployed version of an environment, immutable once stored. */
+/** Built artifacts: every deployed version of an environment, immutable once stored (but rebuilt for another Node major). */
 export class VersionStore {
   private readonly sql: ReturnType<typeof statementCache>;
 
@@ -39,6 +39,20 @@ export class VersionStore {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
       fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0);
     return this.get(id)!;
+  }
+
+  /**
+   * The same version built again for another Node major (its runtime changed): the project's
+   * files, its dependency tree and what they hold are replaced; its number and history stay.
+   */
+  rebuilt(id: string, fields: {
+    project: Buffer; dependenciesKey: string | null; size: number; hash: string; sdkVersion: string | null; runtime: string; nativeAddons: boolean;
+  }): VersionRow {
+    this.sql(`UPDATE versions SET bundle = ?, dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?`)
+      .run(fields.project, fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id);
+    const row = this.get(id);
+    if (!row) throw new Error(`version ${id} not found`);
+    return row;
   }
 
   get(id: string): VersionRow | undefined {

@@ -9,12 +9,13 @@ import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
 import { unpackArtifact } from '../deploy/artifact.ts';
+import { hostRuntime, type NodeRuntime } from '../runtimes/catalog.ts';
+import type { ReceiverInfo } from '../child/protocol.ts';
 import { buildChildEntry } from './child-entry.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
-import { nodeForRuntime } from './runtimes.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
 
 export type { DispatchResult } from './pool.ts';
@@ -27,8 +28,6 @@ export interface SupervisorDeps {
   settings: Settings;
   store: Store;
   logs: LogWriter;
-  /** Node executables for runtime names beyond flex-runtime-node6…12 (which run on this Node). */
-  runtimes?: Record<string, string>;
   /** where pools report swaps, exits, idling and suspensions (server log, metrics) */
   events?: EventBus;
   /** flexd's own log (src/logger.ts) */
@@ -90,8 +89,11 @@ export class Supervisor {
     return this.pools.get(environmentId);
   }
 
-  /** Swaps the environment to `version` with its current variables. Rejects (StartError) if the new replicas cannot start. */
-  async activate(env: EnvironmentRow, version: VersionRow): Promise<void> {
+  /**
+   * Swaps the environment to `version` on Node `node` (src/runtimes) with its current variables.
+   * Rejects (StartError) if the new replicas cannot start.
+   */
+  async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime): Promise<void> {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const dirs = this.dirsOf(env);
@@ -101,17 +103,19 @@ export class Supervisor {
       projectDir: await this.writeArtifact(version, dirs),
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
+      node,
     });
   }
 
   /**
    * `flexd dev` and `rt.watch`: swaps the environment to replicas running `projectDir` itself —
    * the developer's folder with its own node_modules, nothing copied or stored — as `node .` runs
-   * there: in that folder, as flexd's own user, without the permission model.
+   * there: in that folder, as flexd's own user, without the permission model, on flexd's own Node
+   * (the folder's node_modules were installed for it) unless `node` says otherwise.
    */
-  async activateInPlace(env: EnvironmentRow, source: { version: string; projectDir: string }): Promise<void> {
+  async activateInPlace(env: EnvironmentRow, source: { version: string; projectDir: string }, node: NodeRuntime = hostRuntime()): Promise<void> {
     if (this.closed) throw shuttingDown('flexd');
-    await this.swap(env, this.dirsOf(env), { versionId: IN_PLACE_VERSION_ID, version: source.version, projectDir: source.projectDir, inPlace: true, env: replicaEnvironment(env) });
+    await this.swap(env, this.dirsOf(env), { versionId: IN_PLACE_VERSION_ID, version: source.version, projectDir: source.projectDir, inPlace: true, env: replicaEnvironment(env), node });
   }
 
   /** Every line the environment's replicas write, as they write it, until the returned function is called. */
@@ -148,6 +152,11 @@ export class Supervisor {
     const pool = this.pools.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
+  }
+
+  /** The receiver the environment's serving version would have under `node .` (pool.ts), if known. */
+  receiverOf(environmentId: string): ReceiverInfo | undefined {
+    return this.pools.get(environmentId)?.receiver;
   }
 
   /**
@@ -204,7 +213,8 @@ export class Supervisor {
     const replica = new Replica({
       containerId,
       version: generation.version,
-      nodePath: nodeForRuntime(env.runtime, this.deps.runtimes),
+      nodePath: generation.node.nodePath,
+      nodeMajor: generation.node.major,
       childEntry: this.childEntry,
       projectDir: generation.projectDir,
       cwd: inPlace ? generation.projectDir : cwd,

@@ -3,7 +3,9 @@ import { FlexdError } from '../errors.ts';
 import { exitReason, type PoolEvent } from '../events/bus.ts';
 import { CrashBudget } from './crash-budget.ts';
 import { notDeployed, shuttingDown } from './errors.ts';
+import type { ReceiverInfo } from '../child/protocol.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
+import type { NodeRuntime } from '../runtimes/catalog.ts';
 
 /** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
 export interface Generation {
@@ -13,6 +15,8 @@ export interface Generation {
   /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
   nativeAddons?: boolean;
   env: Record<string, string>;
+  /** the Node its replicas run on (src/runtimes) */
+  node: NodeRuntime;
   /** the developer's folder itself (flexd dev): run there, as flexd's user, without the permission model */
   inPlace?: boolean;
 }
@@ -51,6 +55,8 @@ export class Pool {
   private readonly ticker: NodeJS.Timeout;
   private livenessDue = 0;
   private closed = false;
+  /** What the serving generation's first replica reported about its SDK's receiver. */
+  private receiverInfo: ReceiverInfo | undefined;
   /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
   private readonly retiring = new Set<Replica>();
 
@@ -68,6 +74,19 @@ export class Pool {
   /** The stored version the pool runs (its artifact must stay unpacked). */
   get versionId(): string | undefined {
     return this.generation?.versionId;
+  }
+
+  /** The Node the serving generation runs on. */
+  get node(): NodeRuntime | undefined {
+    return this.generation?.node;
+  }
+
+  /**
+   * The receiver the serving version's SDK would have used under `node .` (installed task
+   * runner version, body limit), known once its first replica was ready; undefined before.
+   */
+  get receiver(): ReceiverInfo | undefined {
+    return this.receiverInfo;
   }
 
   get suspension(): string | null {
@@ -117,6 +136,7 @@ export class Pool {
     const old = this.replicas;
     this.hooks.event?.({ type: 'swap', from: this.generation?.version, to: next.version, replicas: alive.length });
     this.generation = next;
+    this.receiverInfo = alive[0]!.receiver;
     this.replicas = alive;
     for (const r of alive) this.watch(r);
     this.crashes.reset();

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from '../child/frames.ts';
-import { isFromReplica, type FromReplica, type ToReplica } from '../child/protocol.ts';
+import { isFromReplica, type FromReplica, type ReceiverInfo, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
 import { permissionFlags } from './permissions.ts';
 import { projectPathScrubber } from './scrub.ts';
@@ -13,6 +13,8 @@ export interface ReplicaSpec {
   containerId: string;
   version: string;
   nodePath: string;
+  /** its major: the permission model's flags are spelled per major */
+  nodeMajor: number;
   childEntry: string;
   projectDir: string;
   cwd: string;
@@ -67,6 +69,8 @@ export class Replica extends EventEmitter {
   readonly ready: Promise<void>;
   readonly exited: Promise<string>;
   readyAt = 0;
+  /** The receiver its SDK would have used under `node .`, as it reported when ready (the data plane answers in its shape). */
+  receiver: ReceiverInfo | undefined;
   /** Slots promised to requests that are about to dispatch (see Pool.pump). */
   reserved = 0;
   private readonly child: ChildProcess;
@@ -96,7 +100,7 @@ export class Replica extends EventEmitter {
     this.child = spawn(spec.nodePath, [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
-      ...permissionFlags(spec.permissions),
+      ...permissionFlags(spec.permissions, spec.nodeMajor),
       spec.childEntry, spec.projectDir,
     ], {
       cwd: spec.cwd,
@@ -379,6 +383,7 @@ export class Replica extends EventEmitter {
         if (this.state === 'starting') {
           this.state = 'ready';
           this.readyAt = Date.now();
+          this.receiver = msg.receiver;
           this.emit('ready');
         } else this.spendUnasked('ready');
         break;

@@ -15,6 +15,8 @@ export interface EnvironmentView {
   status: string;
   reason?: string;
   version?: string;
+  /** the Node its replicas run on (`v22.23.5`; src/runtimes) */
+  node?: string;
   replicas: ReplicaView[];
   traffic: TrafficSnapshot;
   lastDeploy?: JobRow;
@@ -22,12 +24,12 @@ export interface EnvironmentView {
 
 /** What the status page shows of one environment, from the same sources as the status API and the metrics. */
 export async function environmentView(ctx: RuntimeContext, service: ServiceRow, env: EnvironmentRow): Promise<EnvironmentView> {
-  const status = environmentStatus(ctx, env) as { status: string; version?: string; reason?: string; replicas?: { containerId: string; version: string; state: string; inFlight: number; pid?: number }[] };
+  const status = environmentStatus(ctx, env) as { status: string; version?: string; reason?: string; node?: { version: string }; replicas?: { containerId: string; version: string; state: string; inFlight: number; pid?: number }[] };
   const replicas = await Promise.all((status.replicas ?? []).map(async (r) => ({
     containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, memoryBytes: await residentBytes(r.pid),
   })));
   return {
-    service, env, status: status.status, reason: status.reason, version: status.version, replicas,
+    service, env, status: status.status, reason: status.reason, version: status.version, node: status.node?.version, replicas,
     traffic: ctx.metrics.traffic(env.id), lastDeploy: ctx.store.jobs.latest(env.id, 'deployService'),
   };
 }

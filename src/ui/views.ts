@@ -54,19 +54,20 @@ export function overviewBody(rows: EnvironmentView[], events: EventView[] = []):
   const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
     .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
   return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
-<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Node</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
 <tbody>${overviewRows(rows)}</tbody></table>
 <h2>Recent events</h2>
 ${events.length === 0 ? html`<p class="empty">No deploys, restarts or suspensions since flexd started.</p>` : html`<ol class="events">${events.map((e) => html`<li class="${e.bad ? 'bad' : ''}"><time>${when(e.at)}</time> <a href="/ui/environments/${e.environmentId}">${e.service} / ${e.environment}</a>: ${e.text}</li>`)}</ol>`}`;
 }
 
 function overviewRows(rows: EnvironmentView[]): Html {
-  if (rows.length === 0) return html`<tr><td colspan="10" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
+  if (rows.length === 0) return html`<tr><td colspan="11" class="empty">Nothing deployed yet: <code>flexd deploy</code> or <code>kinvey flex deploy</code>.</td></tr>`;
   return html`${rows.map((r) => html`<tr>
 <td data-label="Service">${r.service.name}</td>
 <td data-label="Environment"><a href="/ui/environments/${r.env.id}">${r.env.name}</a></td>
 <td data-label="Status">${badge(r.status)}${r.reason ? html` <span class="reason" title="${r.reason}">${firstLine(r.reason)}</span>` : ''}</td>
 <td data-label="Version" class="version">${r.version ?? '—'}</td>
+<td data-label="Node" class="node">${r.node ?? '—'}</td>
 <td data-label="Replicas">${replicaSummary(r)}</td>
 <td data-label="Memory">${mb(r.replicas.reduce((a, x) => a + x.memoryBytes, 0))}</td>
 <td data-label="Req/s">${r.traffic.requestsPerSecond}</td>
@@ -89,7 +90,7 @@ export function environmentPage(o: PageOptions, view: EnvironmentView, versions:
 /** Status, replicas and versions of one environment, with the buttons the user may press. */
 export function environmentDetails(view: EnvironmentView, versions: VersionRow[], operate: boolean): Html {
   return html`<section class="card">
-<p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>
+<p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>${view.node ? html` <span class="muted node">on Node ${view.node}</span>` : ''}
 ${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
 <p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started · last deploy: ${lastDeploy(view)}</p>
 ${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}

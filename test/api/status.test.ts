@@ -8,6 +8,9 @@ import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { FAULTS_DIR, replicaProcessesOf } from '../lifecycle/helpers.ts';
 import { ADMIN, ECHO_PROJECT, startApi } from './helpers.ts';
 
+/** An environment that chose no runtime runs the default: the major flexd runs on. */
+const HOST_RUNTIME = `flex-runtime-node${process.versions.node.split('.')[0]}`;
+
 /** deployDirectory of the echo fixture: bundling only (its SDK resolves from the repo) and a replica start. */
 const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 
@@ -31,7 +34,7 @@ test('status: UPDATING with deployment RUNNING at the new version while a deploy
   const updating = (await api.call('GET', path)).body;
   assert.equal(updating.status, 'UPDATING');
   assert.equal(updating.version, '1.0.0', 'the version still serving');
-  assert.deepEqual(updating.deployment, { status: 'RUNNING', version: '2.0.0', runtime: 'flex-runtime-node12' });
+  assert.deepEqual(updating.deployment, { status: 'RUNNING', version: '2.0.0', runtime: HOST_RUNTIME });
 
   process.kill(starting, 'SIGUSR2');
   const job = await withDeadline('the deploy of 2.0.0 once released', deploy, LOCAL_DEPLOY_TIMEOUT_MS);
@@ -39,7 +42,7 @@ test('status: UPDATING with deployment RUNNING at the new version while a deploy
   const online = (await api.call('GET', path)).body;
   assert.equal(online.status, 'ONLINE');
   assert.equal(online.version, '2.0.0');
-  assert.deepEqual(online.deployment, { status: 'COMPLETED', version: '2.0.0', runtime: 'flex-runtime-node12' });
+  assert.deepEqual(online.deployment, { status: 'COMPLETED', version: '2.0.0', runtime: HOST_RUNTIME });
   assert.equal(online.replicas.length, 1);
   assert.match(online.replicas[0].containerId, /^[0-9a-f]{12}$/);
   assert.equal(online.reason, undefined);

@@ -64,10 +64,11 @@ test('args: --page/--number are whole numbers from 1, --from/--to ISO dates norm
   assert.throws(() => isoDate('yesterday', '--from'), /--from must be an ISO-8601 date/);
 });
 
-test('args: --runtime maps kinvey-cli short names to the API names and passes other names through', () => {
+test('args: --runtime maps Node majors (node22, Kinvey\'s node12) to the API names and passes other names through', () => {
   assert.equal(runtimeOption('node12'), 'flex-runtime-node12');
   assert.equal(runtimeOption('flex-runtime-node10'), 'flex-runtime-node10');
-  assert.equal(runtimeOption('node20'), 'node20');
+  assert.equal(runtimeOption('node22'), 'flex-runtime-node22');
+  assert.equal(runtimeOption('custom-node'), 'custom-node');
   assert.equal(runtimeOption(undefined), undefined);
   assert.throws(() => runtimeOption('a b'), /not a runtime name/);
 });

@@ -1,23 +1,27 @@
 /**
  * Differential tests of the data plane's pure parts against the real thing: the SDK's own HTTP
- * receiver (`kinvey-code-task-runner@2.4.0`, Express 4.16 + body-parser 1.18), started
+ * receiver, in every version a published kinvey-flex-sdk pins (`kinvey-code-task-runner` 1.2.1,
+ * 2.1.0 and 2.2.3 on Express 4.13 + body-parser 1.15; 2.3.1 and 2.4.0 on Express 4.16 +
+ * body-parser 1.18), each installed from the registry once (helpers/sdk-trees.ts) and started
  * in-process. Each probe goes over HTTP to the receiver, whose task callback records the task it
- * was given and completes it with a canned mutation; the same probe goes to `routeRequest`, and
- * the tasks must be deeply (strictly) equal, key for key. Then `answerFromTask` must give the
- * status and JSON body the receiver sent for the same completed task.
+ * was given and completes it with a canned mutation; the same probe goes to `routeRequest` with
+ * that version's dialect, and the tasks must be deeply (strictly) equal, key for key. Then
+ * `answerFromTask` must give the status and JSON body the receiver sent for the same completed task.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import Module, { createRequire } from 'node:module';
+import { join } from 'node:path';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import semver from 'semver';
 import { answerBodyText, answerFromTask } from '../../src/dataplane/answer.ts';
 import { parseJsonBody } from '../../src/dataplane/body.ts';
+import { receiverDialect, type ReceiverDialect } from '../../src/dataplane/receiver-dialect.ts';
 import { routeRequest, type Route } from '../../src/dataplane/task.ts';
 import type { FlexRequest, FlexTask } from '../../src/dataplane/types.ts';
+import { SDK_VERSIONS, sdkTree, TASK_RUNNER_OF, type SdkVersion } from '../helpers/sdk-trees.ts';
 import { withDeadline } from '../helpers/wait.ts';
-
-const require = createRequire(import.meta.url);
 
 /** One request, sent identically to the receiver and to `routeRequest`. */
 interface Probe {
@@ -31,6 +35,8 @@ interface Probe {
   body?: string | Buffer;
   /** Completes the task the receiver was given (default: 200 `{ok: true}`); null = no result. */
   complete?: (task: FlexTask) => FlexTask | null;
+  /** Probed only against task runners from this version on (older ones never answer it). */
+  since?: string;
 }
 
 interface Exchange { status: number; headers: http.IncomingHttpHeaders; text: string }
@@ -120,6 +126,9 @@ const ROUTE_PROBES: Probe[] = [
   { name: 'function empty body query is not used', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '{"query":{},"entityId":"","objectName":""}' },
   { name: 'function string body query is used (Object.keys of a string)', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '{"query":"abc","body":0}' },
   { name: 'function without a body', method: 'POST', path: '/_flexFunctions/hello' },
+  { name: 'function with an id and an entityId (1.x reads id)', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '{"body":{},"id":"by-id","entityId":"by-entity-id","hookType":"post"}' },
+  { name: 'function with only an id', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '{"id":"i1","tempObjectStore":{"t":1}}' },
+  { name: 'data insert with a body response beside the headers', method: 'POST', path: '/widgets', headers: { ...JSON_TYPE, 'X-Kinvey-Response-Status': '202' }, body: '{"response":{"body":{"b":1},"headers":{"h":"1"},"status":201}}' },
   { name: 'function method override with response headers', method: 'POST', path: '/_flexFunctions/hello', headers: { ...CONTEXT, ...JSON_TYPE }, body: '{"method":"delete"}' },
   { name: 'function array body', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '[1,2]' },
   { name: 'function with a non-string method is a 500', method: 'POST', path: '/_flexFunctions/hello', headers: JSON_TYPE, body: '{"method":5}' },
@@ -187,7 +196,7 @@ const ANSWER_PROBES: Probe[] = [
   { name: 'no body key sends an empty body', method: 'GET', path: '/widgets', complete: withResponse((r) => { delete r.body; r.statusCode = 200; }) },
   { name: '204 sends no body', method: 'DELETE', path: '/widgets/abc', complete: withResponse((r) => { r.body = { ignored: true }; r.statusCode = 204; }) },
   { name: 'functions answer echoes request and response', method: 'POST', path: '/_flexFunctions/hello', headers: { ...CONTEXT, ...JSON_TYPE }, body: JSON.stringify(ENVELOPE), complete: (task) => {
-    task.request.tempObjectStore.fromFn = 42;
+    if (task.request.tempObjectStore) task.request.tempObjectStore.fromFn = 42;
     task.request.params = task.request.query;
     task.response.body = '{"hello":"world"}';
     task.response.statusCode = 200;
@@ -202,7 +211,8 @@ const ANSWER_PROBES: Probe[] = [
     return task;
   } },
   { name: 'no result is a 500 InternalError', method: 'GET', path: '/widgets', complete: () => null },
-  { name: 'a status Node refuses is a 500', method: 'GET', path: '/widgets', complete: withResponse((r) => { r.statusCode = 1000; }) },
+  // Express 4.13's receiver never answers it (the request hangs); flexd answers 500 in every dialect.
+  { name: 'a status Node refuses is a 500', since: '2.3.0', method: 'GET', path: '/widgets', complete: withResponse((r) => { r.statusCode = 1000; }) },
   { name: 'a task without a response is a 500', method: 'GET', path: '/widgets', complete: (task) => {
     delete task.response;
     return task;
@@ -211,7 +221,12 @@ const ANSWER_PROBES: Probe[] = [
 
 // --- the real receiver, in this process -------------------------------------------------
 
-let port = 0;
+interface Receiver {
+  start(options: object, onTask: unknown, onStarted: () => void): void;
+  stop(callback?: () => void): void;
+}
+
+/** What the running receiver did with the last probe. */
 let recorded: FlexTask | undefined;
 let completed: FlexTask | null | undefined;
 let completeWith: Probe['complete'];
@@ -239,29 +254,24 @@ async function freePort(): Promise<number> {
   return chosen;
 }
 
-/** The receiver's logger appends to `output.log` in the cwd on require: replace it with a no-op. */
-function silenceReceiverLog(): void {
+/**
+ * The receiver module of the tree's task runner. Its `lib/receiver.js`, not the package entry:
+ * up to 2.2.x the entry registers CoffeeScript for the whole process (task-runner.ts in
+ * src/child), which would change this test process's stack traces and module loading. Its
+ * logger appends to `output.log` in the cwd on require: it is replaced with a no-op.
+ */
+function loadReceiver(tree: string): Receiver {
+  const require = createRequire(join(tree, 'package.json'));
   const loggerPath = require.resolve('kinvey-code-task-runner/lib/log/logger.js');
   const stub = new Module(loggerPath);
   stub.filename = loggerPath;
   stub.loaded = true;
   stub.exports = { debug() {}, info() {}, warning() {}, error() {}, fatal() {} };
   require.cache[loggerPath] = stub;
+  return require('kinvey-code-task-runner/lib/receiver.js') as Receiver;
 }
 
-const receiver = (() => {
-  silenceReceiverLog();
-  // Express's final handler prints every error's stack to stderr unless its env is 'test'; the
-  // probes provoke errors on purpose. Only that printing differs from 'development' (both answer
-  // the stack in the page; only 'production' hides it).
-  process.env.NODE_ENV = 'test';
-  return require('kinvey-code-task-runner') as {
-    start(options: object, onTask: unknown, onStarted: () => void): void;
-    stop(callback: () => void): void;
-  };
-})();
-
-function send(probe: Probe): Promise<Exchange> {
+function send(port: number, probe: Probe): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const body = probe.body === undefined ? undefined : Buffer.from(probe.body);
     const headers: Record<string, string> = { ...probe.headers };
@@ -279,11 +289,11 @@ function send(probe: Probe): Promise<Exchange> {
 }
 
 /** Sends one probe to the receiver; returns what it answered and the task it was given. */
-async function exchange(probe: Probe): Promise<{ ex: Exchange; task: FlexTask | undefined; completed: FlexTask | null | undefined }> {
+async function exchange(port: number, probe: Probe): Promise<{ ex: Exchange; task: FlexTask | undefined; completed: FlexTask | null | undefined }> {
   recorded = undefined;
   completed = undefined;
   completeWith = probe.complete;
-  const ex = await withDeadline(`${probe.method} ${probe.path} to the receiver`, send(probe), 5_000);
+  const ex = await withDeadline(`${probe.method} ${probe.path} to the receiver`, send(port, probe), 5_000);
   return { ex, task: recorded, completed };
 }
 
@@ -300,7 +310,8 @@ function receiverRoute(probe: Probe, ex: Exchange, task: FlexTask | undefined): 
   if (probe.method === 'OPTIONS' && ex.status === 200) return { kind: 'options', allow: ex.headers.allow };
   if (ex.status === 200) return { kind: 'healthcheck' };
   if (ex.status === 404) {
-    if (probe.method !== 'HEAD') assert.match(ex.text, new RegExp(`Cannot ${probe.method} ${probe.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}<`));
+    // Express 4.16 answers an HTML page, 4.13 a line of text.
+    if (probe.method !== 'HEAD') assert.match(ex.text, new RegExp(`Cannot ${probe.method} ${probe.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(<|\n)`));
     return { kind: 'notFound', method: probe.method, path: probe.path };
   }
   return { kind: 'error', status: ex.status };
@@ -314,61 +325,92 @@ function comparable(route: Route): unknown {
   }
 }
 
-before(async () => {
-  port = await freePort();
-  // The receiver turns port 0 into its default 10001, so it gets a port known to be free.
-  // It announces itself with console.log (httpReceiver.js), which would land in the test report.
-  const log = console.log;
-  console.log = () => {};
-  await withDeadline('the receiver to listen', new Promise<void>((resolve) => {
-    receiver.start({ type: 'http', host: '127.0.0.1', port }, onTask, resolve);
-  })).finally(() => { console.log = log; });
-});
+/** One SDK version per task runner version (3.1.2 and 3.2.0 pin the same one). */
+const ORACLES = SDK_VERSIONS.filter((v, i) => SDK_VERSIONS.findIndex((w) => TASK_RUNNER_OF[w] === TASK_RUNNER_OF[v]) === i);
 
-after(() => new Promise<void>((resolve) => receiver.stop(resolve)));
+for (const sdk of ORACLES) {
+  const taskRunner = TASK_RUNNER_OF[sdk];
+  describe(`kinvey-code-task-runner ${taskRunner} (kinvey-flex-sdk ${sdk})`, () => {
+    let port = 0;
+    let receiver: Receiver;
+    const dialect: ReceiverDialect = receiverDialect({ version: taskRunner, requestBodyLimit: 26_214_400 });
 
-describe('routeRequest builds the task the SDK receiver builds', () => {
-  for (const probe of ROUTE_PROBES) {
-    test(`route: ${probe.name} (${probe.method} ${probe.path}${probe.query === undefined ? '' : `?${probe.query}`})`, async () => {
-      const { ex, task } = await exchange(probe);
-      const ours = routeRequest(flexRequest(probe));
-      assert.deepStrictEqual(comparable(ours), receiverRoute(probe, ex, task));
-      if (ours.kind === 'task') assert.equal(ours.checksSecret, ours.task.taskType !== 'serviceDiscovery');
+    before(async () => {
+      receiver = loadReceiver(await sdkTree(sdk as SdkVersion));
+      port = await freePort();
+      // Express's final handler prints every error's stack to stderr unless its env is 'test'; the
+      // probes provoke errors on purpose. Only that printing differs from 'development' (both answer
+      // the stack in the page; only 'production' hides it).
+      process.env.NODE_ENV = 'test';
+      // The receiver turns port 0 into its default 10001, so it gets a port known to be free.
+      // It announces itself with console.log (httpReceiver.js), which would land in the test report.
+      const log = console.log;
+      console.log = () => {};
+      await withDeadline('the receiver to listen', new Promise<void>((resolve) => {
+        receiver.start({ type: 'http', host: '127.0.0.1', port }, onTask, resolve);
+      })).finally(() => { console.log = log; });
     });
-  }
-});
 
-describe('parseJsonBody parses as body-parser does', () => {
-  for (const probe of BODY_PROBES) {
-    test(`body: ${probe.name}`, async () => {
-      const { ex, task } = await exchange(probe);
-      const parsed = parseJsonBody(probe.headers!['Content-Type'], Buffer.from(probe.body!));
-      if (task) {
-        assert.ok(parsed.ok, `receiver parsed it, flexd refused: ${JSON.stringify(parsed)}`);
-        assert.deepStrictEqual(parsed.value, task.request.body);
-      } else {
-        assert.deepStrictEqual({ ok: parsed.ok, status: parsed.ok ? 200 : parsed.status }, { ok: false, status: ex.status });
+    // Before 2.3.0 `stop` takes no callback: wait for the port to close instead.
+    after(() => new Promise<void>((resolve) => {
+      receiver.stop(resolve);
+      if (semver.lt(taskRunner, '2.3.0')) setImmediate(resolve);
+    }));
+
+    describe('routeRequest builds the task the SDK receiver builds', () => {
+      for (const probe of ROUTE_PROBES) {
+        test(`route: ${probe.name} (${probe.method} ${probe.path}${probe.query === undefined ? '' : `?${probe.query}`})`, async () => {
+          const { ex, task } = await exchange(port, probe);
+          const ours = routeRequest(flexRequest(probe), dialect);
+          assert.deepStrictEqual(comparable(ours), receiverRoute(probe, ex, task));
+          if (ours.kind === 'task') assert.equal(ours.checksSecret, ours.task.taskType !== 'serviceDiscovery');
+        });
       }
     });
-  }
-});
 
-describe('answerFromTask answers as the SDK receiver answers', () => {
-  for (const probe of ANSWER_PROBES) {
-    test(`answer: ${probe.name}`, async () => {
-      const { ex, completed: result } = await exchange(probe);
-      assert.notEqual(result, undefined, 'the receiver called the task callback');
-      const answer = answerFromTask(result);
-      assert.equal(answer.status, ex.status);
-      if (ex.status === 500 && ex.headers['content-type']?.startsWith('text/html')) {
-        // The receiver threw inside Express (an HTML page); flexd answers its JSON error instead.
-        assert.equal((answer.body as { error: string }).error, 'InternalError');
-        return;
+    describe('parseJsonBody parses as body-parser does', () => {
+      for (const probe of BODY_PROBES) {
+        test(`body: ${probe.name}`, async () => {
+          const { ex, task } = await exchange(port, probe);
+          const parsed = parseJsonBody(probe.headers!['Content-Type'], Buffer.from(probe.body!));
+          if (task) {
+            assert.ok(parsed.ok, `receiver parsed it, flexd refused: ${JSON.stringify(parsed)}`);
+            assert.deepStrictEqual(parsed.value, task.request.body);
+          } else {
+            assert.deepStrictEqual({ ok: parsed.ok, status: parsed.ok ? 200 : parsed.status }, { ok: false, status: ex.status });
+          }
+        });
       }
-      assert.equal(answerBodyText(answer), ex.text);
-      assert.equal(answer.headers['content-type'], ex.headers['content-type']);
-      const expectedContinue = typeof result?.response?.continue === 'boolean' ? String(result.response.continue) : undefined;
-      assert.equal(answer.headers['x-kinvey-request-continue'], expectedContinue);
+      test(`body limit: the receiver refuses a JSON body over ${dialect.bodyLimitBytes} bytes, as the dialect says`, async () => {
+        const limit = dialect.bodyLimitBytes!;
+        const body = (size: number) => JSON.stringify({ pad: 'x'.repeat(size - 10) });
+        const fits = await exchange(port, { name: 'fits', method: 'POST', path: '/widgets', headers: JSON_TYPE, body: body(Math.min(limit, 4096)) });
+        assert.equal(fits.ex.status, 200);
+        const over = await exchange(port, { name: 'over', method: 'POST', path: '/widgets', headers: JSON_TYPE, body: body(limit + 1) });
+        assert.equal(over.ex.status, 413);
+        const plain = await exchange(port, { name: 'text over', method: 'POST', path: '/widgets', headers: { 'Content-Type': 'text/plain' }, body: body(limit + 1) });
+        assert.equal(plain.ex.status, 200, 'a body the receiver does not parse is not limited');
+      });
     });
-  }
-});
+
+    describe('answerFromTask answers as the SDK receiver answers', () => {
+      for (const probe of ANSWER_PROBES.filter((p) => !p.since || !semver.lt(taskRunner, p.since))) {
+        test(`answer: ${probe.name}`, async () => {
+          const { ex, completed: result } = await exchange(port, probe);
+          assert.notEqual(result, undefined, 'the receiver called the task callback');
+          const answer = answerFromTask(result, dialect);
+          assert.equal(answer.status, ex.status);
+          if (ex.status === 500 && ex.headers['content-type']?.startsWith('text/html')) {
+            // The receiver threw inside Express (an HTML page); flexd answers its JSON error instead.
+            assert.equal((answer.body as { error: string }).error, 'InternalError');
+            return;
+          }
+          assert.equal(answerBodyText(answer), ex.text);
+          assert.equal(answer.headers['content-type'], ex.headers['content-type']);
+          const expectedContinue = typeof result?.response?.continue === 'boolean' ? String(result.response.continue) : undefined;
+          assert.equal(answer.headers['x-kinvey-request-continue'], expectedContinue);
+        });
+      }
+    });
+  });
+}

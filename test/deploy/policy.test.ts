@@ -39,11 +39,11 @@ test('policy: a project with install scripts of its own is recognised (its build
   assert.equal(hasRootInstallScripts({}), false);
 });
 
-test('cache key: follows the dependency sections, the lockfile, file: packages and npm settings; not the version, scripts or devDependencies', () => {
+test('cache key: follows the dependency sections, the lockfile, file: packages, npm settings and the Node major; not the version, scripts or devDependencies', () => {
   const npmrc = Buffer.from('registry=https://registry.npmjs.org/\n');
   const base = { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } };
   const key = (manifest: Record<string, unknown>, more: Partial<Parameters<typeof dependencyKey>[0]> = {}) =>
-    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, projectScope: null, ...more });
+    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, projectScope: null, nodeMajor: 20, ...more });
   const k = key(base);
   assert.equal(key({ ...base, version: '1.0.1', scripts: { test: 'x' }, devDependencies: { mocha: '*' } }), k);
   assert.equal(key({ ...base, dependencies: { ...base.dependencies, fs: '0.0.1-security' } }), k, 'a dropped core-module name changes nothing');
@@ -55,6 +55,7 @@ test('cache key: follows the dependency sections, the lockfile, file: packages a
     key(base, { localPackages: [Buffer.from('{"dependencies":{}}')] }),
     key(base, { npmrc: Buffer.from('registry=https://mirror.example/\n') }),
     key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } }),
+    key(base, { nodeMajor: 22 }),
   ]) assert.notEqual(changed, k);
   const scoped = key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } });
   assert.notEqual(key(base, { projectScope: { environmentId: 'e2', projectDigest: 'd1' } }), scoped, 'another environment never finds it');

@@ -34,6 +34,8 @@ export interface StandaloneOptions {
   /** Extra environment for the service. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** The Node that runs it (default: the one running the tests), e.g. a runtime flexd installed. */
+  nodePath?: string;
 }
 
 export interface StandaloneService {
@@ -107,7 +109,7 @@ async function startOnce(options: StandaloneOptions): Promise<StandaloneService>
   Object.assign(env, options.env, { FIXTURE_PORT: String(port) });
   if (options.secret !== undefined) env.FLEX_SHARED_SECRET = options.secret;
 
-  const child = spawn(process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.nodePath ?? process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });

@@ -4,12 +4,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from '../helpers/wait.ts';
-import { DEPLOY_TIMEOUT_MS, type Harness, type Target } from '../lifecycle/helpers.ts';
+import { DEPLOY_TIMEOUT_MS, deployOptions, type Harness, type Target } from '../lifecycle/helpers.ts';
 
 export const ISOLATION_FIXTURES = fileURLToPath(new URL('../fixtures/isolation/', import.meta.url));
 
 /** Deploys `test/fixtures/isolation/<name>`; resolves once it serves. */
 export function deployIsolationFixture(h: Harness, name: string, target: Target) {
   return withDeadline(`deploy of ${name} to ${target.service}/${target.environment}`,
-    h.rt.deployDirectory(`${ISOLATION_FIXTURES}${name}`, target), DEPLOY_TIMEOUT_MS);
+    h.rt.deployDirectory(`${ISOLATION_FIXTURES}${name}`, deployOptions(target)), DEPLOY_TIMEOUT_MS);
 }

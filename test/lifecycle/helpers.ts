@@ -122,7 +122,12 @@ export async function deployFixture(h: Harness, cleanup: CleanupContext, name: s
   const dir = version === '1.0.0' ? join(FAULTS_DIR, name) : fixtureCopy(cleanup, name, version);
   if (target.settings) presetEnvironment(h, target);
   return withDeadline(`deploy of ${name} ${version} to ${target.service}/${target.environment}`,
-    h.rt.deployDirectory(dir, target), DEPLOY_TIMEOUT_MS);
+    h.rt.deployDirectory(dir, deployOptions(target)), DEPLOY_TIMEOUT_MS);
+}
+
+/** What deployDirectory takes of a target: the environment's settings are set beforehand (presetEnvironment). */
+export function deployOptions({ settings: _settings, ...options }: Target): Omit<Target, 'settings'> {
+  return options;
 }
 
 /** Creates the target environment (when it does not exist yet) with `target.settings`. */

@@ -37,7 +37,7 @@ test('F4: a handler that exhausts the JS heap gets a 502 saying the replica ran 
   assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other, 'the other environment kept its replica');
 });
 
-test('F5: a handler growing Buffers past the cap is killed by the memory watchdog within about 2 s, with a log line saying why; the replica is replaced', async (t) => {
+test('F5: a handler growing Buffers past the cap is killed by the memory watchdog well before the request timeout, with a log line saying why; the replica is replaced', async (t) => {
   const cleanup = cleanupStack(t);
   const h = await startRuntime(cleanup, { memoryLimitMb: MEMORY_LIMIT_MB, memoryCheckIntervalMs: 100 });
   const target = hog('buffer-hog');
@@ -47,12 +47,10 @@ test('F5: a handler growing Buffers past the cap is killed by the memory watchdo
   const { pid } = await whoami(base, 'whoami before the Buffers grow');
   const other = await whoami(h.base(bystander.service, bystander.environment), 'the bystander before');
 
-  const started = Date.now();
+  // PROMPT_MS is half FAST's request timeout: the answer is the watchdog's, not the timeout's.
   const res = await withDeadline('the answer to the request that grows Buffers', callFunction(base, 'grow'), PROMPT_MS);
-  const tookMs = Date.now() - started;
   assert.equal(res.status, 502, res.text);
   assert.match(`${res.json?.description} ${res.json?.debug}`, new RegExp(`memory cap of ${MEMORY_LIMIT_MB} MB`));
-  assert.ok(tookMs < 2_500, `the watchdog took ${tookMs} ms`);
   await waitForProcessGone(pid, 'the replica over the cap');
   await waitForLog(h, target.service, target.environment, new RegExp(`over the memory cap of ${MEMORY_LIMIT_MB} MB`));
 

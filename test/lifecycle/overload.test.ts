@@ -13,8 +13,6 @@ const MAX_IN_FLIGHT = 2;
 const MAX_QUEUE = 5;
 const BURST = 10 * MAX_QUEUE;
 const HANDLER_MS = 800;
-/** A refusal comes before even the first admitted request could have finished. */
-const FAST_REFUSAL_MS = HANDLER_MS;
 
 test('L3: a burst of 10× the queue cap gets fast 503 Overloaded answers for the excess, and every admitted request is answered', async (t) => {
   const cleanup = cleanupStack(t);
@@ -35,13 +33,16 @@ test('L3: a burst of 10× the queue cap gets fast 503 Overloaded answers for the
   assert.ok(admitted.length >= MAX_IN_FLIGHT + MAX_QUEUE, `${admitted.length} admitted; at least the slots and the queue`);
   // A slot that frees during the burst may admit a few more; never most of the burst.
   assert.ok(refused.length >= BURST - 2 * (MAX_IN_FLIGHT + MAX_QUEUE), `${refused.length} refused of ${BURST}`);
+  // Refused at once: before even the first admitted request, which holds a slot HANDLER_MS, was answered.
+  const fastestAdmitted = Math.min(...admitted.map((r) => r.ms));
   for (const r of refused) {
     assert.ok(r.headers['retry-after'], 'a refusal says when to retry');
-    assert.ok(r.ms < FAST_REFUSAL_MS, `a refusal took ${r.ms} ms`);
+    assert.ok(r.ms < fastestAdmitted, `a refusal took ${r.ms} ms, the first admitted answer ${fastestAdmitted} ms`);
   }
   const slowest = Math.max(...admitted.map((r) => r.ms));
-  // The admitted ones run MAX_IN_FLIGHT at a time: the last waits for its share of the queue, not more.
-  const bound = Math.ceil(admitted.length / MAX_IN_FLIGHT) * HANDLER_MS + 2_000;
+  // The admitted ones run MAX_IN_FLIGHT at a time: the last waits for its share of the queue, not
+  // more (twice that share, for a loaded machine; waiting behind the refused ones would be many times it).
+  const bound = 2 * Math.ceil(admitted.length / MAX_IN_FLIGHT) * HANDLER_MS;
   assert.ok(slowest < bound, `the slowest admitted request took ${slowest} ms (bound ${bound} ms)`);
   const pool = h.pool(target.service, target.environment);
   assert.equal(pool.queued, 0);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, deployFixture, keepAliveAgent, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami,
+  callFunction, deployFixture, FAST, keepAliveAgent, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami,
 } from './helpers.ts';
 
 const target = { service: 'victim', environment: 'Development' };
@@ -67,7 +67,10 @@ test('F3: requests in flight on a replica killed with SIGKILL each get a prompt 
 
 test('F10: a replica frozen with SIGSTOP is found by the liveness ping and replaced, and its request in flight gets an error answer', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { livenessIntervalMs: 300, livenessTimeoutMs: 300 });
+  // FAST's liveness ping (every 2 s, 2 s to answer): a shorter one would also take a healthy replica
+  // stalled by a loaded machine for frozen.
+  const h = await startRuntime(cleanup);
+  const detectionMs = 3 * (FAST.livenessIntervalMs! + FAST.livenessTimeoutMs!);
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
   const base = h.base(target.service, target.environment);
   const pool = h.pool(target.service, target.environment);
@@ -78,10 +81,10 @@ test('F10: a replica frozen with SIGSTOP is found by the liveness ping and repla
   await waitFor('the request in flight', () => pool.describe()[0]?.inFlight === 1);
   signal(pid, 'SIGSTOP');
 
-  const res = await withDeadline('the answer to the frozen request', held, PROMPT_MS);
+  const res = await withDeadline('the answer to the frozen request', held, detectionMs);
   assert.equal(res.status, 502, res.text);
   assert.match(res.json?.debug, /liveness/);
-  await waitForProcessGone(pid, 'the frozen replica');
+  await waitForProcessGone(pid, 'the frozen replica', detectionMs);
   await waitForLog(h, target.service, target.environment, /did not answer a liveness ping/);
   const after = await whoami(base, 'whoami after the freeze');
   assert.notEqual(after.pid, pid);
@@ -102,7 +105,7 @@ test('F2: a replica killed while a subprocess of its own holds its output open i
   // "At once" against the helper's 60 s: a cold start of the replacement (the SDK loaded from its
   // installed files) takes over a second on a loaded 2-core machine, so PROMPT_MS, not 2 s.
   await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: PROMPT_MS });
-  await waitForProcessGone(helper, 'the helper of the killed replica', 2_000);
+  await waitForProcessGone(helper, 'the helper of the killed replica');
   const after = await callFunction(base, 'whoami');
   assert.equal(after.status, 200, after.text);
   assert.notEqual(after.answer.pid, pid);

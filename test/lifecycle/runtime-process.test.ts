@@ -104,11 +104,11 @@ describe('the flexd serve process', () => {
     const { code, signal: sig } = await withDeadline('flexd to exit', served.exited, STOP_GRACE_MS + PROMPT_MS);
     assert.deepEqual({ code, sig }, { code: 0, sig: null }, served.stderr.join('\n'));
     t.diagnostic(`flexd exited ${Date.now() - termAt} ms after SIGTERM`);
-    for (const pid of replicas) await waitForProcessGone(pid, 'a replica of the stopped runtime', 1_000);
-    await waitForProcessGone(helper, 'the helper process a replica started', 1_000);
+    for (const pid of replicas) await waitForProcessGone(pid, 'a replica of the stopped runtime');
+    await waitForProcessGone(helper, 'the helper process a replica started');
   });
 
-  test('F15: when the runtime is killed with SIGKILL, its replicas notice the lost IPC channel and exit within about a second', async (t) => {
+  test('F15: when the runtime is killed with SIGKILL, its replicas notice the lost IPC channel and exit promptly, not orphaned', async (t) => {
     const cleanup = new CleanupStack();
     t.after(() => cleanup.run());
     const served = await serve(cleanup, dataDir);
@@ -123,8 +123,9 @@ describe('the flexd serve process', () => {
     signal(served.child.pid!, 'SIGKILL');
     await served.exited;
     const killedAt = Date.now();
-    for (const r of replicas) await waitForProcessGone(r, 'a replica of the killed runtime', 1_500);
-    await waitForProcessGone(helper, 'the helper process a replica started', 1_500);
+    // "Promptly": PROMPT_MS, far below anything that would keep an orphan (it would never go).
+    for (const r of replicas) await waitForProcessGone(r, 'a replica of the killed runtime');
+    await waitForProcessGone(helper, 'the helper process a replica started');
     t.diagnostic(`replicas gone ${Date.now() - killedAt} ms after the runtime`);
   });
 });

@@ -20,17 +20,25 @@ const LOG_RING_BYTES = 256 * 1024;
  * the memory cap instead.
  */
 const FLOOD_LINES = 100_000;
-/** From the flood's start until flexd has stored its last line. */
-const FLOOD_TIMEOUT_MS = 30_000;
-/** What a request to the quiet environment may wait at the 99th percentile during the flood. */
-const P99_BOUND_MS = 500;
+/**
+ * From the flood's start until flexd has stored its last line, and the flood request's own
+ * timeout: writing 100,000 lines is CPU work, seconds on an idle machine, many times that at load 20+.
+ */
+const FLOOD_TIMEOUT_MS = 120_000;
+/**
+ * What a request to the quiet environment may wait at the 99th percentile during the flood: a
+ * multiple of its p99 just before (measured on the same machine at the same load), never less than
+ * the floor (a baseline of a few ms would make any scheduling hiccup a failure).
+ */
+const P99_FACTOR = 10;
+const P99_FLOOR_MS = 250;
 const CLIENTS = 4;
 const chatty = { service: 'chatty', environment: 'Production' };
 const quiet = { service: 'quiet', environment: 'Production' };
 
 test('L6: a replica logging as fast as it can keeps its log ring at logRingBytes, and another environment\'s requests keep a bounded p99', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { logRingBytes: LOG_RING_BYTES });
+  const h = await startRuntime(cleanup, { logRingBytes: LOG_RING_BYTES, requestTimeoutMs: FLOOD_TIMEOUT_MS });
   await withDeadline('deploy of chatty', h.rt.deployDirectory(join(RELIABILITY_FIXTURES_DIR, 'chatty'), chatty), DEPLOY_TIMEOUT_MS);
   await deployFixture(h, cleanup, 'versioned', '1.0.0', quiet);
   const { store } = h.rt.context;
@@ -71,6 +79,7 @@ test('L6: a replica logging as fast as it can keeps its log ring at logRingBytes
   const latencies = load.records.map((r) => r.endedAt - r.startedAt);
   const before = baseline.records.map((r) => r.endedAt - r.startedAt);
   const p99 = percentile(latencies, 99);
+  const P99_BOUND_MS = Math.max(P99_FLOOR_MS, P99_FACTOR * percentile(before, 99));
   assert.ok(load.records.length >= 100, `the quiet environment kept answering (${load.records.length} requests in ${storedMs} ms)`);
   assert.ok(p99 < P99_BOUND_MS, `the quiet environment's p99 during the flood, ${p99} ms, is under ${P99_BOUND_MS} ms`);
   t.diagnostic(`flood: the replica wrote ${written} lines in ${ms} ms (${Math.round(written / (ms / 1000))} lines/s); flexd stored the last of them ${storedMs} ms after the start `

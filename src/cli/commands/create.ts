@@ -10,7 +10,7 @@ const SECRET_BYTES = 32;
 export const create: Command = {
   name: 'create',
   summary: 'create a Flex service with its first environment',
-  usage: `Usage: flexd create <name> [--env NAME] [--secret SECRET] [--set-vars K=V,…] [--runtime node12] [--org NAME|ID]
+  usage: `Usage: flexd create <name> [--env NAME] [--secret SECRET] [--set-vars K=V,…] [--runtime node22] [--org NAME|ID]
 
 Creates the service in the organization (default: the first one) and its first service
 environment, and prints the environment's shared secret (the X-Auth-Key of its data plane).
@@ -18,7 +18,7 @@ environment, and prints the environment's shared secret (the X-Auth-Key of its d
   -e, --env NAME         the environment's name (default Development)
   --secret SECRET        the shared secret (default: generated)
   --set-vars VARS        environment variables: K=V,K2=V2 or a JSON object
-  --runtime NAME         node6|node8|node10|node12, or a runtime configured at flexd serve
+  --runtime NAME         node20|node22|node24 (Kinvey's node6…node12 map to a supported major), or a runtime configured at flexd serve
   --org NAME|ID          the organization (default: the first one)`,
   options: {
     env: { type: 'string', short: 'e' },

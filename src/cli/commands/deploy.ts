@@ -21,7 +21,7 @@ deploy job, printing its progress.
 ${TARGET_HELP}
   --set-vars VARS        add or change environment variables with this version: K=V,… or JSON
   --replace-vars VARS    replace all environment variables with these
-  --runtime NAME         node6|node8|node10|node12, or a runtime configured at flexd serve
+  --runtime NAME         node20|node22|node24 (Kinvey's node6…node12 map to a supported major), or a runtime configured at flexd serve
   --no-wait              return once the upload is stored`,
   options: { ...TARGET_OPTIONS, ...VARS_OPTIONS, runtime: { type: 'string' }, 'no-wait': { type: 'boolean' } },
   async run({ args, out }) {

@@ -23,7 +23,7 @@ and logs; its replicas stop. It asks to confirm on a terminal; elsewhere --yes i
   --name NAME            the environment (for delete also its id)
   --secret SECRET        create: the shared secret, the X-Auth-Key of its data plane (default: generated)
   --set-vars VARS        create: environment variables, K=V,K2=V2 or a JSON object
-  --runtime NAME         create: node6|node8|node10|node12, or a runtime configured at flexd serve
+  --runtime NAME         create: node20|node22|node24 (Kinvey's node6…node12 map to a supported major), or a runtime configured at flexd serve
   -y, --yes              delete: do not ask`,
   options: {
     service: { type: 'string', short: 's' }, name: { type: 'string' }, secret: { type: 'string' },

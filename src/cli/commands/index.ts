@@ -16,11 +16,12 @@ import { show } from './show.ts';
 import { status } from './status.ts';
 import { update } from './update.ts';
 import { user } from './user.ts';
+import { runtimes } from './runtimes.ts';
 import { versions } from './versions.ts';
 
 /** The kinvey-like commands, in the order `flexd help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  login, logout, create, list, deploy, status, logs, update, show, settings, versions, recycle, rollback, env, del, user, admin, backup,
+  login, logout, create, list, deploy, status, logs, update, show, settings, versions, runtimes, recycle, rollback, env, del, user, admin, backup,
 ];
 
 export function findCommand(name: string): Command | undefined {

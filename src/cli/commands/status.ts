@@ -37,10 +37,17 @@ export function statusRows(s: EnvironmentStatus, { service, environment }: Targe
     deploymentStatus: s.deployment?.status,
     deploymentVersion: s.deployment?.version,
     deploymentRuntime: s.deployment?.runtime,
+    node: nodeVersion(s.node),
     replicas: Array.isArray(replicas) ? replicaSummary(replicas) : replicas,
     // the first line; the rest (a failed start's output) is in --output json and in the deploy's progress
     reason: typeof s.reason === 'string' ? s.reason.split('\n')[0] : s.reason,
   };
+}
+
+/** flexd's own: the Node the serving replicas run on (`v22.23.5`). */
+function nodeVersion(node: unknown): string | undefined {
+  const version = (node as { version?: unknown } | undefined)?.version;
+  return typeof version === 'string' ? version : undefined;
 }
 
 /** `2 (1 ready, 1 starting)`: how many replicas, by state; `0` while idled. */

@@ -17,7 +17,7 @@ or runtime. The replicas restart with the change as one swap; flexd update waits
 ${TARGET_HELP}
   --set-vars VARS        add or change these variables: K=V,K2=V2 or a JSON object
   --replace-vars VARS    replace all variables with these
-  --runtime NAME         node6|node8|node10|node12, or a runtime configured at flexd serve
+  --runtime NAME         node20|node22|node24 (Kinvey's node6…node12 map to a supported major), or a runtime configured at flexd serve
   --no-wait              return once the change is stored`,
   options: { ...TARGET_OPTIONS, ...VARS_OPTIONS, runtime: { type: 'string' }, 'no-wait': { type: 'boolean' } },
   async run({ args, out }) {

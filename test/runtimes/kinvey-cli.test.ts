@@ -1,0 +1,81 @@
+/**
+ * Issue 18: kinvey-cli's `--runtime` (node6…node12, all it can send) passes through the API, and
+ * Kinvey's old names run on the major the operator's legacy table maps them to; the deploy's
+ * progress says which Node actually runs.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+const KINVEY_BIN = fileURLToPath(new URL('../../node_modules/kinvey-cli/bin/kinvey', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
+const ADMIN = { email: 'ops@example.com', password: 'runtimes cli password' };
+const SECRET = 'cli-runtime-secret';
+/** One CLI command: node start-up plus a few requests with the CLI's own 10 s timeouts. */
+const COMMAND_TIMEOUT_MS = 45_000;
+
+describe('kinvey-cli --runtime against flexd with a legacy table', () => {
+  const cleanup = cleanupStack({ after });
+  let rt: Runtime;
+  let home: string;
+  let projectDir: string;
+  let serviceId: string;
+
+  function kinvey(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+    for (const name of Object.keys(env)) if (name === 'NODE_OPTIONS' || name === 'NODE_TEST_CONTEXT' || name.startsWith('KINVEY_CLI_')) delete env[name];
+    return new Promise((resolve) => {
+      execFile(process.execPath, [KINVEY_BIN, ...args, '--suppress-version-check', '--no-color'],
+        { cwd: projectDir, env, timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+    });
+  }
+  const kinveyJson = async (...args: string[]) => {
+    const r = await kinvey(...args, '--output', 'json');
+    assert.equal(r.code, 0, `kinvey ${args.join(' ')}:\n${r.stderr}\n${r.stdout}`);
+    return JSON.parse(r.stdout).result;
+  };
+
+  before(async () => {
+    home = await tempDir(cleanup, 'flexd-rt-cli-home-');
+    projectDir = join(await tempDir(cleanup, 'flexd-rt-cli-project-'), 'project');
+    await cp(FIXTURE, projectDir, { recursive: true });
+    const dataDir = await tempDir(cleanup, 'flexd-rt-cli-data-');
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, runtimesDir: RUNTIMES_CACHE_DIR, legacyRuntimes: 'node12=22' });
+    cleanup.after(() => rt.close());
+    const r = await kinvey('profile', 'create', 'dev', '--instance-id', rt.url, '--email', ADMIN.email, '--password', ADMIN.password);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('flex create --runtime node10 stores Kinvey\'s name; flex deploy --runtime node12 runs on Node 22 as the table says', async () => {
+    const [org] = await kinveyJson('org', 'list');
+    const created = await kinveyJson('flex', 'create', 'cli-runtime', '--org', org.id, '--secret', SECRET, '--runtime', 'node10');
+    serviceId = created.id;
+    const [env] = rt.context.store.services.listEnvironments(serviceId);
+    assert.equal(env!.runtime, 'flex-runtime-node10');
+
+    const deploy = await kinvey('flex', 'deploy', '--service', serviceId, '--runtime', 'node12');
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const status = await waitFor('ONLINE after the deploy', async () => {
+      const s = await kinveyJson('flex', 'status', '--service', serviceId);
+      return s.status === 'ONLINE' || s.status === 'ERROR' ? s : undefined;
+    }, { timeoutMs: RUNTIME_INSTALL_TIMEOUT_MS, intervalMs: 1_000 });
+    const job = rt.context.store.jobs.latest(env!.id, 'deployService')!;
+    assert.equal(status.status, 'ONLINE', job.progress);
+    assert.equal(status.runtime, 'flex-runtime-node12', 'kinvey-cli reads back the name it sent');
+    assert.match(job.progress, /Runtime flex-runtime-node12 \(Kinvey's Node 12, mapped to Node 22\) runs on Node 22\.\d+\.\d+/);
+
+    const res = await withDeadline('node', fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/node`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
+    }), 30_000);
+    assert.equal(((await res.json()) as { response: { body: { major: number } } }).response.body.major, 22);
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * Issue 18: builds use the chosen major. A native addon npm compiles at install time (node-gyp)
+ * is built against the headers of the environment's Node — the release's own include/, npm's
+ * nodedir, no header download — and loads in the replica on that Node under the permission model.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { startApi } from '../api/helpers.ts';
+import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
+import { withDeadline } from '../helpers/wait.ts';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/native-abi/', import.meta.url));
+const SECRET = 'native-secret';
+
+test('native addon: built by npm under Node 22 against Node 22\'s own headers, and loaded by a node22 replica', async (t) => {
+  const api = await startApi(t, { runtimesDir: RUNTIMES_CACHE_DIR });
+  const job = await withDeadline('deploy of the native addon on node22', api.rt.deployDirectory(FIXTURE, {
+    service: 'native', environment: 'Development', secret: SECRET, runtime: 'node22',
+  }), RUNTIME_INSTALL_TIMEOUT_MS);
+  assert.match(job.progress, /Runtime flex-runtime-node22 runs on Node 22\./);
+  assert.match(job.progress, /Installing dependencies with npm/, 'npm ran (the addon is compiled at install)');
+
+  const res = await withDeadline('abi', fetch(`${api.rt.url}/flex/native/Development/_flexFunctions/abi`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
+  }), 30_000);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  const { headers, runs } = (JSON.parse(text) as { response: { body: { headers: { major: number; modules: number }; runs: { version: string; modules: number } } } }).response.body;
+  assert.match(runs.version, /^v22\./);
+  assert.equal(headers.major, 22, 'compiled against Node 22\'s node_version.h');
+  assert.equal(headers.modules, runs.modules, 'for the ABI the replica runs');
+});
