@@ -25,6 +25,7 @@ import { JsonBoundsError, JsonScanner, SCAN_FROM_BYTES } from './json-bounds.ts'
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
+const OPEN_BRACE = 0x7b;
 
 /** A message that cannot become a frame (not serialisable, or over the size); the message is dropped, the channel stays sound. */
 export class FrameError extends Error {
@@ -132,6 +133,8 @@ export class FrameDecoder {
   /** Counts the structure of `piece`, just added to the frame being buffered, once the frame is long enough to matter. */
   private count(piece: Buffer): void {
     if (!this.bounded) return;
+    // Every message is a JSON object: a frame that starts otherwise is refused at its first byte.
+    if (this.buffered === piece.length && piece.length > 0 && piece[0] !== OPEN_BRACE) this.fail('a frame that is not a JSON object');
     if (this.scanner === undefined) {
       if (this.buffered < SCAN_FROM_BYTES) return;
       this.scanner = new JsonScanner();
