@@ -64,6 +64,18 @@ export const DEFAULTS = {
   installTimeoutMs: 5 * 60_000,
   /** npm's cache for builds, owned by the build account; '' = `<dataDir>/build/npm-cache`. Runtimes may share one */
   npmCacheDir: '',
+  /**
+   * Where each runtime makes its run folder (replicas' folders, the child entry); '' =
+   * `<dataDir>/run`. Run folders of runtimes that died are removed by the next runtime that
+   * starts with the same runDir or data dir (src/supervisor/run-dir.ts).
+   */
+  runDir: '',
+  /**
+   * How a replica gets its project folder as its working directory with private writes
+   * (src/supervisor/replica-folder.ts): 'overlay' (a mount namespace), 'copy' (a private copy
+   * per replica), or 'auto': overlay where the system allows it, else copy.
+   */
+  replicaFolder: 'auto',
   /** management sessions expire */
   sessionTtlMs: 14 * 24 * 60 * 60_000,
   /** live sessions one account keeps; a new login ends its oldest beyond this (a script logging in on every run) */
@@ -142,6 +154,8 @@ export const ENVIRONMENT_SETTINGS = [
 ] as const;
 export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
 
+const REPLICA_FOLDER_MODES: readonly string[] = ['auto', 'overlay', 'copy'];
+
 export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Settings> {
   const settings = { ...DEFAULTS } as Settings;
   for (const [key, value] of Object.entries(overrides)) {
@@ -152,6 +166,9 @@ export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Set
       throw new TypeError(`setting "${key}" must be a ${expected === 'number' ? 'non-negative number' : expected}, got ${JSON.stringify(value)}`);
     }
     (settings as Record<string, unknown>)[key] = value;
+  }
+  if (!REPLICA_FOLDER_MODES.includes(settings.replicaFolder)) {
+    throw new TypeError(`setting "replicaFolder" must be one of ${REPLICA_FOLDER_MODES.join(', ')}, got ${JSON.stringify(settings.replicaFolder)}`);
   }
   if (settings.maxReplicas < settings.minReplicas) settings.maxReplicas = settings.minReplicas;
   return Object.freeze(settings);

@@ -154,7 +154,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     closing ??= (async () => {
       const stopping = Date.now();
       await Promise.all([...watches].map((w) => w.close()));
-      log.info({ inFlight }, 'flexd stopping: draining requests, stopping replicas');
+      log.info({ inFlight: inFlight.size }, 'flexd stopping: draining requests, stopping replicas');
       server.close();
       server.closeIdleConnections?.();
       if (inFlight.size > 0) {

@@ -2,17 +2,20 @@
  * docs/embedding.md shows docs/examples/orders.test.mjs and orders.test.ts verbatim, and this
  * runs them as a user would (`node --test`, importing 'flexd'), against test/fixtures/embed-counter;
  * the TypeScript one is type-checked first with strict: true. The documented examples cannot
- * drift from what works.
+ * drift from what works. The README's list of flexd commands runs too, in order, as written.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
+import { createRuntime } from '../src/runtime.ts';
+import { ECHO_PROJECT } from './api/helpers.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
+import { withDeadline } from './helpers/wait.ts';
 import { projectCopy } from './embedding/helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -75,4 +78,56 @@ test('docs: the systemd unit passes systemd-analyze verify (with ExecStart point
   const run = await promisify(execFile)('systemd-analyze', ['verify', file]).catch((err) => err);
   assert.equal(run.code ?? 0, 0, `${run.stdout}${run.stderr}`);
   assert.equal(run.stderr, '');
+});
+
+/** One README command: a deploy (npm install of the project) takes the longest. */
+const README_COMMAND_TIMEOUT_MS = 240_000;
+
+test("docs: the README's flexd command list runs in order as written, against a flexd serving where it says", async (t) => {
+  const cleanup = cleanupStack(t);
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf("### Deploy with flexd's own CLI"), readme.indexOf('### Call the service'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(block, "the README's flexd command list");
+  const commands = block.split('\n').filter((l) => l.trim() !== '');
+  assert.ok(commands.length >= 10);
+
+  const password = 'readme-admin-password';
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-readme-data-'), port: 0, adminEmail: 'admin@flexd.local', adminPassword: password });
+  cleanup.after(() => rt.close());
+  // where the reader stands: a folder holding ./my-flex-service, flexd on the PATH
+  const work = await tempDir(cleanup, 'flexd-readme-');
+  await mkdir(join(work, 'my-flex-service'));
+  for (const f of ['package.json', 'index.js']) await cp(join(ECHO_PROJECT, f), join(work, 'my-flex-service', f));
+  const bin = await tempDir(cleanup, 'flexd-readme-bin-');
+  await writeFile(join(bin, 'flexd'), `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'bin', 'flexd.js')}" "$@"\n`);
+  await chmod(join(bin, 'flexd'), 0o755);
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: await tempDir(cleanup, 'flexd-readme-home-'), FLEXD_PASSWORD: password };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_URL', 'FLEXD_EMAIL']) delete env[name];
+
+  const outputs: string[] = [];
+  for (const command of commands) {
+    // the only change: the URL of this test's flexd, which listens on a free port rather than 8080
+    const line = command.replaceAll('http://127.0.0.1:8080', rt.url);
+    const child = spawn('sh', ['-c', line], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const code = await withDeadline(command, new Promise<number | null>((r) => child.once('close', r)), README_COMMAND_TIMEOUT_MS)
+      .catch((err) => { child.kill('SIGKILL'); throw err; });
+    assert.equal(code, 0, `${command}\n${out}`);
+    outputs.push(out);
+  }
+  const said = (prefix: string) => outputs[commands.findIndex((c) => c.startsWith(prefix))]!;
+  assert.match(said('flexd login'), /Logged in to .* as admin@flexd\.local/);
+  assert.match(said('flexd logs'), /Count: \d+/);
+  assert.match(said('flexd versions'), /1\.0\.0[\s\S]*1\.0\.1/);
+  assert.match(said('flexd whoami'), /admin@flexd\.local \(admin\)/);
+  const svc = rt.context.store.services.findService('orders')!;
+  const environments = rt.context.store.services.listEnvironments(svc.id).map((e: { name: string }) => e.name).sort();
+  assert.deepEqual(environments, ['Development', 'Production']);
+  const dev = rt.context.store.services.findEnvironment(svc.id, 'Development')!;
+  assert.equal(rt.context.store.versions.get(dev.activeVersionId!)!.version, '1.0.0', 'the rollback serves 1.0.0 again');
+  assert.equal(dev.envVars.API_KEY, 'abc');
+  assert.equal(dev.settings.memoryLimitMb, 512);
 });

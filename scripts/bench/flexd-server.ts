@@ -49,6 +49,9 @@ rt.context.supervisor.activate = async (...args: Parameters<typeof activate>) =>
     lastActivateMs = performance.now() - t0;
   }
 };
+// Bench-only: when the last swap happened (the new version serving; the old replicas retire after it).
+let lastSwapAt = NaN;
+rt.context.events.on((e) => { if (e.type === 'swap') lastSwapAt = performance.now(); });
 const lineCounts = new Map<string, number>();
 const originalWrite = rt.context.logs.write.bind(rt.context.logs);
 rt.context.logs.write = (record) => {
@@ -101,6 +104,18 @@ const handlers: Record<string, (c: Command) => unknown> = {
     if (done.status !== 'COMPLETED') throw new Error(`upload of ${c.version} ended ${done.status}: ${done.progress}`);
     return { ms, version: rt.context.supervisor.pool(env.id)?.version, progress: done.progress };
   },
+  /** A rollback to a stored version, until its job is COMPLETED (the version serving). */
+  async rollback(c) {
+    const { svc, env } = environmentOf(c.service, c.environment);
+    lastActivateMs = NaN;
+    lastSwapAt = NaN;
+    const started = performance.now();
+    const job = rt.context.deployer.rollback(svc.id, env.id, c.version, null);
+    const done = await rt.context.deployer.jobs.wait(job.id);
+    const ms = performance.now() - started;
+    if (done.status !== 'COMPLETED') throw new Error(`rollback to ${c.version} ended ${done.status}: ${done.progress}`);
+    return { ms, servingMs: lastSwapAt - started, activateMs: lastActivateMs, version: rt.context.supervisor.pool(env.id)?.version };
+  },
   async deploy(c) {
     const { services, accounts } = rt.context.store;
     if (c.settings) {
@@ -111,11 +126,12 @@ const handlers: Record<string, (c: Command) => unknown> = {
       }
     }
     lastActivateMs = NaN;
+    lastSwapAt = NaN;
     const started = performance.now();
-    await rt.deployDirectory(c.dir, { service: c.service, environment: c.environment, secret: c.secret });
+    await rt.deployDirectory(c.dir, { service: c.service, environment: c.environment, secret: c.secret, ...(c.version ? { version: c.version } : {}) });
     const ms = performance.now() - started;
     const { env } = environmentOf(c.service, c.environment);
-    return { ms, activateMs: lastActivateMs, version: rt.context.supervisor.pool(env.id)?.version };
+    return { ms, servingMs: lastSwapAt - started, activateMs: lastActivateMs, version: rt.context.supervisor.pool(env.id)?.version };
   },
   pool(c) {
     const { env } = environmentOf(c.service, c.environment);

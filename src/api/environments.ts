@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { RuntimeContext } from '../context.ts';
 import { validateEnvVars } from '../env-vars.ts';
 import { FlexdError } from '../errors.ts';
+import { environmentChanges } from '../events/environment-changes.ts';
 import type { EnvironmentRow } from '../store/index.ts';
 import { readJson } from './body.ts';
 import { environmentOr404, serviceOr404 } from './lookup.ts';
@@ -92,6 +93,8 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
       name: body.name, secret: body.secret, envVars, description: body.description, settings: body.settings,
       runtime: deferRuntime ? undefined : runtime,
     });
+    const changes = environmentChanges(env, updated);
+    if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: c.get('user').email });
     // The secret is checked at the edge on every request; what the replicas see needs a restart,
     // applied as one graceful swap. Before the first deploy there is nothing to restart.
     if ((replicasNeedRestart(env, updated) || deferRuntime) && updated.activeVersionId) {

@@ -7,10 +7,13 @@ export const MAX_LOG_LIMIT = 2000;
 export type LogQuery =
   | { kind: 'page'; from?: string; to?: string; limit: number; page: number }
   /** flexd's `afterId=N`: the lines after the one with `_id` N, for `flexd logs --follow` */
-  | { kind: 'after'; afterId: number; limit: number };
+  | { kind: 'after'; afterId: number; limit: number }
+  /** flexd's `tail=N`: the newest N lines, oldest of them first (`flexd logs`, as `tail -n N`) */
+  | { kind: 'tail'; limit: number };
 
 /**
- * Parses `from`, `to`, `limit`, `page` (and flexd's `afterId`) from the raw query string.
+ * Parses `from`, `to`, `limit`, `page` (and flexd's `afterId` and `tail`) from the raw query string.
+ * Without `tail` or `afterId` it is kinvey-cli's paging, oldest line first, unchanged.
  * kinvey-cli concatenates `from`/`to` into the URL without encoding them, so `+02:00` arrives
  * as a literal `+`: it is read as `+` here (URLSearchParams and hono would read a space).
  * `from`/`to` are returned as UTC ISO strings, the form log timestamps are stored in.
@@ -21,6 +24,11 @@ export type LogQuery =
  */
 export function parseLogQuery(rawQuery: string): LogQuery {
   const params = rawParams(rawQuery);
+  if (params.has('tail')) {
+    const clash = ['from', 'to', 'page', 'afterId', 'limit'].filter((k) => params.has(k));
+    if (clash.length > 0) throw invalid(`tail cannot be combined with ${clash.join(', ')}.`);
+    return { kind: 'tail', limit: integer(params, 'tail', 1, MAX_LOG_LIMIT) };
+  }
   const limit = params.has('limit') ? integer(params, 'limit', 1, MAX_LOG_LIMIT) : DEFAULT_LOG_LIMIT;
   if (params.has('afterId')) {
     const clash = ['from', 'to', 'page'].filter((k) => params.has(k));

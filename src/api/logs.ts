@@ -6,7 +6,8 @@ import type { ApiEnv } from './types.ts';
 
 /**
  * `GET /v4/services/:sid/environments/:eid/logs?from&to&limit&page` (kinvey-cli), oldest first,
- * and `?afterId=N[&limit]` (flexd's `logs --follow`: the lines after the last one it printed).
+ * `?afterId=N[&limit]` (flexd's `logs --follow`: the lines after the last one it printed) and
+ * `?tail=N` (flexd's `logs`: the newest N lines, oldest of them first).
  */
 export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -17,9 +18,9 @@ export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const query = parseLogQuery(q === -1 ? '' : url.slice(q + 1));
     // Lines still waiting for the log thread would be missing from the answer.
     await ctx.logs.flush();
-    return c.json(query.kind === 'after'
-      ? ctx.store.logs.since(env.id, query.afterId, query.limit)
-      : ctx.store.logs.query(env.id, query));
+    return c.json(query.kind === 'after' ? ctx.store.logs.since(env.id, query.afterId, query.limit)
+      : query.kind === 'tail' ? ctx.store.logs.tail(env.id, query.limit)
+        : ctx.store.logs.query(env.id, query));
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { visibleControls } from '../logs/visible-text.ts';
 import type { RuntimeContext } from '../context.ts';
-import type { EnvironmentRow } from '../store/index.ts';
+import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import { environmentOr404 } from './lookup.ts';
 import type { ApiEnv } from './types.ts';
 
@@ -64,10 +64,19 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     requestedAt: env.requestedAt ?? latest?.createdAt ?? null,
     deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
     deployment,
+    // flexd's own: how the serving version came to serve (kinvey-cli shows requestedAt and the deployer only)
+    ...(active ? { origin: versionOrigin(ctx.store.jobs.lastActivation(env.id)) } : {}),
     replicas: pool?.describe() ?? [],
     /** flexd's own: the Node the serving replicas run on */
     ...(pool?.node ? { node: { version: `v${pool.node.version}`, major: pool.node.major, source: pool.node.source } } : {}),
     // A failed start's output, a crash's message: the service's words, shown and never obeyed.
     ...(reason !== undefined ? { reason: visibleControls(reason) } : {}),
   };
+}
+
+/** The job that put the active version in place, as `{kind: 'deploy'|'rollback', by, at, from?}`; null when unknown (restored from an older flexd). */
+export function versionOrigin(job: JobRow | undefined): { kind: 'deploy' | 'rollback'; by: string | null; at: string; from?: string; jobId: string } | null {
+  if (!job) return null;
+  const from = typeof job.params.from === 'string' ? job.params.from : undefined;
+  return { kind: job.type === 'rollbackService' ? 'rollback' : 'deploy', by: job.userEmail, at: job.updatedAt, jobId: job.id, ...(from ? { from } : {}) };
 }

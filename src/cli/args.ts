@@ -9,6 +9,39 @@ export const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * Splits a whole command line into the command's name and the rest, with the global options
+ * allowed anywhere: before the command (`flexd --output json status -s orders`), after it, or
+ * both. The global options found before the name are kept, in order, in `rest`, where the
+ * command's own parser reads them as it reads those after the name. Only global options may
+ * stand before the name: anything else there is a usage error naming it.
+ *
+ * @example splitCommandLine(['--output', 'json', 'status', '-s', 'orders'])
+ *   // { name: 'status', rest: ['--output', 'json', '-s', 'orders'] }
+ */
+export function splitCommandLine(argv: readonly string[]): { name: string | undefined; rest: string[] } {
+  const before: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const flag = arg.startsWith('--') ? arg.slice(2).split('=')[0] : undefined;
+    if (arg === '-h' || arg === '--help' || arg === '--version') {
+      before.push(arg);
+    } else if (flag !== undefined && flag in GLOBAL_OPTIONS && GLOBAL_OPTIONS[flag as keyof typeof GLOBAL_OPTIONS].type === 'string') {
+      if (arg.includes('=')) {
+        before.push(arg);
+      } else {
+        if (i + 1 >= argv.length) throw new CliError(`option --${flag} needs a value`);
+        before.push(arg, argv[++i]);
+      }
+    } else if (arg.startsWith('-') && arg !== '-') {
+      throw new CliError(`"${arg}" before the command is not a global option (those are --output, --profile, --host, --help); put it after the command`);
+    } else {
+      return { name: arg, rest: [...before, ...argv.slice(i + 1)] };
+    }
+  }
+  return { name: undefined, rest: before };
+}
+
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 export type OutputMode = 'table' | 'json';
 

@@ -59,7 +59,7 @@ export class ApiClient {
   /** The headers of the last answer (`X-Flexd-Job` names the job a change started). */
   lastHeaders: Headers | undefined;
 
-  constructor(readonly host: string, private readonly token?: string) {}
+  constructor(readonly host: string, readonly token?: string) {}
 
   login(email: string, password: string): Promise<{ email?: string; token: string }> {
     return this.request('POST', '/session', { json: { email, password }, auth: false });
@@ -95,8 +95,11 @@ export class ApiClient {
   status(serviceId: string, environmentId: string): Promise<EnvironmentStatus> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/status`);
   }
-  /** `afterId` is flexd's extension for `logs --follow`: only records newer than that `_id`. */
-  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string }): Promise<LogEntry[]> {
+  /**
+   * kinvey-cli's paging (`from`, `to`, `limit`, `page`), or flexd's extensions: `afterId` (the
+   * records newer than that `_id`, for `logs --follow`) and `tail` (the newest N, oldest first).
+   */
+  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string; tail?: number }): Promise<LogEntry[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/logs`, { query });
   }
   /** recycleService, rollbackService: a JSON job. */
@@ -164,7 +167,14 @@ export class ApiClient {
     try {
       res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      throw this.connectionError(err, method, path, timeoutMs);
+      // A kept-alive connection the server closed as the request went out (a busy server's idle
+      // timeout): a GET changes nothing, so it is sent once more, on a fresh connection.
+      if (method !== 'GET' || !connectionReset(err)) throw this.connectionError(err, method, path, timeoutMs);
+      try {
+        res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (again) {
+        throw this.connectionError(again, method, path, timeoutMs);
+      }
     }
     this.lastHeaders = res.headers;
     const date = res.headers.get('date');
@@ -189,6 +199,11 @@ export class ApiClient {
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CliError(`cannot resolve the host of ${this.host} (${code})`);
     return new CliError(`cannot reach ${this.host}: ${e.cause?.message ?? e.message}${code ? ` (${code})` : ''}`);
   }
+}
+
+function connectionReset(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; name?: string } }).cause;
+  return cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET' || cause?.name === 'SocketError';
 }
 
 function enc(segment: string): string {

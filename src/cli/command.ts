@@ -4,6 +4,8 @@ import type { Output } from './output.ts';
 /** What a command gets when it runs: its parsed arguments and where to print. */
 export interface CommandContext {
   args: ParsedArgs;
+  /** the arguments after the command's name, unparsed: what an `ownArgs` command reads */
+  argv: string[];
   out: Output;
   env: NodeJS.ProcessEnv;
 }
@@ -16,12 +18,18 @@ export interface Command {
   /** `flexd <name> --help`: the synopsis line(s) and the command's own options */
   usage: string;
   options: OptionSpec;
+  /**
+   * The command reads its own arguments from `ctx.argv` (`serve`, which runs flexd rather than
+   * talking to one): no global options, and `usage` is its whole help.
+   */
+  ownArgs?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }
 
-export const GLOBAL_HELP = `Global options:
+export const GLOBAL_HELP = `Global options (before or after the command: flexd --output json status -s orders):
   --output json          print {"result": …} for scripts instead of tables
-  --profile NAME         use this saved login (FLEXD_PROFILE; default: the active one)
+  --profile NAME         use this saved login (FLEXD_PROFILE; default: the active one;
+                         flexd profile list shows them, flexd profile use NAME switches)
   --host URL             talk to this flexd instead of the profile's
   -h, --help             this help`;
 

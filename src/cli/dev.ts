@@ -7,6 +7,7 @@ import { checkWatch } from '../embedding/arguments.ts';
 import { ensureEnvironment } from '../embedding/calls.ts';
 import { FolderWatch } from '../embedding/watch.ts';
 import { createRuntime } from '../runtime.ts';
+import { findLauncher, watchLauncher } from './launcher-watch.ts';
 import { stopOnSignals } from './serve.ts';
 
 /**
@@ -67,9 +68,12 @@ export async function dev(argv: string[]): Promise<void> {
     await runtime.close();
     if (temporary) await rm(temporary, { recursive: true, force: true });
   };
-  const onSignal = stopOnSignals(stop, { say: (line) => process.stderr.write(`${line}\n`) });
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const stopper = stopOnSignals(stop, { say: (text) => process.stderr.write(`flexd: ${text}\n`) });
+  process.on('SIGINT', () => stopper.signal('SIGINT'));
+  process.on('SIGTERM', () => stopper.signal('SIGTERM'));
+  // `npx flexd dev`: stop when npx goes away, as flexd serve does (launcher-watch.ts)
+  const launcher = findLauncher(process.env);
+  if (launcher) watchLauncher(launcher, (pid) => stopper.launcherGone(`npm (pid ${launcher.npmPid}), which started flexd, has ended (pid ${pid})`));
   const first = await watch.start({ keepWatching: true });
   say(first.ok ? `serving ${dir} (version ${first.version}) at ${url}` : `${first.error!.code}: ${first.error!.message}; watching ${dir} for a fix`);
   say('watching for changes; Ctrl-C stops');

@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../config.ts';
 import { createRuntime, type RuntimeOptions } from '../runtime.ts';
+import { findLauncher, watchLauncher } from './launcher-watch.ts';
+import { requestedLogFormat, ServeLines } from './serve-lines.ts';
 
 /**
  * `flexd serve`: a thin wrapper around createRuntime. Each flag is also an environment
  * variable (FLEXD_ + the flag in upper snake case): flags win, then variables, then defaults.
  */
 const FLAGS = {
-  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' },
+  host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'run-dir': { type: 'string' },
   'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
   'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' }, 'memory-budget-mb': { type: 'string' },
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
@@ -64,7 +66,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
 
   --host HOST            listen address (FLEXD_HOST, default ${DEFAULTS.host})
   --port PORT            port; 0 = any free port (FLEXD_PORT, default ${DEFAULTS.port})
-  --data-dir DIR         database and builds (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --data-dir DIR         everything flexd writes: database, builds, replicas' folders (FLEXD_DATA_DIR, default ${DEFAULTS.dataDir})
+  --run-dir DIR          replicas' folders elsewhere than <data dir>/run (FLEXD_RUN_DIR)
   --tls-cert FILE        serve HTTPS with this certificate (FLEXD_TLS_CERT)
   --tls-key FILE         ... and this key (FLEXD_TLS_KEY)
   --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
@@ -88,6 +91,8 @@ The first start creates an admin: FLEXD_ADMIN_EMAIL and FLEXD_ADMIN_PASSWORD, or
 See docs/configuration.md.`;
 
 export async function serve(argv: string[]): Promise<void> {
+  const lines = new ServeLines(requestedLogFormat(argv, process.env));
+  lines.captureWarnings();
   const options = serveOptions(argv, process.env);
   // Read once; not left for processes flexd starts (builds) to inherit (docs/security.md).
   delete process.env.FLEXD_ADMIN_PASSWORD;
@@ -95,18 +100,24 @@ export async function serve(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
+  const launcher = findLauncher(process.env);
   const runtime = await createRuntime({ ...options, generateAdminPassword: true });
   // The one time a generated password is shown; it is never logged anywhere else.
   if (runtime.generatedAdmin) {
     const { email, password } = runtime.generatedAdmin;
-    process.stdout.write(`flexd: created admin ${email} with password ${password}\n`);
+    lines.out(`flexd: created admin ${email} with password ${password}`, { email, password });
   }
-  console.log(`flexd listening on ${runtime.url}`);
-  const onSignal = stopOnSignals(() => runtime.close());
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  lines.out(`flexd listening on ${runtime.url}`, { url: runtime.url });
+  const stopper = stopOnSignals(() => runtime.close(), { say: (text, level, fields) => lines.err(level, text, fields) });
+  process.on('SIGTERM', () => stopper.signal('SIGTERM'));
+  process.on('SIGINT', () => stopper.signal('SIGINT'));
+  if (launcher) {
+    watchLauncher(launcher, (pid) => stopper.launcherGone(
+      pid === launcher.npmPid ? `npm (pid ${pid}), which started flexd, has ended` : `the shell between npm (pid ${launcher.npmPid}) and flexd (pid ${pid}) has ended`,
+      { npmPid: launcher.npmPid, endedPid: pid },
+    ));
+  }
 }
-
 /**
  * A repeat of a stop signal within this long is the same request delivered twice, not a second
  * request: a process manager (or npm, which forwards SIGTERM and SIGINT to its script) may
@@ -115,29 +126,41 @@ export async function serve(argv: string[]): Promise<void> {
  */
 export const DUPLICATE_SIGNAL_MS = 500;
 
+/** What the stop handler prints: the text (as a person reads it, without the `flexd: ` prefix), its level and fields. */
+export type StopSay = (text: string, level: 'info' | 'error', fields: Record<string, unknown>) => void;
+
 /**
  * The stop handler of `flexd serve`: the first SIGTERM/SIGINT drains and stops (exit 0); the
  * same signal again within DUPLICATE_SIGNAL_MS is ignored; a later one (a second Ctrl-C, or a
- * process manager that lost patience) exits at once with code 1.
+ * process manager that lost patience) exits at once with code 1. `launcherGone` (npm, which
+ * started flexd, has ended: launcher-watch.ts) stops like a first signal, and is ignored once a
+ * stop is under way: a Ctrl-C reaches flexd and npm alike, and npm ending a moment later is the
+ * same request, not a second one.
  */
 export function stopOnSignals(
   close: () => Promise<void>,
-  o: { now?: () => number; exit?: (code: number) => void; say?: (line: string) => void } = {},
-): (signal: string) => void {
-  const { now = Date.now, exit = (code: number) => process.exit(code), say = (line: string) => console.error(line) } = o;
+  o: { now?: () => number; exit?: (code: number) => void; say?: StopSay } = {},
+): { signal(name: string): void; launcherGone(why: string, fields?: Record<string, unknown>): void } {
+  const { now = Date.now, exit = (code: number) => process.exit(code), say = (text: string) => console.error(`flexd: ${text}`) } = o;
   let firstAt: number | undefined;
-  return (signal) => {
-    if (firstAt !== undefined) {
-      if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
-      say(`flexd: second ${signal}, exiting now`);
-      exit(1);
-      return;
-    }
+  const stop = (text: string, fields: Record<string, unknown>) => {
     firstAt = now();
-    say(`flexd: ${signal} received, draining requests and stopping replicas`);
+    say(`${text}, draining requests and stopping replicas`, 'info', fields);
     close().then(() => exit(0), (err) => {
-      say(`flexd: shutdown failed: ${(err as Error).message}`);
+      say(`shutdown failed: ${(err as Error).message}`, 'error', {});
+      if (process.env.FLEXD_DEBUG) console.error((err as Error).stack);
       exit(1);
     });
+  };
+  return {
+    signal(name) {
+      if (firstAt === undefined) return stop(`${name} received`, { signal: name });
+      if (now() - firstAt < DUPLICATE_SIGNAL_MS) return;
+      say(`second ${name}, exiting now`, 'error', { signal: name });
+      exit(1);
+    },
+    launcherGone(why, fields = {}) {
+      if (firstAt === undefined) stop(why, fields);
+    },
   };
 }

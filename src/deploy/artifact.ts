@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, realpath, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { chown, mkdir, realpath, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
 import { FlexdError } from '../errors.ts';
 import type { ArtifactParts } from '../store/versions.ts';
@@ -88,25 +88,47 @@ export function packTree(dir: string | [prefix: string, dir: string][], options:
  * checked anyway, so nothing lands outside `dir` and no link points out of it.
  *
  * @example
- *   await unpackArtifact(store.versions.artifact(version.id), dir);   // then spawn the replica on `dir`
+ *   await unpackArtifact(store.versions.artifact(version.id), dir);   // a whole project folder, as `node .` would run it
  */
 export async function unpackArtifact(parts: ArtifactParts, dir: string): Promise<void> {
+  if (parts.dependencies) await writeDependencyTree(parts.dependencies, dir);
+  await writeProjectFiles(parts.project, dir);
+}
+
+/** Whose the written files are (flexd's own when absent): as root, the environment's account. */
+export interface FileOwner { uid: number; gid: number }
+
+/**
+ * Writes the project's own files (the `project` part) into `dir` (created if missing); node_modules
+ * is not among them. Written once per version (src/supervisor/layout.ts).
+ */
+export async function writeProjectFiles(project: Buffer, dir: string, owner?: FileOwner): Promise<void> {
   await mkdir(dir, { recursive: true });
   const root = await realpath(dir);
-  if (parts.dependencies) await extract(parts.dependencies, root, 'node_modules/');
-  await extract(parts.project, root, '');
+  await extract(project, root, '', owner);
   // A version built by flexd before it shipped installed trees: one bundle.cjs (whose project
   // files find their own folder through LEGACY_ARTIFACT_DIR_GLOBAL) and no package.json of its own.
   if (existsSync(join(root, 'bundle.cjs')) && existsSync(join(root, 'project')) && !existsSync(join(root, 'package.json'))) {
     await writeFile(join(root, 'package.json'), '{"main": "bundle.cjs"}\n');
+    if (owner) await chown(join(root, 'package.json'), owner.uid, owner.gid);
   }
 }
 
+/**
+ * Writes an installed dependency tree (the `dependencies` part: entries under `node_modules/`)
+ * into `dir`, which stands in for the project folder: its links may point anywhere inside it.
+ * Written once per environment and tree, and shared read-only by the versions that have it.
+ */
+export async function writeDependencyTree(dependencies: Buffer, dir: string, owner?: FileOwner): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await extract(dependencies, await realpath(dir), 'node_modules/', owner);
+}
+
 /** Extracts into `root` what stays inside it, every entry under `under`; refuses the archive after the last write. */
-async function extract(archive: Buffer, root: string, under: string): Promise<void> {
+async function extract(archive: Buffer, root: string, under: string, owner?: FileOwner): Promise<void> {
   let refused: string | undefined;
   const unpacker = tar.extract({
-    cwd: root, strict: true, preserveOwner: false, noMtime: true,
+    cwd: root, strict: true, preserveOwner: false, noMtime: true, ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
     filter: (path, entry) => {
       const target = resolve(root, path);
       if (!within(root, target) || !`${path}/`.startsWith(under)) refused ??= `artifact entry ${path} is out of place`;

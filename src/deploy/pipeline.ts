@@ -80,6 +80,7 @@ export class Deployer {
       const node = await this.runtimeFor(changes.runtime ?? env.runtime, (line) => progress('DEPLOYING', line));
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version} on Node ${node.version}`);
       await this.activate(env, version, node, undefined, { runtime: changes.runtime }, progress);
+      this.deps.events?.emit({ type: 'recycled', environmentId, jobId: job.id, version: version.version, why, by: userEmail });
       return `${why}: version ${version.version} serving on fresh replicas (Node ${node.version})`;
     });
     return job;
@@ -87,16 +88,26 @@ export class Deployer {
 
   /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
   rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): JobRow {
+    // the version it replaces, for the status page's "rolled back from" (the job's own record)
+    const current = this.deps.store.services.getEnvironment(environmentId)?.activeVersionId;
+    const from = current ? this.deps.store.versions.get(current)?.version : undefined;
     const job = this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
-      params: { serviceId, serviceEnvironmentId: environmentId, version }, userEmail });
+      params: { serviceId, serviceEnvironmentId: environmentId, version, ...(from !== undefined ? { from } : {}) }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
-      const env = this.environment(environmentId);
-      const stored = this.deps.store.versions.find(environmentId, version);
-      if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
-      const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
-      progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
-      await this.activate(env, stored, node, userEmail, {}, progress);
-      return `Rolled back to version ${version}`;
+      try {
+        const env = this.environment(environmentId);
+        const stored = this.deps.store.versions.find(environmentId, version);
+        if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
+        const replaced = env.activeVersionId ? this.deps.store.versions.get(env.activeVersionId)?.version : undefined;
+        const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
+        progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
+        await this.activate(env, stored, node, userEmail, {}, progress);
+        this.deps.events?.emit({ type: 'rollback', environmentId, jobId: job.id, ...(replaced !== undefined ? { from: replaced } : {}), to: version, by: userEmail });
+        return `Rolled back to version ${version}`;
+      } catch (err) {
+        this.deps.events?.emit({ type: 'rollback-failed', environmentId, jobId: job.id, to: version, reason: describe(err).split('\n')[0]!, by: userEmail });
+        throw err;
+      }
     });
     return job;
   }
@@ -178,7 +189,7 @@ export class Deployer {
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
       pruneTrees(store);
-      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started });
+      this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started, by: req.userEmail });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');

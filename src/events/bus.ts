@@ -10,13 +10,20 @@ export type ExitReason = 'crash' | 'memory' | 'liveness' | 'idle' | 'retired';
 
 export type FlexdEvent =
   | { type: 'deploy-started'; environmentId: string; jobId: string; version?: string }
-  | { type: 'deploy-finished'; environmentId: string; jobId: string; version: string; durationMs: number }
+  | { type: 'deploy-finished'; environmentId: string; jobId: string; version: string; durationMs: number; by?: string | null }
   | { type: 'deploy-failed'; environmentId: string; jobId: string; version?: string; durationMs: number; reason: string }
   | { type: 'swap'; environmentId: string; from?: string; to: string; replicas: number }
   | { type: 'replica-exit'; environmentId: string; containerId: string; version: string; reason: ExitReason; detail: string; restartInMs?: number }
   | { type: 'replica-start-failed'; environmentId: string; containerId: string; detail: string }
   | { type: 'idle'; environmentId: string; replicas: number; idleMs: number }
-  | { type: 'suspended'; environmentId: string; reason: string };
+  | { type: 'suspended'; environmentId: string; reason: string }
+  /** a rollback job served `to` again (`from`: the version it replaced); `by`: the account's e-mail */
+  | { type: 'rollback'; environmentId: string; jobId: string; from?: string; to: string; by: string | null }
+  | { type: 'rollback-failed'; environmentId: string; jobId: string; to: string; reason: string; by: string | null }
+  /** every replica restarted on the same version: a recycle asked for, or a changed environment applied */
+  | { type: 'recycled'; environmentId: string; jobId: string; version: string; why: string; by: string | null }
+  /** variables, settings, secret, name, runtime or description changed (names only, never values) */
+  | { type: 'environment-changed'; environmentId: string; changes: string[]; by: string | null };
 
 export type EventListener = (event: FlexdEvent) => void;
 

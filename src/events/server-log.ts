@@ -14,7 +14,9 @@ import { environmentNames } from './names.ts';
 export function logServerEvents(events: EventBus, store: Store, log: Logger): void {
   events.on((e) => {
     const { environmentId, type, ...fields } = e;
-    const line = { ...environmentNames(store, environmentId), ...fields };
+    // `by: null` (a change an embedder made, with no account) is left out rather than printed as null
+    const present = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null));
+    const line = { ...environmentNames(store, environmentId), ...present };
     switch (e.type) {
       case 'deploy-started': return log.info(line, 'deploy started');
       case 'deploy-finished': return log.info(line, 'deploy finished');
@@ -24,6 +26,10 @@ export function logServerEvents(events: EventBus, store: Store, log: Logger): vo
       case 'replica-start-failed': return log.error(line, 'replica failed to start');
       case 'idle': return log.info(line, 'environment idle: replicas stopped');
       case 'suspended': return log.error(line, 'environment suspended');
+      case 'rollback': return log.info(line, 'rolled back');
+      case 'rollback-failed': return log.error(line, 'rollback failed');
+      case 'recycled': return log.info(line, 'replicas recycled');
+      case 'environment-changed': return log.info({ ...line, changes: e.changes.join('; ') }, 'environment changed');
     }
   });
 }

@@ -69,7 +69,11 @@ export class LogThread implements LogSink {
   private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private closed = false;
 
-  constructor(private readonly file: string, private readonly store: LogStore) {}
+  constructor(private readonly file: string, private readonly store: LogStore) {
+    // Compiled now, not at the first line: from a checkout that takes esbuild's service process,
+    // which a Ctrl-C to the process group ends too, and the first lines come while stopping.
+    workerCode();
+  }
 
   append(records: LogRecord[], caps: RingTotals): Promise<void> {
     return this.request((id) => ({ type: 'append', id, records, caps }));

@@ -57,6 +57,16 @@ export class JobStore {
   }
 
   /**
+   * The job that put the environment's active version in place: its last deploy or rollback that
+   * completed (a recycle restarts the same version and is not one). The status page's "origin".
+   */
+  lastActivation(environmentId: string): JobRow | undefined {
+    const r = this.sql(`SELECT * FROM jobs WHERE environment_id = ? AND status = 'COMPLETED' AND type IN ('deployService','rollbackService')
+      ORDER BY updated_at DESC, rowid DESC LIMIT 1`).get(environmentId) as RawJob | undefined;
+    return r && toJob(r);
+  }
+
+  /**
    * After a crash of flexd, jobs it was running can never finish: mark them failed, keeping
    * the steps they got through, and take back the versions they stored but no environment
    * serves (a deploy killed between storing its version and the swap), so the same version

@@ -71,6 +71,20 @@ export class VersionStore {
     return row;
   }
 
+  /** The project's own files (the `project` part of `artifact`), without reading its dependency tree. */
+  projectPart(id: string): Buffer {
+    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
+    if (!row) throw new Error(`version ${id} not found`);
+    return row.bundle;
+  }
+
+  /** The key of the version's dependency tree in dependency_trees, or null (no dependencies). */
+  dependenciesKey(id: string): string | null {
+    const row = this.sql('SELECT dependencies_key AS key FROM versions WHERE id = ?').get(id) as { key: string | null } | undefined;
+    if (!row) throw new Error(`version ${id} not found`);
+    return row.key;
+  }
+
   list(environmentId: string): VersionRow[] {
     const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId).map((r) => row(r)!);
     return rows.sort((a, b) => semver.compare(a.version, b.version));

@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveSettings, type Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
@@ -8,7 +8,7 @@ import { parseLogLine } from '../logs/threshold.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { newContainerId } from '../store/ids.ts';
 import type { EnvironmentRow, Store, VersionRow } from '../store/index.ts';
-import { unpackArtifact } from '../deploy/artifact.ts';
+import { writeDependencyTree, writeProjectFiles } from '../deploy/artifact.ts';
 import { hostRuntime, type NodeRuntime } from '../runtimes/catalog.ts';
 import type { ReceiverInfo } from '../child/protocol.ts';
 import { buildChildEntry } from './child-entry.ts';
@@ -16,7 +16,9 @@ import { notDeployed, shuttingDown } from './errors.ts';
 import { Pool, type DispatchResult, type Generation } from './pool.ts';
 import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
+import { launchInFolder, probeFolderMode, treeOwner, type FolderMode, type VersionFolder } from './replica-folder.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
+import { removeTree } from './remove-tree.ts';
 
 export type { DispatchResult } from './pool.ts';
 
@@ -49,6 +51,9 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  /** How replicas get their project folder (replica-folder.ts), found at the first activation. */
+  private mode: FolderMode | undefined;
+  private probing: Promise<FolderMode> | undefined;
   /** Taps on environments' output (rt.watch's onOutput, flexd dev). */
   private readonly lineListeners = new Map<string, Set<(line: string) => void>>();
 
@@ -59,7 +64,8 @@ export class Supervisor {
       else this.heldBack.delete(environmentId);
       for (const replica of this.replicasOf.get(environmentId) ?? []) replica.holdOutput(behind);
     });
-    this.sandbox = prepareSandbox(deps.dataDir);
+    this.sandbox = prepareSandbox(deps.dataDir, deps.settings.runDir);
+    if (this.sandbox.note) deps.log?.warn({ runDir: this.sandbox.runDir }, this.sandbox.note);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
     // Every replica runs it, whatever flexd's umask.
     chmodSync(dirname(this.childEntry), 0o755);
@@ -97,10 +103,12 @@ export class Supervisor {
     // After close, a deploy still in flight must not start replicas nobody will stop.
     if (this.closed) throw shuttingDown('flexd');
     const dirs = this.dirsOf(env);
+    const folder = await this.writeVersion(version, dirs, await this.folderMode());
     await this.swap(env, dirs, {
       versionId: version.id,
       version: version.version,
-      projectDir: await this.writeArtifact(version, dirs),
+      projectDir: folder.dir,
+      tree: folder.tree,
       nativeAddons: version.nativeAddons,
       env: replicaEnvironment(env),
       node,
@@ -208,26 +216,30 @@ export class Supervisor {
     const dirs = this.dirs.get(environmentId);
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();
-    const cwd = dirs.replicaDir(containerId);
+    const paths = dirs.replica(containerId);
+    // In place (flexd dev): the developer's own folder, as `node .` runs it there. Else the replica's private view of its version.
     const inPlace = generation.inPlace === true;
+    const launch = inPlace ? undefined : launchInFolder(this.mode ?? 'copy', { dir: generation.projectDir, tree: generation.tree ?? null }, paths, dirs.account);
+    const projectDir = launch?.projectDir ?? generation.projectDir;
     const replica = new Replica({
       containerId,
       version: generation.version,
       nodePath: generation.node.nodePath,
       nodeMajor: generation.node.major,
       childEntry: this.childEntry,
-      projectDir: generation.projectDir,
-      cwd: inPlace ? generation.projectDir : cwd,
-      env: { ...generation.env, HOME: cwd, TMPDIR: cwd },
+      projectDir,
+      cwd: projectDir,
+      launcher: launch && { command: launch.command, args: launch.args },
+      env: { ...generation.env, HOME: paths.tmp, TMPDIR: paths.tmp },
       memoryLimitMb: settings.memoryLimitMb,
       readyTimeoutMs: settings.readyTimeoutMs,
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel && !inPlace
-        ? { read: [generation.projectDir, this.childEntry], write: [cwd], addons: generation.nativeAddons }
+        ? { read: [projectDir, this.childEntry, paths.tmp], write: [projectDir, paths.tmp], addons: generation.nativeAddons }
         : undefined,
-      uid: inPlace ? undefined : dirs.account?.uid,
-      gid: inPlace ? undefined : dirs.account?.gid,
+      uid: launch?.uid,
+      gid: launch?.gid,
     });
     replica.on('line', (_stream: string, line: string) => {
       for (const listener of this.lineListeners.get(environmentId) ?? []) {
@@ -245,16 +257,36 @@ export class Supervisor {
     replica.once('exit', () => {
       live.delete(replica);
       if (live.size === 0 && this.replicasOf.get(environmentId) === live) this.replicasOf.delete(environmentId);
-      rmSync(cwd, { recursive: true, force: true });
+      removeTree(paths.root);
     });
     return replica;
   }
 
   /**
-   * Unpacks the stored artifact (deploy/artifact.ts) into the environment's own folder once; its
-   * replicas share it. Two activations of one version wait on one unpack.
+   * Writes the version out once (sandbox.ts, replica-folder.ts): its own files into its folder,
+   * and its dependency tree into the environment's trees unless a version there has it already.
+   * Its replicas share both, read-only; nothing is unpacked again for a rollback or a redeploy
+   * with the same dependencies.
    */
-  private writeArtifact(version: VersionRow, dirs: EnvironmentDirs): Promise<string> {
-    return dirs.unpack(version.id, (staging) => unpackArtifact(this.deps.store.versions.artifact(version.id), staging));
+  private async writeVersion(version: VersionRow, dirs: EnvironmentDirs, mode: FolderMode): Promise<VersionFolder> {
+    const { store } = this.deps;
+    const treeKey = await store.versions.dependenciesKey(version.id);
+    return dirs.version(version.id, treeKey ?? null, treeOwner(mode, dirs.account),
+      async (into, owner) => writeProjectFiles(await store.versions.projectPart(version.id), into, owner),
+      async (into, owner) => writeDependencyTree(await store.dependencyTrees.tree(treeKey!), into, owner));
+  }
+
+  /** overlay or copy (replica-folder.ts): the setting, or what a probe found (once per runtime). */
+  private folderMode(): Promise<FolderMode> {
+    this.probing ??= (async () => {
+      const setting = this.deps.settings.replicaFolder;
+      const mode: FolderMode = setting === 'overlay' || setting === 'copy' ? setting : await probeFolderMode(this.sandbox.runDir);
+      this.mode = mode;
+      if (setting === 'auto' && mode === 'copy') {
+        this.deps.log?.warn({}, 'replicas get a private copy of their project folder: this system does not let flexd mount an overlay view (see docs/architecture.md, Layout)');
+      }
+      return mode;
+    })();
+    return this.probing;
   }
 }

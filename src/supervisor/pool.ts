@@ -11,7 +11,10 @@ import type { NodeRuntime } from '../runtimes/catalog.ts';
 export interface Generation {
   versionId: string;
   version: string;
+  /** the version's own files (replica-folder.ts: each replica's project folder is its private view of them) */
   projectDir: string;
+  /** the folder holding the version's dependency tree (`node_modules`), or null/absent (none, or in place) */
+  tree?: string | null;
   /** the artifact holds compiled addons (npm built them): the permission model lets it load them */
   nativeAddons?: boolean;
   env: Record<string, string>;

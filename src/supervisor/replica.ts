@@ -18,6 +18,8 @@ export interface ReplicaSpec {
   childEntry: string;
   projectDir: string;
   cwd: string;
+  /** a launcher that ends in `exec node …` (replica-folder.ts): spawned with its arguments before node's */
+  launcher?: { command: string; args: string[] };
   env: Record<string, string>;
   memoryLimitMb: number;
   readyTimeoutMs: number;
@@ -97,13 +99,18 @@ export class Replica extends EventEmitter {
     const heapMb = Math.max(16, Math.floor(spec.memoryLimitMb * 0.75));
     this.heapMb = heapMb;
     this.scrub = projectPathScrubber(spec.projectDir, spec.childEntry);
-    this.child = spawn(spec.nodePath, [
+    const nodeArgs = [
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
       ...permissionFlags(spec.permissions, spec.nodeMajor),
       spec.childEntry, spec.projectDir,
-    ], {
-      cwd: spec.cwd,
+    ];
+    const [command, args] = spec.launcher
+      ? [spec.launcher.command, [...spec.launcher.args, spec.nodePath, ...nodeArgs]]
+      : [spec.nodePath, nodeArgs];
+    this.child = spawn(command, args, {
+      // The launcher changes into the project folder's view itself; it starts where nothing is mounted over it.
+      cwd: spec.launcher ? '/' : spec.cwd,
       env: spec.env,
       // fd 3: the channel, a socket pair of our own (not Node's 'ipc': see src/child/frames.ts).
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

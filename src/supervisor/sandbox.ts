@@ -1,139 +1,207 @@
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { environmentAccount, runsAsRoot, type Account, type AccountRange } from '../isolation/accounts.ts';
+import { replicaPaths, type ReplicaPaths, type VersionFolder } from './replica-folder.ts';
+import { createRunDir, runDirParent } from './run-dir.ts';
+import { removeTree } from './remove-tree.ts';
 
 /**
- * Where replicas live and as whom they run (docs/security.md).
+ * Where replicas live and as whom they run (docs/security.md, docs/architecture.md "Layout").
  *
  * Every start of flexd makes a fresh run directory with exclusive creation (mkdtemp: a random
- * name, created only if it did not exist) and checks that it is a real directory owned by flexd —
- * never a predictable shared path that another local user could have created first or pointed
- * elsewhere with a symlink (issue 9, finding 5). Everything in it is written by flexd into
- * directories only flexd can write, so nothing is written through a link.
+ * name, created only if it did not exist) inside `<dataDir>/run` (or the `runDir` setting) and
+ * checks that it is a real directory owned by flexd — never a predictable shared path that
+ * another local user could have created first or pointed elsewhere with a symlink (issue 9,
+ * finding 5). Run dirs of runtimes that died are swept at start (run-dir.ts).
  *
  *   <run dir>/                    flexd, 0711 as root (replicas pass through, cannot list), else 0700
+ *     owner.json                  the runtime's pid, for the sweep
  *     runtime/child-<hash>.cjs    the child entry every replica runs (readable)
  *     <environment id>/           flexd:<environment gid>, 0750 — the environment's own, no other's
- *       v-<version id>/           its unpacked artifact: flexd:<gid>, dirs 0750, files 0640 (read, not write)
- *       replicas/<container id>/  a replica's working dir: <uid>:<gid>, 0700
+ *       trees/<tree>/node_modules a dependency tree, written once per environment and shared by
+ *                                 its versions; trees/ is flexd's alone (0700)
+ *       v-<version id>/           the version's own files, written once per version; flexd's (0700),
+ *                                 the files the environment's (a user's checkout)
+ *       replicas/<container id>/  one replica: upper/ and work/ of its overlay view, or project/
+ *                                 (its private copy); tmp/ (HOME, TMPDIR); removed when it exits
  *
- * As root, an environment's replicas run as its own account (src/isolation/accounts.ts), so no
- * replica reads another's files, /proc or memory, or signals it. The data dir is 0711 as root
- * (0700 otherwise) and everything in it is private: no replica reads the database, builds or
- * npm cache. Not root, all of this is flexd's own
- * account and the walls are Node's permission model and the minimal environment.
+ * A replica's project folder is its private view of its version (replica-folder.ts): it reads
+ * the version's files and tree, and what it writes stays in its own folder. As root, an
+ * environment's replicas run as its own account (src/isolation/accounts.ts) and cannot enter
+ * trees/ or another version's folder, so no replica reads or changes another's files, /proc or
+ * memory, or signals it. The data dir is 0711 as root (0700 otherwise) and everything in it is
+ * private: no replica reads the database, builds or npm cache. Not root, all of this is flexd's
+ * own account and the walls are Node's permission model and the minimal environment.
  */
 export interface Sandbox {
   readonly runDir: string;
   readonly asRoot: boolean;
+  /** why the run dir is not where it would be (said once in flexd's log) */
+  readonly note?: string;
 }
 
-/** The name of the file in the data dir that remembers the last run dir, so a restart after kill -9 removes it. */
-const RUN_DIR_RECORD = 'run-dir';
-const RUN_DIR_PREFIX = 'flexd-run-';
-
-export function prepareSandbox(dataDir: string): Sandbox {
+export function prepareSandbox(dataDir: string, runDirSetting = ''): Sandbox {
   const asRoot = runsAsRoot();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  // As root the build account must pass through to its box (`<dataDir>/build`, deploy/box.ts):
-  // 0711, enter but not list; everything inside is private to flexd or to the build account
-  // (the database 0600). Not root, nobody else needs in.
+  // As root the build account must pass through to its box (`<dataDir>/build`, deploy/box.ts)
+  // and replicas to their folders (`<dataDir>/run/…`): 0711, enter but not list; everything
+  // inside is private to flexd or to one account (the database 0600). Not root, nobody else needs in.
   if (lstatSync(dataDir).uid === process.getuid?.()) chmodSync(dataDir, asRoot ? 0o711 : 0o700);
-  removePreviousRunDir(dataDir);
-  const runDir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
+  let parent = runDirParent(dataDir, runDirSetting);
+  let note: string | undefined;
+  // As root, replicas run as other accounts: they must pass through every folder above their own.
+  const shut = asRoot ? shutAncestor(runDirSetting === '' ? dataDir : parent) : undefined;
+  if (shut !== undefined) {
+    const why = `${shut} is closed to other accounts (mode ${(lstatSync(shut).mode & 0o777).toString(8)}), and replicas run as their own accounts`;
+    if (runDirSetting !== '') throw new Error(`flexd: cannot use the run dir ${parent}: ${why}; choose a runDir that every account can pass through (o+x)`);
+    parent = tmpdir();
+    note = `replicas' folders are in ${parent}, not in the data dir: ${why}. Set runDir, or use a data dir every account can pass through (o+x)`;
+  }
+  const runDir = createRunDir(dataDir, parent, asRoot ? 0o711 : 0o700);
+  if (parent === join(dataDir, 'run')) chmodSync(parent, asRoot ? 0o711 : 0o700);
   assertOwnDirectory(runDir);
   chmodSync(runDir, asRoot ? 0o711 : 0o700);
-  writeFileSync(join(dataDir, `${RUN_DIR_RECORD}.tmp`), runDir, { mode: 0o600 });
-  renameSync(join(dataDir, `${RUN_DIR_RECORD}.tmp`), join(dataDir, RUN_DIR_RECORD));
-  return { runDir, asRoot };
+  return { runDir, asRoot, note };
+}
+
+/** The first folder above `dir` (or `dir` itself, when it exists and is not flexd's to open) that other accounts cannot pass through. */
+function shutAncestor(dir: string): string | undefined {
+  const chain: string[] = [];
+  for (let at = dirname(dir); ; at = dirname(at)) {
+    chain.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const folder of chain) {
+    try {
+      if ((lstatSync(folder).mode & 0o001) === 0) return folder;
+    } catch {
+      return undefined; // made below by flexd, with modes of its own
+    }
+  }
+  return undefined;
 }
 
 /** Removes the run dir (flexd stops). */
 export function removeSandbox(sandbox: Sandbox): void {
-  rmSync(sandbox.runDir, { recursive: true, force: true });
+  removeTree(sandbox.runDir);
 }
 
 /** One line for flexd's start: which walls stand between replicas, and between them and flexd. */
 export function describeIsolation(sandbox: Sandbox, range: AccountRange): string {
   return sandbox.asRoot
-    ? `each environment's replicas run as their own account (uid ${range.uidRangeStart + 1} and up) in a private directory, `
+    ? `each environment's replicas run as their own account (uid ${range.uidRangeStart + 1} and up) in a private view of their project folder, `
       + `under Node's permission model unless the environment opts out`
     : `flexd is not root: replicas run as flexd's own account (uid ${process.getuid?.()}); Node's permission model is the wall `
       + `between them and flexd's data, and an environment that opts out of it can read the database and signal flexd`;
 }
 
+/** How many dependency trees an environment keeps written out beyond the ones its running version uses (a rollback finds them). */
+const SPARE_TREES = 2;
+
 /** The directories of one environment, created on first use with the ownership above. */
 export class EnvironmentDirs {
   readonly root: string;
   readonly account: Account | undefined;
-  private readonly unpacking = new Map<string, Promise<string>>();
+  private readonly writing = new Map<string, Promise<string>>();
+  /** tree folder → when a version last started from it */
+  private readonly treeUse = new Map<string, number>();
+  /** version id → its tree folder */
+  private readonly treeOf = new Map<string, string | null>();
 
   constructor(sandbox: Sandbox, environmentId: string, accountSlot: number, range: AccountRange) {
     this.account = environmentAccount(range, accountSlot);
     this.root = join(sandbox.runDir, safeName(environmentId));
     this.sharedDir(this.root);
-    this.sharedDir(join(this.root, 'replicas'));
+    this.privateDir(join(this.root, 'trees'));
+    this.privateDir(join(this.root, 'replicas'));
+    chmodSync(join(this.root, 'replicas'), 0o711);
   }
 
-  /** Where version `versionId` is (or will be) unpacked. */
+  /** Where version `versionId`'s own files are (or will be). */
   artifactDir(versionId: string): string {
     return join(this.root, `v-${safeName(versionId)}`);
   }
 
   /**
-   * Unpacks a version with `unpack(into)` into a staging folder, gives the tree its final
-   * ownership and modes, then moves it in place; an already unpacked version is reused, and two
-   * activations of one version wait on one unpack. Resolves with the artifact folder.
+   * The version's folder and its tree, each written out once: `writeProject(into, owner)` writes
+   * the project's own files (the environment's account's), `writeTree(into, owner)` the dependency
+   * tree's `node_modules` as `treeOwner`'s (only when no version of this environment wrote tree
+   * `treeKey` yet). Two activations of one version or
+   * one tree wait on one write.
    */
-  unpack(versionId: string, unpack: (into: string) => Promise<void>): Promise<string> {
-    const dir = this.artifactDir(versionId);
+  async version(versionId: string, treeKey: string | null, treeOwner: Account | undefined, writeProject: (into: string, owner?: Account) => Promise<void>,
+    writeTree: (into: string, owner?: Account) => Promise<void>): Promise<VersionFolder> {
+    const [tree, dir] = await Promise.all([
+      treeKey === null ? null : this.once(join(this.root, 'trees', treeName(treeKey)), (into) => writeTree(into, treeOwner)),
+      this.once(this.artifactDir(versionId), (into) => writeProject(into, this.account)),
+    ]);
+    this.treeOf.set(versionId, tree);
+    if (tree) this.treeUse.set(tree, Date.now());
+    return { dir, tree };
+  }
+
+  /**
+   * Removes version folders other than `keep` (a swap finished, or a new version failed), and
+   * trees no kept version uses beyond the SPARE_TREES most recently used.
+   */
+  prune(keep: ReadonlySet<string>): void {
+    const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
+    for (const name of readdirSync(this.root)) {
+      const written = name.startsWith('.staging-') ? join(this.root, name.slice('.staging-'.length)) : undefined;
+      if (written !== undefined && this.writing.has(written)) continue; // another activation is writing it now
+      if ((name.startsWith('v-') || written !== undefined) && !kept.has(name)) removeTree(join(this.root, name));
+    }
+    const needed = new Set([...keep].map((id) => this.treeOf.get(id)).filter((t): t is string => typeof t === 'string'));
+    const spare = [...this.treeUse].filter(([tree]) => !needed.has(tree)).sort((a, b) => b[1] - a[1]).slice(SPARE_TREES);
+    for (const [tree] of spare) {
+      removeTree(tree);
+      this.treeUse.delete(tree);
+    }
+    for (const [id, tree] of this.treeOf) if (!keep.has(id) && tree && !this.treeUse.has(tree)) this.treeOf.delete(id);
+  }
+
+  /** A replica's own folders (replica-folder.ts), removed with `removeTree(paths.root)` when it exits. */
+  replica(containerId: string): ReplicaPaths {
+    return replicaPaths(join(this.root, 'replicas'), safeName(containerId), this.account);
+  }
+
+  remove(): void {
+    removeTree(this.root);
+  }
+
+  /**
+   * Writes `dir` with `write(staging)` into a staging folder, then moves it in place;
+   * an existing `dir` is reused. The folder itself stays flexd's (0700): a replica reaches it
+   * only through its own view, never another version's.
+   */
+  private once(dir: string, write: (into: string) => Promise<void>): Promise<string> {
     try {
       if (lstatSync(dir).isDirectory()) return Promise.resolve(dir);
-    } catch { /* not unpacked yet */ }
-    let pending = this.unpacking.get(versionId);
+    } catch { /* not written yet */ }
+    let pending = this.writing.get(dir);
     if (!pending) {
-      const staging = join(this.root, `.staging-${safeName(versionId)}`);
+      const staging = join(dirname(dir), `.staging-${basename(dir)}`);
       pending = (async () => {
-        rmSync(staging, { recursive: true, force: true });
+        removeTree(staging);
         mkdirSync(staging, { mode: 0o700 });
         try {
-          await unpack(staging);
-          this.seal(staging);
+          await write(staging);
+          chmodSync(staging, 0o700);
           renameSync(staging, dir);
         } catch (err) {
-          rmSync(staging, { recursive: true, force: true });
+          removeTree(staging);
           throw err;
         }
         return dir;
-      })().finally(() => this.unpacking.delete(versionId));
-      this.unpacking.set(versionId, pending);
+      })().finally(() => this.writing.delete(dir));
+      this.writing.set(dir, pending);
     }
     return pending;
   }
 
-  /** Removes unpacked versions other than `keep` (a swap finished, or a new version failed). */
-  prune(keep: ReadonlySet<string>): void {
-    const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
-    for (const name of readdirSync(this.root)) {
-      if ((name.startsWith('v-') || name.startsWith('.staging-')) && !kept.has(name)) rmSync(join(this.root, name), { recursive: true, force: true });
-    }
-  }
-
-  /** A fresh working directory that only this environment's account can use. */
-  replicaDir(containerId: string): string {
-    const dir = join(this.root, 'replicas', safeName(containerId));
-    mkdirSync(dir, { mode: 0o700 });
-    if (this.account) chownSync(dir, this.account.uid, this.account.gid);
-    chmodSync(dir, 0o700);
-    return dir;
-  }
-
-  remove(): void {
-    rmSync(this.root, { recursive: true, force: true });
-  }
-
-  /** flexd's, readable by the environment's group alone (as root); flexd's alone otherwise. */
+  /** flexd's, enterable by the environment's group alone (as root); flexd's alone otherwise. */
   private sharedDir(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     assertOwnDirectory(dir);
@@ -141,28 +209,11 @@ export class EnvironmentDirs {
     chmodSync(dir, this.account ? 0o750 : 0o700);
   }
 
-  /**
-   * The artifact's final ownership: flexd's, group-readable by the environment (it may read and
-   * run its code, not change it). Links are given their group without being followed.
-   */
-  private seal(dir: string): void {
-    const gid = this.account?.gid;
-    const walk = (path: string) => {
-      const st = lstatSync(path);
-      if (st.isSymbolicLink()) {
-        if (gid !== undefined) lchownSync(path, process.getuid!(), gid);
-        return;
-      }
-      if (gid !== undefined) chownSync(path, process.getuid!(), gid);
-      if (st.isDirectory()) {
-        chmodSync(path, gid !== undefined ? 0o750 : 0o700);
-        for (const name of readdirSync(path)) walk(join(path, name));
-      } else {
-        const exec = (st.mode & 0o100) !== 0;
-        chmodSync(path, gid !== undefined ? (exec ? 0o750 : 0o640) : (exec ? 0o700 : 0o600));
-      }
-    };
-    walk(dir);
+  /** flexd's alone. */
+  private privateDir(dir: string): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    assertOwnDirectory(dir);
+    chmodSync(dir, 0o700);
   }
 }
 
@@ -174,28 +225,13 @@ export function assertOwnDirectory(dir: string): void {
   }
 }
 
-/**
- * The run dir of a flexd that died without cleaning up (kill -9), if it is still there: only
- * a real directory owned by flexd in the temp dir with flexd's prefix, never what a link points to.
- */
-function removePreviousRunDir(dataDir: string): void {
-  let previous: string;
-  try {
-    previous = readFileSync(join(dataDir, RUN_DIR_RECORD), 'utf8').trim();
-  } catch {
-    return;
-  }
-  if (dirname(previous) !== tmpdir() || !basename(previous).startsWith(RUN_DIR_PREFIX)) return;
-  try {
-    assertOwnDirectory(previous);
-  } catch {
-    return;
-  }
-  rmSync(previous, { recursive: true, force: true });
-}
-
 /** Ids are flexd's own (hex, dashes), but a path segment must never climb. */
 function safeName(id: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`flexd: not a safe directory name: ${JSON.stringify(id)}`);
   return id;
+}
+
+/** A tree's folder name: its key (which may be long) hashed. */
+function treeName(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }

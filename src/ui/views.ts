@@ -1,4 +1,5 @@
 import { html as hono, raw } from 'hono/html';
+import semver from 'semver';
 import { visibleControls } from '../logs/visible-text.ts';
 import type { LogRow } from '../store/logs.ts';
 import type { VersionRow } from '../store/index.ts';
@@ -54,10 +55,10 @@ export function overviewBody(rows: EnvironmentView[], events: EventView[] = []):
   const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
     .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
   return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
-<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Node</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Last deploy</th></tr></thead>
+<table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Node</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Serving since</th></tr></thead>
 <tbody>${overviewRows(rows)}</tbody></table>
 <h2>Recent events</h2>
-${events.length === 0 ? html`<p class="empty">No deploys, restarts or suspensions since flexd started.</p>` : html`<ol class="events">${events.map((e) => html`<li class="${e.bad ? 'bad' : ''}"><time>${when(e.at)}</time> <a href="/ui/environments/${e.environmentId}">${e.service} / ${e.environment}</a>: ${e.text}</li>`)}</ol>`}`;
+${events.length === 0 ? html`<p class="empty">No deploys, rollbacks, changes, restarts or suspensions since flexd started.</p>` : html`<ol class="events">${events.map((e) => html`<li class="${e.bad ? 'bad' : ''}"><time>${when(e.at)}</time> <a href="/ui/environments/${e.environmentId}">${e.service} / ${e.environment}</a>: ${e.text}</li>`)}</ol>`}`;
 }
 
 function overviewRows(rows: EnvironmentView[]): Html {
@@ -73,7 +74,7 @@ function overviewRows(rows: EnvironmentView[]): Html {
 <td data-label="Req/s">${r.traffic.requestsPerSecond}</td>
 <td data-label="Errors">${r.traffic.errors > 0 ? html`<span class="bad">${r.traffic.errors}</span>` : '0'} <span class="muted">of ${r.traffic.requests}</span></td>
 <td data-label="Restarts">${r.traffic.restarts > 0 ? html`<span class="bad">${r.traffic.restarts}</span>` : '0'}</td>
-<td data-label="Last deploy">${lastDeploy(r)}</td>
+<td data-label="Serving since">${servingSince(r)}</td>
 </tr>`)}`;
 }
 
@@ -92,7 +93,8 @@ export function environmentDetails(view: EnvironmentView, versions: VersionRow[]
   return html`<section class="card">
 <p>${badge(view.status)} <span class="version">${view.version ?? 'no version'}</span>${view.node ? html` <span class="muted node">on Node ${view.node}</span>` : ''}
 ${view.reason ? html`<span class="reason">${view.reason}</span>` : ''}</p>
-<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started · last deploy: ${lastDeploy(view)}</p>
+<p class="origin">${view.version ? html`Version ${view.version}: ${origin(view)}` : 'Nothing serves yet'}${laterDeploy(view) ? html` · last deploy: ${lastDeploy(view)}` : ''}</p>
+<p>${view.traffic.requestsPerSecond} req/s · ${view.traffic.requests} requests, ${view.traffic.errors} errors, ${view.traffic.restarts} restarts since flexd started</p>
 ${operate && view.version ? html`<button data-action="recycle" data-confirm="Restart every replica of ${view.env.name}?">Recycle</button>` : ''}
 ${view.lastDeploy?.status === 'ERROR' ? html`<details><summary class="bad">Why the last deploy failed</summary><pre>${view.lastDeploy.progress}</pre></details>` : ''}
 </section>
@@ -105,7 +107,7 @@ ${view.replicas.map((r) => html`<tr><td data-label="Container"><code>${r.contain
 <table><thead><tr><th>Version</th><th>Deployed</th><th>SDK</th><th></th></tr></thead><tbody>
 ${versions.map((v) => html`<tr><td data-label="Version" class="version">${v.version}</td><td data-label="Deployed">${when(v.createdAt)}</td><td data-label="SDK">${v.sdkVersion ?? '—'}</td>
 <td>${v.id === view.env.activeVersionId ? html`<span class="muted">active</span>`
-    : operate ? html`<button data-action="rollback" data-version="${v.version}" data-confirm="Serve version ${v.version} of ${view.env.name} again?">Roll back to ${v.version}</button>` : ''}</td></tr>`)}
+    : operate ? rollbackButton(view, v) : html`<span class="muted">${age(view, v)}</span>`}</td></tr>`)}
 </tbody></table>`;
 }
 
@@ -120,6 +122,44 @@ function badge(status: string): Html {
 function replicaSummary(r: EnvironmentView): string {
   const ready = r.replicas.filter((x) => x.state === 'ready').length;
   return r.replicas.length === ready ? String(ready) : `${ready} ready of ${r.replicas.length}`;
+}
+
+/**
+ * The offer to serve a stored version again, saying whether it is older or newer than the one
+ * serving (by semver; a version deployed again with the same number is neither): "Roll back to
+ * 1.0.0 (older)", "Roll forward to 1.2.0 (newer)".
+ */
+function rollbackButton(view: EnvironmentView, v: VersionRow): Html {
+  const relation = age(view, v);
+  const verb = relation === 'newer' ? 'Roll forward to' : relation === 'older' ? 'Roll back to' : 'Serve';
+  const confirm = `Serve the ${relation ? `${relation} ` : ''}version ${v.version} of ${view.env.name} instead of ${view.version ?? 'nothing'}?`;
+  return html`<button data-action="rollback" data-version="${v.version}" data-confirm="${confirm}">${verb} ${v.version}${relation ? ` (${relation})` : ''}</button>`;
+}
+
+function age(view: EnvironmentView, v: VersionRow): 'older' | 'newer' | '' {
+  const active = view.version && semver.valid(view.version);
+  if (!active || !semver.valid(v.version)) return '';
+  return semver.lt(v.version, active) ? 'older' : semver.gt(v.version, active) ? 'newer' : '';
+}
+
+/** How the active version came to serve: "deployed by ops@… 2026-12-07 05:00:00 UTC", "rolled back from 1.0.2 by …". */
+function origin(view: EnvironmentView): Html | string {
+  const o = view.origin;
+  if (!o) return 'restored at start';
+  const how = o.kind === 'rollback' ? `rolled back${o.from ? ` from ${o.from}` : ''}` : 'deployed';
+  return html`<span class="origin-${o.kind}">${how}</span> <span class="muted">${o.by ? `by ${o.by} ` : ''}${when(o.at)}</span>`;
+}
+
+/** The overview's cell: how the active version came to serve, and a later deploy still running or failed. */
+function servingSince(r: EnvironmentView): Html | string {
+  if (!r.version) return laterDeploy(r) ? lastDeploy(r) : '—';
+  return html`${origin(r)}${laterDeploy(r) ? html`<br>last deploy: ${lastDeploy(r)}` : ''}`;
+}
+
+/** A deploy after the one that put the active version in place (running, or failed): worth showing beside the origin. */
+function laterDeploy(r: EnvironmentView): boolean {
+  const j = r.lastDeploy;
+  return j !== undefined && j.id !== r.origin?.jobId && j.status !== 'COMPLETED';
 }
 
 function lastDeploy(r: EnvironmentView): Html | string {

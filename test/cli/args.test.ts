@@ -79,3 +79,27 @@ test('errors: a failure is one line, with the code of an API or flexd error and 
   assert.equal(failureLine(new Error('first\n  second')), 'first');
   assert.equal(failureLine('plain'), 'plain');
 });
+
+test('command line: global options may stand before the command; they are handed to it with the rest', async () => {
+  const { splitCommandLine } = await import('../../src/cli/args.ts');
+  assert.deepEqual(splitCommandLine(['--output', 'json', 'status', '-s', 'orders']), { name: 'status', rest: ['--output', 'json', '-s', 'orders'] });
+  assert.deepEqual(splitCommandLine(['--profile=ci', '--host', 'http://h:1', 'logs', '-n', '5']), { name: 'logs', rest: ['--profile=ci', '--host', 'http://h:1', '-n', '5'] });
+  assert.deepEqual(splitCommandLine(['status', '--output', 'json']), { name: 'status', rest: ['--output', 'json'] });
+  assert.deepEqual(splitCommandLine(['--help']), { name: undefined, rest: ['--help'] });
+  assert.deepEqual(splitCommandLine([]), { name: undefined, rest: [] });
+  assert.throws(() => splitCommandLine(['--env', 'x', 'status']), /"--env" before the command is not a global option/);
+  assert.throws(() => splitCommandLine(['--output']), /option --output needs a value/);
+});
+
+test('launcher: npm and npx are recognised by their title or their script, a shell or node itself is not', async () => {
+  const { isNpm, findLauncher } = await import('../../src/cli/launcher-watch.ts');
+  assert.ok(isNpm(['npm exec flexd serve --port 0']));
+  assert.ok(isNpm(['npm start']));
+  assert.ok(isNpm(['node', '/usr/lib/node_modules/npm/bin/npm-cli.js', 'exec', 'flexd']));
+  assert.ok(isNpm(['/usr/bin/node', '/usr/bin/npx', 'flexd']));
+  assert.ok(!isNpm(['sh', '-c', 'flexd serve']));
+  assert.ok(!isNpm(['node', '/opt/flexd/node_modules/.bin/flexd', 'serve']));
+  assert.ok(!isNpm(['/usr/lib/systemd/systemd']));
+  // pid 1 has no launcher above it, and nothing is watched without one
+  assert.equal(findLauncher({}, 1), undefined);
+});

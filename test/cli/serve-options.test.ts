@@ -28,7 +28,7 @@ it('serve: a stop signal repeated within DUPLICATE_SIGNAL_MS is the same request
   const lines: string[] = [];
   let finishClose!: () => void;
   const closing = new Promise<void>((resolve) => { finishClose = resolve; });
-  const onSignal = stopOnSignals(() => closing, { now: () => clock, exit: (code) => exits.push(code), say: (l) => lines.push(l) });
+  const { signal: onSignal } = stopOnSignals(() => closing, { now: () => clock, exit: (code) => exits.push(code), say: (l) => lines.push(l) });
 
   onSignal('SIGTERM');
   clock += 5;

@@ -110,7 +110,7 @@ describe('flexd CLI: a service from login to delete', () => {
     const refused = await fails(['login', '--host', rt.url, '--email', ADMIN.email, '--password', 'wrong']);
     assert.equal(refused, 'flexd: InvalidCredentials: Invalid e-mail and/or password.');
     const out = await ok(['login', '--host', rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
-    assert.match(out, new RegExp(`Logged in to ${rt.url} as ${ADMIN.email} \\(profile default\\)`));
+    assert.match(out, new RegExp(`Logged in to ${rt.url} as ${ADMIN.email} \\(profile default, now the active profile`));
     const file = join(home, '.flexd', 'profiles.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     const saved = JSON.parse(await readFile(file, 'utf8'));
@@ -210,7 +210,10 @@ describe('flexd CLI: a service from login to delete', () => {
     const out = await ok(['rollback', '--service', SERVICE, '--to', '1.0.0']);
     assert.match(out, /Rolled back kitchen\/Development to version 1\.0\.0/);
     assert.deepEqual((await callFunction('version')).body, { version: '1.0.0' });
-    assert.equal((await json<{ version: string }>(['status', '--service', SERVICE])).version, '1.0.0');
+    const status = await json<{ version: string; origin: { kind: string; from?: string; by: string } }>(['status', '--service', SERVICE]);
+    assert.equal(status.version, '1.0.0');
+    assert.deepEqual([status.origin.kind, status.origin.from, status.origin.by], ['rollback', '1.0.1', ADMIN.email], 'status says the version serves because of a rollback');
+    assert.match(await ok(['status', '--service', SERVICE]), /origin\s+rolled back from 1\.0\.1 by /);
   });
 
   test('rollback: a version never deployed is refused in one line', async () => {

@@ -34,6 +34,12 @@ export interface StandaloneOptions {
   /** Extra environment for the service. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /**
+   * Run `node .` in the project folder itself, as its author does: relative reads and writes
+   * (and the SDK's output.log) land in `projectDir`, which then must be a copy (its node_modules
+   * resolving the SDK). Default: a fresh temporary cwd.
+   */
+  inProject?: boolean;
   /** The Node that runs it (default: the one running the tests), e.g. a runtime flexd installed. */
   nodePath?: string;
 }
@@ -100,7 +106,7 @@ async function startOnce(options: StandaloneOptions): Promise<StandaloneService>
   const pkg = JSON.parse(await readFile(join(projectDir, 'package.json'), 'utf8')) as { main?: string };
   const script = join(projectDir, pkg.main ?? 'index.js');
   const port = await freePort();
-  const cwd = await createTempDir('flexd-standalone-');
+  const cwd = options.inProject ? projectDir : await createTempDir('flexd-standalone-');
 
   // The test runner's own variables must not leak into the service: NODE_OPTIONS may carry
   // tsx's loader, NODE_TEST_CONTEXT makes a child Node report to the parent's test runner.
@@ -109,7 +115,7 @@ async function startOnce(options: StandaloneOptions): Promise<StandaloneService>
   Object.assign(env, options.env, { FIXTURE_PORT: String(port) });
   if (options.secret !== undefined) env.FLEX_SHARED_SECRET = options.secret;
 
-  const child = spawn(options.nodePath ?? process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.nodePath ?? process.execPath, [options.inProject ? '.' : script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
@@ -134,7 +140,7 @@ async function startOnce(options: StandaloneOptions): Promise<StandaloneService>
           await exited;
         }
       }
-      await removeDir(cwd);
+      if (!options.inProject) await removeDir(cwd);
     })();
     return stopping;
   };

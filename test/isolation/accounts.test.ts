@@ -63,7 +63,7 @@ for (const permissionModel of [true, false]) {
     });
 }
 
-test('accounts: as root each environment runs as its own uid from the range; its artifact and working dir are private to it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
+test('accounts: as root each environment runs as its own uid from the range; its version folders and tmp dir are private to it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
   const cleanup = cleanupStack(t);
   const h = await startRuntime(cleanup, OWN_RANGE);
   await deployIsolationFixture(h, 'neighbour', { service: 'one', environment: 'Production' });
@@ -77,12 +77,15 @@ test('accounts: as root each environment runs as its own uid from the range; its
     uids.add(uid);
     const runDir = readFileSync(join(h.dataDir, 'run-dir'), 'utf8').trim();
     const envDir = join(runDir, env.id);
+    const e = lstatSync(envDir);
+    assert.deepEqual([e.uid, e.gid, e.mode & 0o777], [0, uid, 0o750], 'the environment\'s folder: flexd\'s, entered by this environment alone');
     const [artifact] = readdirSync(envDir).filter((n) => n.startsWith('v-'));
     const a = lstatSync(join(envDir, artifact!));
-    assert.equal(a.gid, uid);
-    assert.equal(a.mode & 0o777, 0o750, 'the artifact: flexd writes, the environment reads, nobody else');
+    assert.deepEqual([a.uid, a.mode & 0o777], [0, 0o700], 'a version\'s folder: reached by its replicas only through their own view of it');
+    assert.equal(lstatSync(join(envDir, artifact!, 'index.js')).uid, uid, 'its files are the environment\'s, as a checkout is its user\'s');
+    assert.deepEqual([lstatSync(join(envDir, 'trees')).uid, lstatSync(join(envDir, 'trees')).mode & 0o777], [0, 0o700], 'dependency trees: flexd\'s alone');
     for (const name of readdirSync(join(envDir, 'replicas'))) {
-      const w = lstatSync(join(envDir, 'replicas', name));
+      const w = lstatSync(join(envDir, 'replicas', name, 'tmp'));
       assert.deepEqual([w.uid, w.mode & 0o777], [uid, 0o700]);
     }
   }

@@ -6,10 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger, type Logger } from '../../src/logger.ts';
+import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { flexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, failedDeploy, REPO_DIR, signal, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
@@ -144,25 +147,57 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   assert.doesNotMatch(secrets, /CRASH_MARKER|passwordHash|secret/i, 'no variables or secrets in the server log');
 });
 
-test('server log: flexd serve --log-format json writes one JSON object per event on stderr and keeps "flexd listening on URL" on stdout', async (t) => {
+test('server log: under flexd serve --log-format json every line on stdout and stderr is one JSON object, through start, a deploy and SIGTERM', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup, 'flexd-serve-json-');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
-    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEXD_ADMIN_EMAIL: 'a@example.com', FLEXD_ADMIN_PASSWORD: 'serve-json-password' },
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.FLEXD_ADMIN_PASSWORD; // so the generated password's line is printed too
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, [join(REPO_DIR, 'bin', 'flexd.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
+    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const jsonLines = () => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
-  const url = await waitFor('the listening line', () => /^flexd listening on (http:\S+)$/m.exec(stdout)?.[1], { timeoutMs: 30_000 });
-  const started = await waitFor('the start line', () => jsonLines().find((l) => l.msg === 'flexd started'));
-  assert.equal(started.url, url);
-  assert.equal(started.dataDir, dataDir);
-  assert.equal(started.level, 'info');
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const parsed = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => {
+    try {
+      const record = JSON.parse(l) as Record<string, any>;
+      assert.equal(typeof record, 'object');
+      assert.ok(record !== null && !Array.isArray(record), l);
+      return record;
+    } catch (err) {
+      throw new Error(`not one JSON object: ${JSON.stringify(l)} (${(err as Error).message})`);
+    }
+  });
+  const listening = await waitFor('the listening line', () => parsed(stdout).find((l) => l.url && /^flexd listening on /.test(l.msg)), { timeoutMs: 30_000 });
+  assert.equal(listening.level, 'info');
+  assert.match(listening.time, /^\d{4}-\d{2}-\d{2}T/);
+  const admin = parsed(stdout).find((l) => /created admin/.test(l.msg));
+  assert.ok(admin?.password, 'the generated password is printed once, as a JSON line too');
+  const started = parsed(stderr).find((l) => l.msg === 'flexd started');
+  assert.equal(started?.url, listening.url);
+
+  // a deploy through the CLI, with its npm install, build and activation lines
+  const cli = flexdCli(await tempDir(cleanup, 'flexd-serve-json-home-'));
+  await cli.ok(['login', '--host', listening.url, '--email', admin.email, '--password', admin.password]);
+  await cli.ok(['create', 'orders']);
+  await cli.ok(['deploy', ECHO_PROJECT, '--service', 'orders']);
+  await waitFor('the deploy finished line', () => parsed(stderr).find((l) => l.msg === 'deploy finished'), { timeoutMs: 30_000 });
+
   child.kill('SIGTERM');
-  const stopped = await waitFor('the stopped line', () => jsonLines().find((l) => l.msg === 'flexd stopped'), { timeoutMs: 15_000 });
-  assert.equal(typeof stopped.durationMs, 'number');
-  assert.doesNotMatch(stdout + stderr, /serve-json-password/);
+  assert.equal(await withDeadline('flexd to exit', exited, 30_000), 0);
+  const out = parsed(stdout);
+  const err = parsed(stderr);
+  for (const record of [...out, ...err]) {
+    assert.equal(typeof record.msg, 'string', JSON.stringify(record));
+    assert.ok(['debug', 'info', 'warn', 'error'].includes(record.level), JSON.stringify(record));
+  }
+  assert.ok(err.some((l) => l.msg === 'SIGTERM received, draining requests and stopping replicas' && l.signal === 'SIGTERM'));
+  const stopping = err.find((l) => l.msg === 'flexd stopping: draining requests, stopping replicas');
+  assert.equal(stopping?.inFlight, 0, 'the stop line counts the requests in flight');
+  assert.equal(typeof err.find((l) => l.msg === 'flexd stopped')?.durationMs, 'number');
+  assert.ok(err.some((l) => l.msg === 'version started'), 'the replica\'s start is logged');
 });

@@ -121,6 +121,39 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   assert.equal(done.status, 'COMPLETED');
   assert.equal(done.userEmail, 'deployer@example.com');
 
+  // After the rollback the page says where the serving version came from, and which offers are newer
+  const after = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(after, /<p class="origin">Version 1\.0\.0: <span class="origin-rollback">rolled back from 1\.1\.0<\/span> <span class="muted">by deployer@example\.com \d{4}-\d\d-\d\d [\d:]+ UTC<\/span><\/p>/);
+  assert.doesNotMatch(after, /last deploy: /, 'the completed deploy of 1.1.0 is not shown as if it served');
+  assert.match(after, /data-action="rollback" data-version="1\.1\.0" data-confirm="Serve the newer version 1\.1\.0 of Development instead of 1\.0\.0\?">Roll forward to 1\.1\.0 \(newer\)<\/button>/);
+  const overview = await (await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(overview, /data-label="Serving since"><span class="origin-rollback">rolled back from 1\.1\.0<\/span>/);
+  assert.match(overview, /orders \/ Development<\/a>: rolled back from 1\.1\.0 to 1\.0\.0 by deployer@example\.com<\/li>/);
+
+  // A variable and a setting changed through the management API: an event naming them, never the value
+  const session = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'deployer@example.com', password }) })).json() as { token: string };
+  const auth = { Authorization: `Kinvey ${session.token}`, 'content-type': 'application/json' };
+  const sid = rt.context.store.services.listServices()[0]!.id;
+  const { id: _id, secret: _secret, ...env } = await (await fetch(`${rt.url}/v4/services/${sid}/environments/${envId}`, { headers: auth })).json() as Record<string, any>;
+  const put = await fetch(`${rt.url}/v4/services/${sid}/environments/${envId}`, {
+    method: 'PUT', headers: auth, body: JSON.stringify({ ...env, environmentVariables: { API_KEY: 'very-secret-value' }, settings: { ...env.settings, requestTimeoutMs: 20_000 } }),
+  });
+  assert.equal(put.status, 200);
+  await withDeadline('the change applied', rt.context.deployer.jobs.wait(put.headers.get('x-flexd-job')!), 30_000);
+  const changed = await (await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(changed, /orders \/ Development<\/a>: changed by deployer@example\.com: variables: API_KEY added; settings: requestTimeoutMs default → 20000<\/li>/);
+  assert.match(changed, /orders \/ Development<\/a>: replicas of 1\.0\.0 restarted to apply the change<\/li>/);
+  assert.doesNotMatch(changed, /very-secret-value/);
+
+  // Three versions, the middle one serving: one offer is older, one newer
+  await rt.deployDirectory(await echoProjectAt(cleanup, '1.2.0'), { service: 'orders', environment: 'Development' });
+  const middle = await fetch(`${rt.url}/ui/environments/${envId}/rollback`, { method: 'POST', headers: { cookie: deployer.cookie, 'x-csrf-token': deployer.csrf, 'content-type': 'application/json' }, body: '{"version":"1.1.0"}' });
+  await withDeadline('the second rollback', rt.context.deployer.jobs.wait((await middle.json() as { job: string }).job), 30_000);
+  const offers = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: deployer.cookie } })).text();
+  assert.match(offers, />Roll back to 1\.0\.0 \(older\)</);
+  assert.match(offers, />Roll forward to 1\.2\.0 \(newer\)</);
+  assert.match(offers, /rolled back from 1\.2\.0/);
+
   assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
 });
 

@@ -3,6 +3,7 @@ import { admin } from './admin.ts';
 import { backup } from './backup.ts';
 import { create } from './create.ts';
 import { del } from './delete.ts';
+import { dev } from './dev.ts';
 import { env } from './env.ts';
 import { deploy } from './deploy.ts';
 import { list } from './list.ts';
@@ -14,14 +15,24 @@ import { rollback } from './rollback.ts';
 import { settings } from './settings.ts';
 import { show } from './show.ts';
 import { status } from './status.ts';
+import { profile } from './profile.ts';
+import { serve } from './serve.ts';
 import { update } from './update.ts';
 import { user } from './user.ts';
 import { runtimes } from './runtimes.ts';
 import { versions } from './versions.ts';
+import { whoami } from './whoami.ts';
 
-/** The kinvey-like commands, in the order `flexd help` lists them. */
+/**
+ * Every command, in the order `flexd help` lists them: running flexd (serve, dev), who you are
+ * and where (login, profiles), the kinvey-like operations on services, then the running flexd
+ * itself (accounts, backup; a cluster's `nodes` fits here).
+ */
 export const COMMANDS: readonly Command[] = [
-  login, logout, create, list, deploy, status, logs, update, show, settings, versions, runtimes, recycle, rollback, env, del, user, admin, backup,
+  serve, dev,
+  login, logout, whoami, profile,
+  create, list, deploy, status, logs, update, show, settings, versions, runtimes, recycle, rollback, env, del,
+  user, admin, backup,
 ];
 
 export function findCommand(name: string): Command | undefined {

@@ -12,7 +12,9 @@ export const login: Command = {
 
 Logs in (POST /session) and saves the host, e-mail and session token in ~/.flexd/profiles.json
 (readable by you only) under the profile name (default: the active profile, or "${DEFAULT_PROFILE}"),
-and makes that profile the active one.
+and makes that profile the active one: later commands run as it until flexd profile use NAME.
+Each login is a session of its own: logging in again does not end the session a command in
+another terminal (flexd logs --follow) is using; flexd logout ends one.
 
   --host URL             the flexd to log in to (default: the profile's host, FLEXD_URL, or ${DEFAULT_HOST})
   --email EMAIL          (FLEXD_EMAIL; default: the profile's; asked on a terminal)
@@ -32,14 +34,19 @@ and makes that profile the active one.
 
     const session = await new ApiClient(host).login(email, password);
     if (!session?.token) throw new CliError(`${host} answered POST /session without a token; is it a flexd?`);
-    if (existing?.token && existing.host === host) {
-      await new ApiClient(host, existing.token).logout().catch(() => { /* already expired: nothing to end */ });
-    }
+    // The profile's previous session is left to expire, not ended: another terminal may be using it
+    // (a `logs --follow` reads the token once), and a new login must not cut it off (issue 16).
     const saved = { host, email: session.email ?? email, token: session.token };
-    data.profiles[name] = saved;
-    data.active = name;
-    await writeProfiles(data, file);
-    out.result({ profile: name, host, email: saved.email }, () => out.say(`Logged in to ${host} as ${saved.email} (profile ${name}).`));
+    const before = data.active;
+    // re-read: another terminal may have saved a profile while the password was typed
+    const latest = await readProfiles(file);
+    latest.profiles[name] = saved;
+    latest.active = name;
+    await writeProfiles(latest, file);
+    const instead = before !== null && before !== name ? ` instead of ${before}` : '';
+    out.result({ profile: name, active: true, host, email: saved.email }, () => {
+      out.say(`Logged in to ${host} as ${saved.email} (profile ${name}, now the active profile${instead}: later commands run as it).`);
+    });
   },
 };
 

@@ -9,7 +9,8 @@ export const status: Command = {
   usage: `Usage: flexd status --service S [--env E]
 
 Shows the environment's status (NEW, UPDATING, ONLINE, ERROR), the version that serves, who
-deployed it and when, the last deployment, and flexd's replicas and error reason.
+deployed it and when, how it came to serve (origin: deployed, or rolled back from another
+version), the last deployment, and flexd's replicas and error reason.
 
 ${TARGET_HELP}`,
   options: { ...TARGET_OPTIONS },
@@ -34,6 +35,7 @@ export function statusRows(s: EnvironmentStatus, { service, environment }: Targe
     svcEnvId: environment.id,
     requestedAt: s.requestedAt,
     deployerEmail: s.deployUserInfo?.email,
+    origin: originText(s.origin),
     deploymentStatus: s.deployment?.status,
     deploymentVersion: s.deployment?.version,
     deploymentRuntime: s.deployment?.runtime,
@@ -42,6 +44,14 @@ export function statusRows(s: EnvironmentStatus, { service, environment }: Targe
     // the first line; the rest (a failed start's output) is in --output json and in the deploy's progress
     reason: typeof s.reason === 'string' ? s.reason.split('\n')[0] : s.reason,
   };
+}
+
+/** flexd's `origin`: "rolled back from 1.1.0 by ops@example.com at 2026-…Z", "deployed by … at …". */
+function originText(origin: unknown): string | undefined {
+  if (!origin || typeof origin !== 'object') return undefined;
+  const o = origin as { kind?: string; by?: string | null; at?: string; from?: string };
+  const how = o.kind === 'rollback' ? `rolled back${o.from ? ` from ${o.from}` : ''}` : 'deployed';
+  return `${how}${o.by ? ` by ${o.by}` : ''}${o.at ? ` at ${o.at}` : ''}`;
 }
 
 /** flexd's own: the Node the serving replicas run on (`v22.23.5`). */

@@ -1,0 +1,32 @@
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Removes a folder flexd made for replicas, whatever they left in it. An overlay leaves `work/work` without any
+ * permission, and a replica may have made folders it cannot write: without root those are
+ * opened up (only folders of flexd's own account, never through a link) and removal tried again.
+ */
+export function removeTree(root: string): void {
+  try {
+    rmSync(root, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+  }
+  const openUp = (dir: string) => {
+    let st;
+    try {
+      st = lstatSync(dir);
+    } catch {
+      return;
+    }
+    if (!st.isDirectory() || st.uid !== process.getuid?.()) return;
+    try {
+      chmodSync(dir, 0o700);
+      for (const name of readdirSync(dir)) openUp(join(dir, name));
+    } catch { /* what stays shut is reported by the removal below */ }
+  };
+  openUp(root);
+  rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,76 @@
+/**
+ * The attack of test/layout/version-walls.test.ts, shared by its in-process run (as root) and
+ * the one run as an ordinary account: a replica of one version tries to change, by their real
+ * paths, the dependency tree its environment's other versions share and another environment's
+ * version folder; and it changes its own view of the tree, which a rollback must not see.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { createRuntime } from '../../src/runtime.ts';
+
+type Runtime = Awaited<ReturnType<typeof createRuntime>>;
+
+export interface WallsReport {
+  /** path → what each of write, chmod and unlink came to */
+  tampered: Record<string, Record<string, string>>;
+  /** the files attacked, unchanged on disk afterwards */
+  unchanged: Record<string, boolean>;
+  /** what the rolled-back version reads at ./node_modules/kinvey-flex-sdk/package.json */
+  rollbackSees: string;
+  /** what the attacking version read there after writing it */
+  attackerSees: string;
+}
+
+async function call(rt: Runtime, service: string, name: string, body: unknown = {}): Promise<any> {
+  const res = await fetch(`${rt.url}/flex/${service}/Development/_flexFunctions/${name}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000),
+  });
+  const json = await res.json() as { response?: { body?: unknown } };
+  if (res.status !== 200) throw new Error(`${name} on ${service}: ${res.status} ${JSON.stringify(json)}`);
+  return json.response?.body;
+}
+
+/** Polls a job to its end; throws unless it completed. */
+async function finished(rt: Runtime, jobId: string): Promise<void> {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+    const job = rt.context.store.jobs.get(jobId)!;
+    if (job.status === 'COMPLETED') return;
+    if (job.status === 'ERROR') throw new Error(`job ${jobId}: ${job.progress}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`job ${jobId} did not finish`);
+}
+
+export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture: string): Promise<WallsReport> {
+  const { services } = rt.context.store;
+  await rt.deployDirectory(fixture, { service: 'victim', environment: 'Development', version: '1.0.0' });
+  await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.0' });
+  await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.1' });
+  const runDir = readFileSync(join(dataDir, 'run-dir'), 'utf8').trim();
+  const envOf = (service: string) => services.findEnvironment(services.findService(service)!.id, 'Development')!;
+  const own = join(runDir, envOf('cwd').id);
+  const victim = join(runDir, envOf('victim').id);
+  const treeFile = (envDir: string) => join(envDir, 'trees', readdirSync(join(envDir, 'trees'))[0]!, 'node_modules', 'kinvey-flex-sdk', 'package.json');
+  const targets = [
+    treeFile(own), // the tree 1.0.0 shares with 1.0.1
+    join(victim, readdirSync(victim).find((n) => n.startsWith('v-'))!, 'index.js'), // another environment's version
+    treeFile(victim),
+  ];
+  const before = Object.fromEntries(targets.map((p) => [p, readFileSync(p, 'utf8')]));
+  const tampered: WallsReport['tampered'] = {};
+  for (const path of targets) tampered[path] = await call(rt, 'cwd', 'tamper', { path });
+  await call(rt, 'cwd', 'write', { name: './node_modules/kinvey-flex-sdk/package.json', content: 'changed by 1.0.1' }); // through its own folder
+  const attackerSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
+
+  const env = envOf('cwd');
+  await finished(rt, rt.context.deployer.rollback(env.serviceId, env.id, '1.0.0', null).id);
+  const rollbackSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
+  const unchanged = Object.fromEntries(targets.map((p) => {
+    try {
+      return [p, readFileSync(p, 'utf8') === before[p]];
+    } catch {
+      return [p, false];
+    }
+  }));
+  return { tampered, unchanged, rollbackSees, attackerSees };
+}

@@ -1,0 +1,160 @@
+/**
+ * Issue 16 item 3: the README's production command, `npx flexd serve --host 0.0.0.0 --port 8080
+ * --data-dir /var/lib/flexd`, run as written (only the port and the data dir made free) in a
+ * project where flexd is installed, and stopped by SIGTERM to npx's own PID — what a supervisor
+ * tracking one PID sends. npx runs flexd under `sh -c`, which does not pass the signal on: flexd
+ * must notice and stop. Afterwards nothing of it runs (no flexd, no replica), the port is free
+ * and the data dir opens again. Also: a Ctrl-C (SIGINT to the whole group) drains once, without
+ * the launcher's end counting as a second signal.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createRuntime } from '../src/runtime.ts';
+import { CleanupStack, type CleanupContext } from './helpers/cleanup.ts';
+import { tempDir } from './helpers/tmp.ts';
+import { waitFor, withDeadline } from './helpers/wait.ts';
+import { deployFixture, processGone, startRuntime, whoami } from './lifecycle/helpers.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** npx resolving the bin, tsx compiling flexd, the environment restored: generous on a loaded box. */
+const START_TIMEOUT_MS = 90_000;
+/** the launcher is looked at once a second; then the drain and the replicas' stop */
+const STOP_TIMEOUT_MS = 30_000;
+const target = { service: 'durable', environment: 'Production' };
+
+/** The production command of README.md, which docs/operating.md shows the same. */
+async function productionCommand(): Promise<string[]> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const operating = await readFile(join(ROOT, 'docs', 'operating.md'), 'utf8');
+  const line = /^npx flexd serve .*$/m.exec(readme)?.[0];
+  assert.ok(line, 'README.md has an `npx flexd serve` line');
+  assert.ok(operating.includes(line), 'docs/operating.md shows the same command');
+  assert.equal(line, 'npx flexd serve --host 0.0.0.0 --port 8080 --data-dir /var/lib/flexd');
+  return line.split(' ');
+}
+
+/** Every descendant of `pid` (from /proc), nearest first. */
+async function descendants(pid: number): Promise<Array<{ pid: number; cmdline: string }>> {
+  const parents = new Map<number, number[]>();
+  const cmdlines = new Map<number, string>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+      cmdlines.set(Number(entry), (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim());
+    } catch { /* gone meanwhile */ }
+  }
+  const found: Array<{ pid: number; cmdline: string }> = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of parents.get(queue.shift()!) ?? []) {
+      found.push({ pid: child, cmdline: cmdlines.get(child) ?? '' });
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** A project folder where flexd is installed: node_modules/flexd is this checkout, with its bin linked as npm links it. */
+async function projectWithFlexd(cleanup: CleanupContext): Promise<string> {
+  const dir = await tempDir(cleanup, 'flexd-npx-project-');
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'ops', private: true }));
+  await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
+  await symlink(ROOT, join(dir, 'node_modules', 'flexd'), 'dir');
+  await symlink('../flexd/bin/flexd.js', join(dir, 'node_modules', '.bin', 'flexd'));
+  return dir;
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT']) delete env[name];
+  return env;
+}
+
+describe('serve: the README production command under npx', () => {
+  const suite = new CleanupStack();
+  after(() => suite.run());
+  let command: string[];
+  let project: string;
+  let dataDir: string;
+
+  before(async () => {
+    command = await productionCommand();
+    project = await projectWithFlexd(suite);
+    dataDir = await tempDir(suite, 'flexd-npx-data-');
+    // an environment with a replica to restore, so there is a replica that must not outlive flexd
+    const cleanup = new CleanupStack();
+    try {
+      await deployFixture(await startRuntime(cleanup, {}, dataDir), cleanup, 'versioned', '1.0.0', target);
+    } finally {
+      await cleanup.run();
+    }
+  });
+
+  async function start(cleanup: CleanupContext) {
+    const args = command.slice(1).map((a, i, all) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--data-dir' ? dataDir : a));
+    const child = spawn(command[0], args, { cwd: project, env: cleanEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+    const seen = new Set<number>();
+    cleanup.after(async () => {
+      for (const pid of [child.pid!, ...seen]) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    });
+    const url = await waitFor('the listening line', () => /flexd listening on http:\/\/0\.0\.0\.0:(\d+)/.exec(output)?.[1], { timeoutMs: START_TIMEOUT_MS })
+      .then((port) => `http://127.0.0.1:${port}`);
+    const base = `${url}/flex/${target.service}/${target.environment}`;
+    const { pid: replica } = await whoami(base, 'a replica answers', { timeoutMs: START_TIMEOUT_MS });
+    const tree = await descendants(child.pid!);
+    for (const p of tree) seen.add(p.pid);
+    const flexd = tree.find((p) => /bin\/flexd(\.js)? serve/.test(p.cmdline) && /^node /.test(p.cmdline));
+    assert.ok(flexd, `flexd runs under npx: ${JSON.stringify(tree)}`);
+    assert.ok(tree.some((p) => p.pid === replica), 'the replica is flexd\'s');
+    return { child, exited, url, replica, flexd: flexd.pid, tree, output: () => output };
+  }
+
+  async function assertNothingLeft(s: Awaited<ReturnType<typeof start>>) {
+    for (const p of s.tree) await waitFor(`${p.cmdline} (pid ${p.pid}) to be gone`, () => processGone(p.pid), { timeoutMs: STOP_TIMEOUT_MS, intervalMs: 50 });
+    const port = Number(new URL(s.url).port);
+    const free = createServer();
+    await withDeadline('the port to be free again', new Promise<void>((resolve, reject) => {
+      free.once('error', reject);
+      free.listen(port, '0.0.0.0', () => resolve());
+    }), 5_000);
+    await new Promise((r) => free.close(r));
+    const again = await createRuntime({ dataDir, port: 0 });
+    await again.close();
+  }
+
+  test('SIGTERM to npx\'s own PID stops flexd and its replicas, and frees the port and the data dir', async (t) => {
+    const cleanup = new CleanupStack();
+    t.after(() => cleanup.run());
+    const s = await start(cleanup);
+    process.kill(s.child.pid!, 'SIGTERM');
+    await withDeadline('npx to exit', s.exited, STOP_TIMEOUT_MS);
+    await waitFor('flexd to stop', () => processGone(s.flexd), { timeoutMs: STOP_TIMEOUT_MS, intervalMs: 50 });
+    assert.match(s.output(), /which started flexd, has ended|the shell between npm .* has ended/);
+    assert.match(s.output(), /flexd stopped/);
+    await assertNothingLeft(s);
+  });
+
+  test('Ctrl-C (SIGINT to the whole group) drains once: npx ending afterwards is not a second signal', async (t) => {
+    const cleanup = new CleanupStack();
+    t.after(() => cleanup.run());
+    const s = await start(cleanup);
+    process.kill(-s.child.pid!, 'SIGINT');
+    await waitFor('flexd to stop', () => processGone(s.flexd), { timeoutMs: STOP_TIMEOUT_MS, intervalMs: 50 });
+    assert.match(s.output(), /SIGINT received, draining/);
+    assert.match(s.output(), /flexd stopped/);
+    assert.doesNotMatch(s.output(), /exiting now|has ended, draining/);
+    await assertNothingLeft(s);
+  });
+});
