@@ -45,6 +45,11 @@ export interface DeployRequest {
 export class Deployer {
   readonly jobs: JobRunner;
   private readonly box: BuildBox;
+  /** whether each build gets a pid namespace here (docs/security.md, "A build") */
+  get buildIsolation(): BuildBox['isolation'] {
+    return this.box.isolation;
+  }
+
   /** Builds run one at a time (oneBuildAtATime): they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 

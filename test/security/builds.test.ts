@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tar from 'tar';
 import type { FinishedJob } from '../../src/deploy/jobs.ts';
 import { startApi, type Api } from '../api/helpers.ts';
+import { ensureBuildIsolationTools } from '../helpers/build-isolation.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -113,10 +114,13 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
   };
 
   before(async () => {
+    const missing = ensureBuildIsolationTools();
+    assert.equal(missing, undefined, missing);
     work = await tempDir(cleanup, 'flexd-security-builds-');
     chmodSync(work, 0o755);
     npmCache = join(work, 'npm-cache');
     api = await startApi(cleanup, { npmCacheDir: npmCache, uidRangeStart: UID_RANGE_START });
+    assert.equal(api.rt.context.deployer.buildIsolation.mode, 'namespace', 'builds get a pid namespace here');
     const sdk = { 'kinvey-flex-sdk': '^3.0.0' };
     // In order (builds run one at a time): each attacker builds first, its victim after.
     const chain: [string, () => string][] = [
