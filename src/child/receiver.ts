@@ -13,6 +13,7 @@ import { requestBodyLimit } from './body-limit.ts';
 import { send } from './channel.ts';
 import { FrameError } from './frames.ts';
 import type { InstalledTaskRunner } from './task-runner.ts';
+import { logCompletion, openOutputLog } from './output-log.ts';
 
 type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
 
@@ -20,6 +21,9 @@ const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
 let installed: InstalledTaskRunner | null = null;
+let markReady: () => void;
+/** Settles once the service's receiver started and flexd was told the replica is ready. */
+export const ready = new Promise<void>((resolve) => { markReady = resolve; });
 
 /** Which task runner the SDK would have loaded (load-service.ts tells us before `start`). */
 export function describeInstalled(taskRunner: InstalledTaskRunner | null): void {
@@ -41,12 +45,14 @@ export function start(options: unknown, taskReceived: TaskCallback, started: (er
       'Invalid arguments - taskReceivedCallback and receiverStartedCallback must be functions.');
   }
   onTask = taskReceived;
+  openOutputLog();
   const limitOption = typeof options === 'object' && options !== null ? (options as { requestBodyLimit?: unknown }).requestBodyLimit : undefined;
   const receiver = { ...(installed ? { version: installed.version } : {}), requestBodyLimit: requestBodyLimit(limitOption) };
   // As the real receivers do, report started from a later tick: the service callback registers its handlers in it.
   setImmediate(() => {
     started();
     send({ t: 'ready', receiver });
+    markReady();
   });
 }
 
@@ -64,10 +70,11 @@ export function runTask(id: number, task: Record<string, unknown>): void {
   open.add(id);
   taskContext.run(id, () => {
     try {
-      onTask!(task, (_err, result) => {
+      onTask!(task, (err, result) => {
         // The first completion answers; it is serialised here, so a second completion or a
         // change to the response afterwards cannot alter what was sent.
         if (!open.delete(id)) return 'Connection ended by client.';
+        logCompletion(err, result);
         try {
           send({ t: 'result', id, task: result ?? task });
         } catch (err) {

@@ -1,5 +1,6 @@
 /**
- * Issue 16, item 1: each replica's working directory is its project folder, as under `node .`,
+ * Issue 16, item 1: each replica's working directory is its project folder, as under `node .`
+ * (the task runner's `output.log` included),
  * and what a replica writes there is its own. The fixture reads a bundled file with
  * `fs.readFile('./data.xml')` and writes `./message.txt` at start; it must answer as `node .`
  * answers in a copy of the same folder, and its writes must never be seen by the next version,
@@ -12,10 +13,10 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { probeFolderMode } from '../../src/supervisor/replica-folder.ts';
-import { cleanupStack } from '../helpers/cleanup.ts';
+import { CleanupStack, cleanupStack } from '../helpers/cleanup.ts';
 import { startStandalone } from '../helpers/standalone.ts';
 import { removeDir, tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -44,6 +45,8 @@ const SEQUENCE: [name: string, body: Record<string, unknown>][] = [
   ['write', { name: './data.xml', content: '<changed/>' }],
   ['peek', { name: './data.xml' }],
   ['peek', { name: './missing.txt' }],
+  // The task runner's own log, in the working directory: two lines for each answer so far.
+  ['lines', { name: './output.log' }],
 ];
 
 async function deploy(h: Harness, version: string, environment = 'Development'): Promise<void> {
@@ -58,6 +61,12 @@ async function call(base: string, name: string, body: Record<string, unknown> = 
 
 for (const mode of ['overlay', 'copy'] as const) {
   describe(`the working directory (${mode})`, { skip: mode === 'overlay' && !overlayHere && 'this system does not let flexd mount an overlay' }, () => {
+    // One runtime for the mode's tests (they run in order): each deploy is newer than the last.
+    const suite = new CleanupStack();
+    let h: Harness;
+    before(async () => { h = await startRuntime(suite, { ...LOADED, replicaFolder: mode }); });
+    after(() => suite.run());
+
     test('relative reads and writes answer as under `node .` in the same folder; the deployed folder is untouched', async (t) => {
       const cleanup = cleanupStack(t);
       // node . in a copy of the folder, its node_modules resolving the SDK as an install would.
@@ -65,7 +74,6 @@ for (const mode of ['overlay', 'copy'] as const) {
       cpSync(FIXTURE, reference, { recursive: true });
       symlinkSync(join(REPO_DIR, 'node_modules'), join(reference, 'node_modules'));
       const standalone = await startStandalone({ projectDir: reference, inProject: true }, cleanup);
-      const h = await startRuntime(cleanup, { ...LOADED, replicaFolder: mode });
       await deploy(h, '1.0.0');
 
       for (const [name, body] of SEQUENCE) {
@@ -82,11 +90,9 @@ for (const mode of ['overlay', 'copy'] as const) {
       assert.equal(where.cwd, where.dirname);
     });
 
-    test('writes are the replica\'s own: not seen by the next version, a fresh replica, another replica or another environment', async (t) => {
-      const cleanup = cleanupStack(t);
-      const h = await startRuntime(cleanup, { ...LOADED, replicaFolder: mode });
+    test('writes are the replica\'s own: not seen by the next version, a fresh replica, another replica or another environment', async () => {
       const base = h.base('cwd', 'Development');
-      await deploy(h, '1.0.0');
+      await deploy(h, '1.1.0');
       assert.equal((await call(base, 'write', { name: './note.txt', content: 'v1' })).result, 'written');
       // In copy mode as root node_modules is hard links of a tree flexd owns: read-only to the replica.
       const treeWritable = !(mode === 'copy' && asRoot);
@@ -95,7 +101,7 @@ for (const mode of ['overlay', 'copy'] as const) {
       assert.equal((await call(base, 'peek', { name: './note.txt' })).content, 'v1');
 
       // The next version (same dependencies: the same tree below it) sees neither write.
-      await deploy(h, '1.0.1');
+      await deploy(h, '1.1.1');
       assert.equal((await call(base, 'peek', { name: './note.txt' })).content, 'ENOENT');
       assert.match((await call(base, 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content, /"name": "kinvey-flex-sdk"/);
       assert.equal((await call(base, 'read')).message, 'written at start\n', 'its own start wrote its own message');
@@ -113,7 +119,7 @@ for (const mode of ['overlay', 'copy'] as const) {
 
       // Two replicas of one version at once: each sees only its own marks.
       presetEnvironment(h, { service: 'cwd', environment: 'Twins', settings: { minReplicas: 2, maxReplicas: 2 } });
-      await deploy(h, '1.0.2', 'Twins');
+      await deploy(h, '1.1.2', 'Twins');
       const twins = h.base('cwd', 'Twins');
       const pids = new Set<number>();
       await waitFor('both replicas to answer', async () => {

@@ -6,7 +6,8 @@
  * cache shared by the test files (helpers/runtimes.ts).
  */
 import assert from 'node:assert/strict';
-import { basename, dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, startApi, type Api } from '../api/helpers.ts';
@@ -76,6 +77,16 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     const html = await page.text();
     assert.equal(page.status, 200, html.slice(0, 300));
     for (const major of MAJORS) assert.match(html, new RegExp(`data-label="Node" class="node">v${major}\\.`), `the overview shows node${major}'s Node`);
+    // Installed releases are shared, readable and runnable by every account, writable by none but flexd.
+    for (const row of runtimes.filter((r) => r.source === 'registry')) {
+      const root = dirname(dirname(row.path));
+      for (const path of [root, dirname(row.path), row.path, join(root, 'include', 'node'), join(root, 'include', 'node', 'node_version.h')]) {
+        const st = statSync(path);
+        assert.equal(st.uid, process.getuid!(), `${path} is flexd's`);
+        assert.equal(st.mode & 0o022, 0, `${path} is not writable by others`);
+        assert.equal(st.mode & 0o004, 0o004, `${path} is readable by others`);
+      }
+    }
     // The host's major was not downloaded: its row is flexd's own executable.
     assert.ok(runtimes.some((r) => r.source === 'host' && r.path === process.execPath));
   });
@@ -101,11 +112,11 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     }
   });
 
-  test('every major keeps the working directory (its own, writable) and stack traces that name the project file and line', async () => {
+  test('every major keeps the working directory (its project folder, writable) and stack traces that name the project file and line', async () => {
     for (const major of MAJORS) {
-      const { cwd, stack, wrote } = await call(major, 'where');
+      const { cwd, dirname: projectDir, stack, wrote } = await call(major, 'where');
       assert.equal(wrote, 'allowed', `node${major} writes in its working directory`);
-      assert.equal(basename(dirname(cwd)), 'replicas', `node${major} runs in its replica directory: ${cwd}`);
+      assert.equal(cwd, projectDir, `node${major} runs in its project folder, as under node .`);
       assert.match(stack.split('\n')[1], /index\.js:\d+:\d+\)?$/, `node${major}: ${stack}`);
     }
   });
