@@ -22,6 +22,11 @@ export type LogFormat = 'text' | 'json';
 export interface RuntimeOptions extends Partial<Settings> {
   /** where the SQLite database and cached builds live; default ./.flexd */
   dataDir?: string;
+  /**
+   * A data dir of its own in the OS temp dir, removed by close(); one whose runtime died without
+   * closing (kill -9) is removed by the next runtime that starts. For tests. Not with `dataDir`.
+   */
+  temporary?: boolean;
   /** serve HTTPS with this certificate and key (PEM file paths) */
   tlsCert?: string;
   tlsKey?: string;
@@ -96,7 +101,7 @@ export interface WatchOutcome {
   version?: string;
   /** why it did not start: a FlexdError (`StartFailed`, `InvalidProject`…) */
   error?: FlexdErrorShape;
-  /** from the change to serving (or failing) */
+  /** from the change to the new replicas serving (or failing); the old ones drain after that */
   durationMs: number;
 }
 

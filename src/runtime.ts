@@ -11,6 +11,7 @@ import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { embeddingCalls } from './embedding/calls.ts';
+import { makeTemporaryDataDir, markTemporary, removeTemporaryDataDir, sweepAbandonedDataDirs } from './embedding/temporary-data-dir.ts';
 import type { OpenWatches } from './embedding/watch.ts';
 import { BodyBudget } from './edge/budget.ts';
 import { capConnections } from './edge/connections.ts';
@@ -54,23 +55,38 @@ export interface Runtime extends PublicRuntime {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const { dataDir: dataDirOption, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
+  const { dataDir: dataDirOption, temporary, tlsCert, tlsKey, adminEmail, adminPassword, generateAdminPassword, runtimes, logger, log: logTo, logFormat, metricsToken, ...overrides } = options;
   const log: Logger = logger ?? (logTo === 'stderr' ? createLogger({ format: logFormat }) : silentLogger);
   const requested = resolveSettings(overrides);
   // Half a TLS configuration once printed an https:// URL and served plain HTTP (issue 9, finding 6).
   if (Boolean(tlsCert) !== Boolean(tlsKey)) {
     throw new FlexdError('InvalidTlsConfiguration', `--tls-cert and --tls-key go together: ${tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { status: 500 });
   }
-  const dataDir = resolve(dataDirOption ?? requested.dataDir);
+  if (temporary !== undefined && typeof temporary !== 'boolean') throw new FlexdError('ValidationError', `temporary must be true or false, not ${typeof temporary}`);
+  if (temporary && dataDirOption !== undefined) throw new FlexdError('ValidationError', 'dataDir and temporary: true go apart: a temporary runtime makes its own data dir');
+  const dataDir = resolve(temporary ? await makeTemporaryDataDir() : dataDirOption ?? requested.dataDir);
   const catalog = openCatalog(requested, dataDir, runtimes ?? {});
-  const lock = await lockDataDir(dataDir);
+  let lock: Awaited<ReturnType<typeof lockDataDir>>;
+  try {
+    lock = await lockDataDir(dataDir);
+    if (temporary) await markTemporary(dataDir);
+    // A temporary data dir whose runtime died is swept by the next runtime, whichever it is.
+    else void sweepAbandonedDataDirs().catch(() => {});
+  } catch (err) {
+    if (temporary) await removeTemporaryDataDir(dataDir);
+    throw err;
+  }
+  const releaseDataDir = async () => {
+    await lock.release();
+    if (temporary) await removeTemporaryDataDir(dataDir);
+  };
   let store: ReturnType<typeof openStore>;
   let uidRange: RangeClaim;
   try {
     uidRange = await claimUidRange(requested, overrides.uidRangeStart !== undefined);
     store = openStore(dataDir);
   } catch (err) {
-    await lock.release();
+    await releaseDataDir();
     throw err;
   }
   // The default uid range moves up when another flexd on this host holds it (isolation/range-claim.ts).
@@ -135,7 +151,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     await logs.close();
     store.close();
     await uidRange.release();
-    await lock.release();
+    await releaseDataDir();
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
@@ -173,7 +189,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       await logs.close();
       store.close();
       await uidRange.release();
-      await lock.release();
+      await releaseDataDir();
       log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');
     })();
     return closing;

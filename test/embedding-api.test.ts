@@ -31,6 +31,7 @@ test('embedding: a runtime without a logger prints nothing through create, deplo
   }
   t.after(() => restore.forEach((r) => r()));
   const rt = await createRuntime({ dataDir, port: 0 });
+  cleanup.after(() => rt.close()); // a failed step must not leave the runtime holding the test process open
   await withDeadline('deploy', rt.deployDirectory(project, { service: 'quiet', environment: 'Development', secret: 'quiet-secret' }), DEPLOY_TIMEOUT_MS);
   const res = await fetch(`${rt.url}/flex/quiet/Development/_flexFunctions/echo`, { method: 'POST', headers: { 'X-Auth-Key': 'quiet-secret', 'Content-Type': 'application/json' }, body: '{}' });
   assert.equal(res.status, 200);

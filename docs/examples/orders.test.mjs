@@ -11,18 +11,14 @@ const SERVICE_DIR = process.env.SERVICE_DIR ?? '.'; // the Flex project under te
 const target = { service: 'orders', environment: 'Development' };
 const secret = 'test-secret';
 let rt;
-let dataDir;
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'flexd-'));
-  rt = await createRuntime({ dataDir, port: 0 }); // quiet; add log: 'stderr' to see flexd's events
+  // A data dir of its own in the temp dir, removed by close() (or by the next run, if this process is killed).
+  rt = await createRuntime({ temporary: true, port: 0 }); // quiet; add log: 'stderr' to see flexd's events
   await rt.deployDirectory(SERVICE_DIR, { ...target, secret, version: 'auto' });
 });
 
-after(async () => {
-  await rt.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
+after(() => rt.close());
 
 async function count() {
   const res = await fetch(`${rt.url}/flex/orders/Development/_flexFunctions/count`, {

@@ -1,19 +1,14 @@
 // The same in strict TypeScript: `await using` closes the runtime when the test's scope ends.
 // (flexd's CI type-checks this file with strict: true and runs it: test/docs-examples.test.ts.)
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime, FlexdError, type EnvironmentStatus, type Target } from 'flexd';
 
 const SERVICE_DIR = process.env.SERVICE_DIR ?? '.';
 const target: Target = { service: 'orders', environment: 'Development' };
 
-test('a typed runtime, closed by await using', async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'flexd-'));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
-  await using rt = await createRuntime({ dataDir, port: 0 });
+test('a typed runtime, closed by await using', async () => {
+  await using rt = await createRuntime({ temporary: true, port: 0 });
   const job = await rt.deployDirectory(SERVICE_DIR, { ...target, version: 'auto' });
   const status: EnvironmentStatus = await rt.status(target);
   assert.equal(status.version, job.version);

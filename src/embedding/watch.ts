@@ -9,6 +9,7 @@ import { relative, sep } from 'node:path';
 import type { RuntimeContext } from '../context.ts';
 import { readProject } from '../deploy/project.ts';
 import type { FlexdError } from '../errors.ts';
+import type { FlexdEvent } from '../events/bus.ts';
 import type { Watcher, WatchOutcome } from '../public.ts';
 import type { EnvironmentRow } from '../store/index.ts';
 import type { CheckedWatch } from './arguments.ts';
@@ -44,10 +45,16 @@ export class FolderWatch implements Watcher {
   private closing: Promise<void> | undefined;
   private readonly waiting: ((o: WatchOutcome) => void)[] = [];
   private readonly untap: () => void;
+  /** when the latest swap put new replicas in service (the old ones still drain after it) */
+  private servingAt: number | undefined;
+  private readonly onEvent = (e: FlexdEvent) => {
+    if (e.type === 'swap' && e.environmentId === this.env.id) this.servingAt = Date.now();
+  };
 
   constructor(private readonly ctx: RuntimeContext, private readonly env: EnvironmentRow, private readonly o: CheckedWatch, private readonly open: OpenWatches) {
     open.add(this);
     this.untap = o.onOutput ? ctx.supervisor.onLine(env.id, o.onOutput) : () => {};
+    ctx.events.on(this.onEvent);
   }
 
   /**
@@ -77,6 +84,7 @@ export class FolderWatch implements Watcher {
       await this.files?.close();
       await this.running;
       this.untap();
+      this.ctx.events.off(this.onEvent);
       this.open.delete(this);
       // The folder's replicas stop with the watch; a stored version comes back at the next deploy or start.
       await this.ctx.supervisor.remove(this.env.id);
@@ -118,13 +126,14 @@ export class FolderWatch implements Watcher {
   private deploy(): Promise<WatchOutcome> {
     const run = (async (): Promise<WatchOutcome> => {
       const started = this.changedAt;
+      this.servingAt = undefined;
       try {
         const project = await readProject(this.o.dir);
         // The variables as they are now: setVariables may have changed them since the last save.
         const env = await this.ctx.store.services.getEnvironment(this.env.id) ?? this.env;
         await this.ctx.supervisor.activateInPlace(env, { version: project.version, projectDir: this.o.dir });
         this.version = project.version;
-        return { ok: true, version: project.version, durationMs: Date.now() - started };
+        return { ok: true, version: project.version, durationMs: (this.servingAt ?? Date.now()) - started };
       } catch (err) {
         const error: FlexdError = failure(err, `the folder could not be served: ${(err as Error)?.message ?? String(err)}`);
         return { ok: false, error, durationMs: Date.now() - started };

@@ -51,6 +51,11 @@ export class EventBus {
     this.listeners.push(listener);
   }
 
+  off(listener: EventListener): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
+  }
+
   /** The latest events, newest first. */
   recent(limit = RECENT_EVENTS): RecordedEvent[] {
     return this.history.slice(-limit).reverse();

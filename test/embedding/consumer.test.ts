@@ -1,0 +1,144 @@
+/**
+ * The check of issue 20, as a team would run it: a project OUTSIDE the repository installs the
+ * packed tarball and runs a node:test suite — plain JS (docs/examples/orders.test.mjs and a
+ * misuse file) and strict TypeScript compiled with tsc — that uses every call, with
+ * `--test-concurrency=2`; as root and, when the test runs as root, as an ordinary user too. After
+ * each run nothing of flexd is left running or in the temp dir — also after a `kill -9` of a test
+ * process followed by one more run.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, chown, cp, readdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { CleanupStack } from '../helpers/cleanup.ts';
+import { cleanEnv, REPO_DIR, scratchProject } from '../helpers/packed.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+const run = promisify(execFile);
+const CONSUMER = fileURLToPath(new URL('../fixtures/consumer/', import.meta.url));
+const SERVICE = fileURLToPath(new URL('../fixtures/embed-counter/', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../docs/examples/orders.test.mjs', import.meta.url));
+const TSC = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+const SUITE = ['test/orders.test.mjs', 'test/misuse.test.mjs', 'build/typed.test.js'];
+/** The suite deploys about ten times on a loaded 2-core machine. */
+const SUITE_TIMEOUT_MS = 480_000;
+/** The account an ordinary user's run uses when this test runs as root. */
+const NOBODY = 65534;
+
+const isRoot = process.getuid?.() === 0;
+
+interface SuiteRun { code: number | null; stdout: string; stderr: string }
+
+describe('a consumer project runs its node:test suite against the packed flexd', () => {
+  const cleanup = new CleanupStack();
+  after(() => cleanup.run());
+  let scratch: string;
+
+  before(async () => {
+    scratch = await scratchProject(cleanup, 'flexd-consumer-');
+    await chmod(scratch, 0o755);
+    await cp(CONSUMER, scratch, { recursive: true });
+    await cp(EXAMPLE, join(scratch, 'test', 'orders.test.mjs'));
+    const service = join(scratch, 'service');
+    await cp(SERVICE, service, { recursive: true });
+    // kinvey-flex-sdk resolves from the service's folder (no npm install in a deploy)
+    await symlink(join(REPO_DIR, 'node_modules'), join(service, 'node_modules'), 'dir');
+    // strict TypeScript against the published types, skipLibCheck off; @types/node from the repo
+    const config = JSON.parse(readFileSync(join(scratch, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    config.compilerOptions.typeRoots = [join(REPO_DIR, 'node_modules', '@types')];
+    writeFileSync(join(scratch, 'tsconfig.json'), JSON.stringify(config));
+    const compiled = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: scratch, env: cleanEnv(), timeout: 180_000 }).catch((err) => err);
+    assert.equal(compiled.code ?? 0, 0, `tsc:\n${compiled.stdout}${compiled.stderr}`);
+  });
+
+  /** A temp dir for one run, owned by `uid`, that others may pass through (as /tmp). */
+  async function runTmp(uid?: number): Promise<string> {
+    const dir = await tempDir(cleanup, 'flexd-consumer-tmp-');
+    if (uid !== undefined) await chown(dir, uid, uid);
+    await chmod(dir, 0o755);
+    return dir;
+  }
+
+  function startSuite(tmp: string, uid?: number, files = SUITE) {
+    const env = cleanEnv();
+    Object.assign(env, { TMPDIR: tmp, SERVICE_DIR: join(scratch, 'service'), HOME: tmp });
+    const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...files], {
+      cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'], ...(uid !== undefined ? { uid, gid: uid } : {}),
+    });
+    cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    const done = withDeadline('the consumer suite', new Promise<SuiteRun>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr }))), SUITE_TIMEOUT_MS);
+    return { child, done };
+  }
+
+  async function assertClean(tmp: string, label: string): Promise<void> {
+    // HOME is the temp dir too: what node or npm keep there is not flexd's
+    const left = (await readdir(tmp)).filter((name) => !['.npm', '.cache', '.config'].includes(name));
+    assert.deepEqual(left, [], `${label}: nothing is left in the temp dir`);
+    const running = processesMentioning(tmp);
+    assert.deepEqual(running, [], `${label}: nothing is left running`);
+  }
+
+  function assertPassed(r: SuiteRun, label: string): void {
+    assert.equal(r.code, 0, `${label}:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /# fail 0/);
+    const passed = Number(/# pass (\d+)/.exec(r.stdout)?.[1]);
+    assert.ok(passed >= 20, `${label}: ${passed} tests passed`);
+  }
+
+  test('as an ordinary user: the same suite passes and leaves nothing', { skip: !isRoot && 'not root: the run below is an ordinary user\'s' }, async () => {
+    const tmp = await runTmp(NOBODY);
+    const r = await startSuite(tmp, NOBODY).done;
+    assertPassed(r, 'the suite as uid 65534');
+    await assertClean(tmp, 'after the suite as uid 65534');
+  });
+
+  test(`as ${isRoot ? 'root' : 'this user'}: after kill -9 of a test process, one more run of the JS and strict TypeScript suite passes, two files at a time, and leaves nothing running or in the temp dir`, async () => {
+    const tmp = await runTmp();
+    const first = startSuite(tmp, undefined, ['test/orders.test.mjs']);
+    first.done.catch(() => {});
+    // The process of one test file, once it has a replica running (its first deploy served).
+    const victim = await waitFor('a test file process with a running replica', () => {
+      const file = processes().find((p) => p.ppid === first.child.pid && p.cmdline.includes('orders.test.mjs'));
+      return file && processes().some((p) => p.ppid === file.pid && p.cmdline.includes(tmp)) ? file.pid : undefined;
+    }, { timeoutMs: SUITE_TIMEOUT_MS, intervalMs: 100 });
+    process.kill(victim, 'SIGKILL');
+    const killed = await first.done;
+    assert.notEqual(killed.code, 0, 'the run of the killed file fails');
+    await waitFor('the killed file\'s replicas end with it', () => processesMentioning(tmp).length === 0, { timeoutMs: 30_000 });
+    assert.ok((await readdir(tmp)).some((name) => name.startsWith('flexd-')), 'the killed runtime left its folders');
+
+    const again = await startSuite(tmp).done;
+    assertPassed(again, 'the run after kill -9');
+    await assertClean(tmp, 'after the run that followed kill -9');
+  });
+});
+
+interface Proc { pid: number; ppid: number; cmdline: string }
+
+function processes(): Proc[] {
+  const list: Proc[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ');
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]);
+      list.push({ pid: Number(name), ppid, cmdline });
+    } catch { /* gone meanwhile */ }
+  }
+  return list;
+}
+
+/** Processes whose command line names `dir` (replicas run a child entry and a project under it). */
+function processesMentioning(dir: string): string[] {
+  return processes().filter((p) => p.pid !== process.pid && p.cmdline.includes(dir)).map((p) => `${p.pid} ${p.cmdline}`);
+}
+
