@@ -157,7 +157,7 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
 });
 
-test('status page: failed sign-ins are throttled per account, as POST /session is', async (t) => {
+test('status page: failed sign-ins on the page throttle the account, for the page and for POST /session alike (the reverse: test/api/roles.test.ts)', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup, { loginFailuresPerAccount: 2 });
   const attempt = async (password: string) => (await fetch(`${rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ email: ADMIN.email, password }), redirect: 'manual' }));
@@ -166,6 +166,8 @@ test('status page: failed sign-ins are throttled per account, as POST /session i
   const throttled = await attempt(ADMIN.password);
   assert.equal(throttled.headers.get('set-cookie'), null, 'not even the right password, until the window passes');
   assert.match(await throttled.text(), /Too many failed sign-ins. Try again in \d+ s/);
+  const api = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  assert.equal(api.status, 429, 'the API\'s sign-in counts the page\'s failures');
 });
 
 test('status page: the overview counts a timed-out request as an error and a crashed replica as a restart', async (t) => {
