@@ -53,7 +53,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       if (runtime !== undefined) await ctx.runtimes.check(runtime);
       const env = await ensureEnvironment(ctx, o);
       const version = o.version === 'auto' ? undefined : o.version;
-      const job = deployer.deploy({
+      const job = await deployer.deploy({
         serviceId: env.serviceId, environmentId: env.id, source: { kind: 'directory', dir: o.dir }, runtime,
         envVars: o.env, userEmail: null, version, versionOverride: version, autoVersion: o.version === 'auto',
       });
@@ -67,13 +67,13 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       const next = replace ? given : { ...env.envVars, ...given };
       if (isDeepStrictEqual(next, env.envVars)) return next;
       await store.services.updateEnvironment(env.id, { envVars: next });
-      if (env.activeVersionId) await finished(deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
+      if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
       return next;
     }),
 
     recycle: (target) => call('recycle', async () => {
       const env = await deployedEnvironmentOf(ctx, checkTarget(target, 'recycle'));
-      return finished(deployer.recycle(env.serviceId, env.id, null), 'recycle');
+      return finished(await deployer.recycle(env.serviceId, env.id, null), 'recycle');
     }),
 
     rollback: (target, version) => call('rollback', async () => {
@@ -84,7 +84,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
         const stored = (await store.versions.list(env.id)).map((v) => v.version);
         throw new FlexdError('VersionNotFound', `Version ${wanted} was never deployed to this environment. Stored versions: ${stored.join(', ')}.`, { status: 404 });
       }
-      return finished(deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
+      return finished(await deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
     }),
 
     versions: (target) => call('versions', async () => {
