@@ -83,7 +83,13 @@ test('without root the permission model and the link-free artifact are the walls
     env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'walk-not-root-password' },
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  cleanup.after(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited; });
+  // SIGTERM: flexd stops its replicas (which write in the data dir) before the folder is removed.
+  cleanup.after(async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(killer);
+  });
   let output = '';
   child.stderr!.on('data', (d) => { output += d; });
   const url = await withDeadline('flexd serve as nobody to listen', new Promise<string>((resolve, reject) => {
