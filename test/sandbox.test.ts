@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../src/runtime.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { tempDir } from './helpers/tmp.ts';
+import { withDeadline } from './helpers/wait.ts';
 
 const SNOOP = fileURLToPath(new URL('./fixtures/snoop/', import.meta.url));
+/** Its SDK resolves from the repo: no npm install, a start. */
+const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 it('a replica of a root-run flexd cannot read the database, list or write the data dir, but can write its own folder — by its account alone, without the permission model', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
@@ -18,8 +21,8 @@ it('a replica of a root-run flexd cannot read the database, list or write the da
   // The account wall alone: with the permission model the answers would be ERR_ACCESS_DENIED (test/isolation/accounts.test.ts).
   const rt = await createRuntime({ dataDir, port: 0, permissionModel: false });
   cleanup.after(() => rt.close());
-  await rt.deployDirectory(SNOOP, { service: 'snoop', environment: 'Development', env: { SNOOP_DATA_DIR: dataDir } });
-  const res = await fetch(`${rt.url}/flex/snoop/Development/_flexFunctions/snoop`, { method: 'POST' });
+  await withDeadline('deploy of snoop', rt.deployDirectory(SNOOP, { service: 'snoop', environment: 'Development', env: { SNOOP_DATA_DIR: dataDir } }), LOCAL_DEPLOY_TIMEOUT_MS);
+  const res = await withDeadline('POST snoop', fetch(`${rt.url}/flex/snoop/Development/_flexFunctions/snoop`, { method: 'POST' }));
   assert.equal(res.status, 200);
   const seen = (await res.json()).response.body;
   assert.notEqual(seen.uid, 0);

@@ -55,7 +55,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       if (runtime !== undefined) await ctx.runtimes.check(runtime);
       const env = await ensureEnvironment(ctx, o);
       const version = o.version === 'auto' ? undefined : o.version;
-      const job = deployer.deploy({
+      const job = await deployer.deploy({
         serviceId: env.serviceId, environmentId: env.id, source: { kind: 'directory', dir: o.dir }, runtime,
         envVars: o.env, userEmail: null, version, versionOverride: version, autoVersion: o.version === 'auto',
       });
@@ -71,7 +71,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       await store.services.updateEnvironment(env.id, { envVars: next });
       const watched = watchOf(env.id);
       if (watched) await watched.refresh();
-      else if (env.activeVersionId) await finished(deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
+      else if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
       return next;
     }),
 
@@ -84,7 +84,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
         return watchedJob(watched, 'recycleService');
       }
       const env = await deployedEnvironmentOf(ctx, t);
-      return finished(deployer.recycle(env.serviceId, env.id, null), 'recycle');
+      return finished(await deployer.recycle(env.serviceId, env.id, null), 'recycle');
     }),
 
     rollback: (target, version) => call('rollback', async () => {
@@ -95,7 +95,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
         const stored = (await store.versions.list(env.id)).map((v) => v.version);
         throw new FlexdError('VersionNotFound', `Version ${wanted} was never deployed to this environment. Stored versions: ${stored.join(', ')}.`, { status: 404 });
       }
-      return finished(deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
+      return finished(await deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
     }),
 
     versions: (target) => call('versions', async () => {

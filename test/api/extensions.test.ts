@@ -1,7 +1,11 @@
 /** flexd's additions to the kinvey-cli API: an open health check and the list of stored versions. */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { withDeadline } from '../helpers/wait.ts';
 import { ECHO_PROJECT, startApi } from './helpers.ts';
+
+/** deployDirectory of the echo fixture: its SDK resolves from the repo, so no npm install. */
+const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 
 it('api: /healthz answers without a token', async (t) => {
   const api = await startApi(t);
@@ -12,10 +16,10 @@ it('api: /healthz answers without a token', async (t) => {
 
 it('api: the versions route lists stored versions, oldest first, and marks the active one', async (t) => {
   const api = await startApi(t);
-  await api.rt.deployDirectory(ECHO_PROJECT, { service: 'versions', environment: 'Development' });
-  const { serviceId, id: environmentId } = (() => {
-    const svc = api.rt.context.store.services.findService('versions')!;
-    return { serviceId: svc.id, id: api.rt.context.store.services.findEnvironment(svc.id, 'Development')!.id };
+  await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: 'versions', environment: 'Development' }), LOCAL_DEPLOY_TIMEOUT_MS);
+  const { serviceId, id: environmentId } = await (async () => {
+    const svc = (await api.rt.context.store.services.findService('versions'))!;
+    return { serviceId: svc.id, id: (await api.rt.context.store.services.findEnvironment(svc.id, 'Development'))!.id };
   })();
   const { status, body } = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`);
   assert.equal(status, 200);

@@ -6,82 +6,33 @@
  * recycle, logs --follow, delete. Each step is a test; they run in order on one runtime.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
+import { COMMAND_TIMEOUT_MS, flexdCli } from '../helpers/cli.ts';
 import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
 import { freePort } from '../helpers/standalone.ts';
 import { createTempDir, removeDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(REPO, 'bin', 'flexd.js');
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 const SERVICE = 'kitchen';
 const SECRET = 'kitchen-secret-1';
 
 /** A deploy runs npm install against the registry the first time (about 30 s); allow a slow box. */
 const DEPLOY_TIMEOUT_MS = 240_000;
-/** Any other command: tsx start-up plus a few API calls, or a swap of replicas. */
-const COMMAND_TIMEOUT_MS = 60_000;
-
-interface Run { code: number | null; stdout: string; stderr: string }
 
 let home: string;
 let projectDir: string;
 let rt: Runtime;
 const cleanup = new CleanupStack();
-
-/** The CLI's environment: the test's HOME, none of the test runner's own variables. */
-function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) {
-    if (!(name in extra)) delete env[name];
-  }
-  return env;
-}
-
-function start(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: cliEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Runs `flexd <args>` to its end. */
-async function flexd(args: string[], { env = {}, timeoutMs = COMMAND_TIMEOUT_MS }: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  const child = start(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((resolve) => child.once('close', resolve)), timeoutMs)
-    .catch((err) => { child.kill('SIGKILL'); throw err; });
-  return { code, stdout, stderr };
-}
-
-/** Runs `flexd <args>`, expecting success; the failure message shows what it printed. */
-async function ok(args: string[], options?: Parameters<typeof flexd>[1]): Promise<string> {
-  const run = await flexd(args, options);
-  assert.equal(run.code, 0, `flexd ${args.join(' ')} exited ${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`);
-  return run.stdout;
-}
-
-/** Runs `flexd <args> --output json` and returns its `result`. */
-async function json<T = Record<string, unknown>>(args: string[]): Promise<T> {
-  return (JSON.parse(await ok([...args, '--output', 'json'])) as { result: T }).result;
-}
-
-/** Runs `flexd <args>`, expecting exit 1 and exactly one `flexd: …` line on stderr; returns that line. */
-async function fails(args: string[], options?: Parameters<typeof flexd>[1]): Promise<string> {
-  const run = await flexd(args, options);
-  assert.equal(run.code, 1, `flexd ${args.join(' ')} should fail\n${run.stdout}${run.stderr}`);
-  const lines = run.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0], /^flexd: /);
-  return lines[0];
-}
+let cli: ReturnType<typeof flexdCli>;
+const ok: ReturnType<typeof flexdCli>['ok'] = (...a) => cli.ok(...a);
+const json: ReturnType<typeof flexdCli>['json'] = (...a) => cli.json(...a);
+const fails: ReturnType<typeof flexdCli>['fails'] = (...a) => cli.fails(...a);
+const start: ReturnType<typeof flexdCli>['start'] = (...a) => cli.start(...a);
 
 /** Calls a FlexFunction of the kitchen-sink on the data plane; returns the handler's body and the serving version. */
 async function callFunction(name: string): Promise<{ status: number; body: Record<string, unknown>; version: string | null }> {
@@ -96,6 +47,7 @@ describe('flexd CLI: a service from login to delete', () => {
   before(async () => {
     home = await createTempDir('flexd-cli-home-');
     cleanup.after(() => removeDir(home));
+    cli = flexdCli(home);
     const dataDir = await createTempDir('flexd-cli-data-');
     cleanup.after(() => removeDir(dataDir));
     projectDir = await createTempDir('flexd-cli-project-');

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { installDependencies } from '../../src/deploy/install.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** What the registry here publishes of kinvey-flex-sdk (`npm view kinvey-flex-sdk versions`). */
 const PUBLISHED = ['1.2.0', '2.0.2', '2.1.0', '3.1.2', '3.2.0', '3.3.0'];
@@ -57,12 +58,6 @@ if (process.argv[2] === 'view') {
   return { command, calls };
 }
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'flexd-install-')));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** A project folder with this package.json (and lockfile, when given). */
 async function project(root: string, pkg: object, lockfile?: object): Promise<string> {
   const dir = path.join(root, 'project');
@@ -92,7 +87,7 @@ function isRunning(pid: number): boolean {
 }
 
 test('install: a project without dependencies does not run npm at all', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: {} });
   const progress: string[] = [];
@@ -105,7 +100,7 @@ test('install: a project without dependencies does not run npm at all', async (t
 });
 
 test('install: npm runs in the install folder with --omit=dev, --prefer-offline and the shared cache, lifecycle scripts allowed', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'ok' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
   const cacheDir = path.join(tmp, 'cache');
@@ -125,7 +120,7 @@ test('install: npm runs in the install folder with --omit=dev, --prefer-offline 
 });
 
 test('install: kinvey-flex-sdk 3.2.1, which the registry lacks, becomes 3.3.0 and its lockfile is set aside', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'ok' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } },
     lockPinning('kinvey-flex-sdk', '3.2.1'));
@@ -155,7 +150,7 @@ test('install: an unpublished SDK pin or an unknown dist-tag moves to the newest
     ['next', '3.3.0'], // a tag the registry lacks: the newest release
   ];
   for (const [requested, expected] of cases) {
-    const tmp = await tempDir(t);
+    const tmp = await tempDir(t, 'flexd-install-');
     const npm = await fakeNpm(tmp, { install: 'ok' });
     const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': requested } });
 
@@ -168,7 +163,7 @@ test('install: an unpublished SDK pin or an unknown dist-tag moves to the newest
 });
 
 test('install: a lockfile pinning a removed package fails, its tail is reported, and npm retries without it', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'fail-with-lockfile' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0', 'left-pad': '*' } },
     lockPinning('left-pad', '0.0.1'));
@@ -184,7 +179,7 @@ test('install: a lockfile pinning a removed package fails, its tail is reported,
 });
 
 test('install: a failed install is DependencyInstallFailed carrying the last 20 lines of npm\'s output', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
@@ -200,7 +195,7 @@ test('install: a failed install is DependencyInstallFailed carrying the last 20 
 });
 
 test('install: npm still running at the timeout is killed and the install fails saying so', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'hang' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
@@ -213,7 +208,7 @@ test('install: npm still running at the timeout is killed and the install fails 
 });
 
 test('install: npm that ignores SIGTERM is killed after the grace', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'hang-ignoring-sigterm' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
@@ -226,7 +221,7 @@ test('install: npm that ignores SIGTERM is killed after the grace', async (t) =>
 });
 
 test('install: aborting the signal kills npm and rejects with the signal\'s reason', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'hang' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
   const controller = new AbortController();
@@ -242,7 +237,7 @@ test('install: aborting the signal kills npm and rejects with the signal\'s reas
 });
 
 test('install: when the registry cannot list SDK versions, the install goes on as declared', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const npm = await fakeNpm(tmp, { install: 'ok', versions: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } });
   const progress: string[] = [];
@@ -261,7 +256,7 @@ before(async () => { sharedCache = await fs.mkdtemp(path.join(os.tmpdir(), 'flex
 after(() => fs.rm(sharedCache, { recursive: true, force: true }));
 
 test('install (registry): a lockfile pinning a version that was never published is retried without it', { skip: network, timeout: 180_000 }, async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-install-');
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'is-number': '^7.0.0' } },
     lockPinning('is-number', '7.0.99'));
   const progress: string[] = [];

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { checkVersionIncreases, readProject } from '../../src/deploy/project.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** A project folder holding `files`; objects are written as JSON. */
 async function projectWith(t: TestContext, files: Record<string, unknown>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flexd-project-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'flexd-project-');
   for (const [name, content] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
     await fs.writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));

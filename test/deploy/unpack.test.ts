@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { DEFAULT_UNPACK_LIMITS, unpackArchive } from '../../src/deploy/unpack.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { gzipStream, paxHeader, rawEntry, rawTar, tarOf, zeros, type RawEntry } from '../fixtures/deploy/archives.ts';
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'flexd-unpack-')));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
   for (const [name, content] of Object.entries(files)) {
@@ -42,7 +36,7 @@ const project = {
 };
 
 test('unpack: a plain tar made like kinvey-cli\'s unpacks every file and folder intact', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   await writeTree(path.join(tmp, 'src'), project);
   const dest = path.join(tmp, 'dest');
 
@@ -57,7 +51,7 @@ test('unpack: a plain tar made like kinvey-cli\'s unpacks every file and folder 
 });
 
 test('unpack: a gzip\'ed tar unpacks the same as the plain one', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   await writeTree(path.join(tmp, 'src'), project);
   const archive = await tarOf(path.join(tmp, 'src'), { gzip: true });
   assert.equal(archive[0], 0x1f);
@@ -69,7 +63,7 @@ test('unpack: a gzip\'ed tar unpacks the same as the plain one', async (t) => {
 });
 
 test('unpack: files of several MiB are written whole, from a plain and from a gzip\'ed tar', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const big = Buffer.alloc(3 * 1024 * 1024 + 7);
   for (let i = 0; i < big.length; i += 1) big[i] = (i * 7919) % 251;
   const archive = rawTar([{ path: 'package.json', body: '{}' }, { path: 'data/big.bin', body: big }, { path: 'data/after.js', body: 'x' }]);
@@ -83,7 +77,7 @@ test('unpack: files of several MiB are written whole, from a plain and from a gz
 });
 
 test('unpack: zeros after the end-of-archive blocks are not inflated', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([{ path: 'package.json', body: '{}' }]);
   const padded = await gzipStream([archive, ...zeros(300 * 1024 * 1024)]);
 
@@ -93,7 +87,7 @@ test('unpack: zeros after the end-of-archive blocks are not inflated', async (t)
 });
 
 test('unpack: files get 0644 and folders 0755 whatever modes and setuid bits the headers carry', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([
     { path: 'bin/', type: 'Directory', mode: 0o7777 },
     { path: 'bin/run', body: '#!/bin/sh\n', mode: 0o4755 },
@@ -108,7 +102,7 @@ test('unpack: files get 0644 and folders 0755 whatever modes and setuid bits the
 });
 
 test('unpack: an npm-pack style package/ wrapper is kept and root points into it', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([
     { path: 'package/package.json', body: project['package.json'] },
     { path: 'package/index.js', body: project['index.js'] },
@@ -121,7 +115,7 @@ test('unpack: an npm-pack style package/ wrapper is kept and root points into it
 });
 
 test('unpack: root stays at the destination when the root has a package.json or two folders have one', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const both = rawTar([{ path: 'package.json', body: '{}' }, { path: 'sub/package.json', body: '{}' }]);
   const two = rawTar([{ path: 'a/package.json', body: '{}' }, { path: 'b/package.json', body: '{}' }]);
 
@@ -146,7 +140,7 @@ const evilEntries: Array<[string, RawEntry | Buffer, RegExp]> = [
 
 for (const [what, evil, message] of evilEntries) {
   test(`unpack: an archive with ${what} is refused whole and nothing is written anywhere`, async (t) => {
-    const tmp = await tempDir(t);
+    const tmp = await tempDir(t, 'flexd-unpack-');
     const dest = path.join(tmp, 'deep', 'dest');
     // A good entry first: refusing must happen before anything is written, not at the bad entry.
     const archive = rawTar([{ path: 'package.json', body: '{}' }, evil, { path: 'after.js', body: '' }]);
@@ -160,7 +154,7 @@ for (const [what, evil, message] of evilEntries) {
 }
 
 test('unpack: a path used as both a file and a folder is refused', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([{ path: 'lib', body: 'file' }, { path: 'lib/x.js', body: '' }]);
   await assertRefused(archive, path.join(tmp, 'dest'), 'UnsafeArchive', 400, /"lib\/x\.js" is inside "lib", which is a file/);
   const twice = rawTar([{ path: 'a.js', body: '1' }, { path: './a.js', body: '2' }]);
@@ -168,14 +162,14 @@ test('unpack: a path used as both a file and a folder is refused', async (t) => 
 });
 
 test('unpack: an archive over maxArchiveBytes is refused with 413 before it is read', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([{ path: 'big.bin', body: Buffer.alloc(4096) }]);
   await assertRefused(archive, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /the limit is 4000 bytes/,
     { ...DEFAULT_UNPACK_LIMITS, maxArchiveBytes: 4000 });
 });
 
 test('unpack: a gzip bomb of 300 MiB of zeros is refused by the unpacked-size cap without inflating it', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const declared = 300 * 1024 * 1024;
   const header = rawEntry({ path: 'bomb.bin', size: declared }).subarray(0, 512);
   const bomb = await gzipStream([header, ...zeros(declared)]);
@@ -185,20 +179,20 @@ test('unpack: a gzip bomb of 300 MiB of zeros is refused by the unpacked-size ca
 });
 
 test('unpack: a gzip\'ed stream of zeros is refused as an invalid archive', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const bomb = await gzipStream(zeros(300 * 1024 * 1024));
   await assertRefused(bomb, path.join(tmp, 'dest'), 'InvalidArchive', 400);
 });
 
 test('unpack: small files whose declared sizes add up past the cap are refused', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar(Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, body: Buffer.alloc(1000) })));
   await assertRefused(archive, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /reached at entry "f4"/,
     { ...DEFAULT_UNPACK_LIMITS, maxUnpackedBytes: 4500 });
 });
 
 test('unpack: pax headers that inflate past the framing allowance are refused by the inflated-size cap', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const limits = { ...DEFAULT_UNPACK_LIMITS, maxUnpackedBytes: 64 * 1024, maxEntries: 10 };
   const padding = 'x'.repeat(200 * 1024);
   const archive = await gzipStream(Array.from({ length: 5 }, (_, i) => Buffer.concat([
@@ -208,19 +202,19 @@ test('unpack: pax headers that inflate past the framing allowance are refused by
 });
 
 test('unpack: 20 001 tiny entries are refused by the entry cap before anything is written', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar(Array.from({ length: 20_001 }, (_, i) => ({ path: `f${i}` })));
   await assertRefused(archive, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /more than 20000 entries/);
 });
 
 test('unpack: a header that lies about its size is refused as an invalid archive', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([{ path: 'package.json', body: 'A'.repeat(2000), size: 10 }]);
   await assertRefused(archive, path.join(tmp, 'dest'), 'InvalidArchive', 400, /corrupt or truncated/);
 });
 
 test('unpack: a truncated archive is refused and nothing is written', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const archive = rawTar([{ path: 'package.json', body: '{}' }, { path: 'big.js', body: Buffer.alloc(100_000, 'a') }]);
   await assertRefused(archive.subarray(0, 50_000), path.join(tmp, 'dest'), 'InvalidArchive', 400, /Truncated/);
   const gzipped = await gzipStream([archive]);
@@ -228,20 +222,20 @@ test('unpack: a truncated archive is refused and nothing is written', async (t) 
 });
 
 test('unpack: empty input, an archive with no entries and random bytes are refused as invalid', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   await assertRefused(Buffer.alloc(0), path.join(tmp, 'a'), 'InvalidArchive', 400, /empty/);
   await assertRefused(Buffer.alloc(1024), path.join(tmp, 'b'), 'InvalidArchive', 400);
   await assertRefused(Buffer.from('not a tar at all '.repeat(100)), path.join(tmp, 'c'), 'InvalidArchive', 400);
 });
 
 test('unpack: a gzip inside a gzip is refused', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   const inner = await gzipStream([rawTar([{ path: 'package.json', body: '{}' }])]);
   await assertRefused(await gzipStream([inner]), path.join(tmp, 'dest'), 'InvalidArchive', 400, /compressed twice/);
 });
 
 test('unpack: a destination that is not empty is refused', async (t) => {
-  const tmp = await tempDir(t);
+  const tmp = await tempDir(t, 'flexd-unpack-');
   await fs.writeFile(path.join(tmp, 'already-here'), '');
   await assert.rejects(unpackArchive(rawTar([{ path: 'package.json', body: '{}' }]), tmp), { code: 'UnpackDestinationNotEmpty' });
 });

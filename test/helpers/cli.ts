@@ -7,15 +7,15 @@
  *   const users = await cli.json(['user', 'list']);
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from './wait.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'flexd.js');
-/** tsx start-up plus a few API calls, or a swap of replicas */
-const COMMAND_TIMEOUT_MS = 60_000;
+/** tsx start-up plus a few API calls, or a swap of replicas (a deploy passes its own `timeoutMs`) */
+export const COMMAND_TIMEOUT_MS = 60_000;
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
@@ -28,14 +28,19 @@ export function flexdCli(home: string) {
     return e;
   }
 
-  async function run(args: string[], o: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  /** Starts `flexd <args>` and leaves it running (`logs --follow`): the caller ends it. */
+  function start(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+    return spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  async function run(args: string[], o: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: env(o.env ?? {}), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
     child.stdin.end(o.stdin ?? '');
-    const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((r) => child.once('close', r)), COMMAND_TIMEOUT_MS)
+    const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((r) => child.once('close', r)), o.timeoutMs ?? COMMAND_TIMEOUT_MS)
       .catch((err) => { child.kill('SIGKILL'); throw err; });
     return { code, stdout, stderr };
   }
@@ -61,5 +66,5 @@ export function flexdCli(home: string) {
     return lines[0];
   }
 
-  return { run, ok, json, fails };
+  return { run, ok, json, fails, start };
 }

@@ -9,8 +9,9 @@ import { test } from 'node:test';
 import { startApi } from '../api/helpers.ts';
 
 /**
- * A multipart deploy whose archive part streams at about 4 MiB/s, as over a real network: the
- * refusal comes from the first fields, long before the archive has been sent.
+ * A multipart deploy whose archive part streams one 64 KiB chunk per turn of the event loop: the
+ * runtime (in this process) reads the first fields and decides its refusal long before the archive
+ * has been sent, as over a real network. No timer paces it; the event loop does.
  */
 function slowUpload(params: Record<string, unknown>, archiveBytes: number, progress: { done: boolean }): ReadableStream<Uint8Array> {
   const boundary = 'flexd-test-boundary';
@@ -24,7 +25,7 @@ function slowUpload(params: Record<string, unknown>, archiveBytes: number, progr
     async pull(controller) {
       if (sent === -1) { controller.enqueue(head); sent = 0; return; }
       if (sent >= archiveBytes) { controller.enqueue(tail); controller.close(); progress.done = true; return; }
-      await new Promise((r) => setTimeout(r, 15));
+      await new Promise((r) => setImmediate(r));
       controller.enqueue(randomBytes(chunk));
       sent += chunk;
     },

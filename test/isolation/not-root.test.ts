@@ -4,15 +4,15 @@
  * wall: a service hunting a neighbour's variable and secret in /proc and the data dir finds nothing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
+import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { callFunction, REPO_DIR, startRuntime, whoami } from '../lifecycle/helpers.ts';
+import { callFunction, startRuntime, whoami } from '../lifecycle/helpers.ts';
 import { deployIsolationFixture } from './helpers.ts';
 
 const NOBODY = 65534;
@@ -39,22 +39,10 @@ test('not root: replicas run as flexd\'s own account under the permission model,
   }
   chownTree(dataDir, NOBODY);
 
-  const child = spawn(process.execPath, [join(REPO_DIR, 'bin', 'flexd.js'), 'serve', '--port', '0', '--data-dir', dataDir], {
-    cwd: REPO_DIR, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
+  const served = spawnServe(cleanup, ['--data-dir', dataDir], {
+    uid: NOBODY, gid: NOBODY, env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
   });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  cleanup.after(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited; });
-  let output = '';
-  child.stderr!.on('data', (d) => { output += d; });
-  const url = await withDeadline('flexd serve as nobody to listen', new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      output += d;
-      const m = /flexd listening on (\S+)/.exec(output);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then(() => reject(new Error(`flexd exited:\n${output}`)));
-  }), 30_000);
+  const url = await withDeadline('flexd serve as nobody to listen', served.url, SERVE_START_TIMEOUT_MS);
 
   const base = (s: string) => `${url}/flex/${s}/Production`;
   const before = await whoami(base('victim'), 'the victim', { secret, timeoutMs: 15_000 });

@@ -3,49 +3,22 @@
  * and requests still running when a stop's grace ends — each gets a clear answer.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/index.ts';
-import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, REPO_DIR, startRuntime, waitForProcessGone } from '../lifecycle/helpers.ts';
-
-const BIN = join(REPO_DIR, 'bin', 'flexd.js');
-/** tsx compiles flexd on the way up: allow for a loaded box. */
-const SERVE_START_TIMEOUT_MS = 30_000;
-
-interface Served { child: ChildProcess; url: Promise<string>; output: () => string; exited: Promise<number | null> }
-
-function serve(cleanup: CleanupContext, args: string[]): Served {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  cleanup.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  let output = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      output += d;
-      const m = /flexd listening on (\S+)/.exec(output);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`flexd serve exited with ${code}:\n${output}`)));
-  });
-  url.catch(() => {});
-  return { child, url, output: () => output, exited };
-}
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { callFunction, deployFixture, PROMPT_MS, startRuntime, waitForProcessGone } from '../lifecycle/helpers.ts';
 
 test('refusal: --tls-cert without --tls-key (or the reverse) is a one-line error and a non-zero exit; createRuntime refuses it too', async (t) => {
   const cleanup = cleanupStack(t);
   const dir = await tempDir(cleanup);
   await assert.rejects(createRuntime({ dataDir: join(dir, 'a'), port: 0, tlsCert: join(dir, 'cert.pem') }), /--tls-cert and --tls-key go together: --tls-key is missing/);
   await assert.rejects(createRuntime({ dataDir: join(dir, 'b'), port: 0, tlsKey: join(dir, 'key.pem') }), /--tls-cert is missing/);
-  const served = serve(cleanup, ['--data-dir', join(dir, 'c'), '--tls-cert', join(dir, 'cert.pem')]);
-  const code = await withDeadline('flexd serve to exit', served.exited, SERVE_START_TIMEOUT_MS);
+  const served = spawnServe(cleanup, ['--data-dir', join(dir, 'c'), '--tls-cert', join(dir, 'cert.pem')]);
+  const { code } = await withDeadline('flexd serve to exit', served.exited, SERVE_START_TIMEOUT_MS);
   assert.notEqual(code, 0);
   const lines = served.output().trim().split('\n');
   assert.equal(lines.length, 1, served.output());
@@ -63,16 +36,16 @@ test('refusal: a second flexd on a data dir in use fails naming it; after kill -
   });
   await rt.close();
 
-  const first = serve(cleanup, ['--data-dir', dataDir]);
+  const first = spawnServe(cleanup, ['--data-dir', dataDir]);
   await withDeadline('the first flexd to listen', first.url, SERVE_START_TIMEOUT_MS);
-  const second = serve(cleanup, ['--data-dir', dataDir]);
-  const code = await withDeadline('the second flexd to exit', second.exited, SERVE_START_TIMEOUT_MS);
+  const second = spawnServe(cleanup, ['--data-dir', dataDir]);
+  const { code } = await withDeadline('the second flexd to exit', second.exited, SERVE_START_TIMEOUT_MS);
   assert.equal(code, 1);
   assert.match(second.output(), new RegExp(`^flexd: .*the data dir \\S*${dataDir.split('/').at(-1)} is in use by another flexd \\(pid ${first.child.pid}\\)`));
 
   first.child.kill('SIGKILL');
   await waitForProcessGone(first.child.pid!, 'the first flexd');
-  const third = serve(cleanup, ['--data-dir', dataDir]);
+  const third = spawnServe(cleanup, ['--data-dir', dataDir]);
   const url = await withDeadline('a restart after kill -9', third.url, SERVE_START_TIMEOUT_MS);
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
 });
@@ -87,19 +60,16 @@ test('refusal: SIGTERM with a request in flight past the stop grace answers it 5
     await deployFixture(h, setup, 'versioned', '1.0.0', target);
     await setup.run();
   }
-  const served = serve(cleanup, ['--data-dir', dataDir, '--stop-grace-ms', '1000']);
+  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--stop-grace-ms', '1000']);
   const url = await withDeadline('flexd to listen', served.url, SERVE_START_TIMEOUT_MS);
   const base = `${url}/flex/${target.service}/${target.environment}`;
   assert.equal((await callFunction(base, 'whoami')).status, 200);
   const held = callFunction(base, 'hold', {}, { timeoutMs: 20_000 });
   // The request is in the replica's hands once it counts it.
-  for (;;) {
-    const r = await callFunction(base, 'inflight');
-    if (r.answer?.open === 1) break;
-  }
+  await waitFor('the held request in the replica\'s hands', async () => (await callFunction(base, 'inflight', {}, { timeoutMs: PROMPT_MS })).answer?.open === 1);
   served.child.kill('SIGTERM');
   const res = await withDeadline('the held request to be answered', held, 15_000);
   assert.equal(res.status, 503, res.text);
   assert.equal(res.json?.error, 'ServiceUnavailable');
-  assert.equal(await withDeadline('flexd to exit', served.exited, 15_000), 0);
+  assert.equal((await withDeadline('flexd to exit', served.exited, 15_000)).code, 0);
 });

@@ -4,20 +4,17 @@
  * data dir prepared in-process, which `serve` restores on start.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
-import { join } from 'node:path';
 import { before, after, describe, test } from 'node:test';
 import { CleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, childrenOf, deployFixture, keepAliveAgent, PROMPT_MS, REPO_DIR, request, signal, startRuntime, waitForProcessGone, whoami,
+  callFunction, childrenOf, deployFixture, keepAliveAgent, PROMPT_MS, request, signal, startRuntime, waitForProcessGone, whoami,
 } from './helpers.ts';
 
-const BIN = join(REPO_DIR, 'bin', 'flexd.js');
-/** tsx compiles flexd on the way up, then the environments are restored: allow for a loaded box. */
-const SERVE_START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const target = { service: 'durable', environment: 'Production' };
 /** Its service starts a helper process of its own: it must not outlive the runtime either. */
@@ -32,28 +29,14 @@ interface Served {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node bin/flexd.js serve --port 0 --data-dir …`, up once it prints its URL; killed by `cleanup` if still running. */
+/** `flexd serve --data-dir … --stop-grace-ms …`, up once it prints its URL; killed by `cleanup` if still running. */
 async function serve(cleanup: CleanupContext, dataDir: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--stop-grace-ms', String(STOP_GRACE_MS)], {
-    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
-  cleanup.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  const stderr: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter(Boolean)));
-  let stdout = '';
-  const url = await withDeadline('flexd serve to print its URL', new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      const m = /flexd listening on (\S+)/.exec(stdout);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then(({ code }) => reject(new Error(`flexd serve exited with ${code} before listening:\n${stderr.join('\n')}`)));
-  }), SERVE_START_TIMEOUT_MS);
-  return { child, url, base: `${url}/flex/${target.service}/${target.environment}`, stderr, exited };
+  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--stop-grace-ms', String(STOP_GRACE_MS)]);
+  const url = await withDeadline('flexd serve to print its URL', served.url, SERVE_START_TIMEOUT_MS);
+  return {
+    child: served.child, url, base: `${url}/flex/${target.service}/${target.environment}`, exited: served.exited,
+    get stderr() { return served.stderrLines(); },
+  };
 }
 
 describe('the flexd serve process', () => {

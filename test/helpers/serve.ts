@@ -1,0 +1,72 @@
+/**
+ * `flexd serve` as a process of its own, the way an operator runs it (bin/flexd.js, port 0):
+ *
+ *   const served = spawnServe(cleanup, ['--data-dir', dataDir]);
+ *   const url = await withDeadline('flexd to listen', served.url, SERVE_START_TIMEOUT_MS);
+ *   served.child.kill('SIGTERM');
+ *   const { code } = await withDeadline('flexd to exit', served.exited, 15_000);
+ *
+ * `url` settles with the address of the "flexd listening on URL" line, or rejects when the
+ * process exits first (quoting what it printed); `cleanup` SIGKILLs a process still running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CleanupContext } from './cleanup.ts';
+
+const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
+export const FLEXD_BIN = join(REPO_DIR, 'bin', 'flexd.js');
+/** bin/flexd.js loads flexd's sources through tsx on the way up: allow for a loaded machine. */
+export const SERVE_START_TIMEOUT_MS = 30_000;
+
+export interface Served {
+  child: ChildProcess;
+  /** the URL it listens on, once it says so */
+  url: Promise<string>;
+  /** stdout and stderr so far, interleaved as they came */
+  output(): string;
+  /** stderr so far, as lines */
+  stderrLines(): string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface ServeOptions {
+  /** The process's whole environment (default: this one's, without the test runner's variables). */
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+}
+
+/** Starts `node bin/flexd.js serve --port 0 <args>`. */
+export function spawnServe(cleanup: CleanupContext, args: string[], o: ServeOptions = {}): Served {
+  const child = spawn(process.execPath, [FLEXD_BIN, 'serve', '--port', '0', ...args], {
+    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? serveEnv(), uid: o.uid, gid: o.gid,
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  cleanup.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  let output = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; stderr += d; });
+  const url = new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      output += d;
+      stdout += d;
+      const m = /flexd listening on (\S+)/.exec(stdout);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(({ code, signal }) => reject(new Error(`flexd serve exited (code ${code}, signal ${signal}) before it listened:\n${output}`)));
+  });
+  url.catch(() => {}); // a test that expects the exit awaits `exited` instead
+  return { child, url, output: () => output, stderrLines: () => stderr.split('\n').filter(Boolean), exited };
+}
+
+/** This process's environment without the test runner's own variables (tsx's loader, node:test's context). */
+export function serveEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT']) if (!(name in extra)) delete env[name];
+  return env;
+}
