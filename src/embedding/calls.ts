@@ -10,6 +10,7 @@ import { environmentStatus } from '../api/status.ts';
 import type { RuntimeContext } from '../context.ts';
 import type { FinishedJob } from '../deploy/jobs.ts';
 import { FlexdError, isFlexdError } from '../errors.ts';
+import { environmentChanges } from '../events/environment-changes.ts';
 import type { DeployJob, EnvironmentStatus, LogLine, Runtime, VersionInfo } from '../public.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import type { Pool } from '../supervisor/pool.ts';
@@ -66,7 +67,10 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       const env = await environmentOf(ctx, t);
       const next = replace ? given : { ...env.envVars, ...given };
       if (isDeepStrictEqual(next, env.envVars)) return next;
-      await store.services.updateEnvironment(env.id, { envVars: next });
+      const updated = await store.services.updateEnvironment(env.id, { envVars: next });
+      // the status page's recent events and the server log name the variables (never their values)
+      const changes = environmentChanges(env, updated);
+      if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: null });
       if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
       return next;
     }),
