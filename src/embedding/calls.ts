@@ -133,7 +133,22 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
  * deployDirectory's (and watch's) convenience: creates the service and environment when they do
  * not exist yet; a given secret or set of variables is applied to an existing one.
  */
-export async function ensureEnvironment(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string> }): Promise<EnvironmentRow> {
+/** Per runtime, the last ensureEnvironment: they run one at a time (see below). */
+const ensuring = new WeakMap<RuntimeContext, Promise<unknown>>();
+
+/**
+ * The target's environment, made (with its service) when missing. Calls run one at a time per
+ * runtime: the store is asynchronous, so two concurrent deploys to a new environment would both
+ * find it missing and the second would fail on the unique name instead of using the first's.
+ */
+export function ensureEnvironment(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string> }): Promise<EnvironmentRow> {
+  const previous = ensuring.get(ctx) ?? Promise.resolve();
+  const run = previous.then(() => ensureEnvironmentNow(ctx, o), () => ensureEnvironmentNow(ctx, o));
+  ensuring.set(ctx, run.catch(() => {}));
+  return run;
+}
+
+async function ensureEnvironmentNow(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string> }): Promise<EnvironmentRow> {
   const { services, accounts } = ctx.store;
   const svc = await services.findService(o.service) ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
   const env = await services.findEnvironment(svc.id, o.environment);
