@@ -26,6 +26,14 @@ describe('embedding calls on one runtime', () => {
     cleanup.after(() => rt.close());
   });
 
+  test('concurrent deploys to two new environments of a new service both complete (each made once)', async () => {
+    const deploys = ['One', 'Two'].map((environment) => withDeadline(`deploy to ${environment}`,
+      rt.deployDirectory(project, { service: 'concurrent', environment, version: '1.0.0' }), DEPLOY_TIMEOUT_MS));
+    const done = await Promise.all(deploys);
+    assert.deepEqual(done.map((d) => d.status), ['COMPLETED', 'COMPLETED']);
+    for (const environment of ['One', 'Two']) assert.equal((await count(rt.url, 'concurrent', environment, '')).status, 200);
+  });
+
   test("version 'auto' deploys the same folder again and again: package.json's version first, then the next patch", async () => {
     const first = await withDeadline('deploy auto', rt.deployDirectory(project, { ...target, secret, version: 'auto' }), DEPLOY_TIMEOUT_MS);
     assert.equal(first.status, 'COMPLETED');
