@@ -124,6 +124,17 @@ export const DEFAULTS = {
   uidRangeStart: 420_000,
   uidRangeSize: 10_000,
   /**
+   * Several nodes (docs/scale-out.md): `postgres://USER:PASS@HOST:PORT/DB` keeps everything durable
+   * in that PostgreSQL, shared by every node; '' = SQLite in the data dir (one node).
+   */
+  database: '',
+  /** this node's name among the nodes of one database; '' = the host name. Unique among live nodes */
+  nodeName: '',
+  /** how often a node records that it is alive (on the database's clock) */
+  nodeHeartbeatMs: 5_000,
+  /** a node whose last heartbeat is older than this is not live (`GET /v4/nodes`); its name is free again */
+  nodeLiveWindowMs: 15_000,
+  /**
    * The runtime of an environment that chose none (`node22`, `flex-runtime-node22`); '' = the
    * major flexd itself runs on, which needs no download (docs/runtimes.md).
    */

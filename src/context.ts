@@ -1,5 +1,7 @@
 import type { Settings } from './config.ts';
+import type { Cluster } from './cluster/index.ts';
 import type { Deployer } from './deploy/pipeline.ts';
+import type { EnvironmentDirectory } from './dataplane/directory.ts';
 import type { EventBus } from './events/bus.ts';
 import type { Metrics } from './metrics/registry.ts';
 import type { LogWriter } from './logs/writer.ts';
@@ -13,6 +15,10 @@ export interface RuntimeContext {
   readonly settings: Readonly<Settings>;
   readonly dataDir: string;
   readonly store: Store;
+  /** this node among the nodes of its database (one, on SQLite): names, liveness, change announcements */
+  readonly cluster: Cluster;
+  /** every service and environment in memory, refreshed on changes: the data plane and log lines read it */
+  readonly directory: EnvironmentDirectory;
   readonly logs: LogWriter;
   readonly supervisor: Supervisor;
   readonly deployer: Deployer;

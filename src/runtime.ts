@@ -9,6 +9,7 @@ import { createManagementApi } from './api/app.ts';
 import { resolveSettings, type Settings } from './config.ts';
 import type { RuntimeContext } from './context.ts';
 import { createDataPlane } from './dataplane/handler.ts';
+import { EnvironmentDirectory } from './dataplane/directory.ts';
 import { Deployer } from './deploy/pipeline.ts';
 import { embeddingCalls } from './embedding/calls.ts';
 import { makeTemporaryDataDir, markTemporary, removeTemporaryDataDir, sweepAbandonedDataDirs } from './embedding/temporary-data-dir.ts';
@@ -28,7 +29,11 @@ import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { environmentNames } from './events/names.ts';
 import type { Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
 import { openCatalog } from './runtimes/index.ts';
-import { openStore } from './store/index.ts';
+import { openStore, type Store } from './store/index.ts';
+import { openPostgresStore } from './store/postgres.ts';
+import { PostgresLogRing } from './store/postgres-log-ring.ts';
+import { PostgresLogSink } from './logs/postgres-sink.ts';
+import { defaultNodeName, PostgresCluster, singleNode, type Cluster } from './cluster/index.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
@@ -80,41 +85,66 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     await lock.release();
     if (temporary) await removeTemporaryDataDir(dataDir);
   };
-  let store: ReturnType<typeof openStore>;
+  let store: Store;
   let uidRange: RangeClaim;
+  let postgres: Awaited<ReturnType<typeof openPostgresStore>> | undefined;
+  let pgCluster: PostgresCluster | undefined;
+  const nodeName = requested.nodeName || defaultNodeName();
   try {
     uidRange = await claimUidRange(requested, overrides.uidRangeStart !== undefined);
-    store = openStore(dataDir);
+    if (requested.database) {
+      // Several nodes on one PostgreSQL: the data dir keeps only caches and working files.
+      store = postgres = await openPostgresStore(requested.database, nodeName);
+      pgCluster = new PostgresCluster({
+        url: requested.database, client: postgres.client, store, name: nodeName, flexdVersion: FLEXD_VERSION,
+        heartbeatMs: requested.nodeHeartbeatMs, liveWindowMs: requested.nodeLiveWindowMs, log,
+      });
+      try {
+        await pgCluster.join();
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+    } else {
+      store = await openStore(dataDir, nodeName);
+    }
   } catch (err) {
+    await uidRange!?.release();
     await releaseDataDir();
     throw err;
   }
   // The default uid range moves up when another flexd on this host holds it (isolation/range-claim.ts).
   const settings = uidRange.start === requested.uidRangeStart ? requested : resolveSettings({ ...overrides, uidRangeStart: uidRange.start });
-  const logs = new LogWriter(new LogThread(store.db.name, store.logs), {
+  const sink = postgres ? new PostgresLogSink(new PostgresLogRing(postgres.client), store.logs) : new LogThread(store.file!, store.logs);
+  const logs = new LogWriter(sink, {
     capBytes: () => settings.logRingBytes, flushIntervalMs: settings.logFlushIntervalMs, maxLines: settings.logFlushMaxLines, log,
   });
   const events = new EventBus();
-  logServerEvents(events, store, log);
-  const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log });
+  const directory = new EnvironmentDirectory(store);
+  logServerEvents(events, directory, log);
+  const announce = (environmentId: string) => cluster.announce(environmentId);
+  const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log, announce });
+  const cluster: Cluster = pgCluster ?? singleNode(nodeName, FLEXD_VERSION, supervisor);
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName });
   const metrics = new Metrics({
-    store, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
-    status: (id) => { const env = store.services.getEnvironment(id); return env ? String(environmentStatus(context, env).status) : 'NEW'; },
+    store, directory, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
+    status: async (id) => { const env = await store.services.getEnvironment(id); return env ? String((await environmentStatus(context, env)).status) : 'NEW'; },
   });
-  const context: RuntimeContext = { settings, dataDir, store, logs, supervisor, deployer, runtimes: catalog, log, events, metrics };
-  store.accounts.defaultOrganization();
+  const context: RuntimeContext = { settings, dataDir, store, cluster, directory, logs, supervisor, deployer, runtimes: catalog, log, events, metrics };
+  await store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
   await deployer.restoreAll();
-  const environments = store.services.listEnvironments().filter((e) => e.activeVersionId);
+  await pgCluster?.start(supervisor, deployer);
+  await directory.current();
+  const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
-    log.error({ ...environmentNames(store, env.id), reason: store.services.getEnvironment(env.id)?.lastError ?? 'unknown' }, 'could not restore an environment');
+    log.error({ ...environmentNames(directory, env.id), reason: (await store.services.getEnvironment(env.id))?.lastError ?? 'unknown' }, 'could not restore an environment');
   }
 
   const dataPlane = createDataPlane({
-    store, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
+    directory, supervisor, bodyLimitBytes: settings.bodyLimitBytes, bodyBudget: new BodyBudget(settings.maxBufferedBodyBytes), observe: metrics.observe,
   });
   const api = getRequestListener(createManagementApi(context).fetch);
   const inFlight = new Set<ServerResponse>();
@@ -147,9 +177,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     });
   } catch (err) {
     // Nothing may stay behind: the replicas, the database, and the data dir's lock.
+    await cluster.close();
     await supervisor.close();
     await logs.close();
-    store.close();
+    await store.close();
     await uidRange.release();
     await releaseDataDir();
     throw err;
@@ -187,7 +218,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       // record that before the database closes (bounded: an npm install may still be running).
       await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
       await logs.close();
-      store.close();
+      await cluster.close();
+      await store.close();
       await uidRange.release();
       await releaseDataDir();
       log.info({ durationMs: Date.now() - stopping }, 'flexd stopped');

@@ -123,11 +123,11 @@ test("docs: the README's flexd command list runs in order as written, against a 
   assert.match(said('flexd logs'), /Count: \d+/);
   assert.match(said('flexd versions'), /1\.0\.0[\s\S]*1\.0\.1/);
   assert.match(said('flexd whoami'), /admin@flexd\.local \(admin\)/);
-  const svc = rt.context.store.services.findService('orders')!;
-  const environments = rt.context.store.services.listEnvironments(svc.id).map((e: { name: string }) => e.name).sort();
+  const svc = (await rt.context.store.services.findService('orders'))!;
+  const environments = (await rt.context.store.services.listEnvironments(svc.id)).map((e: { name: string }) => e.name).sort();
   assert.deepEqual(environments, ['Development', 'Production']);
-  const dev = rt.context.store.services.findEnvironment(svc.id, 'Development')!;
-  assert.equal(rt.context.store.versions.get(dev.activeVersionId!)!.version, '1.0.0', 'the rollback serves 1.0.0 again');
+  const dev = (await rt.context.store.services.findEnvironment(svc.id, 'Development'))!;
+  assert.equal((await rt.context.store.versions.get(dev.activeVersionId!))!.version, '1.0.0', 'the rollback serves 1.0.0 again');
   assert.equal(dev.envVars.API_KEY, 'abc');
   assert.equal(dev.settings.memoryLimitMb, 512);
 });

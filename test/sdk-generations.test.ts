@@ -36,11 +36,11 @@ describe('SDK generations', () => {
     assert.match(body.response.body.sdk, /^2\./);
     assert.deepEqual(body.response.body.echo, { a: 1 });
 
-    const env = rt.context.store.services.findEnvironment(rt.context.store.services.findService('gen2')!.id, 'Development')!;
+    const env = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService('gen2'))!.id, 'Development'))!;
     const pool = rt.context.supervisor.pool(env.id)!;
     const exits = () => rt.context.events.recent().map((r) => r.event).filter((e) => e.type === 'replica-exit' && e.environmentId === env.id);
     const [before] = pool.describe();
-    const recycle = rt.context.deployer.recycle(env.serviceId, env.id, null);
+    const recycle = await rt.context.deployer.recycle(env.serviceId, env.id, null);
     const done = await withDeadline('the recycle', rt.context.deployer.jobs.wait(recycle.id), REGISTRY_DEPLOY_MS);
     assert.equal(done.status, 'COMPLETED', done.progress);
     assert.equal((await call()).status, 200);

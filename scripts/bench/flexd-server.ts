@@ -59,10 +59,10 @@ rt.context.logs.write = (record) => {
   originalWrite(record);
 };
 
-function environmentOf(service: string, environment: string) {
+async function environmentOf(service: string, environment: string) {
   const { services } = rt.context.store;
-  const svc = services.findService(service);
-  const env = svc && services.findEnvironment(svc.id, environment);
+  const svc = await services.findService(service);
+  const env = svc && await services.findEnvironment(svc.id, environment);
   if (!svc || !env) throw new Error(`no environment ${service}/${environment}`);
   return { svc, env };
 }
@@ -84,12 +84,12 @@ const handlers: Record<string, (c: Command) => unknown> = {
   /** Upload → the job COMPLETED (the new version serving), through the management API; the tar is made before the clock starts. */
   async upload(c) {
     const { services } = rt.context.store;
-    let svc = services.findService(c.service);
-    if (!svc) svc = services.findService((await api('POST', '/v4/services', undefined, { name: c.service, type: 'internal' })).name)!;
-    let env = services.findEnvironment(svc.id, c.environment);
+    let svc = await services.findService(c.service);
+    if (!svc) svc = (await services.findService((await api('POST', '/v4/services', undefined, { name: c.service, type: 'internal' })).name))!;
+    let env = await services.findEnvironment(svc.id, c.environment);
     if (!env) {
       await api('POST', `/v4/services/${svc.id}/environments`, undefined, { name: c.environment, secret: c.secret ?? '' });
-      env = services.findEnvironment(svc.id, c.environment)!;
+      env = (await services.findEnvironment(svc.id, c.environment))!;
     }
     const chunks: Buffer[] = [];
     for await (const chunk of tar.create({ cwd: c.dir, portable: true }, readdirSync(c.dir).filter((f) => f !== 'node_modules'))) chunks.push(chunk as Buffer);
@@ -106,11 +106,11 @@ const handlers: Record<string, (c: Command) => unknown> = {
   },
   /** A rollback to a stored version, until its job is COMPLETED (the version serving). */
   async rollback(c) {
-    const { svc, env } = environmentOf(c.service, c.environment);
+    const { svc, env } = await environmentOf(c.service, c.environment);
     lastActivateMs = NaN;
     lastSwapAt = NaN;
     const started = performance.now();
-    const job = rt.context.deployer.rollback(svc.id, env.id, c.version, null);
+    const job = await rt.context.deployer.rollback(svc.id, env.id, c.version, null);
     const done = await rt.context.deployer.jobs.wait(job.id);
     const ms = performance.now() - started;
     if (done.status !== 'COMPLETED') throw new Error(`rollback to ${c.version} ended ${done.status}: ${done.progress}`);
@@ -120,9 +120,9 @@ const handlers: Record<string, (c: Command) => unknown> = {
     const { services, accounts } = rt.context.store;
     if (c.settings) {
       // Per-environment settings (idleTimeoutMs…) are set when the environment is created.
-      const svc = services.findService(c.service) ?? services.createService(accounts.defaultOrganization().id, c.service);
-      if (!services.findEnvironment(svc.id, c.environment)) {
-        services.createEnvironment(svc.id, { name: c.environment, secret: c.secret ?? '', settings: c.settings });
+      const svc = await services.findService(c.service) ?? await services.createService((await accounts.defaultOrganization()).id, c.service);
+      if (!await services.findEnvironment(svc.id, c.environment)) {
+        await services.createEnvironment(svc.id, { name: c.environment, secret: c.secret ?? '', settings: c.settings });
       }
     }
     lastActivateMs = NaN;
@@ -130,18 +130,18 @@ const handlers: Record<string, (c: Command) => unknown> = {
     const started = performance.now();
     await rt.deployDirectory(c.dir, { service: c.service, environment: c.environment, secret: c.secret, ...(c.version ? { version: c.version } : {}) });
     const ms = performance.now() - started;
-    const { env } = environmentOf(c.service, c.environment);
+    const { env } = await environmentOf(c.service, c.environment);
     return { ms, servingMs: lastSwapAt - started, activateMs: lastActivateMs, version: rt.context.supervisor.pool(env.id)?.version };
   },
-  pool(c) {
-    const { env } = environmentOf(c.service, c.environment);
+  async pool(c) {
+    const { env } = await environmentOf(c.service, c.environment);
     const pool = rt.context.supervisor.pool(env.id);
     return { replicaCount: pool?.replicaCount ?? 0, replicas: pool?.describe() ?? [] };
   },
   /** The replicas' pids by environment; the orchestrator reads their memory from /proc. */
-  replicaPids() {
+  async replicaPids() {
     const out: { environment: string; pid: number }[] = [];
-    for (const env of rt.context.store.services.listEnvironments()) {
+    for (const env of await rt.context.store.services.listEnvironments()) {
       for (const r of rt.context.supervisor.pool(env.id)?.describe() ?? []) {
         if (r.pid !== undefined && r.state !== 'exited') out.push({ environment: env.name, pid: r.pid });
       }
@@ -149,9 +149,9 @@ const handlers: Record<string, (c: Command) => unknown> = {
     return out;
   },
   async logStats(c) {
-    const { env } = environmentOf(c.service, c.environment);
+    const { env } = await environmentOf(c.service, c.environment);
     if (c.flush !== false) await rt.context.logs.flush();
-    const row = rt.context.store.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(bytes), 0) AS bytes FROM logs WHERE environment_id = ?').get(env.id) as { rows: number; bytes: number };
+    const row = await rt.context.store.logs.stored(env.id);
     return {
       // Lines the writer dropped because its thread fell behind count as lost.
       lines: (lineCounts.get(env.id) ?? 0) - rt.context.logs.droppedLines(env.id),
@@ -164,16 +164,16 @@ const handlers: Record<string, (c: Command) => unknown> = {
   },
   /** The environment's last log lines (for a failed phase's report). */
   async logTail(c) {
-    const { env } = environmentOf(c.service, c.environment);
+    const { env } = await environmentOf(c.service, c.environment);
     await rt.context.logs.flush();
-    const rows = rt.context.store.db.prepare('SELECT container_id AS c, message AS m FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?').all(env.id, c.lines ?? 40) as { c: string; m: string }[];
-    return rows.reverse().map((r) => `${r.c} ${r.m}`);
+    const rows = await rt.context.store.logs.latest(env.id, c.lines ?? 40);
+    return rows.map((r) => `${r.containerId} ${r.message}`);
   },
   /** Bench only: sets variables the API refuses (NODE_OPTIONS, to profile a replica), then swaps. */
   async setEnvVars(c) {
-    const { svc, env } = environmentOf(c.service, c.environment);
-    rt.context.store.services.updateEnvironment(env.id, { envVars: c.vars });
-    const job = rt.context.deployer.recycle(svc.id, env.id, null);
+    const { svc, env } = await environmentOf(c.service, c.environment);
+    await rt.context.store.services.updateEnvironment(env.id, { envVars: c.vars });
+    const job = await rt.context.deployer.recycle(svc.id, env.id, null);
     const done = await rt.context.deployer.jobs.wait(job.id);
     if (done.status !== 'COMPLETED') throw new Error(done.progress);
     return { status: done.status };

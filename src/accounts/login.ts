@@ -32,7 +32,7 @@ export class Logins {
       const seconds = Math.ceil(waitMs / 1000);
       throw new FlexdError('TooManyLoginAttempts', `Too many failed logins. Try again in ${seconds} s.`, { status: 429, retryAfterSeconds: seconds });
     }
-    const user = accounts.findUserByEmail(email.trim());
+    const user = await accounts.findUserByEmail(email.trim());
     // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
     const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
     if (!user || !ok) {
@@ -41,9 +41,9 @@ export class Logins {
       throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
     }
     this.#byAccount.reset(accountKey);
-    accounts.deleteExpiredSessions(now);
+    await accounts.deleteExpiredSessions(now);
     const token = newSessionToken();
-    accounts.createSession(sessionTokenHash(token), user.id, now + this.ctx.settings.sessionTtlMs, this.ctx.settings.maxSessionsPerUser);
+    await accounts.createSession(sessionTokenHash(token), user.id, now + this.ctx.settings.sessionTtlMs, this.ctx.settings.maxSessionsPerUser);
     return { user, token };
   }
 }

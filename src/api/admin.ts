@@ -25,9 +25,9 @@ export async function bootstrapAdmin(ctx: RuntimeContext, o: BootstrapOptions): 
   const { accounts } = ctx.store;
   const email = o.email?.trim() || DEFAULT_ADMIN_EMAIL;
   const given = o.password !== undefined && o.password !== '';
-  if (accounts.countUsers() > 0) {
+  if (await accounts.countUsers() > 0) {
     if (given) {
-      const user = accounts.findUserByEmail(email);
+      const user = await accounts.findUserByEmail(email);
       if (!user || !await verifyPassword(o.password!, user.passwordHash)) {
         ctx.log.warn({ email },
           'the admin password given (FLEXD_ADMIN_PASSWORD) is ignored: this data dir already has accounts, and it only sets the first admin. '
@@ -38,7 +38,7 @@ export async function bootstrapAdmin(ctx: RuntimeContext, o: BootstrapOptions): 
   }
   if (!given && !o.generate) return {};
   const password = given ? o.password! : generatePassword();
-  accounts.createUser(email, await hashPassword(password), 'admin');
+  await accounts.createUser(email, await hashPassword(password), 'admin');
   ctx.log.info({ email }, 'created the first admin account');
   return given ? { email } : { email, generatedPassword: password };
 }

@@ -17,6 +17,7 @@ import { authorize } from './roles.ts';
 import { statusRoutes } from './status.ts';
 import { userRoutes } from './users.ts';
 import { versionRoutes } from './versions.ts';
+import { nodeRoutes } from './nodes.ts';
 import { runtimeRoutes } from './runtimes.ts';
 import type { ApiEnv } from './types.ts';
 
@@ -82,6 +83,7 @@ export function createManagementApi(ctx: RuntimeContext): Hono<ApiEnv> {
   app.route('/', logRoutes(ctx));
   app.route('/', jobRoutes(ctx));
   app.route('/', versionRoutes(ctx));
+  app.route('/', nodeRoutes(ctx));
   app.route('/', runtimeRoutes(ctx));
   return app;
 }

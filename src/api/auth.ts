@@ -33,8 +33,8 @@ export function sessionRoutes(ctx: RuntimeContext, requireUser: MiddlewareHandle
     return c.json({ email: user.email, token });
   });
 
-  app.delete('/session', requireUser, (c) => {
-    accounts.deleteSession(sessionTokenHash(presentedToken(c.req.header('authorization'))!));
+  app.delete('/session', requireUser, async (c) => {
+    await accounts.deleteSession(sessionTokenHash(presentedToken(c.req.header('authorization'))!));
     return c.body(null, 204);
   });
 
@@ -48,7 +48,7 @@ export function requireUser(ctx: RuntimeContext): MiddlewareHandler<ApiEnv> {
     if (token === undefined) {
       throw new FlexdError('InvalidCredentials', TOKEN_INVALID, { status: 401, debug: 'Send "Authorization: Kinvey <token>" from POST /session.' });
     }
-    const user = ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now());
+    const user = await ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now());
     if (!user) throw new FlexdError('InvalidCredentials', TOKEN_INVALID, { status: 401, debug: 'Log in again (POST /session).' });
     c.set('user', user);
     await next();

@@ -45,40 +45,40 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const { services } = ctx.store;
 
-  app.get('/v4/services/:sid/environments', (c) => {
-    const svc = serviceOr404(ctx, c.req.param('sid'));
-    return c.json(services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)));
+  app.get('/v4/services/:sid/environments', async (c) => {
+    const svc = await serviceOr404(ctx, c.req.param('sid'));
+    return c.json((await services.listEnvironments(svc.id)).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)));
   });
 
   app.post('/v4/services/:sid/environments', async (c) => {
-    const svc = serviceOr404(ctx, c.req.param('sid'));
+    const svc = await serviceOr404(ctx, c.req.param('sid'));
     const body = await readJson(c, CreateEnvironment);
     const envVars = body.environmentVariables === undefined ? {} : validateEnvVars(body.environmentVariables);
     // A new environment runs the default runtime unless it names one; one that cannot be had is refused now.
     const runtime = body.runtime ? checkRuntime(ctx, body.runtime) : ctx.runtimes.defaultName;
-    if (services.findEnvironment(svc.id, body.name)) throw nameTaken(body.name);
+    if (await services.findEnvironment(svc.id, body.name)) throw nameTaken(body.name);
     if (body.runtime) await ctx.runtimes.check(runtime);
-    const env = services.createEnvironment(svc.id, {
+    const env = await services.createEnvironment(svc.id, {
       name: body.name, secret: body.secret ?? randomBytes(GENERATED_SECRET_BYTES).toString('hex'),
       envVars, runtime, description: body.description ?? null, settings: body.settings,
     });
     return c.json(environmentView(env, ctx.runtimes.defaultName), 201);
   });
 
-  app.get('/v4/services/:sid/environments/:eid', (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+  app.get('/v4/services/:sid/environments/:eid', async (c) => {
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
     return c.json(environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName));
   });
 
   app.put('/v4/services/:sid/environments/:eid', async (c) => {
-    const { svc, env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    const { svc, env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
     const body = await readJson(c, UpdateEnvironment);
     // Everything is checked before anything is stored: a refused update changes nothing.
     const envVars = body.environmentVariables === undefined ? undefined : validateEnvVars(body.environmentVariables);
     const requested = body.runtime ? checkRuntime(ctx, body.runtime) : undefined;
     const runtime = requested !== undefined && requested !== ctx.runtimes.nameFor(env.runtime) ? requested : undefined;
     if (body.name !== undefined && body.name !== env.name) {
-      const other = services.findEnvironment(svc.id, body.name);
+      const other = await services.findEnvironment(svc.id, body.name);
       if (other && other.id !== env.id) throw nameTaken(body.name);
     }
     // A runtime that cannot be had (unknown major, wrong platform, offline) is refused before anything changes.
@@ -86,7 +86,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     // A new runtime of a serving environment is recorded by its job once the rebuilt version
     // serves on it (a failed rebuild leaves the old runtime serving and recorded).
     const deferRuntime = runtime !== undefined && env.activeVersionId !== null;
-    const updated = services.updateEnvironment(env.id, {
+    const updated = await services.updateEnvironment(env.id, {
       name: body.name, secret: body.secret, envVars, description: body.description, settings: body.settings,
       runtime: deferRuntime ? undefined : runtime,
     });
@@ -95,7 +95,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     // The secret is checked at the edge on every request; what the replicas see needs a restart,
     // applied as one graceful swap. Before the first deploy there is nothing to restart.
     if ((replicasNeedRestart(env, updated) || deferRuntime) && updated.activeVersionId) {
-      const job = ctx.deployer.recycle(svc.id, env.id, c.get('user').email,
+      const job = await ctx.deployer.recycle(svc.id, env.id, c.get('user').email,
         deferRuntime ? `Moving to runtime ${runtime}` : 'Applying the changed environment', deferRuntime ? { runtime } : {});
       c.header('X-Flexd-Job', job.id);
     }
@@ -103,8 +103,8 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   });
 
   app.delete('/v4/services/:sid/environments/:eid', async (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
-    services.deleteEnvironment(env.id);
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    await services.deleteEnvironment(env.id);
     await retireEnvironment(ctx, env.id);
     return c.body(null, 204);
   });

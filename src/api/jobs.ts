@@ -47,8 +47,8 @@ export function jobRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     return c.json({ job: job.id }, 201);
   });
 
-  app.get('/v4/jobs/:id', (c) => {
-    const job = ctx.store.jobs.get(c.req.param('id'));
+  app.get('/v4/jobs/:id', async (c) => {
+    const job = await ctx.store.jobs.get(c.req.param('id'));
     if (!job) throw new FlexdError('JobNotFound', 'The specified job could not be found.', { status: 404 });
     return c.json(jobView(job, c.get('user').role));
   });
@@ -62,18 +62,18 @@ function jobView(job: JobRow, role: Role) {
   const params = role === 'viewer' && vars && typeof vars === 'object'
     ? { ...job.params, environmentVariables: Object.fromEntries(Object.keys(vars).map((k) => [k, REDACTED])) }
     : job.params;
-  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params, createdAt: job.createdAt, updatedAt: job.updatedAt };
+  return { jobId: job.id, type: job.type, status: job.status, progress: job.progress, params, createdAt: job.createdAt, updatedAt: job.updatedAt, node: job.node };
 }
 
 async function acceptUpload(ctx: RuntimeContext, c: Context<ApiEnv>, contentType: string): Promise<JobRow> {
   let checked: Omit<DeployRequest, 'source'> | undefined;
-  const check = (fields: Map<string, string>) => { checked = checkDeploy(ctx, fields, c.get('user').email); };
+  const check = async (fields: Map<string, string>) => { checked = await checkDeploy(ctx, fields, c.get('user').email); };
   const incoming = (c.env as HttpBindings | undefined)?.incoming;
   const { fields, file } = await readUpload(bodyStream(c.req.raw, incoming), contentType, {
     maxFileBytes: ctx.settings.maxArchiveBytes,
     beforeFile: check,
   });
-  if (!checked) check(fields);
+  if (!checked) await check(fields);
   if (!file || file.length === 0) {
     throw new FlexdError('MissingArchive', 'The upload has no archive: send the project as a tar in the part named "file".', { status: 400 });
   }
@@ -83,7 +83,7 @@ async function acceptUpload(ctx: RuntimeContext, c: Context<ApiEnv>, contentType
 }
 
 /** The checks a deploy passes before its upload is accepted (KINVEY-CLI.md §4.3, §5). */
-function checkDeploy(ctx: RuntimeContext, fields: Map<string, string>, userEmail: string): Omit<DeployRequest, 'source'> {
+async function checkDeploy(ctx: RuntimeContext, fields: Map<string, string>, userEmail: string): Promise<Omit<DeployRequest, 'source'>> {
   const type = fields.get('type');
   if (type !== 'deployService') {
     throw new FlexdError('InvalidJobType', `An upload is a "deployService" job, not ${type === undefined ? 'a form without "type"' : `"${type}"`}.`, { status: 400 });
@@ -97,7 +97,7 @@ function checkDeploy(ctx: RuntimeContext, fields: Map<string, string>, userEmail
     throw new FlexdError('BadRequest', 'The "params" field is not valid JSON.', { status: 400, debug: (err as Error).message });
   }
   const params = parseWith(DeployParams, json, 'The "params" field');
-  const { svc, env } = environmentOr404(ctx, params.serviceId, params.serviceEnvironmentId);
+  const { svc, env } = await environmentOr404(ctx, params.serviceId, params.serviceEnvironmentId);
   if (params.version === undefined || params.version.trim() === '') {
     throw new FlexdError('MissingVersion', 'The deploy names no version. Add "version" (for example "1.0.0") to package.json and try again.', { status: 400 });
   }
@@ -105,7 +105,7 @@ function checkDeploy(ctx: RuntimeContext, fields: Map<string, string>, userEmail
   if (version === null) {
     throw new FlexdError('InvalidVersion', `Version "${params.version}" is not a semver version such as 1.0.0. Fix "version" in package.json and try again.`, { status: 400 });
   }
-  const newest = ctx.store.versions.newest(env.id);
+  const newest = await ctx.store.versions.newest(env.id);
   if (newest !== null && semver.valid(newest) !== null && !semver.gt(version, newest)) {
     const description = semver.eq(version, newest)
       ? `Version ${version} of this service has already been deployed. Please bump the version in package.json and try again.`
@@ -128,14 +128,14 @@ async function acceptJsonJob(ctx: RuntimeContext, c: Context<ApiEnv>): Promise<J
   if (body.type === 'deployService') {
     throw new FlexdError('UploadRequired', 'A deployService job is an upload: send multipart/form-data with "type", "params" and the project tar as "file".', { status: 400 });
   }
-  const { svc, env } = environmentOr404(ctx, body.params.serviceId, body.params.serviceEnvironmentId);
+  const { svc, env } = await environmentOr404(ctx, body.params.serviceId, body.params.serviceEnvironmentId);
   if (!env.activeVersionId) {
     throw new FlexdError('NotDeployed', 'Nothing has been deployed to this service environment yet.', { status: 409 });
   }
   if (body.type === 'recycleService') return ctx.deployer.recycle(svc.id, env.id, userEmail);
   const version = semver.valid(body.params.version) ?? body.params.version;
-  if (!ctx.store.versions.find(env.id, version)) {
-    const stored = ctx.store.versions.list(env.id).map((v) => v.version);
+  if (!await ctx.store.versions.find(env.id, version)) {
+    const stored = (await ctx.store.versions.list(env.id)).map((v) => v.version);
     throw new FlexdError('VersionNotFound', `Version ${version} was never deployed to this environment. Stored versions: ${stored.join(', ')}.`, { status: 404 });
   }
   return ctx.deployer.rollback(svc.id, env.id, version, userEmail);

@@ -12,15 +12,15 @@ import type { ApiEnv } from './types.ts';
 export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.get('/v4/services/:sid/environments/:eid/logs', async (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
     const url = c.req.url;
     const q = url.indexOf('?');
     const query = parseLogQuery(q === -1 ? '' : url.slice(q + 1));
     // Lines still waiting for the log thread would be missing from the answer.
     await ctx.logs.flush();
-    return c.json(query.kind === 'after' ? ctx.store.logs.since(env.id, query.afterId, query.limit)
-      : query.kind === 'tail' ? ctx.store.logs.tail(env.id, query.limit)
-        : ctx.store.logs.query(env.id, query));
+    return c.json(query.kind === 'after' ? await ctx.store.logs.since(env.id, query.afterId, query.limit)
+      : query.kind === 'tail' ? await ctx.store.logs.tail(env.id, query.limit)
+        : await ctx.store.logs.query(env.id, query));
   });
   return app;
 }

@@ -19,9 +19,10 @@ export interface UploadOptions {
   maxFileBytes: number;
   /**
    * Called with the fields sent before the file part (kinvey-cli sends `type` and `params`
-   * first): throwing refuses the upload before its file is read.
+   * first): throwing (or rejecting) refuses the upload before its file is read; the file waits
+   * until the check has passed.
    */
-  beforeFile(fields: Map<string, string>): void;
+  beforeFile(fields: Map<string, string>): void | Promise<void>;
 }
 
 /**
@@ -37,6 +38,8 @@ export function readUpload(source: Readable, contentType: string, options: Uploa
     const chunks: Buffer[] = [];
     let sawFile = false;
     let settled = false;
+    /** the check of the fields before the file: the upload resolves only once it has passed */
+    let checked: Promise<void> = Promise.resolve();
     let parser: busboy.Busboy;
     const fail = (err: unknown) => {
       if (settled) return;
@@ -66,23 +69,28 @@ export function readUpload(source: Readable, contentType: string, options: Uploa
         return fail(malformed(`Unexpected file part "${name}"; the archive goes in the part named "file".`));
       }
       sawFile = true;
-      try {
-        options.beforeFile(fields);
-      } catch (err) {
+      stream.pause();
+      checked = (async () => options.beforeFile(fields))();
+      checked.then(() => {
+        if (settled) return void stream.resume();
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('limit', () => fail(new FlexdError('ArchiveTooLarge',
+          `The archive is over the limit of ${options.maxFileBytes} bytes.`, { status: 413 })));
+        stream.resume(); // paused explicitly above: a 'data' listener alone does not restart it
+      }, (err: unknown) => {
         stream.resume();
-        return fail(err);
-      }
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('limit', () => fail(new FlexdError('ArchiveTooLarge',
-        `The archive is over the limit of ${options.maxFileBytes} bytes.`, { status: 413 })));
+        fail(err);
+      });
     });
     parser.on('filesLimit', () => fail(malformed('Send one file part only.')));
     parser.on('partsLimit', () => fail(malformed(`Send at most ${MAX_PARTS} parts.`)));
     parser.on('error', (err: Error) => fail(malformed(err.message)));
     parser.on('close', () => {
-      if (settled) return;
-      settled = true;
-      resolve({ fields, file: sawFile ? Buffer.concat(chunks) : undefined });
+      void checked.then(() => {
+        if (settled) return;
+        settled = true;
+        resolve({ fields, file: sawFile ? Buffer.concat(chunks) : undefined });
+      }, () => { /* failed: fail() answered */ });
     });
     source.on('error', (err) => fail(malformed(`The upload broke off: ${err.message}`)));
     source.pipe(parser);

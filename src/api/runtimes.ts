@@ -15,8 +15,8 @@ export function runtimeRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   app.get('/v4/runtimes', async (c) => {
     const { runtimes, store, supervisor } = ctx;
     const users = new Map<string, RuntimeUse[]>();
-    for (const svc of store.services.listServices()) {
-      for (const env of store.services.listEnvironments(svc.id)) {
+    for (const svc of await store.services.listServices()) {
+      for (const env of await store.services.listEnvironments(svc.id)) {
         const node: NodeRuntime | undefined = supervisor.pool(env.id)?.node;
         if (!node) continue;
         const list = users.get(node.nodePath) ?? [];

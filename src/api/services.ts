@@ -28,15 +28,16 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const { services, accounts } = ctx.store;
 
-  app.get('/v4/services', (c) => {
+  app.get('/v4/services', async (c) => {
     // kinvey-cli asks by organizationId (orgs with `security`) or appId; flexd has no apps, so an
     // appId matches nothing unless it is an organization's id.
     const owner = c.req.query('organizationId') ?? c.req.query('appId');
     const expand = c.req.query('expand') === 'environments';
-    return c.json(services.listServices(owner).map((svc) => ({
+    const list = await services.listServices(owner);
+    return c.json(await Promise.all(list.map(async (svc) => ({
       ...serviceView(svc),
-      ...(expand ? { environments: services.listEnvironments(svc.id).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)) } : {}),
-    })));
+      ...(expand ? { environments: (await services.listEnvironments(svc.id)).map((env) => environmentViewFor(env, c.get('user').role, ctx.runtimes.defaultName)) } : {}),
+    }))));
   });
 
   app.post('/v4/services', async (c) => {
@@ -44,36 +45,36 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     if (body.type !== undefined && body.type !== 'internal') {
       throw new FlexdError('UnsupportedServiceType', `flexd runs internal Flex services only, not type "${body.type}".`, { status: 400 });
     }
-    const orgId = body.access?.writers?.organizations?.[0] ?? accounts.defaultOrganization().id;
-    if (!accounts.getOrganization(orgId)) {
+    const orgId = body.access?.writers?.organizations?.[0] ?? (await accounts.defaultOrganization()).id;
+    if (!await accounts.getOrganization(orgId)) {
       throw new FlexdError('OrganizationNotFound', 'The specified organization could not be found.', { status: 404, debug: `No organization "${orgId}".` });
     }
-    if (services.findService(body.name)) throw nameTaken(body.name);
-    const made = services.createService(orgId, body.name);
-    return c.json(serviceView(body.description ? services.updateService(made.id, { description: body.description })! : made), 201);
+    if (await services.findService(body.name)) throw nameTaken(body.name);
+    const made = await services.createService(orgId, body.name);
+    return c.json(serviceView(body.description ? (await services.updateService(made.id, { description: body.description }))! : made), 201);
   });
 
-  app.get('/v4/services/:sid', (c) => c.json(serviceView(serviceOr404(ctx, c.req.param('sid')))));
+  app.get('/v4/services/:sid', async (c) => c.json(serviceView(await serviceOr404(ctx, c.req.param('sid')))));
 
   // kinvey-cli's `service apply` sends {name, type, description?, access} as GET returned them.
   // The name and description change; the type cannot, and the owner stays (access is read-only here).
   app.put('/v4/services/:sid', async (c) => {
-    const svc = serviceOr404(ctx, c.req.param('sid'));
+    const svc = await serviceOr404(ctx, c.req.param('sid'));
     const body = await readJson(c, UpdateService);
     if (body.type !== undefined && body.type !== 'internal') {
       throw new FlexdError('UnsupportedServiceType', `flexd runs internal Flex services only, not type "${body.type}".`, { status: 400 });
     }
     if (body.name !== undefined && body.name !== svc.name) {
-      const other = services.findService(body.name);
+      const other = await services.findService(body.name);
       if (other && other.id !== svc.id) throw nameTaken(body.name);
     }
-    return c.json(serviceView(services.updateService(svc.id, { name: body.name, description: body.description })!));
+    return c.json(serviceView((await services.updateService(svc.id, { name: body.name, description: body.description }))!));
   });
 
   app.delete('/v4/services/:sid', async (c) => {
-    const svc = serviceOr404(ctx, c.req.param('sid'));
-    const envs = services.listEnvironments(svc.id);
-    services.deleteService(svc.id);
+    const svc = await serviceOr404(ctx, c.req.param('sid'));
+    const envs = await services.listEnvironments(svc.id);
+    await services.deleteService(svc.id);
     await Promise.all(envs.map((env) => retireEnvironment(ctx, env.id)));
     return c.body(null, 204);
   });
@@ -87,10 +88,12 @@ export function serviceRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
  * removed again once that job settles.
  */
 export async function retireEnvironment(ctx: RuntimeContext, environmentId: string): Promise<void> {
-  const running = ctx.store.jobs.running(environmentId);
+  const running = await ctx.store.jobs.running(environmentId);
   if (running) void ctx.deployer.jobs.wait(running.id).then(() => ctx.supervisor.remove(environmentId));
   await ctx.supervisor.remove(environmentId);
   await ctx.logs.deleteEnvironment(environmentId);
+  // The other nodes stop its replicas too.
+  await ctx.cluster.announce(environmentId).catch((err: Error) => ctx.log.warn({ error: err.message }, 'could not announce a delete to the other nodes'));
 }
 
 const nameTaken = (name: string) =>

@@ -7,9 +7,9 @@ import type { ApiEnv } from './types.ts';
 /** `GET /v4/services/:sid/environments/:eid/status` (SPEC §5, KINVEY-CLI.md §6). */
 export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.get('/v4/services/:sid/environments/:eid/status', (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
-    return c.json(environmentStatus(ctx, env));
+  app.get('/v4/services/:sid/environments/:eid/status', async (c) => {
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    return c.json(await environmentStatus(ctx, env));
   });
   return app;
 }
@@ -26,11 +26,11 @@ export function statusRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
  * serving; `reason` says why the job failed), or COMPLETED. A failed version is never reported as
  * `deployment.version`: it was not stored, and the user may deploy it again once fixed.
  */
-export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Record<string, unknown> {
+export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Promise<Record<string, unknown>> {
   const { store, supervisor } = ctx;
-  const running = store.jobs.running(env.id);
-  const latest = running ?? store.jobs.latest(env.id);
-  const active = env.activeVersionId ? store.versions.get(env.activeVersionId) : undefined;
+  const running = await store.jobs.running(env.id);
+  const latest = running ?? await store.jobs.latest(env.id);
+  const active = env.activeVersionId ? await store.versions.get(env.activeVersionId) : undefined;
   if (!active && !latest && !env.lastError) return { status: 'NEW' };
 
   const pool = supervisor.pool(env.id);
@@ -55,6 +55,10 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     deployment = { status: 'COMPLETED', version: active?.version, runtime };
   }
 
+  // Several nodes: ONLINE at a version only when every live node serves it.
+  const nodes = ctx.store.backend === 'postgres' ? await nodesServing(ctx, env.id) : undefined;
+  if (status === 'ONLINE' && active && nodes?.some((n) => n.version !== active.version)) status = 'UPDATING';
+
   return {
     status,
     version: active?.version,
@@ -64,12 +68,26 @@ export function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow): Rec
     deployUserInfo: { email: env.deployerEmail ?? latest?.userEmail ?? null },
     deployment,
     // flexd's own: how the serving version came to serve (kinvey-cli shows requestedAt and the deployer only)
-    ...(active ? { origin: versionOrigin(ctx.store.jobs.lastActivation(env.id)) } : {}),
+    ...(active ? { origin: versionOrigin(await ctx.store.jobs.lastActivation(env.id)) } : {}),
     replicas: pool?.describe() ?? [],
     /** flexd's own: the Node the serving replicas run on */
     ...(pool?.node ? { node: { version: `v${pool.node.version}`, major: pool.node.major, source: pool.node.source } } : {}),
     ...(reason !== undefined ? { reason } : {}),
+    ...(nodes ? { nodes } : {}),
   };
+}
+
+/** Each live node's version, replicas and status for the environment (this node's own from memory, the others' from their last heartbeat). */
+async function nodesServing(ctx: RuntimeContext, environmentId: string): Promise<{ name: string; version: string | null; replicas: number; status: string }[]> {
+  const nodes = await ctx.cluster.nodes().catch(() => []);
+  return nodes.filter((n) => n.live || n.name === ctx.cluster.nodeName).map((n) => {
+    if (n.name === ctx.cluster.nodeName) {
+      const pool = ctx.supervisor.pool(environmentId);
+      return { name: n.name, version: pool?.version ?? null, replicas: pool?.replicaCount ?? 0, status: !pool ? 'NOT RUNNING' : pool.suspension !== null ? 'SUSPENDED' : 'ONLINE' };
+    }
+    const s = n.serving.find((x) => x.environmentId === environmentId);
+    return { name: n.name, version: s?.version ?? null, replicas: s?.replicas ?? 0, status: s?.status ?? 'NOT RUNNING' };
+  });
 }
 
 /** The job that put the active version in place, as `{kind: 'deploy'|'rollback', by, at, from?}`; null when unknown (restored from an older flexd). */

@@ -41,13 +41,13 @@ export function userRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const { accounts } = ctx.store;
 
-  const userOr404 = (uid: string): UserRow => {
-    const user = accounts.getUser(uid) ?? accounts.findUserByEmail(uid);
+  const userOr404 = async (uid: string): Promise<UserRow> => {
+    const user = await accounts.getUser(uid) ?? await accounts.findUserByEmail(uid);
     if (!user) throw new FlexdError('UserNotFound', 'The specified account could not be found.', { status: 404, debug: uid });
     return user;
   };
-  const keepAnAdmin = (user: UserRow, what: string) => {
-    if (user.role === 'admin' && accounts.countAdmins() <= 1) {
+  const keepAnAdmin = async (user: UserRow, what: string) => {
+    if (user.role === 'admin' && await accounts.countAdmins() <= 1) {
       throw new FlexdError('LastAdmin', `${user.email} is the only admin; ${what} would leave nobody to manage accounts.`, {
         status: 409, debug: 'Make another account admin first.',
       });
@@ -62,45 +62,45 @@ export function userRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     if (!await verifyPassword(body.currentPassword, user.passwordHash)) {
       throw new FlexdError('InvalidCredentials', 'The current password is wrong.', { status: 401 });
     }
-    accounts.setPasswordHash(user.id, await hashPassword(body.password));
+    await accounts.setPasswordHash(user.id, await hashPassword(body.password));
     // Other devices log in again with the new password; this session goes on.
-    accounts.deleteSessionsOf(user.id, sessionTokenHash(presentedToken(c.req.header('authorization'))!));
+    await accounts.deleteSessionsOf(user.id, sessionTokenHash(presentedToken(c.req.header('authorization'))!));
     return c.body(null, 204);
   });
 
-  app.get('/v4/users', (c) => c.json(accounts.listUsers().map(userView)));
+  app.get('/v4/users', async (c) => c.json((await accounts.listUsers()).map(userView)));
 
   app.post('/v4/users', async (c) => {
     const body = await readJson(c, CreateUser);
-    if (accounts.findUserByEmail(body.email)) {
+    if (await accounts.findUserByEmail(body.email)) {
       throw new FlexdError('UserExists', `An account for ${body.email} already exists.`, { status: 409 });
     }
     const password = body.password ?? generatePassword();
-    const user = accounts.createUser(body.email, await hashPassword(password), body.role);
+    const user = await accounts.createUser(body.email, await hashPassword(password), body.role);
     // A generated password is answered this once; only its hash is kept.
     return c.json({ ...userView(user), ...(body.password === undefined ? { password } : {}) }, 201);
   });
 
-  app.get('/v4/users/:uid', (c) => c.json(userView(userOr404(c.req.param('uid')))));
+  app.get('/v4/users/:uid', async (c) => c.json(userView(await userOr404(c.req.param('uid')))));
 
   app.put('/v4/users/:uid', async (c) => {
-    const user = userOr404(c.req.param('uid'));
+    const user = await userOr404(c.req.param('uid'));
     const body = await readJson(c, UpdateUser);
     if (body.role !== undefined && body.role !== user.role) {
-      keepAnAdmin(user, `making it a ${body.role}`);
-      accounts.setRole(user.id, body.role);
+      await keepAnAdmin(user, `making it a ${body.role}`);
+      await accounts.setRole(user.id, body.role);
     }
     if (body.password !== undefined) {
-      accounts.setPasswordHash(user.id, await hashPassword(body.password));
-      accounts.deleteSessionsOf(user.id);
+      await accounts.setPasswordHash(user.id, await hashPassword(body.password));
+      await accounts.deleteSessionsOf(user.id);
     }
-    return c.json(userView(accounts.getUser(user.id)!));
+    return c.json(userView((await accounts.getUser(user.id))!));
   });
 
-  app.delete('/v4/users/:uid', (c) => {
-    const user = userOr404(c.req.param('uid'));
-    keepAnAdmin(user, 'removing it');
-    accounts.deleteUser(user.id);
+  app.delete('/v4/users/:uid', async (c) => {
+    const user = await userOr404(c.req.param('uid'));
+    await keepAnAdmin(user, 'removing it');
+    await accounts.deleteUser(user.id);
     return c.body(null, 204);
   });
 

@@ -9,9 +9,9 @@ import type { ApiEnv } from './types.ts';
  */
 export function versionRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.get('/v4/services/:sid/environments/:eid/versions', (c) => {
-    const { env } = environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
-    return c.json(ctx.store.versions.list(env.id).map((v) => ({
+  app.get('/v4/services/:sid/environments/:eid/versions', async (c) => {
+    const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
+    return c.json((await ctx.store.versions.list(env.id)).map((v) => ({
       id: v.id, version: v.version, size: v.size, hash: v.hash, sdkVersion: v.sdkVersion, createdAt: v.createdAt,
       active: v.id === env.activeVersionId,
     })));

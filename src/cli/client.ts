@@ -138,6 +138,10 @@ export class ApiClient {
   runtimes(): Promise<RuntimeList> {
     return this.request('GET', '/v4/runtimes');
   }
+  /** GET /v4/nodes: the nodes of the database (docs/scale-out.md). */
+  nodes(): Promise<{ name: string; live: boolean; lastSeen: string; startedAt: string; flexdVersion: string; environments: number; replicas: number }[]> {
+    return this.request('GET', '/v4/nodes');
+  }
   versions(serviceId: string, environmentId: string): Promise<StoredVersion[]> {
     return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/versions`);
   }

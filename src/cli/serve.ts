@@ -16,6 +16,7 @@ const FLAGS = {
   'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
+  database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   runtime: { type: 'string', multiple: true },
@@ -31,7 +32,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): RuntimeOpt
   const options: Record<string, unknown> = {};
   for (const flag of Object.keys(FLAGS)) {
     if (flag === 'help' || flag === 'runtime') continue;
-    const raw = (values as Record<string, unknown>)[flag] ?? env[envName(flag)];
+    const raw = (values as Record<string, unknown>)[flag] ?? env[flag === 'database' ? 'FLEXD_DATABASE_URL' : envName(flag)];
     if (raw === undefined || raw === '') continue;
     const key = camel(flag);
     if (typeof DEFAULTS[key as keyof typeof DEFAULTS] === 'boolean') {
@@ -83,6 +84,9 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too
+  --database URL         several nodes on one PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (FLEXD_DATABASE_URL);
+                         default: SQLite in the data dir (docs/scale-out.md)
+  --node-name NAME       this node's name among the database's nodes (FLEXD_NODE_NAME, default: the host name)
 
 Every flag is also an environment variable: FLEXD_ and the flag in upper case (FLEXD_REQUEST_TIMEOUT_MS).
 The first start creates an admin: FLEXD_ADMIN_EMAIL and FLEXD_ADMIN_PASSWORD, or a generated password printed once.

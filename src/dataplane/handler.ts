@@ -4,11 +4,10 @@ import { BodyBudget } from '../edge/budget.ts';
 import { capDiscardedBody } from '../edge/drain.ts';
 import { FlexdError, isFlexdError } from '../errors.ts';
 import { secretsEqual } from '../secrets.ts';
-import type { Store } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { answerBodyText, answerFromTask } from './answer.ts';
 import { isJsonContentType, parseJsonBody } from './body.ts';
-import { EnvironmentDirectory } from './directory.ts';
+import type { EnvironmentDirectory } from './directory.ts';
 import { readBody } from './read-body.ts';
 import { receiverDialect } from './receiver-dialect.ts';
 import { routeRequest } from './task.ts';
@@ -29,7 +28,8 @@ const INVALID_CREDENTIALS = {
 export const UNAUTHENTICATED_BODY_BYTES = 64 * 1024;
 
 export interface DataPlaneDeps {
-  store: Store;
+  /** where `/flex/{service}/{environment}` is resolved, in memory (never a database round trip per request) */
+  directory: EnvironmentDirectory;
   supervisor: Supervisor;
   bodyLimitBytes: number;
   /** every data-plane body at once holds at most this many bytes (default: no limit) */
@@ -38,7 +38,7 @@ export interface DataPlaneDeps {
   observe?: (environmentId: string, res: ServerResponse) => void;
 }
 
-interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory; budget: BodyBudget }
+interface Deps extends DataPlaneDeps { budget: BodyBudget }
 
 /**
  * `/flex/{service}/{environment}/…`: the SDK's local routes, per environment. Builds the task
@@ -49,7 +49,6 @@ interface Deps extends DataPlaneDeps { directory: EnvironmentDirectory; budget: 
 export function createDataPlane(dataPlaneDeps: DataPlaneDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const deps: Deps = {
     ...dataPlaneDeps,
-    directory: new EnvironmentDirectory(dataPlaneDeps.store),
     budget: dataPlaneDeps.bodyBudget ?? new BodyBudget(Number.POSITIVE_INFINITY),
   };
   return (req, res) => {
@@ -69,7 +68,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   const environment = decodeSegment(parts[3]);
   const rest = parts.length > 4 ? `/${parts.slice(4).join('/')}` : '/';
 
-  const env = service === undefined || environment === undefined ? undefined : deps.directory.resolve(service, environment);
+  const env = service === undefined || environment === undefined ? undefined : await deps.directory.resolve(service, environment);
   if (!env) {
     req.resume();
     throw new FlexdError('ServiceNotFound', `No service environment at /flex/${parts[2] ?? ''}/${parts[3] ?? ''}.`, { status: 404 });

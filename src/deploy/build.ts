@@ -77,9 +77,9 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
     // Keyed by what was resolved: each package's folder, version and package.json time.
     const key = `resolved-${createHash('sha256').update(JSON.stringify([req.node.major, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
-    const cached = store.dependencyTrees.get(key);
+    const cached = await store.dependencyTrees.get(key);
     if (cached) {
-      store.dependencyTrees.touch(key);
+      await store.dependencyTrees.touch(key);
       tree = { key, sdkVersion: cached.sdkVersion };
     } else {
       // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
@@ -93,11 +93,11 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
     const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major });
-    const cached = hasRootInstallScripts(original) ? undefined : store.dependencyTrees.get(key);
+    const cached = hasRootInstallScripts(original) ? undefined : await store.dependencyTrees.get(key);
     if (cached) {
       progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
       for (const note of cached.notes) progress(note);
-      store.dependencyTrees.touch(key);
+      await store.dependencyTrees.touch(key);
       tree = { key, sdkVersion: cached.sdkVersion };
       projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
     } else {
@@ -125,10 +125,11 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   }
   reportSkipped(projectPart, progress, '');
   if (tree?.archive) {
-    store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: await holdsNativeAddon(tree.archive) });
+    await store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: await holdsNativeAddon(tree.archive) });
   }
-  const nativeAddons = (tree !== null && store.dependencyTrees.get(tree.key)?.nativeAddons === true) || await holdsNativeAddon(projectPart.archive);
-  const size = projectPart.archive.length + (tree ? store.dependencyTrees.get(tree.key)?.size ?? 0 : 0);
+  const stored = tree === null ? undefined : await store.dependencyTrees.get(tree.key);
+  const nativeAddons = stored?.nativeAddons === true || await holdsNativeAddon(projectPart.archive);
+  const size = projectPart.archive.length + (stored?.size ?? 0);
   const hash = createHash('sha256').update(projectPart.archive).update(tree?.key ?? '').digest('hex');
   return { project: projectPart.archive, dependenciesKey: tree?.key ?? null, size, hash, sdkVersion: tree?.sdkVersion ?? null, nativeAddons };
 }

@@ -23,18 +23,19 @@ export class JobRunner {
     const lines: string[] = [];
     let latest = { status: job.status, progress: job.progress };
     let unrecorded = false;
+    // Progress is recorded in the order it was said: each write waits for the one before.
+    let recorded = Promise.resolve();
     const progress = (status: JobStatus, text: string) => {
       lines.push(text);
       if (lines.length > 30) lines.shift();
       latest = { status, progress: lines.join('\n') };
-      try {
-        this.store.jobs.update(job.id, status, latest.progress);
-      } catch (err) {
+      const row = latest;
+      recorded = recorded.then(() => this.store.jobs.update(job.id, row.status, row.progress)).catch((err: Error) => {
         // A full disk or a closed database: the job goes on and its waiters still hear how it
         // ended; the row says it was unfinished, and the next start marks it ERROR.
-        if (!unrecorded) this.log.error({ job: job.id, error: (err as Error).message }, 'could not record the progress of a job');
+        if (!unrecorded) this.log.error({ job: job.id, error: err.message }, 'could not record the progress of a job');
         unrecorded = true;
-      }
+      });
     };
     const previous = this.chains.get(key) ?? Promise.resolve();
     const run = previous.then(async () => {
@@ -48,21 +49,24 @@ export class JobRunner {
         reason = (err as Error).message.split('\n')[0];
         error = err;
       }
-      this.settle(job, { ...latest, reason, error });
+      await recorded;
+      await this.settle(job, { ...latest, reason, error });
     });
     this.chains.set(key, run);
     void run.finally(() => { if (this.chains.get(key) === run) this.chains.delete(key); });
   }
 
   /** Resolves with the job once it is COMPLETED or ERROR. */
-  wait(jobId: string): Promise<FinishedJob> {
-    const job = this.store.jobs.get(jobId);
-    if (job && (job.status === 'COMPLETED' || job.status === 'ERROR')) return Promise.resolve(job);
-    return new Promise((resolve) => {
+  async wait(jobId: string): Promise<FinishedJob> {
+    // Registered before the store is read: a job that ends meanwhile still finds its waiter.
+    const settled = new Promise<FinishedJob>((resolve) => {
       const list = this.waiters.get(jobId) ?? [];
       list.push(resolve);
       this.waiters.set(jobId, list);
     });
+    const job = await this.store.jobs.get(jobId);
+    if (job && (job.status === 'COMPLETED' || job.status === 'ERROR')) return job;
+    return settled;
   }
 
   /** Resolves when every queued job has finished (shutdown). */
@@ -71,13 +75,13 @@ export class JobRunner {
   }
 
   /** Tells the waiters how the job ended: as stored, or as it ran when the store could not record it. */
-  private settle(job: JobRow, latest: Pick<FinishedJob, 'status' | 'progress' | 'reason' | 'error'>): void {
-    const list = this.waiters.get(job.id) ?? [];
-    this.waiters.delete(job.id);
+  private async settle(job: JobRow, latest: Pick<FinishedJob, 'status' | 'progress' | 'reason' | 'error'>): Promise<void> {
     let stored: JobRow | undefined;
     try {
-      stored = this.store.jobs.get(job.id);
+      stored = await this.store.jobs.get(job.id);
     } catch { /* the database is closed */ }
+    const list = this.waiters.get(job.id) ?? [];
+    this.waiters.delete(job.id);
     for (const resolve of list) resolve({ ...(stored ?? job), ...latest });
   }
 }

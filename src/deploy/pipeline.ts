@@ -48,14 +48,14 @@ export class Deployer {
   /** Builds run one at a time (oneBuildAtATime): they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger }) {
+  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void>; nodeName?: string }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
   }
 
-  deploy(req: DeployRequest): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
+  async deploy(req: DeployRequest): Promise<JobRow> {
+    const job = await this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
       params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, version: req.version, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
     this.jobs.enqueue(job, (progress) => this.runDeploy(job, req, progress));
     return job;
@@ -66,16 +66,16 @@ export class Deployer {
    * variables). The runtime's newest release is picked up; with `runtime` the environment moves
    * to that runtime, its version rebuilt for the new major, and the change is recorded once it serves.
    */
-  recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle', changes: { runtime?: string } = {}): JobRow {
-    const job = this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId,
+  async recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle', changes: { runtime?: string } = {}): Promise<JobRow> {
+    const job = await this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId,
       params: { serviceId, serviceEnvironmentId: environmentId, ...(changes.runtime ? { runtime: changes.runtime } : {}) }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
-      const env = this.environment(environmentId);
+      const env = await this.environment(environmentId);
       if (!env.activeVersionId) {
-        if (changes.runtime) this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime });
+        if (changes.runtime) await this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime });
         return `${why}: nothing deployed yet; the change applies at the next deploy`;
       }
-      const version = this.deps.store.versions.get(env.activeVersionId)!;
+      const version = (await this.deps.store.versions.get(env.activeVersionId))!;
       const node = await this.runtimeFor(changes.runtime ?? env.runtime, (line) => progress('DEPLOYING', line));
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version} on Node ${node.version}`);
       await this.activate(env, version, node, undefined, { runtime: changes.runtime }, progress);
@@ -86,18 +86,18 @@ export class Deployer {
   }
 
   /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
-  rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): JobRow {
+  async rollback(serviceId: string, environmentId: string, version: string, userEmail: string | null): Promise<JobRow> {
     // the version it replaces, for the status page's "rolled back from" (the job's own record)
-    const current = this.deps.store.services.getEnvironment(environmentId)?.activeVersionId;
-    const from = current ? this.deps.store.versions.get(current)?.version : undefined;
-    const job = this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
+    const current = (await this.deps.store.services.getEnvironment(environmentId))?.activeVersionId;
+    const from = current ? (await this.deps.store.versions.get(current))?.version : undefined;
+    const job = await this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
       params: { serviceId, serviceEnvironmentId: environmentId, version, ...(from !== undefined ? { from } : {}) }, userEmail });
     this.jobs.enqueue(job, async (progress) => {
       try {
-        const env = this.environment(environmentId);
-        const stored = this.deps.store.versions.find(environmentId, version);
+        const env = await this.environment(environmentId);
+        const stored = await this.deps.store.versions.find(environmentId, version);
         if (!stored) throw new FlexdError('VersionNotFound', `Version ${version} is not stored for this environment.`, { status: 404 });
-        const replaced = env.activeVersionId ? this.deps.store.versions.get(env.activeVersionId)?.version : undefined;
+        const replaced = env.activeVersionId ? (await this.deps.store.versions.get(env.activeVersionId))?.version : undefined;
         const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
         progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
         await this.activate(env, stored, node, userEmail, {}, progress);
@@ -113,29 +113,39 @@ export class Deployer {
 
   /** On start: bring every environment back on its last active version. */
   async restoreAll(): Promise<void> {
-    const failed = this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
+    // On PostgreSQL the other nodes' jobs run on: only this node's own are cut short.
+    const failed = await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again',
+      this.deps.store.backend === 'postgres' ? [this.deps.nodeName ?? ''] : undefined);
     if (failed.jobs > 0) {
       this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
     // No job runs yet: whatever is in the builds folder is the scratch space of a job flexd was killed in.
     for (const name of readdirSync(this.box.buildsDir)) rmSync(join(this.box.buildsDir, name), { recursive: true, force: true });
     rmSync(join(this.deps.dataDir, 'builds'), { recursive: true, force: true }); // before flexd built in a box
-    const envs = this.deps.store.services.listEnvironments().filter((e) => e.activeVersionId);
+    const envs = (await this.deps.store.services.listEnvironments()).filter((e) => e.activeVersionId);
     const queue = [...envs];
     const worker = async () => {
       for (let env = queue.shift(); env; env = queue.shift()) {
-        const version = this.deps.store.versions.get(env.activeVersionId!);
+        const version = await this.deps.store.versions.get(env.activeVersionId!);
         if (!version) continue;
         try {
-          // The installed release serves (flexd's start waits on no registry); a missing one is installed.
-          const node = await this.deps.runtimes.acquire(this.deps.runtimes.nameFor(env.runtime), { refresh: false });
-          await this.deps.supervisor.activate(env, await this.builtFor(version, node), node);
+          await this.serveStored(env, version);
         } catch (err) {
-          this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
+          await this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
         }
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  /**
+   * Serves a stored version as it is recorded (at start, and on a node following another node's
+   * change, src/cluster): on the environment's runtime, the installed release (flexd's start waits
+   * on no registry; a missing one is installed), rebuilt only if it was built for another major.
+   */
+  async serveStored(env: EnvironmentRow, version: VersionRow): Promise<void> {
+    const node = await this.deps.runtimes.acquire(this.deps.runtimes.nameFor(env.runtime), { refresh: false });
+    await this.deps.supervisor.activate(env, await this.builtFor(version, node), node);
   }
 
   private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void): Promise<string> {
@@ -147,7 +157,7 @@ export class Deployer {
     this.deps.events?.emit({ type: 'deploy-started', environmentId: req.environmentId, jobId: job.id, version: target });
     try {
       progress('BUILDING', 'Building');
-      const node = await this.runtimeFor(req.runtime ?? this.environment(req.environmentId).runtime, (line) => progress('BUILDING', line));
+      const node = await this.runtimeFor(req.runtime ?? (await this.environment(req.environmentId)).runtime, (line) => progress('BUILDING', line));
       mkdirSync(buildDir, { recursive: true, mode: 0o711 });
       const uploaded = join(buildDir, 'project');
       let projectDir: string;
@@ -168,7 +178,7 @@ export class Deployer {
         projectDir = uploaded;
       }
       const read = await readProject(projectDir);
-      const newest = store.versions.newest(req.environmentId);
+      const newest = await store.versions.newest(req.environmentId);
       const project = { ...read, version: req.versionOverride ?? (req.autoVersion ? nextVersion(read.version, newest) : read.version) };
       target = project.version;
       checkVersionIncreases(project.version, newest);
@@ -178,24 +188,24 @@ export class Deployer {
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
         settings: this.deps.settings, node, progress: (line) => progress('BUILDING', line),
       }));
-      version = store.versions.add(req.environmentId, {
+      version = await store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
         sdkVersion: built.sdkVersion, runtime: builtForMajor(node.major), jobId: job.id, nativeAddons: built.nativeAddons,
       });
       const size = built.size;
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
-      let env = this.environment(req.environmentId);
+      let env = await this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
       await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
-      pruneTrees(store);
+      await pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started, by: req.userEmail });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
       try {
-        if (version) store.versions.remove(version.id);
+        if (version) await store.versions.remove(version.id);
       } catch { /* the database refuses even this: the reason below matters more */ }
-      this.recordError(req.environmentId, err);
+      await this.recordError(req.environmentId, err);
       this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
       // The job's text is the description; its waiters in this process also get the error itself (its code).
       throw new Error(describe(err), { cause: err });
@@ -214,14 +224,17 @@ export class Deployer {
       const built = await this.builtFor(version, node, progress);
       await this.deps.supervisor.activate(env, built, node);
     } catch (err) {
-      this.recordError(env.id, err);
+      await this.recordError(env.id, err);
       throw err;
     }
-    this.deps.store.services.updateEnvironment(env.id, {
+    await this.deps.store.services.updateEnvironment(env.id, {
       activeVersionId: version.id, requestedVersion: version.version, requestedAt: new Date().toISOString(),
       ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
       envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
     });
+    // Every other node swaps to what this one now runs (src/cluster); a database that is away
+    // meanwhile loses nothing: the nodes re-read everything when they hear from it again.
+    await this.deps.announce?.(env.id).catch((err: Error) => this.deps.log?.warn({ error: err.message }, 'could not announce a change to the other nodes'));
   }
 
   /** The Node an environment's runtime runs on, its newest release picked up (installed on first use). */
@@ -242,12 +255,12 @@ export class Deployer {
     try {
       mkdirSync(buildDir, { recursive: true, mode: 0o711 });
       const projectDir = join(buildDir, 'project');
-      await unpackArtifact({ project: this.deps.store.versions.artifact(version.id).project, dependencies: null }, projectDir);
+      await unpackArtifact({ project: await this.deps.store.versions.projectPart(version.id), dependencies: null }, projectDir);
       readableByAll(projectDir);
       const built = await this.oneBuildAtATime(() => buildProject({
         projectDir, buildDir, box: this.box, store: this.deps.store, settings: this.deps.settings, node, progress: say,
       }));
-      const rebuilt = this.deps.store.versions.rebuilt(version.id, {
+      const rebuilt = await this.deps.store.versions.rebuilt(version.id, {
         project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash, sdkVersion: built.sdkVersion,
         runtime: builtForMajor(node.major), nativeAddons: built.nativeAddons,
       });
@@ -265,14 +278,14 @@ export class Deployer {
     return run;
   }
 
-  private recordError(environmentId: string, err: unknown): void {
+  private async recordError(environmentId: string, err: unknown): Promise<void> {
     try {
-      this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
+      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
     } catch { /* deleted meanwhile */ }
   }
 
-  private environment(id: string): EnvironmentRow {
-    const env = this.deps.store.services.getEnvironment(id);
+  private async environment(id: string): Promise<EnvironmentRow> {
+    const env = await this.deps.store.services.getEnvironment(id);
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
@@ -326,9 +339,9 @@ function storageFull(err: unknown, consequence: string): unknown {
 }
 
 /** Drops stored dependency trees no version has used for a while. */
-function pruneTrees(store: Store): void {
+async function pruneTrees(store: Store): Promise<void> {
   try {
-    store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
+    await store.dependencyTrees.prune(new Date(Date.now() - UNUSED_DEPENDENCY_TREE_KEEP_MS).toISOString());
   } catch { /* a full or closed database: the next deploy tries again */ }
 }
 

@@ -10,6 +10,7 @@ import { environmentStatus } from '../api/status.ts';
 import type { RuntimeContext } from '../context.ts';
 import type { FinishedJob } from '../deploy/jobs.ts';
 import { FlexdError, isFlexdError } from '../errors.ts';
+import { environmentChanges } from '../events/environment-changes.ts';
 import type { DeployJob, EnvironmentStatus, LogLine, Runtime, VersionInfo } from '../public.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import type { Pool } from '../supervisor/pool.ts';
@@ -53,7 +54,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       if (runtime !== undefined) await ctx.runtimes.check(runtime);
       const env = await ensureEnvironment(ctx, o);
       const version = o.version === 'auto' ? undefined : o.version;
-      const job = deployer.deploy({
+      const job = await deployer.deploy({
         serviceId: env.serviceId, environmentId: env.id, source: { kind: 'directory', dir: o.dir }, runtime,
         envVars: o.env, userEmail: null, version, versionOverride: version, autoVersion: o.version === 'auto',
       });
@@ -66,14 +67,17 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       const env = await environmentOf(ctx, t);
       const next = replace ? given : { ...env.envVars, ...given };
       if (isDeepStrictEqual(next, env.envVars)) return next;
-      await store.services.updateEnvironment(env.id, { envVars: next });
-      if (env.activeVersionId) await finished(deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
+      const updated = await store.services.updateEnvironment(env.id, { envVars: next });
+      // the status page's recent events and the server log name the variables (never their values)
+      const changes = environmentChanges(env, updated);
+      if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: null });
+      if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
       return next;
     }),
 
     recycle: (target) => call('recycle', async () => {
       const env = await deployedEnvironmentOf(ctx, checkTarget(target, 'recycle'));
-      return finished(deployer.recycle(env.serviceId, env.id, null), 'recycle');
+      return finished(await deployer.recycle(env.serviceId, env.id, null), 'recycle');
     }),
 
     rollback: (target, version) => call('rollback', async () => {
@@ -84,7 +88,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
         const stored = (await store.versions.list(env.id)).map((v) => v.version);
         throw new FlexdError('VersionNotFound', `Version ${wanted} was never deployed to this environment. Stored versions: ${stored.join(', ')}.`, { status: 404 });
       }
-      return finished(deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
+      return finished(await deployer.rollback(env.serviceId, env.id, wanted, null), 'rollback');
     }),
 
     versions: (target) => call('versions', async () => {

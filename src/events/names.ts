@@ -1,17 +1,12 @@
-import type { Store } from '../store/index.ts';
+import type { EnvironmentDirectory, EnvironmentNames } from '../dataplane/directory.ts';
 
-export interface EnvironmentNames { service: string; environment: string }
+export type { EnvironmentNames } from '../dataplane/directory.ts';
 
 /**
  * The service and environment names of an environment id, for log lines and metric labels
- * (names, not ids: that is what people search for). A deleted environment keeps its id as its name.
+ * (names, not ids: that is what people search for), from the in-memory directory: an event is
+ * logged without a database round trip. A deleted environment keeps the names it had.
  */
-export function environmentNames(store: Store, environmentId: string): EnvironmentNames {
-  try {
-    const env = store.services.getEnvironment(environmentId);
-    const svc = env ? store.services.getService(env.serviceId) : undefined;
-    return { service: svc?.name ?? '(deleted)', environment: env?.name ?? environmentId };
-  } catch {
-    return { service: '(unknown)', environment: environmentId }; // the database is closing
-  }
+export function environmentNames(directory: EnvironmentDirectory, environmentId: string): EnvironmentNames {
+  return directory.names(environmentId);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { Store } from '../store/index.ts';
+import type { EnvironmentDirectory } from '../dataplane/directory.ts';
 import type { EventBus, FlexdEvent } from './bus.ts';
 import { environmentNames } from './names.ts';
 
@@ -11,12 +11,12 @@ import { environmentNames } from './names.ts';
  *   2026-11-30T00:10:02.120Z INFO  deploy finished service=orders environment=Development version=1.0.1 durationMs=812
  *   2026-11-30T00:12:40.004Z ERROR replica exited service=orders environment=Development reason=memory restartInMs=0 …
  */
-export function logServerEvents(events: EventBus, store: Store, log: Logger): void {
+export function logServerEvents(events: EventBus, directory: EnvironmentDirectory, log: Logger): void {
   events.on((e) => {
     const { environmentId, type, ...fields } = e;
     // `by: null` (a change an embedder made, with no account) is left out rather than printed as null
     const present = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null));
-    const line = { ...environmentNames(store, environmentId), ...present };
+    const line = { ...environmentNames(directory, environmentId), ...present };
     switch (e.type) {
       case 'deploy-started': return log.info(line, 'deploy started');
       case 'deploy-finished': return log.info(line, 'deploy finished');

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { EnvironmentDirectory } from '../dataplane/directory.ts';
 import type { EventBus } from '../events/bus.ts';
 import { environmentNames } from '../events/names.ts';
 import type { Store } from '../store/index.ts';
@@ -26,12 +27,13 @@ interface Entry {
 
 export interface MetricsDeps {
   store: Store;
+  directory: EnvironmentDirectory;
   supervisor: Supervisor;
   events: EventBus;
   /** a token Prometheus may scrape with besides a session (`--metrics-token`) */
   scrapeToken?: string;
   /** an environment's status (NEW, UPDATING, ONLINE, ERROR), as the status API computes it */
-  status: (environmentId: string) => string;
+  status: (environmentId: string) => Promise<string>;
   /** flexd's own version, for flexd_build_info */
   version?: string;
 }
@@ -79,17 +81,17 @@ export class Metrics {
         for (const p of await pools()) this.set(p.labels, p.queued);
       } });
     new Gauge({ name: 'flexd_log_ring_bytes', help: 'Bytes held in the environment\'s log ring', labelNames: ['service', 'environment'], registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const env of deps.store.services.listEnvironments()) this.set({ ...environmentNames(deps.store, env.id) }, deps.store.logs.bytes(env.id));
+        for (const env of await deps.store.services.listEnvironments()) this.set({ ...environmentNames(deps.directory, env.id) }, deps.store.logs.bytes(env.id));
       } });
 
     new Gauge({ name: 'flexd_environment_status', help: 'An environment\'s status as `flexd status` says it (NEW, UPDATING, ONLINE, ERROR): 1 for the current one', labelNames: ['service', 'environment', 'status'], registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const env of deps.store.services.listEnvironments()) {
-          const names = environmentNames(deps.store, env.id);
-          const current = deps.status(env.id);
+        for (const env of await deps.store.services.listEnvironments()) {
+          const names = environmentNames(deps.directory, env.id);
+          const current = await deps.status(env.id);
           for (const status of ['NEW', 'UPDATING', 'ONLINE', 'ERROR']) this.set({ ...names, status }, status === current ? 1 : 0);
         }
       } });
@@ -98,14 +100,14 @@ export class Metrics {
 
     deps.events.on((e) => {
       if (e.type === 'deploy-finished' || e.type === 'deploy-failed') {
-        deploys.inc({ ...environmentNames(deps.store, e.environmentId), result: e.type === 'deploy-finished' ? 'success' : 'failure' });
+        deploys.inc({ ...environmentNames(deps.directory, e.environmentId), result: e.type === 'deploy-finished' ? 'success' : 'failure' });
       } else if (e.type === 'replica-exit' && (e.reason === 'crash' || e.reason === 'memory' || e.reason === 'liveness')) {
-        restarts.inc({ ...environmentNames(deps.store, e.environmentId), reason: e.reason });
+        restarts.inc({ ...environmentNames(deps.directory, e.environmentId), reason: e.reason });
         (this.entries.get(e.environmentId) ?? this.entry(e.environmentId)).restarts++;
       } else if (e.type === 'swap') {
         // A swap follows any rename (the environment's name is in NODE_ENV): look the names up again.
         const entry = this.entries.get(e.environmentId);
-        if (entry) Object.assign(entry.stats, environmentNames(deps.store, e.environmentId));
+        if (entry) Object.assign(entry.stats, environmentNames(deps.directory, e.environmentId));
       }
     });
   }
@@ -138,7 +140,7 @@ export class Metrics {
   }
 
   private entry(environmentId: string): Entry {
-    const { service, environment } = environmentNames(this.deps.store, environmentId);
+    const { service, environment } = environmentNames(this.deps.directory, environmentId);
     const entry: Entry = { stats: new RequestStats(service, environment), restarts: 0, sample: { at: Date.now(), requests: 0 }, rate: 0 };
     this.entries.set(environmentId, entry);
     return entry;
@@ -154,14 +156,14 @@ export class Metrics {
   }
 
   private async readPools() {
-    const { store, supervisor } = this.deps;
+    const { store, supervisor, directory } = this.deps;
     const out = [];
-    for (const env of store.services.listEnvironments()) {
+    for (const env of await store.services.listEnvironments()) {
       const pool = supervisor.pool(env.id);
       if (!pool) continue;
       const replicas = pool.describe();
       const rss = await Promise.all(replicas.map((r) => residentBytes(r.pid)));
-      out.push({ labels: environmentNames(store, env.id), replicas, queued: pool.queued, memoryBytes: rss.reduce((a, b) => a + b, 0) });
+      out.push({ labels: environmentNames(directory, env.id), replicas, queued: pool.queued, memoryBytes: rss.reduce((a, b) => a + b, 0) });
     }
     return out;
   }

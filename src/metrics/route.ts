@@ -15,7 +15,7 @@ export function metricsRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const token = /^(?:Bearer|Kinvey)\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const scrapeToken = ctx.metrics.scrapeToken;
     const allowed = token !== undefined
-      && ((scrapeToken !== undefined && secretsEqual(token, scrapeToken)) || ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now()) !== undefined);
+      && ((scrapeToken !== undefined && secretsEqual(token, scrapeToken)) || await ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now()) !== undefined);
     if (!allowed) {
       c.header('WWW-Authenticate', 'Bearer realm="flexd metrics"');
       return c.json({ code: 'InvalidCredentials', description: 'Send a session token or the metrics token as "Authorization: Bearer <token>".', debug: '' }, 401);

@@ -1,4 +1,4 @@
-import { statementCache, type Db } from './db.ts';
+import type { SqlClient } from './sql.ts';
 import { newId, nowIso } from './ids.ts';
 
 export interface OrganizationRow { id: string; name: string; createdAt: string }
@@ -12,114 +12,117 @@ export type Role = (typeof ROLES)[number];
 
 export interface UserRow { id: string; email: string; passwordHash: string; role: Role; createdAt: string }
 
-const USER_COLUMNS = 'id, email, password_hash AS passwordHash, role, created_at AS createdAt';
+const USER_COLUMNS = 'id, email, password_hash AS "passwordHash", role, created_at AS "createdAt"';
+const ORGANIZATION_COLUMNS = 'id, name, created_at AS "createdAt"';
 
 /** Organizations, users and their management sessions. Only hashes of passwords and tokens are stored. */
 export class AccountStore {
-  private readonly sql: ReturnType<typeof statementCache>;
+  constructor(private readonly db: SqlClient) {}
 
-  constructor(private readonly db: Db) {
-    this.sql = statementCache(db);
+  listOrganizations(): Promise<OrganizationRow[]> {
+    return this.db.all<OrganizationRow>(`SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY created_at`);
   }
 
-  listOrganizations(): OrganizationRow[] {
-    return this.sql('SELECT id, name, created_at AS createdAt FROM organizations ORDER BY created_at').all() as OrganizationRow[];
-  }
-
-  getOrganization(id: string): OrganizationRow | undefined {
-    return this.sql('SELECT id, name, created_at AS createdAt FROM organizations WHERE id = ?').get(id) as OrganizationRow | undefined;
+  getOrganization(id: string): Promise<OrganizationRow | undefined> {
+    return this.db.get<OrganizationRow>(`SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = ?`, [id]);
   }
 
   /** The organization created on first start; new services belong to it unless told otherwise. */
-  defaultOrganization(): OrganizationRow {
-    const existing = this.listOrganizations()[0];
+  async defaultOrganization(): Promise<OrganizationRow> {
+    const existing = (await this.listOrganizations())[0];
     if (existing) return existing;
-    const row = { id: newId(), name: 'Default', createdAt: nowIso() };
-    this.sql('INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)').run(row.id, row.name, row.createdAt);
-    return row;
+    // Two nodes starting at once on one database: the name is unique, so the second keeps the first one's.
+    await this.db.run('INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING', [newId(), 'Default', nowIso()]);
+    return (await this.listOrganizations())[0];
   }
 
-  countUsers(): number {
-    return (this.sql('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  async countUsers(): Promise<number> {
+    return (await this.db.get<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM users'))!.n;
   }
 
-  createUser(email: string, passwordHash: string, role: Role = 'admin'): UserRow {
+  async createUser(email: string, passwordHash: string, role: Role = 'admin'): Promise<UserRow> {
     const row = { id: newId(), email, passwordHash, role, createdAt: nowIso() };
-    this.sql('INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(row.id, row.email, row.passwordHash, row.role, row.createdAt);
+    await this.db.run('INSERT INTO users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)',
+      [row.id, row.email, row.passwordHash, row.role, row.createdAt]);
     return row;
   }
 
-  listUsers(): UserRow[] {
-    return this.sql(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`).all() as UserRow[];
+  listUsers(): Promise<UserRow[]> {
+    return this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
   }
 
-  countAdmins(): number {
-    return (this.sql("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'").get() as { n: number }).n;
+  async countAdmins(): Promise<number> {
+    return (await this.db.get<{ n: number }>("SELECT CAST(COUNT(*) AS INTEGER) AS n FROM users WHERE role = 'admin'"))!.n;
   }
 
-  /** E-mails compare without case (the column is COLLATE NOCASE). */
-  findUserByEmail(email: string): UserRow | undefined {
-    return this.sql(`SELECT ${USER_COLUMNS} FROM users WHERE email = ?`).get(email) as UserRow | undefined;
+  /** E-mails compare without case (SQLite: the column is COLLATE NOCASE; PostgreSQL: a unique index on lower(email)). */
+  findUserByEmail(email: string): Promise<UserRow | undefined> {
+    return this.db.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower(?)`, [email]);
   }
 
-  getUser(id: string): UserRow | undefined {
-    return this.sql(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).get(id) as UserRow | undefined;
+  getUser(id: string): Promise<UserRow | undefined> {
+    return this.db.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
   }
 
-  setRole(userId: string, role: Role): void {
-    this.sql('UPDATE users SET role = ? WHERE id = ?').run(role, userId);
+  async setRole(userId: string, role: Role): Promise<void> {
+    await this.db.run('UPDATE users SET role = ? WHERE id = ?', [role, userId]);
   }
 
-  setPasswordHash(userId: string, passwordHash: string): void {
-    this.sql('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId);
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db.run('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, userId]);
   }
 
-  /** Removes the account; its sessions go with it (ON DELETE CASCADE), so its tokens stop working at once. */
-  deleteUser(userId: string): void {
-    this.sql('DELETE FROM sessions WHERE user_id = ?').run(userId);
-    this.sql('DELETE FROM users WHERE id = ?').run(userId);
+  /** Removes the account and its sessions, so its tokens stop working at once. */
+  async deleteUser(userId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM sessions WHERE user_id = ?', [userId]);
+      await tx.run('DELETE FROM users WHERE id = ?', [userId]);
+    });
   }
 
   /**
    * Stores a new session and keeps at most `maxPerUser` of the user's live sessions: the oldest
    * (soonest to expire) end first, so a script that logs in on every run cannot pile up rows.
    */
-  createSession(tokenHash: string, userId: string, expiresAt: number, maxPerUser = Infinity): void {
-    this.db.transaction(() => {
-      this.sql('INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)').run(tokenHash, userId, expiresAt);
+  async createSession(tokenHash: string, userId: string, expiresAt: number, maxPerUser = Infinity): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)', [tokenHash, userId, expiresAt]);
       if (Number.isFinite(maxPerUser)) {
-        this.sql(`DELETE FROM sessions WHERE user_id = ? AND token_hash NOT IN
-          (SELECT token_hash FROM sessions WHERE user_id = ? ORDER BY expires_at DESC LIMIT ?)`).run(userId, userId, maxPerUser);
+        await tx.run(`DELETE FROM sessions WHERE user_id = ? AND token_hash NOT IN
+          (SELECT token_hash FROM sessions WHERE user_id = ? ORDER BY expires_at DESC LIMIT ?)`, [userId, userId, maxPerUser]);
       }
-    })();
+    });
   }
 
-  countSessions(userId: string): number {
-    return (this.sql('SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?').get(userId) as { n: number }).n;
+  async countSessions(userId?: string): Promise<number> {
+    const row = userId === undefined
+      ? await this.db.get<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM sessions')
+      : await this.db.get<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM sessions WHERE user_id = ?', [userId]);
+    return row!.n;
   }
 
   /** Ends every session of the user except `keepTokenHash` (after a password change: the other devices log in again). */
-  deleteSessionsOf(userId: string, keepTokenHash?: string): void {
-    this.sql('DELETE FROM sessions WHERE user_id = ? AND token_hash != ?').run(userId, keepTokenHash ?? '');
+  async deleteSessionsOf(userId: string, keepTokenHash?: string): Promise<void> {
+    await this.db.run('DELETE FROM sessions WHERE user_id = ? AND token_hash != ?', [userId, keepTokenHash ?? '']);
   }
 
   /** The user of a live session, looked up by the token's hash (an index lookup, not a string comparison of secrets). */
-  sessionUser(tokenHash: string, now: number): UserRow | undefined {
-    const row = this.sql('SELECT user_id AS userId, expires_at AS expiresAt FROM sessions WHERE token_hash = ?').get(tokenHash) as { userId: string; expiresAt: number } | undefined;
+  async sessionUser(tokenHash: string, now: number): Promise<UserRow | undefined> {
+    const row = await this.db.get<{ userId: string; expiresAt: number }>(
+      'SELECT user_id AS "userId", expires_at AS "expiresAt" FROM sessions WHERE token_hash = ?', [tokenHash]);
     if (!row) return undefined;
-    if (row.expiresAt <= now) {
-      this.deleteSession(tokenHash);
+    if (Number(row.expiresAt) <= now) {
+      await this.deleteSession(tokenHash);
       return undefined;
     }
     return this.getUser(row.userId);
   }
 
-  deleteSession(tokenHash: string): void {
-    this.sql('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.db.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash]);
   }
 
-  deleteExpiredSessions(now: number): void {
-    this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(now);
+  async deleteExpiredSessions(now: number): Promise<void> {
+    await this.db.run('DELETE FROM sessions WHERE expires_at <= ?', [now]);
   }
 }

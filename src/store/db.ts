@@ -35,19 +35,3 @@ function migrate(db: Db): void {
     })();
   }
 }
-
-/**
- * Prepared statements by SQL text, prepared once. Preparing costs more than running a simple
- * lookup, and the data plane looks an environment up on every request.
- */
-export function statementCache(db: Db): (sql: string) => Database.Statement {
-  const cache = new Map<string, Database.Statement>();
-  return (sql) => {
-    let stmt = cache.get(sql);
-    if (!stmt) {
-      stmt = db.prepare(sql);
-      cache.set(sql, stmt);
-    }
-    return stmt;
-  };
-}

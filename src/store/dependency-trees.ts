@@ -1,4 +1,4 @@
-import { statementCache, type Db } from './db.ts';
+import type { SqlClient } from './sql.ts';
 import { nowIso } from './ids.ts';
 
 /** One installed dependency tree: node_modules as npm left it, as a gzip'ed tar. */
@@ -20,39 +20,50 @@ export interface DependencyTreeRow {
  * with the same dependencies hold node_modules once.
  */
 export class DependencyTreeStore {
-  private readonly sql: ReturnType<typeof statementCache>;
+  constructor(private readonly db: SqlClient) {}
 
-  constructor(private readonly db: Db) {
-    this.sql = statementCache(db);
+  async get(key: string): Promise<DependencyTreeRow | undefined> {
+    const row = await this.db.get<Omit<DependencyTreeRow, 'notes' | 'nativeAddons'> & { notes: string; nativeAddons: number }>(
+      `SELECT key, size, sdk_version AS "sdkVersion", notes, native_addons AS "nativeAddons", created_at AS "createdAt", used_at AS "usedAt"
+      FROM dependency_trees WHERE key = ?`, [key]);
+    return row && { ...row, size: Number(row.size), notes: JSON.parse(row.notes) as string[], nativeAddons: row.nativeAddons === 1 };
   }
 
-  get(key: string): DependencyTreeRow | undefined {
-    const row = this.sql(`SELECT key, size, sdk_version AS sdkVersion, notes, native_addons AS nativeAddons, created_at AS createdAt, used_at AS usedAt
-      FROM dependency_trees WHERE key = ?`).get(key) as (Omit<DependencyTreeRow, 'notes' | 'nativeAddons'> & { notes: string; nativeAddons: number }) | undefined;
-    return row && { ...row, notes: JSON.parse(row.notes) as string[], nativeAddons: row.nativeAddons === 1 };
-  }
-
-  tree(key: string): Buffer {
-    const row = this.sql('SELECT tree FROM dependency_trees WHERE key = ?').get(key) as { tree: Buffer } | undefined;
+  async tree(key: string): Promise<Buffer> {
+    const row = await this.db.get<{ tree: Buffer }>(`SELECT tree FROM ${this.db.dialect.name === 'sqlite' ? 'dependency_trees' : 'dependency_tree_blobs'} WHERE key = ?`, [key]);
     if (!row) throw new Error(`dependency tree ${key} not found`);
     return row.tree;
   }
 
   /** Stores a tree under `key`; a tree already stored under it is kept (same inputs, same tree). */
-  add(key: string, fields: { tree: Buffer; sdkVersion: string | null; notes: string[]; nativeAddons: boolean }): void {
+  async add(key: string, fields: { tree: Buffer; sdkVersion: string | null; notes: string[]; nativeAddons: boolean }): Promise<void> {
     const now = nowIso();
-    this.sql(`INSERT INTO dependency_trees (key, tree, size, sdk_version, notes, native_addons, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`)
-      .run(key, fields.tree, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), fields.nativeAddons ? 1 : 0, now, now);
+    const values = [key, fields.tree.length, fields.sdkVersion, JSON.stringify(fields.notes), fields.nativeAddons ? 1 : 0, now, now];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run(`INSERT INTO dependency_trees (key, size, sdk_version, notes, native_addons, created_at, used_at, tree) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`, [...values, fields.tree]);
+      return;
+    }
+    // PostgreSQL: the tar in a table of its own, never read with the row that describes it.
+    await this.db.transaction(async (tx) => {
+      await tx.run(`INSERT INTO dependency_trees (key, size, sdk_version, notes, native_addons, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET used_at = excluded.used_at`, values);
+      await tx.run('INSERT INTO dependency_tree_blobs (key, tree) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [key, fields.tree]);
+    });
   }
 
-  touch(key: string): void {
-    this.sql('UPDATE dependency_trees SET used_at = ? WHERE key = ?').run(nowIso(), key);
+  async touch(key: string): Promise<void> {
+    await this.db.run('UPDATE dependency_trees SET used_at = ? WHERE key = ?', [nowIso(), key]);
+  }
+
+  /** How many trees are stored. */
+  async count(): Promise<number> {
+    return (await this.db.get<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM dependency_trees'))!.n;
   }
 
   /** Drops trees no version uses and nothing reused since `before` (ISO time). Returns how many. */
-  prune(before: string): number {
-    return this.sql(`DELETE FROM dependency_trees WHERE used_at < ?
-      AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.dependencies_key = dependency_trees.key)`).run(before).changes;
+  async prune(before: string): Promise<number> {
+    return (await this.db.run(`DELETE FROM dependency_trees WHERE used_at < ?
+      AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.dependencies_key = dependency_trees.key)`, [before])).changes;
   }
 }

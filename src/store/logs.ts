@@ -1,5 +1,6 @@
-// Only a type from db.ts: this module is also bundled into the log thread, which loads better-sqlite3 itself.
+// Only types: this module is also bundled into the log thread, which loads better-sqlite3 itself.
 import type { Db } from './db.ts';
+import type { SqlClient } from './sql.ts';
 
 export interface LogRecord {
   environmentId: string;
@@ -16,57 +17,50 @@ export interface LogQuery { from?: string; to?: string; limit: number; page: num
 /** Bytes each environment's records count against its ring cap, by environment id. */
 export type RingTotals = Record<string, number>;
 
-const COLUMNS = 'id, container_id AS containerId, timestamp, threshold, message';
+const COLUMNS = 'id, container_id AS "containerId", timestamp, threshold, message';
 
 /**
  * The read side of the log records, on the runtime's own connection: queries, `logs --follow`,
  * and each environment's ring total as the writer last reported it. Writes (inserts, trimming,
- * deletion) go through LogRing on the log thread's connection (logs/store-thread.ts), so a
- * flood of lines never takes the event loop that routes requests.
+ * deletion) go through a LogSink: on SQLite the LogRing on the log thread's connection
+ * (logs/store-thread.ts), so a flood of lines never takes the event loop that routes requests.
  */
 export class LogStore {
   private readonly totals = new Map<string, number>();
-  private readonly byRange;
-  private readonly byFrom;
-  private readonly byTo;
-  private readonly byEnvironment;
-  private readonly after;
-  private readonly newest;
 
-  constructor(db: Db) {
-    const page = (where: string) => db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ?${where} ORDER BY id LIMIT ? OFFSET ?`);
-    this.byRange = page(' AND timestamp >= ? AND timestamp <= ?');
-    this.byFrom = page(' AND timestamp >= ?');
-    this.byTo = page(' AND timestamp <= ?');
-    this.byEnvironment = page('');
-    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
-    this.after = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`);
-    this.newest = db.prepare(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`);
-  }
+  constructor(private readonly db: SqlClient) {}
 
   /** The newest `limit` records, oldest first (rt.logs). */
-  latest(environmentId: string, limit: number): LogRow[] {
-    return toRows(this.newest.all(environmentId, limit)).reverse();
+  async latest(environmentId: string, limit: number): Promise<LogRow[]> {
+    return toRows(await this.db.all(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? ORDER BY id DESC LIMIT ?`, [environmentId, limit])).reverse();
   }
 
   /** Oldest first, as kinvey-cli prints them. `page` counts from 1. */
-  query(environmentId: string, q: LogQuery): LogRow[] {
+  async query(environmentId: string, q: LogQuery): Promise<LogRow[]> {
     const offset = (q.page - 1) * q.limit;
-    const rows = q.from && q.to ? this.byRange.all(environmentId, q.from, q.to, q.limit, offset)
-      : q.from ? this.byFrom.all(environmentId, q.from, q.limit, offset)
-        : q.to ? this.byTo.all(environmentId, q.to, q.limit, offset)
-          : this.byEnvironment.all(environmentId, q.limit, offset);
-    return toRows(rows);
+    const where: string[] = [];
+    const params: unknown[] = [environmentId];
+    if (q.from) { where.push(' AND timestamp >= ?'); params.push(q.from); }
+    if (q.to) { where.push(' AND timestamp <= ?'); params.push(q.to); }
+    return toRows(await this.db.all(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ?${where.join('')} ORDER BY id LIMIT ? OFFSET ?`,
+      [...params, q.limit, offset]));
   }
 
   /** The newest `limit` records, oldest first (the status page's first screen). */
-  tail(environmentId: string, limit: number): LogRow[] {
-    return toRows(this.newest.all(environmentId, limit)).reverse();
+  tail(environmentId: string, limit: number): Promise<LogRow[]> {
+    return this.latest(environmentId, limit);
   }
 
   /** Records newer than `afterId`, for `logs --follow`. */
-  since(environmentId: string, afterId: number, limit: number): LogRow[] {
-    return toRows(this.after.all(environmentId, afterId, limit));
+  async since(environmentId: string, afterId: number, limit: number): Promise<LogRow[]> {
+    return toRows(await this.db.all(`SELECT ${COLUMNS} FROM logs WHERE environment_id = ? AND id > ? ORDER BY id LIMIT ?`, [environmentId, afterId, limit]));
+  }
+
+  /** The environment's records as stored (not as last reported): how many, and the bytes they count against its cap. */
+  async stored(environmentId: string): Promise<{ rows: number; bytes: number }> {
+    const row = await this.db.get<{ rows: number | string; bytes: number | string }>(
+      'SELECT COUNT(*) AS rows, COALESCE(SUM(bytes), 0) AS bytes FROM logs WHERE environment_id = ?', [environmentId]);
+    return { rows: Number(row!.rows), bytes: Number(row!.bytes) };
   }
 
   /** What the environment's ring holds, in bytes, as of the last batch the log thread stored (flush first). */
@@ -151,10 +145,10 @@ export class LogRing {
 }
 
 /** What a record costs against the ring cap: its text plus a fixed overhead for the row. */
-function recordBytes(r: LogRecord): number {
+export function recordBytes(r: LogRecord): number {
   return Buffer.byteLength(r.message) + 64;
 }
 
 function toRows(rows: unknown[]): LogRow[] {
-  return (rows as (Omit<LogRow, '_id'> & { id: number })[]).map(({ id, ...rest }) => ({ _id: String(id), ...rest }));
+  return (rows as (Omit<LogRow, '_id'> & { id: number | string })[]).map(({ id, ...rest }) => ({ _id: String(id), ...rest }));
 }

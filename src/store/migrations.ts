@@ -120,4 +120,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE versions ADD COLUMN native_addons INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX versions_dependencies ON versions(dependencies_key);
   `,
+  // 6: which node runs (or ran) each job: GET /v4/jobs/:id names it (one node on SQLite, several
+  // on PostgreSQL, where a restarted node fails only its own unfinished jobs)
+  `
+  ALTER TABLE jobs ADD COLUMN node TEXT;
+  `,
 ];

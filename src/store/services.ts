@@ -1,4 +1,4 @@
-import { statementCache, type Db } from './db.ts';
+import type { SqlClient } from './sql.ts';
 import { newId, nowIso } from './ids.ts';
 
 export interface ServiceRow { id: string; organizationId: string; name: string; description: string | null; createdAt: string }
@@ -40,103 +40,111 @@ function toEnvironment(r: RawEnvironment): EnvironmentRow {
   };
 }
 
-const SERVICE_COLUMNS = 'id, organization_id AS organizationId, name, description, created_at AS createdAt';
+const SERVICE_COLUMNS = 'id, organization_id AS "organizationId", name, description, created_at AS "createdAt"';
 
 /** Services and their environments. */
 export class ServiceStore {
-  private readonly sql: ReturnType<typeof statementCache>;
-  /** Bumped by every write, so readers may cache lookups until it changes (see dataplane/directory.ts). */
+  /**
+   * Bumped after every write (and by the cluster when another node announces one), so readers may
+   * cache lookups until it changes (see dataplane/directory.ts).
+   */
   revision = 0;
+  private readonly listeners = new Set<(local: boolean) => void>();
 
-  constructor(private readonly db: Db) {
-    this.sql = statementCache(db);
+  constructor(private readonly db: SqlClient) {}
+
+  /** Tells the caches that services or environments changed elsewhere (another node). */
+  invalidate(): void {
+    this.changed(false);
   }
 
-  createService(organizationId: string, name: string): ServiceRow {
+  /** Calls `listener` after every change (it may re-read at once); `local`: made through this store, not announced by another node. */
+  onChange(listener: (local: boolean) => void): void {
+    this.listeners.add(listener);
+  }
+
+  private changed(local = true): void {
     this.revision++;
+    for (const listener of this.listeners) listener(local);
+  }
+
+  async createService(organizationId: string, name: string): Promise<ServiceRow> {
     const row = { id: newId(), organizationId, name, description: null, createdAt: nowIso() };
-    this.sql('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)')
-      .run(row.id, row.organizationId, row.name, row.createdAt);
+    await this.db.run('INSERT INTO services (id, organization_id, name, created_at) VALUES (?, ?, ?, ?)',
+      [row.id, row.organizationId, row.name, row.createdAt]);
+    this.changed();
     return row;
   }
 
-  getService(id: string): ServiceRow | undefined {
-    return this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE id = ?`).get(id) as ServiceRow | undefined;
+  getService(id: string): Promise<ServiceRow | undefined> {
+    return this.db.get<ServiceRow>(`SELECT ${SERVICE_COLUMNS} FROM services WHERE id = ?`, [id]);
   }
 
   /** By id or, failing that, by name (the data plane and flexd's CLI accept either). */
-  findService(idOrName: string): ServiceRow | undefined {
-    return this.getService(idOrName)
-      ?? this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE name = ?`).get(idOrName) as ServiceRow | undefined;
+  async findService(idOrName: string): Promise<ServiceRow | undefined> {
+    return await this.getService(idOrName)
+      ?? await this.db.get<ServiceRow>(`SELECT ${SERVICE_COLUMNS} FROM services WHERE name = ?`, [idOrName]);
   }
 
-  listServices(organizationId?: string): ServiceRow[] {
-    return (organizationId === undefined
-      ? this.sql(`SELECT ${SERVICE_COLUMNS} FROM services ORDER BY name`).all()
-      : this.sql(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`).all(organizationId)) as ServiceRow[];
+  listServices(organizationId?: string): Promise<ServiceRow[]> {
+    return organizationId === undefined
+      ? this.db.all<ServiceRow>(`SELECT ${SERVICE_COLUMNS} FROM services ORDER BY name`)
+      : this.db.all<ServiceRow>(`SELECT ${SERVICE_COLUMNS} FROM services WHERE organization_id = ? ORDER BY name`, [organizationId]);
   }
 
   /** A new name and/or description (`undefined` keeps, `null` clears the description). */
-  updateService(id: string, patch: { name?: string; description?: string | null }): ServiceRow | undefined {
-    this.revision++;
-    if (patch.name !== undefined) this.sql('UPDATE services SET name = ? WHERE id = ?').run(patch.name, id);
-    if (patch.description !== undefined) this.sql('UPDATE services SET description = ? WHERE id = ?').run(patch.description, id);
+  async updateService(id: string, patch: { name?: string; description?: string | null }): Promise<ServiceRow | undefined> {
+    if (patch.name !== undefined) await this.db.run('UPDATE services SET name = ? WHERE id = ?', [patch.name, id]);
+    if (patch.description !== undefined) await this.db.run('UPDATE services SET description = ? WHERE id = ?', [patch.description, id]);
+    this.changed();
     return this.getService(id);
   }
 
-  deleteService(id: string): boolean {
-    this.revision++;
-    return this.sql('DELETE FROM services WHERE id = ?').run(id).changes > 0;
+  async deleteService(id: string): Promise<boolean> {
+    const { changes } = await this.db.run('DELETE FROM services WHERE id = ?', [id]);
+    this.changed();
+    return changes > 0;
   }
 
-  createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number | boolean>; description?: string | null }): EnvironmentRow {
-    this.revision++;
+  async createEnvironment(serviceId: string, fields: { name: string; secret: string; envVars?: Record<string, string>; runtime?: string | null; settings?: Record<string, number | boolean>; description?: string | null }): Promise<EnvironmentRow> {
     const id = newId();
-    this.sql(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at, account_slot)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
-      fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso(), this.freeAccountSlot());
-    return this.getEnvironment(id)!;
+    await this.db.transaction(async (tx) => {
+      await tx.run(`INSERT INTO environments (id, service_id, name, secret, env_vars, runtime, settings, description, created_at, account_slot)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [id, serviceId, fields.name, fields.secret, JSON.stringify(fields.envVars ?? {}),
+        fields.runtime ?? null, JSON.stringify(fields.settings ?? {}), fields.description ?? null, nowIso(), await freeAccountSlot(tx)]);
+    });
+    this.changed();
+    return (await this.getEnvironment(id))!;
   }
 
-  /** The smallest account slot no live environment holds (a deleted environment's slot is free again). */
-  private freeAccountSlot(): number {
-    const taken = this.sql('SELECT account_slot AS slot FROM environments WHERE account_slot IS NOT NULL ORDER BY account_slot').all() as { slot: number }[];
-    let slot = 0;
-    for (const row of taken) {
-      if (row.slot !== slot) break;
-      slot++;
-    }
-    return slot;
-  }
-
-  getEnvironment(id: string): EnvironmentRow | undefined {
-    const r = this.sql('SELECT * FROM environments WHERE id = ?').get(id) as RawEnvironment | undefined;
+  async getEnvironment(id: string): Promise<EnvironmentRow | undefined> {
+    const r = await this.db.get<RawEnvironment>('SELECT * FROM environments WHERE id = ?', [id]);
     return r && toEnvironment(r);
   }
 
   /** An environment of a service by id or name. */
-  findEnvironment(serviceId: string, idOrName: string): EnvironmentRow | undefined {
-    const r = (this.sql('SELECT * FROM environments WHERE service_id = ? AND id = ?').get(serviceId, idOrName)
-      ?? this.sql('SELECT * FROM environments WHERE service_id = ? AND name = ?').get(serviceId, idOrName)) as RawEnvironment | undefined;
+  async findEnvironment(serviceId: string, idOrName: string): Promise<EnvironmentRow | undefined> {
+    const r = await this.db.get<RawEnvironment>('SELECT * FROM environments WHERE service_id = ? AND id = ?', [serviceId, idOrName])
+      ?? await this.db.get<RawEnvironment>('SELECT * FROM environments WHERE service_id = ? AND name = ?', [serviceId, idOrName]);
     return r && toEnvironment(r);
   }
 
-  listEnvironments(serviceId?: string): EnvironmentRow[] {
-    const rows = (serviceId === undefined
-      ? this.sql('SELECT * FROM environments ORDER BY created_at').all()
-      : this.sql('SELECT * FROM environments WHERE service_id = ? ORDER BY created_at').all(serviceId)) as RawEnvironment[];
+  async listEnvironments(serviceId?: string): Promise<EnvironmentRow[]> {
+    const rows = serviceId === undefined
+      ? await this.db.all<RawEnvironment>('SELECT * FROM environments ORDER BY created_at')
+      : await this.db.all<RawEnvironment>('SELECT * FROM environments WHERE service_id = ? ORDER BY created_at', [serviceId]);
     return rows.map(toEnvironment);
   }
 
   /** Removes the environment and, by cascade, its stored versions. */
-  deleteEnvironment(id: string): boolean {
-    this.revision++;
-    return this.sql('DELETE FROM environments WHERE id = ?').run(id).changes > 0;
+  async deleteEnvironment(id: string): Promise<boolean> {
+    const { changes } = await this.db.run('DELETE FROM environments WHERE id = ?', [id]);
+    this.changed();
+    return changes > 0;
   }
 
-  updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
-    | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>): EnvironmentRow {
-    this.revision++;
+  async updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
+    | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>): Promise<EnvironmentRow> {
     const columns: Record<string, string> = {
       name: 'name', secret: 'secret', envVars: 'env_vars', runtime: 'runtime', settings: 'settings', description: 'description',
       activeVersionId: 'active_version_id', requestedVersion: 'requested_version', requestedAt: 'requested_at',
@@ -149,7 +157,19 @@ export class ServiceStore {
       sets.push(`${columns[key]} = ?`);
       values.push(key === 'envVars' || key === 'settings' ? JSON.stringify(value) : value);
     }
-    if (sets.length > 0) this.sql(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
-    return this.getEnvironment(id)!;
+    if (sets.length > 0) await this.db.run(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`, [...values, id]);
+    this.changed();
+    return (await this.getEnvironment(id))!;
   }
+}
+
+/** The smallest account slot no live environment holds (a deleted environment's slot is free again). */
+async function freeAccountSlot(tx: SqlClient): Promise<number> {
+  const taken = await tx.all<{ slot: number }>('SELECT account_slot AS slot FROM environments WHERE account_slot IS NOT NULL ORDER BY account_slot');
+  let slot = 0;
+  for (const row of taken) {
+    if (row.slot !== slot) break;
+    slot++;
+  }
+  return slot;
 }

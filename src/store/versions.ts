@@ -1,4 +1,4 @@
-import { statementCache, type Db } from './db.ts';
+import type { SqlClient } from './sql.ts';
 import { newId, nowIso } from './ids.ts';
 import semver from 'semver';
 
@@ -15,99 +15,116 @@ export interface ArtifactParts {
   dependencies: Buffer | null;
 }
 
-const COLUMNS = `id, environment_id AS environmentId, version, hash, size, sdk_version AS sdkVersion, runtime, created_at AS createdAt, native_addons AS nativeAddons`;
+const COLUMNS = `id, environment_id AS "environmentId", version, hash, size, sdk_version AS "sdkVersion", runtime, created_at AS "createdAt", native_addons AS "nativeAddons"`;
 
 /** Built artifacts: every deployed version of an environment, immutable once stored (but rebuilt for another Node major). */
 export class VersionStore {
-  private readonly sql: ReturnType<typeof statementCache>;
+  constructor(private readonly db: SqlClient) {}
 
-  constructor(private readonly db: Db) {
-    this.sql = statementCache(db);
-  }
-
-  /** `jobId`: the deploy job storing it, which takes it back if flexd dies before the job ends. */
   /**
    * `project`: the tar of the project's own files; `dependenciesKey`: its installed node_modules in
-   * dependency_trees (null: no dependencies). `size` counts both.
+   * dependency_trees (null: no dependencies). `size` counts both. `jobId`: the deploy job storing
+   * it, which takes it back if flexd dies before the job ends.
    */
-  add(environmentId: string, fields: {
+  async add(environmentId: string, fields: {
     version: string; project: Buffer; dependenciesKey: string | null; size: number; hash: string;
     sdkVersion: string | null; runtime: string | null; jobId: string | null; nativeAddons?: boolean;
-  }): VersionRow {
+  }): Promise<VersionRow> {
     const id = newId();
-    this.sql(`INSERT INTO versions (id, environment_id, version, bundle, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, environmentId, fields.version, fields.project, fields.dependenciesKey, fields.hash,
-      fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0);
-    return this.get(id)!;
+    const values = [id, environmentId, fields.version, fields.dependenciesKey, fields.hash, fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons, bundle)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [...values, fields.project]);
+    } else {
+      // PostgreSQL: the tar in a table of its own, never read with the row that describes it.
+      await this.db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values);
+        await tx.run('INSERT INTO version_blobs (version_id, bundle) VALUES (?, ?)', [id, fields.project]);
+      });
+    }
+    return (await this.get(id))!;
+  }
+
+  async get(id: string): Promise<VersionRow | undefined> {
+    return row(await this.db.get(`SELECT ${COLUMNS} FROM versions WHERE id = ?`, [id]));
+  }
+
+  async find(environmentId: string, version: string): Promise<VersionRow | undefined> {
+    return row(await this.db.get(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`, [environmentId, version]));
+  }
+
+  /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
+  async artifact(id: string): Promise<ArtifactParts> {
+    const found = await this.db.get<ArtifactParts>(this.db.dialect.name === 'sqlite'
+      ? `SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
+        LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`
+      : `SELECT b.bundle AS project, t.tree AS dependencies FROM versions v JOIN version_blobs b ON b.version_id = v.id
+        LEFT JOIN dependency_tree_blobs t ON t.key = v.dependencies_key WHERE v.id = ?`, [id]);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found;
+  }
+
+  /** The key of the version's dependency tree in dependency_trees, or null (no dependencies). */
+  async dependenciesKey(id: string): Promise<string | null> {
+    const found = await this.db.get<{ key: string | null }>('SELECT dependencies_key AS key FROM versions WHERE id = ?', [id]);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found.key;
+  }
+
+  /** The project's own files (the `project` part of `artifact`), without reading its dependency tree. */
+  async projectPart(id: string): Promise<Buffer> {
+    const found = await this.db.get<{ bundle: Buffer }>(this.db.dialect.name === 'sqlite'
+      ? 'SELECT bundle FROM versions WHERE id = ?' : 'SELECT bundle FROM version_blobs WHERE version_id = ?', [id]);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found.bundle;
   }
 
   /**
    * The same version built again for another Node major (its runtime changed): the project's
    * files, its dependency tree and what they hold are replaced; its number and history stay.
    */
-  rebuilt(id: string, fields: {
+  async rebuilt(id: string, fields: {
     project: Buffer; dependenciesKey: string | null; size: number; hash: string; sdkVersion: string | null; runtime: string; nativeAddons: boolean;
-  }): VersionRow {
-    this.sql(`UPDATE versions SET bundle = ?, dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?`)
-      .run(fields.project, fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id);
-    const row = this.get(id);
-    if (!row) throw new Error(`version ${id} not found`);
-    return row;
+  }): Promise<VersionRow> {
+    const values = [fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id];
+    if (this.db.dialect.name === 'sqlite') {
+      await this.db.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ?, bundle = ? WHERE id = ?',
+        [...values.slice(0, 6), fields.project, id]);
+    } else {
+      await this.db.transaction(async (tx) => {
+        await tx.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?', values);
+        await tx.run('UPDATE version_blobs SET bundle = ? WHERE version_id = ?', [fields.project, id]);
+      });
+    }
+    const found = await this.get(id);
+    if (!found) throw new Error(`version ${id} not found`);
+    return found;
   }
 
-  get(id: string): VersionRow | undefined {
-    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE id = ?`).get(id));
-  }
-
-  find(environmentId: string, version: string): VersionRow | undefined {
-    return row(this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ? AND version = ?`).get(environmentId, version));
-  }
-
-  /** What unpackArtifact (deploy/artifact.ts) writes out: the project's files and its dependency tree. */
-  artifact(id: string): ArtifactParts {
-    const row = this.sql(`SELECT v.bundle AS project, t.tree AS dependencies FROM versions v
-      LEFT JOIN dependency_trees t ON t.key = v.dependencies_key WHERE v.id = ?`).get(id) as ArtifactParts | undefined;
-    if (!row) throw new Error(`version ${id} not found`);
-    return row;
-  }
-
-  /** The project's own files (the `project` part of `artifact`), without reading its dependency tree. */
-  projectPart(id: string): Buffer {
-    const row = this.sql('SELECT bundle FROM versions WHERE id = ?').get(id) as { bundle: Buffer } | undefined;
-    if (!row) throw new Error(`version ${id} not found`);
-    return row.bundle;
-  }
-
-  /** The key of the version's dependency tree in dependency_trees, or null (no dependencies). */
-  dependenciesKey(id: string): string | null {
-    const row = this.sql('SELECT dependencies_key AS key FROM versions WHERE id = ?').get(id) as { key: string | null } | undefined;
-    if (!row) throw new Error(`version ${id} not found`);
-    return row.key;
-  }
-
-  list(environmentId: string): VersionRow[] {
-    const rows = this.sql(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`).all(environmentId).map((r) => row(r)!);
+  async list(environmentId: string): Promise<VersionRow[]> {
+    const rows = (await this.db.all(`SELECT ${COLUMNS} FROM versions WHERE environment_id = ?`, [environmentId])).map((r) => row(r)!);
     return rows.sort((a, b) => semver.compare(a.version, b.version));
   }
 
   /** The highest version ever deployed to the environment (semver order), or null. */
-  newest(environmentId: string): string | null {
-    const all = this.list(environmentId);
+  async newest(environmentId: string): Promise<string | null> {
+    const all = await this.list(environmentId);
     return all.length === 0 ? null : all[all.length - 1].version;
   }
 
   /** The artifact hashes of every stored version. */
-  hashes(): string[] {
-    return (this.sql('SELECT DISTINCT hash FROM versions').all() as { hash: string }[]).map((r) => r.hash);
+  async hashes(): Promise<string[]> {
+    return (await this.db.all<{ hash: string }>('SELECT DISTINCT hash FROM versions')).map((r) => r.hash);
   }
 
-  remove(id: string): void {
-    this.sql('DELETE FROM versions WHERE id = ?').run(id);
+  async remove(id: string): Promise<void> {
+    await this.db.run('DELETE FROM versions WHERE id = ?', [id]);
   }
 }
 
 function row(raw: unknown): VersionRow | undefined {
   if (raw === undefined) return undefined;
-  const r = raw as VersionRow & { nativeAddons: number | boolean };
-  return { ...r, nativeAddons: Boolean(r.nativeAddons) };
+  const r = raw as VersionRow & { nativeAddons: number | boolean; size: number | string };
+  return { ...r, size: Number(r.size), nativeAddons: Boolean(r.nativeAddons) };
 }

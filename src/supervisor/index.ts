@@ -34,6 +34,8 @@ export interface SupervisorDeps {
   events?: EventBus;
   /** flexd's own log (src/logger.ts) */
   log?: Logger;
+  /** tells the other nodes (src/cluster) that what the environment runs changed here: its suspension */
+  announce?: (environmentId: string) => Promise<void>;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface SupervisorDeps {
  * (sandbox.ts), as the environment's own account when flexd is root.
  */
 export class Supervisor {
-  private readonly pools = new Map<string, Pool>();
+  private readonly poolsById = new Map<string, Pool>();
   private closed = false;
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
@@ -51,6 +53,8 @@ export class Supervisor {
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
+  /** Each environment as it was last activated: replicas start from it without a database round trip. */
+  private readonly envs = new Map<string, EnvironmentRow>();
   /** How replicas get their project folder (replica-folder.ts), found at the first activation. */
   private mode: FolderMode | undefined;
   private probing: Promise<FolderMode> | undefined;
@@ -92,7 +96,12 @@ export class Supervisor {
   }
 
   pool(environmentId: string): Pool | undefined {
-    return this.pools.get(environmentId);
+    return this.poolsById.get(environmentId);
+  }
+
+  /** Every environment with a pool on this node. */
+  pools(): { environmentId: string; pool: Pool }[] {
+    return [...this.poolsById].map(([environmentId, pool]) => ({ environmentId, pool }));
   }
 
   /**
@@ -139,10 +148,11 @@ export class Supervisor {
 
   private async swap(env: EnvironmentRow, dirs: EnvironmentDirs, generation: Generation): Promise<void> {
     const settings = this.settingsFor(env);
-    let pool = this.pools.get(env.id);
+    this.envs.set(env.id, env);
+    let pool = this.poolsById.get(env.id);
     if (!pool) {
       pool = this.createPool(env, settings);
-      this.pools.set(env.id, pool);
+      this.poolsById.set(env.id, pool);
     } else {
       pool.updateSettings(settings);
     }
@@ -151,20 +161,20 @@ export class Supervisor {
     } finally {
       // The old generation has drained and stopped, or the new one failed: keep only what runs.
       const running = pool.versionId;
-      if (this.pools.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
+      if (this.poolsById.get(env.id) === pool) dirs.prune(new Set(running === undefined ? [] : [running]));
     }
   }
 
   async dispatch(environmentId: string, task: Record<string, unknown>): Promise<DispatchResult> {
     if (this.closed) throw shuttingDown('flexd');
-    const pool = this.pools.get(environmentId);
+    const pool = this.poolsById.get(environmentId);
     if (!pool) throw notDeployed();
     return pool.dispatch(task);
   }
 
   /** The receiver the environment's serving version would have under `node .` (pool.ts), if known. */
   receiverOf(environmentId: string): ReceiverInfo | undefined {
-    return this.pools.get(environmentId)?.receiver;
+    return this.poolsById.get(environmentId)?.receiver;
   }
 
   /**
@@ -173,17 +183,18 @@ export class Supervisor {
    */
   checkServing(environmentId: string): void {
     if (this.closed) throw shuttingDown('flexd');
-    const pool = this.pools.get(environmentId);
+    const pool = this.poolsById.get(environmentId);
     if (!pool || pool.version === undefined) throw notDeployed();
     if (pool.suspension !== null) {
       throw new FlexdError('ServiceSuspended', `The environment is suspended: ${pool.suspension}. Deploy or recycle to restart it.`,
-        { status: 503, retryAfterSeconds: this.settingsFor(this.deps.store.services.getEnvironment(environmentId)!).retryAfterSeconds });
+        { status: 503, retryAfterSeconds: pool.retryAfterSeconds });
     }
   }
 
   async remove(environmentId: string): Promise<void> {
-    const pool = this.pools.get(environmentId);
-    this.pools.delete(environmentId);
+    const pool = this.poolsById.get(environmentId);
+    this.poolsById.delete(environmentId);
+    this.envs.delete(environmentId);
     await pool?.close();
     this.dirs.get(environmentId)?.remove();
     this.dirs.delete(environmentId);
@@ -191,8 +202,8 @@ export class Supervisor {
 
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.pools.values()];
-    this.pools.clear();
+    const all = [...this.poolsById.values()];
+    this.poolsById.clear();
     await Promise.all(all.map((p) => p.close()));
     removeSandbox(this.sandbox);
   }
@@ -203,16 +214,18 @@ export class Supervisor {
       spawn: (generation, s) => this.spawn(environmentId, generation, s),
       note: (containerId, message, threshold = 'info') => this.deps.logs.note(environmentId, containerId || 'flexd', `[flexd] ${message}`, threshold),
       suspended: (reason) => {
-        try {
-          this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason });
-        } catch { /* the environment was deleted meanwhile */ }
+        // The environment may have been deleted meanwhile, or the database be away: the pool knows it is suspended.
+        // A suspension is cluster-wide: the other nodes hear of it once it is recorded.
+        this.deps.store.services.updateEnvironment(environmentId, { suspendedReason: reason })
+          .then(() => (reason === null ? undefined : this.deps.announce?.(environmentId)))
+          .catch(() => {});
       },
       event: (e) => this.deps.events?.emit({ ...e, environmentId }),
     });
   }
 
   private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
-    const env = this.deps.store.services.getEnvironment(environmentId);
+    const env = this.envs.get(environmentId);
     const dirs = this.dirs.get(environmentId);
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
     const containerId = newContainerId();

@@ -110,6 +110,11 @@ export class Pool {
     return this.replicas.map((r) => ({ containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, pid: r.pid }));
   }
 
+  /** What a 503 of this environment tells the client to wait, in seconds. */
+  get retryAfterSeconds(): number {
+    return this.settings.retryAfterSeconds;
+  }
+
   updateSettings(settings: Settings): void {
     this.settings = settings;
   }
@@ -335,6 +340,18 @@ export class Pool {
       }, delay);
     });
     r.on('late', () => this.hooks.note(r.containerId, 'dropped a result that arrived after its request had timed out', 'warn'));
+  }
+
+  /**
+   * Another node suspended the environment after its crash loop (src/cluster): stop serving here
+   * too, without reporting it again. A deploy or recycle (a new generation) brings it back.
+   */
+  adoptSuspension(reason: string): void {
+    if (this.suspendedReason !== null) return;
+    this.suspendedReason = reason;
+    this.hooks.note('', `environment suspended on another node: ${reason}`, 'error');
+    this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
+    for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
   }
 
   private suspend(reason: string): void {

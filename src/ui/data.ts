@@ -29,22 +29,22 @@ export interface VersionOrigin { kind: 'deploy' | 'rollback'; by: string | null;
 
 /** What the status page shows of one environment, from the same sources as the status API and the metrics. */
 export async function environmentView(ctx: RuntimeContext, service: ServiceRow, env: EnvironmentRow): Promise<EnvironmentView> {
-  const status = environmentStatus(ctx, env) as { status: string; version?: string; reason?: string; node?: { version: string }; replicas?: { containerId: string; version: string; state: string; inFlight: number; pid?: number }[] };
+  const status = await environmentStatus(ctx, env) as { status: string; version?: string; reason?: string; node?: { version: string }; replicas?: { containerId: string; version: string; state: string; inFlight: number; pid?: number }[] };
   const replicas = await Promise.all((status.replicas ?? []).map(async (r) => ({
     containerId: r.containerId, version: r.version, state: r.state, inFlight: r.inFlight, memoryBytes: await residentBytes(r.pid),
   })));
   return {
     service, env, status: status.status, reason: status.reason, version: status.version, node: status.node?.version, replicas,
-    traffic: ctx.metrics.traffic(env.id), lastDeploy: ctx.store.jobs.latest(env.id, 'deployService'),
-    origin: env.activeVersionId ? versionOrigin(ctx.store.jobs.lastActivation(env.id)) ?? undefined : undefined,
+    traffic: ctx.metrics.traffic(env.id), lastDeploy: await ctx.store.jobs.latest(env.id, 'deployService'),
+    origin: env.activeVersionId ? versionOrigin(await ctx.store.jobs.lastActivation(env.id)) ?? undefined : undefined,
   };
 }
 
 export async function overview(ctx: RuntimeContext): Promise<EnvironmentView[]> {
   const { services } = ctx.store;
   const out: EnvironmentView[] = [];
-  for (const service of services.listServices().sort((a, b) => a.name.localeCompare(b.name))) {
-    for (const env of services.listEnvironments(service.id).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const service of (await services.listServices()).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const env of (await services.listEnvironments(service.id)).sort((a, b) => a.name.localeCompare(b.name))) {
       out.push(await environmentView(ctx, service, env));
     }
   }
@@ -64,7 +64,7 @@ export function recentEvents(ctx: RuntimeContext): EventView[] {
   for (const { at, event } of ctx.events.recent()) {
     const said = describeEvent(event);
     if (!said) continue;
-    out.push({ at, environmentId: event.environmentId, ...environmentNames(ctx.store, event.environmentId), ...said });
+    out.push({ at, environmentId: event.environmentId, ...environmentNames(ctx.directory, event.environmentId), ...said });
     if (out.length === EVENTS_SHOWN) break;
   }
   return out;

@@ -23,9 +23,9 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
   app.use('/ui/*', headers);
 
   app.get('/', async (c) => {
-    const user = pageUser(ctx, c);
-    if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: ctx.store.accounts.countUsers() === 0 }));
-    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx), recentEvents(ctx)));
+    const user = await pageUser(ctx, c);
+    if (!user) return c.html(signInPage(c.get('nonce'), { noAccounts: await ctx.store.accounts.countUsers() === 0 }));
+    return c.html(overviewPage(options(ctx, c, user, 'Services'), await overview(ctx), recentEvents(ctx), await nodesShown(ctx)));
   });
 
   app.post('/ui/login', async (c) => {
@@ -47,61 +47,61 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
   });
 
   app.post('/ui/logout', async (c) => {
-    const user = pageUser(ctx, c);
+    const user = await pageUser(ctx, c);
     const form = await c.req.parseBody();
-    if (user && csrfOk(c, user, typeof form.csrf === 'string' ? form.csrf : undefined)) signOut(ctx, user.token);
+    if (user && csrfOk(c, user, typeof form.csrf === 'string' ? form.csrf : undefined)) await signOut(ctx, user.token);
     c.header('Set-Cookie', sessionCookie(c, '', 0));
     return c.redirect('/', 303);
   });
 
   app.get('/ui/fragments/overview', async (c) => {
-    if (!pageUser(ctx, c)) return unauthorized(c);
-    return c.html(overviewBody(await overview(ctx), recentEvents(ctx)));
+    if (!await pageUser(ctx, c)) return unauthorized(c);
+    return c.html(overviewBody(await overview(ctx), recentEvents(ctx), await nodesShown(ctx)));
   });
 
   app.get('/ui/environments/:eid', async (c) => {
-    const user = pageUser(ctx, c);
+    const user = await pageUser(ctx, c);
     if (!user) return c.redirect('/', 303);
-    const found = lookup(ctx, c.req.param('eid'));
+    const found = await lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
     const view = await environmentView(ctx, found.service, found.env);
-    const logs = ctx.store.logs.tail(found.env.id, RECENT_LOG_LINES);
-    return c.html(environmentPage(options(ctx, c, user, `${found.service.name} / ${found.env.name}`), view, ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
+    const logs = await ctx.store.logs.tail(found.env.id, RECENT_LOG_LINES);
+    return c.html(environmentPage(options(ctx, c, user, `${found.service.name} / ${found.env.name}`), view, await ctx.store.versions.list(found.env.id), logs, canOperate(user.role)));
   });
 
   app.get('/ui/fragments/environments/:eid', async (c) => {
-    const user = pageUser(ctx, c);
+    const user = await pageUser(ctx, c);
     if (!user) return unauthorized(c);
-    const found = lookup(ctx, c.req.param('eid'));
+    const found = await lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
-    return c.html(environmentDetails(await environmentView(ctx, found.service, found.env), ctx.store.versions.list(found.env.id), canOperate(user.role)));
+    return c.html(environmentDetails(await environmentView(ctx, found.service, found.env), await ctx.store.versions.list(found.env.id), canOperate(user.role)));
   });
 
-  app.get('/ui/environments/:eid/logs', (c) => {
-    if (!pageUser(ctx, c)) return unauthorized(c);
-    const found = lookup(ctx, c.req.param('eid'));
+  app.get('/ui/environments/:eid/logs', async (c) => {
+    if (!await pageUser(ctx, c)) return unauthorized(c);
+    const found = await lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
     const after = Number(c.req.query('after') ?? 0);
     if (!Number.isSafeInteger(after) || after < 0) return c.json({ code: 'InvalidLogQuery', description: 'after must be a line id', debug: '' }, 400);
-    return c.json(ctx.store.logs.since(found.env.id, after, RECENT_LOG_LINES));
+    return c.json(await ctx.store.logs.since(found.env.id, after, RECENT_LOG_LINES));
   });
 
   app.post('/ui/environments/:eid/:action{recycle|rollback}', async (c) => {
-    const user = pageUser(ctx, c);
+    const user = await pageUser(ctx, c);
     if (!user) return unauthorized(c);
     if (!csrfOk(c, user)) return c.json({ code: 'Forbidden', description: 'The request did not come from flexd\'s own page (CSRF token or origin).', debug: '' }, 403);
     if (!canOperate(user.role)) return c.json({ code: 'InsufficientPermissions', description: `Recycling and rolling back need the deployer role; your account is a ${user.role}.`, debug: '' }, 403);
-    const found = lookup(ctx, c.req.param('eid'));
+    const found = await lookup(ctx, c.req.param('eid'));
     if (!found) return c.notFound();
     if (!found.env.activeVersionId) return c.json({ code: 'NotDeployed', description: 'Nothing is deployed here yet.', debug: '' }, 409);
     if (c.req.param('action') === 'recycle') {
-      return c.json({ job: ctx.deployer.recycle(found.service.id, found.env.id, user.user.email).id }, 201);
+      return c.json({ job: (await ctx.deployer.recycle(found.service.id, found.env.id, user.user.email)).id }, 201);
     }
     const body = await c.req.json().catch(() => ({})) as { version?: unknown };
-    if (typeof body.version !== 'string' || !ctx.store.versions.find(found.env.id, body.version)) {
+    if (typeof body.version !== 'string' || !await ctx.store.versions.find(found.env.id, body.version)) {
       return c.json({ code: 'VersionNotFound', description: 'That version is not stored for this environment.', debug: '' }, 404);
     }
-    return c.json({ job: ctx.deployer.rollback(found.service.id, found.env.id, body.version, user.user.email).id }, 201);
+    return c.json({ job: (await ctx.deployer.rollback(found.service.id, found.env.id, body.version, user.user.email)).id }, 201);
   });
 
   return app;
@@ -127,8 +127,13 @@ function unauthorized(c: Context) {
   return c.json({ code: 'InvalidCredentials', description: 'Sign in again.', debug: '' }, 401);
 }
 
-function lookup(ctx: RuntimeContext, environmentId: string) {
-  const env = ctx.store.services.getEnvironment(environmentId);
-  const service = env && ctx.store.services.getService(env.serviceId);
+/** The nodes table of the overview: shown when several nodes share a PostgreSQL (docs/scale-out.md). */
+async function nodesShown(ctx: RuntimeContext) {
+  return ctx.store.backend === 'postgres' ? ctx.cluster.nodes().catch(() => []) : [];
+}
+
+async function lookup(ctx: RuntimeContext, environmentId: string) {
+  const env = await ctx.store.services.getEnvironment(environmentId);
+  const service = env && await ctx.store.services.getService(env.serviceId);
   return env && service ? { env, service } : undefined;
 }

@@ -33,10 +33,10 @@ export function canOperate(role: Role): boolean {
 }
 
 /** The signed-in user of the request, or undefined. */
-export function pageUser(ctx: RuntimeContext, c: Context): PageUser | undefined {
+export async function pageUser(ctx: RuntimeContext, c: Context): Promise<PageUser | undefined> {
   const token = getCookie(c, SESSION_COOKIE);
   if (!token || token.length > 200) return undefined;
-  const user = ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now());
+  const user = await ctx.store.accounts.sessionUser(sessionTokenHash(token), Date.now());
   return user ? { user, role: roleOf(user), token, csrf: csrfToken(token) } : undefined;
 }
 
@@ -53,8 +53,8 @@ export async function signIn(ctx: RuntimeContext, email: string, password: strin
   }
 }
 
-export function signOut(ctx: RuntimeContext, token: string): void {
-  ctx.store.accounts.deleteSession(sessionTokenHash(token));
+export async function signOut(ctx: RuntimeContext, token: string): Promise<void> {
+  await ctx.store.accounts.deleteSession(sessionTokenHash(token));
 }
 
 /** The Set-Cookie value of a session (or of its removal, with `token` empty). */

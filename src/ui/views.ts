@@ -2,6 +2,7 @@ import { html as hono, raw } from 'hono/html';
 import semver from 'semver';
 import type { LogRow } from '../store/logs.ts';
 import type { VersionRow } from '../store/index.ts';
+import type { NodeView } from '../cluster/index.ts';
 import type { EnvironmentView, EventView } from './data.ts';
 import { PAGE_SCRIPT, STYLE } from './assets.ts';
 
@@ -37,20 +38,23 @@ ${o.noAccounts ? html`<p class="muted">This flexd has no account yet: start it w
 </form>`);
 }
 
-export function overviewPage(o: PageOptions, rows: EnvironmentView[], events: EventView[]): Html {
+export function overviewPage(o: PageOptions, rows: EnvironmentView[], events: EventView[], nodes: NodeView[] = []): Html {
   return layout(o, html`<h1>Services</h1>
-<div data-refresh="/ui/fragments/overview">${overviewBody(rows, events)}</div>
+<div data-refresh="/ui/fragments/overview">${overviewBody(rows, events, nodes)}</div>
 <p class="muted">Requests, errors (5xx) and restarts since flexd started${o.started ? html` (${when(o.started)})` : ''}.</p>`);
 }
 
 /** The overview's summary line and table; the page's script fetches it again every few seconds. */
-export function overviewBody(rows: EnvironmentView[], events: EventView[] = []): Html {
+export function overviewBody(rows: EnvironmentView[], events: EventView[] = [], nodes: NodeView[] = []): Html {
   const count = (status: string) => rows.filter((r) => r.status === status).length;
   const parts = [['ONLINE', 'online'], ['UPDATING', 'updating'], ['ERROR', 'in error'], ['NEW', 'never deployed']]
     .filter(([status]) => count(status!) > 0).map(([status, word]) => html`<span class="s-${status!.toLowerCase()}">${count(status!)} ${word}</span>`);
   return html`<p class="summary">${rows.length} environment${rows.length === 1 ? '' : 's'}${parts.length ? ': ' : ''}${parts.map((p, i) => html`${i > 0 ? ', ' : ''}${p}`)}</p>
 <table class="overview"><thead><tr><th>Service</th><th>Environment</th><th>Status</th><th>Version</th><th>Node</th><th>Replicas</th><th>Memory</th><th>Req/s</th><th>Errors</th><th>Restarts</th><th>Serving since</th></tr></thead>
 <tbody>${overviewRows(rows)}</tbody></table>
+${nodes.length === 0 ? '' : html`<h2>Nodes</h2>
+<table class="nodes"><thead><tr><th>Node</th><th>Live</th><th>Last seen</th><th>Started</th><th>flexd</th><th>Environments</th><th>Replicas</th></tr></thead>
+<tbody>${nodes.map((n) => html`<tr class="${n.live ? '' : 'bad'}"><td data-label="Node">${n.name}</td><td data-label="Live">${n.live ? 'live' : 'gone'}</td><td data-label="Last seen">${when(n.lastSeen)}</td><td data-label="Started">${when(n.startedAt)}</td><td data-label="flexd">${n.flexdVersion}</td><td data-label="Environments">${n.environments}</td><td data-label="Replicas">${n.replicas}</td></tr>`)}</tbody></table>`}
 <h2>Recent events</h2>
 ${events.length === 0 ? html`<p class="empty">No deploys, rollbacks, changes, restarts or suspensions since flexd started.</p>` : html`<ol class="events">${events.map((e) => html`<li class="${e.bad ? 'bad' : ''}"><time>${when(e.at)}</time> <a href="/ui/environments/${e.environmentId}">${e.service} / ${e.environment}</a>: ${e.text}</li>`)}</ol>`}`;
 }

@@ -5,6 +5,7 @@ import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ADMIN, startApi } from './helpers.ts';
+import { sqliteConnection } from '../../src/store/index.ts';
 
 const TOKEN_INVALID = { code: 'InvalidCredentials', description: 'Authorization token invalid or expired.' };
 
@@ -50,8 +51,7 @@ test('auth: an expired token is refused and its session removed', async (t) => {
   const r = await api.call('GET', '/v4/user');
   assert.equal(r.status, 401);
   assert.equal(r.body.description, TOKEN_INVALID.description);
-  const rows = api.rt.context.store.db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number };
-  assert.equal(rows.n, 0);
+  assert.equal(await api.rt.context.store.accounts.countSessions(), 0);
 });
 
 test('auth: DELETE /session logs out; the token no longer works', async (t) => {
@@ -73,7 +73,8 @@ test('auth: login bodies that are not JSON or miss fields get 400, not 500', asy
 
 test('auth: tokens and passwords are stored only as hashes', async (t) => {
   const api = await startApi(t);
-  const { db } = api.rt.context.store;
+  // How the rows look in SQLite itself: nothing but hashes.
+  const db = sqliteConnection(api.rt.context.store);
   const user = db.prepare('SELECT password_hash AS hash FROM users').get() as { hash: string };
   assert.match(user.hash, /^scrypt\$N=\d+,r=\d+,p=\d+\$/);
   assert.ok(!user.hash.includes(ADMIN.password));
@@ -105,6 +106,6 @@ test('bootstrap: an embedded runtime without an admin password creates no accoun
   const dataDir = await tempDir(cleanup);
   const rt = await createRuntime({ dataDir, port: 0 });
   cleanup.after(() => rt.close());
-  assert.equal(rt.context.store.accounts.countUsers(), 0);
+  assert.equal(await rt.context.store.accounts.countUsers(), 0);
   assert.equal(rt.generatedAdmin, undefined);
 });

@@ -117,7 +117,7 @@ test('environments: PUT takes the whole environment as GET returned it, ignores 
   assert.equal((await api.call('GET', `/v4/services/${serviceId}/environments/Staging`)).body.id, environmentId, 'addressable by name');
   const tuned = await api.call('PUT', path, { json: { settings: { memoryLimitMb: 128, idleTimeoutMs: 0 } } });
   assert.deepEqual(tuned.body.settings, { memoryLimitMb: 128, idleTimeoutMs: 0 });
-  assert.deepEqual(api.rt.context.store.services.getEnvironment(environmentId)?.settings, { memoryLimitMb: 128, idleTimeoutMs: 0 });
+  assert.deepEqual((await api.rt.context.store.services.getEnvironment(environmentId))?.settings, { memoryLimitMb: 128, idleTimeoutMs: 0 });
   for (const settings of [{ memoryLimitMb: 0 }, { memoryLimitMb: 'big' }, { requestTimeoutMS: 5 }]) {
     const r = await api.call('PUT', path, { json: { settings } });
     assert.deepEqual([r.status, r.body.code], [400, 'ValidationError'], JSON.stringify(settings));
@@ -135,7 +135,7 @@ test('environments: changed variables of a deployed environment are applied as o
   const path = `/v4/services/${serviceId}/environments/${environmentId}`;
   const refused = await api.call('PUT', path, { json: { environmentVariables: { KEY: 'v', SDK_RECEIVER: 'tcp' } } });
   assert.equal(refused.status, 400);
-  assert.equal(api.rt.context.store.jobs.latest(environmentId)?.type, 'deployService', 'a refused change starts no restart');
+  assert.equal((await api.rt.context.store.jobs.latest(environmentId))?.type, 'deployService', 'a refused change starts no restart');
 
   const put = await api.call('PUT', path, { json: { environmentVariables: { KEY: 'v' } } });
   assert.equal(put.status, 200);
@@ -162,7 +162,7 @@ test('environments and services: deleting stops the replicas, drops the logs, an
   assert.equal(del.status, 204);
   assert.equal(context.supervisor.pool(environmentId), undefined);
   assert.equal(context.store.logs.bytes(environmentId), 0);
-  assert.deepEqual(context.store.versions.list(environmentId), []);
+  assert.deepEqual((await context.store.versions.list(environmentId)), []);
   assert.equal((await echo(api, serviceId, environmentId)).status, 404);
   assert.equal((await api.call('DELETE', `/v4/services/${serviceId}/environments/${environmentId}`)).status, 404);
 
@@ -187,7 +187,7 @@ test('environments: settings beyond their documented bounds are refused with 400
     assert.deepEqual([r.status, r.body.code], [400, 'ValidationError'], JSON.stringify(settings));
     assert.match(r.body.description, new RegExp(`settings\\.${Object.keys(settings)[0]}`));
   }
-  assert.deepEqual(api.rt.context.store.services.getEnvironment(environmentId)?.settings, {}, 'nothing refused was stored');
+  assert.deepEqual((await api.rt.context.store.services.getEnvironment(environmentId))?.settings, {}, 'nothing refused was stored');
   const edge = { requestTimeoutMs: 600_000, idleTimeoutMs: 604_800_000, memoryLimitMb: 8192, minReplicas: 16, maxReplicas: 16 };
   const r = await api.call('PUT', path, { json: { settings: edge } });
   assert.deepEqual([r.status, r.body.settings], [200, edge]);

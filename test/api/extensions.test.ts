@@ -17,9 +17,9 @@ it('api: /healthz answers without a token', async (t) => {
 it('api: the versions route lists stored versions, oldest first, and marks the active one', async (t) => {
   const api = await startApi(t);
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: 'versions', environment: 'Development' }), LOCAL_DEPLOY_TIMEOUT_MS);
-  const { serviceId, id: environmentId } = (() => {
-    const svc = api.rt.context.store.services.findService('versions')!;
-    return { serviceId: svc.id, id: api.rt.context.store.services.findEnvironment(svc.id, 'Development')!.id };
+  const { serviceId, id: environmentId } = await (async () => {
+    const svc = (await api.rt.context.store.services.findService('versions'))!;
+    return { serviceId: svc.id, id: (await api.rt.context.store.services.findEnvironment(svc.id, 'Development'))!.id };
   })();
   const { status, body } = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`);
   assert.equal(status, 200);

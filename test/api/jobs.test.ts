@@ -36,7 +36,7 @@ async function finished(api: Api, jobId: string) {
 async function assertUnchanged(api: Api, serviceId: string, environmentId: string): Promise<void> {
   const served = await echo(api, serviceId, environmentId);
   assert.deepEqual([served.status, served.version, served.KEY], [200, '1.0.0', 'kept']);
-  assert.deepEqual(api.rt.context.store.versions.list(environmentId).map((v) => v.version), ['1.0.0']);
+  assert.deepEqual((await api.rt.context.store.versions.list(environmentId)).map((v) => v.version), ['1.0.0']);
   const [env] = (await api.call('GET', `/v4/services/${serviceId}/environments`)).body;
   assert.deepEqual(env.environmentVariables, { KEY: 'kept' });
 }
@@ -66,9 +66,8 @@ test('jobs: a deploy without a version, or with one not above the newest, is ref
   const tooLowAndBig = await api.upload({ ...target, version: '1.0.0' }, Buffer.alloc(4 * MAX_ARCHIVE_BYTES));
   assert.equal(tooLowAndBig.status, 409);
 
-  assert.equal(api.rt.context.store.jobs.latest(environmentId)?.type, 'deployService');
-  const jobs = api.rt.context.store.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number };
-  assert.equal(jobs.n, 1, 'only the first deploy ever became a job');
+  assert.equal((await api.rt.context.store.jobs.latest(environmentId))?.type, 'deployService');
+  assert.equal(await api.rt.context.store.jobs.count(), 1, 'only the first deploy ever became a job');
   await assertUnchanged(api, serviceId, environmentId);
 });
 

@@ -15,6 +15,7 @@ import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { ADMIN, startApi, type Api } from './helpers.ts';
+import { sqliteConnection } from '../../src/store/index.ts';
 
 type Role = 'admin' | 'deployer' | 'viewer';
 
@@ -87,10 +88,10 @@ describe('roles: each role against each route class', () => {
     const viewer = await addUser(api, 'view@example.com', 'viewer');
     const deployer = await addUser(api, 'dep@example.com', 'deployer');
     const { serviceId, environmentId } = await api.createEnvironment('secrets', 'Development', { environmentVariables: { API_KEY: 'k-123' } });
-    const job = api.rt.context.store.jobs.create({
+    const job = (await api.rt.context.store.jobs.create({
       type: 'deployService', serviceId, environmentId, userEmail: ADMIN.email,
       params: { serviceId, serviceEnvironmentId: environmentId, version: '1.0.0', environmentVariables: { API_KEY: 'k-123' } },
-    });
+    }));
     for (const path of [`/v4/services/${serviceId}/environments`, `/v4/services/${serviceId}/environments/${environmentId}`, '/v4/services?expand=environments', `/v4/jobs/${job.id}`]) {
       const seen = JSON.stringify((await api.call('GET', path, { token: viewer })).body);
       assert.doesNotMatch(seen, /env-secret|k-123/, path);
@@ -126,7 +127,7 @@ describe('accounts API', () => {
 
     assert.equal((await api.call('DELETE', `/v4/users/${made.body.id}`)).status, 204);
     assert.equal((await api.call('GET', '/v4/user', { token })).status, 401);
-    assert.equal(api.rt.context.store.accounts.countSessions(made.body.id), 0);
+    assert.equal((await api.rt.context.store.accounts.countSessions(made.body.id)), 0);
   });
 
   test('the last admin cannot be removed or demoted', async (t) => {
@@ -194,7 +195,7 @@ describe('login throttling and session caps', () => {
     assert.equal((await api.call('POST', '/session', { json: ADMIN, token: null })).status, 429, 'the right password waits too');
     const page = await api.call('POST', '/ui/login', { body: new URLSearchParams({ email: ADMIN.email, password: ADMIN.password }), token: null });
     assert.match(String(page.body), /Too many failed sign-ins/, 'the status page\'s sign-in shares the throttle');
-    assert.equal(api.rt.context.store.accounts.countSessions(api.rt.context.store.accounts.findUserByEmail(ADMIN.email)!.id), 1);
+    assert.equal((await api.rt.context.store.accounts.countSessions((await api.rt.context.store.accounts.findUserByEmail(ADMIN.email))!.id)), 1);
   });
 
   test('one address trying many accounts is throttled by address; the account limit frees up after its window', async (t) => {
@@ -235,8 +236,8 @@ describe('login throttling and session caps', () => {
     const api = await startApi(t, { maxSessionsPerUser: 3 });
     const tokens = [api.token];
     for (let i = 0; i < 4; i++) tokens.push(await loginAs(api, ADMIN.email, ADMIN.password));
-    const userId = api.rt.context.store.accounts.findUserByEmail(ADMIN.email)!.id;
-    assert.equal(api.rt.context.store.accounts.countSessions(userId), 3);
+    const userId = (await api.rt.context.store.accounts.findUserByEmail(ADMIN.email))!.id;
+    assert.equal((await api.rt.context.store.accounts.countSessions(userId)), 3);
     assert.equal((await api.call('GET', '/v4/user', { token: tokens.at(-1)! })).status, 200);
     assert.equal((await api.call('GET', '/v4/user', { token: tokens[0] })).status, 401);
   });

@@ -151,8 +151,8 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
   it('a stack a handler logs names index.js and its line in the service\'s logs, no folder of flexd\'s', async () => {
     const d = await deployed('faithful');
     assert.equal((await call(d, 'logStack')).status, 200);
-    const lines = await waitFor('the logged stack in the logs', () => {
-      const messages = api.rt.context.store.logs.latest(d.environmentId, 200).map((l) => l.message);
+    const lines = await waitFor('the logged stack in the logs', async () => {
+      const messages = (await api.rt.context.store.logs.latest(d.environmentId, 200)).map((l) => l.message);
       return messages.some((m) => /(\(|at )index\.js:\d+:\d+/.test(m)) ? messages : undefined;
     }, { timeoutMs: 10_000 });
     const dataDir = api.rt.context.dataDir;
@@ -170,11 +170,11 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.doesNotMatch(again.job.progress, /Installing dependencies/);
     assert.deepEqual((await call(again, 'unicode')).body.response.body, { A: 'Lu', digit: true });
     const store = api.rt.context.store;
-    const keys = store.versions.list(first.environmentId).map((v) => store.db.prepare('SELECT dependencies_key AS k FROM versions WHERE id = ?').get(v.id) as { k: string });
+    const keys = await Promise.all((await store.versions.list(first.environmentId)).map((v) => store.versions.dependenciesKey(v.id)));
     assert.equal(keys.length, 2);
-    assert.equal(keys[0].k, keys[1].k, 'both versions use one tree');
-    const trees = store.db.prepare('SELECT COUNT(*) AS n FROM dependency_trees WHERE key = ?').get(keys[0].k) as { n: number };
-    assert.equal(trees.n, 1);
+    assert.ok(keys[0], 'the versions have a dependency tree');
+    assert.equal(keys[0], keys[1], 'both versions use one tree');
+    assert.equal(await store.dependencyTrees.count(), 1);
   });
 
   it('install policy: "kinvey-flex-sdk": "next" becomes the newest SDK, a core-module dependency is dropped, a devDependency the registry lacks is never resolved', async () => {
@@ -223,8 +223,8 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     }
     // Whatever the script did, the artifact holds nothing of the root-only file.
     const out = await tempDir(t, 'flexd-artifact-');
-    const version = api.rt.context.store.versions.list(d.environmentId)[0];
-    await unpackArtifact(api.rt.context.store.versions.artifact(version.id), out);
+    const version = (await api.rt.context.store.versions.list(d.environmentId))[0];
+    await unpackArtifact((await api.rt.context.store.versions.artifact(version.id)), out);
     const files = (readdirSync(out, { recursive: true }) as string[]).filter((f) => lstatSync(join(out, f)).isFile());
     assert.ok(files.length > 100, 'the artifact was unpacked');
     assert.deepEqual(files.filter((f) => readFileSync(join(out, f)).includes('root-only secret')), []);
@@ -252,9 +252,9 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     const job = await withDeadline('deployDirectory of a linking folder', api.rt.deployDirectory(dir, { service: env.serviceId, environment: env.environmentId }), ALL_BUILDS_MS);
     assert.equal(job.status, 'COMPLETED', job.progress);
     assert.match(job.progress, /Not in the artifact: .*leak\.txt: a symlink leaving the project folder/);
-    const version = api.rt.context.store.versions.list(env.environmentId)[0];
+    const version = (await api.rt.context.store.versions.list(env.environmentId))[0];
     const out = await tempDir(t, 'flexd-artifact-');
-    await unpackArtifact(api.rt.context.store.versions.artifact(version.id), out);
+    await unpackArtifact((await api.rt.context.store.versions.artifact(version.id)), out);
     assert.ok(!existsSync(join(out, 'leak.txt')) && !existsSync(join(out, 'lib', 'passwd')));
     assert.ok(existsSync(join(out, 'lib', 'thrower.js')) && existsSync(join(out, 'node_modules', 'unicode-properties', 'data.trie')));
     assert.ok(first.job.status === 'COMPLETED');

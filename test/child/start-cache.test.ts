@@ -72,8 +72,8 @@ describe('a replica started with its version\'s start cache loads the service as
     const paths = JSON.parse(readFileSync(files.paths[0]!, 'utf8')) as Record<string, string>;
     assert.ok(Object.values(paths).some((p) => p.endsWith('/kinvey-flex-sdk/lib/flex.js')), 'the resolutions name the SDK');
 
-    const env = rt.context.store.services.findEnvironment(rt.context.store.services.findService(SERVICE)!.id, ENVIRONMENT)!;
-    const recycle = rt.context.deployer.recycle(env.serviceId, env.id, null);
+    const env = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService(SERVICE))!.id, ENVIRONMENT))!;
+    const recycle = await rt.context.deployer.recycle(env.serviceId, env.id, null);
     const done = await withDeadline('recycle', rt.context.deployer.jobs.wait(recycle.id), DEPLOY_TIMEOUT_MS);
     assert.equal(done.status, 'COMPLETED', done.progress);
     const cached = await probe(base, 'the replica started from the cache');

@@ -115,7 +115,7 @@ describe('flexd CLI: day-2 commands', () => {
   });
 
   test('logs shows a service\'s control characters as visible escapes, unless --raw', async () => {
-    const env = rt.context.store.services.findEnvironment(rt.context.store.services.findService('orders')!.id, 'Development')!;
+    const env = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService('orders'))!.id, 'Development'))!;
     rt.context.logs.note(env.id, 'abcdefabcdef', 'before\u001b[2J\u001b]52;c;aGk=\u0007after\u009b1m');
     await rt.context.logs.flush();
     const shown = await cli.ok(['logs', '--service', 'orders']);

@@ -35,7 +35,7 @@ for (const permissionModel of [true, false]) {
       const victim = { service: 'victim', environment: 'Production', secret, env: { VICTIM_MARKER: marker } };
       const attacker = { service: 'attacker', environment: 'Production', env: { SNOOP_DATA_DIR: h.dataDir } };
       await deployIsolationFixture(h, 'neighbour', victim);
-      presetEnvironment(h, { ...attacker, settings: { permissionModel } });
+      await presetEnvironment(h, { ...attacker, settings: { permissionModel } });
       await deployIsolationFixture(h, 'neighbour', attacker);
 
       const before = await whoami(h.base(victim.service, victim.environment), 'the victim', { secret });
@@ -71,7 +71,7 @@ test('accounts: as root each environment runs as its own uid from the range; its
   const uids = new Set<number>();
   for (const service of ['one', 'two']) {
     const res = await callFunction(h.base(service, 'Production'), 'whoami');
-    const env = h.rt.context.store.services.getEnvironment(h.environmentId(service, 'Production'))!;
+    const env = (await h.rt.context.store.services.getEnvironment(h.environmentId(service, 'Production')))!;
     const uid = OWN_RANGE.uidRangeStart + 1 + env.accountSlot;
     assert.equal(res.answer.uid, uid);
     uids.add(uid);

@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../../src/index.ts';
+import { currentOwner, sweepDeadRunDirs } from '../../src/supervisor/run-dir.ts';
 import { cleanupStack, type CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -103,4 +104,25 @@ test('run folders: as root, a data dir under a folder closed to other accounts p
   assert.equal(res.status, 200, await res.text());
   await close();
   assert.equal(existsSync(runFolder), false, 'a clean stop removes it from the temp dir');
+});
+
+test('run folders: an owner is gone when its pid is dead or reused by a later process; one on another host, or alive, is kept', async (t) => {
+  const cleanup = cleanupStack(t);
+  const parent = await tempDir(cleanup, 'flexd-sweep-');
+  const me = currentOwner();
+  const folders = {
+    alive: me,
+    reused: { ...me, startTicks: String(Number(me.startTicks ?? 0) + 1) }, // this pid, started at another time: another process
+    dead: { ...me, pid: 2 ** 22 + 17 }, // above pid_max: no such process
+    otherHost: { ...me, pid: 2 ** 22 + 17, host: `${me.host}-elsewhere` },
+  };
+  for (const [name, owner] of Object.entries(folders)) {
+    mkdirSync(join(parent, `flexd-run-${name}`));
+    writeFileSync(join(parent, `flexd-run-${name}`, 'owner.json'), JSON.stringify(owner));
+  }
+  mkdirSync(join(parent, 'flexd-run-norecord')); // a folder without an owner: not known to be dead
+  mkdirSync(join(parent, 'unrelated'));
+  const removed = sweepDeadRunDirs(parent).map((d) => d.slice(parent.length + 1)).sort();
+  assert.deepEqual(removed, ['flexd-run-dead', 'flexd-run-reused']);
+  assert.deepEqual(readdirSync(parent).sort(), ['flexd-run-alive', 'flexd-run-norecord', 'flexd-run-otherHost', 'unrelated']);
 });

@@ -55,8 +55,8 @@ test('versions: the same attack when replicas get a private copy (no namespaces)
 const SCRIPT = `
 import { createRuntime } from ${JSON.stringify(join(REPO_DIR, 'src/runtime.ts'))};
 import { attackOtherVersions } from ${JSON.stringify(join(REPO_DIR, 'test/layout/walls-scenario.ts'))};
-const [dataDir, fixture] = process.argv.slice(2);
-const rt = await createRuntime({ dataDir, port: 0 });
+const [dataDir, fixture, replicaFolder] = process.argv.slice(2);
+const rt = await createRuntime({ dataDir, port: 0, replicaFolder, readyTimeoutMs: 90_000 });
 let out;
 try {
   out = { uid: process.getuid(), report: await attackOtherVersions(rt, dataDir, fixture) };
@@ -67,26 +67,29 @@ await rt.close();
 process.stdout.write(JSON.stringify(out));
 `;
 
-test('versions: without root the permission model alone keeps a replica off the shared tree and other versions', { skip: !asRoot && 'needs root to start flexd as another account' }, async (t) => {
-  const cleanup = cleanupStack(t);
-  const work = await tempDir(cleanup, 'flexd-walls-nobody-');
-  chmodSync(work, 0o755);
-  const script = join(work, 'attack.mts');
-  writeFileSync(script, SCRIPT);
-  chownSync(work, NOBODY, NOBODY);
-  chownSync(script, NOBODY, NOBODY);
-  const child = spawn(process.execPath, ['--import', 'tsx', script, join(work, 'data'), FIXTURE], {
-    cwd: REPO_DIR, env: { PATH: process.env.PATH, HOME: work, TMPDIR: work }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
+for (const replicaFolder of ['auto', 'copy']) {
+  test(`versions: without root the permission model alone keeps a replica off the shared tree and other versions (replicaFolder ${replicaFolder})`, { skip: !asRoot && 'needs root to start flexd as another account' }, async (t) => {
+    const cleanup = cleanupStack(t);
+    const work = await tempDir(cleanup, 'flexd-walls-nobody-');
+    chmodSync(work, 0o755);
+    const script = join(work, 'attack.mts');
+    writeFileSync(script, SCRIPT);
+    chownSync(work, NOBODY, NOBODY);
+    chownSync(script, NOBODY, NOBODY);
+    const child = spawn(process.execPath, ['--import', 'tsx', script, join(work, 'data'), FIXTURE, replicaFolder], {
+      cwd: REPO_DIR, env: { PATH: process.env.PATH, HOME: work, TMPDIR: work }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.after(() => { child.kill('SIGKILL'); });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    const code = await withDeadline('the unprivileged flexd to run the attack', new Promise((resolve) => child.once('close', resolve)), SCENARIO_MS);
+    assert.equal(code, 0, stderr.slice(-3000));
+    const out = JSON.parse(stdout) as { uid: number; report: WallsReport; error?: string };
+    assert.ok(!out.error, out.error);
+    assert.equal(out.uid, NOBODY);
+    // Without root even copy mode gives the replica a tree of its own: its node_modules is writable.
+    assertWalled(out.report, /^ERR_ACCESS_DENIED$/);
   });
-  cleanup.after(() => { child.kill('SIGKILL'); });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c) => { stdout += c; });
-  child.stderr.on('data', (c) => { stderr += c; });
-  const code = await withDeadline('the unprivileged flexd to run the attack', new Promise((resolve) => child.once('close', resolve)), SCENARIO_MS);
-  assert.equal(code, 0, stderr.slice(-3000));
-  const out = JSON.parse(stdout) as { uid: number; report: WallsReport; error?: string };
-  assert.ok(!out.error, out.error);
-  assert.equal(out.uid, NOBODY);
-  assertWalled(out.report, /^ERR_ACCESS_DENIED$/);
-});
+}

@@ -33,7 +33,7 @@ async function call(rt: Runtime, service: string, name: string, body: unknown = 
 /** Polls a job to its end; throws unless it completed. */
 async function finished(rt: Runtime, jobId: string): Promise<void> {
   for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
-    const job = rt.context.store.jobs.get(jobId)!;
+    const job = (await rt.context.store.jobs.get(jobId))!;
     if (job.status === 'COMPLETED') return;
     if (job.status === 'ERROR') throw new Error(`job ${jobId}: ${job.progress}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -47,9 +47,9 @@ export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture:
   await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.0' });
   await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.1' });
   const runDir = readFileSync(join(dataDir, 'run-dir'), 'utf8').trim();
-  const envOf = (service: string) => services.findEnvironment(services.findService(service)!.id, 'Development')!;
-  const own = join(runDir, envOf('cwd').id);
-  const victim = join(runDir, envOf('victim').id);
+  const envOf = async (service: string) => (await services.findEnvironment((await services.findService(service))!.id, 'Development'))!;
+  const own = join(runDir, (await envOf('cwd')).id);
+  const victim = join(runDir, (await envOf('victim')).id);
   const treeFile = (envDir: string) => join(envDir, 'trees', readdirSync(join(envDir, 'trees'))[0]!, 'node_modules', 'kinvey-flex-sdk', 'package.json');
   const targets = [
     treeFile(own), // the tree 1.0.0 shares with 1.0.1
@@ -62,8 +62,8 @@ export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture:
   await call(rt, 'cwd', 'write', { name: './node_modules/kinvey-flex-sdk/package.json', content: 'changed by 1.0.1' }); // through its own folder
   const attackerSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
 
-  const env = envOf('cwd');
-  await finished(rt, rt.context.deployer.rollback(env.serviceId, env.id, '1.0.0', null).id);
+  const env = await envOf('cwd');
+  await finished(rt, (await rt.context.deployer.rollback(env.serviceId, env.id, '1.0.0', null)).id);
   const rollbackSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
   const unchanged = Object.fromEntries(targets.map((p) => {
     try {

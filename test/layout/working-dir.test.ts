@@ -118,7 +118,7 @@ for (const mode of ['overlay', 'copy'] as const) {
       assert.equal((await call(base, 'peek', { name: './note.txt' })).content, 'ENOENT');
 
       // Two replicas of one version at once: each sees only its own marks.
-      presetEnvironment(h, { service: 'cwd', environment: 'Twins', settings: { minReplicas: 2, maxReplicas: 2 } });
+      await presetEnvironment(h, { service: 'cwd', environment: 'Twins', settings: { minReplicas: 2, maxReplicas: 2 } });
       await deploy(h, '1.1.2', 'Twins');
       const twins = h.base('cwd', 'Twins');
       const pids = new Set<number>();

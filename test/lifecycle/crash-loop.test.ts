@@ -51,7 +51,7 @@ describe('a version that crashes soon after it is ready', () => {
       assert.equal(res.json?.error, 'ServiceSuspended');
       assert.equal(res.headers['retry-after'], String(RETRY_AFTER_SECONDS));
     }
-    assert.match(h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment))!.suspendedReason ?? '',
+    assert.match((await h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment)))!.suspendedReason ?? '',
       new RegExp(`more than ${CRASH_BUDGET} crashes`), 'the stored status says why (status ERROR)');
     const health = await withDeadline(`${label}: /healthcheck of the suspended environment`, fetch(`${base}/healthcheck`), PROMPT_MS);
     assert.equal(health.status, 503, 'the healthcheck answers as the other routes');
@@ -72,12 +72,12 @@ describe('a version that crashes soon after it is ready', () => {
 
   test('F9: a recycle restarts a suspended environment once its cause is gone', async () => {
     rmSync(marker);
-    const svc = h.rt.context.store.services.findService(target.service)!;
-    const job = h.rt.context.deployer.recycle(svc.id, h.environmentId(target.service, target.environment), null);
+    const svc = (await h.rt.context.store.services.findService(target.service))!;
+    const job = await h.rt.context.deployer.recycle(svc.id, h.environmentId(target.service, target.environment), null);
     const done = await withDeadline('the recycle job', h.rt.context.deployer.jobs.wait(job.id), 30_000);
     assert.equal(done.status, 'COMPLETED', done.progress);
     assert.equal(h.pool(target.service, target.environment).suspension, null);
-    assert.equal(h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment))!.suspendedReason, null);
+    assert.equal((await h.rt.context.store.services.getEnvironment(h.environmentId(target.service, target.environment)))!.suspendedReason, null);
     const first = await whoami(base, 'whoami after the recycle');
     assert.equal((await whoami(base, 'whoami again')).pid, first.pid, 'the replica stays up');
   });

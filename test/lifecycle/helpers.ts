@@ -71,9 +71,9 @@ export async function startRuntime(cleanup: CleanupContext, options: RuntimeOpti
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= rt.close());
   cleanup.after(close);
+  // From the runtime's in-memory directory (refreshed on every change), so the tests' lookups stay synchronous.
   const environmentId = (service: string, environment: string) => {
-    const svc = rt.context.store.services.findService(service);
-    const env = svc && rt.context.store.services.findEnvironment(svc.id, environment);
+    const env = rt.context.directory.find(service, environment);
     if (!env) throw new Error(`no environment ${service}/${environment}`);
     return env.id;
   };
@@ -120,7 +120,7 @@ export function fixtureCopy(cleanup: CleanupContext, name: string, version: stri
 /** Deploys fixture `name` at `version` (copied when it is not the fixture's own 1.0.0); resolves once it serves. */
 export async function deployFixture(h: Harness, cleanup: CleanupContext, name: string, version: string, target: Target) {
   const dir = version === '1.0.0' ? join(FAULTS_DIR, name) : fixtureCopy(cleanup, name, version);
-  if (target.settings) presetEnvironment(h, target);
+  if (target.settings) await presetEnvironment(h, target);
   return withDeadline(`deploy of ${name} ${version} to ${target.service}/${target.environment}`,
     h.rt.deployDirectory(dir, deployOptions(target)), DEPLOY_TIMEOUT_MS);
 }
@@ -131,12 +131,12 @@ export function deployOptions({ settings: _settings, ...options }: Target): Omit
 }
 
 /** Creates the target environment (when it does not exist yet) with `target.settings`. */
-export function presetEnvironment(h: Harness, target: Target): void {
+export async function presetEnvironment(h: Harness, target: Target): Promise<void> {
   const { services, accounts } = h.rt.context.store;
-  const svc = services.findService(target.service) ?? services.createService(accounts.defaultOrganization().id, target.service);
-  const env = services.findEnvironment(svc.id, target.environment);
-  if (!env) services.createEnvironment(svc.id, { name: target.environment, secret: target.secret ?? '', settings: target.settings });
-  else services.updateEnvironment(env.id, { settings: { ...env.settings, ...target.settings } });
+  const svc = (await services.findService(target.service)) ?? (await services.createService((await accounts.defaultOrganization()).id, target.service));
+  const env = (await services.findEnvironment(svc.id, target.environment));
+  if (!env) await services.createEnvironment(svc.id, { name: target.environment, secret: target.secret ?? '', settings: target.settings });
+  else await services.updateEnvironment(env.id, { settings: { ...env.settings, ...target.settings } });
 }
 
 /** Like deployFixture, for a version that must fail: resolves with the error the deploy rejected with. */
@@ -216,7 +216,7 @@ export async function whoami(base: string, label: string, o: { secret?: string; 
 /** Every stored log line of an environment, oldest first (pending lines flushed first). */
 export async function logLines(h: Harness, service: string, environment: string): Promise<LogRow[]> {
   await h.rt.context.logs.flush();
-  return h.rt.context.store.logs.query(h.environmentId(service, environment), { limit: 100_000, page: 1 });
+  return (await h.rt.context.store.logs.query(h.environmentId(service, environment), { limit: 100_000, page: 1 }));
 }
 
 /** Waits for a log line of the environment matching `pattern`; resolves with it. */

@@ -21,8 +21,8 @@ test('settings: an environment\'s own requestTimeoutMs applies to it, while anot
 
   const { store, deployer } = h.rt.context;
   const envId = h.environmentId(quick.service, quick.environment);
-  const env = store.services.updateEnvironment(envId, { settings: { requestTimeoutMs: ENVIRONMENT_TIMEOUT_MS } });
-  const job = await deployer.jobs.wait(deployer.recycle(env.serviceId, env.id, null, 'Applying settings').id);
+  const env = (await store.services.updateEnvironment(envId, { settings: { requestTimeoutMs: ENVIRONMENT_TIMEOUT_MS } }));
+  const job = await deployer.jobs.wait((await deployer.recycle(env.serviceId, env.id, null, 'Applying settings')).id);
   assert.equal(job.status, 'COMPLETED', job.progress);
 
   const started = Date.now();
@@ -42,8 +42,8 @@ test('settings: an environment that opts in to strict unhandled rejections loses
   const lenient = { service: 'lenient', environment: 'Development' };
   for (const target of [strict, lenient]) await deployFixture(h, cleanup, 'rejects', '1.0.0', target);
   const { store, deployer } = h.rt.context;
-  const env = store.services.updateEnvironment(h.environmentId(strict.service, strict.environment), { settings: { strictUnhandledRejections: true } });
-  assert.equal((await deployer.jobs.wait(deployer.recycle(env.serviceId, env.id, null).id)).status, 'COMPLETED');
+  const env = (await store.services.updateEnvironment(h.environmentId(strict.service, strict.environment), { settings: { strictUnhandledRejections: true } }));
+  assert.equal((await deployer.jobs.wait((await deployer.recycle(env.serviceId, env.id, null)).id)).status, 'COMPLETED');
 
   const before = await callFunction(h.base(strict.service, strict.environment), 'whoami');
   const res = await callFunction(h.base(strict.service, strict.environment), 'reject', {}, { timeoutMs: PROMPT_MS });

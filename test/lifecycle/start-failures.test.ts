@@ -37,7 +37,7 @@ describe('a version that crashes at start, deployed under load', () => {
   async function refused(fixture: string, reason: RegExp): Promise<void> {
     const start = Date.now();
     const err = await failedDeploy(h, suite, fixture, '2.0.0', target);
-    const job = h.rt.context.store.jobs.latest(h.environmentId(target.service, target.environment), 'deployService');
+    const job = (await h.rt.context.store.jobs.latest(h.environmentId(target.service, target.environment), 'deployService'));
     assert.equal(job?.status, 'ERROR');
     assert.match(job!.progress, reason, `the job's progress names the reason:\n${job!.progress}`);
     assert.match(`${err.message}\n${err.debug}`, reason);
@@ -47,7 +47,7 @@ describe('a version that crashes at start, deployed under load', () => {
     const pool = h.pool(target.service, target.environment);
     assert.equal(pool.version, '1.0.0');
     assert.deepEqual(pool.describe().map((r) => r.pid), [servingPid], 'the old replica serves alone');
-    assert.equal(h.rt.context.store.versions.newest(h.environmentId(target.service, target.environment)), '1.0.0', 'the failed version is not kept');
+    assert.equal((await h.rt.context.store.versions.newest(h.environmentId(target.service, target.environment))), '1.0.0', 'the failed version is not kept');
   }
 
   /** Replicas that wrote a line matching `pattern`: a restart loop would show several. */

@@ -124,7 +124,7 @@ test('log writer: flush() resolves only once the lines written before it are sto
 test('log writer: through the real log thread, a burst past the pending cap leaves the ring with the note, the newest lines, and a true byte total', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup, 'flexd-logs-');
-  const store = openStore(dataDir);
+  const store = await openStore(dataDir);
   cleanup.after(() => store.close());
   const maxPendingBytes = 500 * LINE_COST;
   const writer = new LogWriter(new LogThread(join(dataDir, 'flexd.db'), store.logs), { capBytes: () => 1 << 20, flushIntervalMs: 50, maxLines: 100, maxPendingBytes });
@@ -134,17 +134,17 @@ test('log writer: through the real log thread, a burst past the pending cap leav
   for (let i = 0; i < 5_000; i++) writer.write(line(i));
   await withDeadline('flush', writer.flush(), 10_000);
 
-  const rows = store.logs.query(ENV, { limit: 10_000, page: 1 });
+  const rows = (await store.logs.query(ENV, { limit: 10_000, page: 1 }));
   const note = rows.findIndex((r) => DROPPED.test(r.message));
   assert.ok(note > 0, 'the note is stored where the gap is');
   assert.equal(Number(DROPPED.exec(rows[note].message)![1]), writer.droppedLines(ENV));
   const kept = rows.slice(note + 1).map((r) => Number(r.message.slice(5)));
   assert.equal(kept.at(-1), 4_999, 'the newest line is stored');
   assert.equal(rows.length - 1 + writer.droppedLines(ENV), 5_000, 'every line is stored or counted in the note');
-  const onDisk = (store.db.prepare('SELECT SUM(bytes) AS total FROM logs WHERE environment_id = ?').get(ENV) as { total: number }).total;
+  const onDisk = (await store.logs.stored(ENV)).bytes;
   assert.equal(store.logs.bytes(ENV), onDisk, 'the total the thread reported is what the table holds');
 
   await writer.deleteEnvironment(ENV);
-  assert.deepEqual(store.logs.query(ENV, { limit: 10, page: 1 }), []);
+  assert.deepEqual((await store.logs.query(ENV, { limit: 10, page: 1 })), []);
   assert.equal(store.logs.bytes(ENV), 0);
 });

@@ -48,7 +48,8 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
       calls++;
     }
   })();
-  const creating = setInterval(() => { rt.context.store.services.createService(rt.context.store.accounts.defaultOrganization().id, `load-${created++}`); }, 5);
+  const organization = (await rt.context.store.accounts.defaultOrganization()).id;
+  const creating = setInterval(() => { void rt.context.store.services.createService(organization, `load-${created++}`); }, 5);
 
   const backupDir = await tempDir(cleanup, 'flexd-backup-out-');
   const file = join(backupDir, 'flexd-backup.db');
@@ -76,9 +77,9 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   const restored = await createRuntime({ dataDir: restoredDir, port: 0 });
   cleanup.after(() => restored.close());
 
-  const names = restored.context.store.services.listServices().map((s) => s.name).filter((n) => !n.startsWith('load-'));
+  const names = (await restored.context.store.services.listServices()).map((s) => s.name).filter((n) => !n.startsWith('load-'));
   assert.deepEqual(names.sort(), ['billing', 'orders']);
-  const loadServices = restored.context.store.services.listServices().length - 2;
+  const loadServices = (await restored.context.store.services.listServices()).length - 2;
   assert.ok(loadServices > 0 && loadServices <= created, `the services created before the copy (${loadServices} of ${created})`);
   for (const [service, environment, secret, version, KEY] of [
     ['orders', 'Production', 'prod-secret', '2.3.0', 'prod'], ['orders', 'Staging', 'staging-secret', '1.0.0', 'staging'], ['billing', 'Development', 'dev-secret', '0.1.0', null],
@@ -90,7 +91,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
     assert.deepEqual((await res.json() as { response: { body: unknown } }).response.body, { KEY, version });
     assert.equal(res.headers.get('x-flexd-version'), version);
   }
-  const prodId = restored.context.store.services.findEnvironment(restored.context.store.services.findService('orders')!.id, 'Production')!.id;
-  assert.ok(restored.context.store.logs.tail(prodId, 10).length > 0, 'the log ring came along');
-  assert.ok(restored.context.store.accounts.findUserByEmail(ADMIN.email), 'the accounts came along');
+  const prodId = (await restored.context.store.services.findEnvironment((await restored.context.store.services.findService('orders'))!.id, 'Production'))!.id;
+  assert.ok((await restored.context.store.logs.tail(prodId, 10)).length > 0, 'the log ring came along');
+  assert.ok((await restored.context.store.accounts.findUserByEmail(ADMIN.email)), 'the accounts came along');
 });

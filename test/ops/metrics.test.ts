@@ -42,7 +42,7 @@ test('metrics: after 37 answered and 5 refused requests the counters say exactly
   const cleanup = cleanupStack(t);
   const api = await startApi(cleanup);
   await api.rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development', secret: 'env-secret' });
-  const ids = { service: api.rt.context.store.services.findService('orders')!.id };
+  const ids = { service: (await api.rt.context.store.services.findService('orders'))!.id };
 
   const statuses = [];
   for (let i = 0; i < 37; i++) statuses.push(await call(api, 'env-secret'));
@@ -80,7 +80,7 @@ test('metrics: after 37 answered and 5 refused requests the counters say exactly
 
   // A failed deploy and a crash are counted too.
   await assert.rejects(api.rt.deployDirectory(await echoProjectAt(cleanup, '0.0.1'), { service: 'orders', environment: 'Development' }), /DeploymentVersionTooLow|greater/);
-  const pid = api.rt.context.supervisor.pool(api.rt.context.store.services.findEnvironment(ids.service, 'Development')!.id)!.describe()[0]!.pid!;
+  const pid = api.rt.context.supervisor.pool((await api.rt.context.store.services.findEnvironment(ids.service, 'Development'))!.id)!.describe()[0]!.pid!;
   process.kill(pid, 'SIGKILL');
   const after = await waitFor('the crash to be counted', async () => {
     const x = parse((await scrape(api, `Kinvey ${api.token}`)).text);

@@ -56,10 +56,10 @@ async function containerOf(h: Harness, pid: number): Promise<string> {
   return waitFor(`the replica with pid ${pid}`, () => h.pool('orders', 'Development').describe().find((x) => x.pid === pid)?.containerId);
 }
 
-function environment(h: Harness, service: string, name: string, settings: Record<string, number | boolean>): void {
+async function environment(h: Harness, service: string, name: string, settings: Record<string, number | boolean>): Promise<void> {
   const { services, accounts } = h.rt.context.store;
-  const svc = services.findService(service) ?? services.createService(accounts.defaultOrganization().id, service);
-  services.createEnvironment(svc.id, { name, secret: '', settings });
+  const svc = (await services.findService(service)) ?? (await services.createService((await accounts.defaultOrganization()).id, service));
+  await services.createEnvironment(svc.id, { name, secret: '', settings });
 }
 
 test('server log: start, deploys, swaps, replica exits and restarts by reason, idling, suspension and shutdown are one line each, in JSON and in text', async (t) => {
@@ -107,7 +107,7 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   assert.match(liveness.detail, /liveness/);
 
   // Memory: Buffers past the environment's cap, caught by the watchdog.
-  environment(h, 'hog', 'Development', { memoryLimitMb: 96 });
+  await environment(h, 'hog', 'Development', { memoryLimitMb: 96 });
   await deployFixture(h, cleanup, 'buffer-hog', '1.0.0', { service: 'hog', environment: 'Development' });
   const grown = await withDeadline('the answer to grow', callFunction(h.base('hog', 'Development'), 'grow'), 10_000);
   assert.equal(grown.status, 502);
@@ -115,7 +115,7 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   assert.match(memory.detail, /memory cap of 96 MB/);
 
   // Idling: an environment with a short idle period stops its replicas.
-  environment(h, 'sleepy', 'Development', { idleTimeoutMs: 300 });
+  await environment(h, 'sleepy', 'Development', { idleTimeoutMs: 300 });
   await deployFixture(h, cleanup, 'versioned', '1.0.0', { service: 'sleepy', environment: 'Development' });
   const idle = await line(r, 'environment idle: replicas stopped', { service: 'sleepy', environment: 'Development', replicas: 1 });
   assert.ok(idle.idleMs >= 300);
@@ -126,7 +126,7 @@ test('server log: start, deploys, swaps, replica exits and restarts by reason, i
   chmodSync(markerDir, 0o755);
   const marker = `${markerDir}/crash-marker`;
   writeFileSync(marker, '');
-  environment(h, 'crashy', 'Development', { permissionModel: false });
+  await environment(h, 'crashy', 'Development', { permissionModel: false });
   await deployFixture(h, cleanup, 'crashes-after-ready', '1.0.0', { service: 'crashy', environment: 'Development', env: { CRASH_MARKER: marker } });
   // Five starts and crashes with backoff between them: allow for a slow box.
   const suspended = await line(r, 'environment suspended', { service: 'crashy', environment: 'Development', level: 'error' }, 60_000);

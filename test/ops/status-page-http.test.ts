@@ -68,14 +68,14 @@ test('status page: recycle needs the session\'s CSRF token and this origin; sign
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup);
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
-  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const envId = (await rt.context.store.services.listEnvironments())[0]!.id;
   const { cookie, csrf } = await signIn(rt);
   const recycle = (headers: Record<string, string>) => fetch(`${rt.url}/ui/environments/${envId}/recycle`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: '{}' });
 
   assert.equal((await recycle({})).status, 403, 'no token');
   assert.equal((await recycle({ 'x-csrf-token': 'x'.repeat(csrf.length) })).status, 403, 'a wrong token');
   assert.equal((await recycle({ 'x-csrf-token': csrf, origin: 'https://evil.example' })).status, 403, 'another origin');
-  assert.equal(rt.context.store.jobs.latest(envId)!.type, 'deployService', 'nothing was started');
+  assert.equal((await rt.context.store.jobs.latest(envId))!.type, 'deployService', 'nothing was started');
   const ok = await recycle({ 'x-csrf-token': csrf, origin: rt.url });
   assert.equal(ok.status, 201);
   const { job } = await ok.json() as { job: string };
@@ -95,10 +95,10 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   const rt = await start(cleanup);
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' });
-  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const envId = (await rt.context.store.services.listEnvironments())[0]!.id;
   const password = 'another-long-password';
-  rt.context.store.accounts.createUser('viewer@example.com', await hashPassword(password), 'viewer');
-  rt.context.store.accounts.createUser('deployer@example.com', await hashPassword(password), 'deployer');
+  await rt.context.store.accounts.createUser('viewer@example.com', await hashPassword(password), 'viewer');
+  await rt.context.store.accounts.createUser('deployer@example.com', await hashPassword(password), 'deployer');
 
   const viewer = await signIn(rt, { email: 'viewer@example.com', password });
   const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: viewer.cookie } })).text();
@@ -133,7 +133,7 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   // A variable and a setting changed through the management API: an event naming them, never the value
   const session = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'deployer@example.com', password }) })).json() as { token: string };
   const auth = { Authorization: `Kinvey ${session.token}`, 'content-type': 'application/json' };
-  const sid = rt.context.store.services.listServices()[0]!.id;
+  const sid = (await rt.context.store.services.listServices())[0]!.id;
   const { id: _id, secret: _secret, ...env } = await (await fetch(`${rt.url}/v4/services/${sid}/environments/${envId}`, { headers: auth })).json() as Record<string, any>;
   const put = await fetch(`${rt.url}/v4/services/${sid}/environments/${envId}`, {
     method: 'PUT', headers: auth, body: JSON.stringify({ ...env, environmentVariables: { API_KEY: 'very-secret-value' }, settings: { ...env.settings, requestTimeoutMs: 20_000 } }),
@@ -183,14 +183,14 @@ test('status page: the overview counts a timed-out request as an error and a cra
   assert.equal(slow.status, 504);
   assert.match(await row(), /data-label="Errors"><span class="bad">1<\/span> <span class="muted">of 1</);
 
-  const pool = rt.context.supervisor.pool(rt.context.store.services.listEnvironments()[0]!.id)!;
+  const pool = rt.context.supervisor.pool((await rt.context.store.services.listEnvironments())[0]!.id)!;
   process.kill(pool.describe()[0]!.pid!, 'SIGKILL');
   await waitFor('the restart on the overview', async () => /data-label="Restarts"><span class="bad">1</.test(await row()));
   assert.match(await row(), /<p class="summary">1 environment: <span class="s-online">1 online<\/span><\/p>/);
 
   // A failed deploy: the environment page says why, the previous version still serving.
   await assert.rejects(rt.deployDirectory(fixtureCopy(cleanup, 'throws-at-start', '2.0.0'), { service: 'orders', environment: 'Development' }));
-  const envId = rt.context.store.services.listEnvironments()[0]!.id;
+  const envId = (await rt.context.store.services.listEnvironments())[0]!.id;
   const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie } })).text();
   assert.match(page, /<summary class="bad">Why the last deploy failed<\/summary><pre>[^<]*failed to start/);
   assert.match(await row(), /data-label="Version" class="version">1\.0\.0</);
@@ -215,8 +215,8 @@ test('status page: service and environment names are escaped', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup);
   const { services, accounts } = rt.context.store;
-  const svc = services.createService(accounts.defaultOrganization().id, '<script>alert(1)</script>');
-  services.createEnvironment(svc.id, { name: '"><img src=x>', secret: '' });
+  const svc = (await services.createService((await accounts.defaultOrganization()).id, '<script>alert(1)</script>'));
+  await services.createEnvironment(svc.id, { name: '"><img src=x>', secret: '' });
   const { cookie } = await signIn(rt);
   const page = await (await fetch(`${rt.url}/`, { headers: { cookie } })).text();
   assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;'), page);

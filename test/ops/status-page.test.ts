@@ -90,7 +90,7 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   await page.waitForSelector('ol.log li');
   assert.ok(await page.locator('ol.log li', { hasText: 'echo called on version 1.4.2' }).count() >= 12);
   assert.equal(await page.locator('table >> text=1.4.2').count() > 0, true);
-  const envId = rt.context.store.services.findEnvironment(rt.context.store.services.findService('orders')!.id, 'Production')!.id;
+  const envId = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService('orders'))!.id, 'Production'))!.id;
   const hostile = '<img src=x onerror="window.pwned=1"> & </li><b>bold</b>';
   rt.context.logs.note(envId, 'attacker', hostile);
   await echo('Production');

@@ -23,8 +23,8 @@ test('F12: corrupt and truncated archives are refused before activation, and a p
   const api = await startApi(cleanup, FAST);
   const { rt } = api;
   await withDeadline('deploy of versioned 1.0.0', rt.deployDirectory(join(FAULTS_DIR, 'versioned'), target), DEPLOY_TIMEOUT_MS);
-  const serviceId = rt.context.store.services.findService(target.service)!.id;
-  const environmentId = rt.context.store.services.findEnvironment(serviceId, target.environment)!.id;
+  const serviceId = (await rt.context.store.services.findService(target.service))!.id;
+  const environmentId = (await rt.context.store.services.findEnvironment(serviceId, target.environment))!.id;
   const base = `${rt.url}/flex/${target.service}/${target.environment}`;
   const artifactsBefore = artifactDirs(rt.context.dataDir);
   assert.equal(artifactsBefore.length, 1, `one artifact folder: ${artifactsBefore}`);
@@ -50,7 +50,7 @@ test('F12: corrupt and truncated archives are refused before activation, and a p
     const job = await withDeadline(`the job of ${what}`, rt.context.deployer.jobs.wait(accepted.body.job), REFUSED_JOB_TIMEOUT_MS);
     assert.equal(job.status, 'ERROR', what);
     assert.match(job.progress.split('\n').at(-1)!, /^InvalidArchive: /, `${what}: ${job.progress}`);
-    assert.deepEqual(rt.context.store.versions.list(environmentId).map((v) => v.version), ['1.0.0'], `${what}: no version row`);
+    assert.deepEqual((await rt.context.store.versions.list(environmentId)).map((v) => v.version), ['1.0.0'], `${what}: no version row`);
     assert.deepEqual(artifactDirs(rt.context.dataDir), artifactsBefore, `${what}: no artifact folder`);
     assert.deepEqual(buildDirs(rt.context.dataDir), [], `${what}: no build folder`);
     assert.equal((await whoami(base, `whoami after ${what}`)).version, '1.0.0');
@@ -59,14 +59,14 @@ test('F12: corrupt and truncated archives are refused before activation, and a p
   const err = await withDeadline('the deploy of a project that requires a file it lacks',
     rt.deployDirectory(join(RELIABILITY_FIXTURES_DIR, 'missing-module'), target).then(
       () => assert.fail('the project with a missing file deployed'), (e: Error & { debug?: string }) => e), DEPLOY_TIMEOUT_MS);
-  const job = rt.context.store.jobs.latest(environmentId, 'deployService')!;
+  const job = (await rt.context.store.jobs.latest(environmentId, 'deployService'))!;
   assert.equal(job.status, 'ERROR');
   // As under node .: the require fails when the service starts, and the job says where.
   assert.match(job.progress, /failed to start/);
   assert.match(job.progress, /Cannot find module '\.\/lib\/handlers'/, 'the job names what could not be found');
   assert.match(job.progress, /index\.js:5/, 'and the line of the project that asked for it');
   assert.match(err.message, /failed to start/, 'the error a deployDirectory caller sees says so');
-  assert.deepEqual(rt.context.store.versions.list(environmentId).map((v) => v.version), ['1.0.0'], 'no version row for the project that cannot start');
+  assert.deepEqual((await rt.context.store.versions.list(environmentId)).map((v) => v.version), ['1.0.0'], 'no version row for the project that cannot start');
   assert.deepEqual(buildDirs(rt.context.dataDir), []);
 
   await load.stop();

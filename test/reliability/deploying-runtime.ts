@@ -26,8 +26,8 @@ const rt = await createRuntime({ ...FAST, dataDir, port: 0 });
 // Report each progress update after the store has written it: what the test sees happened.
 const jobs = rt.context.store.jobs;
 const update = jobs.update.bind(jobs);
-jobs.update = (id, status, progress) => {
-  update(id, status, progress);
+jobs.update = async (id, status, progress) => {
+  await update(id, status, progress);
   say(`progress ${status} ${progress.split('\n').at(-1)}`);
 };
 say(`ready ${rt.url}`);

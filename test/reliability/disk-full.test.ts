@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withDeadline, waitFor } from '../helpers/wait.ts';
 import { DEPLOY_TIMEOUT_MS, deployFixture, FAULTS_DIR, fixtureCopy, hammer, keepAliveAgent, logLines, replicaProcessesOf, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
-import { integrityCheck } from './helpers.ts';
+import { sqliteConnection } from '../../src/store/index.ts';
 
 const target = { service: 'hoarder', environment: 'Production' };
 /** Pages (4 KiB) left free: room for the job's progress rows, far from the artifact's ~100. */
@@ -25,31 +25,33 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const base = h.base(target.service, target.environment);
   const envId = h.environmentId(target.service, target.environment);
   const { store } = h.rt.context;
-  const unlimited = store.db.pragma('max_page_count', { simple: true }) as number;
-  const pages = store.db.pragma('page_count', { simple: true }) as number;
-  store.db.pragma(`max_page_count = ${pages + SPARE_PAGES}`);
+  const db = sqliteConnection(store);
+  const unlimited = db.pragma('max_page_count', { simple: true }) as number;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  db.pragma(`max_page_count = ${pages + SPARE_PAGES}`);
 
   const hoard = fixtureCopy(cleanup, 'versioned', '2.0.0');
   writeFileSync(join(hoard, 'hoard.bin'), randomBytes(600 * 1024));
   const load = hammer(base, 4, keepAliveAgent(cleanup, 4));
   const err = await h.rt.deployDirectory(hoard, target).then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
   await load.stop();
-  assert.match(err.message, /^StorageFull: flexd's database is full \(disk or max_page_count\): the version was not stored/);
-  const job = store.jobs.latest(envId, 'deployService')!;
+  assert.equal((err as Error & { code?: string }).code, 'StorageFull');
+  assert.match(err.message, /^flexd's database is full \(disk or max_page_count\): the version was not stored/);
+  const job = (await store.jobs.latest(envId, 'deployService'))!;
   assert.equal(job.status, 'ERROR');
   assert.match(job.progress, /StorageFull/);
-  assert.equal(integrityCheck(store.db), 'ok');
-  assert.deepEqual(store.versions.list(envId).map((v) => v.version), ['1.0.0'], 'nothing of 2.0.0 stored');
-  assert.equal(store.versions.get(store.services.getEnvironment(envId)!.activeVersionId!)!.version, '1.0.0');
+  assert.equal(await store.integrityCheck(), 'ok');
+  assert.deepEqual((await store.versions.list(envId)).map((v) => v.version), ['1.0.0'], 'nothing of 2.0.0 stored');
+  assert.equal((await store.versions.get((await store.services.getEnvironment(envId))!.activeVersionId!))!.version, '1.0.0');
   const failures = load.records.filter((r) => r.status !== 200 || r.header !== '1.0.0');
   assert.deepEqual(failures, [], 'the current version answered every request meanwhile');
   assert.ok(load.records.length > 0);
   assert.equal((await whoami(base, 'whoami after the failed deploy')).version, '1.0.0');
 
-  store.db.pragma(`max_page_count = ${unlimited}`);
+  db.pragma(`max_page_count = ${unlimited}`);
   await h.rt.deployDirectory(hoard, target);
   assert.equal((await whoami(base, 'whoami once space is back')).version, '2.0.0');
-  assert.equal(integrityCheck(store.db), 'ok');
+  assert.equal(await store.integrityCheck(), 'ok');
   t.diagnostic(`database capped at ${pages + SPARE_PAGES} pages; ${load.records.length} requests answered by 1.0.0 during the failed deploy`);
 });
 
@@ -59,7 +61,8 @@ test('F11: a deploy whose progress the full database refuses to record still set
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
   const envId = h.environmentId(target.service, target.environment);
   const { store } = h.rt.context;
-  const unlimited = store.db.pragma('max_page_count', { simple: true }) as number;
+  const db = sqliteConnection(store);
+  const unlimited = db.pragma('max_page_count', { simple: true }) as number;
   const [serving] = await replicaProcessesOf(process.pid);
 
   // 2.0.0's job is recorded and its version stored; its replica then waits for SIGUSR2 (held-start).
@@ -70,28 +73,28 @@ test('F11: a deploy whose progress the full database refuses to record still set
   }, { timeoutMs: DEPLOY_TIMEOUT_MS });
   // Now the disk fills: no page may be added, and the jobs table's pages (where the job's row
   // grows with each progress line) are filled with inert rows of no environment to the last byte.
-  store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true }) as number}`);
-  for (const bytes of [1024, 64, 1]) fill(store.db, bytes);
+  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+  for (const bytes of [1024, 64, 1]) fill(db, bytes);
   process.kill(starting, 'SIGUSR2');
 
   const done = await withDeadline('the deploy on a full database to settle', deploy, DEPLOY_TIMEOUT_MS);
   assert.equal(done.status, 'COMPLETED', done.progress);
   assert.match(done.progress, /Deployed version 2\.0\.0$/, 'the caller hears how it ended');
-  const stored = store.jobs.get(done.id)!;
+  const stored = (await store.jobs.get(done.id))!;
   assert.notEqual(stored.status, 'COMPLETED', 'the full database refused to record the end (else this test made no fault)');
   assert.doesNotMatch(stored.progress, /Deployed version/);
-  assert.equal(integrityCheck(store.db), 'ok');
+  assert.equal(await store.integrityCheck(), 'ok');
   assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the deploy')).version, '2.0.0');
 
-  store.db.prepare("DELETE FROM jobs WHERE type = 'filler'").run();
-  store.db.pragma(`max_page_count = ${unlimited}`);
+  db.prepare("DELETE FROM jobs WHERE type = 'filler'").run();
+  db.pragma(`max_page_count = ${unlimited}`);
   await deployFixture(h, cleanup, 'versioned', '3.0.0', target);
   assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the next deploy')).version, '3.0.0');
-  assert.equal(store.jobs.latest(envId, 'deployService')!.status, 'COMPLETED');
+  assert.equal((await store.jobs.latest(envId, 'deployService'))!.status, 'COMPLETED');
 });
 
 /** Inserts job rows of no environment, with `bytes` of progress each, until SQLite answers SQLITE_FULL. */
-function fill(db: Harness['rt']['context']['store']['db'], bytes: number): void {
+function fill(db: ReturnType<typeof sqliteConnection>, bytes: number): void {
   const insert = db.prepare("INSERT INTO jobs (id, type, status, progress, created_at, updated_at) VALUES (?, 'filler', 'COMPLETED', ?, '2000-01-01', '2000-01-01')");
   for (let i = 0; ; i++) {
     try {

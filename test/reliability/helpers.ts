@@ -4,13 +4,12 @@
  * random source, database and artifact checks, percentiles and resident memory.
  *
  *   const random = seededRandom(0xf1);
- *   assert.equal(integrityCheck(h.rt.context.store.db), 'ok');
+ *   assert.equal(await h.rt.context.store.integrityCheck(), 'ok');
  *   const p99 = percentile(records.map((r) => r.endedAt - r.startedAt), 99);
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Db } from '../../src/store/db.ts';
 
 export const RELIABILITY_FIXTURES_DIR = fileURLToPath(new URL('../fixtures/reliability/', import.meta.url));
 
@@ -27,11 +26,6 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** `PRAGMA integrity_check`: 'ok', or SQLite's list of what is broken. */
-export function integrityCheck(db: Db): string {
-  return (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('\n');
 }
 
 /**

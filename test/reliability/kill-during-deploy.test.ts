@@ -17,7 +17,7 @@ import { withDeadline } from '../helpers/wait.ts';
 import {
   childrenOf, deployFixture, DEPLOY_TIMEOUT_MS, fixtureCopy, REPO_DIR, signal, startRuntime, waitForProcessGone, whoami,
 } from '../lifecycle/helpers.ts';
-import { buildDirs, integrityCheck, seededRandom } from './helpers.ts';
+import { buildDirs, seededRandom } from './helpers.ts';
 
 const SEED = Number(process.env.FLEXD_F1_SEED ?? 0xf1);
 const ROUNDS = 6;
@@ -128,10 +128,10 @@ test(`F1: kill -9 at seeded random points of a deploy (seed ${SEED}, ${ROUNDS} r
 
       const h = await startRuntime(cleanup, {}, dataDir);
       const { store } = h.rt.context;
-      assert.equal(integrityCheck(store.db), 'ok', `round ${round}: PRAGMA integrity_check`);
+      assert.equal(await store.integrityCheck(), 'ok', `round ${round}: PRAGMA integrity_check`);
       const envId = h.environmentId(target.service, target.environment);
-      const job = store.jobs.latest(envId, 'deployService')!;
-      const active = store.versions.get(store.services.getEnvironment(envId)!.activeVersionId!)!;
+      const job = (await store.jobs.latest(envId, 'deployService'))!;
+      const active = (await store.versions.get((await store.services.getEnvironment(envId))!.activeVersionId!))!;
       assert.ok([serving, version].includes(active.version), `round ${round}: active version ${active.version} is ${serving} or ${version}`);
       if (acknowledged) {
         assert.equal(job.status, 'COMPLETED', `round ${round}: an acknowledged deploy stays COMPLETED`);
@@ -142,7 +142,7 @@ test(`F1: kill -9 at seeded random points of a deploy (seed ${SEED}, ${ROUNDS} r
       if (job.status === 'COMPLETED') assert.equal(active.version, version, `round ${round}: a COMPLETED job's version is the active one`);
       if (job.status === 'ERROR') assert.match(job.progress, /flexd stopped before this job finished/);
       if (active.version !== version) {
-        assert.equal(store.versions.find(envId, version), undefined, `round ${round}: no version row left for the interrupted ${version}`);
+        assert.equal((await store.versions.find(envId, version)), undefined, `round ${round}: no version row left for the interrupted ${version}`);
       }
       assert.deepEqual(buildDirs(dataDir), [], `round ${round}: no build folder left`);
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, DEPLOY_TIMEOUT_MS, deployFixture, hammer, keepAliveAgent, logLines, startRuntime } from '../lifecycle/helpers.ts';
-import { integrityCheck, percentile, RELIABILITY_FIXTURES_DIR } from './helpers.ts';
+import { percentile, RELIABILITY_FIXTURES_DIR } from './helpers.ts';
 
 const LOG_RING_BYTES = 256 * 1024;
 /**
@@ -65,14 +65,14 @@ test('L6: a replica logging as fast as it can keeps its log ring at logRingBytes
 
   const stored = await logLines(h, chatty.service, chatty.environment);
   const bytes = store.logs.bytes(envId);
-  const onDisk = (store.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS total FROM logs WHERE environment_id = ?').get(envId) as { total: number }).total;
+  const onDisk = (await store.logs.stored(envId)).bytes;
   assert.ok(bytes <= LOG_RING_BYTES, `the ring holds ${bytes} bytes, within its cap of ${LOG_RING_BYTES}`);
   assert.equal(onDisk, bytes, 'the ring\'s running total is what the table holds');
   assert.ok(bytes > LOG_RING_BYTES / 2, `the ring is kept full (${bytes} bytes), not emptied`);
   const newest = stored.filter((l) => l.message.startsWith('flood line ')).at(-1);
   assert.match(newest?.message ?? '', last, 'the newest line is kept, the oldest dropped');
   assert.match(stored.find((l) => l.message.startsWith('flood line '))?.message ?? '', /^flood line [1-9]\d{2,} /, 'the oldest lines are gone');
-  assert.equal(integrityCheck(store.db), 'ok');
+  assert.equal(await store.integrityCheck(), 'ok');
 
   const failed = load.records.filter((r) => r.status !== 200);
   assert.deepEqual(failed.slice(0, 5), [], `${failed.length} of ${load.records.length} requests to the quiet environment failed`);

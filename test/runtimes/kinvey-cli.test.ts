@@ -59,7 +59,7 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
     const [org] = await kinveyJson('org', 'list');
     const created = await kinveyJson('flex', 'create', 'cli-runtime', '--org', org.id, '--secret', SECRET, '--runtime', 'node10');
     serviceId = created.id;
-    const [env] = rt.context.store.services.listEnvironments(serviceId);
+    const [env] = (await rt.context.store.services.listEnvironments(serviceId));
     assert.equal(env!.runtime, 'flex-runtime-node10');
 
     const deploy = await kinvey('flex', 'deploy', '--service', serviceId, '--runtime', 'node12');
@@ -68,7 +68,7 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
       const s = await kinveyJson('flex', 'status', '--service', serviceId);
       return s.status === 'ONLINE' || s.status === 'ERROR' ? s : undefined;
     }, { timeoutMs: RUNTIME_INSTALL_TIMEOUT_MS, intervalMs: 1_000 });
-    const job = rt.context.store.jobs.latest(env!.id, 'deployService')!;
+    const job = (await rt.context.store.jobs.latest(env!.id, 'deployService'))!;
     assert.equal(status.status, 'ONLINE', job.progress);
     assert.equal(status.runtime, 'flex-runtime-node12', 'kinvey-cli reads back the name it sent');
     assert.match(job.progress, /Runtime flex-runtime-node12 \(Kinvey's Node 12, mapped to Node 22\) runs on Node 22\.\d+\.\d+/);

@@ -36,22 +36,22 @@ and printed once. Works while flexd serve runs on DIR, too.
     // Loaded here: the other commands never open the database.
     const { openStore } = await import('../../store/index.ts');
     const { generatePassword, hashPassword } = await import('../../accounts/passwords.ts');
-    const store = openStore(dataDir);
+    const store = await openStore(dataDir);
     try {
-      const user = store.accounts.findUserByEmail(email);
+      const user = await store.accounts.findUserByEmail(email);
       if (!user) {
-        const known = store.accounts.listUsers().map((u) => `${u.email} (${u.role})`).join(', ') || 'none';
+        const known = (await store.accounts.listUsers()).map((u) => `${u.email} (${u.role})`).join(', ') || 'none';
         throw new CliError(`no account ${email} in ${dataDir}; accounts: ${known}`, 'UserNotFound');
       }
       const password = given ?? generatePassword();
-      store.accounts.setPasswordHash(user.id, await hashPassword(password));
-      store.accounts.deleteSessionsOf(user.id);
+      await store.accounts.setPasswordHash(user.id, await hashPassword(password));
+      await store.accounts.deleteSessionsOf(user.id);
       out.result({ email: user.email, role: user.role, ...(given === undefined ? { password } : {}) }, () => {
         out.say(`Reset the password of ${user.email} (${user.role}); its sessions have ended.`);
         if (given === undefined) out.say(`Password: ${password}`);
       });
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

@@ -15,8 +15,11 @@ every service, environment, version, variable, account and log line (mode 0600: 
 
 Restore: a new data dir with the copy as flexd.db, then flexd serve --data-dir DIR
 (docs/operating.md, "Backup and restore").`,
-  options: { 'data-dir': { type: 'string' }, out: { type: 'string' } },
+  options: { 'data-dir': { type: 'string' }, out: { type: 'string' }, database: { type: 'string' } },
   async run({ args, out, env }) {
+    if (args.values.database ?? env.FLEXD_DATABASE_URL) {
+      throw new CliError('this flexd keeps its data in PostgreSQL (--database / FLEXD_DATABASE_URL): back it up with pg_dump, e.g. pg_dump --format=custom --file flexd.dump "$FLEXD_DATABASE_URL" (docs/scale-out.md, "Backup")');
+    }
     const dataDir = resolve(String(args.values['data-dir'] ?? env.FLEXD_DATA_DIR ?? DEFAULTS.dataDir));
     const file = args.values.out;
     if (typeof file !== 'string' || file === '') throw new CliError('--out FILE is required');

@@ -20,6 +20,7 @@ import { serve } from './serve.ts';
 import { update } from './update.ts';
 import { user } from './user.ts';
 import { runtimes } from './runtimes.ts';
+import { nodes } from './nodes.ts';
 import { versions } from './versions.ts';
 import { whoami } from './whoami.ts';
 
@@ -31,7 +32,7 @@ import { whoami } from './whoami.ts';
 export const COMMANDS: readonly Command[] = [
   serve, dev,
   login, logout, whoami, profile,
-  create, list, deploy, status, logs, update, show, settings, versions, runtimes, recycle, rollback, env, del,
+  create, list, deploy, status, logs, update, show, settings, versions, runtimes, nodes, recycle, rollback, env, del,
   user, admin, backup,
 ];
 

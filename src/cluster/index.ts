@@ -1,0 +1,87 @@
+import { hostname } from 'node:os';
+import type { Logger } from '../logger.ts';
+import type { Store } from '../store/index.ts';
+import type { PostgresClient } from '../store/postgres-client.ts';
+import type { Deployer } from '../deploy/pipeline.ts';
+import type { Supervisor } from '../supervisor/index.ts';
+import { Coordinator } from './coordinator.ts';
+import { Membership, type NodeView } from './membership.ts';
+
+export type { NodeView } from './membership.ts';
+
+/** The node as the rest of flexd sees it: its name, the nodes it knows, and how to tell them about changes. */
+export interface Cluster {
+  readonly nodeName: string;
+  /** every node of the database (one, on SQLite: this one) */
+  nodes(): Promise<NodeView[]>;
+  /** after this node changed what an environment runs: every other node converges (no-op on SQLite) */
+  announce(environmentId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** This node's default name: the host's. */
+export function defaultNodeName(): string {
+  return hostname();
+}
+
+/** One node on SQLite: nothing to coordinate; `nodes` describes this process. */
+export function singleNode(name: string, flexdVersion: string, supervisor: Supervisor): Cluster {
+  const startedAt = new Date().toISOString();
+  return {
+    nodeName: name,
+    async nodes() {
+      const pools = supervisor.pools();
+      const serving = pools.map(({ environmentId, pool }) => ({ environmentId, version: pool.version ?? null, replicas: pool.replicaCount, status: pool.suspension !== null ? 'SUSPENDED' : 'ONLINE' }));
+      return [{
+        name, live: true, lastSeen: new Date().toISOString(), startedAt, flexdVersion,
+        environments: serving.filter((s) => s.version !== null).length, replicas: serving.reduce((n, s) => n + s.replicas, 0), serving,
+      }];
+    },
+    announce: async () => {},
+    close: async () => {},
+  };
+}
+
+/** Several nodes on one PostgreSQL: membership, heartbeat and change announcements (docs/scale-out.md). */
+export class PostgresCluster implements Cluster {
+  readonly membership: Membership;
+  private coordinator: Coordinator | undefined;
+
+  constructor(private readonly o: {
+    url: string; client: PostgresClient; store: Store; name: string; flexdVersion: string; heartbeatMs: number; liveWindowMs: number; log: Logger;
+  }) {
+    this.membership = new Membership(o.client, {
+      name: o.name, flexdVersion: o.flexdVersion, heartbeatMs: o.heartbeatMs, liveWindowMs: o.liveWindowMs, log: o.log,
+      serving: () => this.coordinator?.serving() ?? [],
+    });
+  }
+
+  get nodeName(): string {
+    return this.o.name;
+  }
+
+  /** Claims the node's name (refused while another live node holds it). */
+  join(): Promise<void> {
+    return this.membership.join();
+  }
+
+  /** Once the supervisor has restored what the database says: listen for the other nodes' changes. */
+  async start(supervisor: Supervisor, deployer: Deployer): Promise<void> {
+    this.coordinator = new Coordinator({ url: this.o.url, db: this.o.client, store: this.o.store, supervisor, deployer, membership: this.membership, log: this.o.log });
+    await this.coordinator.start();
+    await this.membership.beat();
+  }
+
+  nodes(): Promise<NodeView[]> {
+    return this.membership.list();
+  }
+
+  async announce(environmentId: string): Promise<void> {
+    await this.coordinator?.announce(environmentId);
+  }
+
+  async close(): Promise<void> {
+    await this.coordinator?.close();
+    await this.membership.leave();
+  }
+}

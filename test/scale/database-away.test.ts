@@ -1,0 +1,64 @@
+/**
+ * PostgreSQL stopped and started under two nodes (issue 14): serving never stops, a change
+ * answers 503 DatabaseUnavailable meanwhile, and everything recovers without a restart — a
+ * change made through A once the database is back reaches B over the re-established LISTEN.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { ECHO_PROJECT } from '../api/helpers.ts';
+import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+const ADMIN = { email: 'ops@example.com', password: 'database-away-password' };
+const DEPLOY_TIMEOUT_MS = 240_000;
+const target = { service: 'echo', environment: 'Development' };
+
+const fileCleanup = cleanupStack({ after });
+let pg: TestPostgres;
+before(async () => { pg = await startPostgres(fileCleanup); });
+
+async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, nodeHeartbeatMs: 200, nodeLiveWindowMs: 2_000, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  cleanup.after(() => rt.close());
+  return rt;
+}
+
+async function echo(rt: Runtime): Promise<{ status: number; KEY?: string | null }> {
+  const res = await fetch(`${rt.url}/flex/${target.service}/${target.environment}/_flexFunctions/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const text = await res.text();
+  return res.status === 200 ? { status: 200, KEY: (JSON.parse(text) as { response: { body: { KEY: string | null } } }).response.body.KEY } : { status: res.status };
+}
+
+test('PostgreSQL away: both nodes keep serving, a change answers 503 DatabaseUnavailable, and once it is back a change through A reaches B with no restart', async (t) => {
+  const cleanup = cleanupStack(t);
+  const database = await pg.createDatabase();
+  const a = await node(cleanup, database, 'a');
+  const b = await node(cleanup, database, 'b');
+  const login = await fetch(`${a.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  const { token } = await login.json() as { token: string };
+  await withDeadline('deploy through A', a.deployDirectory(ECHO_PROJECT, { ...target, version: '1.0.0', env: { KEY: 'before' } }), DEPLOY_TIMEOUT_MS);
+  await waitFor('B serving', async () => ((await echo(b)).KEY === 'before' ? true : undefined), { timeoutMs: 60_000 });
+
+  await pg.stop();
+  const answers: number[] = [];
+  for (let i = 0; i < 20; i++) answers.push((await echo(i % 2 ? a : b)).status);
+  assert.deepEqual(answers, Array(20).fill(200), 'every request answered while the database is away');
+  const refused = await fetch(`${a.url}/v4/services`, { method: 'POST', headers: { Authorization: `Kinvey ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'later', type: 'internal' }) });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get('retry-after'), '5');
+  assert.equal(((await refused.json()) as { code: string }).code, 'DatabaseUnavailable');
+  await assert.rejects(a.setVariables(target, { KEY: 'lost' }), (err: Error & { code?: string }) => err.code === 'DatabaseUnavailable');
+  assert.equal((await echo(b)).KEY, 'before', 'nothing half-applied');
+
+  await pg.start();
+  await waitFor('a change through A accepted again', async () => {
+    const res = await fetch(`${a.url}/v4/services`, { method: 'POST', headers: { Authorization: `Kinvey ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'later', type: 'internal' }) });
+    return res.status === 201 ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  await withDeadline('setVariables through A after the outage', a.setVariables(target, { KEY: 'after' }), 60_000);
+  await waitFor('B to serve the change made after the outage', async () => ((await echo(b)).KEY === 'after' ? true : undefined), { timeoutMs: 60_000 });
+  assert.equal((await echo(a)).KEY, 'after');
+});

@@ -1,0 +1,110 @@
+/**
+ * Several flexd nodes on one PostgreSQL (issue 14): createRuntime instances with their own data
+ * dirs and node names on one embedded PostgreSQL, real HTTP only. One server for the file.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { ECHO_PROJECT } from '../api/helpers.ts';
+import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+const ADMIN = { email: 'ops@example.com', password: 'two-nodes-password' };
+/** A cold deploy installs kinvey-flex-sdk from the npm cache of the node that builds. */
+const DEPLOY_TIMEOUT_MS = 240_000;
+/** Nodes heartbeat fast here, so that a stopped one is seen gone within seconds, not 60 s. */
+const CLUSTER = { nodeHeartbeatMs: 200, nodeLiveWindowMs: 2_000 };
+const target = { service: 'echo', environment: 'Development' };
+
+const fileCleanup = cleanupStack({ after });
+let pg: TestPostgres;
+before(async () => { pg = await startPostgres(fileCleanup); });
+
+async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  cleanup.after(() => rt.close());
+  return rt;
+}
+
+async function logIn(rt: Runtime): Promise<string> {
+  const res = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function api(rt: Runtime, token: string, path: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${rt.url}${path}`, { headers: { Authorization: `Kinvey ${token}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+async function echo(rt: Runtime): Promise<{ status: number; KEY?: string | null; version?: string }> {
+  const res = await fetch(`${rt.url}/flex/${target.service}/${target.environment}/_flexFunctions/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const text = await res.text();
+  if (res.status !== 200) return { status: res.status };
+  // A function's answer carries the task: {request, response: {body}}.
+  return { status: 200, ...(JSON.parse(text) as { response: { body: { KEY: string | null; version: string } } }).response.body };
+}
+
+test('two nodes on one PostgreSQL: one name per live node, a session of A works on B, a deploy and variables through A serve on B, logs of both read through either, a new empty node serves at once, a stopped node shows gone', async (t) => {
+  const cleanup = cleanupStack(t);
+  const database = await pg.createDatabase();
+  const a = await node(cleanup, database, 'a');
+  const b = await node(cleanup, database, 'b');
+
+  await assert.rejects(node(cleanup, database, 'b'), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'NodeNameInUse');
+    assert.match(err.message, /another live flexd node is named "b"/);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    return true;
+  });
+
+  const token = await logIn(a);
+  const nodes = (await api(b, token, '/v4/nodes'));
+  assert.equal(nodes.status, 200, 'the session made on A works on B');
+  assert.deepEqual(nodes.body.map((n: { name: string; live: boolean }) => [n.name, n.live]), [['a', true], ['b', true]]);
+  for (const n of nodes.body) assert.deepEqual(Object.keys(n).sort(), ['environments', 'flexdVersion', 'lastSeen', 'live', 'name', 'replicas', 'startedAt']);
+
+  await withDeadline('deploy through A', a.deployDirectory(ECHO_PROJECT, { ...target, version: '1.0.1', env: { KEY: 'one' } }), DEPLOY_TIMEOUT_MS);
+  assert.deepEqual(await echo(a), { status: 200, KEY: 'one', version: '1.0.1' });
+  const onB = await waitFor('B to serve 1.0.1', async () => { const r = await echo(b); return r.status === 200 ? r : undefined; }, { timeoutMs: 60_000 });
+  assert.deepEqual(onB, { status: 200, KEY: 'one', version: '1.0.1' }, 'B serves what A deployed, with its variables');
+
+  await withDeadline('setVariables through A', a.setVariables(target, { KEY: 'two' }), 60_000);
+  await waitFor('B to see KEY=two', async () => ((await echo(b)).KEY === 'two' ? true : undefined), { timeoutMs: 60_000 });
+
+  const status = await waitFor('status listing both nodes at 1.0.1', async () => {
+    const svc = (await api(a, token, '/v4/services')).body.find((s: { name: string }) => s.name === target.service);
+    const envs = (await api(a, token, `/v4/services/${svc.id}/environments`)).body;
+    const s = (await api(b, token, `/v4/services/${svc.id}/environments/${envs[0].id}/status`)).body;
+    return s.status === 'ONLINE' && s.nodes?.every((n: { version: string }) => n.version === '1.0.1') ? { s, svc, env: envs[0] } : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.deepEqual(status.s.nodes.map((n: { name: string }) => n.name), ['a', 'b']);
+
+  // Logs of both nodes, read through either, tell the replicas apart.
+  await echo(a);
+  await echo(b);
+  const path = `/v4/services/${status.svc.id}/environments/${status.env.id}/logs?limit=2000`;
+  const containers = await waitFor('echo lines of both nodes', async () => {
+    await a.context.logs.flush();
+    await b.context.logs.flush();
+    const lines = (await api(b, token, path)).body as { containerId: string; message: string }[];
+    const ids = new Set(lines.filter((l) => /echo called on version 1\.0\.1/.test(l.message)).map((l) => l.containerId));
+    return ids.size >= 2 ? ids : undefined;
+  }, { timeoutMs: 15_000 });
+  assert.ok(containers.size >= 2);
+  assert.deepEqual((await api(a, token, path)).body.length, (await api(b, token, path)).body.length, 'both nodes read the same lines');
+
+  // A new node with an empty data dir serves the current version and variables without a deploy.
+  const c = await node(cleanup, database, 'c');
+  assert.deepEqual(await echo(c), { status: 200, KEY: 'two', version: '1.0.1' });
+
+  await a.close();
+  const gone = await waitFor('A shown not live', async () => {
+    const list = (await api(b, token, '/v4/nodes')).body as { name: string; live: boolean }[];
+    return list.find((n) => n.name === 'a')?.live === false ? list : undefined;
+  }, { timeoutMs: 10_000 });
+  assert.deepEqual(gone.map((n) => [n.name, n.live]), [['b', true], ['c', true], ['a', false]]);
+  assert.deepEqual(await echo(b), { status: 200, KEY: 'two', version: '1.0.1' }, 'B serves on');
+});
