@@ -17,6 +17,11 @@ export const DEFAULTS = {
   idleTimeoutMs: 4 * 60 * 60_000,
   /** per replica: --max-old-space-size gets 75 % of it, the RSS watchdog the whole */
   memoryLimitMb: 256,
+  /**
+   * The most all environments together may hold: the sum of maxReplicas × memoryLimitMb
+   * (supervisor/memory-budget.ts). 0 = the machine's physical memory less max(1 GiB, 10 %).
+   */
+  memoryBudgetMb: 0,
   /** how often the RSS watchdog reads each replica's resident memory (PM2 polls every 30 s: too slow for a Buffer leak) */
   memoryCheckIntervalMs: 1_000,
   /** a replica that does not answer a ping within `livenessTimeoutMs` is frozen and gets replaced */

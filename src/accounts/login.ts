@@ -8,26 +8,28 @@ import { newSessionToken, sessionTokenHash } from './tokens.ts';
 /**
  * Logging in, for every door that takes a password (`POST /session`, the status page's form):
  * one set of throttles per runtime, so a guesser cannot switch doors to get more tries.
- * Failures count per account and per client address; past a limit the answer is 429
- * `TooManyLoginAttempts` with `retryAfterSeconds`, before the password is checked. A success
- * clears the account's count and stores a session (at most `maxSessionsPerUser` per account).
+ * Failures count per (account, client address) and per client address (throttle.ts); past a
+ * limit each try waits a growing delay, answered 429 `TooManyLoginAttempts` with
+ * `retryAfterSeconds` before the password is checked. Nothing counts per account alone: a guesser
+ * at one address never locks the account out for its owner at another. A success clears the
+ * count of its (account, address) and stores a session (at most `maxSessionsPerUser` per account).
  */
 export class Logins {
-  readonly #byAccount: LoginThrottle;
+  readonly #byAccountAtAddress: LoginThrottle;
   readonly #byAddress: LoginThrottle;
 
   constructor(private readonly ctx: RuntimeContext) {
     const { settings } = ctx;
-    this.#byAccount = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
+    this.#byAccountAtAddress = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
     this.#byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs });
   }
 
   /** A new session token for `email`/`password`, or 401 `InvalidCredentials`, or 429 `TooManyLoginAttempts`. */
   async logIn(email: string, password: string, address: string): Promise<{ user: UserRow; token: string }> {
     const { accounts } = this.ctx.store;
-    const accountKey = email.trim().toLowerCase();
+    const accountKey = `${email.trim().toLowerCase()}\0${address}`;
     const now = Date.now();
-    const waitMs = Math.max(this.#byAccount.retryAfterMs(accountKey, now), this.#byAddress.retryAfterMs(address, now));
+    const waitMs = Math.max(this.#byAccountAtAddress.retryAfterMs(accountKey, now), this.#byAddress.retryAfterMs(address, now));
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       throw new FlexdError('TooManyLoginAttempts', `Too many failed logins. Try again in ${seconds} s.`, { status: 429, retryAfterSeconds: seconds });
@@ -36,11 +38,11 @@ export class Logins {
     // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
     const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
     if (!user || !ok) {
-      this.#byAccount.fail(accountKey, Date.now());
+      this.#byAccountAtAddress.fail(accountKey, Date.now());
       this.#byAddress.fail(address, Date.now());
       throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
     }
-    this.#byAccount.reset(accountKey);
+    this.#byAccountAtAddress.reset(accountKey);
     await accounts.deleteExpiredSessions(now);
     const token = newSessionToken();
     await accounts.createSession(sessionTokenHash(token), user.id, now + this.ctx.settings.sessionTtlMs, this.ctx.settings.maxSessionsPerUser);

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { checkMemoryBudget } from '../supervisor/memory-budget.ts';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
@@ -57,6 +58,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     // A new environment runs the default runtime unless it names one; one that cannot be had is refused now.
     const runtime = body.runtime ? checkRuntime(ctx, body.runtime) : ctx.runtimes.defaultName;
     if (await services.findEnvironment(svc.id, body.name)) throw nameTaken(body.name);
+    checkMemoryBudget(ctx.settings, await services.listEnvironments(), { settings: body.settings });
     if (body.runtime) await ctx.runtimes.check(runtime);
     const env = await services.createEnvironment(svc.id, {
       name: body.name, secret: body.secret ?? randomBytes(GENERATED_SECRET_BYTES).toString('hex'),
@@ -81,6 +83,7 @@ export function environmentRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
       const other = await services.findEnvironment(svc.id, body.name);
       if (other && other.id !== env.id) throw nameTaken(body.name);
     }
+    if (body.settings !== undefined) checkMemoryBudget(ctx.settings, await services.listEnvironments(), { environmentId: env.id, settings: body.settings });
     // A runtime that cannot be had (unknown major, wrong platform, offline) is refused before anything changes.
     if (runtime !== undefined) await ctx.runtimes.check(runtime);
     // A new runtime of a serving environment is recorded by its job once the rebuilt version

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { visibleControls } from '../logs/visible-text.ts';
 import type { RuntimeContext } from '../context.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import { environmentOr404 } from './lookup.ts';
@@ -72,7 +73,8 @@ export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow
     replicas: pool?.describe() ?? [],
     /** flexd's own: the Node the serving replicas run on */
     ...(pool?.node ? { node: { version: `v${pool.node.version}`, major: pool.node.major, source: pool.node.source } } : {}),
-    ...(reason !== undefined ? { reason } : {}),
+    // A failed start's output, a crash's message: the service's words, shown and never obeyed.
+    ...(reason !== undefined ? { reason: visibleControls(reason) } : {}),
     ...(nodes ? { nodes } : {}),
   };
 }

@@ -15,6 +15,8 @@
  * length-prefixed 10–12 µs, lines 6.5 µs, Node's 'ipc' 5.5 µs.
  */
 
+import { JsonBoundsError, JsonScanner, SCAN_FROM_BYTES } from './json-bounds.ts';
+
 /**
  * The largest frame either side accepts, in bytes of JSON. A task carries a body of at most
  * 25 MiB (bodyLimitBytes) and may carry parts of it twice (a functions body is also
@@ -23,6 +25,7 @@
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
+const OPEN_BRACE = 0x7b;
 
 /** A message that cannot become a frame (not serialisable, or over the size); the message is dropped, the channel stays sound. */
 export class FrameError extends Error {
@@ -65,15 +68,23 @@ export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): strin
 
 /**
  * Turns a byte stream back into messages. Never buffers more than one frame (at most
- * `maxBytes`); a frame longer than that, or one that is not JSON, is a ProtocolError, after
- * which the decoder accepts nothing more.
+ * `maxBytes`), and never parses one that would cost more than the structure bounds of
+ * json-bounds.ts (counted as the frame arrives, so an oversized one is refused before it is
+ * whole); a frame over either, or one that is not JSON, is a ProtocolError, after which the
+ * decoder accepts nothing more.
  */
 export class FrameDecoder {
   private partial: Buffer[] = [];
   private buffered = 0;
   private broken = false;
+  /** the structure of the frame being buffered, counted once it is longer than SCAN_FROM_BYTES */
+  private scanner: JsonScanner | undefined;
 
-  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+  /**
+   * @param bounded  count each frame's structure (json-bounds.ts): flexd's side, reading a
+   *   replica; a replica reading flexd's tasks trusts them (flexd bounds what it sends)
+   */
+  constructor(private readonly maxBytes = MAX_FRAME_BYTES, private readonly bounded = false) {}
 
   /** Bytes held for a frame not yet complete. */
   get pending(): number {
@@ -92,29 +103,59 @@ export class FrameDecoder {
     if (end !== -1 && this.buffered > 0) {
       // The end of the frame begun in earlier chunks.
       const length = this.buffered + end;
-      this.partial.push(chunk.subarray(0, end));
+      const tail = chunk.subarray(0, end);
+      this.partial.push(tail);
+      this.buffered = length;
+      this.count(tail);
       const whole = Buffer.concat(this.partial, length);
       this.partial = [];
       this.buffered = 0;
-      messages.push(this.parse(whole, 0, length));
+      this.scanner = undefined;
+      messages.push(this.parse(whole, 0, length, true));
       start = end + 1;
       end = chunk.indexOf(NEWLINE, start);
     }
     while (end !== -1) {
-      messages.push(this.parse(chunk, start, end));
+      messages.push(this.parse(chunk, start, end, false));
       start = end + 1;
       end = chunk.indexOf(NEWLINE, start);
     }
     if (start < chunk.length) {
-      this.buffered += chunk.length - start;
+      const piece = start === 0 ? chunk : chunk.subarray(start);
+      this.buffered += piece.length;
       if (this.buffered > this.maxBytes) this.fail(`a frame of more than ${this.maxBytes} bytes`);
-      this.partial.push(start === 0 ? chunk : chunk.subarray(start));
+      this.partial.push(piece);
+      this.count(piece);
     }
     return messages;
   }
 
-  private parse(bytes: Buffer, start: number, end: number): unknown {
+  /** Counts the structure of `piece`, just added to the frame being buffered, once the frame is long enough to matter. */
+  private count(piece: Buffer): void {
+    if (!this.bounded) return;
+    // Every message is a JSON object: a frame that starts otherwise is refused at its first byte.
+    if (this.buffered === piece.length && piece.length > 0 && piece[0] !== OPEN_BRACE) this.fail('a frame that is not a JSON object');
+    if (this.scanner === undefined) {
+      if (this.buffered < SCAN_FROM_BYTES) return;
+      this.scanner = new JsonScanner();
+      for (const earlier of this.partial) this.scan(earlier, 0, earlier.length); // piece is the last of them
+      return;
+    }
+    this.scan(piece, 0, piece.length);
+  }
+
+  private scan(bytes: Buffer, start: number, end: number, scanner = this.scanner ?? new JsonScanner()): void {
+    try {
+      scanner.feed(bytes, start, end);
+    } catch (err) {
+      if (err instanceof JsonBoundsError) this.fail(`a frame of ${err.what}`);
+      throw err;
+    }
+  }
+
+  private parse(bytes: Buffer, start: number, end: number, scanned: boolean): unknown {
     if (end - start > this.maxBytes) this.fail(`a frame of ${end - start} bytes, over the limit of ${this.maxBytes}`);
+    if (this.bounded && !scanned && end - start >= SCAN_FROM_BYTES) this.scan(bytes, start, end, new JsonScanner());
     try {
       return JSON.parse(bytes.toString('utf8', start, end));
     } catch (err) {
@@ -126,6 +167,7 @@ export class FrameDecoder {
     this.broken = true;
     this.partial = [];
     this.buffered = 0;
+    this.scanner = undefined;
     throw new ProtocolError(what);
   }
 }

@@ -11,7 +11,7 @@ import { requestedLogFormat, ServeLines } from './serve-lines.ts';
 const FLAGS = {
   host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'run-dir': { type: 'string' },
   'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-  'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' },
+  'request-timeout-ms': { type: 'string' }, 'idle-timeout-ms': { type: 'string' }, 'memory-limit-mb': { type: 'string' }, 'memory-budget-mb': { type: 'string' },
   'ready-timeout-ms': { type: 'string' }, 'stop-grace-ms': { type: 'string' }, 'log-ring-bytes': { type: 'string' },
   'min-replicas': { type: 'string' }, 'max-replicas': { type: 'string' }, 'max-queue': { type: 'string' },
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
@@ -73,6 +73,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --tls-key FILE         ... and this key (FLEXD_TLS_KEY)
   --request-timeout-ms N (default ${DEFAULTS.requestTimeoutMs})   --idle-timeout-ms N (default ${DEFAULTS.idleTimeoutMs}, 0 = never)
   --memory-limit-mb N    (default ${DEFAULTS.memoryLimitMb})      --log-ring-bytes N (default ${DEFAULTS.logRingBytes})
+  --memory-budget-mb N  what all environments together may hold, maxReplicas × memoryLimitMb summed
+                         (FLEXD_MEMORY_BUDGET_MB, default: physical memory less max(1 GiB, 10 %))
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
   --default-runtime R    what an environment that chose no runtime runs: node20, node22, node24…

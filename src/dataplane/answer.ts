@@ -3,6 +3,7 @@
  * (`kinvey-code-task-runner@2.4.0` `httpReceiver.js#sendTask`, through Express 4's
  * `res.status(...).json(...)`; the same in every version but for receiver-dialect.ts's notes).
  */
+import { jsonOverBounds } from '../child/json-bounds.ts';
 import { CURRENT_DIALECT, type ReceiverDialect } from './receiver-dialect.ts';
 import type { FlexTask } from './types.ts';
 
@@ -37,7 +38,10 @@ function parsedResponse(response: Record<string, any>): Record<string, any> {
   // "[object Object]", which JSON.parse always refuses. Skip the throw, the costliest part.
   if (cannotParse(response.body)) return response;
   try {
-    return { ...response, body: JSON.parse(response.body) };
+    // Bounded as a channel frame is (json-bounds.ts): past the bounds the string is sent as it is.
+    const text = String(response.body);
+    if (jsonOverBounds(text) !== undefined) return response;
+    return { ...response, body: JSON.parse(text) };
   } catch {
     return response;
   }

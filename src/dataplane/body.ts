@@ -3,11 +3,12 @@
  * (body-parser 1.18.3, type-is 1.6.18 / media-typer 0.3.0, content-type 1.0.x):
  * only `application/json` bodies are parsed, in strict mode; anything else is `{}`.
  */
+import { jsonOverBounds } from '../child/json-bounds.ts';
 
 export type ParsedBody =
   | { ok: true; value: unknown }
-  /** 400 for malformed JSON, 415 for an unsupported charset (body-parser's statuses). */
-  | { ok: false; status: 400 | 415; debug: string };
+  /** 400 for malformed JSON, 415 for an unsupported charset (body-parser's statuses), 413 past the structure bounds. */
+  | { ok: false; status: 400 | 413 | 415; debug: string };
 
 // media-typer 0.3.0, which type-is uses to decide whether body-parser parses at all.
 const MEDIA_TYPE = /^ *([A-Za-z0-9][A-Za-z0-9!#$&^_-]{0,126})\/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}) *$/;
@@ -112,7 +113,9 @@ function decode(raw: Buffer, charset: string): string | undefined {
  * - a non-JSON `Content-Type` (see `isJsonContentType`) or an empty body gives `{}`;
  * - a charset not starting with `utf-` (or one flexd cannot decode) gives 415;
  * - strict mode: the first non-whitespace character must be `{` or `[`, else 400;
- * - malformed JSON gives 400.
+ * - malformed JSON gives 400;
+ * - JSON past the structure bounds (json-bounds.ts) gives 413 (too many values, objects and
+ *   arrays) or 400 (nested too deeply).
  *
  * Parsing is `JSON.parse`, which makes a `"__proto__"` key an own property of the
  * result instead of a prototype, so a body cannot pollute `Object.prototype`.
@@ -140,6 +143,9 @@ export function parseJsonBody(contentType: string | undefined, raw: Buffer): Par
         + 'a JSON body must be an object or an array',
     };
   }
+  // What parsing may cost flexd's main thread is bounded by structure as well as size (json-bounds.ts).
+  const over = jsonOverBounds(text);
+  if (over !== undefined) return { ok: false, status: over.kind === 'depth' ? 400 : 413, debug: `the JSON body holds ${over.what}, more than flexd parses in one request` };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {

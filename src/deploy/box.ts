@@ -3,7 +3,12 @@
  * scripts of every dependency and of the project, and the packing of the artifact are the
  * project's code as much as its handlers are, so they run:
  *
- *   - as the build account (`buildAccount(settings)`) when flexd is root, never as root;
+ *   - in two phases (build.ts): npm fetches and lays out packages with scripts off, as the fetch
+ *     account (`buildAccount(settings)`, owner of npm's shared cache); then the lifecycle scripts
+ *     and the packer run as a uid of this build alone (`nextBuildIdentity`), with a private home
+ *     and an empty private cache — never with write access to anything another build reads;
+ *   - each phase in a pid namespace of its own (isolation/build-namespace.ts): when it ends,
+ *     every process it started is gone, however it detached;
  *   - with a minimal environment: PATH, HOME, TMPDIR and npm's cache, userconfig and a few
  *     switches. Nothing of flexd's own (no FLEXD_*, no secrets, no tokens);
  *   - with flexd's npm settings captured at start (registry, scoped registries, proxies, nodedir…
@@ -14,11 +19,12 @@
  *
  * When flexd is not root there is no account to switch to: the same minus the account switch.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Settings } from '../config.ts';
-import { buildAccount, type Account } from '../isolation/accounts.ts';
+import { buildAccount, buildIdentity, buildUids, type Account } from '../isolation/accounts.ts';
+import { buildIsolation, sweepUids, type BuildIsolation } from '../isolation/build-namespace.ts';
 
 export interface BuildBox {
   /** undefined when flexd is not root */
@@ -33,6 +39,12 @@ export interface BuildBox {
   npmrc: string;
   /** where one build's folders go */
   buildsDir: string;
+  /** whether each build gets a pid namespace (said once at start when it cannot) */
+  isolation: BuildIsolation;
+  /** the uid range builds take their uids from */
+  range: Pick<Settings, 'uidRangeStart' | 'uidRangeSize'>;
+  /** builds started so far: picks the next build's uid */
+  builds: number;
 }
 
 /** npm settings carried into the box: where packages come from and how to reach it; never credentials. */
@@ -52,7 +64,12 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
     : join(dataDir, 'build');
   const box: BuildBox = {
     account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
+    isolation: buildIsolation(), range: { uidRangeStart: settings.uidRangeStart, uidRangeSize: settings.uidRangeSize }, builds: 0,
   };
+  // What builds of an earlier flexd on this range left running (killed before they ended).
+  const { first, count } = buildUids(settings);
+  sweepUids(first, count);
+  sweepUids(settings.uidRangeStart, 1);
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(root, 0o711);
   mkdirSync(box.buildsDir, { recursive: true, mode: 0o711 });
@@ -94,33 +111,52 @@ export function boxEnvironment(box: BuildBox, tmp: string, node?: { nodePath: st
   };
 }
 
+/**
+ * The environment of a build's install scripts and packer: as `boxEnvironment`, with this build's
+ * own home and an empty npm cache of its own (`<buildDir>/home`, `<buildDir>/npm-cache`), so no
+ * script writes where another build reads; Node's headers come from this Node's installation
+ * (nodedir) when it ships them, instead of a download into a shared home.
+ */
+export function scriptEnvironment(box: BuildBox, buildDir: string, identity: Account | undefined, node?: { nodePath: string; headersDir: string | undefined }): NodeJS.ProcessEnv {
+  const home = join(buildDir, 'home');
+  const cache = join(buildDir, 'npm-cache');
+  for (const dir of [home, cache]) buildFolder(dir, identity);
+  const env: NodeJS.ProcessEnv = { ...boxEnvironment(box, join(buildDir, 'tmp'), node), HOME: home, npm_config_cache: cache };
+  // Node's headers where the Node of the build keeps them, never downloaded into a shared home.
+  const prefix = dirname(dirname(node?.nodePath ?? process.execPath));
+  if (env.npm_config_nodedir === undefined && existsSync(join(prefix, 'include', 'node', 'common.gypi')) && !/^nodedir=/m.test(readFileSync(box.npmrc, 'utf8'))) {
+    env.npm_config_nodedir = prefix;
+  }
+  return env;
+}
+
 /** A folder of one build that only the build account may use (made by flexd, then handed over). */
 export function boxFolder(box: BuildBox, dir: string): void {
+  buildFolder(dir, box.account);
+}
+
+/** A folder only `owner` may use (made by flexd, then handed over); flexd's own when not root. */
+export function buildFolder(dir: string, owner: Account | undefined): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (box.account) chownSync(dir, box.account.uid, box.account.gid);
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+}
+
+/** The uid the next build's scripts and packer run as (undefined when flexd is not root). */
+export function nextBuildIdentity(box: BuildBox): Account | undefined {
+  const identity = buildIdentity(box.range, box.builds++);
+  if (identity) sweepUids(identity.uid, 1); // its last build's processes died with its namespace; this makes sure
+  return identity;
 }
 
 /**
- * Kills the processes one build left behind: a lifecycle script may leave a daemon that escaped
- * npm's process group, to tamper with the packing or a later build. They are the build account's
- * processes that still carry this build's TMPDIR (another flexd on the host may use the same
- * account range: its builds are not ours to kill). A process that rewrote its own environment
- * escapes this sweep (docs/install-policy.md, limits). Nothing to do when flexd is not root.
+ * Ends what is left of a build's processes. With a pid namespace there is nothing left (they
+ * died with it); without one, as root, every process of the build's uid and of the fetch account
+ * is killed — builds run one at a time, so none of them is another build's. Returns how many.
  */
-export function endBuildProcesses(box: BuildBox, tmp: string): number {
-  if (!box.account) return 0;
-  const marker = `TMPDIR=${tmp}`;
+export function endBuild(box: BuildBox, identity: Account | undefined): number {
   let killed = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
-      if (Number(uid) !== box.account.uid) continue;
-      if (!readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(marker)) continue;
-      process.kill(Number(name), 'SIGKILL');
-      killed++;
-    } catch { /* gone meanwhile */ }
-  }
+  if (identity) killed += sweepUids(identity.uid, 1);
+  if (box.account) killed += sweepUids(box.account.uid, 1);
   return killed;
 }
 

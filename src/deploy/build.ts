@@ -4,9 +4,11 @@
  * node_modules, stored once per dependency-cache key.
  *
  *   project/   the project as uploaded; flexd's, never written by the build
- *   install/   the build account's: a copy of the project with the sanitized package.json
- *              (install-policy.ts), no .npmrc; npm installs here
- *   tmp/       the build account's TMPDIR
+ *   install/   a copy of the project with the sanitized package.json (install-policy.ts), no
+ *              .npmrc; npm installs here in two phases (box.ts): fetched and laid out with
+ *              scripts off as the fetch account, then handed to this build's own uid, which
+ *              runs the lifecycle scripts and packs
+ *   tmp/       the fetch account's TMPDIR;  home/, npm-cache/, script-tmp/: the build uid's
  *
  * The project part is packed from install/ (what npm and the project's own install scripts left)
  * with package.json, the lockfiles and .npmrc taken from project/, so the service sees its own
@@ -19,10 +21,11 @@ import type { Settings } from '../config.ts';
 import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
-import { boxEnvironment, boxFolder, endBuildProcesses, type BuildBox } from './box.ts';
-import { dependencyKey } from './dependency-cache.ts';
-import { installDependencies } from './install.ts';
-import { hasRootInstallScripts, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
+import type { Account } from '../isolation/accounts.ts';
+import { boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
+import { dependencyKey, projectDigest } from './dependency-cache.ts';
+import { installDependencies, runInstallScripts } from './install.ts';
+import { hasRootInstallScripts, localPackageSpecs, projectCodeInInstall, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
 import { dependenciesResolvable, resolvedClosure } from './resolved-tree.ts';
 
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
@@ -37,6 +40,8 @@ export interface BuildRequest {
   /** a deployDirectory's own folder: its dependencies may already resolve from there (or an ancestor) */
   resolveFrom?: string;
   box: BuildBox;
+  /** the environment the build is for: a tree built with the project's own code is its alone */
+  environmentId: string;
   store: Store;
   settings: Settings;
   /** the Node npm and install scripts run on: the environment's runtime (native addons are built for its ABI) */
@@ -63,8 +68,11 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   const wanted = { ...manifest.dependencies, ...manifest.optionalDependencies };
   const tmp = join(req.buildDir, 'tmp');
   boxFolder(box, tmp);
+  /** this build's own uid: its install scripts and its packer (undefined when flexd is not root) */
+  const identity = nextBuildIdentity(box);
+  const scriptEnv = scriptEnvironment(box, req.buildDir, identity, req.node);
   const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
-    packTree(dir, { ...options, uid: box.account?.uid, gid: box.account?.gid, env: boxEnvironment(box, tmp, req.node) });
+    packTree(dir, { ...options, uid: identity?.uid, gid: identity?.gid, env: scriptEnv });
 
   /** archive: a tree built now, to store; without: reused from the store */
   let tree: { key: string; archive?: Buffer; sdkVersion: string | null; notes?: string[] } | null = null;
@@ -92,8 +100,14 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
-    const key = dependencyKey({ manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) }, npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major });
-    const cached = hasRootInstallScripts(original) ? undefined : await store.dependencyTrees.get(key);
+    const projectCode = projectCodeInInstall(manifest, existsSync(join(req.projectDir, 'binding.gyp')));
+    const key = dependencyKey({
+      manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) },
+      npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major,
+      projectScope: projectCode === null ? null : { environmentId: req.environmentId, projectDigest: projectCodeDigest(req.projectDir, projectCode, manifest) },
+    });
+    // The project's own scripts write the project part too: they run every time (their tree is still stored, keyed to this environment).
+    const cached = projectCode === 'scripts' ? undefined : await store.dependencyTrees.get(key);
     if (cached) {
       progress(`Dependencies unchanged since an earlier build; reusing its installed tree (npm not run)`);
       for (const note of cached.notes) progress(note);
@@ -105,11 +119,20 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       const installDir = join(req.buildDir, 'install');
       prepareInstallFolder(req.projectDir, installDir, manifest, box);
       const scrub = (line: string) => line.split(installDir + sep).join('').split(installDir).join('.').split(req.buildDir).join('<build>');
+      const scrubbed = (err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); };
+      // Phase one: fetch and lay out, no package code runs; flexd's registry settings and shared cache.
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: boxEnvironment(box, tmp, req.node), uid: box.account?.uid, gid: box.account?.gid,
-      }).catch((err: Error) => { throw Object.assign(err, { message: scrub(err.message) }); })
-        .finally(() => endBuildProcesses(box, tmp));
+        env: boxEnvironment(box, tmp, req.node), account: box.account, isolation: box.isolation, scripts: false,
+      }).catch(scrubbed).finally(() => endBuild(box, undefined));
+      // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
+      handOver(installDir, identity);
+      if (projectCode !== null || installsScripts(installDir)) {
+        await runInstallScripts(installDir, {
+          cacheDir: scriptEnv.npm_config_cache!, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
+          env: scriptEnv, account: identity, isolation: box.isolation, prepare: typeof manifest.scripts?.prepare === 'string',
+        }).catch(scrubbed).finally(() => endBuild(box, identity));
+      }
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };
       for (const name of [...LOCKFILES, '.npmrc']) replace[name] = existsSync(join(req.projectDir, name)) ? join(req.projectDir, name) : null;
       for (const name of LOCKFILES) replace[`${name}.flexd-unused`] = null;
@@ -151,6 +174,24 @@ function prepareInstallFolder(projectDir: string, installDir: string, manifest: 
   if (box.account) chownTree(installDir, box.account.uid, box.account.gid);
 }
 
+/** install/ after phase one: handed to this build's own uid (nothing of phase one runs any more). */
+function handOver(installDir: string, identity: Account | undefined): void {
+  if (identity) chownTree(installDir, identity.uid, identity.gid);
+}
+
+/**
+ * True when a package npm laid out has install scripts (npm's hidden lockfile marks them
+ * `hasInstallScript`), or its lockfile cannot be read (then phase two runs anyway).
+ */
+function installsScripts(installDir: string): boolean {
+  try {
+    const hidden = JSON.parse(readFileSync(join(installDir, 'node_modules', '.package-lock.json'), 'utf8')) as { packages?: Record<string, { hasInstallScript?: boolean }> };
+    return Object.values(hidden.packages ?? {}).some((p) => p.hasInstallScript === true);
+  } catch {
+    return existsSync(join(installDir, 'node_modules'));
+  }
+}
+
 function chownTree(dir: string, uid: number, gid: number): void {
   lchownSync(dir, uid, gid);
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -158,6 +199,23 @@ function chownTree(dir: string, uid: number, gid: number): void {
     if (entry.isDirectory()) chownTree(path, uid, gid);
     else lchownSync(path, uid, gid);
   }
+}
+
+/**
+ * What of the project the tree of a build running project code follows: every project file when
+ * its own scripts run; the folders of its local packages when only theirs do.
+ */
+function projectCodeDigest(projectDir: string, code: 'scripts' | 'local-packages', manifest: Manifest): string {
+  if (code === 'scripts') return projectDigest(projectDir, NOT_PROJECT_FILES);
+  return localPackageSpecs(manifest).map((spec) => {
+    const folder = join(projectDir, spec.replace(/^(file:|link:)/, ''));
+    const inside = folder === projectDir || folder.startsWith(projectDir + sep);
+    try {
+      return `${spec}:${inside && statSync(folder).isDirectory() ? projectDigest(folder, NOT_PROJECT_FILES) : 'outside-or-file'}`;
+    } catch {
+      return `${spec}:missing`;
+    }
+  }).join('\n');
 }
 
 /** The package.json of each `file:` dependency: its dependencies are installed too. */

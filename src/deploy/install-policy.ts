@@ -82,3 +82,31 @@ export function hasRootInstallScripts(manifest: Manifest): boolean {
   const scripts = manifest.scripts ?? {};
   return ROOT_INSTALL_SCRIPTS.some((name) => typeof scripts[name] === 'string');
 }
+
+/**
+ * Which code of the project itself npm may run while installing (dependency-cache.ts keys such a
+ * tree to its environment):
+ *
+ *   'scripts'         its own install scripts, a binding.gyp (npm builds it with node-gyp), or
+ *                     workspaces: any project file may change what is installed, and the scripts
+ *                     write the project part too, so the install always runs
+ *   'local-packages'  a local package (`file:`, a path): its folder's scripts run
+ *   null              none: only the registry packages' own scripts run
+ */
+export function projectCodeInInstall(manifest: Manifest, hasBindingGyp: boolean): 'scripts' | 'local-packages' | null {
+  if (hasRootInstallScripts(manifest) || hasBindingGyp || manifest.workspaces !== undefined) return 'scripts';
+  return localPackageSpecs(manifest).length > 0 ? 'local-packages' : null;
+}
+
+/** The specs of dependencies that name a folder or file of the project (`file:x`, `./x`, `link:x`). */
+export function localPackageSpecs(manifest: Manifest): string[] {
+  const specs: string[] = [];
+  for (const section of ['dependencies', 'optionalDependencies', 'peerDependencies'] as const) {
+    const deps = manifest[section];
+    if (!deps || typeof deps !== 'object') continue;
+    for (const spec of Object.values(deps)) if (typeof spec === 'string' && LOCAL_SPEC.test(spec.trim())) specs.push(spec.trim());
+  }
+  return specs;
+}
+
+const LOCAL_SPEC = /^(file:|link:|\.{1,2}\/|\/|~\/)/;

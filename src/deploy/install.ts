@@ -7,6 +7,8 @@ import { LineSplitter } from '../logs/lines.ts';
 import {
   INSTALL_FAILURE_TAIL_LINES, INSTALL_OUTPUT_LINE_BYTES, NPM_KILL_GRACE_MS, NPM_VIEW_TIMEOUT_MS,
 } from './limits.ts';
+import type { Account } from '../isolation/accounts.ts';
+import { wrapCommand, type BuildIsolation } from '../isolation/build-namespace.ts';
 import { sdkReplacement, SDK, type Published } from './install-policy.ts';
 
 export interface InstallOptions {
@@ -22,8 +24,15 @@ export interface InstallOptions {
   signal?: AbortSignal;
   /** the build box (box.ts): npm's whole environment, and the account it runs as */
   env?: NodeJS.ProcessEnv;
-  uid?: number;
-  gid?: number;
+  /** as root: the account npm runs as (switched to inside the build's namespace when there is one) */
+  account?: Account;
+  /** the build's pid namespace (isolation/build-namespace.ts); without it npm runs as a plain child */
+  isolation?: BuildIsolation;
+  /**
+   * false: fetch and lay out only (`--ignore-scripts`), no package code runs — phase one of a
+   * build; the lifecycle scripts follow in `runInstallScripts`. Default true (as `npm install`).
+   */
+  scripts?: boolean;
 }
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
 
@@ -95,6 +104,25 @@ export async function installDependencies(dir: string, options: InstallOptions):
   return { substitutions };
 }
 
+/**
+ * Phase two of a build: the lifecycle scripts npm skipped in phase one (`scripts: false`), run
+ * with `options` naming the build's own account, environment and a private, empty npm cache.
+ *
+ * @throws FlexdError `DependencyInstallFailed` (400) with the tail of npm's output
+ */
+export async function runInstallScripts(dir: string, options: InstallOptions & { prepare: boolean }): Promise<void> {
+  options.signal?.throwIfAborted();
+  const npm = new Npm(dir, options);
+  options.onProgress('Running install scripts…');
+  const run = await npm.scripts(options.prepare);
+  if (!run.ok) {
+    const why = run.timedOut
+      ? `the install scripts did not finish within ${Number((npm.timeoutMs / 1000).toFixed(3))} s and were stopped`
+      : `an install script failed${run.exit}`;
+    throw new FlexdError('DependencyInstallFailed', `${why}. Last lines of its output:\n${run.tail.join('\n')}`, { status: 400 });
+  }
+}
+
 async function findLockfile(dir: string): Promise<string | null> {
   for (const name of LOCKFILES) {
     if (await fs.stat(path.join(dir, name)).then((s) => s.isFile(), () => false)) return name;
@@ -142,11 +170,25 @@ class Npm {
   install(): Promise<NpmRun> {
     return this.run([
       'install', '--omit=dev', '--no-audit', '--no-fund',
-      // Lifecycle scripts run, as under `npm install` (native addons are built by them); the
-      // box (box.ts) keeps them from flexd's rights and secrets.
+      // In a build, phase one runs no package code (`scripts: false`); the scripts follow in
+      // their own box without the shared cache (runInstallScripts).
+      ...(this.options.scripts === false ? ['--ignore-scripts'] : []),
       '--prefer-offline', '--cache', this.options.cacheDir,
       '--no-update-notifier', '--no-progress', '--loglevel', 'warn',
     ], this.timeoutMs, { signal: this.options.signal });
+  }
+
+  /**
+   * Phase two: the lifecycle scripts of every installed package and of the project, as
+   * `npm install` would have run them (`npm rebuild` runs each package's and the project's
+   * preinstall/install/postinstall, node-gyp for a binding.gyp; `prepare` is the project's own),
+   * offline, with `cacheDir` a private one.
+   */
+  async scripts(prepare: boolean): Promise<NpmRun> {
+    const common = ['--offline', '--cache', this.options.cacheDir, '--no-update-notifier', '--no-progress', '--loglevel', 'warn'];
+    const rebuilt = await this.run(['rebuild', ...common], this.timeoutMs, { signal: this.options.signal });
+    if (!rebuilt.ok || !prepare) return rebuilt;
+    return this.run(['run', 'prepare', '--if-present', ...common], this.timeoutMs, { signal: this.options.signal });
   }
 
   /** The published versions and dist-tags of kinvey-flex-sdk, or null (reported) when the registry cannot be asked. */
@@ -177,10 +219,12 @@ class Npm {
     const { signal } = how;
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
-      // Its own process group, so a timeout also stops what npm started (git, tar workers).
-      const child = spawn(this.command, args, {
+      // Its own process group, so a timeout also stops what npm started (git, tar workers); in a
+      // build, its own pid namespace too, so nothing it started outlives it (build-namespace.ts).
+      const wrapped = this.options.isolation ? wrapCommand(this.options.isolation, this.options.account, this.command, args, this.dir) : { command: this.command, args, switched: false };
+      const child = spawn(wrapped.command, wrapped.args, {
         cwd: this.dir, env: this.options.env ?? npmEnvironment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-        uid: this.options.uid, gid: this.options.gid,
+        uid: wrapped.switched ? undefined : this.options.account?.uid, gid: wrapped.switched ? undefined : this.options.account?.gid,
       });
       const tail: string[] = [];
       let output = '';

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { visibleControls } from '../logs/visible-text.ts';
 import type { Store, JobRow, JobStatus } from '../store/index.ts';
 
 /**
@@ -26,7 +27,8 @@ export class JobRunner {
     // Progress is recorded in the order it was said: each write waits for the one before.
     let recorded = Promise.resolve();
     const progress = (status: JobStatus, text: string) => {
-      lines.push(text);
+      // npm's, the scripts' and a failed start's output end up here: shown, never obeyed (logs/visible-text.ts).
+      lines.push(visibleControls(text));
       if (lines.length > 30) lines.shift();
       latest = { status, progress: lines.join('\n') };
       const row = latest;
@@ -46,7 +48,7 @@ export class JobRunner {
         progress('COMPLETED', done);
       } catch (err) {
         progress('ERROR', (err as Error).message);
-        reason = (err as Error).message.split('\n')[0];
+        reason = visibleControls((err as Error).message.split('\n')[0]!);
         error = err;
       }
       await recorded;

@@ -1,16 +1,17 @@
 /**
  * The packer: a small self-contained Node script that writes a folder as a gzip'ed tar to its
  * stdout. It runs as a child process, as the build account when flexd is root, so the artifact
- * holds only what that account can read inside the project folder: a symlink that leaves the
- * folder is skipped, an unreadable file is skipped, and neither flexd's rights nor its paths are
- * involved. Kept as source text (run with `node -e`) so it needs no file the build account could
+ * holds only what that account can read inside the project folder, and no link at all: a link
+ * inside the folder is materialised (its target's bytes or tree under the link's name), one that
+ * leaves the folder or makes a cycle is skipped, an unreadable file is skipped, and neither
+ * flexd's rights nor its paths are involved (docs/security.md, "A replica"). Kept as source text (run with `node -e`) so it needs no file the build account could
  * not read.
  *
  *   node -e PACK_SCRIPT <folder> '<json list of top-level names to leave out>' '<json {name: file or null}>'
  *   node -e PACK_SCRIPT '<json [[prefix, folder], …]>'      several folders, each under its prefix
  *
- * A fourth argument widens where links may point: node_modules packed alone keeps a link to a
- * `file:` dependency in the project (`node_modules/x -> ../vendor/x`) when the project is the bound.
+ * A fourth argument widens where links may point: node_modules packed alone materialises a link
+ * to a `file:` dependency in the project (`node_modules/x -> ../vendor/x`) when the project is the bound.
  *
  * The third argument replaces top-level entries: `name` is packed from `file` (a regular file,
  * read as the packer's account) instead of from the folder, or left out when null.
@@ -90,28 +91,48 @@ function inside(target) {
   return target === limit || target.startsWith(limit + path.sep);
 }
 
-async function walk(dir, rel) {
+/**
+ * Links are never packed as links: a link whose target stays inside the bound is materialised
+ * (a file's bytes, a folder's tree, under the link's own name); one leaving it is dropped; one to
+ * a folder that holds it (a cycle) is dropped. What links add is bounded (LINKED_BYTES,
+ * LINKED_ENTRIES): a fan of links to one big folder cannot multiply the artifact.
+ */
+const LINKED_BYTES = 256 * 1024 * 1024;
+const LINKED_ENTRIES = 100000;
+let linkedBytes = 0;
+let linkedEntries = 0;
+
+async function walk(dir, rel, ancestors, viaLink) {
   let names;
   try { names = fs.readdirSync(dir).sort(); } catch (err) { return skip(rel || '.', err.code); }
+  const here = ancestors.concat([fs.realpathSync(dir)]);
   for (const name of names) {
     if (!rel && (leaveOut.has(name) || name in replaced)) continue;
     const full = path.join(dir, name);
     const relName = rel ? rel + '/' + name : name;
     let st;
     try { st = fs.lstatSync(full); } catch (err) { skip(relName, err.code); continue; }
+    let linked = viaLink;
+    let source = full;
     if (st.isSymbolicLink()) {
-      const link = fs.readlinkSync(full);
-      const lexical = path.resolve(dir, link);
+      const lexical = path.resolve(dir, fs.readlinkSync(full));
+      if (!inside(lexical)) { skip(relName, 'a symlink leaving the project folder'); continue; }
       let real;
-      try { real = fs.realpathSync(full); } catch { real = lexical; }
-      if (!inside(lexical) || !inside(real)) { skip(relName, 'a symlink leaving the project folder'); continue; }
-      await entry(relName, '2', 0o777, null, path.relative(dir, lexical) || '.');
-    } else if (st.isDirectory()) {
+      try { real = fs.realpathSync(full); } catch { skip(relName, 'a link to nothing'); continue; }
+      if (!inside(real)) { skip(relName, 'a symlink leaving the project folder'); continue; }
+      try { st = fs.statSync(real); } catch (err) { skip(relName, err.code); continue; }
+      if (st.isDirectory() && here.some((a) => a === real || a.startsWith(real + path.sep))) { skip(relName, 'a symlink to a folder that holds it'); continue; }
+      linked = true;
+      source = real;
+    }
+    if (linked && ++linkedEntries > LINKED_ENTRIES) { skip(relName, 'past what links may add to an artifact'); continue; }
+    if (st.isDirectory()) {
       await entry(relName + '/', '5', 0o755, null);
-      await walk(full, relName);
+      await walk(source, relName, here, linked);
     } else if (st.isFile()) {
+      if (linked && (linkedBytes += st.size) > LINKED_BYTES) { skip(relName, 'past what links may add to an artifact'); continue; }
       let data;
-      try { data = fs.readFileSync(full); } catch (err) { skip(relName, err.code); continue; }
+      try { data = fs.readFileSync(source); } catch (err) { skip(relName, err.code); continue; }
       await entry(relName, '0', st.mode & 0o111 ? 0o755 : 0o644, data);
     } else {
       skip(relName, 'not a file, folder or symlink');
@@ -145,7 +166,7 @@ async function main() {
       const parts = prefix.split('/');
       for (let i = 1; i <= parts.length; i++) await entry(parts.slice(0, i).join('/') + '/', '5', 0o755, null);
     }
-    await walk(root, prefix);
+    await walk(root, prefix, [], false);
   }
 }
 

@@ -45,13 +45,19 @@ export interface DeployRequest {
 export class Deployer {
   readonly jobs: JobRunner;
   private readonly box: BuildBox;
+  /** whether each build gets a pid namespace here (docs/security.md, "A build") */
+  get buildIsolation(): BuildBox['isolation'] {
+    return this.box.isolation;
+  }
+
   /** Builds run one at a time (oneBuildAtATime): they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void>; nodeName?: string }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
-    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user (docs/install-policy.md)');
+    if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
+    if (this.box.isolation.missing) deps.log?.warn({}, this.box.isolation.missing);
   }
 
   async deploy(req: DeployRequest): Promise<JobRow> {
@@ -185,7 +191,7 @@ export class Deployer {
       // Deployed as another version: the service's own require('./package.json').version says so too (the copy's, never the user's file).
       if (project.version !== read.version) await setPackageVersion(projectDir, project.version);
       const built = await this.oneBuildAtATime(() => buildProject({
-        projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, store,
+        projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, environmentId: req.environmentId, store,
         settings: this.deps.settings, node, progress: (line) => progress('BUILDING', line),
       }));
       version = await store.versions.add(req.environmentId, {
@@ -258,7 +264,7 @@ export class Deployer {
       await unpackArtifact({ project: await this.deps.store.versions.projectPart(version.id), dependencies: null }, projectDir);
       readableByAll(projectDir);
       const built = await this.oneBuildAtATime(() => buildProject({
-        projectDir, buildDir, box: this.box, store: this.deps.store, settings: this.deps.settings, node, progress: say,
+        projectDir, buildDir, box: this.box, environmentId: version.environmentId, store: this.deps.store, settings: this.deps.settings, node, progress: say,
       }));
       const rebuilt = await this.deps.store.versions.rebuilt(version.id, {
         project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash, sdkVersion: built.sdkVersion,

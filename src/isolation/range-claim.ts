@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:net';
+import { createHash } from 'node:crypto';
 import { FlexdError } from '../errors.ts';
 import { runsAsRoot, type AccountRange } from './accounts.ts';
+import { listenAbstract, readLockToken } from './private-lock.ts';
 
 /**
  * One flexd per uid range on a host. Two flexd processes running as root with the same range
@@ -10,10 +11,14 @@ import { runsAsRoot, type AccountRange } from './accounts.ts';
  * harnesses, or two data dirs, meets the same.
  *
  * The claim is a listening socket in Linux's abstract namespace named after the range's start
- * (as the data-dir lock, store/lock.ts): the kernel drops it when the process dies, however it
- * dies. A range given explicitly (`--uid-range-start`) is claimed or refused; the default one
- * moves up by `uidRangeSize` until a free one is found.
+ * and a secret token in root's RANGE_TOKEN_FILE (as the data-dir lock, store/lock.ts; see
+ * private-lock.ts): the kernel drops it when the process dies, however it dies, and no other
+ * account can know the name to take it first. A range given explicitly (`--uid-range-start`)
+ * is claimed or refused; the default one moves up by `uidRangeSize` until a free one is found.
  */
+
+/** Root's own folder for the host-wide claims of every flexd on this host. */
+export const RANGE_TOKEN_FILE = '/run/flexd/uid-range-token';
 export interface RangeClaim {
   /** the first uid of the range this flexd holds (its build account) */
   readonly start: number;
@@ -25,29 +30,14 @@ const MAX_RANGE_STEPS = 64;
 
 export async function claimUidRange(range: AccountRange, explicit: boolean): Promise<RangeClaim> {
   if (!runsAsRoot()) return { start: range.uidRangeStart, release: async () => {} };
+  const token = await readLockToken(RANGE_TOKEN_FILE);
   for (let step = 0; step <= (explicit ? 0 : MAX_RANGE_STEPS); step++) {
     const start = range.uidRangeStart + step * range.uidRangeSize;
     if (start + range.uidRangeSize > 0xfffffffe) break;
-    const server = await listen(`\0flexd-uid-range-${start}`);
+    const server = await listenAbstract(`flexd-uid-range-${start}-${createHash('sha256').update(token).digest('hex').slice(0, 32)}`);
     if (server) return { start, release: () => new Promise<void>((resolve) => server.close(() => resolve())) };
   }
   throw new FlexdError('UidRangeInUse', explicit
     ? `the uid range ${range.uidRangeStart}–${range.uidRangeStart + range.uidRangeSize - 1} is used by another flexd on this host; give this one another --uid-range-start`
     : `no free uid range from ${range.uidRangeStart} on: ${MAX_RANGE_STEPS + 1} other flexd processes hold them; set --uid-range-start`, { status: 500 });
-}
-
-/** The listening server, or undefined when the name is taken. */
-async function listen(name: string): Promise<Server | undefined> {
-  const server = createServer((socket) => socket.end(`${process.pid}\n`));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(name, () => resolve());
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return undefined;
-    throw err;
-  }
-  server.unref();
-  return server;
 }

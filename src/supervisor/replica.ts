@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { findAliases } from '../child/aliases.ts';
-import { encodeFrame, FrameDecoder, FrameError } from '../child/frames.ts';
+import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from '../child/frames.ts';
 import { isFromReplica, type FromReplica, type ReceiverInfo, type ToReplica } from '../child/protocol.ts';
 import { LineSplitter } from '../logs/lines.ts';
 import { permissionFlags } from './permissions.ts';
@@ -79,7 +79,7 @@ export class Replica extends EventEmitter {
   reserved = 0;
   private readonly child: ChildProcess;
   private readonly channel: Socket;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_FRAME_BYTES, true);
   /** Frames of this event-loop turn, serialised when they were sent; written together at its end. */
   private outbox: string[] = [];
   private readonly pending = new Map<number, Pending>();
@@ -91,6 +91,8 @@ export class Replica extends EventEmitter {
   private pongWaiters = new Map<number, (rss: number) => void>();
   /** Project paths out of what the replica says (scrub.ts). */
   private readonly scrub: (text: string) => string;
+  /** Messages it sent unasked (a repeated ready, a late or second answer): tolerated at a bounded rate. */
+  private readonly unasked = new UnaskedBudget();
 
   constructor(private readonly spec: ReplicaSpec) {
     super();
@@ -392,13 +394,15 @@ export class Replica extends EventEmitter {
           this.readyAt = Date.now();
           this.receiver = msg.receiver;
           this.emit('ready');
-        }
+        } else this.spendUnasked('ready');
         break;
       case 'result':
       case 'failed': {
         const p = this.pending.get(msg.id);
         if (!p) {
+          // A late answer (its request timed out), a second one, or a forged one: dropped.
           this.emit('late', msg.id);
+          this.spendUnasked(msg.t);
           break;
         }
         this.settle(msg.id);
@@ -406,13 +410,44 @@ export class Replica extends EventEmitter {
           : { kind: 'failed', error: { name: msg.error.name, message: this.scrub(msg.error.message), stack: this.scrub(msg.error.stack) } });
         break;
       }
-      case 'pong':
-        this.pongWaiters.get(msg.id)?.(msg.rss);
+      case 'pong': {
+        const waiter = this.pongWaiters.get(msg.id);
+        if (!waiter) {
+          this.spendUnasked('pong');
+          break;
+        }
+        waiter(msg.rss);
         this.pongWaiters.delete(msg.id);
         break;
+      }
     }
   }
+
+  /** A message it was not asked for: fine now and then (a handler that throws after completing), a breach as a flood. */
+  private spendUnasked(what: string): void {
+    if (!this.unasked.spend(Date.now())) this.breach(`a flood of messages it was not asked for (${what})`);
+  }
 }
+
+/**
+ * A token bucket for the messages a replica sends unasked: UNASKED_BURST at once, refilled at
+ * UNASKED_PER_SECOND. Past it the replica is flooding flexd's main thread and is killed.
+ */
+class UnaskedBudget {
+  private tokens = UNASKED_BURST;
+  private at = 0;
+
+  spend(now: number): boolean {
+    this.tokens = Math.min(UNASKED_BURST, this.tokens + ((now - this.at) / 1000) * UNASKED_PER_SECOND);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+}
+
+const UNASKED_BURST = 1_000;
+const UNASKED_PER_SECOND = 100;
 
 const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
 

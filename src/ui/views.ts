@@ -1,14 +1,20 @@
 import { html as hono, raw } from 'hono/html';
 import semver from 'semver';
+import { visibleControls } from '../logs/visible-text.ts';
 import type { LogRow } from '../store/logs.ts';
 import type { VersionRow } from '../store/index.ts';
 import type { NodeView } from '../cluster/index.ts';
 import type { EnvironmentView, EventView } from './data.ts';
 import { PAGE_SCRIPT, STYLE } from './assets.ts';
 
-/** Escaped HTML (hono/html escapes every interpolated string; nested fragments pass as they are). */
+/**
+ * Escaped HTML (hono/html escapes every interpolated string; nested fragments pass as they are).
+ * Every interpolated string also shows its control characters as visible escapes: much of what
+ * the page shows (log lines, reasons, events) is a service's own text (logs/visible-text.ts).
+ */
 type Html = ReturnType<typeof raw>;
-const html = hono as (strings: TemplateStringsArray, ...values: unknown[]) => Html;
+const html = (strings: TemplateStringsArray, ...values: unknown[]): Html =>
+  (hono as (strings: TemplateStringsArray, ...values: unknown[]) => Html)(strings, ...values.map((v) => (typeof v === 'string' ? visibleControls(v) : v)));
 
 export interface PageOptions { nonce: string; title: string; signedIn?: { email: string; role: string; csrf: string }; started?: string }
 

@@ -175,7 +175,8 @@ test('environments and services: deleting stops the replicas, drops the logs, an
 });
 
 test('environments: settings beyond their documented bounds are refused with 400, each naming the setting; the bound itself is taken', async (t) => {
-  const api = await startApi(t);
+  // A budget that takes 16 × 8 GiB: the per-field bounds are under test here (the sum: test/security/memory-budget.test.ts).
+  const api = await startApi(t, { memoryBudgetMb: 16 * 8192 + 256 });
   const { serviceId, environmentId } = await api.createEnvironment('bounds');
   const path = `/v4/services/${serviceId}/environments/${environmentId}`;
   const beyond = [

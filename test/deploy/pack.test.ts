@@ -1,6 +1,6 @@
 /** The packer and unpackArtifact (src/deploy/artifact.ts): what may enter an artifact, and where it may land. */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { holdsNativeAddon, packTree, readPackedFile, unpackArtifact } from '../../src/deploy/artifact.ts';
@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 
 const asRoot = process.getuid?.() === 0;
 
-test('pack: links inside the folder stay links, links leaving it are left out and named', async (t) => {
+test('pack: no link reaches an artifact: links inside the folder are materialised, links leaving it or making a cycle are left out and named', async (t) => {
   const root = await tempDir(t, 'flexd-pack-');
   const dir = join(root, 'project');
   mkdirSync(join(dir, 'lib'), { recursive: true });
@@ -20,15 +20,33 @@ test('pack: links inside the folder stay links, links leaving it are left out an
   symlinkSync(join(dir, 'lib'), join(dir, 'absolute-inside'));
   symlinkSync('../outside.txt', join(dir, 'climbs.txt'));
   symlinkSync('/etc/passwd', join(dir, 'passwd'));
+  symlinkSync('.', join(dir, 'self'));
+  symlinkSync('..', join(dir, 'lib', 'up'));
 
   const { archive, skipped } = await packTree(dir);
-  assert.deepEqual(skipped.sort(), ['climbs.txt: a symlink leaving the project folder', 'passwd: a symlink leaving the project folder']);
+  assert.deepEqual(skipped.sort(), ['absolute-inside/up: a symlink to a folder that holds it', 'climbs.txt: a symlink leaving the project folder', 'lib/up: a symlink to a folder that holds it',
+    'passwd: a symlink leaving the project folder', 'self: a symlink to a folder that holds it']);
   const out = join(root, 'out');
   await unpackArtifact({ project: archive, dependencies: null }, out);
-  assert.equal(readlinkSync(join(out, 'lib', 'alias.js')), 'a.js');
-  assert.equal(readlinkSync(join(out, 'absolute-inside')), 'lib', 'an absolute link inside the folder becomes relative');
+  assert.ok(lstatSync(join(out, 'lib', 'alias.js')).isFile(), 'a link to a file is the file');
+  assert.equal(readFileSync(join(out, 'lib', 'alias.js'), 'utf8'), 'module.exports = 1;\n');
+  assert.ok(lstatSync(join(out, 'absolute-inside')).isDirectory(), 'a link to a folder is the folder');
   assert.equal(readFileSync(join(out, 'absolute-inside', 'a.js'), 'utf8'), 'module.exports = 1;\n');
-  assert.ok(!existsSync(join(out, 'climbs.txt')) && !existsSync(join(out, 'passwd')));
+  assert.ok(!existsSync(join(out, 'climbs.txt')) && !existsSync(join(out, 'passwd')) && !existsSync(join(out, 'self')) && !existsSync(join(out, 'lib', 'up')));
+});
+
+test('pack: a fan of links to one folder adds at most a bounded amount, and a loop of links between two folders ends', async (t) => {
+  const root = await tempDir(t, 'flexd-pack-');
+  const dir = join(root, 'project');
+  mkdirSync(join(dir, 'x'), { recursive: true });
+  mkdirSync(join(dir, 'y'));
+  symlinkSync('../y', join(dir, 'x', 'to-y'));
+  symlinkSync('../x', join(dir, 'y', 'to-x'));
+  writeFileSync(join(dir, 'x', 'file.txt'), 'x');
+  const { archive, skipped } = await packTree(dir);
+  assert.ok(skipped.some((s) => /a symlink to a folder that holds it/.test(s)), skipped.join('; '));
+  assert.equal((await readPackedFile(archive, 'x/to-y/to-x/file.txt')), undefined, 'the loop is cut where it comes back');
+  assert.equal((await readPackedFile(archive, 'y/to-x/file.txt'))?.toString(), 'x');
 });
 
 test('pack: top-level names are left out or taken from another file; long and unicode names survive', async (t) => {
@@ -60,10 +78,11 @@ test('pack: as another account, a file that account cannot read is not in the ar
   assert.equal(await readPackedFile(archive, 'secret.txt'), undefined);
 });
 
-test('unpackArtifact: an archive with a link out of the folder or an entry outside node_modules is refused, nothing outside written', async (t) => {
+test('unpackArtifact: a link in an archive (stored before links were materialised) is never written; an entry outside node_modules is refused', async (t) => {
   const root = await tempDir(t, 'flexd-unpack-');
-  const link = gzipSync(rawTar([{ path: 'escape', type: 'SymbolicLink', linkpath: '../../etc' }, { path: 'escape/x', body: 'x' }]));
-  await assert.rejects(unpackArtifact({ project: link, dependencies: null }, join(root, 'a')), { code: 'InvalidArtifact' });
+  const link = gzipSync(rawTar([{ path: 'escape', type: 'SymbolicLink', linkpath: '../../etc' }, { path: 'self', type: 'SymbolicLink', linkpath: '.' }, { path: 'kept.txt', body: 'x' }]));
+  await unpackArtifact({ project: link, dependencies: null }, join(root, 'a'));
+  assert.deepEqual(readdirSync(join(root, 'a')), ['kept.txt']);
   const misplaced = gzipSync(rawTar([{ path: 'index.js', body: 'planted' }]));
   await assert.rejects(unpackArtifact({ project: gzipSync(rawTar([{ path: 'package.json', body: '{}' }])), dependencies: misplaced }, join(root, 'b')),
     { code: 'InvalidArtifact' });

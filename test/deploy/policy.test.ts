@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dependencyKey } from '../../src/deploy/dependency-cache.ts';
-import { hasRootInstallScripts, sanitizeManifest, sdkReplacement } from '../../src/deploy/install-policy.ts';
+import { hasRootInstallScripts, projectCodeInInstall, sanitizeManifest, sdkReplacement } from '../../src/deploy/install-policy.ts';
 
 const PUBLISHED = { versions: ['1.2.0', '2.0.2', '2.1.0', '3.1.2', '3.2.0', '3.3.0', '4.0.0-beta.1'], distTags: { latest: '3.3.0', beta: '4.0.0-beta.1' } };
 
@@ -43,7 +43,7 @@ test('cache key: follows the dependency sections, the lockfile, file: packages, 
   const npmrc = Buffer.from('registry=https://registry.npmjs.org/\n');
   const base = { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } };
   const key = (manifest: Record<string, unknown>, more: Partial<Parameters<typeof dependencyKey>[0]> = {}) =>
-    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, nodeMajor: 20, ...more });
+    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, projectScope: null, nodeMajor: 20, ...more });
   const k = key(base);
   assert.equal(key({ ...base, version: '1.0.1', scripts: { test: 'x' }, devDependencies: { mocha: '*' } }), k);
   assert.equal(key({ ...base, dependencies: { ...base.dependencies, fs: '0.0.1-security' } }), k, 'a dropped core-module name changes nothing');
@@ -54,6 +54,19 @@ test('cache key: follows the dependency sections, the lockfile, file: packages, 
     key(base, { lockfile: { name: 'package-lock.json', bytes: Buffer.from('{}') } }),
     key(base, { localPackages: [Buffer.from('{"dependencies":{}}')] }),
     key(base, { npmrc: Buffer.from('registry=https://mirror.example/\n') }),
+    key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } }),
     key(base, { nodeMajor: 22 }),
   ]) assert.notEqual(changed, k);
+  const scoped = key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } });
+  assert.notEqual(key(base, { projectScope: { environmentId: 'e2', projectDigest: 'd1' } }), scoped, 'another environment never finds it');
+  assert.notEqual(key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd2' } }), scoped, 'a changed project file is a new tree');
+});
+
+test('policy: project code that may run during an install is recognised: scripts, binding.gyp, local packages, workspaces', () => {
+  assert.equal(projectCodeInInstall({ scripts: { postinstall: 'node patch.js' } }, false), 'scripts');
+  assert.equal(projectCodeInInstall({}, true), 'scripts');
+  assert.equal(projectCodeInInstall({ workspaces: ['pkgs/*'] }, false), 'scripts');
+  assert.equal(projectCodeInInstall({ dependencies: { helper: 'file:./helper' } }, false), 'local-packages');
+  assert.equal(projectCodeInInstall({ dependencies: { helper: '../helper' } }, false), 'local-packages');
+  assert.equal(projectCodeInInstall({ dependencies: { lodash: '^4' }, scripts: { start: 'node .' } }, false), null);
 });

@@ -1,0 +1,57 @@
+/**
+ * Issue 15, finding 8: a service whose start fails writes terminal control sequences (a title
+ * change, a screen clear, a carriage return, an 8-bit CSI, a right-to-left override) to its
+ * output and its error. flexd passes that text on — in the job's progress (kinvey-cli prints it),
+ * the environment's status `reason`, the status page — with every control character shown as a
+ * visible escape (src/logs/visible-text.ts), never raw.
+ */
+import assert from 'node:assert/strict';
+import { symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { visibleControls } from '../../src/logs/visible-text.ts';
+import { ADMIN, startApi } from '../api/helpers.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { REPO_DIR } from '../lifecycle/helpers.ts';
+
+/** Every control character flexd must never pass on raw (tab and line feed aside). */
+const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+const HOSTILE_OUTPUT = '\x1b]0;owned\x07\x1b[2J\x1b[1;1Hall good\rDeployed\u009b31m \u202eevil';
+
+test('a failed start\'s control characters reach the job\'s progress, the status reason and the status page as visible escapes only', async (t) => {
+  const api = await startApi(t);
+  const dir = await tempDir(t, 'flexd-controls-');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'controls', version: '1.0.0', main: 'index.js', dependencies: { 'kinvey-flex-sdk': '^3.3.0' } }));
+  writeFileSync(join(dir, 'index.js'), `process.stdout.write(${JSON.stringify(`${HOSTILE_OUTPUT}\n`)});\nthrow new Error(${JSON.stringify(HOSTILE_OUTPUT)});\n`);
+  // Its dependencies resolve from the repo (no npm run): only the start fails.
+  symlinkSync(join(REPO_DIR, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  const target = await api.createEnvironment('controls');
+  await assert.rejects(api.rt.deployDirectory(dir, { service: target.serviceId, environment: target.environmentId }));
+  const latest = await api.rt.context.store.jobs.latest(target.environmentId);
+  assert.ok(latest, 'the deploy made a job');
+  const accepted = { body: { job: latest.id } };
+
+  const job = await api.call('GET', `/v4/jobs/${accepted.body.job}`);
+  const progress = JSON.stringify(job.body);
+  const parsedProgress: string = job.body.progress ?? JSON.stringify(job.body);
+  assert.equal(job.body.status, 'ERROR', progress);
+  assert.ok(parsedProgress.includes('\\x1b]0;owned\\x07'), `the service's output is shown, escaped: ${parsedProgress.slice(0, 800)}`);
+  assert.doesNotMatch(parsedProgress, RAW_CONTROL, 'no raw control character in the job');
+
+  const status = await api.call('GET', `/v4/services/${target.serviceId}/environments/${target.environmentId}/status`);
+  assert.equal(typeof status.body.reason, 'string', JSON.stringify(status.body));
+  assert.ok(status.body.reason.includes('\\x1b'), status.body.reason);
+  assert.doesNotMatch(status.body.reason, RAW_CONTROL, 'no raw control character in the status reason');
+
+  const login = await fetch(`${api.rt.url}/ui/login`, { method: 'POST', body: new URLSearchParams(ADMIN), redirect: 'manual' });
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  for (const page of ['/', `/ui/environments/${target.environmentId}`]) {
+    const html = await (await fetch(`${api.rt.url}${page}`, { headers: { cookie } })).text();
+    assert.doesNotMatch(html, RAW_CONTROL, `no raw control character on ${page}`);
+  }
+});
+
+test('visibleControls: C0, DEL, C1 and bidirectional controls become escapes; line feeds, tabs and other text stay', () => {
+  assert.equal(visibleControls('a\tb\nc'), 'a\tb\nc');
+  assert.equal(visibleControls('\x1b[2J\r\x00\x7f\u009b\u202e\u2066ü✓'), '\\x1b[2J\\r\\x00\\x7f\\x9b\\u202e\\u2066ü✓');
+});
