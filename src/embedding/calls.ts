@@ -16,7 +16,7 @@ import type { EnvironmentRow, JobRow } from '../store/index.ts';
 import type { Pool } from '../supervisor/pool.ts';
 import { checkDeploy, checkLogsQuery, checkSetVariables, checkStoredVersion, checkTarget, checkWatch, type Target } from './arguments.ts';
 import { jobFailure, runtimeClosed } from './job-failure.ts';
-import { watchFolder, type OpenWatches } from './watch.ts';
+import { watchFolder, type FolderWatch, type OpenWatches } from './watch.ts';
 
 /** The API's log page limit, and rt.logs'. */
 const MAX_LOG_LINES = 2000;
@@ -46,6 +46,8 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
     throw jobFailure(done);
   };
 
+  const watchOf = (environmentId: string) => [...watches].find((w) => w.environmentId === environmentId);
+
   return {
     deployDirectory: (dir, options) => call('deployDirectory', async () => {
       const o = checkDeploy(dir, options);
@@ -71,12 +73,21 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
       // the status page's recent events and the server log name the variables (never their values)
       const changes = environmentChanges(env, updated);
       if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: null });
-      if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
+      const watched = watchOf(env.id);
+      if (watched) await watched.refresh();
+      else if (env.activeVersionId) await finished(await deployer.recycle(env.serviceId, env.id, null, 'Applying the changed variables'), 'setVariables');
       return next;
     }),
 
     recycle: (target) => call('recycle', async () => {
-      const env = await deployedEnvironmentOf(ctx, checkTarget(target, 'recycle'));
+      const t = checkTarget(target, 'recycle');
+      const watched = watchOf((await environmentOf(ctx, t)).id);
+      if (watched) {
+        // A watched folder serves no stored version: its replicas are started afresh from the folder.
+        await watched.refresh();
+        return watchedJob(watched, 'recycleService');
+      }
+      const env = await deployedEnvironmentOf(ctx, t);
       return finished(await deployer.recycle(env.serviceId, env.id, null), 'recycle');
     }),
 
@@ -150,6 +161,15 @@ async function servingVersion(ctx: RuntimeContext, environmentId: string | null)
   const env = environmentId === null ? undefined : await ctx.store.services.getEnvironment(environmentId);
   const version = env?.activeVersionId ? await ctx.store.versions.get(env.activeVersionId) : undefined;
   return version?.version ?? '';
+}
+
+/** What recycle answers for a watched folder: no job ran, the folder's replicas were started afresh. */
+function watchedJob(watched: FolderWatch, type: DeployJob['type']): DeployJob {
+  const now = new Date().toISOString();
+  return {
+    id: '', type, serviceId: watched.serviceId, environmentId: watched.environmentId, status: 'COMPLETED', version: watched.version ?? '',
+    progress: 'Started fresh replicas of the watched folder', params: {}, userEmail: null, createdAt: now, updatedAt: now,
+  };
 }
 
 function jobView(job: FinishedJob, version: string): DeployJob {

@@ -74,6 +74,25 @@ export class FolderWatch implements Watcher {
     return first;
   }
 
+  get environmentId(): string {
+    return this.env.id;
+  }
+
+  get serviceId(): string {
+    return this.env.serviceId;
+  }
+
+  /**
+   * Fresh replicas of the folder as it is, with the environment's variables as they are now
+   * (rt.recycle and rt.setVariables on a watched environment); rejects with why they did not start.
+   */
+  async refresh(): Promise<void> {
+    while (this.running) await this.running;
+    this.changedAt = Date.now();
+    const outcome = await this.deploy();
+    if (!outcome.ok) throw outcome.error;
+  }
+
   nextDeploy(): Promise<WatchOutcome> {
     return new Promise((resolve) => this.waiting.push(resolve));
   }

@@ -43,27 +43,44 @@ test('rt.watch serves the folder in place, redeploys each save, keeps serving th
   assert.equal((await count(rt.url, 'live', 'Development')).calls, 1);
   await waitFor('the service output reaches onOutput', () => output.some((l) => l.includes('count called: 1')));
 
+  // recycle and setVariables work on a watched folder too: fresh replicas of it, with the variables.
+  assert.equal((await count(rt.url, 'live', 'Development')).calls, 2);
+  await withDeadline('recycle a watched folder', rt.recycle(target), REDEPLOY_TIMEOUT_MS);
+  assert.equal((await count(rt.url, 'live', 'Development')).calls, 1, 'in-memory state reset');
+  await withDeadline('setVariables on a watched folder', rt.setVariables(target, { KEY: 'watched' }), REDEPLOY_TIMEOUT_MS);
+  const withKey = await count(rt.url, 'live', 'Development');
+  assert.deepEqual([withKey.KEY, withKey.calls], ['watched', 1]);
+
   // In place: the replica runs in the folder itself, nothing copied.
   const [replica] = (await rt.status(target)).replicas;
   assert.equal(await readlink(`/proc/${replica!.pid}/cwd`), await realpath(dir));
 
+  // One save may reach the watcher as more than one change (a truncate, then the write): wait for
+  // what serves, not for a count of redeploys.
   const next = watcher.nextDeploy();
   await editStep(dir, 10);
   const outcome = await withDeadline('redeploy after a save', next, REDEPLOY_TIMEOUT_MS);
   assert.equal(outcome.ok, true, JSON.stringify(outcome));
   assert.ok(outcome.durationMs >= 0);
-  t.diagnostic(`redeploy after a save: ${outcome.durationMs} ms (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ')[0]})`);
-  assert.equal((await count(rt.url, 'live', 'Development')).calls, 10, 'the saved code serves');
-  assert.equal(outcomes.length, 1);
+  t.diagnostic(`redeploy after a save: ${outcome.durationMs} ms to serving (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ')[0]})`);
+  const saved = await waitFor('the saved code serves', async () => {
+    const answer = await count(rt.url, 'live', 'Development');
+    return answer.calls % 10 === 0 ? answer : undefined;
+  }, { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  assert.equal(saved.KEY, 'watched', 'with the variables set before');
+  assert.ok(outcomes.length >= 1 && outcomes.every((o) => (o as { ok: boolean }).ok), JSON.stringify(outcomes));
 
-  const broken = watcher.nextDeploy();
   const file = join(dir, 'index.js');
   await writeFile(file, `${await readFile(file, 'utf8')}\nthis is not javascript(\n`);
-  const failed = await withDeadline('a broken save', broken, REDEPLOY_TIMEOUT_MS);
-  assert.equal(failed.ok, false);
+  const failed = await withDeadline('a broken save', (async () => {
+    for (;;) {
+      const o = await watcher.nextDeploy();
+      if (!o.ok) return o;
+    }
+  })(), REDEPLOY_TIMEOUT_MS);
   assert.equal(failed.error?.code, 'StartFailed');
   assert.match(failed.error!.message, /SyntaxError: .+ \(index\.js:\d+\)/);
-  assert.equal((await count(rt.url, 'live', 'Development')).calls, 20, 'the previous code keeps serving');
+  assert.equal((await count(rt.url, 'live', 'Development')).calls % 10, 0, 'the previous code keeps serving');
 
   const pids = (await rt.status(target)).replicas.map((r) => r.pid!);
   await watcher.close();
@@ -96,7 +113,7 @@ test('flexd dev ./service: serves, prints the service output, redeploys on save,
   await editStep(dir, 7);
   await waitFor('the redeploy line', () => /redeployed version 1\.0\.0 in \d+ ms/.test(stderr), { timeoutMs: REDEPLOY_TIMEOUT_MS });
   const answer = await count(url, 'devsvc', 'Development');
-  assert.equal(answer.calls, 7);
+  assert.equal(answer.calls % 7, 0, 'the saved code serves');
   const pid = Number((await readdir('/proc')).find((p) => /^\d+$/.test(p) && p !== String(child.pid) && isReplicaOf(p, dir)));
   child.kill('SIGINT');
   const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
