@@ -71,7 +71,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     chmodSync(work, 0o755);
     npmCache = join(work, 'npm-cache');
     // A uid range of its own: other runtimes on this host (other test files) sweep their build account's leftovers.
-    api = await startApi(cleanup, { npmCacheDir: npmCache, uidRangeStart: 431_000 });
+    api = await startApi(cleanup, { npmCacheDir: npmCache, uidRangeStart: 330_000 });
 
     deploys.set('faithful', upload('faithful', copyOf('faithful', 'faithful')));
     deploys.set('next', upload('next', copyOf('policy', 'next')));
