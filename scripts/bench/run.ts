@@ -200,32 +200,59 @@ function pidAlive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
 
+/** Median of the samples and the median load average taken beside them. */
+interface ColdSeries { count: number; medianMs: number; minMs: number; p90Ms: number; maxMs: number; load: number; samplesMs: number[] }
+
+function series(samples: number[], loads: number[]): ColdSeries {
+  return {
+    count: samples.length, medianMs: median(samples), minMs: Math.min(...samples), p90Ms: percentile(samples, 90), maxMs: Math.max(...samples),
+    load: median(loads), samplesMs: samples.map((x) => round(x, 1)),
+  };
+}
+
+/**
+ * Cold start: a flexd environment idled to zero replicas, then one request (spawn → first
+ * answer); taking turns with it, `node .` on the same folder, spawn → first answer.
+ */
 async function coldStart(): Promise<void> {
-  log(`cold start: zero replicas → first answer, ${CONFIG.coldStarts} times (idleTimeoutMs ${CONFIG.coldIdleTimeoutMs})`);
+  log(`cold start: zero replicas → first answer, ${CONFIG.coldStarts} times (idleTimeoutMs ${CONFIG.coldIdleTimeoutMs}), and \`node .\`'s own start as often`);
   const f = await lifecycleFlexd();
   const environment = 'Cold';
   await f.call('deploy', { dir: FIXTURE_DIR, service: SERVICE, environment, secret: SECRET, settings: { idleTimeoutMs: CONFIG.coldIdleTimeoutMs } });
   const samples: number[] = [];
+  const loads: number[] = [];
+  const nodeSamples: number[] = [];
+  const nodeLoads: number[] = [];
   for (let i = 0; i < CONFIG.coldStarts; i++) {
     const pids = (await f.call<{ environment: string; pid: number }[]>('replicaPids')).filter((r) => r.environment === environment).map((r) => r.pid);
     await until('the pool to idle to zero replicas', async () => (await f.call<{ replicaCount: number }>('pool', { service: SERVICE, environment })).replicaCount === 0, 10_000);
     // …and the stopped replica to be gone, so its shutdown does not share the CPU with the start.
     await until('the idled replica to exit', () => pids.every((p) => !pidAlive(p)), 15_000);
     await sleep(50);
+    loads.push(loadAverage());
     const t0 = performance.now();
     const res = await send(flexdBase(f, environment), KINDS.ping);
     const ms = performance.now() - t0;
     if (res.status !== 200) throw new Error(`cold request answered ${res.status}: ${res.text.slice(0, 300)}`);
     samples.push(ms);
+
+    // `node .` on the same folder, taking turns with flexd so both meet the same load.
+    nodeLoads.push(loadAverage());
+    const n0 = performance.now();
+    const standalone = await startStandalone({ projectDir: FIXTURE_DIR, secret: SECRET, env: { NODE_ENV: 'Development' } });
+    try {
+      const answer = await send(standalone.url, KINDS.ping);
+      if (answer.status !== 200) throw new Error(`\`node .\` answered ${answer.status}`);
+      nodeSamples.push(performance.now() - n0);
+    } finally {
+      await standalone.stop();
+    }
   }
   // flexd logs "cold start: replica ready in N ms" for each: the part of the answer spent starting the replica.
   const tail = await f.call<string[]>('logTail', { service: SERVICE, environment, lines: 400 });
   const readyMs = tail.map((l) => /cold start: replica ready in (\d+) ms/.exec(l)?.[1]).filter(Boolean).map(Number).slice(-CONFIG.coldStarts);
-  results.phases.coldStart = {
-    count: samples.length, medianMs: median(samples), minMs: Math.min(...samples), p90Ms: percentile(samples, 90), maxMs: Math.max(...samples),
-    replicaReadyMedianMs: median(readyMs), samplesMs: samples.map((x) => round(x, 1)),
-  };
-  log(`  median ${median(samples).toFixed(0)} ms (replica ready ${median(readyMs)} ms)`);
+  results.phases.coldStart = { ...series(samples, loads), replicaReadyMedianMs: median(readyMs), node: series(nodeSamples, nodeLoads) };
+  log(`  flexd median ${median(samples).toFixed(0)} ms (replica ready ${median(readyMs)} ms) at load ${median(loads)}; \`node .\` ${median(nodeSamples).toFixed(0)} ms at load ${median(nodeLoads)}`);
 }
 
 async function deploys(): Promise<void> {
@@ -580,9 +607,11 @@ function markdown(): string {
   }
   if (p.coldStart) {
     const c = p.coldStart;
-    L.push(`### 2. Cold start (zero replicas → first answer, ${c.count} times)`, '');
-    L.push('| median ms | min | p90 | max | of which replica start (median) |', '|---:|---:|---:|---:|---:|');
-    L.push(`| **${f0(c.medianMs)}** | ${f0(c.minMs)} | ${f0(c.p90Ms)} | ${f0(c.maxMs)} | ${f0(c.replicaReadyMedianMs)} |`, '');
+    L.push(`### 2. Cold start (spawn → first answer, ${c.count} times each, taking turns)`, '');
+    L.push('| | median ms | min | p90 | max | replica start (median) | load average (median) |', '|---|---:|---:|---:|---:|---:|---:|');
+    L.push(`| flexd (zero replicas → first answer) | **${f0(c.medianMs)}** | ${f0(c.minMs)} | ${f0(c.p90Ms)} | ${f0(c.maxMs)} | ${f0(c.replicaReadyMedianMs)} | ${f1(c.load, 2)} |`);
+    if (c.node) L.push(`| \`node .\` (spawn → first answer) | **${f0(c.node.medianMs)}** | ${f0(c.node.minMs)} | ${f0(c.node.p90Ms)} | ${f0(c.node.maxMs)} | — | ${f1(c.node.load, 2)} |`);
+    L.push('');
   }
   if (p.deploy) {
     const d = p.deploy;
@@ -654,7 +683,7 @@ function markdown(): string {
       targets.push([`${label} → serving ≤ 400 ms (median)`, `${f0(a.medianMs)} ms at load ${a.loadMedian}`, a.medianMs <= 400]);
     }
   }
-  if (p.coldStart) targets.push(['cold start median < 300 ms', `${f0(p.coldStart.medianMs)} ms`, p.coldStart.medianMs < 300]);
+  if (p.coldStart) targets.push(['cold start median ≤ 100 ms', `${f0(p.coldStart.medianMs)} ms at load ${f1(p.coldStart.load, 2)} (\`node .\`: ${f0(p.coldStart.node?.medianMs ?? NaN)} ms)`, p.coldStart.medianMs <= 100]);
   if (p.upload) {
     // Issue 17: ≤ 1.0 s, and ≤ 2 s on a machine at load 20.
     const limit = p.upload.loadMedian >= 15 ? 2000 : 1000;

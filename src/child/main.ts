@@ -1,6 +1,6 @@
 /**
- * The entry point of a replica: `node [flags] child.cjs <projectDir> [<startCacheDir>]`.
- * Everything in src/child runs inside the replica and imports nothing from the parent side.
+ * The entry point of a replica: `node [flags] child.cjs <projectDir>`. Everything in src/child
+ * runs inside the replica and imports nothing from the parent side.
  *
  * Order matters: the channel's lifecycle is in place before the service's code loads, so a
  * replica whose runtime died exits even while the service is still starting.
@@ -10,13 +10,8 @@ import { loadService } from './load-service.ts';
 import { isToReplica, RECEIVER_GLOBAL } from './protocol.ts';
 import * as receiver from './receiver.ts';
 import { restoreAliases } from './aliases.ts';
-import { openStartCache } from './start-cache.ts';
-
-/** After ready, how long the replica waits before it writes its start cache: off the first requests' path. */
-const START_CACHE_SAVE_DELAY_MS = 1_000;
 
 const projectDir = process.argv[2];
-const startCacheDir = process.argv[3];
 if (!projectDir || !hasChannel()) {
   console.error('flexd child: run by flexd with a channel on fd 3 and a project folder');
   process.exit(2);
@@ -77,8 +72,4 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
-if (startCacheDir) {
-  const cache = openStartCache(startCacheDir, projectDir);
-  void receiver.ready.then(() => setTimeout(() => cache.save(), START_CACHE_SAVE_DELAY_MS).unref());
-}
 loadService(projectDir, receiver.describeInstalled);

@@ -21,9 +21,6 @@ const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();
 let onTask: TaskCallback | undefined;
 let installed: InstalledTaskRunner | null = null;
-let markReady: () => void;
-/** Settles once the service's receiver started and flexd was told the replica is ready. */
-export const ready = new Promise<void>((resolve) => { markReady = resolve; });
 
 /** Which task runner the SDK would have loaded (load-service.ts tells us before `start`). */
 export function describeInstalled(taskRunner: InstalledTaskRunner | null): void {
@@ -52,7 +49,6 @@ export function start(options: unknown, taskReceived: TaskCallback, started: (er
   setImmediate(() => {
     started();
     send({ t: 'ready', receiver });
-    markReady();
   });
 }
 

@@ -234,8 +234,6 @@ export class Supervisor {
     const inPlace = generation.inPlace === true;
     const launch = inPlace ? undefined : launchInFolder(this.mode ?? 'copy', { dir: generation.projectDir, tree: generation.tree ?? null }, paths, dirs.account);
     const projectDir = launch?.projectDir ?? generation.projectDir;
-    // A folder run in place changes under its replicas (flexd dev): no start cache for it.
-    const startCacheDir = inPlace ? undefined : dirs.ensureStartCacheDir(generation.versionId);
     const replica = new Replica({
       containerId,
       version: generation.version,
@@ -243,7 +241,6 @@ export class Supervisor {
       nodeMajor: generation.node.major,
       childEntry: this.childEntry,
       projectDir,
-      startCacheDir,
       cwd: projectDir,
       launcher: launch && { command: launch.command, args: launch.args },
       env: { ...generation.env, HOME: paths.tmp, TMPDIR: paths.tmp },
@@ -252,7 +249,7 @@ export class Supervisor {
       startupTailLines: settings.startupTailLines,
       strictRejections: settings.strictUnhandledRejections,
       permissions: settings.permissionModel && !inPlace
-        ? { read: [projectDir, this.childEntry, paths.tmp, startCacheDir!], write: [projectDir, paths.tmp, startCacheDir!], addons: generation.nativeAddons }
+        ? { read: [projectDir, this.childEntry, paths.tmp], write: [projectDir, paths.tmp], addons: generation.nativeAddons }
         : undefined,
       uid: launch?.uid,
       gid: launch?.gid,

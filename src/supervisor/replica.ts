@@ -17,8 +17,6 @@ export interface ReplicaSpec {
   nodeMajor: number;
   childEntry: string;
   projectDir: string;
-  /** Where the replicas of this version keep their start cache (src/child/start-cache.ts); none: no cache. */
-  startCacheDir?: string;
   cwd: string;
   /** a launcher that ends in `exec node …` (replica-folder.ts): spawned with its arguments before node's */
   launcher?: { command: string; args: string[] };
@@ -105,7 +103,7 @@ export class Replica extends EventEmitter {
       `--max-old-space-size=${heapMb}`,
       `--unhandled-rejections=${spec.strictRejections ? 'throw' : 'warn'}`,
       ...permissionFlags(spec.permissions, spec.nodeMajor),
-      spec.childEntry, spec.projectDir, ...(spec.startCacheDir ? [spec.startCacheDir] : []),
+      spec.childEntry, spec.projectDir,
     ];
     const [command, args] = spec.launcher
       ? [spec.launcher.command, [...spec.launcher.args, spec.nodePath, ...nodeArgs]]

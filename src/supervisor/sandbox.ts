@@ -24,7 +24,6 @@ import { removeTree } from './remove-tree.ts';
  *                                 its versions; trees/ is flexd's alone (0700)
  *       v-<version id>/           the version's own files, written once per version; flexd's (0700),
  *                                 the files the environment's (a user's checkout)
- *       c-<version id>/           its replicas' start cache (src/child/start-cache.ts): <uid>:<gid>, 0700
  *       replicas/<container id>/  one replica: upper/ and work/ of its overlay view, or project/
  *                                 (its private copy); tmp/ (HOME, TMPDIR); removed when it exits
  *
@@ -148,11 +147,11 @@ export class EnvironmentDirs {
    * trees no kept version uses beyond the SPARE_TREES most recently used.
    */
   prune(keep: ReadonlySet<string>): void {
-    const kept = new Set([...keep].flatMap((id) => [basename(this.artifactDir(id)), basename(this.startCacheDir(id))]));
+    const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
     for (const name of readdirSync(this.root)) {
       const written = name.startsWith('.staging-') ? join(this.root, name.slice('.staging-'.length)) : undefined;
       if (written !== undefined && this.writing.has(written)) continue; // another activation is writing it now
-      if ((name.startsWith('v-') || name.startsWith('c-') || written !== undefined) && !kept.has(name)) removeTree(join(this.root, name));
+      if ((name.startsWith('v-') || written !== undefined) && !kept.has(name)) removeTree(join(this.root, name));
     }
     const needed = new Set([...keep].map((id) => this.treeOf.get(id)).filter((t): t is string => typeof t === 'string'));
     const spare = [...this.treeUse].filter(([tree]) => !needed.has(tree)).sort((a, b) => b[1] - a[1]).slice(SPARE_TREES);
@@ -161,23 +160,6 @@ export class EnvironmentDirs {
       this.treeUse.delete(tree);
     }
     for (const [id, tree] of this.treeOf) if (!keep.has(id) && tree && !this.treeUse.has(tree)) this.treeOf.delete(id);
-  }
-
-  /** Where the replicas of version `versionId` leave their start cache for the next one. */
-  startCacheDir(versionId: string): string {
-    return join(this.root, `c-${safeName(versionId)}`);
-  }
-
-  /**
-   * The version's start cache folder, created on first use: written and read by this
-   * environment's replicas alone (only replicas of this one version ever read what one wrote).
-   */
-  ensureStartCacheDir(versionId: string): string {
-    const dir = this.startCacheDir(versionId);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (this.account) chownSync(dir, this.account.uid, this.account.gid);
-    chmodSync(dir, 0o700);
-    return dir;
   }
 
   /** A replica's own folders (replica-folder.ts), removed with `removeTree(paths.root)` when it exits. */
