@@ -75,6 +75,10 @@ test('F11: a deploy whose progress the full database refuses to record still set
   // grows with each progress line) are filled with inert rows of no environment to the last byte.
   db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
   for (const bytes of [1024, 64, 1]) fill(db, bytes);
+  // A page may keep a few dozen bytes no new row fits in, where the held job's row could still
+  // grow by its last line: the other jobs' rows (which share its page) take them up byte by byte.
+  const held = db.prepare("SELECT id FROM jobs WHERE type = 'deployService' ORDER BY created_at DESC, rowid DESC LIMIT 1").get() as { id: string };
+  takeSlack(db, held.id);
   process.kill(starting, 'SIGUSR2');
 
   const done = await withDeadline('the deploy on a full database to settle', deploy, DEPLOY_TIMEOUT_MS);
@@ -92,6 +96,22 @@ test('F11: a deploy whose progress the full database refuses to record still set
   assert.equal((await whoami(h.base(target.service, target.environment), 'whoami after the next deploy')).version, '3.0.0');
   assert.equal((await store.jobs.latest(envId, 'deployService'))!.status, 'COMPLETED');
 });
+
+/** Grows every job row but `except`'s by one byte at a time until SQLite answers SQLITE_FULL. */
+function takeSlack(db: ReturnType<typeof sqliteConnection>, except: string): void {
+  const grow = db.prepare("UPDATE jobs SET progress = progress || 'x' WHERE id = ?");
+  const others = db.prepare("SELECT id FROM jobs WHERE id <> ? AND type <> 'filler'").all(except) as { id: string }[];
+  for (const { id } of others) {
+    for (let i = 0; i < 8192; i++) {
+      try {
+        grow.run(id);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_FULL') break;
+        throw err;
+      }
+    }
+  }
+}
 
 /** Inserts job rows of no environment, with `bytes` of progress each, until SQLite answers SQLITE_FULL. */
 function fill(db: ReturnType<typeof sqliteConnection>, bytes: number): void {
