@@ -216,8 +216,10 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.equal(typeof evidence, 'object', `the preinstall script ran and left its evidence: ${JSON.stringify(body)}`);
     assert.deepEqual(evidence.flexdVariables, []);
     if (process.getuid?.() === 0) {
-      // A uid of this build alone, from the top of the range (isolation/accounts.ts), not the fetch account 431000.
-      assert.ok(evidence.uid >= 440_000 && evidence.uid < 441_000, `a build uid: ${evidence.uid}`);
+      // A uid of this build alone, from the top tenth of the range (isolation/accounts.ts), not the fetch account at its start.
+      const { uidRangeStart, uidRangeSize } = api.rt.context.settings;
+      assert.equal(uidRangeStart, 330_000, 'the range this file asked for');
+      assert.ok(evidence.uid >= uidRangeStart + uidRangeSize - 1_000 && evidence.uid < uidRangeStart + uidRangeSize, `a build uid: ${evidence.uid}`);
       for (const [file, outcome] of Object.entries(evidence.read)) assert.equal(outcome, 'EACCES', file);
       assert.ok(!body.response.body.files.some((f: string) => f.startsWith('stolen-')), body.response.body.files.join(' '));
     } else {
