@@ -105,9 +105,13 @@ describe('package: the packed tarball in a scratch project', () => {
     }), 60_000);
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     process.kill(child.pid!, 'SIGTERM');
-    await withDeadline('flexd to stop after npx got SIGTERM', (async () => {
-      while (!/flexd stopped/.test(out)) await new Promise((r) => setTimeout(r, 100)); // output is the only sign from a grandchild
-    })(), 30_000);
+    // Output is the only sign from a grandchild: wait for the line as it arrives.
+    await withDeadline('flexd to stop after npx got SIGTERM', new Promise<void>((resolve) => {
+      const check = () => { if (/flexd stopped/.test(out)) resolve(); };
+      check();
+      child.stdout!.on('data', check);
+      child.stderr!.on('data', check);
+    }), 30_000);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'the port is closed');
   });
 });

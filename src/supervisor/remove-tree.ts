@@ -15,13 +15,7 @@ export function removeTree(root: string): void {
     if (code !== 'EACCES' && code !== 'EPERM') throw err;
   }
   const openUp = (dir: string) => {
-    let st;
-    try {
-      st = lstatSync(dir);
-    } catch {
-      return;
-    }
-    if (!st.isDirectory() || st.uid !== process.getuid?.()) return;
+    if (!isOwnDirectory(dir)) return;
     try {
       chmodSync(dir, 0o700);
       for (const name of readdirSync(dir)) openUp(join(dir, name));
@@ -29,4 +23,14 @@ export function removeTree(root: string): void {
   };
   openUp(root);
   rmSync(root, { recursive: true, force: true });
+}
+
+/** Whether `path` is a folder (not a link to one) that this process's user owns. */
+export function isOwnDirectory(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && st.uid === process.getuid?.();
+  } catch {
+    return false;
+  }
 }

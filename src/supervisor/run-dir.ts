@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { removeTree } from './remove-tree.ts';
+import { isOwnDirectory, removeTree } from './remove-tree.ts';
 
 /**
  * Where a runtime keeps what exists only while it runs (replicas' folders, the child entry):
@@ -64,13 +64,7 @@ export function sweepDeadRunDirs(parent: string, previous?: string): string[] {
   } catch { /* unreadable: nothing to sweep there */ }
   if (previous && basename(previous).startsWith(RUN_DIR_PREFIX)) candidates.add(previous);
   for (const dir of candidates) {
-    let st;
-    try {
-      st = lstatSync(dir);
-    } catch {
-      continue;
-    }
-    if (!st.isDirectory() || st.uid !== process.getuid?.()) continue;
+    if (!isOwnDirectory(dir)) continue;
     const owner = readOwner(dir);
     const dead = owner === undefined ? dir === previous : !ownerAlive(owner);
     if (!dead) continue;
