@@ -7,24 +7,21 @@
  * The steps share state and run in order.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
+import { runKinvey } from './helpers/kinvey.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
 
-const KINVEY_BIN = fileURLToPath(new URL('../node_modules/kinvey-cli/bin/kinvey', import.meta.url));
 const PROJECT_FIXTURE = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery staple' };
 const SERVICE_NAME = 'cli-story';
 const SECRET = 'cli-story-secret';
 
-/** One CLI command: node start-up plus at most a few requests with the CLI's own 10 s timeouts. */
-const COMMAND_TIMEOUT_MS = 45_000;
 /** A first deploy installs kinvey-flex-sdk from the registry into an empty npm cache. */
 const DEPLOY_TIMEOUT_MS = 240_000;
 /** A recycle or a variable change is a swap to fresh replicas of a version already built. */
@@ -47,14 +44,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
 
   /** Runs `kinvey …` in the project folder, as a user would, with the temp HOME. */
   function kinvey(...args: string[]): Promise<CliResult> {
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-    // tsx's loader and the test runner's channel must not reach the CLI's Node.
-    for (const name of Object.keys(env)) if (name === 'NODE_OPTIONS' || name === 'NODE_TEST_CONTEXT' || name.startsWith('KINVEY_CLI_')) delete env[name];
-    return new Promise((resolve) => {
-      execFile(process.execPath, [KINVEY_BIN, ...args, '--suppress-version-check', '--no-color'],
-        { cwd: projectDir, env, timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' },
-        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
-    });
+    return runKinvey({ home, cwd: projectDir }, args);
   }
 
   async function kinveyOk(...args: string[]): Promise<string> {

@@ -4,23 +4,20 @@
  * progress says which Node actually runs.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { runKinvey } from '../helpers/kinvey.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
-const KINVEY_BIN = fileURLToPath(new URL('../../node_modules/kinvey-cli/bin/kinvey', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'runtimes cli password' };
 const SECRET = 'cli-runtime-secret';
-/** One CLI command: node start-up plus a few requests with the CLI's own 10 s timeouts. */
-const COMMAND_TIMEOUT_MS = 45_000;
 
 describe('kinvey-cli --runtime against flexd with a legacy table', () => {
   const cleanup = cleanupStack({ after });
@@ -30,13 +27,7 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
   let serviceId: string;
 
   function kinvey(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-    for (const name of Object.keys(env)) if (name === 'NODE_OPTIONS' || name === 'NODE_TEST_CONTEXT' || name.startsWith('KINVEY_CLI_')) delete env[name];
-    return new Promise((resolve) => {
-      execFile(process.execPath, [KINVEY_BIN, ...args, '--suppress-version-check', '--no-color'],
-        { cwd: projectDir, env, timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' },
-        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
-    });
+    return runKinvey({ home, cwd: projectDir }, args);
   }
   const kinveyJson = async (...args: string[]) => {
     const r = await kinvey(...args, '--output', 'json');
