@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runsAsRoot } from '../../src/isolation/accounts.ts';
 import { createRuntime } from '../../src/runtime.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { withDeadline } from '../helpers/wait.ts';
 
 test('uid ranges: two root-run flexd processes on one host never share a uid range; an explicit range another holds is refused', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
   const start = 3_000_000 + Math.floor(Math.random() * 1_000) * 100;
@@ -20,4 +23,45 @@ test('uid ranges: two root-run flexd processes on one host never share a uid ran
   const rangeC = c.context.settings.uidRangeStart;
   assert.notEqual(rangeB, rangeC);
   assert.equal(Math.abs(rangeB - rangeC) % b.context.settings.uidRangeSize, 0);
+});
+
+test('uid ranges: a range overlapping another flexd\'s is refused whatever its start, in one line; an adjacent one is not; a killed flexd\'s range is free again', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const size = 65_536;
+  const base = 5_000_000 + Math.floor(Math.random() * 1_000) * 200_000;
+  // The holder is a real `flexd serve`, so it can die by SIGKILL.
+  const holder = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-a-'), '--uid-range-start', String(base), '--uid-range-size', String(size)]);
+  await withDeadline('the holder to listen', holder.url, SERVE_START_TIMEOUT_MS);
+
+  // Starts that differ from the holder's: above it, below it, inside it, around it.
+  for (const [start, rangeSize] of [[base + 1_000, size], [base - 1_000, size], [base + 100, 10], [base - 10, size * 2]] as const) {
+    await assert.rejects(createRuntime({ dataDir: await tempDir(cleanup, 'flexd-overlap-b-'), port: 0, uidRangeStart: start, uidRangeSize: rangeSize }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'UidRangeInUse');
+        assert.ok(err.message.includes(`${start}–${start + rangeSize - 1}`) && err.message.includes(`${base}–${base + size - 1}`), err.message);
+        assert.ok(!err.message.includes('\n'), 'one line');
+        return true;
+      }, `${start}+${rangeSize} overlaps ${base}+${size}`);
+  }
+  // `flexd serve` says it in one line and exits 1.
+  const refused = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-c-'), '--uid-range-start', String(base + 1_000), '--uid-range-size', String(size)]);
+  const exit = await withDeadline('the overlapping serve to exit', refused.exited, SERVE_START_TIMEOUT_MS);
+  assert.equal(exit.code, 1);
+  assert.deepEqual(refused.stderrLines().filter((l) => /uid range/.test(l)).length, 1, refused.output());
+  assert.match(refused.output(), /overlaps the range/);
+
+  // Right after the holder's last uid: nothing shared, accepted.
+  const adjacent = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-overlap-d-'), port: 0, uidRangeStart: base + size, uidRangeSize: size });
+  cleanup.after(() => adjacent.close());
+  assert.equal(adjacent.context.settings.uidRangeStart, base + size);
+
+  // The holder dies by SIGKILL: its claim goes with it; the range below it (overlapping only it) is taken.
+  holder.child.kill('SIGKILL');
+  await withDeadline('the holder to die', holder.exited, 15_000);
+  const below = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-overlap-e-'), port: 0, uidRangeStart: base - 1_000, uidRangeSize: size });
+  cleanup.after(() => below.close());
+  assert.equal(below.context.settings.uidRangeStart, base - 1_000);
+  // ... while the adjacent one still holds its own.
+  await assert.rejects(createRuntime({ dataDir: await tempDir(cleanup, 'flexd-overlap-f-'), port: 0, uidRangeStart: base + size + 5, uidRangeSize: 10 }),
+    (err: Error & { code?: string }) => err.code === 'UidRangeInUse');
 });
