@@ -135,8 +135,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   await store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
+  await pgCluster?.prepare(supervisor, deployer);
   await deployer.restoreAll();
-  await pgCluster?.start(supervisor, deployer);
+  await pgCluster?.start();
   await directory.current();
   const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
