@@ -179,6 +179,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // Nothing may stay behind: the replicas, the database, and the data dir's lock.
     await cluster.close();
     await supervisor.close();
+    deployer.releaseBuilds();
     await logs.close();
     await store.close();
     await uidRange.release();

@@ -73,10 +73,6 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
     account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
     isolation: buildIsolation(), range: { uidRangeStart: settings.uidRangeStart, uidRangeSize: settings.uidRangeSize }, builds: 0, released: false,
   };
-  // What builds of an earlier flexd on this range left running (killed before they ended).
-  const { first, count } = buildUids(settings);
-  sweepUids(first, count);
-  sweepUids(settings.uidRangeStart, 1);
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(root, 0o711);
   mkdirSync(box.buildsDir, { recursive: true, mode: 0o711 });
@@ -156,12 +152,21 @@ export function nextBuildIdentity(box: BuildBox): Account | undefined {
   return identity;
 }
 
+/**
+ * Ends what builds of an earlier flexd on this range left running (killed before they ended).
+ * Only for the flexd that holds the range (isolation/range-claim.ts): a sweep of a range another
+ * flexd holds kills its builds — a test that prepared a box on the default range once did.
+ */
+export function sweepBuildLeftovers(box: BuildBox): void {
+  const { first, count } = buildUids(box.range);
+  sweepUids(first, count);
+  sweepUids(box.range.uidRangeStart, 1);
+}
+
 /** Ends every process of the box's uids, then marks it released (see BuildBox.released). */
 export function releaseBuildBox(box: BuildBox): void {
   if (box.released) return;
-  const { first, count } = buildUids(box.range);
-  sweepUids(first, count);
-  if (box.account) sweepUids(box.account.uid, 1);
+  sweepBuildLeftovers(box);
   box.released = true;
 }
 
