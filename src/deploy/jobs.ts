@@ -105,6 +105,10 @@ export class JobRunner {
           const done = await work(progress, { fence, signal: held.abort.signal });
           progress('COMPLETED', done);
         } catch (err) {
+          if ((err as { code?: unknown }).code === 'JobLeaseLost') {
+            this.lose(held);
+            this.log.warn({ job: job.id, attempt: job.attempt }, 'a late write of a job\'s run was refused: another node retook the job, and its results stand');
+          }
           progress('ERROR', (err as Error).message);
           reason = visibleControls((err as Error).message.split('\n')[0]!);
           error = err;
