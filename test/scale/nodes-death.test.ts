@@ -25,6 +25,7 @@ let target: { serviceId: string; environmentId: string };
 
 before(async () => {
   database = await (await startPostgres(fileCleanup)).createDatabase();
+  // Started together on a new database, as an operator starting a cluster would: one of them makes the admin.
   [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => startNode(fileCleanup, { database, name })));
   token = await logIn(a.url);
   target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
