@@ -102,6 +102,7 @@ test('kill -9 of A: B and C answer every request meanwhile, GET /v4/nodes shows 
   const put = await call(b.url, token, 'PUT', `/v4/services/${target.serviceId}/environments/${target.environmentId}`, { environmentVariables: { KEY: 'while-a-was-down' } });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   await finished(b.url, token, put.headers.get('x-flexd-job')!);
+  await waitFor('C to follow the change made through B', async () => ((await echo(c.url, SERVICE, ENVIRONMENT)).KEY === 'while-a-was-down' ? true : undefined), { timeoutMs: 60_000 });
   assert.deepEqual(await echo(c.url, SERVICE, ENVIRONMENT), { status: 200, KEY: 'while-a-was-down', version: '2.0.0' });
 
   // A comes back on its old data dir: it serves the new version with the new variable from its first request.
