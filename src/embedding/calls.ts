@@ -13,6 +13,7 @@ import { FlexdError, isFlexdError } from '../errors.ts';
 import { environmentChanges } from '../events/environment-changes.ts';
 import type { DeployJob, EnvironmentStatus, LogLine, Runtime, VersionInfo } from '../public.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
+import { checkMemoryBudget } from '../supervisor/memory-budget.ts';
 import type { Pool } from '../supervisor/pool.ts';
 import { checkDeploy, checkLogsQuery, checkSetVariables, checkStoredVersion, checkTarget, checkWatch, type Target } from './arguments.ts';
 import { jobFailure, runtimeClosed } from './job-failure.ts';
@@ -150,7 +151,16 @@ export function ensureEnvironment(ctx: RuntimeContext, o: Target & { secret?: st
 
 async function ensureEnvironmentNow(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string> }): Promise<EnvironmentRow> {
   const { services, accounts } = ctx.store;
-  const svc = await services.findService(o.service) ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
+  const found = await services.findService(o.service);
+  const existing = found ? await services.findEnvironment(found.id, o.environment) : undefined;
+  if (existing) {
+    if (o.secret !== undefined && o.secret !== existing.secret) return services.updateEnvironment(existing.id, { secret: o.secret });
+    return existing;
+  }
+  // A new environment holds up to maxReplicas × memoryLimitMb as one made through the API does:
+  // refused past the machine's budget before anything (its service included) is stored.
+  checkMemoryBudget(ctx.settings, await services.listEnvironments(), { settings: undefined });
+  const svc = found ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
   const env = await services.findEnvironment(svc.id, o.environment);
   // No secret: the data plane answers without X-Auth-Key (docs/embedding.md).
   if (!env) return services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', envVars: o.env, runtime: ctx.runtimes.defaultName });
