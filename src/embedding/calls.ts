@@ -117,7 +117,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
 
     watch: (dir, options) => call('watch', async () => {
       const o = checkWatch(dir, options);
-      const env = await ensureEnvironment(ctx, o);
+      const env = await watchedEnvironment(ctx, o);
       return watchFolder(ctx, env, o, watches, closed);
     }),
 
@@ -166,6 +166,22 @@ async function ensureEnvironmentNow(ctx: RuntimeContext, o: Target & { secret?: 
   if (!env) return services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', envVars: o.env, runtime: ctx.runtimes.defaultName });
   if (o.secret !== undefined && o.secret !== env.secret) return services.updateEnvironment(env.id, { secret: o.secret });
   return env;
+}
+
+/**
+ * The environment a watched folder serves in (rt.watch, flexd dev), made when missing; a runtime
+ * given is checked (one that cannot be had is refused before anything is made) and kept as the
+ * environment's, as a deploy keeps it.
+ */
+export async function watchedEnvironment(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string>; runtime?: string }): Promise<EnvironmentRow> {
+  const runtime = o.runtime === undefined ? undefined : ctx.runtimes.canonical(o.runtime);
+  if (runtime !== undefined) await ctx.runtimes.check(runtime);
+  const env = await ensureEnvironment(ctx, o);
+  if (runtime === undefined || ctx.runtimes.nameFor(env.runtime) === runtime) return env;
+  const updated = await ctx.store.services.updateEnvironment(env.id, { runtime });
+  const changes = environmentChanges(env, updated);
+  if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: null });
+  return updated;
 }
 
 async function environmentOf(ctx: RuntimeContext, t: Target): Promise<EnvironmentRow> {
