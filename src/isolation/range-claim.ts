@@ -62,15 +62,24 @@ export async function claimUidRange(range: AccountRange, explicit: boolean): Pro
         }
         continue;
       }
+      // A flexd from before the registry holds only a socket named after its start: held, the range is taken.
+      const legacy = await listenAbstract(legacyClaimName(wanted.start, secret));
+      if (!legacy) {
+        if (explicit) throw new FlexdError('UidRangeInUse', `the uid range from ${wanted.start} is held by an older flexd on this host; give this one another --uid-range-start`, { status: 500 });
+        continue;
+      }
       const server = await listenAbstract(claimName(wanted));
-      if (!server) continue; // cannot happen under the mutex unless a flexd without the registry holds it
+      if (!server) { // cannot happen under the mutex unless a flexd without the registry holds it
+        legacy.close();
+        continue;
+      }
       const file = join(CLAIMS_DIR, `${wanted.start}-${wanted.size}`);
       writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
       return {
         start: wanted.start,
         release: async () => {
           rmSync(file, { force: true });
-          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await Promise.all([server, legacy].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
         },
       };
     }
@@ -80,6 +89,15 @@ export async function claimUidRange(range: AccountRange, explicit: boolean): Pro
   throw new FlexdError('UidRangeInUse', explicit
     ? `the uid range ${spell({ start: range.uidRangeStart, size: range.uidRangeSize })} is held by another process on this host; give this one another --uid-range-start`
     : `no free uid range from ${range.uidRangeStart} on: ${MAX_RANGE_STEPS + 1} ranges overlap ones other flexd processes hold; set --uid-range-start`, { status: 500 });
+}
+
+/**
+ * The claim of a flexd from before the registry (one socket named after the range's start): this
+ * one holds it too, so an older flexd on the same host (during an upgrade) sees the range taken,
+ * and this one sees the older one's.
+ */
+function legacyClaimName(start: number, secret: string): string {
+  return `flexd-uid-range-${start}-${secret}`;
 }
 
 /** The claims of live flexd processes; the files of dead ones are removed. */

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runsAsRoot } from '../../src/isolation/accounts.ts';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { endBuild, nextBuildIdentity, prepareBuildBox, releaseBuildBox } from '../../src/deploy/box.ts';
+import { buildUids, runsAsRoot } from '../../src/isolation/accounts.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { withDeadline } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 test('uid ranges: two root-run flexd processes on one host never share a uid range; an explicit range another holds is refused', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
   const start = 3_000_000 + Math.floor(Math.random() * 1_000) * 100;
@@ -65,3 +68,45 @@ test('uid ranges: a range overlapping another flexd\'s is refused whatever its s
   await assert.rejects(createRuntime({ dataDir: await tempDir(cleanup, 'flexd-overlap-f-'), port: 0, uidRangeStart: base + size + 5, uidRangeSize: 10 }),
     (err: Error & { code?: string }) => err.code === 'UidRangeInUse');
 });
+
+test('uid ranges: a stopping flexd ends what its builds left running before it gives the range back, and kills nothing under those uids after', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
+  const cleanup = cleanupStack(t);
+  const size = 1_000;
+  const start = 7_000_000 + Math.floor(Math.random() * 1_000) * size;
+  const { first } = buildUids({ uidRangeStart: start, uidRangeSize: size });
+  /** A process running as `uid` (a build's leftover, or later another flexd's build). */
+  const asUid = (uid: number) => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { uid, gid: uid, stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    cleanup.after(async () => { child.kill('SIGKILL'); await exited; });
+    return { child, exited };
+  };
+
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-release-'), port: 0, uidRangeStart: start, uidRangeSize: size });
+  const leftover = asUid(first);
+  await waitFor('the leftover to run as the build uid', () => (uidOf(leftover.child.pid!) === first ? true : undefined), { timeoutMs: 15_000 });
+  await rt.close();
+  // Ended by the stop itself: when close() returns, it is already gone.
+  assert.equal(await withDeadline('the leftover to be ended', leftover.exited, 5_000), 'SIGKILL');
+
+  // A box stopped the way close() stops one (its one sweep made while the range is still its
+  // own); then the range is free, a new flexd takes it, and its build uid runs a process.
+  const stopped = prepareBuildBox(await tempDir(cleanup, 'flexd-release-box-'), rt.context.settings);
+  releaseBuildBox(stopped);
+  const next = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-release-next-'), port: 0, uidRangeStart: start, uidRangeSize: size });
+  cleanup.after(() => next.close());
+  const theirs = asUid(first);
+  await waitFor('their build to run', () => (uidOf(theirs.child.pid!) === first ? true : undefined), { timeoutMs: 15_000 });
+  // Released: a late build step of the stopped flexd is refused and its clean-up kills nothing.
+  assert.throws(() => nextBuildIdentity(stopped), (err: Error & { code?: string }) => err.code === 'RuntimeClosed');
+  assert.equal(endBuild(stopped, { uid: first, gid: first }), 0);
+  assert.equal(uidOf(theirs.child.pid!), first, 'the new holder\'s build process still runs');
+});
+
+function uidOf(pid: number): number | undefined {
+  try {
+    return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
