@@ -170,10 +170,27 @@ rmSync(scratch, { recursive: true, force: true });
 
 const failed = results.filter((r) => r.code !== 0);
 const cpuMs = results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
+const counts = { pass: 0, fail: 0, skipped: 0 };
+for (const r of results) {
+  const own = summary(r.output.toString('utf8'));
+  counts.pass += own.pass;
+  counts.skipped += own.skipped + own.todo;
+  // A file that failed without a failed test (it crashed, or hung past its deadline) counts as one.
+  counts.fail += own.fail + own.cancelled || (r.code === 0 ? 0 : 1);
+}
 for (const r of failed) process.stderr.write(`failed: ${relative(ROOT, resolve(r.file))}${r.signal ? ` (${r.signal})` : ''}\n`);
 process.stderr.write(`npm test: ${list.length} files (${failed.length} failed), ${MIN_FILES}–${MAX_FILES} at a time (at most ${peak.files}), `
   + `${((Date.now() - started) / 1000).toFixed(0)} s, ${(cpuMs / 1000).toFixed(0)} s CPU, load ${readLoad()}\n`);
+// The whole run's count, as the closing line (every file printed its own above).
+process.stdout.write(`tests: ${counts.pass} passed, ${counts.fail} failed, ${counts.skipped} skipped\n`);
 process.exit(failed.length > 0 || results.length !== list.length ? 1 : 0);
+
+/** The counts a file's reporter printed last (tap: `# pass 3`, spec: `ℹ pass 3`); zeros when there are none. */
+function summary(output) {
+  const counts = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+  for (const m of output.matchAll(/^(?:#|ℹ) (pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
+  return counts;
+}
 
 function readLoad() {
   try {
