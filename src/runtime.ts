@@ -179,6 +179,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     // Nothing may stay behind: the replicas, the database, and the data dir's lock.
     await cluster.close();
     await supervisor.close();
+    deployer.releaseBuilds();
     await logs.close();
     await store.close();
     await uidRange.release();
@@ -217,6 +218,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       // A deploy still running fails at its activation now that the supervisor is closed: let it
       // record that before the database closes (bounded: an npm install may still be running).
       await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
+      deployer.releaseBuilds();
       await logs.close();
       await cluster.close();
       await store.close();

@@ -6,7 +6,7 @@
  *   npm run bench                         # 3 runs × 5 s per figure, all phases, with a profile
  *   BENCH_QUICK=1 npm run bench           # about a minute: fewer, shorter runs, no profile
  *   BENCH_SECONDS=10 BENCH_RUNS=5 npm run bench
- *   BENCH_ONLY=throughput,cold npm run bench   # phases: throughput cold deploy upload swap memory logs profile
+ *   BENCH_ONLY=throughput,cold npm run bench   # phases: throughput cold deploy upload activation swap memory logs nodes-rps nodes-upload profile
  *   BENCH_PROFILE=1 BENCH_QUICK=1 npm run bench
  *   BENCH_COMPARE_TREE=/path/to/other/flexd BENCH_ONLY=throughput npm run bench   # A/B two checkouts
  *   BENCH_FLEXD_SETTINGS='{"logFlushMaxLines":250}' npm run bench                # argue with a default
@@ -21,6 +21,7 @@ import {
   BENCH_DIR, FIXTURE_DIR, RESULTS_DIR, TMP_DIR, cpuMsOf, descendants, fixtureVersion, loadAverage, machine, median, memoryOf, percentile,
   runLoad, sleep, startBare, startFlexd, until, type FlexdProcess, type LoadRequest, type LoadResult,
 } from './lib.ts';
+import { closeNodes, nodesRps, nodesUpload } from './nodes.ts';
 import { formatSummary, readProfile, summarize, type ProfileSummary } from './profile.ts';
 import { KINDS, KIND_LABEL, SECRET, logRequest, type Kind } from './requests.ts';
 
@@ -50,7 +51,7 @@ const CONFIG = {
   logLinesPerCall: 20_000,
   logOtherConnections: 10,
 };
-const ALL_PHASES = ['throughput', 'cold', 'deploy', 'upload', 'activation', 'swap', 'memory', 'logs', 'profile'] as const;
+const ALL_PHASES = ['throughput', 'cold', 'deploy', 'upload', 'activation', 'swap', 'memory', 'logs', 'nodes-rps', 'nodes-upload', 'profile'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of ONLY) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown phase "${p}" (phases: ${ALL_PHASES.join(', ')})`);
@@ -642,6 +643,21 @@ function markdown(): string {
     s.runs.forEach((r: any, i: number) => L.push(`| ${i + 1} | ${f0(r.swapMs)} | ${f0(r.requests)} | **${r.failed}** | ${f0(r.requestsDuringSwap)} | ${f1(r.p99BeforeMs)} | ${f1(r.p99DuringMs)} | ${f1(r.maxDuringMs)} | ${f1(r.p99AfterMs)} |`));
     L.push('');
   }
+  if (p.nodesRps) {
+    const n = p.nodesRps;
+    L.push(`### 4b. Two nodes against one (FlexFunction, ${n.connections} connections in all, median of ${n.runs} × ${n.seconds} s, both on one PostgreSQL, taking turns)`, '');
+    L.push('| | req/s | p99 ms | CPU µs/req (flexd + replicas) | failed | 1-min load average (median) |', '|---|---:|---:|---:|---:|---:|');
+    L.push(`| one node (all connections on node a; b idle) | **${f0(n.one.rps)}** | ${f1(n.one.p99, 2)} | ${f0(n.one.cpuUsPerRequest)} | ${n.one.failed} | ${f1(n.one.load, 2)} |`);
+    L.push(`| two nodes (half the connections on each) | **${f0(n.two.rps)}** | ${f1(n.two.p99, 2)} | ${f0(n.two.cpuUsPerRequest)} | ${n.two.failed} | ${f1(n.two.load, 2)} |`);
+    L.push('', `Two nodes: ${f1(n.ratio, 2)}× one node's req/s. Both nodes share this machine's ${m.cores} cores (and the load generators), so this shows what a second node costs, not what a second machine adds.`, '');
+  }
+  if (p.nodesUpload) {
+    const u = p.nodesUpload;
+    L.push(`### 4c. Upload → ONLINE on every node (a tar through node a's \`POST /v4/jobs\`; two nodes on one PostgreSQL)`, '');
+    L.push('| | every node serving ms | node a serving | node b serving | status ONLINE through b (both nodes) | job COMPLETED | 1-min load average |', '|---|---:|---:|---:|---:|---:|---:|');
+    L.push(`| first upload (npm install) | ${f0(u.first.everyNodeMs)} | ${f0(u.first.servesMs.a)} | ${f0(u.first.servesMs.b)} | ${f0(u.first.statusMs)} | ${f0(u.first.jobMs)} | ${f1(u.first.load, 2)} |`);
+    L.push(`| redeploy, unchanged dependencies (median of ${u.count}) | **${f0(u.everyNodeMedianMs)}** | ${f0(u.servesAMedianMs)} | ${f0(u.servesBMedianMs)} | ${f0(u.statusMedianMs)} | ${f0(u.jobMedianMs)} | ${f1(u.loadMedian, 2)} |`, '');
+  }
   if (p.memory) {
     const mm = p.memory;
     L.push(`### 5. Memory (RSS, and PSS which counts shared pages once)`, '');
@@ -689,6 +705,14 @@ function markdown(): string {
     const limit = p.upload.loadMedian >= 15 ? 2000 : 1000;
     targets.push([`upload → serving ≤ ${limit / 1000} s with unchanged dependencies (median; 2 s at load ≥ 15)`, `${f0(p.upload.medianMs)} ms at load ${p.upload.loadMedian}`, p.upload.medianMs <= limit]);
   }
+  if (p.nodesRps) {
+    targets.push(['two nodes on the same cores serve ≥ 0.8× one node\'s req/s (the data plane never waits on the database)', `${f1(p.nodesRps.ratio, 2)}× at load ${f1(p.nodesRps.two.load, 2)}`, p.nodesRps.ratio >= 0.8]);
+    targets.push(['0 failed requests through one node and through two', `${p.nodesRps.one.failed + p.nodesRps.two.failed}`, p.nodesRps.one.failed + p.nodesRps.two.failed === 0]);
+  }
+  if (p.nodesUpload) {
+    const limit = p.nodesUpload.loadMedian >= 15 ? 3000 : 1500;
+    targets.push([`upload → serving on every node ≤ ${limit / 1000} s with unchanged dependencies (median; 1.5 s, or 3 s at load ≥ 15)`, `${f0(p.nodesUpload.everyNodeMedianMs)} ms (ONLINE through b ${f0(p.nodesUpload.statusMedianMs)} ms) at load ${f1(p.nodesUpload.loadMedian, 2)}`, p.nodesUpload.everyNodeMedianMs <= limit]);
+  }
   if (p.swap) targets.push(['0 failed requests during a deploy under load', `${p.swap.failedTotal} of ${f0(p.swap.requestsTotal)}`, p.swap.failedTotal === 0]);
   if (p.logs) {
     targets.push(['log ring stays under its cap', `${f0(p.logs.maxStoredBytes)} ≤ ${f0(p.logs.ringCapBytes)} B`, p.logs.capHeld]);
@@ -710,6 +734,8 @@ async function main(): Promise<void> {
   log(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${CONFIG.quick ? 'quick' : 'full'} mode`);
   const phases: [Phase, () => Promise<void>][] = [
     ['throughput', throughput], ['cold', coldStart], ['deploy', deploys], ['upload', uploads], ['activation', activations], ['swap', swapUnderLoad], ['logs', logIngest],
+    ['nodes-rps', async () => { results.phases.nodesRps = await nodesRps(CONFIG, log); }],
+    ['nodes-upload', async () => { results.phases.nodesUpload = await nodesUpload(CONFIG, log); }],
     ['memory', memory], ['profile', profile],
   ];
   for (const [name, run] of phases) {
@@ -727,8 +753,11 @@ async function main(): Promise<void> {
       await lifecycle.close();
       lifecycle = undefined;
     }
+    // The two nodes and their PostgreSQL too, once both phases that share them ran.
+    if (name === 'nodes-upload' || (name === 'nodes-rps' && !wants('nodes-upload'))) await closeNodes();
   }
   await lifecycle?.close();
+  await closeNodes();
   results.finishedAt = new Date().toISOString();
   results.loadAverage.atEnd = loadAverage();
   const report = markdown();

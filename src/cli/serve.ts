@@ -17,7 +17,7 @@ const FLAGS = {
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
-  'trust-proxy': { type: 'boolean' },
+  'trust-proxy': { type: 'boolean' }, 'uid-range-start': { type: 'string' }, 'uid-range-size': { type: 'string' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -77,6 +77,9 @@ export const SERVE_HELP = `Usage: flexd serve [options]
                          (FLEXD_MEMORY_BUDGET_MB, default: physical memory less max(1 GiB, 10 %))
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
+  --uid-range-start N    as root: the first uid of this flexd's range (FLEXD_UID_RANGE_START, default ${DEFAULTS.uidRangeStart},
+  --uid-range-size N     moved up past ranges other flexd processes hold); and its size (default ${DEFAULTS.uidRangeSize}).
+                         A range given that overlaps another flexd's is refused (docs/security.md)
   --default-runtime R    what an environment that chose no runtime runs: node20, node22, node24…
                          (FLEXD_DEFAULT_RUNTIME, default: the major flexd runs on, so nothing is downloaded)
   --legacy-runtimes T    Kinvey's old names and the major each runs on, e.g. node10=20,node12=22

@@ -23,6 +23,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Settings } from '../config.ts';
+import { FlexdError } from '../errors.ts';
 import { buildAccount, buildIdentity, buildUids, type Account } from '../isolation/accounts.ts';
 import { buildIsolation, sweepUids, type BuildIsolation } from '../isolation/build-namespace.ts';
 
@@ -45,6 +46,12 @@ export interface BuildBox {
   range: Pick<Settings, 'uidRangeStart' | 'uidRangeSize'>;
   /** builds started so far: picks the next build's uid */
   builds: number;
+  /**
+   * Set when flexd stops, before it gives its uid range back: from then on another flexd on the
+   * host may hold these uids, so this box starts nothing more and kills nothing any more. (A
+   * build that outlived its runtime's stop once swept the uid of the next runtime's packer.)
+   */
+  released: boolean;
 }
 
 /** npm settings carried into the box: where packages come from and how to reach it; never credentials. */
@@ -64,12 +71,8 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
     : join(dataDir, 'build');
   const box: BuildBox = {
     account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
-    isolation: buildIsolation(), range: { uidRangeStart: settings.uidRangeStart, uidRangeSize: settings.uidRangeSize }, builds: 0,
+    isolation: buildIsolation(), range: { uidRangeStart: settings.uidRangeStart, uidRangeSize: settings.uidRangeSize }, builds: 0, released: false,
   };
-  // What builds of an earlier flexd on this range left running (killed before they ended).
-  const { first, count } = buildUids(settings);
-  sweepUids(first, count);
-  sweepUids(settings.uidRangeStart, 1);
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(root, 0o711);
   mkdirSync(box.buildsDir, { recursive: true, mode: 0o711 });
@@ -143,9 +146,33 @@ export function buildFolder(dir: string, owner: Account | undefined): void {
 
 /** The uid the next build's scripts and packer run as (undefined when flexd is not root). */
 export function nextBuildIdentity(box: BuildBox): Account | undefined {
+  assertHeld(box);
   const identity = buildIdentity(box.range, box.builds++);
   if (identity) sweepUids(identity.uid, 1); // its last build's processes died with its namespace; this makes sure
   return identity;
+}
+
+/**
+ * Ends what builds of an earlier flexd on this range left running (killed before they ended).
+ * Only for the flexd that holds the range (isolation/range-claim.ts): a sweep of a range another
+ * flexd holds kills its builds — a test that prepared a box on the default range once did.
+ */
+export function sweepBuildLeftovers(box: BuildBox): void {
+  const { first, count } = buildUids(box.range);
+  sweepUids(first, count);
+  sweepUids(box.range.uidRangeStart, 1);
+}
+
+/** Ends every process of the box's uids, then marks it released (see BuildBox.released). */
+export function releaseBuildBox(box: BuildBox): void {
+  if (box.released) return;
+  sweepBuildLeftovers(box);
+  box.released = true;
+}
+
+/** Refuses a build step once flexd has given its uid range back (see BuildBox.released). */
+export function assertHeld(box: BuildBox): void {
+  if (box.released) throw new FlexdError('RuntimeClosed', 'flexd stopped before the build finished', { status: 503 });
 }
 
 /**
@@ -154,6 +181,7 @@ export function nextBuildIdentity(box: BuildBox): Account | undefined {
  * is killed — builds run one at a time, so none of them is another build's. Returns how many.
  */
 export function endBuild(box: BuildBox, identity: Account | undefined): number {
+  if (box.released) return 0;
   let killed = 0;
   if (identity) killed += sweepUids(identity.uid, 1);
   if (box.account) killed += sweepUids(box.account.uid, 1);

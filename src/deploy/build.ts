@@ -22,7 +22,7 @@ import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import type { Account } from '../isolation/accounts.ts';
-import { boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
+import { assertHeld, boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
 import { dependencyKey, projectDigest } from './dependency-cache.ts';
 import { installDependencies, runInstallScripts } from './install.ts';
 import { hasRootInstallScripts, localPackageSpecs, projectCodeInInstall, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
@@ -71,8 +71,10 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   /** this build's own uid: its install scripts and its packer (undefined when flexd is not root) */
   const identity = nextBuildIdentity(box);
   const scriptEnv = scriptEnvironment(box, req.buildDir, identity, req.node);
-  const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) =>
-    packTree(dir, { ...options, uid: identity?.uid, gid: identity?.gid, env: scriptEnv });
+  const pack = (dir: string | [string, string][], options: { leaveOut?: readonly string[]; replace?: Record<string, string | null>; linksWithin?: string } = {}) => {
+    assertHeld(box); // the build uid may be another flexd's by now
+    return packTree(dir, { ...options, uid: identity?.uid, gid: identity?.gid, env: scriptEnv });
+  };
 
   /** archive: a tree built now, to store; without: reused from the store */
   let tree: { key: string; archive?: Buffer; sdkVersion: string | null; notes?: string[] } | null = null;

@@ -12,7 +12,7 @@ import type { EnvironmentRow, JobRow, JobStatus, Store, VersionRow } from '../st
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
 import { NOT_PROJECT_FILES, unpackArtifact } from './artifact.ts';
-import { prepareBuildBox, type BuildBox } from './box.ts';
+import { prepareBuildBox, releaseBuildBox, sweepBuildLeftovers, type BuildBox } from './box.ts';
 import { buildProject } from './build.ts';
 import { JobRunner } from './jobs.ts';
 import { UNUSED_DEPENDENCY_TREE_KEEP_MS } from './limits.ts';
@@ -56,8 +56,17 @@ export class Deployer {
   constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void>; nodeName?: string }) {
     this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
+    sweepBuildLeftovers(this.box); // the runtime holds the range by now
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
     if (this.box.isolation.missing) deps.log?.warn({}, this.box.isolation.missing);
+  }
+
+  /**
+   * Called when flexd stops, before it gives its uid range back: ends every build process still
+   * running (an npm install the stop's grace did not wait for) and starts and kills nothing after.
+   */
+  releaseBuilds(): void {
+    releaseBuildBox(this.box);
   }
 
   async deploy(req: DeployRequest): Promise<JobRow> {
