@@ -41,6 +41,13 @@ export const DEFAULTS = {
   maxReplicas: 1,
   /** scale up when in-flight requests per replica pass this */
   scaleUpInFlight: 8,
+  /**
+   * Keep one spare per environment whose replicas leave a slot free (idled to zero, below
+   * maxReplicas): spawned exactly as a replica is, Node and flexd's child runtime booted, the
+   * project not yet run. A cold start, a scale-up or a recycle takes it instead of spawning
+   * (supervisor/pool.ts). It takes that free slot of the environment's memory reservation.
+   */
+  spareReplica: true,
   /** an extra replica (above the minimum) idle for this long is stopped */
   scaleDownIdleMs: 60_000,
   /** a replica takes at most this many tasks at once; more wait in the environment's queue */
