@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -199,3 +200,31 @@ for (const [engine, open] of Object.entries(engines)) {
     });
   });
 }
+
+describe('postgres connections', () => {
+  test('a connection cut in the middle of a transaction fails it with DatabaseUnavailable, nothing of it is kept, and the next one works', async (t) => {
+    const cleanup = cleanupStack(t);
+    postgres ??= await startPostgres(suiteCleanup);
+    const url = await postgres.createDatabase();
+    const store = await openPostgresStore(url);
+    cleanup.after(() => store.close());
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    cleanup.after(() => admin.end());
+    await admin.query('CREATE TABLE probe (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+
+    // The server ends this transaction's backend while the transaction waits between statements:
+    // its connection reports the loss with an 'error' event no query is waiting for.
+    const cut = store.client.transaction(async (tx) => {
+      await tx.run('INSERT INTO probe (key, value) VALUES (?, ?)', ['cut', '1']);
+      const { pid } = (await tx.get<{ pid: number }>('SELECT pg_backend_pid() AS pid'))!;
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await new Promise((resolve) => setImmediate(resolve));
+      await tx.get('SELECT 1 AS ok');
+    });
+    await assert.rejects(cut, (err: Error & { code?: string }) => err.code === 'DatabaseUnavailable');
+    assert.equal(await store.client.get('SELECT value FROM probe WHERE key = ?', ['cut']), undefined, 'the cut transaction left nothing');
+    await store.client.transaction(async (tx) => { await tx.run('INSERT INTO probe (key, value) VALUES (?, ?)', ['after', '1']); });
+    assert.deepEqual(await store.client.get('SELECT value FROM probe WHERE key = ?', ['after']), { value: '1' });
+  });
+});
