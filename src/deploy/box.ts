@@ -19,7 +19,7 @@
  *
  * When flexd is not root there is no account to switch to: the same minus the account switch.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Settings } from '../config.ts';
@@ -79,7 +79,11 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
   chmodSync(box.buildsDir, 0o711);
   for (const dir of [box.home, box.npmCache]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (account) chownSync(dir, account.uid, account.gid);
+    if (!account) continue;
+    // A data dir used before under another uid range (the default one moves when another flexd
+    // holds it): what the old fetch account wrote is handed to this one, or npm fails on it.
+    if ([dir, ...readdirSync(dir).map((name) => join(dir, name))].some((path) => lstatSync(path).uid !== account.uid)) lchownTree(dir, account.uid, account.gid);
+    chownSync(dir, account.uid, account.gid);
   }
   writeFileSync(box.npmrc, capturedNpmSettings(), { mode: 0o644 });
   chmodSync(box.npmrc, 0o644);
@@ -186,6 +190,16 @@ export function endBuild(box: BuildBox, identity: Account | undefined): number {
   if (identity) killed += sweepUids(identity.uid, 1);
   if (box.account) killed += sweepUids(box.account.uid, 1);
   return killed;
+}
+
+/** Hands a folder and everything in it to another owner; links are changed themselves, never followed. */
+function lchownTree(dir: string, uid: number, gid: number): void {
+  lchownSync(dir, uid, gid);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) lchownTree(path, uid, gid);
+    else lchownSync(path, uid, gid);
+  }
 }
 
 /**
