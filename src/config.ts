@@ -41,6 +41,13 @@ export const DEFAULTS = {
   maxReplicas: 1,
   /** scale up when in-flight requests per replica pass this */
   scaleUpInFlight: 8,
+  /**
+   * Keep one spare per environment whose replicas leave a slot free (idled to zero, below
+   * maxReplicas): spawned exactly as a replica is, Node and flexd's child runtime booted, the
+   * project not yet run. A cold start, a scale-up or a recycle takes it instead of spawning
+   * (supervisor/pool.ts). It takes that free slot of the environment's memory reservation.
+   */
+  spareReplica: true,
   /** an extra replica (above the minimum) idle for this long is stopped */
   scaleDownIdleMs: 60_000,
   /** a replica takes at most this many tasks at once; more wait in the environment's queue */
@@ -139,6 +146,16 @@ export const DEFAULTS = {
   nodeHeartbeatMs: 5_000,
   /** a node whose last heartbeat is older than this is not live (`GET /v4/nodes`); its name is free again */
   nodeLiveWindowMs: 15_000,
+  /**
+   * How long a node's claim on a job holds without being renewed (every third of it, while the job
+   * runs). A node that dies loses its jobs this long after its last renewal; another live node
+   * then retakes them from the start (docs/scale-out.md, "Jobs").
+   */
+  jobLeaseMs: 15_000,
+  /** how often a node looks for jobs whose lease ran out (a hint from a node that gives jobs up wakes it sooner) */
+  jobPollMs: 5_000,
+  /** a job claimed this many times (its nodes died running it each time) is not retaken again: it ends in ERROR */
+  jobMaxAttempts: 3,
   /**
    * The runtime of an environment that chose none (`node22`, `flex-runtime-node22`); '' = the
    * major flexd itself runs on, which needs no download (docs/runtimes.md).

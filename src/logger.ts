@@ -10,6 +10,7 @@ import { pino, type Logger as PinoLogger } from 'pino';
  * embedder may pass any object with these four methods (pino, or a test's recorder). The types
  * are public (public.ts).
  */
+import { visibleControls } from './logs/visible-text.ts';
 import type { LogFormat, Logger } from './public.ts';
 
 export type { LogFormat, Logger };
@@ -72,10 +73,10 @@ function textStream(out: NodeJS.WritableStream): Writable {
 
 function formatValue(v: unknown): string {
   const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return /^[\w.:/@+-]*$/.test(s) && s !== '' ? s : JSON.stringify(s);
+  // JSON escapes C0; DEL, C1 and bidirectional controls it leaves raw.
+  return /^[\w.:/@+-]*$/.test(s) && s !== '' ? s : visibleControls(JSON.stringify(s));
 }
 
 function safe(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return visibleControls(s);
 }

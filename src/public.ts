@@ -92,6 +92,11 @@ export interface WatchOptions extends Target {
   onDeploy?: (outcome: WatchOutcome) => void;
   /** how long the folder must be quiet after a change before it is redeployed; default 50 ms */
   debounceMs?: number;
+  /**
+   * as deployDirectory's: the Node major the folder runs on (`'node22'`, `'flex-runtime-node24'`…),
+   * kept as the environment's runtime; default the environment's own, else flexd's default
+   */
+  runtime?: string;
 }
 
 /** What became of one redeploy of a watched folder. */
@@ -103,6 +108,8 @@ export interface WatchOutcome {
   error?: FlexdErrorShape;
   /** from the change to the new replicas serving (or failing); the old ones drain after that */
   durationMs: number;
+  /** the Node version the folder's replicas run on (`22.23.5`), once known */
+  node?: string;
 }
 
 /** A folder served in place and redeployed on every save, from `rt.watch()`. */

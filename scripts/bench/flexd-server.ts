@@ -8,7 +8,7 @@
  *   → { t: 'ready', url, pid }
  *   ← { id, cmd: 'deploy', dir, service, environment, secret?, settings? }   → { id, ok, value: { ms, activateMs, version } }
  *   ← { id, cmd: 'upload', dir, service, environment, version }              → { id, ok, value: { ms, version, progress } } (the management API, as kinvey-cli uploads)
- *   ← { id, cmd: 'pool', service, environment }                             → { replicaCount, replicas }
+ *   ← { id, cmd: 'pool', service, environment }                             → { replicaCount, replicas, spare }
  *   ← { id, cmd: 'replicaPids' }                                            → [{ environment, pid }]
  *   ← { id, cmd: 'logStats', service, environment }                         → { lines, dropped, storedBytes, dbBytes, rows, capBytes }
  *   ← { id, cmd: 'setEnvVars', service, environment, vars }                 → recycles with vars (bench only: bypasses validation)
@@ -136,7 +136,7 @@ const handlers: Record<string, (c: Command) => unknown> = {
   async pool(c) {
     const { env } = await environmentOf(c.service, c.environment);
     const pool = rt.context.supervisor.pool(env.id);
-    return { replicaCount: pool?.replicaCount ?? 0, replicas: pool?.describe() ?? [] };
+    return { replicaCount: pool?.replicaCount ?? 0, replicas: pool?.describe() ?? [], spare: pool?.spareState ?? { state: 'none' } };
   },
   /** The replicas' pids by environment; the orchestrator reads their memory from /proc. */
   async replicaPids() {

@@ -229,6 +229,9 @@ async function coldStart(): Promise<void> {
     await until('the pool to idle to zero replicas', async () => (await f.call<{ replicaCount: number }>('pool', { service: SERVICE, environment })).replicaCount === 0, 10_000);
     // …and the stopped replica to be gone, so its shutdown does not share the CPU with the start.
     await until('the idled replica to exit', () => pids.every((p) => !pidAlive(p)), 15_000);
+    // A real cold start comes long after the idling: by then the environment's spare (if spares
+    // are on) has booted. Wait for that, not for the next request to race its boot.
+    await until('the spare to boot', async () => ['booted', 'off'].includes((await f.call<{ spare: { state: string } }>('pool', { service: SERVICE, environment })).spare.state), 15_000);
     await sleep(50);
     loads.push(loadAverage());
     const t0 = performance.now();

@@ -42,6 +42,18 @@ export function parseLogQuery(rawQuery: string): LogQuery {
   return { kind: 'page', from, to, limit, page };
 }
 
+/**
+ * flexd's `raw=true`: the messages as the service wrote them. Without it each message's control
+ * characters are visible escapes (logs/visible-text.ts), so a client that prints the answer to
+ * a terminal — kinvey-cli's `flex logs` does — never passes a service's escape sequences on.
+ */
+export function wantsRawMessages(rawQuery: string): boolean {
+  const value = rawParams(rawQuery).get('raw');
+  if (value === undefined) return false;
+  if (!/^(true|1|false|0)$/.test(value)) throw invalid(`"raw" must be true or false; got "${value}".`);
+  return value === 'true' || value === '1';
+}
+
 function rawParams(rawQuery: string): Map<string, string> {
   const params = new Map<string, string>();
   for (const pair of rawQuery.split('&')) {

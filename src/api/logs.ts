@@ -1,13 +1,16 @@
 import { Hono } from 'hono';
 import type { RuntimeContext } from '../context.ts';
-import { parseLogQuery } from './log-query.ts';
+import { visibleControls } from '../logs/visible-text.ts';
+import type { LogRow } from '../store/logs.ts';
+import { parseLogQuery, wantsRawMessages } from './log-query.ts';
 import { environmentOr404 } from './lookup.ts';
 import type { ApiEnv } from './types.ts';
 
 /**
  * `GET /v4/services/:sid/environments/:eid/logs?from&to&limit&page` (kinvey-cli), oldest first,
  * `?afterId=N[&limit]` (flexd's `logs --follow`: the lines after the last one it printed) and
- * `?tail=N` (flexd's `logs`: the newest N lines, oldest of them first).
+ * `?tail=N` (flexd's `logs`: the newest N lines, oldest of them first). Messages show their
+ * control characters as visible escapes (`\x1b`) unless `?raw=true` (flexd's `logs --raw`).
  */
 export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -15,12 +18,20 @@ export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const { env } = await environmentOr404(ctx, c.req.param('sid'), c.req.param('eid'));
     const url = c.req.url;
     const q = url.indexOf('?');
-    const query = parseLogQuery(q === -1 ? '' : url.slice(q + 1));
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
+    const query = parseLogQuery(rawQuery);
+    const raw = wantsRawMessages(rawQuery);
     // Lines still waiting for the log thread would be missing from the answer.
     await ctx.logs.flush();
-    return c.json(query.kind === 'after' ? await ctx.store.logs.since(env.id, query.afterId, query.limit)
+    const rows = query.kind === 'after' ? await ctx.store.logs.since(env.id, query.afterId, query.limit)
       : query.kind === 'tail' ? await ctx.store.logs.tail(env.id, query.limit)
-        : await ctx.store.logs.query(env.id, query));
+        : await ctx.store.logs.query(env.id, query);
+    return c.json(raw ? rows : rows.map(visibleRow));
   });
   return app;
+}
+
+/** A log line as a terminal may print it: its message's control characters as visible escapes. */
+export function visibleRow(row: LogRow): LogRow {
+  return { ...row, message: visibleControls(row.message) };
 }

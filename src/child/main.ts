@@ -3,7 +3,8 @@
  * runs inside the replica and imports nothing from the parent side.
  *
  * Order matters: the channel's lifecycle is in place before the service's code loads, so a
- * replica whose runtime died exits even while the service is still starting.
+ * replica whose runtime died exits even while the service is still starting. The service's code
+ * loads only on flexd's `start` message (protocol.ts).
  */
 import { hasChannel, openChannel, send } from './channel.ts';
 import { loadService } from './load-service.ts';
@@ -41,7 +42,10 @@ openChannel(function onMessage(message: unknown): void {
     console.error(`flexd child: ignored an unknown message of type ${JSON.stringify((message as { t?: unknown } | null)?.t)}`);
     return;
   }
-  if (message.t === 'ping') {
+  if (message.t === 'start') {
+    // From a fresh stack: the service's load-time stacks end in Node's own frames and one of flexd's.
+    setImmediate(startService);
+  } else if (message.t === 'ping') {
     send({ t: 'pong', id: message.id, rss: process.memoryUsage.rss() });
   } else {
     if (message.aliases) restoreAliases(message.task, message.aliases);
@@ -72,4 +76,14 @@ process.on('unhandledRejection', (reason) => {
 });
 
 (globalThis as Record<symbol, unknown>)[Symbol.for(RECEIVER_GLOBAL)] = receiver;
-loadService(projectDir, receiver.describeInstalled);
+
+/**
+ * The project runs when flexd says `start`: at once for a replica started on demand (the message
+ * waits in the channel before we read it), later for a spare booted ahead of need.
+ */
+let started = false;
+function startService(): void {
+  if (started) return;
+  started = true;
+  loadService(projectDir!, receiver.describeInstalled);
+}

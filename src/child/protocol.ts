@@ -8,8 +8,13 @@ import type { Alias } from './aliases.ts';
  * This file is the contract between src/child (inside a replica) and src/supervisor.
  */
 
-/** Parent → replica */
+/**
+ * Parent → replica. `start` runs the project (once; later ones are ignored): every replica boots
+ * Node and flexd's child runtime, then waits for it, so a spare booted ahead of need
+ * (supervisor/pool.ts) and a replica started on demand are the same process.
+ */
 export type ToReplica =
+  | { t: 'start' }
   | { t: 'task'; id: number; task: Record<string, unknown>; aliases?: Alias[] }
   | { t: 'ping'; id: number };
 
@@ -55,7 +60,7 @@ export function isToReplica(m: unknown): m is ToReplica {
       && (msg.aliases === undefined || Array.isArray(msg.aliases));
   }
   if (msg.t === 'ping') return typeof msg.id === 'number';
-  return false;
+  return msg.t === 'start';
 }
 
 function isReceiverInfo(v: unknown): v is ReceiverInfo {

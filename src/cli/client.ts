@@ -99,8 +99,8 @@ export class ApiClient {
    * kinvey-cli's paging (`from`, `to`, `limit`, `page`), or flexd's extensions: `afterId` (the
    * records newer than that `_id`, for `logs --follow`) and `tail` (the newest N, oldest first).
    */
-  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string; tail?: number }): Promise<LogEntry[]> {
-    return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/logs`, { query });
+  logs(serviceId: string, environmentId: string, query: { from?: string; to?: string; limit?: number; page?: number; afterId?: string; tail?: number; raw?: boolean }): Promise<LogEntry[]> {
+    return this.request('GET', `/v4/services/${enc(serviceId)}/environments/${enc(environmentId)}/logs`, { query: { ...query, raw: query.raw ? 'true' : undefined } });
   }
   /** recycleService, rollbackService: a JSON job. */
   createJob(body: JobBody): Promise<{ job: string }> {

@@ -4,20 +4,28 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../config.ts';
 import { checkWatch } from '../embedding/arguments.ts';
-import { ensureEnvironment } from '../embedding/calls.ts';
+import { watchedEnvironment } from '../embedding/calls.ts';
 import { FolderWatch } from '../embedding/watch.ts';
+import { visibleControls } from '../logs/visible-text.ts';
 import { createRuntime } from '../runtime.ts';
 import { findLauncher, watchLauncher } from './launcher-watch.ts';
 import { stopOnSignals } from './serve.ts';
+import { requestedLogFormat, ServeLines } from './serve-lines.ts';
 
 /**
  * `flexd dev [dir]`: the edit–test loop (issue 20). A runtime on a temporary data dir serves
  * the folder in place — its own files and node_modules — prints what the service writes, and
  * redeploys on every save; Ctrl-C stops the replicas and removes the temporary data dir.
+ *
+ * What it prints — the service's output on stdout, its own `flexd dev: …` lines and the stop
+ * lines on stderr — follows `--log-format` (serve-lines.ts): as text, the service's control
+ * characters show as visible escapes (logs/visible-text.ts); under json every line of both
+ * streams is one JSON object, the service's lines with `"source": "service"`.
  */
 const FLAGS = {
   service: { type: 'string', short: 's' }, environment: { type: 'string', short: 'e' }, secret: { type: 'string' },
   var: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' },
+  'log-format': { type: 'string' }, runtime: { type: 'string' }, 'runtimes-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -30,15 +38,25 @@ writes, and redeploys it each time a file changes. Ctrl-C stops it.
   -e, --environment NAME the environment's name (default Development)
   --secret SECRET        the shared secret requests must send as X-Auth-Key (default: none, every request is answered)
   --var NAME=VALUE       an environment variable (repeatable)
+  --runtime NAME         the Node major to run it on: node20, node22, node24… (default: the Node flexd runs on);
+                         installed from the npm registry on first use, as a deploy's (docs/runtimes.md)
+  --runtimes-dir DIR     where such releases are kept (FLEXD_RUNTIMES_DIR; default DATA_DIR/runtimes:
+                         with the temporary data dir, give one so a release is not downloaded every run)
   --host HOST --port N   where to listen (default ${DEFAULTS.host}:${DEFAULTS.port}; --port 0 = any free port)
-  --data-dir DIR         keep flexd's data here (default: a temporary folder, removed on exit)`;
+  --data-dir DIR         keep flexd's data here (default: a temporary folder, removed on exit)
+  --log-format FORMAT    text (default) or json: every line printed, the service's and flexd's,
+                         one JSON object (FLEXD_LOG_FORMAT)`;
 
 export async function dev(argv: string[]): Promise<void> {
+  const lines = new ServeLines(requestedLogFormat(argv, process.env));
+  lines.captureWarnings();
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
   if (values.help) {
     console.log(DEV_HELP);
     return;
   }
+  const format = values['log-format'] ?? process.env.FLEXD_LOG_FORMAT;
+  if (format !== undefined && format !== '' && format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got "${format}"`);
   if (positionals.length > 1) throw new Error(`flexd dev takes one folder, not ${positionals.length}`);
   const dir = resolve(positionals[0] ?? '.');
   const port = values.port === undefined ? DEFAULTS.port : Number(values.port);
@@ -52,31 +70,41 @@ export async function dev(argv: string[]): Promise<void> {
   const options = checkWatch(dir, {
     service: values.service ?? await defaultServiceName(dir), environment: values.environment ?? 'Development',
     ...(values.secret !== undefined ? { secret: values.secret } : {}), ...(values.var ? { env } : {}),
-    onOutput: (line: string) => process.stdout.write(`${line}\n`),
+    ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
+    onOutput: (line: string) => (lines.format === 'json' ? lines.out(line, { source: 'service' }) : lines.out(visibleControls(line))),
   });
 
   const temporary = values['data-dir'] === undefined ? await mkdtemp(join(tmpdir(), 'flexd-dev-')) : undefined;
-  const runtime = await createRuntime({ dataDir: values['data-dir'] ?? temporary, port, ...(values.host ? { host: values.host } : {}) });
+  const runtimesDir = values['runtimes-dir'] ?? process.env.FLEXD_RUNTIMES_DIR;
+  const runtime = await createRuntime({
+    dataDir: values['data-dir'] ?? temporary, port, ...(values.host ? { host: values.host } : {}), ...(runtimesDir ? { runtimesDir } : {}),
+  });
   const url = `${runtime.url}/flex/${encodeURIComponent(options.service)}/${encodeURIComponent(options.environment)}`;
-  const say = (line: string) => process.stderr.write(`flexd dev: ${line}\n`);
-  const watch = new FolderWatch(runtime.context, await ensureEnvironment(runtime.context, options), {
+  // As text `flexd dev: …` as before; its text may quote the service (a failed start's first error line).
+  const say = (level: 'info' | 'error', text: string, fields: Record<string, unknown> = {}) => (lines.format === 'json'
+    ? lines.err(level, visibleControls(text), fields)
+    : process.stderr.write(`flexd dev: ${visibleControls(text)}\n`));
+  const watch = new FolderWatch(runtime.context, await watchedEnvironment(runtime.context, options), {
     ...options,
-    onDeploy: (o) => say(o.ok ? `redeployed version ${o.version} in ${o.durationMs} ms` : `${o.error!.code}: ${o.error!.message} (the previous version keeps serving)`),
+    onDeploy: (o) => (o.ok
+      ? say('info', `redeployed version ${o.version} in ${o.durationMs} ms`, { version: o.version, durationMs: o.durationMs })
+      : say('error', `${o.error!.code}: ${o.error!.message} (the previous version keeps serving)`, { code: o.error!.code })),
   }, new Set());
   const stop = async () => {
     await watch.close();
     await runtime.close();
     if (temporary) await rm(temporary, { recursive: true, force: true });
   };
-  const stopper = stopOnSignals(stop, { say: (text) => process.stderr.write(`flexd: ${text}\n`) });
+  const stopper = stopOnSignals(stop, { say: (text, level, fields) => lines.err(level, text, fields) });
   process.on('SIGINT', () => stopper.signal('SIGINT'));
   process.on('SIGTERM', () => stopper.signal('SIGTERM'));
   // `npx flexd dev`: stop when npx goes away, as flexd serve does (launcher-watch.ts)
   const launcher = findLauncher(process.env);
   if (launcher) watchLauncher(launcher, (pid) => stopper.launcherGone(`npm (pid ${launcher.npmPid}), which started flexd, has ended (pid ${pid})`));
   const first = await watch.start({ keepWatching: true });
-  say(first.ok ? `serving ${dir} (version ${first.version}) at ${url}` : `${first.error!.code}: ${first.error!.message}; watching ${dir} for a fix`);
-  say('watching for changes; Ctrl-C stops');
+  if (first.ok) say('info', `serving ${dir} (version ${first.version}) at ${url} on Node ${first.node}`, { dir, version: first.version, url, node: first.node });
+  else say('error', `${first.error!.code}: ${first.error!.message}; watching ${dir} for a fix`, { dir, code: first.error!.code, url });
+  say('info', 'watching for changes; Ctrl-C stops');
 }
 
 /** The service's name in the URL: package.json's name (without a scope), else the folder's. */

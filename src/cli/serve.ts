@@ -17,7 +17,9 @@ const FLAGS = {
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
+  'job-lease-ms': { type: 'string' }, 'job-poll-ms': { type: 'string' }, 'job-max-attempts': { type: 'string' },
   'trust-proxy': { type: 'boolean' }, 'uid-range-start': { type: 'string' }, 'uid-range-size': { type: 'string' },
+  'spare-replica': { type: 'string' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -76,6 +78,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --memory-budget-mb N  what all environments together may hold, maxReplicas × memoryLimitMb summed
                          (FLEXD_MEMORY_BUDGET_MB, default: physical memory less max(1 GiB, 10 %))
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
+  --spare-replica BOOL   keep a booted spare where an environment has a free replica slot, for fast cold starts
+                         (FLEXD_SPARE_REPLICA, default true; false: an idled environment keeps no process)
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
   --uid-range-start N    as root: the first uid of this flexd's range (FLEXD_UID_RANGE_START, default ${DEFAULTS.uidRangeStart},
   --uid-range-size N     moved up past ranges other flexd processes hold); and its size (default ${DEFAULTS.uidRangeSize}).

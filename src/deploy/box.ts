@@ -19,7 +19,7 @@
  *
  * When flexd is not root there is no account to switch to: the same minus the account switch.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Settings } from '../config.ts';
@@ -73,17 +73,17 @@ export function prepareBuildBox(dataDir: string, settings: Settings): BuildBox {
     account, root, home: join(root, 'home'), npmCache: settings.npmCacheDir || join(root, 'npm-cache'), npmrc: join(root, 'npmrc'), buildsDir: join(root, 'jobs'),
     isolation: buildIsolation(), range: { uidRangeStart: settings.uidRangeStart, uidRangeSize: settings.uidRangeSize }, builds: 0, released: false,
   };
-  // What builds of an earlier flexd on this range left running (killed before they ended).
-  const { first, count } = buildUids(settings);
-  sweepUids(first, count);
-  sweepUids(settings.uidRangeStart, 1);
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(root, 0o711);
   mkdirSync(box.buildsDir, { recursive: true, mode: 0o711 });
   chmodSync(box.buildsDir, 0o711);
   for (const dir of [box.home, box.npmCache]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (account) chownSync(dir, account.uid, account.gid);
+    if (!account) continue;
+    // A data dir used before under another uid range (the default one moves when another flexd
+    // holds it): what the old fetch account wrote is handed to this one, or npm fails on it.
+    if ([dir, ...readdirSync(dir).map((name) => join(dir, name))].some((path) => lstatSync(path).uid !== account.uid)) lchownTree(dir, account.uid, account.gid);
+    chownSync(dir, account.uid, account.gid);
   }
   writeFileSync(box.npmrc, capturedNpmSettings(), { mode: 0o644 });
   chmodSync(box.npmrc, 0o644);
@@ -156,12 +156,21 @@ export function nextBuildIdentity(box: BuildBox): Account | undefined {
   return identity;
 }
 
+/**
+ * Ends what builds of an earlier flexd on this range left running (killed before they ended).
+ * Only for the flexd that holds the range (isolation/range-claim.ts): a sweep of a range another
+ * flexd holds kills its builds — a test that prepared a box on the default range once did.
+ */
+export function sweepBuildLeftovers(box: BuildBox): void {
+  const { first, count } = buildUids(box.range);
+  sweepUids(first, count);
+  sweepUids(box.range.uidRangeStart, 1);
+}
+
 /** Ends every process of the box's uids, then marks it released (see BuildBox.released). */
 export function releaseBuildBox(box: BuildBox): void {
   if (box.released) return;
-  const { first, count } = buildUids(box.range);
-  sweepUids(first, count);
-  if (box.account) sweepUids(box.account.uid, 1);
+  sweepBuildLeftovers(box);
   box.released = true;
 }
 
@@ -181,6 +190,16 @@ export function endBuild(box: BuildBox, identity: Account | undefined): number {
   if (identity) killed += sweepUids(identity.uid, 1);
   if (box.account) killed += sweepUids(box.account.uid, 1);
   return killed;
+}
+
+/** Hands a folder and everything in it to another owner; links are changed themselves, never followed. */
+function lchownTree(dir: string, uid: number, gid: number): void {
+  lchownSync(dir, uid, gid);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) lchownTree(path, uid, gid);
+    else lchownSync(path, uid, gid);
+  }
 }
 
 /**

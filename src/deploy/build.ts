@@ -23,8 +23,8 @@ import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import type { Account } from '../isolation/accounts.ts';
 import { assertHeld, boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
-import { dependencyKey, projectDigest } from './dependency-cache.ts';
-import { installDependencies, runInstallScripts } from './install.ts';
+import { dependencyKey, projectDigest, resolvedTreeKey } from './dependency-cache.ts';
+import { installDependencies, lockedVersion, publishedSdk, runInstallScripts, sdkSubstitution } from './install.ts';
 import { hasRootInstallScripts, localPackageSpecs, projectCodeInInstall, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
 import { dependenciesResolvable, resolvedClosure } from './resolved-tree.ts';
 
@@ -86,7 +86,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const { packages, conflicts } = resolvedClosure(req.resolveFrom, wanted);
     for (const conflict of conflicts) progress(`warning: two versions of ${conflict} resolve from this folder; the first is shipped`);
     // Keyed by what was resolved: each package's folder, version and package.json time.
-    const key = `resolved-${createHash('sha256').update(JSON.stringify([req.node.major, ...[...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs])])).digest('hex')}`;
+    const key = resolvedTreeKey(req.node.major, [...packages].map(([name, root]) => [name, root, statSync(join(root, 'package.json')).mtimeMs] as [string, string, number]));
     const cached = await store.dependencyTrees.get(key);
     if (cached) {
       await store.dependencyTrees.touch(key);
@@ -103,9 +103,16 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
   } else {
     const lockfile = LOCKFILES.find((name) => existsSync(join(req.projectDir, name))) ?? null;
     const projectCode = projectCodeInInstall(manifest, existsSync(join(req.projectDir, 'binding.gyp')));
+    // The SDK substitution changes the tree: decided now, from what the registry publishes now, and keyed.
+    const fetchEnv = boxEnvironment(box, tmp, req.node);
+    const requestedSdk = manifest.dependencies?.[SDK];
+    const published = requestedSdk === undefined ? null : await publishedSdk(tmp, {
+      cacheDir: box.npmCache, onProgress: progress, env: fetchEnv, account: box.account, isolation: box.isolation,
+    }).finally(() => endBuild(box, undefined));
+    const substitution = sdkSubstitution(requestedSdk, published, lockfile === null ? null : { name: lockfile, pinned: await lockedVersion(join(req.projectDir, lockfile)) });
     const key = dependencyKey({
       manifest, localPackages: localManifests(req.projectDir, wanted), lockfile: lockfile === null ? null : { name: lockfile, bytes: readFileSync(join(req.projectDir, lockfile)) },
-      npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major,
+      npmrc: readFileSync(box.npmrc), nodeMajor: req.node.major, substitution,
       projectScope: projectCode === null ? null : { environmentId: req.environmentId, projectDigest: projectCodeDigest(req.projectDir, projectCode, manifest) },
     });
     // The project's own scripts write the project part too: they run every time (their tree is still stored, keyed to this environment).
@@ -125,7 +132,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       // Phase one: fetch and lay out, no package code runs; flexd's registry settings and shared cache.
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: boxEnvironment(box, tmp, req.node), account: box.account, isolation: box.isolation, scripts: false,
+        env: fetchEnv, account: box.account, isolation: box.isolation, scripts: false, published,
       }).catch(scrubbed).finally(() => endBuild(box, undefined));
       // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
       handOver(installDir, identity);

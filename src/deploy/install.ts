@@ -33,7 +33,38 @@ export interface InstallOptions {
    * build; the lifecycle scripts follow in `runInstallScripts`. Default true (as `npm install`).
    */
   scripts?: boolean;
+  /** what the registry publishes of the SDK, asked already (`publishedSdk`); undefined: asked here */
+  published?: Published | null;
 }
+
+/** What flexd changes of the SDK for an install: decided before the tree's key, as it changes the tree (dependency-cache.ts). */
+export interface SdkSubstitution {
+  /** the SDK version installed instead of the declared spec; null: as declared */
+  replacement: string | null;
+  /** why the lockfile is set aside (the progress line), or null when it is used as it is */
+  lockfileSetAside: string | null;
+}
+
+/**
+ * The substitution for a declared SDK spec (`requested`), given what the registry publishes
+ * (null: it could not be asked, so nothing is substituted) and the lockfile with the SDK version
+ * it pins.
+ */
+export function sdkSubstitution(requested: string | undefined, published: Published | null, lockfile: { name: string; pinned: string | null } | null): SdkSubstitution {
+  if (requested === undefined || published === null) return { replacement: null, lockfileSetAside: null };
+  const replacement = sdkReplacement(requested, published);
+  const pinMissing = lockfile !== null && lockfile.pinned !== null && !published.versions.includes(lockfile.pinned);
+  const lockfileSetAside = lockfile === null || (replacement === null && !pinMissing) ? null : pinMissing
+    ? `${lockfile.name} pins ${SDK} ${lockfile.pinned}, which is not available; installing without the lockfile`
+    : `${lockfile.name} was made for ${SDK} ${requested}; installing without the lockfile`;
+  return { replacement, lockfileSetAside };
+}
+
+/** `npm view kinvey-flex-sdk versions dist-tags` as `installDependencies` asks it (once per process), run in `dir`; null when the registry cannot be asked (said through onProgress). */
+export function publishedSdk(dir: string, options: InstallOptions): Promise<Published | null> {
+  return new Npm(dir, options).sdkVersions();
+}
+
 const LOCKFILES = ['npm-shrinkwrap.json', 'package-lock.json'];
 
 /**
@@ -65,24 +96,17 @@ export async function installDependencies(dir: string, options: InstallOptions):
   const report = (line: string) => { substitutions.push(line); options.onProgress(line); };
   let lockfile = await findLockfile(dir);
   const requested = pkg.dependencies?.[SDK];
-  const published = requested === undefined ? null : await npm.sdkVersions();
-  if (requested !== undefined && published !== null) {
-    const available = published.versions;
-    const replacement = sdkReplacement(requested, published);
-    if (replacement !== null) {
-      pkg.dependencies![SDK] = replacement;
-      await fs.writeFile(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
-      report(`${SDK} ${requested} is not available; using ${replacement}`);
-    }
-    const pinned = lockfile === null ? null : await lockedVersion(path.join(dir, lockfile));
-    const pinMissing = pinned !== null && !available.includes(pinned);
-    if (lockfile !== null && (replacement !== null || pinMissing)) {
-      await setAside(dir, lockfile);
-      report(pinMissing
-        ? `${lockfile} pins ${SDK} ${pinned}, which is not available; installing without the lockfile`
-        : `${lockfile} was made for ${SDK} ${requested}; installing without the lockfile`);
-      lockfile = null;
-    }
+  const published = requested === undefined ? null : options.published !== undefined ? options.published : await npm.sdkVersions();
+  const plan = sdkSubstitution(requested, published, lockfile === null ? null : { name: lockfile, pinned: await lockedVersion(path.join(dir, lockfile)) });
+  if (plan.replacement !== null) {
+    pkg.dependencies![SDK] = plan.replacement;
+    await fs.writeFile(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+    report(`${SDK} ${requested} is not available; using ${plan.replacement}`);
+  }
+  if (lockfile !== null && plan.lockfileSetAside !== null) {
+    await setAside(dir, lockfile);
+    report(plan.lockfileSetAside);
+    lockfile = null;
   }
 
   options.onProgress(`Installing dependencies with npm${lockfile === null ? '' : ` from ${lockfile}`}…`);
@@ -131,7 +155,7 @@ async function findLockfile(dir: string): Promise<string | null> {
 }
 
 /** The kinvey-flex-sdk version a lockfile pins (lockfileVersion 2–3 `packages`, or 1 `dependencies`). */
-async function lockedVersion(file: string): Promise<string | null> {
+export async function lockedVersion(file: string): Promise<string | null> {
   try {
     const lock = JSON.parse(await fs.readFile(file, 'utf8'));
     const version = lock?.packages?.[`node_modules/${SDK}`]?.version ?? lock?.dependencies?.[SDK]?.version;

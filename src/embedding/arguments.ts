@@ -26,6 +26,7 @@ const DeployOptionsSchema = z.strictObject({ ...TargetShape, secret: Secret.opti
 const WatchOptionsSchema = z.strictObject({
   ...TargetShape, secret: Secret.optional(), env: z.unknown().optional(),
   onOutput: z.unknown().optional(), onDeploy: z.unknown().optional(), debounceMs: z.number().int().min(0).max(10_000).optional(),
+  runtime: z.string().optional(),
 });
 const SetVariablesOptionsSchema = z.strictObject({ replace: z.boolean().optional() });
 const LogsQuerySchema = z.strictObject({ ...TargetShape, ...DeployOnlyKeys, limit: z.unknown().optional() });
@@ -62,6 +63,7 @@ export interface CheckedWatch extends Target {
   onOutput?: (line: string) => void;
   onDeploy?: (outcome: WatchOutcome) => void;
   debounceMs?: number;
+  runtime?: string;
 }
 
 /** watch's `(dir, options)`. */
@@ -73,7 +75,7 @@ export function checkWatch(dir: unknown, options: unknown): CheckedWatch {
   }
   return {
     dir: folder, service: o.service, environment: o.environment, secret: o.secret, env: checkVariables(o.env), debounceMs: o.debounceMs,
-    onOutput: o.onOutput as CheckedWatch['onOutput'], onDeploy: o.onDeploy as CheckedWatch['onDeploy'],
+    onOutput: o.onOutput as CheckedWatch['onOutput'], onDeploy: o.onDeploy as CheckedWatch['onDeploy'], runtime: o.runtime,
   };
 }
 

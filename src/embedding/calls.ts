@@ -13,6 +13,7 @@ import { FlexdError, isFlexdError } from '../errors.ts';
 import { environmentChanges } from '../events/environment-changes.ts';
 import type { DeployJob, EnvironmentStatus, LogLine, Runtime, VersionInfo } from '../public.ts';
 import type { EnvironmentRow, JobRow } from '../store/index.ts';
+import { checkMemoryBudget } from '../supervisor/memory-budget.ts';
 import type { Pool } from '../supervisor/pool.ts';
 import { checkDeploy, checkLogsQuery, checkSetVariables, checkStoredVersion, checkTarget, checkWatch, type Target } from './arguments.ts';
 import { jobFailure, runtimeClosed } from './job-failure.ts';
@@ -116,7 +117,7 @@ export function embeddingCalls(ctx: RuntimeContext, closed: () => boolean, watch
 
     watch: (dir, options) => call('watch', async () => {
       const o = checkWatch(dir, options);
-      const env = await ensureEnvironment(ctx, o);
+      const env = await watchedEnvironment(ctx, o);
       return watchFolder(ctx, env, o, watches, closed);
     }),
 
@@ -150,12 +151,37 @@ export function ensureEnvironment(ctx: RuntimeContext, o: Target & { secret?: st
 
 async function ensureEnvironmentNow(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string> }): Promise<EnvironmentRow> {
   const { services, accounts } = ctx.store;
-  const svc = await services.findService(o.service) ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
+  const found = await services.findService(o.service);
+  const existing = found ? await services.findEnvironment(found.id, o.environment) : undefined;
+  if (existing) {
+    if (o.secret !== undefined && o.secret !== existing.secret) return services.updateEnvironment(existing.id, { secret: o.secret });
+    return existing;
+  }
+  // A new environment holds up to maxReplicas × memoryLimitMb as one made through the API does:
+  // refused past the machine's budget before anything (its service included) is stored.
+  checkMemoryBudget(ctx.settings, await services.listEnvironments(), { settings: undefined });
+  const svc = found ?? await services.createService((await accounts.defaultOrganization()).id, o.service);
   const env = await services.findEnvironment(svc.id, o.environment);
   // No secret: the data plane answers without X-Auth-Key (docs/embedding.md).
   if (!env) return services.createEnvironment(svc.id, { name: o.environment, secret: o.secret ?? '', envVars: o.env, runtime: ctx.runtimes.defaultName });
   if (o.secret !== undefined && o.secret !== env.secret) return services.updateEnvironment(env.id, { secret: o.secret });
   return env;
+}
+
+/**
+ * The environment a watched folder serves in (rt.watch, flexd dev), made when missing; a runtime
+ * given is checked (one that cannot be had is refused before anything is made) and kept as the
+ * environment's, as a deploy keeps it.
+ */
+export async function watchedEnvironment(ctx: RuntimeContext, o: Target & { secret?: string; env?: Record<string, string>; runtime?: string }): Promise<EnvironmentRow> {
+  const runtime = o.runtime === undefined ? undefined : ctx.runtimes.canonical(o.runtime);
+  if (runtime !== undefined) await ctx.runtimes.check(runtime);
+  const env = await ensureEnvironment(ctx, o);
+  if (runtime === undefined || ctx.runtimes.nameFor(env.runtime) === runtime) return env;
+  const updated = await ctx.store.services.updateEnvironment(env.id, { runtime });
+  const changes = environmentChanges(env, updated);
+  if (changes.length > 0) ctx.events.emit({ type: 'environment-changed', environmentId: env.id, changes, by: null });
+  return updated;
 }
 
 async function environmentOf(ctx: RuntimeContext, t: Target): Promise<EnvironmentRow> {

@@ -2,7 +2,8 @@
  * `rt.watch(dir, target)` and `flexd dev` (issue 20): the folder itself serves — its own files
  * and node_modules, nothing copied, packed or stored (supervisor.activateInPlace) — and every
  * change to it is redeployed as one swap once the folder has been quiet for `debounceMs`. A
- * change that does not start leaves the previous replicas serving and says why.
+ * change that does not start leaves the previous replicas serving and says why. The replicas run
+ * on the environment's runtime (src/runtimes), as a deploy's do.
  */
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
@@ -36,6 +37,8 @@ export async function watchFolder(ctx: RuntimeContext, env: EnvironmentRow, o: C
 
 export class FolderWatch implements Watcher {
   version: string | undefined;
+  /** the Node version its replicas run on (the environment's runtime), once one was chosen */
+  node: string | undefined;
   private files: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private changedAt = 0;
@@ -150,12 +153,16 @@ export class FolderWatch implements Watcher {
         const project = await readProject(this.o.dir);
         // The variables as they are now: setVariables may have changed them since the last save.
         const env = await this.ctx.store.services.getEnvironment(this.env.id) ?? this.env;
-        await this.ctx.supervisor.activateInPlace(env, { version: project.version, projectDir: this.o.dir });
+        // The environment's runtime, as a deploy would run it: installed on first use; a save
+        // never waits on the registry (the newest installed release of the major serves).
+        const node = await this.ctx.runtimes.acquire(this.ctx.runtimes.nameFor(env.runtime), { refresh: false });
+        this.node = node.version;
+        await this.ctx.supervisor.activateInPlace(env, { version: project.version, projectDir: this.o.dir }, node);
         this.version = project.version;
-        return { ok: true, version: project.version, durationMs: (this.servingAt ?? Date.now()) - started };
+        return { ok: true, version: project.version, durationMs: (this.servingAt ?? Date.now()) - started, node: node.version };
       } catch (err) {
         const error: FlexdError = failure(err, `the folder could not be served: ${(err as Error)?.message ?? String(err)}`);
-        return { ok: false, error, durationMs: Date.now() - started };
+        return { ok: false, error, durationMs: Date.now() - started, ...(this.node ? { node: this.node } : {}) };
       }
     })();
     this.running = run.then(() => { this.running = undefined; });

@@ -211,7 +211,7 @@ export class Supervisor {
   private createPool(env: EnvironmentRow, settings: Settings): Pool {
     const environmentId = env.id;
     return new Pool(settings, {
-      spawn: (generation, s) => this.spawn(environmentId, generation, s),
+      spawn: (generation, s, options) => this.spawn(environmentId, generation, s, options?.spare === true),
       note: (containerId, message, threshold = 'info') => this.deps.logs.note(environmentId, containerId || 'flexd', `[flexd] ${message}`, threshold),
       suspended: (reason) => {
         // The environment may have been deleted meanwhile, or the database be away: the pool knows it is suspended.
@@ -224,7 +224,7 @@ export class Supervisor {
     });
   }
 
-  private spawn(environmentId: string, generation: Generation, settings: Settings): Replica {
+  private spawn(environmentId: string, generation: Generation, settings: Settings, spare = false): Replica {
     const env = this.envs.get(environmentId);
     const dirs = this.dirs.get(environmentId);
     if (!env || !dirs) throw new Error(`flexd: environment ${environmentId} is gone`);
@@ -253,6 +253,7 @@ export class Supervisor {
         : undefined,
       uid: launch?.uid,
       gid: launch?.gid,
+      spare,
     });
     replica.on('line', (_stream: string, line: string) => {
       for (const listener of this.lineListeners.get(environmentId) ?? []) {

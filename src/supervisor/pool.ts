@@ -25,8 +25,11 @@ export interface Generation {
 }
 
 export interface PoolHooks {
-  /** Spawns a replica of `generation` (the supervisor knows paths, users and log capture). */
-  spawn(generation: Generation, settings: Settings): Replica;
+  /**
+   * Spawns a replica of `generation` (the supervisor knows paths, users and log capture); with
+   * `spare`, one that boots and waits for `start()` (Replica).
+   */
+  spawn(generation: Generation, settings: Settings, options?: { spare?: boolean }): Replica;
   /** A runtime line about this pool for its log (supervision events). */
   note(containerId: string, message: string, threshold?: string | null): void;
   /** The pool suspended itself after its crash budget, or came back (reason null). */
@@ -62,6 +65,18 @@ export class Pool {
   private receiverInfo: ReceiverInfo | undefined;
   /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
   private readonly retiring = new Set<Replica>();
+  /**
+   * A replica of the serving generation spawned ahead of need: Node and flexd's child runtime
+   * booted, the project not run. It holds the environment's free slot (replicas + spare ≤
+   * max(1, maxReplicas), so the memory reservation is unchanged) and is the next replica a cold
+   * start, scale-up, replacement or recycle takes. Spawned by the same hook as any replica, it is
+   * the same process as one started on demand (account, mount view, permission flags, heap cap,
+   * environment, argv); only when its project runs differs.
+   */
+  private spare: { replica: Replica; shape: string } | undefined;
+  /** Spares in a row that exited before they were taken; past SPARE_FAILURES_MAX no more are made until the next activation. */
+  private spareFailures = 0;
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(private settings: Settings, private readonly hooks: PoolHooks) {
     this.crashes = new CrashBudget({ budget: settings.crashBudget, windowMs: settings.crashWindowMs,
@@ -117,6 +132,66 @@ export class Pool {
 
   updateSettings(settings: Settings): void {
     this.settings = settings;
+    // A spare spawned with other limits is not what a replica would be now.
+    if (this.spare && this.generation && this.spare.shape !== spareShape(this.generation, settings)) void this.dropSpare();
+  }
+
+  /** The spare's state and pid, for status and tests: `off` when spares are off (spareReplica), `none` when there is no free slot or none yet. */
+  get spareState(): { state: 'off' | 'none' | 'booting' | 'booted'; pid?: number } {
+    if (!this.settings.spareReplica) return { state: 'off' };
+    const spare = this.spare?.replica;
+    if (!spare) return { state: 'none' };
+    return { state: this.spareBooted.has(spare) ? 'booted' : 'booting', pid: spare.pid };
+  }
+
+  private readonly spareBooted = new WeakSet<Replica>();
+
+  /**
+   * Spawns a spare when the environment has a free slot and none is there: after an activation,
+   * idle eviction, a scale-down, a replica's exit, or a spare taken or lost.
+   */
+  private refillSpare(): void {
+    const gen = this.generation;
+    if (!this.settings.spareReplica || !gen || this.closed || this.suspendedReason !== null || this.spare) return;
+    if (this.replicas.length >= Math.max(1, this.settings.maxReplicas) || this.spareFailures >= SPARE_FAILURES_MAX) return;
+    clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
+    const replica = this.hooks.spawn(gen, this.settings, { spare: true });
+    const spare = { replica, shape: spareShape(gen, this.settings) };
+    this.spare = spare;
+    replica.booted.then(() => this.spareBooted.add(replica), () => {});
+    void replica.exited.then((reason) => {
+      if (this.spare !== spare) return; // taken (its exit is a replica's) or dropped
+      this.spare = undefined;
+      this.spareFailures++;
+      this.hooks.note(replica.containerId, `spare replica ${reason}`, 'warn');
+      // Replaced after a pause that doubles with each loss, never in a tight loop.
+      const delay = Math.min(this.settings.restartBackoffMaxMs, this.settings.restartBackoffBaseMs * 2 ** (this.spareFailures - 1));
+      clearTimeout(this.spareTimer);
+      this.spareTimer = setTimeout(() => this.refillSpare(), delay);
+      this.spareTimer.unref();
+    });
+  }
+
+  /** Hands the spare out as a replica of `gen` (it runs its project now), if it is one. */
+  private takeSpare(gen: Generation): Replica | undefined {
+    const spare = this.spare;
+    if (!spare || spare.shape !== spareShape(gen, this.settings) || spare.replica.state === 'exited') return undefined;
+    this.spare = undefined;
+    this.spareFailures = 0;
+    spare.replica.start();
+    return spare.replica;
+  }
+
+  /** Stops the spare (a new generation, new settings, suspension, close). */
+  private dropSpare(): Promise<void> {
+    clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!spare) return Promise.resolve();
+    spare.replica.retiring = true;
+    return spare.replica.stop(0);
   }
 
   /**
@@ -127,11 +202,16 @@ export class Pool {
   async activate(next: Generation): Promise<void> {
     if (this.closed) throw shuttingDown();
     const count = Math.max(1, this.settings.minReplicas, Math.min(this.replicas.length, this.settings.maxReplicas));
-    const fresh = Array.from({ length: count }, () => this.hooks.spawn(next, this.settings));
+    // A recycle takes the spare of its own generation; any other spare is of the old one.
+    const spare = this.takeSpare(next);
+    void this.dropSpare();
+    this.spareFailures = 0;
+    const fresh = Array.from({ length: count }, (_, i) => (i === 0 && spare) || this.hooks.spawn(next, this.settings));
     try {
       await Promise.all(fresh.map((r) => r.ready));
     } catch (err) {
       await Promise.all(fresh.map((r) => r.stop(0)));
+      this.refillSpare();
       throw err;
     }
     if (this.closed) {
@@ -157,6 +237,7 @@ export class Pool {
     this.pump();
     for (let i = alive.length; i < fresh.length; i++) void this.startReplacement();
     await Promise.all(old.map((r) => this.retire(r)));
+    this.refillSpare();
   }
 
   /** Restart every replica as one swap (recycle, or after the crash budget: the way back from suspension). */
@@ -207,7 +288,7 @@ export class Pool {
     this.rejectWaiters(shuttingDown());
     const all = [...this.replicas, ...this.retiring];
     this.replicas = [];
-    await Promise.all(all.map((r) => r.stop(graceMs)));
+    await Promise.all([this.dropSpare(), ...all.map((r) => r.stop(graceMs))]);
   }
 
   /** Waits until a ready replica has a free slot; starts one when there is none (cold start, or lost replicas). */
@@ -278,8 +359,10 @@ export class Pool {
 
   private async coldStart(): Promise<void> {
     const started = Date.now();
+    const spare = this.spareState.state;
     const r = await this.startReplacement();
-    if (r) this.hooks.note(r.containerId, `cold start: replica ready in ${Date.now() - started} ms`);
+    const how = spare === 'booted' ? 'from a booted spare' : spare === 'booting' ? 'from a spare still booting' : 'spawned';
+    if (r) this.hooks.note(r.containerId, `cold start: replica ready in ${Date.now() - started} ms (${how})`);
   }
 
   private maybeScaleUp(): void {
@@ -297,12 +380,13 @@ export class Pool {
   private async startReplacement(): Promise<Replica | undefined> {
     const gen = this.generation;
     if (!gen || this.closed || this.suspendedReason !== null) return undefined;
-    const r = this.hooks.spawn(gen, this.settings);
+    const r = this.takeSpare(gen) ?? this.hooks.spawn(gen, this.settings);
     this.replicas.push(r);
     this.watch(r);
     try {
       await r.ready;
       this.pump();
+      this.refillSpare();
       return r;
     } catch (err) {
       const tail = err instanceof StartError && err.tail ? `\n${err.tail}` : '';
@@ -318,6 +402,7 @@ export class Pool {
       const i = this.replicas.indexOf(r);
       if (i >= 0) this.replicas.splice(i, 1);
       if (r.retiring || i < 0 || this.closed) return;
+      this.refillSpare();
       const delay = this.crashes.record(Date.now());
       const exit = { type: 'replica-exit', containerId: r.containerId, version: r.version, reason: exitReason(r), detail: reason } as const;
       if (delay === null) {
@@ -352,6 +437,7 @@ export class Pool {
     this.hooks.note('', `environment suspended on another node: ${reason}`, 'error');
     this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
+    void this.dropSpare();
   }
 
   private suspend(reason: string): void {
@@ -361,6 +447,7 @@ export class Pool {
     this.hooks.event?.({ type: 'suspended', reason });
     this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
+    void this.dropSpare();
   }
 
   /** Drain: wait for the replica's in-flight tasks (up to the request timeout), then stop it. */
@@ -389,7 +476,7 @@ export class Pool {
   private async tick(): Promise<void> {
     const now = Date.now();
     const limit = this.settings.memoryLimitMb * 1024 * 1024;
-    for (const r of this.replicas) {
+    for (const r of this.spare ? [...this.replicas, this.spare.replica] : this.replicas) {
       const rss = await r.rssBytes();
       if (rss !== undefined && rss > limit && r.state !== 'exited') {
         this.hooks.note(r.containerId, `replica ${r.containerId} uses ${Math.round(rss / 1048576)} MB, over the memory cap of ${this.settings.memoryLimitMb} MB; replacing it`, 'error');
@@ -417,11 +504,26 @@ export class Pool {
       this.hooks.note('', `idle for ${idleFor} ms: stopping ${all.length} replica(s); the next request starts one`);
       this.hooks.event?.({ type: 'idle', replicas: all.length, idleMs: idleFor });
       await Promise.all(all.map((r) => this.retire(r)));
+      this.refillSpare();
     } else if (this.replicas.length > Math.max(1, this.settings.minReplicas) && this.replicas.every((r) => r.inFlight === 0)
       && idleFor >= this.settings.scaleDownIdleMs) {
       const extra = this.replicas.pop()!;
       this.hooks.note(extra.containerId, `scaled down to ${this.replicas.length} replicas`);
       await this.retire(extra);
+      this.refillSpare();
     }
   }
+}
+
+/** Spares that may exit in a row before none is made until the next activation (a launcher that cannot work here). */
+const SPARE_FAILURES_MAX = 5;
+
+/**
+ * What a replica is spawned from (the supervisor's spawn): the generation's files, variables and
+ * Node, and the settings it reads. A spare made from anything else is not taken: a recycle with
+ * the same variables takes it, a new version or changed variables do not.
+ */
+function spareShape(g: Generation, s: Settings): string {
+  return JSON.stringify([g.versionId, g.version, g.projectDir, g.tree ?? null, g.nativeAddons === true, g.inPlace === true, g.env, g.node.nodePath, g.node.major,
+    s.memoryLimitMb, s.readyTimeoutMs, s.startupTailLines, s.strictUnhandledRejections, s.permissionModel]);
 }

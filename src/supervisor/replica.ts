@@ -33,6 +33,11 @@ export interface ReplicaSpec {
   permissions?: { read: string[]; write: string[]; addons?: boolean };
   uid?: number;
   gid?: number;
+  /**
+   * Boot Node and flexd's child runtime now, run the project only on `start()` (a spare,
+   * pool.ts). Otherwise the project runs at once. Either way the process is spawned alike.
+   */
+  spare?: boolean;
 }
 
 /** What became of one task sent to a replica. */
@@ -70,6 +75,10 @@ export class Replica extends EventEmitter {
   outOfMemory = false;
   readonly ready: Promise<void>;
   readonly exited: Promise<string>;
+  /** Resolves once the child runtime answers on its channel (Node has booted), rejects if it exits first. */
+  readonly booted: Promise<void>;
+  /** Whether the project was told to run (at once, or when a spare was taken). */
+  started = false;
   readyAt = 0;
   /** The receiver its SDK would have used under `node .`, as it reported when ready (the data plane answers in its shape). */
   receiver: ReceiverInfo | undefined;
@@ -158,10 +167,14 @@ export class Replica extends EventEmitter {
     });
 
     this.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new StartError(`did not report ready within ${spec.readyTimeoutMs} ms`, this.outputTail()));
-        this.kill('never reported ready');
-      }, spec.readyTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      // The deadline counts from `start`: a spare may wait for hours before it is taken.
+      this.once('start', () => {
+        timer = setTimeout(() => {
+          reject(new StartError(`did not report ready within ${spec.readyTimeoutMs} ms`, this.outputTail()));
+          this.kill('never reported ready');
+        }, spec.readyTimeoutMs);
+      });
       this.once('ready', () => { clearTimeout(timer); resolve(); });
       this.exited.then((reason) => {
         clearTimeout(timer);
@@ -169,6 +182,26 @@ export class Replica extends EventEmitter {
       });
     });
     this.ready.catch(() => {});
+    // A spare says it has booted by answering a ping; a replica started at once by being ready.
+    this.booted = spec.spare ? new Promise<void>((resolve, reject) => {
+      const id = this.nextId++;
+      this.pongWaiters.set(id, () => { this.pongWaiters.delete(id); resolve(); });
+      this.send(encodeFrame({ t: 'ping', id } satisfies ToReplica));
+      this.exited.then((reason) => {
+        this.pongWaiters.delete(id);
+        reject(new StartError(`exited before it booted: ${reason}`, this.outputTail()));
+      });
+    }) : this.ready;
+    this.booted.catch(() => {});
+    if (!spec.spare) this.start();
+  }
+
+  /** Runs the project (once): at construction, or when the pool takes this spare. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.emit('start');
+    this.send(encodeFrame({ t: 'start' } satisfies ToReplica));
   }
 
   get pid(): number | undefined {

@@ -4,6 +4,7 @@ import type { ApiEnv } from '../api/types.ts';
 import type { RuntimeContext } from '../context.ts';
 import { environmentView, overview, recentEvents } from './data.ts';
 import { clientAddress } from '../api/auth.ts';
+import { visibleRow } from '../api/logs.ts';
 import { canOperate, csrfOk, pageUser, sessionCookie, signIn, signOut, type PageUser } from './session.ts';
 import { environmentDetails, environmentPage, overviewBody, overviewPage, signInPage } from './views.ts';
 
@@ -83,7 +84,7 @@ export function uiRoutes(ctx: RuntimeContext): Hono<ApiEnv & { Variables: { nonc
     if (!found) return c.notFound();
     const after = Number(c.req.query('after') ?? 0);
     if (!Number.isSafeInteger(after) || after < 0) return c.json({ code: 'InvalidLogQuery', description: 'after must be a line id', debug: '' }, 400);
-    return c.json(await ctx.store.logs.since(found.env.id, after, RECENT_LOG_LINES));
+    return c.json((await ctx.store.logs.since(found.env.id, after, RECENT_LOG_LINES)).map(visibleRow));
   });
 
   app.post('/ui/environments/:eid/:action{recycle|rollback}', async (c) => {

@@ -120,7 +120,7 @@ describe('flexd CLI: day-2 commands', () => {
     await rt.context.logs.flush();
     const shown = await cli.ok(['logs', '--service', 'orders']);
     assert.doesNotMatch(shown, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
-    assert.match(shown, /before\\u001b\[2J\\u001b\]52;c;aGk=\\u0007after\\u009b1m/);
+    assert.match(shown, /before\\x1b\[2J\\x1b\]52;c;aGk=\\x07after\\x9b1m/);
     const raw = await cli.ok(['logs', '--service', 'orders', '--raw']);
     assert.ok(raw.includes('before\u001b[2J'), 'with --raw the bytes pass');
   });

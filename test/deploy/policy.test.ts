@@ -39,11 +39,11 @@ test('policy: a project with install scripts of its own is recognised (its build
   assert.equal(hasRootInstallScripts({}), false);
 });
 
-test('cache key: follows the dependency sections, the lockfile, file: packages, npm settings and the Node major; not the version, scripts or devDependencies', () => {
+test('cache key: follows the dependency sections, the lockfile, file: packages, npm settings, the Node major and the SDK substitution; not the version, scripts or devDependencies', () => {
   const npmrc = Buffer.from('registry=https://registry.npmjs.org/\n');
   const base = { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } };
   const key = (manifest: Record<string, unknown>, more: Partial<Parameters<typeof dependencyKey>[0]> = {}) =>
-    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, projectScope: null, nodeMajor: 20, ...more });
+    dependencyKey({ manifest: sanitizeManifest(manifest).manifest, localPackages: [], lockfile: null, npmrc, projectScope: null, nodeMajor: 20, substitution: { replacement: null, lockfileSetAside: null }, ...more });
   const k = key(base);
   assert.equal(key({ ...base, version: '1.0.1', scripts: { test: 'x' }, devDependencies: { mocha: '*' } }), k);
   assert.equal(key({ ...base, dependencies: { ...base.dependencies, fs: '0.0.1-security' } }), k, 'a dropped core-module name changes nothing');
@@ -56,7 +56,11 @@ test('cache key: follows the dependency sections, the lockfile, file: packages, 
     key(base, { npmrc: Buffer.from('registry=https://mirror.example/\n') }),
     key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } }),
     key(base, { nodeMajor: 22 }),
+    key(base, { substitution: { replacement: '3.3.0', lockfileSetAside: null } }),
+    key(base, { substitution: { replacement: null, lockfileSetAside: 'package-lock.json pins kinvey-flex-sdk 3.2.1, which is not available; installing without the lockfile' } }),
   ]) assert.notEqual(changed, k);
+  assert.notEqual(key(base, { substitution: { replacement: '3.3.0', lockfileSetAside: null } }), key(base, { substitution: { replacement: '3.2.0', lockfileSetAside: null } }),
+    'two substitutions of one declared spec are two trees');
   const scoped = key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd1' } });
   assert.notEqual(key(base, { projectScope: { environmentId: 'e2', projectDigest: 'd1' } }), scoped, 'another environment never finds it');
   assert.notEqual(key(base, { projectScope: { environmentId: 'e1', projectDigest: 'd2' } }), scoped, 'a changed project file is a new tree');

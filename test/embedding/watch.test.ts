@@ -132,3 +132,47 @@ function isReplicaOf(pid: string, dir: string): boolean {
     return false;
   }
 }
+
+test('flexd dev --log-format json: every line it prints, the service\'s and its own (serving, redeploy, a broken save, the stop), is one JSON object', async (t) => {
+  const cleanup = cleanupStack(t);
+  const dir = await projectCopy(cleanup, 'embed-counter');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', '--service', 'jsonsvc', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const exited = once(child, 'exit');
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const objects = (text: string) => text.split('\n').filter(Boolean).map((line) => {
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(typeof parsed, 'object');
+    return parsed;
+  });
+  const serving = await waitFor('the serving line', () => objects(stderr).find((o) => typeof o.url === 'string'), { timeoutMs: DEPLOY_TIMEOUT_MS });
+  assert.match(String(serving.msg), /^serving .+ \(version 1\.0\.0\) at http/);
+  const url = String(serving.url).slice(0, String(serving.url).indexOf('/flex/'));
+  assert.equal((await count(url, 'jsonsvc', 'Development')).calls, 1);
+  const output = await waitFor('the service output on stdout', () => objects(stdout).find((o) => String(o.msg).includes('count called: 1')));
+  assert.equal(output.source, 'service');
+
+  await editStep(dir, 3);
+  await waitFor('the redeploy line', () => objects(stderr).some((o) => /redeployed version 1\.0\.0 in \d+ ms/.test(String(o.msg))), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  const file = join(dir, 'index.js');
+  await writeFile(file, `${await readFile(file, 'utf8')}\nthis is not javascript(\n`);
+  const broken = await waitFor('the failed redeploy line', () => objects(stderr).find((o) => o.code === 'StartFailed'), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  assert.equal(broken.level, 'error');
+  child.kill('SIGINT');
+  const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
+  assert.equal(code, 0, stderr);
+  for (const [name, text] of [['stdout', stdout], ['stderr', stderr]] as const) {
+    for (const line of text.split('\n').filter(Boolean)) {
+      let parsed: Record<string, unknown>;
+      assert.doesNotThrow(() => { parsed = JSON.parse(line); }, `${name}: not JSON: ${line}`);
+      assert.ok(typeof parsed!.level === 'string' && typeof parsed!.msg === 'string', `${name}: ${line}`);
+    }
+  }
+  assert.ok(objects(stderr).some((o) => /SIGINT/.test(String(o.msg))), `the stop is said: ${stderr}`);
+});

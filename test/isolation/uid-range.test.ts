@@ -89,12 +89,12 @@ test('uid ranges: a stopping flexd ends what its builds left running before it g
   // Ended by the stop itself: when close() returns, it is already gone.
   assert.equal(await withDeadline('the leftover to be ended', leftover.exited, 5_000), 'SIGKILL');
 
-  // The range is free: a new flexd takes it, and its build uid runs a process. A box stopped the
-  // way close() stops one (its one sweep happens while the range is still its own) kills nothing.
-  const next = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-release-next-'), port: 0, uidRangeStart: start, uidRangeSize: size });
-  cleanup.after(() => next.close());
+  // A box stopped the way close() stops one (its one sweep made while the range is still its
+  // own); then the range is free, a new flexd takes it, and its build uid runs a process.
   const stopped = prepareBuildBox(await tempDir(cleanup, 'flexd-release-box-'), rt.context.settings);
   releaseBuildBox(stopped);
+  const next = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-release-next-'), port: 0, uidRangeStart: start, uidRangeSize: size });
+  cleanup.after(() => next.close());
   const theirs = asUid(first);
   await waitFor('their build to run', () => (uidOf(theirs.child.pid!) === first ? true : undefined), { timeoutMs: 15_000 });
   // Released: a late build step of the stopped flexd is refused and its clean-up kills nothing.

@@ -9,7 +9,7 @@ import { totalmem } from 'node:os';
 import { test } from 'node:test';
 import { serveOptions } from '../../src/cli/serve.ts';
 import { memoryBudgetMb } from '../../src/supervisor/memory-budget.ts';
-import { startApi } from '../api/helpers.ts';
+import { echoProjectAt, startApi } from '../api/helpers.ts';
 
 test('a new environment or new settings past the memory budget are refused with 400 MemoryBudgetExceeded; nothing is stored', async (t) => {
   const api = await startApi(t, { memoryBudgetMb: 2048 });
@@ -44,4 +44,33 @@ test('the default budget is physical memory less a reserve: 16 × 8 GiB is refus
   const res = await api.call('POST', `/v4/services/${svc.body.id}/environments`, { json: { name: 'Development', secret: 'budget-secret', settings: { maxReplicas: 16, memoryLimitMb: 8192 } } });
   if (16 * 8192 > budget) assert.equal(res.status, 400, JSON.stringify(res.body));
   assert.equal((serveOptions(['--memory-budget-mb', '4096'], {}) as { memoryBudgetMb?: number }).memoryBudgetMb, 4096);
+});
+
+test('environments the embedding API makes (deployDirectory, watch) count against the same budget and are refused past it; nothing is stored', async (t) => {
+  // 600 MB: two environments of the default 1 × 256 MB fit, a third does not.
+  const api = await startApi(t, { memoryBudgetMb: 600 });
+  const rt = api.rt;
+  const project = await echoProjectAt(t, '1.0.0');
+  await rt.deployDirectory(project, { service: 'embedded', environment: 'one' });
+  await rt.deployDirectory(project, { service: 'embedded', environment: 'two' });
+  const refused = (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'MemoryBudgetExceeded');
+    assert.match(err.message, /600 MB/, 'it names the budget');
+    assert.match(err.message, /512 MB/, 'and what the other environments hold');
+    return true;
+  };
+  await assert.rejects(rt.deployDirectory(project, { service: 'embedded', environment: 'three' }), refused);
+  await assert.rejects(rt.deployDirectory(project, { service: 'another', environment: 'Development' }), refused);
+  await assert.rejects(rt.watch(project, { service: 'watched', environment: 'Development' }), refused);
+  const stored = await rt.context.store.services.listEnvironments();
+  assert.deepEqual(stored.map((e) => e.name).sort(), ['one', 'two'], 'no refused environment was stored');
+  assert.equal(await rt.context.store.services.findService('another'), undefined, 'nor the service made for it');
+  // An environment that exists is deployed to again as before.
+  const again = await rt.deployDirectory(project, { service: 'embedded', environment: 'two', version: '1.0.1' });
+  assert.equal(again.status, 'COMPLETED');
+  // And the management API counts what the embedding API made.
+  const svc = await api.call('POST', '/v4/services', { json: { name: 'by-api', type: 'internal' } });
+  const res = await api.call('POST', `/v4/services/${svc.body.id}/environments`, { json: { name: 'Development', secret: 'budget-secret' } });
+  assert.equal(res.status, 400, JSON.stringify(res.body));
+  assert.equal(res.body.code ?? res.body.error, 'MemoryBudgetExceeded');
 });

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { visibleControls } from '../../logs/visible-text.ts';
 import { isoDate, positiveInt } from '../args.ts';
 import { ApiClient, type LogEntry } from '../client.ts';
 import { currentProfile, profilePath } from '../profile.ts';
@@ -32,8 +33,9 @@ ${TARGET_HELP}
   -f, --follow           print the newest lines (--tail N of them; --tail 0 for none), then every
                          new line as it arrives, until Ctrl-C; --from ISO starts from that time instead
   --raw                  print control characters as the service wrote them (by default they
-                         show as visible escapes such as \\u001b, so a service's output cannot
-                         clear your screen, move the cursor or set your clipboard)
+                         show as visible escapes such as \\x1b, so a service's output cannot
+                         clear your screen, move the cursor or set your clipboard); --output json
+                         with --raw: the messages as written, JSON-escaped
 
 Paging, as kinvey flex logs pages (page 1 holds the oldest lines):
   --from ISO, --to ISO   only lines in this time range (ISO-8601, e.g. 2024-05-01T12:00:00Z)
@@ -72,8 +74,8 @@ Paging, as kinvey flex logs pages (page 1 holds the oldest lines):
       return;
     }
     const entries = paging.length > 0
-      ? await api.logs(service.id, environment.id, { from, to, limit, page })
-      : await api.logs(service.id, environment.id, { tail: tail ?? DEFAULT_TAIL });
+      ? await api.logs(service.id, environment.id, { from, to, limit, page, raw })
+      : await api.logs(service.id, environment.id, { tail: tail ?? DEFAULT_TAIL, raw });
     out.result(entries, () => out.list(entries.map((e) => row(e, raw)), ['containerId', 'timestamp', 'threshold', 'message']));
   },
 };
@@ -89,22 +91,15 @@ function tailCount(value: unknown): number | undefined {
 /** The API's largest page (log-query.ts MAX_LOG_LIMIT). */
 const MAX_TAIL = 2000;
 
-/** kinvey-cli's log table row: the container id cut to 12 characters, the message on one line. */
+/**
+ * kinvey-cli's log table row: the container id cut to 12 characters, the message on one line,
+ * its control characters as visible escapes (the server sends them so already; an older server
+ * may not): C0 (ESC starts the sequences that clear a screen or, with OSC 52, set the clipboard),
+ * DEL, C1 (U+009B is a one-character CSI on some terminals), bidirectional overrides.
+ */
 function row(e: LogEntry, raw = false): Record<string, string> {
   const message = cell(e.message);
-  return { containerId: cell(e.containerId).slice(0, 12), timestamp: cell(e.timestamp), threshold: cell(e.threshold), message: raw ? message : visible(message) };
-}
-
-/**
- * A service's text with every control character shown as a visible `\uXXXX` escape: C0 (ESC
- * starts the sequences that clear a screen or, with OSC 52, set the clipboard), DEL, and C1
- * (U+009B is a one-character CSI on some terminals). A tab stays a tab.
- *
- * @example visible('\u001b[2Jhi') // '\\u001b[2Jhi'
- */
-export function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return { containerId: cell(e.containerId).slice(0, 12), timestamp: cell(e.timestamp), threshold: cell(e.threshold), message: raw ? message : visibleControls(message) };
 }
 
 /**
@@ -130,7 +125,7 @@ async function follow(
   let afterId: string | undefined;
   if ('tail' in start) {
     // the newest line fixes where following starts, even when --tail 0 prints none of them
-    const newest = await api.logs(serviceId, environmentId, { tail: Math.max(1, start.tail) });
+    const newest = await api.logs(serviceId, environmentId, { tail: Math.max(1, start.tail), raw });
     print(newest.slice(newest.length - start.tail));
     afterId = newest.at(-1)?._id ?? '0';
   }
@@ -138,8 +133,8 @@ async function follow(
     let batch: LogEntry[];
     try {
       batch = afterId === undefined
-        ? await api.logs(serviceId, environmentId, { from: (start as { from: string }).from, limit: FOLLOW_BATCH })
-        : await api.logs(serviceId, environmentId, { afterId, limit: FOLLOW_BATCH });
+        ? await api.logs(serviceId, environmentId, { from: (start as { from: string }).from, limit: FOLLOW_BATCH, raw })
+        : await api.logs(serviceId, environmentId, { afterId, limit: FOLLOW_BATCH, raw });
     } catch (err) {
       const renewed = (err as CliError).code === 'InvalidCredentials' ? await renewedClient(api, profileName, env) : undefined;
       if (!renewed) throw err;
