@@ -3,14 +3,21 @@
 // expand globs or find .ts files by itself, so this lists them. Extra arguments pass through
 // (`npm test -- --test-name-pattern=swap`), and file arguments narrow the run.
 //
-// Files run several at a time: most of a file's time is spent waiting on the runtimes, replicas,
-// npm and CLIs it starts, not on a core. The longest files start first, so the run is not left
-// waiting on one long file at its end: the order comes from the durations the last full run
-// measured (node_modules/.cache/flexd-test/durations.json), or from scripts/test/durations.json
-// (committed, measured on the 2-core development machine) before there is one.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// Each file runs in a `node --test` process of its own, several at a time. Most of a file's time
+// is spent waiting on the runtimes, replicas, npm and CLIs it starts, not on a core, and how much
+// differs from file to file, so the number of files at a time follows the machine, measured as the
+// run goes: never fewer than twice the cores, and one more (up to four times the cores) whenever
+// the cores were idle for the last seconds. A machine busy with other work gets no more than twice
+// the cores. The longest files start first, so the run is not left waiting on one long file at its
+// end: the order comes from the durations the last full run measured
+// (node_modules/.cache/flexd-test/durations.json), or from scripts/test/durations.json (committed,
+// measured on the 2-core development machine) before there is one.
+//
+// A file's output is printed whole when it ends (files never interleave), with a line giving its
+// wall time and the CPU time it and every process it started used.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,13 +25,20 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMMITTED_DURATIONS = join(ROOT, 'scripts', 'test', 'durations.json');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'flexd-test');
 const MEASURED_DURATIONS = join(CACHE_DIR, 'durations.json');
+const REPORTER = join(ROOT, 'scripts', 'test', 'durations-reporter.mjs');
 /** A file the durations do not know yet (just added) is placed as if it took this long. */
 const UNKNOWN_FILE_MS = 30_000;
-/**
- * Files at a time. Measured on 2 cores: files spend most of their time waiting on child
- * processes, so twice the cores keeps both busy; FLEXD_TEST_CONCURRENCY overrides it.
- */
-const CONCURRENCY = Number(process.env.FLEXD_TEST_CONCURRENCY) || Math.max(2, availableParallelism() * 2);
+const CORES = availableParallelism();
+const FIXED = Number(process.env.FLEXD_TEST_CONCURRENCY) || undefined;
+/** Files at a time, whatever the machine does (FLEXD_TEST_CONCURRENCY fixes the count). */
+const MIN_FILES = FIXED ?? Math.max(2, CORES * 2);
+/** At most this many, and only while the cores have idle time to give. */
+const MAX_FILES = FIXED ?? Math.max(4, CORES * 4);
+/** The cores count as idle when at least this share of their time went unused over the last sample. */
+const IDLE_SHARE = 0.25;
+/** How often the cores are sampled, and how long a newly started file is given to show its own load first. */
+const SAMPLE_MS = 1_000;
+const SETTLE_MS = 4_000;
 /**
  * A test that hangs fails after this instead of holding CI until its own limit; the slowest
  * tests (a registry install, the 50-client swaps) take a few minutes on a loaded 2-core machine.
@@ -47,11 +61,26 @@ function readDurations(file) {
   }
 }
 
+/** A file's wall time in a durations file: a number (older files) or `{ ms, cpuMs }`. */
+const wallMs = (entry) => (typeof entry === 'number' ? entry : entry?.ms);
+
 /** Longest first, by the last measured durations (keys are paths relative to the repository). */
 function longestFirst(files) {
   const known = readDurations(MEASURED_DURATIONS) ?? readDurations(COMMITTED_DURATIONS) ?? {};
-  const ms = (f) => known[f] ?? UNKNOWN_FILE_MS;
+  const ms = (f) => wallMs(known[relative(ROOT, resolve(f))]) ?? UNKNOWN_FILE_MS;
   return [...files].sort((a, b) => ms(b) - ms(a) || a.localeCompare(b));
+}
+
+/** Busy and total time of all cores so far (Linux /proc/stat), or undefined elsewhere. */
+function coreTimes() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = fields[3] + (fields[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
 }
 
 const args = process.argv.slice(2);
@@ -59,29 +88,114 @@ const files = args.filter((a) => a.endsWith('.ts'));
 const flags = args.filter((a) => !a.endsWith('.ts'));
 const whole = files.length === 0;
 const list = whole ? longestFirst(find('test')) : files;
+const ownReporter = flags.some((f) => f.startsWith('--test-reporter'));
+const format = process.stdout.isTTY ? 'spec' : 'tap';
 
-// A whole run also records how long each file took, for the next run's order.
 mkdirSync(CACHE_DIR, { recursive: true });
-const measured = join(CACHE_DIR, `durations-${process.pid}.json`);
-const reporters = flags.some((f) => f.startsWith('--test-reporter')) || !whole ? [] : [
-  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout',
-  `--test-reporter=${join(ROOT, 'scripts', 'test', 'durations-reporter.mjs')}`, `--test-reporter-destination=${measured}`,
-];
+const scratch = join(tmpdir(), `flexd-test-run-${process.pid}`);
+mkdirSync(scratch, { recursive: true });
+
+/** Runs one file; resolves with its exit code, wall time and (from the reporter) CPU time. */
+function runFile(file, index) {
+  const measured = join(scratch, `${index}.json`);
+  const reporters = ownReporter ? [] : [
+    `--test-reporter=${format}`, '--test-reporter-destination=stdout',
+    `--test-reporter=${REPORTER}`, `--test-reporter-destination=${measured}`,
+  ];
+  const started = Date.now();
+  const child = spawn(process.execPath, [
+    '--import', 'tsx', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...reporters, ...flags, file,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => out.push(d));
+  return new Promise((done) => {
+    child.once('close', (code, signal) => {
+      const report = readDurations(measured);
+      rmSync(measured, { force: true });
+      done({ file, code: code ?? 1, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs });
+    });
+  });
+}
 
 const started = Date.now();
-const result = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${CONCURRENCY}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...reporters, ...flags, ...list,
-], { stdio: 'inherit' });
+const results = [];
+const queue = [...list];
+let running = 0;
+let lastStart = 0;
+let sample = coreTimes();
+let idleShare = 0;
+const peak = { files: 0 };
 
-if (reporters.length > 0 && existsSync(measured)) {
-  const absolute = readDurations(measured) ?? {};
-  const byFile = Object.fromEntries(Object.entries(absolute).map(([f, ms]) => [relative(ROOT, resolve(f)), Math.round(ms)]));
-  if (Object.keys(byFile).length > 0) {
-    // written whole, then renamed: a run beside this one never reads half a file
-    writeFileSync(measured, `${JSON.stringify(byFile, null, 1)}\n`);
-    renameSync(measured, MEASURED_DURATIONS);
+await new Promise((finish) => {
+  const startNext = () => {
+    const file = queue.shift();
+    if (file === undefined) return;
+    running++;
+    peak.files = Math.max(peak.files, running);
+    lastStart = Date.now();
+    void runFile(file, list.length - queue.length).then((r) => {
+      running--;
+      results.push(r);
+      process.stdout.write(r.output);
+      const cpu = r.cpuMs === undefined ? '' : `, ${(r.cpuMs / 1000).toFixed(1)} s CPU`;
+      process.stderr.write(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${relative(ROOT, resolve(r.file))}: ${(r.ms / 1000).toFixed(1)} s${cpu} (${results.length}/${list.length}, ${running} running)\n`);
+      fill();
+      if (running === 0 && queue.length === 0) finish();
+    });
+  };
+  const fill = () => {
+    while (running < MIN_FILES && queue.length > 0) startNext();
+  };
+  const timer = setInterval(() => {
+    const now = coreTimes();
+    if (now && sample && now.total > sample.total) idleShare = 1 - (now.busy - sample.busy) / (now.total - sample.total);
+    sample = now;
+    if (queue.length > 0 && running < MAX_FILES && idleShare >= IDLE_SHARE && Date.now() - lastStart >= SETTLE_MS) startNext();
+    if (queue.length === 0) clearInterval(timer);
+  }, SAMPLE_MS);
+  fill();
+  if (list.length === 0) { clearInterval(timer); finish(); }
+});
+
+// A whole run records how long each file took, for the next run's order.
+if (whole && !ownReporter) {
+  const byFile = Object.fromEntries(results.sort((a, b) => b.ms - a.ms).map((r) => [relative(ROOT, resolve(r.file)), { ms: r.ms, cpuMs: r.cpuMs }]));
+  const tmp = `${MEASURED_DURATIONS}.${process.pid}`;
+  // written whole, then renamed: a run beside this one never reads half a file
+  writeFileSync(tmp, `${JSON.stringify(byFile, null, 1)}\n`);
+  renameSync(tmp, MEASURED_DURATIONS);
+}
+rmSync(scratch, { recursive: true, force: true });
+
+const failed = results.filter((r) => r.code !== 0);
+const cpuMs = results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
+const counts = { pass: 0, fail: 0, skipped: 0 };
+for (const r of results) {
+  const own = summary(r.output.toString('utf8'));
+  counts.pass += own.pass;
+  counts.skipped += own.skipped + own.todo;
+  // A file that failed without a failed test (it crashed, or hung past its deadline) counts as one.
+  counts.fail += own.fail + own.cancelled || (r.code === 0 ? 0 : 1);
+}
+for (const r of failed) process.stderr.write(`failed: ${relative(ROOT, resolve(r.file))}${r.signal ? ` (${r.signal})` : ''}\n`);
+process.stderr.write(`npm test: ${list.length} files (${failed.length} failed), ${MIN_FILES}–${MAX_FILES} at a time (at most ${peak.files}), `
+  + `${((Date.now() - started) / 1000).toFixed(0)} s, ${(cpuMs / 1000).toFixed(0)} s CPU, load ${readLoad()}\n`);
+// The whole run's count, as the closing line (every file printed its own above).
+process.stdout.write(`tests: ${counts.pass} passed, ${counts.fail} failed, ${counts.skipped} skipped\n`);
+process.exit(failed.length > 0 || results.length !== list.length ? 1 : 0);
+
+/** The counts a file's reporter printed last (tap: `# pass 3`, spec: `ℹ pass 3`); zeros when there are none. */
+function summary(output) {
+  const counts = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+  for (const m of output.matchAll(/^(?:#|ℹ) (pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
+  return counts;
+}
+
+function readLoad() {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '?';
   }
 }
-rmSync(measured, { force: true });
-console.error(`npm test: ${list.length} files, ${CONCURRENCY} at a time, ${((Date.now() - started) / 1000).toFixed(0)} s`);
-process.exit(result.status ?? 1);

@@ -126,7 +126,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log, announce });
   const cluster: Cluster = pgCluster ?? singleNode(nodeName, FLEXD_VERSION, supervisor);
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName, follow: (id) => pgCluster?.follow(id) });
   const metrics = new Metrics({
     store, directory, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
     status: async (id) => { const env = await store.services.getEnvironment(id); return env ? String((await environmentStatus(context, env)).status) : 'NEW'; },
@@ -137,6 +137,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
   await deployer.restoreAll();
   await pgCluster?.start(supervisor, deployer);
+  // On PostgreSQL: retake jobs whose node stopped running them (docs/scale-out.md, "Jobs").
+  deployer.jobs.startClaiming();
   await directory.current();
   const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
@@ -217,6 +219,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
       for (const res of inFlight) answerShuttingDown(res);
       server.closeAllConnections?.();
+      // On PostgreSQL the jobs this node still holds are given up, for another node to retake at once.
+      if ((await deployer.jobs.release()).length > 0) await store.jobs.hint().catch(() => {});
       await supervisor.close();
       // A deploy still running fails at its activation now that the supervisor is closed: let it
       // record that before the database closes (bounded: an npm install may still be running).

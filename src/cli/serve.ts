@@ -17,6 +17,7 @@ const FLAGS = {
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
+  'job-lease-ms': { type: 'string' }, 'job-poll-ms': { type: 'string' }, 'job-max-attempts': { type: 'string' },
   'trust-proxy': { type: 'boolean' }, 'uid-range-start': { type: 'string' }, 'uid-range-size': { type: 'string' },
   'spare-replica': { type: 'string' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },

@@ -33,6 +33,12 @@ export class PostgresClient implements SqlClient {
     } catch (err) {
       throw databaseUnavailable(err) ?? err;
     }
+    // While a connection is checked out the pool listens for none of its errors: a server that
+    // goes away mid-transaction would emit one nobody hears, and Node would end flexd for it.
+    // The query waiting on it fails with the same error, which is how the caller learns of it.
+    let broken = false;
+    const lost = () => { broken = true; };
+    connection.on('error', lost);
     try {
       await connection.query('BEGIN').catch((err: unknown) => { throw databaseUnavailable(err) ?? err; });
       const result = await work(new PostgresClient(this.pool, connection));
@@ -40,9 +46,10 @@ export class PostgresClient implements SqlClient {
       return result;
     } catch (err) {
       await connection.query('ROLLBACK').catch(() => {});
-      throw err;
+      throw databaseUnavailable(err) ?? err;
     } finally {
-      connection.release();
+      connection.removeListener('error', lost);
+      connection.release(broken); // a broken connection is closed, not pooled again
     }
   }
 

@@ -36,6 +36,8 @@ export async function openPostgresStore(url: string, node = ''): Promise<Store &
 
 async function migrate(pool: pg.Pool): Promise<void> {
   const connection = await pool.connect();
+  let broken = false; // heard here so Node does not end flexd for it; the waiting query fails with it
+  connection.on('error', () => { broken = true; });
   try {
     await connection.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
@@ -61,6 +63,6 @@ async function migrate(pool: pg.Pool): Promise<void> {
       await connection.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
     }
   } finally {
-    connection.release();
+    connection.release(broken);
   }
 }

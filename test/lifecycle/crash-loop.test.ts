@@ -2,13 +2,15 @@
  * RELIABILITY.md F9: a version that starts, reports ready, and crashes soon after, again and
  * again. Each restart waits longer than the one before; past the crash budget the environment
  * is suspended (503 with Retry-After, status ERROR, no replica left running, no more restarts)
- * until a recycle or a deploy brings it back.
+ * until a recycle or a deploy brings it back. The suspension is one line of the server log, in
+ * JSON and in text.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack } from '../helpers/cleanup.ts';
+import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, logLines, PROMPT_MS, signal, startRuntime, whoami, type Harness } from './helpers.ts';
@@ -25,11 +27,12 @@ describe('a version that crashes soon after it is ready', () => {
   let h: Harness;
   let marker: string;
   let base: string;
+  const serverLog = serverLogRecorder();
 
   before(async () => {
     h = await startRuntime(suite, {
       crashBudget: CRASH_BUDGET, crashWindowMs: 60_000, restartBackoffBaseMs: BACKOFF_BASE_MS, restartBackoffMaxMs: 10_000,
-      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      retryAfterSeconds: RETRY_AFTER_SECONDS, logger: serverLog.logger,
     });
     const markerDir = await tempDir(suite, 'flexd-crash-marker-');
     // Replicas of a root flexd run as an unprivileged account: it must see the marker.
@@ -59,7 +62,7 @@ describe('a version that crashes soon after it is ready', () => {
     assert.equal(pool.replicaCount, 0, 'no replica runs while suspended, and the requests started none');
   }
 
-  test('F9: each restart waits longer than the one before, and past the crash budget the environment answers 503 with Retry-After and stays stopped', async () => {
+  test('F9: each restart waits longer than the one before, and past the crash budget the environment answers 503 with Retry-After, stays stopped and says so in the server log', async () => {
     writeFileSync(marker, '');
     await deployFixture(h, suite, 'crashes-after-ready', '1.0.0', { ...target, env: { CRASH_MARKER: marker } });
     await assertSuspended('after the crash loop');
@@ -68,6 +71,8 @@ describe('a version that crashes soon after it is ready', () => {
     assert.equal(delays[0], 0, 'the first restart is immediate');
     for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `restart ${i + 1} waits longer than restart ${i}: ${delays}`);
     assert.ok((await logLines(h, target.service, target.environment)).some((l) => /environment suspended: more than 4 crashes/.test(l.message)));
+    const suspended = await serverLogLine(serverLog, 'environment suspended', { service: target.service, environment: target.environment, level: 'error' });
+    assert.match(suspended.reason, new RegExp(`more than ${CRASH_BUDGET} crashes`));
   });
 
   test('F9: a recycle restarts a suspended environment once its cause is gone', async () => {

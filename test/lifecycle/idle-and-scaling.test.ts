@@ -6,12 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, keepAliveAgent, logLines, signal, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
-test('an environment idle past idleTimeoutMs has no replica process left, and the next request is answered by a cold start with a log line giving its duration', async (t) => {
+test('an environment idle past idleTimeoutMs has no replica process left (one server log line says so), and the next request is answered by a cold start with a log line giving its duration', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { idleTimeoutMs: 500, memoryCheckIntervalMs: 50 });
+  const serverLog = serverLogRecorder();
+  const h = await startRuntime(cleanup, { idleTimeoutMs: 500, memoryCheckIntervalMs: 50, logger: serverLog.logger });
   const target = { service: 'sleepy', environment: 'Development' };
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
   const base = h.base(target.service, target.environment);
@@ -21,6 +23,8 @@ test('an environment idle past idleTimeoutMs has no replica process left, and th
   await waitFor('the pool to drop to zero replicas', () => pool.replicaCount === 0);
   await waitForProcessGone(pid, 'the idle replica');
   await waitForLog(h, target.service, target.environment, /idle for \d+ ms: stopping 1 replica/);
+  const idle = await serverLogLine(serverLog, 'environment idle: replicas stopped', { ...target, replicas: 1 });
+  assert.ok(idle.idleMs >= 500, `idle for ${idle.idleMs} ms`);
 
   const cold = await withDeadline('the cold start answer', callFunction(base, 'whoami'), 15_000);
   assert.equal(cold.status, 200, cold.text);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, PROMPT_MS, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
@@ -37,9 +38,10 @@ test('F4: a handler that exhausts the JS heap gets a 502 saying the replica ran 
   assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other, 'the other environment kept its replica');
 });
 
-test('F5: a handler growing Buffers past the cap is killed by the memory watchdog well before the request timeout, with a log line saying why; the replica is replaced', async (t) => {
+test('F5: a handler growing Buffers past the cap is killed by the memory watchdog well before the request timeout, with a log line and a server log line saying why; the replica is replaced', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { memoryLimitMb: MEMORY_LIMIT_MB, memoryCheckIntervalMs: 100 });
+  const serverLog = serverLogRecorder();
+  const h = await startRuntime(cleanup, { memoryLimitMb: MEMORY_LIMIT_MB, memoryCheckIntervalMs: 100, logger: serverLog.logger });
   const target = hog('buffer-hog');
   await deployFixture(h, cleanup, 'buffer-hog', '1.0.0', target);
   await deployFixture(h, cleanup, 'versioned', '1.0.0', bystander);
@@ -53,6 +55,9 @@ test('F5: a handler growing Buffers past the cap is killed by the memory watchdo
   assert.match(`${res.json?.description} ${res.json?.debug}`, new RegExp(`memory cap of ${MEMORY_LIMIT_MB} MB`));
   await waitForProcessGone(pid, 'the replica over the cap');
   await waitForLog(h, target.service, target.environment, new RegExp(`over the memory cap of ${MEMORY_LIMIT_MB} MB`));
+  // Restarted at once, or (after a stall the machine caused) only when the next request comes.
+  const memory = await serverLogLine(serverLog, ['replica exited; restarting', 'replica exited'], { ...target, reason: 'memory', level: 'warn' });
+  assert.match(memory.detail, new RegExp(`memory cap of ${MEMORY_LIMIT_MB} MB`));
 
   await waitFor('a ready replacement', () => h.pool(target.service, target.environment).describe().some((r) => r.state === 'ready' && r.pid !== pid));
   assert.notEqual((await whoami(base, 'whoami after the replacement')).pid, pid);

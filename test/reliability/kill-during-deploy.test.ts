@@ -5,6 +5,9 @@
  * flexd on the same data dir in-process, and checks what survived. A version the killed deploy
  * did not finish is deployed again by the next round: it must still be deployable.
  *
+ * One round per step a kill is anchored to, in order, so every phase of a deploy is hit in
+ * every run; how long after the step the kill lands is what the seed chooses.
+ *
  * Repeat a failing run with its seed: FLEXD_F1_SEED=<seed> node scripts/test.mjs test/reliability/kill-during-deploy.test.ts
  */
 import assert from 'node:assert/strict';
@@ -20,7 +23,6 @@ import {
 import { buildDirs, seededRandom } from './helpers.ts';
 
 const SEED = Number(process.env.FLEXD_F1_SEED ?? 0xf1);
-const ROUNDS = 6;
 const VICTIM = join(REPO_DIR, 'test', 'reliability', 'deploying-runtime.ts');
 /** tsx compiles flexd, then the active version is restored: allow for a loaded box. */
 const VICTIM_READY_TIMEOUT_MS = 30_000;
@@ -35,6 +37,7 @@ const ORPHAN_GRACE_MS = 2_000;
  */
 const ANCHORS = [/^deploying /, /^progress BUILDING Dependencies already installed/, /^progress DEPLOYING /, /^progress COMPLETED /] as const;
 const KILL_SPREAD_MS = 400;
+const ROUNDS = ANCHORS.length;
 const target = { service: 'phoenix', environment: 'Production' };
 
 interface Victim {
@@ -84,7 +87,7 @@ function startVictim(cleanup: CleanupContext, dataDir: string, projectDir: strin
   };
 }
 
-test(`F1: kill -9 at seeded random points of a deploy (seed ${SEED}, ${ROUNDS} rounds) leaves an intact database, the old or the new version whole and serving, unfinished jobs in ERROR, no acknowledged deploy lost and no process behind`, async (t) => {
+test(`F1: kill -9 at a seeded random time after each step of a deploy (seed ${SEED}, ${ROUNDS} rounds) leaves an intact database, the old or the new version whole and serving, unfinished jobs in ERROR, no acknowledged deploy lost and no process behind`, async (t) => {
   const suite = cleanupStack(t);
   const random = seededRandom(SEED);
   const dataDir = await tempDir(suite, 'flexd-f1-');
@@ -107,7 +110,7 @@ test(`F1: kill -9 at seeded random points of a deploy (seed ${SEED}, ${ROUNDS} r
     const cleanup = new CleanupStack();
     try {
       const version = `${next}.0.0`;
-      const anchor = ANCHORS[Math.floor(random() * ANCHORS.length)]!;
+      const anchor = ANCHORS[round - 1]!;
       const delayMs = Math.floor(random() * KILL_SPREAD_MS);
       const victim = startVictim(cleanup, dataDir, fixtureCopy(cleanup, 'versioned', version), version);
       await withDeadline(`round ${round}: the runtime process to restore and start deploying`, victim.line(/^deploying /), VICTIM_READY_TIMEOUT_MS);

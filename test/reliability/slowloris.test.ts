@@ -23,9 +23,14 @@ const SLACK_MS = 1_500;
 /**
  * What a normal client may wait at the 99th percentile while the slow sockets hang on and are
  * cut: measured 50 ms alone, up to 300 ms with other test files busy on the same 2 cores.
- * Slowloris doing harm shows as seconds and failed requests.
+ * Slowloris doing harm shows as seconds and failed requests. On a machine so loaded that the
+ * same clients' p99 without any slow socket is already high, the bound is that p99 times
+ * BASELINE_FACTOR (CI saw 1.4 s at load 35).
  */
 const P99_BOUND_MS = 1_000;
+const BASELINE_FACTOR = 3;
+/** Requests the clients make with no slow socket, to measure that p99 first. */
+const BASELINE_REQUESTS = 300;
 const CLIENTS = 8;
 const target = { service: 'patient', environment: 'Production' };
 
@@ -37,6 +42,14 @@ test('L4: 500 slowloris sockets are closed at the header timeout with a 408, whi
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
   const base = h.base(target.service, target.environment);
   const { hostname, port } = new URL(h.rt.url);
+  const agent = keepAliveAgent(cleanup, CLIENTS);
+
+  // The same clients first without any slow socket: what this machine gives them right now.
+  const baseline = hammer(base, CLIENTS, agent);
+  await waitFor('the baseline requests', () => (baseline.records.length >= BASELINE_REQUESTS ? true : undefined), { timeoutMs: 60_000 });
+  await baseline.stop();
+  const baselineP99 = percentile(baseline.records.map((r) => r.endedAt - r.startedAt), 99);
+  const p99Bound = Math.max(P99_BOUND_MS, BASELINE_FACTOR * baselineP99);
 
   const slow: Slow[] = [];
   const connected = Array.from({ length: SLOW_SOCKETS }, (_, i) => new Promise<void>((resolve, reject) => {
@@ -61,7 +74,7 @@ test('L4: 500 slowloris sockets are closed at the header timeout with a 408, whi
   }, DRIP_MS);
   cleanup.after(() => clearInterval(drip));
 
-  const load = hammer(base, CLIENTS, keepAliveAgent(cleanup, CLIENTS));
+  const load = hammer(base, CLIENTS, agent);
   cleanup.after(() => load.stop());
   const deadline = HEADERS_TIMEOUT_MS + SWEEP_MS + SLACK_MS;
   await waitFor('every slow socket to be closed by flexd', () => slow.every((s) => s.closedAt !== undefined), { timeoutMs: deadline + 1_000 });
@@ -80,8 +93,8 @@ test('L4: 500 slowloris sockets are closed at the header timeout with a 408, whi
   assert.deepEqual(failed.slice(0, 5), [], `${failed.length} of ${load.records.length} normal requests failed`);
   const latencies = load.records.map((r) => r.endedAt - r.startedAt);
   const p99 = percentile(latencies, 99);
-  assert.ok(p99 < P99_BOUND_MS, `normal clients' p99 ${p99} ms stays under ${P99_BOUND_MS} ms`);
+  assert.ok(p99 < p99Bound, `normal clients' p99 ${p99} ms stays under ${p99Bound} ms (without slow sockets: ${baselineP99} ms)`);
   assert.equal((await whoami(base, 'whoami after the slow sockets are gone')).version, '1.0.0');
   t.diagnostic(`slow sockets closed after ${Math.min(...lifetimes)}–${Math.max(...lifetimes)} ms (headersTimeoutMs ${HEADERS_TIMEOUT_MS}); `
-    + `${load.records.length} normal requests meanwhile, p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms`);
+    + `${load.records.length} normal requests meanwhile, p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms; p99 without them ${baselineP99} ms`);
 });

@@ -22,6 +22,8 @@ const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 const WALKER = fileURLToPath(new URL('../fixtures/security/walker/', import.meta.url));
 const SECRET_TEXT = 'outside-the-project';
+/** `flexd serve` from source as an account with no tsx cache of its own: every module compiled afresh (a minute on a 2-core machine at load 35). */
+const NOBODY_START_MS = 90_000;
 
 /** A copy of the walker shipping links that lead out of it, its dependencies resolving from the repo. */
 async function walkerWithLinks(cleanup: CleanupStack): Promise<string> {
@@ -99,7 +101,7 @@ test('without root the permission model and the link-free artifact are the walls
       if (m) resolve(m[1]!);
     });
     void exited.then(() => reject(new Error(`flexd exited:\n${output}`)));
-  }), 30_000);
+  }), NOBODY_START_MS);
   const targets = [secret, join(dataDir, 'flexd.db')];
   const res = await callFunction(`${url}/flex/walker/Development`, 'walk', { body: { targets } }, { timeoutMs: 20_000 });
   assert.equal(res.status, 200, res.text);
