@@ -157,7 +157,7 @@ export class JobStore {
         await tx.run('DELETE FROM job_uploads WHERE job_id = ?', [r.id]);
         return { job: toJob({ ...r, status: 'ERROR', progress: r.progress + reason }), gaveUp: true };
       }
-      const note = `Retaken by node "${this.node}" (attempt ${Number(r.attempt) + 1}): ${previous}'s lease ran out; starting again from the upload`;
+      const note = `Retaken by node "${this.node}" (attempt ${Number(r.attempt) + 1}): ${previous} stopped running it (its lease ran out, or it gave the job up); starting again from the start`;
       await tx.run(`UPDATE jobs SET node = ?, attempt = attempt + 1, lease_until = ${tx.dialect.leaseIn}, status = 'QUEUED', progress = ?, updated_at = ? WHERE id = ?`,
         [this.node || null, leaseMs, note, nowIso(), r.id]);
       return { job: toJob({ ...r, node: this.node || null, attempt: Number(r.attempt) + 1, status: 'QUEUED', progress: note }), gaveUp: false };

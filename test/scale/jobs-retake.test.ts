@@ -86,7 +86,7 @@ test('the node running a build is killed (SIGKILL) mid-install: another node ret
 
   const done = await finished(b.url, token, jobId);
   assert.equal(done.node, 'b', 'GET /v4/jobs/:id names the node that ran it: the retaker');
-  assert.match(done.progress, /Retaken by node "b" \(attempt 2\): node "a"'s lease ran out/);
+  assert.match(done.progress, /Retaken by node "b" \(attempt 2\): node "a" stopped running it/);
   assert.match(done.progress, /Deployed version 1\.0\.0/);
   assert.deepEqual(await echo(b.url, SERVICE, ENVIRONMENT), { status: 200, KEY: null, version: '1.0.0' });
   const row = (await db.query('SELECT attempt, node, status FROM jobs WHERE id = $1', [jobId])).rows[0];
@@ -147,4 +147,30 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
   // And A serves what the database says: B's version.
   await waitFor('A to serve 2.0.0', async () => ((await echo(a.url, SERVICE, ENVIRONMENT)).version === '2.0.0' ? true : undefined), { timeoutMs: 60_000 });
   assert.deepEqual(await echo(b.url, SERVICE, ENVIRONMENT), { status: 200, KEY: null, version: '2.0.0' });
+});
+
+test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
+  const cleanup = cleanupStack(t);
+  const url = await postgres.createDatabase();
+  const slow = ['--job-lease-ms', '600000', '--job-poll-ms', '600000'];
+  const a = await startNode(cleanup, { database: url, name: 'a', args: slow });
+  const b = await startNode(cleanup, { database: url, name: 'b', args: slow });
+  const token = await logIn(a.url);
+  const target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
+  const gate = await makeGate(cleanup);
+  const jobId = await uploadDeploy(a.url, token, target, await echoArchive(cleanup, '3.0.0', { scripts: gate.scripts }, gate.files), '3.0.0');
+  await waitFor('A\'s build to reach the preinstall script', async () => (await gate.started()) >= 1, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+
+  const stopping = a.stop();
+  const retaken = await waitFor('B to take the job A gave up', async () => {
+    const j = await job(b.url, token, jobId);
+    return j.node === 'b' ? j : undefined;
+  }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 100 });
+  assert.match(retaken.progress, /Retaken by node "b" \(attempt 2\)/);
+  await stopping;
+  await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+  await gate.open();
+  const done = await finished(b.url, token, jobId);
+  assert.equal(done.node, 'b');
+  assert.deepEqual(await echo(b.url, SERVICE, ENVIRONMENT), { status: 200, KEY: null, version: '3.0.0' });
 });

@@ -192,6 +192,9 @@ for (const [engine, open] of Object.entries(engines)) {
       assert.deepEqual(await store.jobs.renew([second], 60_000), [second], 'a finished job holds no lease');
       assert.equal(await store.jobs.claim(0, 3), undefined, 'a finished job is never claimed');
       assert.equal((await store.versions.ofJob(job.id))?.id, version.id);
+      const failing = await store.jobs.create({ type: 'deployService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null, upload, leaseMs: 60_000 });
+      assert.equal(await store.jobs.finish({ jobId: failing.id, attempt: 1 }, 'ERROR', 'InvalidProject: no package.json'), true);
+      assert.equal(await store.jobs.upload(failing.id), undefined, 'a failed job\'s upload goes too');
 
       // A job whose nodes died running it again and again ends in ERROR instead of a third retake.
       const doomed = await store.jobs.create({ type: 'recycleService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null, upload, leaseMs: 0 });
