@@ -170,6 +170,12 @@ export const DEFAULTS = {
   runtimesDir: '',
   /** the npm registry Node releases come from; '' = npm's configured registry (npm_config_registry), else the public one */
   runtimeRegistry: '',
+  /**
+   * A Node release from the registry nothing has used for this long is removed (runtimes/sweep.ts):
+   * an older patch once every replica moved on, a major no environment runs any more. Checked every
+   * quarter of it (at most hourly). 0 = never removed
+   */
+  unusedRuntimeGraceMs: 24 * 60 * 60_000,
 } as const;
 
 export type Settings = {
