@@ -147,6 +147,16 @@ export const DEFAULTS = {
   /** a node whose last heartbeat is older than this is not live (`GET /v4/nodes`); its name is free again */
   nodeLiveWindowMs: 15_000,
   /**
+   * How long a node's claim on a job holds without being renewed (every third of it, while the job
+   * runs). A node that dies loses its jobs this long after its last renewal; another live node
+   * then retakes them from the start (docs/scale-out.md, "Jobs").
+   */
+  jobLeaseMs: 15_000,
+  /** how often a node looks for jobs whose lease ran out (a hint from a node that gives jobs up wakes it sooner) */
+  jobPollMs: 5_000,
+  /** a job claimed this many times (its nodes died running it each time) is not retaken again: it ends in ERROR */
+  jobMaxAttempts: 3,
+  /**
    * The runtime of an environment that chose none (`node22`, `flex-runtime-node22`); '' = the
    * major flexd itself runs on, which needs no download (docs/runtimes.md).
    */
@@ -160,6 +170,12 @@ export const DEFAULTS = {
   runtimesDir: '',
   /** the npm registry Node releases come from; '' = npm's configured registry (npm_config_registry), else the public one */
   runtimeRegistry: '',
+  /**
+   * A Node release from the registry nothing has used for this long is removed (runtimes/sweep.ts):
+   * an older patch once every replica moved on, a major no environment runs any more. Checked every
+   * quarter of it (at most hourly). 0 = never removed
+   */
+  unusedRuntimeGraceMs: 24 * 60 * 60_000,
 } as const;
 
 export type Settings = {

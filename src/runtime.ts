@@ -126,7 +126,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const supervisor = new Supervisor({ dataDir, settings, store, logs, events, log, announce });
   const cluster: Cluster = pgCluster ?? singleNode(nodeName, FLEXD_VERSION, supervisor);
   log.info({ dataDir, ...(runsAsRoot() ? { uidRange: `${settings.uidRangeStart}-${settings.uidRangeStart + settings.uidRangeSize - 1}` } : {}) }, `replica isolation: ${supervisor.describeIsolation()}`);
-  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName });
+  const deployer = new Deployer({ store, supervisor, settings, dataDir, runtimes: catalog, events, log, announce, nodeName, follow: (id) => pgCluster?.follow(id) });
   const metrics = new Metrics({
     store, directory, supervisor, events, scrapeToken: metricsToken, version: FLEXD_VERSION,
     status: async (id) => { const env = await store.services.getEnvironment(id); return env ? String((await environmentStatus(context, env)).status) : 'NEW'; },
@@ -137,6 +137,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
   await deployer.restoreAll();
   await pgCluster?.start(supervisor, deployer);
+  // On PostgreSQL: retake jobs whose node stopped running them (docs/scale-out.md, "Jobs").
+  deployer.jobs.startClaiming();
   await directory.current();
   const environments = (await store.services.listEnvironments()).filter((e) => e.activeVersionId);
   for (const env of environments.filter((e) => !supervisor.pool(e.id))) {
@@ -195,12 +197,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     environmentsRestored: environments.filter((e) => supervisor.pool(e.id)).length,
   }, 'flexd started');
 
+  const releaseSweep = sweepReleasesEvery(context);
+
   let closing: Promise<void> | undefined;
   const watches: OpenWatches = new Set();
   const calls = embeddingCalls(context, () => closing !== undefined, watches);
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const stopping = Date.now();
+      releaseSweep.stop();
       await Promise.all([...watches].map((w) => w.close()));
       log.info({ inFlight: inFlight.size }, 'flexd stopping: draining requests, stopping replicas');
       server.close();
@@ -214,6 +219,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
       for (const res of inFlight) answerShuttingDown(res);
       server.closeAllConnections?.();
+      // On PostgreSQL the jobs this node still holds are given up, for another node to retake at once.
+      if ((await deployer.jobs.release()).length > 0) await store.jobs.hint().catch(() => {});
       await supervisor.close();
       // A deploy still running fails at its activation now that the supervisor is closed: let it
       // record that before the database closes (bounded: an npm install may still be running).
@@ -248,4 +255,56 @@ function answerShuttingDown(res: ServerResponse): void {
   const text = JSON.stringify({ error: 'ServiceUnavailable', description: 'flexd is shutting down; the request did not finish within the stop grace.', debug: '' });
   res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Retry-After': '1', Connection: 'close' });
   res.end(text);
+}
+
+/** Longest pause between two sweeps of unused Node releases, and before the first. */
+const RELEASE_SWEEP_MAX_INTERVAL_MS = 60 * 60_000;
+const RELEASE_SWEEP_FIRST_MS = 60_000;
+
+/**
+ * Removes Node releases nothing used for `unusedRuntimeGraceMs` (runtimes/sweep.ts), checked every
+ * quarter of the grace (at most hourly). Kept: the newest release of each major this flexd's
+ * environments run, those its pools run on, and any a process on the host runs.
+ */
+function sweepReleasesEvery(ctx: RuntimeContext): { stop(): void } {
+  const graceMs = ctx.settings.unusedRuntimeGraceMs;
+  if (graceMs <= 0) return { stop: () => {} };
+  let sweeping = false;
+  const sweep = async () => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      const removed = await ctx.runtimes.sweepUnused({
+        graceMs,
+        // Each environment's runtime, and the one a job under way moves it to (recorded only once it serves).
+        majors: async () => (await Promise.all((await ctx.store.services.listEnvironments()).map(async (env) => {
+          const moving = (await ctx.store.jobs.running(env.id))?.params.runtime;
+          return [env.runtime, typeof moving === 'string' ? moving : undefined].flatMap((runtime) => {
+            try {
+              const major = ctx.runtimes.majorFor(ctx.runtimes.nameFor(runtime));
+              return major === undefined ? [] : [major];
+            } catch {
+              return []; // a name this flexd no longer knows
+            }
+          });
+        }))).flat(),
+        running: () => ctx.supervisor.pools().flatMap(({ pool }) => (pool.node ? [pool.node.nodePath] : [])),
+      });
+      if (removed.length > 0) ctx.log.info({ versions: removed, graceMs }, 'removed unused Node releases');
+    } catch (err) {
+      ctx.log.warn({ error: (err as Error).message }, 'could not remove unused Node releases');
+    } finally {
+      sweeping = false;
+    }
+  };
+  const intervalMs = Math.max(250, Math.min(RELEASE_SWEEP_MAX_INTERVAL_MS, Math.floor(graceMs / 4)));
+  // The first soon after the start (a flexd restarted often still sweeps), then every interval.
+  const timers: { current?: NodeJS.Timeout } = {};
+  timers.current = setTimeout(() => {
+    void sweep();
+    timers.current = setInterval(() => void sweep(), intervalMs);
+    timers.current.unref();
+  }, Math.min(intervalMs, RELEASE_SWEEP_FIRST_MS));
+  timers.current.unref();
+  return { stop: () => clearTimeout(timers.current) };
 }

@@ -5,7 +5,7 @@
  * spares on, a booted spare), sends one request and reads the answering replica's CPU (user + sys
  * from /proc) at the answer, less what it had spent before the request (a spare's boot).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRuntime } from '../../src/runtime.ts';
@@ -24,12 +24,14 @@ try {
   const wall: number[] = [];
   const cpu: number[] = [];
   const loads: number[] = [];
+  const spareKb: number[] = [];
   for (let i = 0; i < count; i++) {
     await until('zero replicas', () => pool.replicaCount === 0, 20_000);
     await until('a booted spare (spares on)', () => ['booted', 'off'].includes(pool.spareState.state), 20_000);
     await sleep(100);
     const spare = pool.spareState.pid;
     const before = spare === undefined ? 0 : cpuMsOf(spare);
+    if (spare !== undefined) spareKb.push(privateKb(spare));
     loads.push(loadAverage());
     const t0 = performance.now();
     const res = await fetch(`${rt.url}/flex/cold/Development${PING.path}`, { method: PING.method, headers: PING.headers, body: PING.body });
@@ -40,8 +42,15 @@ try {
     if (res.status !== 200) throw new Error(`answered ${res.status}`);
   }
   const f = (xs: number[]) => `median ${median(xs).toFixed(0)} (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
-  console.log(`${JSON.stringify(settings)}: wall ${f(wall)} ms; replica CPU after the request ${f(cpu)} ms; load ${median(loads).toFixed(2)}`);
+  console.log(`${JSON.stringify(settings)}: wall ${f(wall)} ms; replica CPU after the request ${f(cpu)} ms; load ${median(loads).toFixed(2)}`
+    + (spareKb.length > 0 ? `; a booted spare's private memory ${f(spareKb.map((kb) => kb / 1024))} MiB` : ''));
 } finally {
   await rt.close();
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Private_Clean + Private_Dirty of a process, in kB (its own memory; Node's code is shared through the page cache). */
+function privateKb(pid: number): number {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return [...rollup.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
 }

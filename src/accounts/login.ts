@@ -20,8 +20,10 @@ export class Logins {
 
   constructor(private readonly ctx: RuntimeContext) {
     const { settings } = ctx;
-    this.#byAccountAtAddress = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs });
-    this.#byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs });
+    // In the database: every node counts the same failures (store/login-throttle.ts).
+    const state = ctx.store.loginThrottle;
+    this.#byAccountAtAddress = new LoginThrottle({ limit: settings.loginFailuresPerAccount, windowMs: settings.loginThrottleWindowMs, scope: 'account-at-address', state });
+    this.#byAddress = new LoginThrottle({ limit: settings.loginFailuresPerAddress, windowMs: settings.loginThrottleWindowMs, scope: 'address', state });
   }
 
   /** A new session token for `email`/`password`, or 401 `InvalidCredentials`, or 429 `TooManyLoginAttempts`. */
@@ -29,7 +31,7 @@ export class Logins {
     const { accounts } = this.ctx.store;
     const accountKey = `${email.trim().toLowerCase()}\0${address}`;
     const now = Date.now();
-    const waitMs = Math.max(this.#byAccountAtAddress.retryAfterMs(accountKey, now), this.#byAddress.retryAfterMs(address, now));
+    const waitMs = Math.max(await this.#byAccountAtAddress.retryAfterMs(accountKey, now), await this.#byAddress.retryAfterMs(address, now));
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
       throw new FlexdError('TooManyLoginAttempts', `Too many failed logins. Try again in ${seconds} s.`, { status: 429, retryAfterSeconds: seconds });
@@ -38,11 +40,11 @@ export class Logins {
     // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
     const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
     if (!user || !ok) {
-      this.#byAccountAtAddress.fail(accountKey, Date.now());
-      this.#byAddress.fail(address, Date.now());
+      await this.#byAccountAtAddress.fail(accountKey, Date.now());
+      await this.#byAddress.fail(address, Date.now());
       throw new FlexdError('InvalidCredentials', 'Invalid e-mail and/or password.', { status: 401 });
     }
-    this.#byAccountAtAddress.reset(accountKey);
+    await this.#byAccountAtAddress.reset(accountKey);
     await accounts.deleteExpiredSessions(now);
     const token = newSessionToken();
     await accounts.createSession(sessionTokenHash(token), user.id, now + this.ctx.settings.sessionTtlMs, this.ctx.settings.maxSessionsPerUser);

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import type { LoginThrottleStore } from '../store/login-throttle.ts';
+
 /**
  * Failed logins per key (an account at a client address, a client address) with growing delays
  * (docs/security.md, "An unauthenticated client"). A key may fail `limit` times freely; after
@@ -5,27 +8,27 @@
  * A key whose last failure is older than `windowMs` starts over. Nothing here ever refuses a key
  * that has not failed itself, so one address can never lock an account out for another.
  *
- * Kept in memory: a restart forgets them, which costs a guesser a restart of flexd — not
- * something an attacker on the network can cause. Only failures are recorded, so the table holds
- * at most the keys that failed within the window (swept on use); every failure costs the
- * guesser a password hash first, which bounds how fast it grows.
+ * The counts live in the database (store/login-throttle.ts): every node of one PostgreSQL sees
+ * the failures made through the others, and a restart forgets nothing. Keys are stored as
+ * hashes (no e-mail or address in the table). Only failures are recorded, so the table holds at
+ * most the keys that failed within the window (swept on use); every failure costs the guesser a
+ * password hash first, which bounds how fast it grows.
  *
  * @example
- *   const t = new LoginThrottle({ limit: 10, windowMs: 900_000 });
- *   t.retryAfterMs('a@b.c 127.0.0.2', now)   // 0 while allowed, else how long until it may try
- *   t.fail('a@b.c 127.0.0.2', now); t.reset('a@b.c 127.0.0.2');
+ *   const t = new LoginThrottle({ limit: 10, windowMs: 900_000, scope: 'account', state: store.loginThrottle });
+ *   await t.retryAfterMs('a@b.c 127.0.0.2', now)   // 0 while allowed, else how long until it may try
+ *   await t.fail('a@b.c 127.0.0.2', now); await t.reset('a@b.c 127.0.0.2');
  */
 export class LoginThrottle {
-  readonly #failures = new Map<string, { count: number; last: number }>();
   #lastSweep = 0;
 
-  constructor(private readonly o: { limit: number; windowMs: number }) {}
+  constructor(private readonly o: { limit: number; windowMs: number; scope: string; state: LoginThrottleStore }) {}
 
   /** 0 when `key` may try now; otherwise the milliseconds until it may. */
-  retryAfterMs(key: string, now: number): number {
-    const entry = this.#current(key, now);
-    if (!entry || entry.count < this.o.limit) return 0;
-    return Math.max(0, entry.last + this.delayMs(entry.count) - now);
+  async retryAfterMs(key: string, now: number): Promise<number> {
+    const entry = await this.o.state.get(this.o.scope, hashed(key));
+    if (!entry || now - entry.lastAt > this.o.windowMs || entry.failures < this.o.limit) return 0;
+    return Math.max(0, entry.lastAt + this.delayMs(entry.failures) - now);
   }
 
   /** How long a key waits after its `count`-th failure (count ≥ limit): doubling from 1 s, at most the window. */
@@ -33,33 +36,26 @@ export class LoginThrottle {
     return Math.min(this.o.windowMs, FIRST_DELAY_MS * 2 ** Math.min(30, count - this.o.limit));
   }
 
-  fail(key: string, now: number): void {
-    this.#sweep(now);
-    const entry = this.#current(key, now) ?? { count: 0, last: now };
-    entry.count++;
-    entry.last = now;
-    this.#failures.set(key, entry);
+  async fail(key: string, now: number): Promise<void> {
+    await this.#sweep(now);
+    await this.o.state.fail(this.o.scope, hashed(key), now, this.o.windowMs);
   }
 
-  reset(key: string): void {
-    this.#failures.delete(key);
+  async reset(key: string): Promise<void> {
+    await this.o.state.reset(this.o.scope, hashed(key));
   }
 
-  #current(key: string, now: number): { count: number; last: number } | undefined {
-    const entry = this.#failures.get(key);
-    if (entry && now - entry.last > this.o.windowMs) {
-      this.#failures.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
-
-  /** Drops keys whose last failure aged out, at most once per window. */
-  #sweep(now: number): void {
+  /** Drops keys whose last failure aged out, at most once per window (per node). */
+  async #sweep(now: number): Promise<void> {
     if (now - this.#lastSweep < this.o.windowMs) return;
     this.#lastSweep = now;
-    for (const key of [...this.#failures.keys()]) this.#current(key, now);
+    await this.o.state.sweep(now - this.o.windowMs);
   }
+}
+
+/** A key as stored: its SHA-256 (keys hold an e-mail, an address and a NUL, none of which the table needs to see). */
+function hashed(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
 }
 
 /** The first wait past the free failures; each further failure doubles it. */

@@ -25,20 +25,20 @@ export async function bootstrapAdmin(ctx: RuntimeContext, o: BootstrapOptions): 
   const { accounts } = ctx.store;
   const email = o.email?.trim() || DEFAULT_ADMIN_EMAIL;
   const given = o.password !== undefined && o.password !== '';
-  if (await accounts.countUsers() > 0) {
-    if (given) {
-      const user = await accounts.findUserByEmail(email);
-      if (!user || !await verifyPassword(o.password!, user.passwordHash)) {
-        ctx.log.warn({ email },
-          'the admin password given (FLEXD_ADMIN_PASSWORD) is ignored: this data dir already has accounts, and it only sets the first admin. '
-          + 'Change a password with `flexd user passwd`, or on this host with `flexd admin reset-password --data-dir DIR --email EMAIL`.');
-      }
-    }
-    return {};
+  const password = given ? o.password! : o.generate ? generatePassword() : undefined;
+  // Several nodes starting together on a new database: one of them makes the first admin.
+  if (password !== undefined && await accounts.countUsers() === 0 && await accounts.createFirstUser(email, await hashPassword(password), 'admin')) {
+    ctx.log.info({ email }, 'created the first admin account');
+    return given ? { email } : { email, generatedPassword: password };
   }
-  if (!given && !o.generate) return {};
-  const password = given ? o.password! : generatePassword();
-  await accounts.createUser(email, await hashPassword(password), 'admin');
-  ctx.log.info({ email }, 'created the first admin account');
-  return given ? { email } : { email, generatedPassword: password };
+  // Accounts exist (or another node just made the first): the options change nothing.
+  if (given) {
+    const user = await accounts.findUserByEmail(email);
+    if (!user || !await verifyPassword(o.password!, user.passwordHash)) {
+      ctx.log.warn({ email },
+        'the admin password given (FLEXD_ADMIN_PASSWORD) is ignored: this data dir already has accounts, and it only sets the first admin. '
+        + 'Change a password with `flexd user passwd`, or on this host with `flexd admin reset-password --data-dir DIR --email EMAIL`.');
+    }
+  }
+  return {};
 }

@@ -17,9 +17,11 @@ const FLAGS = {
   'max-in-flight-per-replica': { type: 'string' }, 'crash-budget': { type: 'string' }, 'crash-window-ms': { type: 'string' },
   'log-format': { type: 'string' }, 'metrics-token': { type: 'string' },
   database: { type: 'string' }, 'node-name': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' }, 'node-live-window-ms': { type: 'string' },
+  'job-lease-ms': { type: 'string' }, 'job-poll-ms': { type: 'string' }, 'job-max-attempts': { type: 'string' },
   'trust-proxy': { type: 'boolean' }, 'uid-range-start': { type: 'string' }, 'uid-range-size': { type: 'string' },
   'spare-replica': { type: 'string' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
+  'unused-runtime-grace-ms': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -89,6 +91,7 @@ export const SERVE_HELP = `Usage: flexd serve [options]
                          (FLEXD_LEGACY_RUNTIMES, default: all on 20)
   --runtimes-dir DIR     where Node releases from the npm registry are installed (default DATA_DIR/runtimes)
   --runtime-registry URL the npm registry Node releases come from (default: npm's configured registry)
+  --unused-runtime-grace-ms N  a Node release nothing used for this long is removed (default a day; 0 = never)
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too

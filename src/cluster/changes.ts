@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { JOBS_CHANNEL } from '../store/jobs.ts';
 
 /** The channel every node listens on; payloads are ids, never data (a NOTIFY carries at most 8000 bytes). */
 export const CHANGES_CHANNEL = 'flexd_changes';
@@ -22,6 +23,8 @@ export class ChangeListener {
 
   constructor(private readonly url: string, private readonly handlers: {
     change: (c: Change) => void;
+    /** another node hinted that jobs are there to claim (JOBS_CHANNEL) */
+    jobs?: () => void;
     /** after a (re)connection: re-read everything derived from the database */
     resync: () => void;
     log: Logger;
@@ -50,6 +53,10 @@ export class ChangeListener {
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => {
+      if (n.channel === JOBS_CHANNEL) {
+        this.handlers.jobs?.();
+        return;
+      }
       if (n.channel !== CHANGES_CHANNEL || !n.payload) return;
       try {
         const c = JSON.parse(n.payload) as Change;
@@ -58,6 +65,7 @@ export class ChangeListener {
     });
     await client.connect();
     await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    await client.query(`LISTEN ${JOBS_CHANNEL}`);
     if (this.closed) {
       await client.end().catch(() => {});
       return;
@@ -66,6 +74,8 @@ export class ChangeListener {
     if (this.attempt > 0) this.handlers.log.info({ attempts: this.attempt }, 'listening for changes again; re-reading what changed meanwhile');
     this.attempt = 0;
     this.handlers.resync();
+    // Hints sent while away are lost too: look for jobs to claim now.
+    this.handlers.jobs?.();
   }
 
   private lost(client: pg.Client): void {

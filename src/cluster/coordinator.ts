@@ -29,7 +29,9 @@ export class Coordinator {
   constructor(private readonly deps: {
     url: string; db: SqlClient; store: Store; supervisor: Supervisor; deployer: Deployer; membership: Membership; log: Logger;
   }) {
-    this.listener = new ChangeListener(deps.url, { change: (c) => this.heard(c), resync: () => this.resync(), log: deps.log });
+    this.listener = new ChangeListener(deps.url, {
+      change: (c) => this.heard(c), resync: () => this.resync(), log: deps.log, jobs: () => deps.deployer.jobs.wake(),
+    });
     deps.store.services.onChange((local) => { if (local) this.noticeDirectoryChange(); });
   }
 
@@ -64,6 +66,16 @@ export class Coordinator {
     void this.deps.membership.beat();
   }
 
+  /**
+   * Serves what the database says for one environment again, whatever generation this node
+   * thinks it runs: after a job's run here lost its lease mid-swap (another node retook the job),
+   * this node's replicas may run a version the database never recorded.
+   */
+  follow(environmentId: string): void {
+    this.generations.delete(environmentId);
+    this.converge(environmentId, true);
+  }
+
   /** What this node serves, for its heartbeat and the status's `nodes`. */
   serving(): ServingReport[] {
     const out: ServingReport[] = [];
@@ -95,16 +107,16 @@ export class Coordinator {
   }
 
   /** Brings one environment to what the database says, one change at a time per environment. */
-  private converge(environmentId: string): void {
+  private converge(environmentId: string, followDatabase = false): void {
     const previous = this.chains.get(environmentId) ?? Promise.resolve();
-    const next = previous.then(() => this.apply(environmentId)).catch((err: Error) => {
+    const next = previous.then(() => this.apply(environmentId, followDatabase)).catch((err: Error) => {
       this.deps.log.error({ environmentId, error: err.message }, 'could not apply a change another node made');
     });
     this.chains.set(environmentId, next);
     void next.finally(() => { if (this.chains.get(environmentId) === next) this.chains.delete(environmentId); });
   }
 
-  private async apply(environmentId: string): Promise<void> {
+  private async apply(environmentId: string, followDatabase = false): Promise<void> {
     if (this.closed) return;
     const { store, supervisor } = this.deps;
     const row = await this.deps.db.get<{ generation: number }>('SELECT generation FROM environments WHERE id = ?', [environmentId]);
@@ -117,6 +129,8 @@ export class Coordinator {
     if (this.generations.get(environmentId) === row.generation) return;
     const pool = supervisor.pool(environmentId);
     if (env.activeVersionId === null) {
+      // Nothing recorded as active: a pool here runs only what a run that lost its job started.
+      if (followDatabase) await supervisor.remove(environmentId);
       this.generations.set(environmentId, row.generation);
       return;
     }

@@ -80,6 +80,11 @@ export class PostgresCluster implements Cluster {
     await this.coordinator?.announce(environmentId);
   }
 
+  /** After a job's run here lost its lease mid-swap: serve what the database says for the environment again. */
+  follow(environmentId: string): void {
+    this.coordinator?.follow(environmentId);
+  }
+
   async close(): Promise<void> {
     await this.coordinator?.close();
     await this.membership.leave();

@@ -8,13 +8,13 @@ import type { EventBus } from '../events/bus.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { HOST_MAJOR, type NodeRuntime, type RuntimeCatalog } from '../runtimes/catalog.ts';
 import { newId } from '../store/ids.ts';
-import type { EnvironmentRow, JobRow, JobStatus, Store, VersionRow } from '../store/index.ts';
+import type { EnvironmentRow, Fence, JobRow, JobStatus, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
 import { NOT_PROJECT_FILES, unpackArtifact } from './artifact.ts';
 import { prepareBuildBox, releaseBuildBox, sweepBuildLeftovers, type BuildBox } from './box.ts';
 import { buildProject } from './build.ts';
-import { JobRunner } from './jobs.ts';
+import { JobRunner, type JobRun, type JobWork } from './jobs.ts';
 import { UNUSED_DEPENDENCY_TREE_KEEP_MS } from './limits.ts';
 import { checkVersionIncreases, readProject } from './project.ts';
 import { unpackArchive } from './unpack.ts';
@@ -53,8 +53,16 @@ export class Deployer {
   /** Builds run one at a time (oneBuildAtATime): they share the build account, its home and npm's cache. */
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger; announce?: (environmentId: string) => Promise<void>; nodeName?: string }) {
-    this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger);
+  constructor(private readonly deps: {
+    store: Store; supervisor: Supervisor; settings: Settings; dataDir: string; runtimes: RuntimeCatalog; events?: EventBus; log?: Logger;
+    announce?: (environmentId: string) => Promise<void>; nodeName?: string;
+    /** after a run lost its job to another node: serve what the database says again (src/cluster) */
+    follow?: (environmentId: string) => void;
+  }) {
+    this.jobs = new JobRunner(deps.store, deps.log ?? silentLogger, {
+      leaseMs: deps.settings.jobLeaseMs, pollMs: deps.settings.jobPollMs, maxAttempts: deps.settings.jobMaxAttempts,
+      shared: deps.store.backend === 'postgres', retake: (job) => this.retake(job),
+    });
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     sweepBuildLeftovers(this.box); // the runtime holds the range by now
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
@@ -69,11 +77,43 @@ export class Deployer {
     releaseBuildBox(this.box);
   }
 
+  /**
+   * Queues a deploy. The upload (or, from a folder, the folder's path) and the request are stored
+   * with the job, so a node that retakes it after this one died starts it again from the start.
+   */
   async deploy(req: DeployRequest): Promise<JobRow> {
+    const request: DeployRetake = {
+      envVars: req.envVars, runtime: req.runtime, version: req.version, versionOverride: req.versionOverride, autoVersion: req.autoVersion,
+      ...(req.source.kind === 'directory' ? { sourceDir: req.source.dir } : {}),
+    };
     const job = await this.deps.store.jobs.create({ type: 'deployService', serviceId: req.serviceId, environmentId: req.environmentId,
-      params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, version: req.version, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail });
-    this.jobs.enqueue(job, (progress) => this.runDeploy(job, req, progress));
+      params: { serviceId: req.serviceId, serviceEnvironmentId: req.environmentId, version: req.version, runtime: req.runtime, environmentVariables: req.envVars }, userEmail: req.userEmail,
+      request: request as Record<string, unknown>, upload: req.source.kind === 'archive' ? req.source.archive : undefined, leaseMs: this.deps.settings.jobLeaseMs });
+    this.jobs.enqueue(job, (progress, run) => this.runDeploy(job, req, progress, run));
     return job;
+  }
+
+  /**
+   * A job another node claimed and did not finish (it died, paused or stopped), to run again here
+   * from the start: a deploy from its stored upload, a recycle or rollback from its request.
+   */
+  private retake(job: JobRow): JobWork {
+    const r = job.request;
+    if (job.type === 'recycleService') return this.recycleWork(job, typeof r.why === 'string' ? r.why : 'Recycle', { runtime: typeof r.runtime === 'string' ? r.runtime : undefined });
+    if (job.type === 'rollbackService') return this.rollbackWork(job, String(r.version ?? job.params.version));
+    return async (progress, run) => {
+      // The earlier attempt got as far as activating its version (the claim took back any it stored but never served).
+      const activated = await this.deps.store.versions.ofJob(job.id);
+      if (activated) return `Deployed version ${activated.version}`;
+      const d = r as DeployRetake;
+      const archive = await this.deps.store.jobs.upload(job.id);
+      const source: DeploySource | undefined = archive ? { kind: 'archive', archive } : d.sourceDir ? { kind: 'directory', dir: d.sourceDir } : undefined;
+      if (!source) throw new FlexdError('JobUploadMissing', 'The job\'s upload is no longer stored: deploy again.', { status: 409 });
+      return this.runDeploy(job, {
+        serviceId: job.serviceId!, environmentId: job.environmentId!, source, envVars: d.envVars, runtime: d.runtime ?? undefined, version: d.version,
+        versionOverride: d.versionOverride, autoVersion: d.autoVersion, userEmail: job.userEmail,
+      }, progress, run);
+    };
   }
 
   /**
@@ -83,21 +123,27 @@ export class Deployer {
    */
   async recycle(serviceId: string, environmentId: string, userEmail: string | null, why = 'Recycle', changes: { runtime?: string } = {}): Promise<JobRow> {
     const job = await this.deps.store.jobs.create({ type: 'recycleService', serviceId, environmentId,
-      params: { serviceId, serviceEnvironmentId: environmentId, ...(changes.runtime ? { runtime: changes.runtime } : {}) }, userEmail });
-    this.jobs.enqueue(job, async (progress) => {
+      params: { serviceId, serviceEnvironmentId: environmentId, ...(changes.runtime ? { runtime: changes.runtime } : {}) }, userEmail,
+      request: { why, ...(changes.runtime ? { runtime: changes.runtime } : {}) }, leaseMs: this.deps.settings.jobLeaseMs });
+    this.jobs.enqueue(job, this.recycleWork(job, why, changes));
+    return job;
+  }
+
+  private recycleWork(job: JobRow, why: string, changes: { runtime?: string }): JobWork {
+    const environmentId = job.environmentId!;
+    return async (progress, { fence }) => {
       const env = await this.environment(environmentId);
       if (!env.activeVersionId) {
-        if (changes.runtime) await this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime });
+        if (changes.runtime) await this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime }, fence);
         return `${why}: nothing deployed yet; the change applies at the next deploy`;
       }
       const version = (await this.deps.store.versions.get(env.activeVersionId))!;
       const node = await this.runtimeFor(changes.runtime ?? env.runtime, (line) => progress('DEPLOYING', line));
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version} on Node ${node.version}`);
-      await this.activate(env, version, node, undefined, { runtime: changes.runtime }, progress);
-      this.deps.events?.emit({ type: 'recycled', environmentId, jobId: job.id, version: version.version, why, by: userEmail });
+      await this.activate(env, version, node, undefined, { runtime: changes.runtime }, fence, progress);
+      this.deps.events?.emit({ type: 'recycled', environmentId, jobId: job.id, version: version.version, why, by: job.userEmail });
       return `${why}: version ${version.version} serving on fresh replicas (Node ${node.version})`;
-    });
-    return job;
+    };
   }
 
   /** Serves a version stored by an earlier deploy again, as one swap; nothing is rebuilt. */
@@ -106,8 +152,16 @@ export class Deployer {
     const current = (await this.deps.store.services.getEnvironment(environmentId))?.activeVersionId;
     const from = current ? (await this.deps.store.versions.get(current))?.version : undefined;
     const job = await this.deps.store.jobs.create({ type: 'rollbackService', serviceId, environmentId,
-      params: { serviceId, serviceEnvironmentId: environmentId, version, ...(from !== undefined ? { from } : {}) }, userEmail });
-    this.jobs.enqueue(job, async (progress) => {
+      params: { serviceId, serviceEnvironmentId: environmentId, version, ...(from !== undefined ? { from } : {}) }, userEmail,
+      request: { version }, leaseMs: this.deps.settings.jobLeaseMs });
+    this.jobs.enqueue(job, this.rollbackWork(job, version));
+    return job;
+  }
+
+  private rollbackWork(job: JobRow, version: string): JobWork {
+    const environmentId = job.environmentId!;
+    const userEmail = job.userEmail;
+    return async (progress, { fence }) => {
       try {
         const env = await this.environment(environmentId);
         const stored = await this.deps.store.versions.find(environmentId, version);
@@ -115,22 +169,28 @@ export class Deployer {
         const replaced = env.activeVersionId ? (await this.deps.store.versions.get(env.activeVersionId))?.version : undefined;
         const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
         progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
-        await this.activate(env, stored, node, userEmail, {}, progress);
+        await this.activate(env, stored, node, userEmail, {}, fence, progress);
         this.deps.events?.emit({ type: 'rollback', environmentId, jobId: job.id, ...(replaced !== undefined ? { from: replaced } : {}), to: version, by: userEmail });
         return `Rolled back to version ${version}`;
       } catch (err) {
         this.deps.events?.emit({ type: 'rollback-failed', environmentId, jobId: job.id, to: version, reason: describe(err).split('\n')[0]!, by: userEmail });
         throw err;
       }
-    });
-    return job;
+    };
   }
 
   /** On start: bring every environment back on its last active version. */
   async restoreAll(): Promise<void> {
-    // On PostgreSQL the other nodes' jobs run on: only this node's own are cut short.
-    const failed = await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again',
-      this.deps.store.backend === 'postgres' ? [this.deps.nodeName ?? ''] : undefined);
+    // On PostgreSQL the other nodes' jobs run on, and this node's own, cut short when it died, are
+    // given up for any node (this one included) to retake from their stored uploads.
+    if (this.deps.store.backend === 'postgres') {
+      const released = await this.deps.store.jobs.releaseOf(this.deps.nodeName ?? '');
+      if (released > 0) {
+        this.deps.log?.warn({ jobs: released }, 'jobs this node was running when it stopped are given up to be retaken');
+        await this.deps.store.jobs.hint().catch(() => {});
+      }
+    }
+    const failed = this.deps.store.backend === 'postgres' ? { jobs: 0, versions: 0 } : await this.deps.store.jobs.failUnfinished('flexd stopped before this job finished; deploy again');
     if (failed.jobs > 0) {
       this.deps.log?.warn({ jobs: failed.jobs, versionsRemoved: failed.versions }, 'unfinished jobs from the last run marked ERROR; versions they stored but never served removed');
     }
@@ -163,7 +223,7 @@ export class Deployer {
     await this.deps.supervisor.activate(env, await this.builtFor(version, node), node);
   }
 
-  private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void): Promise<string> {
+  private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void, { fence }: JobRun): Promise<string> {
     const { store } = this.deps;
     const buildDir = join(this.box.buildsDir, job.id);
     let version: VersionRow | undefined;
@@ -206,21 +266,23 @@ export class Deployer {
       version = await store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
         sdkVersion: built.sdkVersion, runtime: builtForMajor(node.major), jobId: job.id, nativeAddons: built.nativeAddons,
-      });
+      }, fence);
       const size = built.size;
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
       let env = await this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
-      await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime });
+      await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime }, fence);
       await pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started, by: req.userEmail });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
+      // Another node retook the job: what this run stored and failed is the retaker's to decide.
+      if ((thrown as { code?: unknown }).code === 'JobLeaseLost') throw thrown;
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
       try {
-        if (version) await store.versions.remove(version.id);
+        if (version) await store.versions.remove(version.id, fence);
       } catch { /* the database refuses even this: the reason below matters more */ }
-      await this.recordError(req.environmentId, err);
+      await this.recordError(req.environmentId, err, fence);
       this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
       // The job's text is the description; its waiters in this process also get the error itself (its code).
       throw new Error(describe(err), { cause: err });
@@ -233,20 +295,26 @@ export class Deployer {
    * Swap to `version` on `node` (rebuilt first when it was built for another major) and, only
    * once it serves, record it (and any new variables and runtime) as active.
    */
-  private async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime, deployer?: string | null,
-    changes: { envVars?: Record<string, string>; runtime?: string } = {}, progress?: (status: JobStatus, text: string) => void): Promise<void> {
+  private async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime, deployer: string | null | undefined,
+    changes: { envVars?: Record<string, string>; runtime?: string }, fence: Fence, progress?: (status: JobStatus, text: string) => void): Promise<void> {
     try {
-      const built = await this.builtFor(version, node, progress);
+      const built = await this.builtFor(version, node, fence, progress);
       await this.deps.supervisor.activate(env, built, node);
     } catch (err) {
-      await this.recordError(env.id, err);
+      if ((err as { code?: unknown }).code !== 'JobLeaseLost') await this.recordError(env.id, err, fence);
       throw err;
     }
-    await this.deps.store.services.updateEnvironment(env.id, {
-      activeVersionId: version.id, requestedVersion: version.version, requestedAt: new Date().toISOString(),
-      ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
-      envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
-    });
+    try {
+      await this.deps.store.services.updateEnvironment(env.id, {
+        activeVersionId: version.id, requestedVersion: version.version, requestedAt: new Date().toISOString(),
+        ...(deployer !== undefined ? { deployerEmail: deployer } : {}),
+        envVars: changes.envVars, runtime: changes.runtime, lastError: null, suspendedReason: null,
+      }, fence);
+    } catch (err) {
+      // Another node retook the job while this one swapped: this node serves what the database says again.
+      if ((err as { code?: unknown }).code === 'JobLeaseLost') this.deps.follow?.(env.id);
+      throw err;
+    }
     // Every other node swaps to what this one now runs (src/cluster); a database that is away
     // meanwhile loses nothing: the nodes re-read everything when they hear from it again.
     await this.deps.announce?.(env.id).catch((err: Error) => this.deps.log?.warn({ error: err.message }, 'could not announce a change to the other nodes'));
@@ -261,7 +329,7 @@ export class Deployer {
    * `version` as built for `node`'s major: itself, or rebuilt from its stored project files
    * (npm runs again under that Node, so native addons match its ABI) and stored in its place.
    */
-  private async builtFor(version: VersionRow, node: NodeRuntime, progress?: (status: JobStatus, text: string) => void): Promise<VersionRow> {
+  private async builtFor(version: VersionRow, node: NodeRuntime, fence?: Fence, progress?: (status: JobStatus, text: string) => void): Promise<VersionRow> {
     const was = builtMajorOf(version);
     if (was === node.major) return version;
     const say = (line: string) => progress?.('BUILDING', line);
@@ -278,7 +346,7 @@ export class Deployer {
       const rebuilt = await this.deps.store.versions.rebuilt(version.id, {
         project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash, sdkVersion: built.sdkVersion,
         runtime: builtForMajor(node.major), nativeAddons: built.nativeAddons,
-      });
+      }, fence);
       say(`Rebuilt version ${version.version} for Node ${node.major} (${built.size} bytes)`);
       return rebuilt;
     } finally {
@@ -293,10 +361,10 @@ export class Deployer {
     return run;
   }
 
-  private async recordError(environmentId: string, err: unknown): Promise<void> {
+  private async recordError(environmentId: string, err: unknown, fence: Fence): Promise<void> {
     try {
-      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) });
-    } catch { /* deleted meanwhile */ }
+      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) }, fence);
+    } catch { /* deleted meanwhile, or another node holds the job now */ }
   }
 
   private async environment(id: string): Promise<EnvironmentRow> {
@@ -304,6 +372,13 @@ export class Deployer {
     if (!env) throw new FlexdError('ServiceEnvironmentNotFound', 'The service environment was deleted.', { status: 404 });
     return env;
   }
+}
+
+/** What a deploy job keeps for a node that retakes it (besides the upload, in job_uploads). */
+interface DeployRetake {
+  envVars?: Record<string, string>; runtime?: string | null; version?: string; versionOverride?: string; autoVersion?: boolean;
+  /** a deploy from a folder (the embedding API): its path, read again by the retaker */
+  sourceDir?: string;
 }
 
 /** A version row's `runtime`: the major its dependency tree was built for (`node22`). */

@@ -6,6 +6,7 @@ import { installRelease, listInstalled, probeVersion, sweepStaging, unreachableB
 import { effectiveMajor, invalidRuntime, parseRuntimeName, runtimeName, type RuntimeChoice } from './names.ts';
 import { platformPackage } from './platform.ts';
 import { newestRelease, RegistryUnreachable, type Release } from './registry.ts';
+import { markUsed, sweepUnusedReleases } from './sweep.ts';
 
 /** A staging folder this old is what a killed install left behind (an install takes seconds to minutes). */
 const STALE_STAGING_MS = 60 * 60_000;
@@ -60,6 +61,8 @@ export class RuntimeCatalog {
   readonly defaultName: string;
   private readonly installing = new Map<string, Promise<InstalledRuntime>>();
   private readonly probed = new Map<string, Promise<string>>();
+  /** registry releases chosen by acquire, and when: a build or swap between choosing one and starting on it (kept for the grace, as its use mark) */
+  private readonly acquired = new Map<string, number>();
 
   constructor(private readonly o: CatalogOptions) {
     this.defaultName = o.defaultRuntime ? this.canonical(o.defaultRuntime) : runtimeName(HOST_MAJOR);
@@ -128,6 +131,20 @@ export class RuntimeCatalog {
     }
   }
 
+  /**
+   * Removes the releases from the registry nothing uses any more (sweep.ts): not the newest of a
+   * major in `majors`, nor one running here or on the host, nor one used within `graceMs`.
+   * Returns the versions removed.
+   */
+  async sweepUnused(o: { graceMs: number; majors: () => Promise<Iterable<number>>; running: () => Iterable<string> }): Promise<string[]> {
+    const now = Date.now();
+    for (const [path, at] of this.acquired) if (now - at > o.graceMs) this.acquired.delete(path);
+    return sweepUnusedReleases({
+      root: this.o.root, pkg: platformPackage(), graceMs: o.graceMs,
+      uses: { majors: o.majors, nodePaths: () => [...o.running(), ...this.acquired.keys()] },
+    });
+  }
+
   /** The configured executables, by name. */
   get configured(): Readonly<Record<string, string>> {
     return this.o.configured;
@@ -175,6 +192,8 @@ export class RuntimeCatalog {
     // As root, replicas and builds run as other accounts: they must be able to run it.
     const unreachable = runsAsRoot() ? unreachableByOthers(release.nodePath) : undefined;
     if (unreachable) throw invalidRuntime(`Node ${release.version} is installed but replicas could not run it: ${unreachable}`);
+    markUsed(this.o.root, release.dir);
+    this.acquired.set(release.nodePath, Date.now());
     return { name: choice.name, major, version: release.version, nodePath: release.nodePath, headersDir: release.dir, source: 'registry' };
   }
 

@@ -100,7 +100,7 @@ export async function probeVersion(nodePath: string): Promise<string> {
   }
 }
 
-/** Removes what a killed install left behind (a staging folder older than this process). */
+/** Removes what a killed install left behind (a staging folder older than this process), and what a cut-short removal left aside. */
 export function sweepStaging(root: string, olderThanMs: number): void {
   let names: string[];
   try {
@@ -109,6 +109,8 @@ export function sweepStaging(root: string, olderThanMs: number): void {
     return;
   }
   for (const name of names) {
+    // A removal (sweep.ts) renames a release aside first; one cut short left it there.
+    if (name.startsWith('.removing-')) rmSync(join(root, name), { recursive: true, force: true });
     if (!name.startsWith('.staging-')) continue;
     const path = join(root, name);
     try {

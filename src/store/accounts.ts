@@ -47,6 +47,23 @@ export class AccountStore {
     return row;
   }
 
+  /**
+   * The first account, made only while there is none: false when another node (several nodes
+   * starting together on one new database) made one first. Never two first admins.
+   */
+  async createFirstUser(email: string, passwordHash: string, role: Role = 'admin'): Promise<boolean> {
+    try {
+      const { changes } = await this.db.run(`INSERT INTO users (id, email, password_hash, role, created_at)
+        SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)`, [newId(), email, passwordHash, role, nowIso()]);
+      return changes > 0;
+    } catch (err) {
+      // Two nodes inserting the same e-mail at once: the other one's stands.
+      const code = String((err as { code?: unknown }).code ?? '');
+      if (code === '23505' || code.startsWith('SQLITE_CONSTRAINT')) return false;
+      throw err;
+    }
+  }
+
   listUsers(): Promise<UserRow[]> {
     return this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
   }

@@ -6,6 +6,7 @@ import { VersionStore } from './versions.ts';
 import { DependencyTreeStore } from './dependency-trees.ts';
 import { JobStore } from './jobs.ts';
 import { LogStore } from './logs.ts';
+import { LoginThrottleStore } from './login-throttle.ts';
 import { SqliteClient } from './sqlite-client.ts';
 import type { SqlClient } from './sql.ts';
 import { DATABASE_FILE } from './backup.ts';
@@ -13,7 +14,8 @@ import { DATABASE_FILE } from './backup.ts';
 export type { EnvironmentRow, ServiceRow } from './services.ts';
 export type { VersionRow } from './versions.ts';
 export type { DependencyTreeRow } from './dependency-trees.ts';
-export type { JobRow, JobStatus, JobType } from './jobs.ts';
+export type { Claim, JobRow, JobStatus, JobType } from './jobs.ts';
+export type { Fence } from './fence.ts';
 export type { LogRecord, LogRow } from './logs.ts';
 
 /**
@@ -32,6 +34,8 @@ export interface Store {
   readonly dependencyTrees: DependencyTreeStore;
   readonly jobs: JobStore;
   readonly logs: LogStore;
+  /** failed logins per key, counted by every node (accounts/throttle.ts) */
+  readonly loginThrottle: LoginThrottleStore;
   /** 'ok', or what the engine's own check found broken. */
   integrityCheck(): Promise<string>;
   close(): Promise<void>;
@@ -62,6 +66,7 @@ export function storeOver(client: SqlClient, backend: Store['backend'], node: st
     dependencyTrees: new DependencyTreeStore(client),
     jobs: new JobStore(client, node),
     logs: new LogStore(client),
+    loginThrottle: new LoginThrottleStore(client),
     ...engine,
   };
 }

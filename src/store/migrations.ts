@@ -125,4 +125,25 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN node TEXT;
   `,
+  // 7: several nodes' jobs (docs/scale-out.md, "Jobs"): each run of a job is an `attempt` that holds
+  // a lease (`lease_until`, milliseconds on the database's clock) and fences every write it makes;
+  // `request` is what a retaken job needs to start again, the upload in `job_uploads` until the
+  // job ends. The login throttle's failures per key live here too, so every node counts them.
+  `
+  ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+  ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE job_uploads (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    archive BLOB NOT NULL
+  );
+  CREATE TABLE login_throttle (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX login_throttle_last ON login_throttle(last_at);
+  `,
 ];

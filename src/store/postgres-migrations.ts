@@ -144,4 +144,19 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX login_failures_key ON login_failures(scope, key, at);
   `,
+  // 2: what SQLite's migration 7 adds (the lease columns and job_uploads were here from 1): what a
+  // retaken job needs to start again, and the login throttle's failures per key (one row per key,
+  // counted by every node; login_failures was never used)
+  `
+  ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
+  DROP TABLE login_failures;
+  CREATE TABLE login_throttle (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    last_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX login_throttle_last ON login_throttle(last_at);
+  `,
 ];

@@ -1,3 +1,4 @@
+import { inFence, type Fence } from './fence.ts';
 import type { SqlClient } from './sql.ts';
 import { newId, nowIso } from './ids.ts';
 
@@ -144,7 +145,7 @@ export class ServiceStore {
   }
 
   async updateEnvironment(id: string, patch: Partial<Pick<EnvironmentRow, 'name' | 'secret' | 'envVars' | 'runtime' | 'settings' | 'description'
-    | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>): Promise<EnvironmentRow> {
+    | 'activeVersionId' | 'requestedVersion' | 'requestedAt' | 'deployerEmail' | 'suspendedReason' | 'lastError'>>, fence?: Fence): Promise<EnvironmentRow> {
     const columns: Record<string, string> = {
       name: 'name', secret: 'secret', envVars: 'env_vars', runtime: 'runtime', settings: 'settings', description: 'description',
       activeVersionId: 'active_version_id', requestedVersion: 'requested_version', requestedAt: 'requested_at',
@@ -157,7 +158,8 @@ export class ServiceStore {
       sets.push(`${columns[key]} = ?`);
       values.push(key === 'envVars' || key === 'settings' ? JSON.stringify(value) : value);
     }
-    if (sets.length > 0) await this.db.run(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`, [...values, id]);
+    // `fence`: a job's write, made only while its run is the job's current attempt (fence.ts).
+    if (sets.length > 0) await inFence(this.db, fence, (db) => db.run(`UPDATE environments SET ${sets.join(', ')} WHERE id = ?`, [...values, id]));
     this.changed();
     return (await this.getEnvironment(id))!;
   }

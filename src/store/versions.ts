@@ -1,4 +1,5 @@
 import type { SqlClient } from './sql.ts';
+import { inFence, type Fence } from './fence.ts';
 import { newId, nowIso } from './ids.ts';
 import semver from 'semver';
 
@@ -24,26 +25,36 @@ export class VersionStore {
   /**
    * `project`: the tar of the project's own files; `dependenciesKey`: its installed node_modules in
    * dependency_trees (null: no dependencies). `size` counts both. `jobId`: the deploy job storing
-   * it, which takes it back if flexd dies before the job ends.
+   * it, which takes it back if flexd dies before the job ends. `fence`: stored only while that run
+   * of the job is its current one (JobLeaseLost otherwise, fence.ts).
    */
   async add(environmentId: string, fields: {
     version: string; project: Buffer; dependenciesKey: string | null; size: number; hash: string;
     sdkVersion: string | null; runtime: string | null; jobId: string | null; nativeAddons?: boolean;
-  }): Promise<VersionRow> {
+  }, fence?: Fence): Promise<VersionRow> {
     const id = newId();
     const values = [id, environmentId, fields.version, fields.dependenciesKey, fields.hash, fields.size, fields.sdkVersion, fields.runtime, nowIso(), fields.jobId, fields.nativeAddons ? 1 : 0];
-    if (this.db.dialect.name === 'sqlite') {
-      await this.db.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons, bundle)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [...values, fields.project]);
+    await inFence(this.db, fence, (db) => this.insert(db, id, values, fields.project));
+    return (await this.get(id))!;
+  }
+
+  private async insert(db: SqlClient, id: string, values: unknown[], project: Buffer): Promise<void> {
+    if (db.dialect.name === 'sqlite') {
+      await db.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons, bundle)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [...values, project]);
     } else {
       // PostgreSQL: the tar in a table of its own, never read with the row that describes it.
-      await this.db.transaction(async (tx) => {
+      await db.transaction(async (tx) => {
         await tx.run(`INSERT INTO versions (id, environment_id, version, dependencies_key, hash, size, sdk_version, runtime, created_at, job_id, native_addons)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values);
-        await tx.run('INSERT INTO version_blobs (version_id, bundle) VALUES (?, ?)', [id, fields.project]);
+        await tx.run('INSERT INTO version_blobs (version_id, bundle) VALUES (?, ?)', [id, project]);
       });
     }
-    return (await this.get(id))!;
+  }
+
+  /** The version a deploy job stored, if it stored one. */
+  async ofJob(jobId: string): Promise<VersionRow | undefined> {
+    return row(await this.db.get(`SELECT ${COLUMNS} FROM versions WHERE job_id = ?`, [jobId]));
   }
 
   async get(id: string): Promise<VersionRow | undefined> {
@@ -86,20 +97,24 @@ export class VersionStore {
    */
   async rebuilt(id: string, fields: {
     project: Buffer; dependenciesKey: string | null; size: number; hash: string; sdkVersion: string | null; runtime: string; nativeAddons: boolean;
-  }): Promise<VersionRow> {
+  }, fence?: Fence): Promise<VersionRow> {
     const values = [fields.dependenciesKey, fields.size, fields.hash, fields.sdkVersion, fields.runtime, fields.nativeAddons ? 1 : 0, id];
-    if (this.db.dialect.name === 'sqlite') {
-      await this.db.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ?, bundle = ? WHERE id = ?',
-        [...values.slice(0, 6), fields.project, id]);
-    } else {
-      await this.db.transaction(async (tx) => {
-        await tx.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?', values);
-        await tx.run('UPDATE version_blobs SET bundle = ? WHERE version_id = ?', [fields.project, id]);
-      });
-    }
+    await inFence(this.db, fence, (db) => this.replace(db, id, values, fields.project));
     const found = await this.get(id);
     if (!found) throw new Error(`version ${id} not found`);
     return found;
+  }
+
+  private async replace(db: SqlClient, id: string, values: unknown[], project: Buffer): Promise<void> {
+    if (db.dialect.name === 'sqlite') {
+      await db.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ?, bundle = ? WHERE id = ?',
+        [...values.slice(0, 6), project, id]);
+    } else {
+      await db.transaction(async (tx) => {
+        await tx.run('UPDATE versions SET dependencies_key = ?, size = ?, hash = ?, sdk_version = ?, runtime = ?, native_addons = ? WHERE id = ?', values);
+        await tx.run('UPDATE version_blobs SET bundle = ? WHERE version_id = ?', [project, id]);
+      });
+    }
   }
 
   async list(environmentId: string): Promise<VersionRow[]> {
@@ -118,8 +133,8 @@ export class VersionStore {
     return (await this.db.all<{ hash: string }>('SELECT DISTINCT hash FROM versions')).map((r) => r.hash);
   }
 
-  async remove(id: string): Promise<void> {
-    await this.db.run('DELETE FROM versions WHERE id = ?', [id]);
+  async remove(id: string, fence?: Fence): Promise<void> {
+    await inFence(this.db, fence, (db) => db.run('DELETE FROM versions WHERE id = ?', [id]));
   }
 }
 

@@ -132,8 +132,9 @@ export class Pool {
 
   updateSettings(settings: Settings): void {
     this.settings = settings;
-    // A spare spawned with other limits is not what a replica would be now.
-    if (this.spare && this.generation && this.spare.shape !== spareShape(this.generation, settings)) void this.dropSpare();
+    // A spare spawned with other limits is not what a replica would be now; one past a lowered maxReplicas holds no free slot.
+    if (this.spare && (!settings.spareReplica || this.replicas.length >= Math.max(1, settings.maxReplicas)
+      || (this.generation && this.spare.shape !== spareShape(this.generation, settings)))) void this.dropSpare();
   }
 
   /** The spare's state and pid, for status and tests: `off` when spares are off (spareReplica), `none` when there is no free slot or none yet. */
@@ -402,7 +403,6 @@ export class Pool {
       const i = this.replicas.indexOf(r);
       if (i >= 0) this.replicas.splice(i, 1);
       if (r.retiring || i < 0 || this.closed) return;
-      this.refillSpare();
       const delay = this.crashes.record(Date.now());
       const exit = { type: 'replica-exit', containerId: r.containerId, version: r.version, reason: exitReason(r), detail: reason } as const;
       if (delay === null) {
@@ -411,6 +411,8 @@ export class Pool {
         this.suspend(`more than ${this.settings.crashBudget} crashes within ${this.settings.crashWindowMs} ms; last: ${reason}`);
         return;
       }
+      // Booting while the backoff runs: the replacement (or the next request) takes it.
+      this.refillSpare();
       if (this.replicas.length >= Math.max(1, this.settings.minReplicas) && this.waiters.length === 0) {
         this.hooks.event?.(exit);
         this.hooks.note(r.containerId, `replica ${r.containerId} ${reason}`, 'error');

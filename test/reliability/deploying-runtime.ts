@@ -26,9 +26,17 @@ const rt = await createRuntime({ ...FAST, dataDir, port: 0 });
 // Report each progress update after the store has written it: what the test sees happened.
 const jobs = rt.context.store.jobs;
 const update = jobs.update.bind(jobs);
-jobs.update = async (id, status, progress) => {
-  await update(id, status, progress);
+jobs.update = async (fence, status, progress) => {
+  const written = await update(fence, status, progress);
   say(`progress ${status} ${progress.split('\n').at(-1)}`);
+  return written;
+};
+// The last update (COMPLETED or ERROR) is recorded by `finish`, with the upload's removal.
+const finish = jobs.finish.bind(jobs);
+jobs.finish = async (fence, status, progress) => {
+  const written = await finish(fence, status, progress);
+  say(`progress ${status} ${progress.split('\n').at(-1)}`);
+  return written;
 };
 say(`ready ${rt.url}`);
 say(`deploying ${version}`);

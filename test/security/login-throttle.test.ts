@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { LoginThrottle } from '../../src/accounts/throttle.ts';
+import { openStore } from '../../src/store/index.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { ADMIN, startApi } from '../api/helpers.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
@@ -59,20 +61,24 @@ test('behind trustProxy the forwarded address is the one throttled: a guesser be
   assert.equal((await viaProxy('198.51.100.7', ADMIN.password)).status, 200, 'another client behind the same proxy logs in');
 });
 
-test('throttle: delays grow with each failure past the free ones, up to the window, and a key that never failed never waits', () => {
-  const t = new LoginThrottle({ limit: 3, windowMs: 60_000 });
+test('throttle: delays grow with each failure past the free ones, up to the window, and a key that never failed never waits', async (t) => {
+  const store = await openStore(await tempDir(t, 'flexd-throttle-'));
+  t.after(() => store.close());
+  const throttle = new LoginThrottle({ limit: 3, windowMs: 60_000, scope: 'test', state: store.loginThrottle });
   const now = 1_000_000;
   for (let i = 0; i < 3; i++) {
-    assert.equal(t.retryAfterMs('a', now), 0);
-    t.fail('a', now);
+    assert.equal(await throttle.retryAfterMs('a', now), 0);
+    await throttle.fail('a', now);
   }
-  assert.equal(t.retryAfterMs('a', now), 1_000);
-  t.fail('a', now + 1_000);
-  assert.equal(t.retryAfterMs('a', now + 1_000), 2_000);
-  t.fail('a', now + 3_000);
-  assert.equal(t.retryAfterMs('a', now + 3_000), 4_000);
-  for (let i = 0; i < 20; i++) t.fail('a', now + 4_000);
-  assert.equal(t.retryAfterMs('a', now + 4_000), 60_000, 'never more than the window');
-  assert.equal(t.retryAfterMs('b', now + 4_000), 0);
-  assert.equal(t.retryAfterMs('a', now + 4_000 + 60_001), 0, 'a window after its last failure, it starts over');
+  assert.equal(await throttle.retryAfterMs('a', now), 1_000);
+  await throttle.fail('a', now + 1_000);
+  assert.equal(await throttle.retryAfterMs('a', now + 1_000), 2_000);
+  await throttle.fail('a', now + 3_000);
+  assert.equal(await throttle.retryAfterMs('a', now + 3_000), 4_000);
+  for (let i = 0; i < 20; i++) await throttle.fail('a', now + 4_000);
+  assert.equal(await throttle.retryAfterMs('a', now + 4_000), 60_000, 'never more than the window');
+  assert.equal(await throttle.retryAfterMs('b', now + 4_000), 0);
+  assert.equal(await throttle.retryAfterMs('a', now + 4_000 + 60_001), 0, 'a window after its last failure, it starts over');
+  await throttle.reset('a');
+  assert.equal(await throttle.retryAfterMs('a', now + 4_000), 0, 'a success clears the key');
 });

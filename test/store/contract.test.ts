@@ -9,6 +9,7 @@ import pg from 'pg';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { openStore, sqliteConnection, type Store } from '../../src/store/index.ts';
 import { LogRing, type LogRecord, type RingTotals } from '../../src/store/logs.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
@@ -142,7 +143,8 @@ for (const [engine, open] of Object.entries(engines)) {
       const first = await store.jobs.create({ type: 'deployService', serviceId: env.serviceId, environmentId: env.id, params: { version: '1.0.0' }, userEmail: 'a@b.c' });
       assert.deepEqual([first.status, first.progress, first.params], ['QUEUED', 'Queued', { version: '1.0.0' }]);
       assert.equal((await store.jobs.running(env.id))?.id, first.id);
-      await store.jobs.update(first.id, 'COMPLETED', 'Deployed version 1.0.0');
+      assert.equal(first.attempt, 1, 'claimed by the node that made it');
+      assert.equal(await store.jobs.update({ jobId: first.id, attempt: 1 }, 'COMPLETED', 'Deployed version 1.0.0'), true);
       assert.equal(await store.jobs.running(env.id), undefined);
       const served = await store.versions.add(env.id, { version: '1.0.0', project: PROJECT, dependenciesKey: null, size: 1, hash: 'a', sdkVersion: null, runtime: null, jobId: first.id });
       await store.services.updateEnvironment(env.id, { activeVersionId: served.id });
@@ -151,13 +153,77 @@ for (const [engine, open] of Object.entries(engines)) {
       assert.equal((await store.jobs.latest(env.id))?.id, third.id, 'the last created, even within one millisecond');
       assert.equal((await store.jobs.latest(env.id, 'recycleService'))?.id, second.id);
       assert.equal(await store.jobs.count(), 3);
-      await store.jobs.update(third.id, 'BUILDING', 'Building');
+      await store.jobs.update({ jobId: third.id, attempt: third.attempt }, 'BUILDING', 'Building');
       await store.versions.add(env.id, { version: '2.0.0', project: PROJECT, dependenciesKey: null, size: 1, hash: 'b', sdkVersion: null, runtime: null, jobId: third.id });
       const failed = await store.jobs.failUnfinished('flexd stopped');
       assert.deepEqual(failed, { jobs: 2, versions: 1 });
       const job = (await store.jobs.get(third.id))!;
       assert.deepEqual([job.status, job.progress], ['ERROR', 'Building\nflexd stopped']);
       assert.deepEqual((await store.versions.list(env.id)).map((v) => v.version), ['1.0.0'], 'the served version stays');
+    });
+
+    test('jobs: a lease that ran out is claimed as a new attempt, the old attempt\'s writes are refused, the upload goes when the job ends, and a job tried too often is given up', async (t) => {
+      const { store } = await open(t);
+      const env = await environment(store);
+      const upload = Buffer.from('an uploaded tar \u0000\u00ff');
+      const job = await store.jobs.create({ type: 'deployService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null,
+        request: { version: '1.0.0' }, upload, leaseMs: 60_000 });
+      assert.equal(await store.jobs.claim(60_000, 3), undefined, 'a live lease is not claimable');
+      const first = { jobId: job.id, attempt: job.attempt };
+      assert.deepEqual(await store.jobs.renew([first], 0), [], 'the holder renews its lease (here to nothing left)');
+      const claim = await waitFor('the lease to run out', async () => store.jobs.claim(60_000, 3), { timeoutMs: 10_000, intervalMs: 20 });
+      assert.deepEqual([claim.gaveUp, claim.job.id, claim.job.attempt, claim.job.status, claim.job.request], [false, job.id, 2, 'QUEUED', { version: '1.0.0' }]);
+      assert.match(claim.job.progress, /Retaken by node .* \(attempt 2\)/);
+      assert.ok((await store.jobs.upload(job.id))?.equals(upload), 'the upload stays for the retaker');
+      const second = { jobId: job.id, attempt: 2 };
+      // The first attempt wakes up and tries to finish: every write of it is refused.
+      assert.equal(await store.jobs.update(first, 'BUILDING', 'late progress'), false);
+      assert.equal(await store.jobs.finish(first, 'COMPLETED', 'late end'), false);
+      assert.deepEqual(await store.jobs.renew([first], 60_000), [first], 'its lease is gone');
+      await assert.rejects(store.versions.add(env.id, { version: '1.0.0', project: PROJECT, dependenciesKey: null, size: 1, hash: 'a', sdkVersion: null, runtime: null, jobId: job.id }, first),
+        (err: Error & { code?: string }) => err.code === 'JobLeaseLost');
+      await assert.rejects(store.services.updateEnvironment(env.id, { lastError: 'stale' }, first), (err: Error & { code?: string }) => err.code === 'JobLeaseLost');
+      assert.equal((await store.services.getEnvironment(env.id))?.lastError, null);
+      assert.deepEqual(await store.versions.list(env.id), [], 'nothing stored by the stale attempt');
+      const version = await store.versions.add(env.id, { version: '1.0.0', project: PROJECT, dependenciesKey: null, size: 1, hash: 'a', sdkVersion: null, runtime: null, jobId: job.id }, second);
+      await store.services.updateEnvironment(env.id, { activeVersionId: version.id }, second);
+      assert.equal(await store.jobs.finish(second, 'COMPLETED', 'Deployed version 1.0.0'), true);
+      assert.equal(await store.jobs.upload(job.id), undefined, 'the upload is deleted once the job ends');
+      assert.deepEqual(await store.jobs.renew([second], 60_000), [second], 'a finished job holds no lease');
+      assert.equal(await store.jobs.claim(0, 3), undefined, 'a finished job is never claimed');
+      assert.equal((await store.versions.ofJob(job.id))?.id, version.id);
+      const failing = await store.jobs.create({ type: 'deployService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null, upload, leaseMs: 60_000 });
+      assert.equal(await store.jobs.finish({ jobId: failing.id, attempt: 1 }, 'ERROR', 'InvalidProject: no package.json'), true);
+      assert.equal(await store.jobs.upload(failing.id), undefined, 'a failed job\'s upload goes too');
+
+      // A job whose nodes died running it again and again ends in ERROR instead of a third retake.
+      const doomed = await store.jobs.create({ type: 'recycleService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null, upload, leaseMs: 0 });
+      const retaken = await waitFor('the second attempt', async () => store.jobs.claim(0, 2), { timeoutMs: 10_000, intervalMs: 20 });
+      assert.deepEqual([retaken.job.id, retaken.job.attempt, retaken.gaveUp], [doomed.id, 2, false]);
+      const given = await waitFor('the give-up', async () => store.jobs.claim(0, 2), { timeoutMs: 10_000, intervalMs: 20 });
+      assert.deepEqual([given.job.id, given.gaveUp, given.job.status], [doomed.id, true, 'ERROR']);
+      const stored = (await store.jobs.get(doomed.id))!;
+      assert.equal(stored.status, 'ERROR');
+      assert.match(stored.progress, /JobAbandoned: .* tried 2 times/);
+      assert.equal(await store.jobs.upload(doomed.id), undefined);
+    });
+
+    test('login throttle: failures count per key and scope, start over after the window, and a reset clears one key', async (t) => {
+      const { store } = await open(t);
+      const throttle = store.loginThrottle;
+      const now = 1_000_000;
+      for (let i = 0; i < 3; i++) await throttle.fail('account', 'k1', now + i, 60_000);
+      await throttle.fail('address', 'k1', now, 60_000);
+      assert.deepEqual(await throttle.get('account', 'k1'), { failures: 3, lastAt: now + 2 });
+      assert.deepEqual(await throttle.get('address', 'k1'), { failures: 1, lastAt: now });
+      await throttle.fail('account', 'k1', now + 2 + 60_001, 60_000);
+      assert.deepEqual(await throttle.get('account', 'k1'), { failures: 1, lastAt: now + 60_003 }, 'a failure a window after the last starts over');
+      await Promise.all(Array.from({ length: 10 }, () => throttle.fail('account', 'k2', now, 60_000)));
+      assert.equal((await throttle.get('account', 'k2'))?.failures, 10, 'concurrent failures all count');
+      await throttle.reset('account', 'k2');
+      assert.equal(await throttle.get('account', 'k2'), undefined);
+      assert.equal(await throttle.sweep(now + 1), 1, 'the address key aged out');
+      assert.ok(await throttle.get('account', 'k1'));
     });
 
     test('logs: stored in order, queried by page, time and id, and each environment kept under its byte cap', async (t) => {
