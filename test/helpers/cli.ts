@@ -21,7 +21,7 @@ import { withDeadline } from './wait.ts';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The installed package's bin, as `npx flexd` finds it. */
-async function installedBin(): Promise<string> {
+export async function installedFlexdBin(): Promise<string> {
   return join((await packedFlexd()).nodeModules, 'flexd', 'bin', 'flexd.js');
 }
 
@@ -31,7 +31,7 @@ export const COMMAND_TIMEOUT_MS = 60_000;
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
 export async function flexdCli(home: string) {
-  const BIN = await installedBin();
+  const BIN = await installedFlexdBin();
   function env(extra: Record<string, string>): NodeJS.ProcessEnv {
     const e: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
     for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) {
