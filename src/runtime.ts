@@ -135,8 +135,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   await store.accounts.defaultOrganization();
   const admin = await bootstrapAdmin(context, { email: adminEmail, password: adminPassword, generate: generateAdminPassword });
 
+  await pgCluster?.prepare(supervisor, deployer);
   await deployer.restoreAll();
-  await pgCluster?.start(supervisor, deployer);
+  await pgCluster?.start();
   // On PostgreSQL: retake jobs whose node stopped running them (docs/scale-out.md, "Jobs").
   deployer.jobs.startClaiming();
   await directory.current();

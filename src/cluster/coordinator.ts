@@ -35,11 +35,21 @@ export class Coordinator {
     deps.store.services.onChange((local) => { if (local) this.noticeDirectoryChange(); });
   }
 
-  /** Records the generation each environment runs at after the start's restore, then listens. */
+  /**
+   * Reads each environment's generation. Called before the start's restore: whatever changes
+   * between this read and the listening connection (the restore takes seconds) is announced to
+   * nobody here, so `start` compares against these and catches up.
+   */
+  async snapshot(): Promise<void> {
+    for (const row of await this.rows()) this.generations.set(row.id, row.generation);
+  }
+
+  /**
+   * Listens; once listening, every environment whose generation moved since `snapshot` (or that
+   * the restore could not start) converges — the same re-read as after a reconnection.
+   */
   async start(): Promise<void> {
-    for (const row of await this.rows()) {
-      if (this.deps.supervisor.pool(row.id)) this.generations.set(row.id, row.generation);
-    }
+    for (const [id] of this.generations) if (!this.deps.supervisor.pool(id)) this.generations.delete(id);
     await this.listener.start();
   }
 

@@ -65,10 +65,15 @@ export class PostgresCluster implements Cluster {
     return this.membership.join();
   }
 
-  /** Once the supervisor has restored what the database says: listen for the other nodes' changes. */
-  async start(supervisor: Supervisor, deployer: Deployer): Promise<void> {
+  /** Before the supervisor restores what the database says: note the generation of every environment. */
+  async prepare(supervisor: Supervisor, deployer: Deployer): Promise<void> {
     this.coordinator = new Coordinator({ url: this.o.url, db: this.o.client, store: this.o.store, supervisor, deployer, membership: this.membership, log: this.o.log });
-    await this.coordinator.start();
+    await this.coordinator.snapshot();
+  }
+
+  /** Once the supervisor has restored: listen for the other nodes' changes, and catch up with those made during the restore. */
+  async start(): Promise<void> {
+    await this.coordinator?.start();
     await this.membership.beat();
   }
 

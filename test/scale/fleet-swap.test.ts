@@ -5,7 +5,8 @@
  * every answer is a 200 from a version (and variables) that was deployed, on both nodes, and a
  * node that answered from the new version never answers from the old one again. Each change ends
  * with both nodes on it, and the status through the other node says ONLINE there only then.
- * Last, a third node with an empty data dir serves the current version and variables at once.
+ * Last, a third node with an empty data dir serves the current version and variables at once, and
+ * a fourth one that starts while a change is made catches up with it.
  *
  * Real HTTP only (uploads as kinvey-cli sends them); one PostgreSQL and one pair of nodes for the
  * file; the steps share state and run in order.
@@ -14,6 +15,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { tarOf } from '../fixtures/deploy/archives.ts';
@@ -255,5 +257,36 @@ describe('16 clients alternating between two nodes while the nodes change what t
     await onlineThrough(c, '1.0.0', ['a', 'b', 'c']);
     const listed = (await call(a, 'GET', '/v4/nodes')).body as { name: string; live: boolean; environments: number }[];
     assert.deepEqual(listed.map((n) => [n.name, n.live, n.environments]), [['a', true, 1], ['b', true, 1], ['c', true, 1]]);
+  });
+
+  test('a node that starts while a change is made catches up with it (the change falls between its restore and its listening)', async () => {
+    // Hold the new node in its restore: it reads the version's files from version_blobs, which a
+    // transaction of the test's keeps locked. The nodes already running never read them again.
+    const locker = new pg.Client({ connectionString: database });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE version_blobs IN ACCESS EXCLUSIVE MODE');
+      const starting = node('d');
+      let settled = 'pending';
+      starting.then(() => { settled = 'started'; }, (err: Error) => { settled = `failed: ${err.message}`; });
+      let waiting: string[] = [];
+      await waitFor('node d to wait for the version\'s files', async () => {
+        // Inside a transaction the activity view is a snapshot taken once: drop it before each look.
+        await locker.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await locker.query(`SELECT state, wait_event_type, query FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()`);
+        waiting = [settled, ...rows.map((x: { state: string; wait_event_type: string; query: string }) => `${x.state}/${x.wait_event_type}: ${x.query.slice(0, 100)}`)];
+        return rows.some((x: { wait_event_type: string; query: string }) => x.wait_event_type === 'Lock' && x.query.includes('version_blobs'));
+      }, { timeoutMs: 60_000, intervalMs: 50 }).catch((err: Error) => { throw new Error(`${err.message}; waiting: ${JSON.stringify(waiting)}`); });
+      const r = await call(a, 'PUT', `/v4/services/${serviceId}/environments/${environmentId}`, { environmentVariables: { KEY: 'three' } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await bothServe({ version: '1.0.0', KEY: 'three' }, 'KEY=three');
+      await locker.query('COMMIT');
+      const d = await withDeadline('node d to start', starting, 120_000);
+      await waitFor('node d to serve KEY=three', async () => (await echo(d)).KEY === 'three', { timeoutMs: CHANGE_TIMEOUT_MS, intervalMs: 100 });
+      assert.deepEqual(await echo(d), { status: 200, version: '1.0.0', KEY: 'three' });
+    } finally {
+      await locker.end();
+    }
   });
 });
