@@ -175,6 +175,10 @@ async function setAside(dir: string, lockfile: string): Promise<void> {
  * rarely, a build often.
  */
 const sdkVersionsAsked = new Map<string, Promise<Published>>();
+/** Commands whose failed listing is being kept for UNLISTED_RETRY_MS. */
+const forgetting = new Set<string>();
+/** How long a failed listing of the SDK's versions stands before a build asks the registry again. */
+const UNLISTED_RETRY_MS = 5 * 60_000;
 
 /** npm output that says nothing about this install's outcome: engine ranges of old packages, deprecations. */
 const NOISE = /\b(EBADENGINE|deprecated)\b|^npm (warn|WARN) (config|old lockfile|using --force)|^npm (warn|WARN)\s*$|^npm (warn|WARN) EBADENGINE|^npm (warn|WARN)\s+(package|required|current):/;
@@ -233,7 +237,12 @@ class Npm {
     try {
       return await asked;
     } catch (err) {
-      sdkVersionsAsked.delete(command); // the next build asks again
+      // Builds within a while do not ask again (each would wait on npm's retries offline, a tree
+      // reused included: the list is asked before the tree's key); a later one does.
+      if (!forgetting.has(command)) {
+        forgetting.add(command);
+        setTimeout(() => { forgetting.delete(command); if (sdkVersionsAsked.get(command) === asked) sdkVersionsAsked.delete(command); }, UNLISTED_RETRY_MS).unref();
+      }
       this.options.onProgress(`Could not list the published ${SDK} versions (${(err as Error).message}); installing as declared`);
       return null;
     }
