@@ -15,6 +15,10 @@
 //
 // A file's output is printed whole when it ends (files never interleave), with a line giving its
 // wall time and the CPU time it and every process it started used.
+//
+// A whole run also starts scripts/test/prepare.ts beside the first files: it builds what many
+// files share and would otherwise wait for one by one (the packed tarball, Node releases, SDK
+// installs), each in its helper's cache and under its helper's lock.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -26,6 +30,7 @@ const COMMITTED_DURATIONS = join(ROOT, 'scripts', 'test', 'durations.json');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'flexd-test');
 const MEASURED_DURATIONS = join(CACHE_DIR, 'durations.json');
 const REPORTER = join(ROOT, 'scripts', 'test', 'durations-reporter.mjs');
+const PREPARE = join(ROOT, 'scripts', 'test', 'prepare.ts');
 /** A file the durations do not know yet (just added) is placed as if it took this long. */
 const UNKNOWN_FILE_MS = 30_000;
 const CORES = availableParallelism();
@@ -119,6 +124,7 @@ function runFile(file, index) {
 }
 
 const started = Date.now();
+const prepared = whole ? prepare() : undefined;
 const results = [];
 const queue = [...list];
 let running = 0;
@@ -167,6 +173,8 @@ if (whole && !ownReporter) {
   renameSync(tmp, MEASURED_DURATIONS);
 }
 rmSync(scratch, { recursive: true, force: true });
+const preparation = await prepared;
+if (preparation && preparation.code !== 0) process.stderr.write(preparation.output);
 
 const failed = results.filter((r) => r.code !== 0);
 const cpuMs = results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
@@ -190,6 +198,15 @@ function summary(output) {
   const counts = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
   for (const m of output.matchAll(/^(?:#|ℹ) (pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
   return counts;
+}
+
+/** Runs scripts/test/prepare.ts; resolves with its exit code and output (printed only when it failed). */
+function prepare() {
+  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => out.push(d));
+  return new Promise((done) => child.once('close', (code) => done({ code: code ?? 1, output: Buffer.concat(out) })));
 }
 
 function readLoad() {

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { createRuntime } from '../src/runtime.ts';
 import { ECHO_PROJECT } from './api/helpers.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
+import { installedFlexdBin } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';
 import { projectCopy } from './embedding/helpers.ts';
@@ -95,12 +96,12 @@ test("docs: the README's flexd command list runs in order as written, against a 
   const password = 'readme-admin-password';
   const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-readme-data-'), port: 0, adminEmail: 'admin@flexd.local', adminPassword: password });
   cleanup.after(() => rt.close());
-  // where the reader stands: a folder holding ./my-flex-service, flexd on the PATH
+  // where the reader stands: a folder holding ./my-flex-service, the installed flexd on the PATH
   const work = await tempDir(cleanup, 'flexd-readme-');
   await mkdir(join(work, 'my-flex-service'));
   for (const f of ['package.json', 'index.js']) await cp(join(ECHO_PROJECT, f), join(work, 'my-flex-service', f));
   const bin = await tempDir(cleanup, 'flexd-readme-bin-');
-  await writeFile(join(bin, 'flexd'), `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'bin', 'flexd.js')}" "$@"\n`);
+  await writeFile(join(bin, 'flexd'), `#!/bin/sh\nexec "${process.execPath}" "${await installedFlexdBin()}" "$@"\n`);
   await chmod(join(bin, 'flexd'), 0o755);
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: await tempDir(cleanup, 'flexd-readme-home-'), FLEXD_PASSWORD: password };
   for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_URL', 'FLEXD_EMAIL']) delete env[name];

@@ -255,7 +255,9 @@ async function coldStart(): Promise<void> {
   // flexd logs "cold start: replica ready in N ms" for each: the part of the answer spent starting the replica.
   const tail = await f.call<string[]>('logTail', { service: SERVICE, environment, lines: 400 });
   const readyMs = tail.map((l) => /cold start: replica ready in (\d+) ms/.exec(l)?.[1]).filter(Boolean).map(Number).slice(-CONFIG.coldStarts);
-  results.phases.coldStart = { ...series(samples, loads), replicaReadyMedianMs: median(readyMs), node: series(nodeSamples, nodeLoads) };
+  // "(from a booted spare)" or "(spawned)": how each cold start got its replica (supervisor/pool.ts).
+  const fromSpare = tail.filter((l) => /cold start: replica ready in \d+ ms \(from a booted spare\)/.test(l)).length;
+  results.phases.coldStart = { ...series(samples, loads), replicaReadyMedianMs: median(readyMs), fromBootedSpare: Math.min(fromSpare, CONFIG.coldStarts), node: series(nodeSamples, nodeLoads) };
   log(`  flexd median ${median(samples).toFixed(0)} ms (replica ready ${median(readyMs)} ms) at load ${median(loads)}; \`node .\` ${median(nodeSamples).toFixed(0)} ms at load ${median(nodeLoads)}`);
 }
 
@@ -611,7 +613,7 @@ function markdown(): string {
   }
   if (p.coldStart) {
     const c = p.coldStart;
-    L.push(`### 2. Cold start (spawn → first answer, ${c.count} times each, taking turns)`, '');
+    L.push(`### 2. Cold start (spawn → first answer, ${c.count} times each, taking turns; ${c.fromBootedSpare ?? 0} of flexd's from a booted spare)`, '');
     L.push('| | median ms | min | p90 | max | replica start (median) | load average (median) |', '|---|---:|---:|---:|---:|---:|---:|');
     L.push(`| flexd (zero replicas → first answer) | **${f0(c.medianMs)}** | ${f0(c.minMs)} | ${f0(c.p90Ms)} | ${f0(c.maxMs)} | ${f0(c.replicaReadyMedianMs)} | ${f1(c.load, 2)} |`);
     if (c.node) L.push(`| \`node .\` (spawn → first answer) | **${f0(c.node.medianMs)}** | ${f0(c.node.minMs)} | ${f0(c.node.p90Ms)} | ${f0(c.node.maxMs)} | — | ${f1(c.node.load, 2)} |`);

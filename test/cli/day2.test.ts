@@ -1,5 +1,5 @@
 /**
- * flexd's day-2 commands through `node bin/flexd.js` against a real runtime: accounts (user
+ * flexd's day-2 commands through the installed `flexd` command (test/helpers/cli.ts) against a real runtime: accounts (user
  * add/list/remove/passwd, admin reset-password on the host), versions, env create/delete,
  * settings, show with settings, logs with a service's escape sequences, and failures as one line
  * (and as JSON under --output json). The steps share one runtime and run in order.
@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
-import { flexdCli } from '../helpers/cli.ts';
+import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
@@ -22,13 +22,13 @@ describe('flexd CLI: day-2 commands', () => {
   after(() => cleanup.run());
   let rt: Runtime;
   let dataDir: string;
-  let cli: ReturnType<typeof flexdCli>;
-  let viewerCli: ReturnType<typeof flexdCli>;
+  let cli: FlexdCli;
+  let viewerCli: FlexdCli;
 
   before(async () => {
     dataDir = await tempDir(cleanup, 'flexd-day2-data-');
-    cli = flexdCli(await tempDir(cleanup, 'flexd-day2-home-'));
-    viewerCli = flexdCli(await tempDir(cleanup, 'flexd-day2-viewer-'));
+    cli = await flexdCli(await tempDir(cleanup, 'flexd-day2-home-'));
+    viewerCli = await flexdCli(await tempDir(cleanup, 'flexd-day2-viewer-'));
     rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
     cleanup.after(() => rt.close());
     const project = await echoProjectAt(cleanup, '1.0.0');
@@ -67,7 +67,7 @@ describe('flexd CLI: day-2 commands', () => {
   });
 
   test('admin reset-password works on the data dir with no login, ends the sessions, and the new password logs in', async () => {
-    const home = flexdCli(await tempDir(cleanup, 'flexd-day2-host-'));
+    const home = await flexdCli(await tempDir(cleanup, 'flexd-day2-host-'));
     const generated = await home.json(['admin', 'reset-password', '--data-dir', dataDir, '--email', 'dep@example.com']);
     assert.ok(generated.password.length >= 24);
     const given = await home.ok(['admin', 'reset-password', '--data-dir', dataDir, '--email', ADMIN.email, '--password-stdin'], { stdin: 'a-brand-new-password\n' });

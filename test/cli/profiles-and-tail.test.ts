@@ -1,24 +1,21 @@
 /**
- * Issue 16 items 4 and 5 through `node bin/flexd.js` against a real runtime: global options
+ * Issue 16 items 4 and 5 through the installed `flexd` command (test/helpers/cli.ts) against a real runtime: global options
  * before the command, profiles (list, use, show, delete), whoami, a login that says which profile
  * is now active, a second login that leaves the first session (and a `logs --follow` on it)
  * running, and `flexd logs` showing the newest lines while kinvey-cli's paging stays as it was.
  * The steps share one runtime and run in order.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
-import { flexdCli } from '../helpers/cli.ts';
+import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 const VIEWER = { email: 'watcher@example.com', password: 'viewer password 1' };
-const BIN = fileURLToPath(new URL('../../bin/flexd.js', import.meta.url));
 const LINES = 150;
 
 describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
@@ -26,7 +23,7 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   after(() => cleanup.run());
   let rt: Runtime;
   let home: string;
-  let cli: ReturnType<typeof flexdCli>;
+  let cli: FlexdCli;
   let environmentId: string;
   let serviceId: string;
 
@@ -34,7 +31,7 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-profiles-data-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
     cleanup.after(() => rt.close());
     home = await tempDir(cleanup, 'flexd-profiles-home-');
-    cli = flexdCli(home);
+    cli = await flexdCli(home);
   });
 
   test('before any login, whoami and profile use fail in one line that says what to do', async () => {
@@ -128,13 +125,11 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   });
 
   test('a second login of the same profile leaves the first session working: a logs --follow on it goes on printing', async () => {
-    const follower = spawn(process.execPath, [BIN, 'logs', '--service', 'tails', '--follow', '--tail', '1'], {
-      env: { ...cleanEnv(), HOME: home }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const follower = cli.start(['logs', '--service', 'tails', '--follow', '--tail', '1']);
     cleanup.after(() => { if (follower.exitCode === null) follower.kill('SIGKILL'); });
     let followed = '';
-    follower.stdout.setEncoding('utf8').on('data', (d: string) => { followed += d; });
-    follower.stderr.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    follower.stdout!.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    follower.stderr!.setEncoding('utf8').on('data', (d: string) => { followed += d; });
     await waitFor('--follow to print the newest line first', () => new RegExp(`line ${LINES}\\n`).test(followed), { timeoutMs: 60_000 });
     assert.doesNotMatch(followed, new RegExp(`line ${LINES - 1}\\n`), '--tail 1: only the newest line before following');
     const oldToken = JSON.parse(await readProfileFile()).profiles.ops.token as string;
@@ -164,9 +159,3 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     return readFile(join(home, '.flexd', 'profiles.json'), 'utf8');
   }
 });
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) delete env[name];
-  return env;
-}

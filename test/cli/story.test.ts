@@ -1,6 +1,6 @@
 /**
- * The whole life of a service through flexd's own command line: `node bin/flexd.js <cmd>` as a
- * user runs it (HOME a temp dir, so the profile file is the test's), against a real runtime on
+ * The whole life of a service through flexd's own command line: the installed `flexd <cmd>` as a
+ * user runs it (test/helpers/cli.ts) (HOME a temp dir, so the profile file is the test's), against a real runtime on
  * port 0 — login, create, deploy (the upload leaves node_modules out, so the server runs npm
  * install), status, logs, update, show, a refused reserved name, a second version, rollback,
  * recycle, logs --follow, delete. Each step is a test; they run in order on one runtime.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
-import { COMMAND_TIMEOUT_MS, flexdCli } from '../helpers/cli.ts';
+import { COMMAND_TIMEOUT_MS, flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
 import { freePort } from '../helpers/standalone.ts';
 import { createTempDir, removeDir } from '../helpers/tmp.ts';
@@ -28,11 +28,11 @@ let home: string;
 let projectDir: string;
 let rt: Runtime;
 const cleanup = new CleanupStack();
-let cli: ReturnType<typeof flexdCli>;
-const ok: ReturnType<typeof flexdCli>['ok'] = (...a) => cli.ok(...a);
-const json: ReturnType<typeof flexdCli>['json'] = (...a) => cli.json(...a);
-const fails: ReturnType<typeof flexdCli>['fails'] = (...a) => cli.fails(...a);
-const start: ReturnType<typeof flexdCli>['start'] = (...a) => cli.start(...a);
+let cli: FlexdCli;
+const ok: FlexdCli['ok'] = (...a) => cli.ok(...a);
+const json: FlexdCli['json'] = (...a) => cli.json(...a);
+const fails: FlexdCli['fails'] = (...a) => cli.fails(...a);
+const start: FlexdCli['start'] = (...a) => cli.start(...a);
 
 /** Calls a FlexFunction of the kitchen-sink on the data plane; returns the handler's body and the serving version. */
 async function callFunction(name: string): Promise<{ status: number; body: Record<string, unknown>; version: string | null }> {
@@ -47,7 +47,7 @@ describe('flexd CLI: a service from login to delete', () => {
   before(async () => {
     home = await createTempDir('flexd-cli-home-');
     cleanup.after(() => removeDir(home));
-    cli = flexdCli(home);
+    cli = await flexdCli(home);
     const dataDir = await createTempDir('flexd-cli-data-');
     cleanup.after(() => removeDir(dataDir));
     projectDir = await createTempDir('flexd-cli-project-');

@@ -1,25 +1,37 @@
 /**
- * Runs `node bin/flexd.js <args>` as a user would: HOME a temp dir of the test's (the profile
- * file), none of the test runner's variables, optional stdin text.
+ * Runs the `flexd` command as a user who installed the package runs it: the bin of the packed
+ * tarball's install (test/helpers/packed.ts, built once per content of the package and shared by
+ * every test file), so each command starts from the compiled dist/ instead of compiling the
+ * sources through tsx (about half the CPU time of a command). HOME is a temp dir of the test's
+ * (the profile file), none of the test runner's variables, optional stdin text.
  *
- *   const cli = flexdCli(home);
+ *   const cli = await flexdCli(home);
  *   const { code, stdout } = await cli.run(['user', 'list']);
  *   const users = await cli.json(['user', 'list']);
+ *
+ * (bin/flexd.js run from the checkout, through tsx, is what `npm start` runs: test/serve.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packedFlexd } from './packed.ts';
 import { withDeadline } from './wait.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(REPO, 'bin', 'flexd.js');
-/** tsx start-up plus a few API calls, or a swap of replicas (a deploy passes its own `timeoutMs`) */
+
+/** The installed package's bin, as `npx flexd` finds it. */
+export async function installedFlexdBin(): Promise<string> {
+  return join((await packedFlexd()).nodeModules, 'flexd', 'bin', 'flexd.js');
+}
+
+/** node start-up plus a few API calls, or a swap of replicas (a deploy passes its own `timeoutMs`) */
 export const COMMAND_TIMEOUT_MS = 60_000;
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
-export function flexdCli(home: string) {
+export async function flexdCli(home: string) {
+  const BIN = await installedFlexdBin();
   function env(extra: Record<string, string>): NodeJS.ProcessEnv {
     const e: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...extra };
     for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'FLEXD_PROFILE', 'FLEXD_PASSWORD', 'FLEXD_EMAIL', 'FLEXD_URL']) {
@@ -68,3 +80,6 @@ export function flexdCli(home: string) {
 
   return { run, ok, json, fails, start };
 }
+
+/** What flexdCli gives: run, ok, json, fails, start. */
+export type FlexdCli = Awaited<ReturnType<typeof flexdCli>>;

@@ -98,7 +98,7 @@ test('server log: under flexd serve --log-format json every line on stdout and s
   assert.equal(started?.url, listening.url);
 
   // a deploy through the CLI, with its npm install, build and activation lines
-  const cli = flexdCli(await tempDir(cleanup, 'flexd-serve-json-home-'));
+  const cli = await flexdCli(await tempDir(cleanup, 'flexd-serve-json-home-'));
   await cli.ok(['login', '--host', listening.url, '--email', admin.email, '--password', admin.password]);
   await cli.ok(['create', 'orders']);
   // The CLI uploads without node_modules: flexd runs npm install from the registry into an empty cache.

@@ -92,7 +92,7 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
   });
 
   test('flexd runtimes lists each Node, its exact version and who runs on it; flexd status shows the environment\'s Node', async () => {
-    const cli = flexdCli(await tempDir(cleanup, 'flexd-runtimes-home-'));
+    const cli = await flexdCli(await tempDir(cleanup, 'flexd-runtimes-home-'));
     await cli.ok(['login', '--host', api.rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
     const table = await cli.ok(['runtimes']);
     for (const major of MAJORS) {

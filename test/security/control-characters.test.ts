@@ -105,7 +105,7 @@ require('kinvey-flex-sdk').service({ sharedSecret: 'env-secret' }, (err, flex) =
 
   // flexd's command line, as an operator runs it in a terminal.
   const home = await tempDir(cleanup, 'flexd-controls-home-');
-  const cli = flexdCli(home);
+  const cli = await flexdCli(home);
   await cli.ok(['login', '--host', api.rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
   const table = await cli.ok(['logs', '--service', 'noisy']);
   assert.doesNotMatch(table, RAW_CONTROL, 'flexd logs prints no raw control character');
