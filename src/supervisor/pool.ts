@@ -505,14 +505,15 @@ export class Pool {
       const all = this.replicas.splice(0);
       this.hooks.note('', `idle for ${idleFor} ms: stopping ${all.length} replica(s); the next request starts one`);
       this.hooks.event?.({ type: 'idle', replicas: all.length, idleMs: idleFor });
-      await Promise.all(all.map((r) => this.retire(r)));
+      // The slot is free now: the spare boots while the idle replicas drain and stop.
       this.refillSpare();
+      await Promise.all(all.map((r) => this.retire(r)));
     } else if (this.replicas.length > Math.max(1, this.settings.minReplicas) && this.replicas.every((r) => r.inFlight === 0)
       && idleFor >= this.settings.scaleDownIdleMs) {
       const extra = this.replicas.pop()!;
       this.hooks.note(extra.containerId, `scaled down to ${this.replicas.length} replicas`);
-      await this.retire(extra);
       this.refillSpare();
+      await this.retire(extra);
     }
   }
 }

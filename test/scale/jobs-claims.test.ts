@@ -1,7 +1,9 @@
 /**
  * Issue 14, job claims on a real PostgreSQL: several nodes' stores (each its own pool, as each
  * node has) claim lapsed jobs at once. `FOR UPDATE SKIP LOCKED` gives every job to exactly one
- * node, as the attempt that node then holds; nobody waits on another's claim.
+ * node, as the attempt that node then holds; nobody waits on another's claim. And two nodes' job
+ * runners: a retaken job's first run, finishing late, changes nothing, and its waiters hear the
+ * retaker's result.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -9,6 +11,8 @@ import { cleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Claim, Store } from '../../src/store/index.ts';
+import { JobRunner } from '../../src/deploy/jobs.ts';
+import { silentLogger } from '../../src/logger.ts';
 
 const fileCleanup = cleanupStack({ after });
 let postgres: TestPostgres;
@@ -61,4 +65,51 @@ test('three nodes claiming lapsed jobs all at once: each job goes to exactly one
   const spread = Object.keys(nodes).map((n) => claims.filter((c) => c.node === n).length);
   t.diagnostic(`claims per node: ${spread.join(', ')}`);
   assert.equal(await a.jobs.claim(600_000, 5), undefined, 'nothing left with a lapsed lease');
+});
+
+test('job runners of two nodes: B retakes a job whose lease A let lapse and finishes it; A\'s run, finishing late, is refused, and a caller waiting on A hears B\'s result', async (t) => {
+  const cleanup = cleanupStack(t);
+  const url = await postgres.createDatabase();
+  const a = await openPostgresStore(url, 'a');
+  cleanup.after(() => a.close());
+  const b = await openPostgresStore(url, 'b');
+  cleanup.after(() => b.close());
+  const org = await a.accounts.defaultOrganization();
+  const svc = await a.services.createService(org.id, 'runners');
+  const env = await a.services.createEnvironment(svc.id, { name: 'Development', secret: 'x' });
+  // Leases far longer than the test: only the explicit lapse below lets B in.
+  const options = { leaseMs: 600_000, pollMs: 600_000, maxAttempts: 3, shared: true };
+  const runnerA = new JobRunner(a, silentLogger, options);
+  const runnerB = new JobRunner(b, silentLogger, { ...options, retake: () => async (progress) => { progress('DEPLOYING', 'B at work'); return 'Done by B'; } });
+  cleanup.after(async () => { await runnerA.release(); await runnerB.release(); });
+
+  let finishA!: () => void;
+  const aMayFinish = new Promise<void>((resolve) => { finishA = resolve; });
+  let aStarted!: () => void;
+  const started = new Promise<void>((resolve) => { aStarted = resolve; });
+  const job = await a.jobs.create({ type: 'recycleService', serviceId: svc.id, environmentId: env.id, params: {}, userEmail: null, leaseMs: options.leaseMs });
+  runnerA.enqueue(job, async (progress) => {
+    progress('DEPLOYING', 'A at work');
+    aStarted();
+    await aMayFinish;
+    return 'Done by A';
+  });
+  await started;
+  const waitingOnA = runnerA.wait(job.id);
+  runnerB.wake();
+  assert.equal((await b.jobs.get(job.id))?.node, 'a', 'a live lease is not taken');
+
+  // A pauses past its lease (here: its lease is made to lapse), and B, woken, retakes the job.
+  assert.deepEqual(await a.jobs.renew([{ jobId: job.id, attempt: 1 }], 0), []);
+  runnerB.wake();
+  const byB = await runnerB.wait(job.id);
+  assert.deepEqual([byB.status, byB.node, byB.attempt], ['COMPLETED', 'b', 2]);
+  assert.match(byB.progress, /Retaken by node "b" \(attempt 2\)[\s\S]*Done by B$/);
+
+  finishA();
+  const heardOnA = await waitingOnA;
+  assert.deepEqual([heardOnA.status, heardOnA.node, heardOnA.progress], ['COMPLETED', 'b', byB.progress], 'the caller on A hears how B\'s run ended');
+  await runnerA.idle();
+  const stored = (await a.jobs.get(job.id))!;
+  assert.deepEqual([stored.status, stored.node, stored.attempt, stored.progress], ['COMPLETED', 'b', 2, byB.progress], 'A\'s late end changed nothing');
 });
