@@ -10,7 +10,7 @@ import { pino, type Logger as PinoLogger } from 'pino';
  * embedder may pass any object with these four methods (pino, or a test's recorder). The types
  * are public (public.ts).
  */
-import { visibleControls } from './logs/visible-text.ts';
+import { terminalSafeJson, visibleControls } from './logs/visible-text.ts';
 import type { LogFormat, Logger } from './public.ts';
 
 export type { LogFormat, Logger };
@@ -33,7 +33,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
-  const stream = options.format === 'json' ? destination : textStream(destination);
+  const stream = options.format === 'json' ? jsonStream(destination) : textStream(destination);
   const logger: PinoLogger = pino({
     level: options.level ?? 'info',
     base: undefined,
@@ -41,6 +41,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     formatters: { level: (label) => ({ level: label }) },
   }, stream);
   return logger;
+}
+
+/**
+ * pino's JSON lines, with what a terminal may act on and JSON leaves raw (DEL, C1, bidirectional
+ * controls) written as `\uXXXX` escapes: the same JSON, safe to tail. pino writes whole lines.
+ */
+function jsonStream(out: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      out.write(terminalSafeJson(chunk.toString('utf8')));
+      done();
+    },
+  });
 }
 
 /** A logger that drops everything: the default of an embedded runtime. */

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { RuntimeContext } from '../context.ts';
-import { visibleControls } from '../logs/visible-text.ts';
+import { terminalSafeJson, visibleControls } from '../logs/visible-text.ts';
 import type { LogRow } from '../store/logs.ts';
 import { parseLogQuery, wantsRawMessages } from './log-query.ts';
 import { environmentOr404 } from './lookup.ts';
@@ -26,7 +26,8 @@ export function logRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     const rows = query.kind === 'after' ? await ctx.store.logs.since(env.id, query.afterId, query.limit)
       : query.kind === 'tail' ? await ctx.store.logs.tail(env.id, query.limit)
         : await ctx.store.logs.query(env.id, query);
-    return c.json(raw ? rows : rows.map(visibleRow));
+    // As JSON, with what JSON leaves raw and a terminal acts on (C1, DEL, bidi) escaped too: kinvey-cli prints it.
+    return c.body(terminalSafeJson(JSON.stringify(raw ? rows : rows.map(visibleRow))), 200, { 'Content-Type': 'application/json' });
   });
   return app;
 }

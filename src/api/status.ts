@@ -56,9 +56,10 @@ export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow
     deployment = { status: 'COMPLETED', version: active?.version, runtime };
   }
 
-  // Several nodes: ONLINE at a version only when every live node serves it.
+  // Several nodes: ONLINE at a version only when every live node serves it, with the latest change
+  // (variables, a recycle, a rollback) applied.
   const nodes = ctx.store.backend === 'postgres' ? await nodesServing(ctx, env.id) : undefined;
-  if (status === 'ONLINE' && active && nodes?.some((n) => n.version !== active.version)) status = 'UPDATING';
+  if (status === 'ONLINE' && active && nodes?.some((n) => n.version !== active.version || n.status === 'UPDATING')) status = 'UPDATING';
 
   return {
     status,
@@ -79,16 +80,26 @@ export async function environmentStatus(ctx: RuntimeContext, env: EnvironmentRow
   };
 }
 
-/** Each live node's version, replicas and status for the environment (this node's own from memory, the others' from their last heartbeat). */
+/**
+ * Each live node's version, replicas and status for the environment (this node's own from memory,
+ * the others' from their last heartbeat). A node still running an older generation than the one
+ * recorded is UPDATING: it has not applied the latest change yet.
+ */
 async function nodesServing(ctx: RuntimeContext, environmentId: string): Promise<{ name: string; version: string | null; replicas: number; status: string }[]> {
-  const nodes = await ctx.cluster.nodes().catch(() => []);
+  const [nodes, generations] = await Promise.all([
+    ctx.cluster.nodes().catch(() => []),
+    ctx.cluster.generations?.(environmentId).catch(() => undefined),
+  ]);
+  const behind = (generation: number | undefined) => generations?.recorded !== undefined && generation !== undefined && generation < generations.recorded;
   return nodes.filter((n) => n.live || n.name === ctx.cluster.nodeName).map((n) => {
     if (n.name === ctx.cluster.nodeName) {
       const pool = ctx.supervisor.pool(environmentId);
-      return { name: n.name, version: pool?.version ?? null, replicas: pool?.replicaCount ?? 0, status: !pool ? 'NOT RUNNING' : pool.suspension !== null ? 'SUSPENDED' : 'ONLINE' };
+      const status = !pool ? 'NOT RUNNING' : pool.suspension !== null ? 'SUSPENDED' : behind(generations?.self) ? 'UPDATING' : 'ONLINE';
+      return { name: n.name, version: pool?.version ?? null, replicas: pool?.replicaCount ?? 0, status };
     }
     const s = n.serving.find((x) => x.environmentId === environmentId);
-    return { name: n.name, version: s?.version ?? null, replicas: s?.replicas ?? 0, status: s?.status ?? 'NOT RUNNING' };
+    const status = s && s.status === 'ONLINE' && behind(s.generation) ? 'UPDATING' : s?.status ?? 'NOT RUNNING';
+    return { name: n.name, version: s?.version ?? null, replicas: s?.replicas ?? 0, status };
   });
 }
 

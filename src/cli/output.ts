@@ -1,4 +1,5 @@
 import type { OutputMode } from './args.ts';
+import { terminalSafeJson } from '../logs/visible-text.ts';
 
 /**
  * What a command prints. For people: tables with aligned columns, a list preceded by
@@ -20,13 +21,13 @@ export class Output {
 
   /** The command's result: raw JSON for scripts, or what `human` prints. */
   result(raw: unknown, human: () => void): void {
-    if (this.json) this.stdout.write(`${JSON.stringify({ result: raw ?? null }, null, 2)}\n`);
+    if (this.json) this.stdout.write(`${terminalSafeJson(JSON.stringify({ result: raw ?? null }, null, 2))}\n`);
     else human();
   }
 
   /** One JSON value per line (`logs --follow --output json`). */
   jsonLine(value: unknown): void {
-    this.stdout.write(`${JSON.stringify(value)}\n`);
+    this.stdout.write(`${terminalSafeJson(JSON.stringify(value))}\n`);
   }
 
   list(rows: Record<string, unknown>[], columns: string[]): void {

@@ -1,4 +1,5 @@
 import type { LogFormat } from '../logger.ts';
+import { terminalSafeJson } from '../logs/visible-text.ts';
 
 /**
  * The lines `flexd serve` itself prints besides the server log: the listening line and the one
@@ -35,7 +36,7 @@ export class ServeLines {
   }
 
   private line(level: string, text: string, fields: Record<string, unknown>, prefix = ''): string {
-    if (this.format === 'json') return `${JSON.stringify({ level, time: new Date().toISOString(), ...fields, msg: text })}\n`;
+    if (this.format === 'json') return `${terminalSafeJson(JSON.stringify({ level, time: new Date().toISOString(), ...fields, msg: text }))}\n`;
     return `${prefix}${text}\n`;
   }
 }

@@ -90,9 +90,23 @@ export class Coordinator {
   serving(): ServingReport[] {
     const out: ServingReport[] = [];
     for (const { environmentId, pool } of this.deps.supervisor.pools()) {
-      out.push({ environmentId, version: pool.version ?? null, replicas: pool.replicaCount, status: pool.suspension !== null ? 'SUSPENDED' : pool.version === undefined ? 'STARTING' : 'ONLINE' });
+      const generation = this.generations.get(environmentId);
+      out.push({
+        environmentId, version: pool.version ?? null, replicas: pool.replicaCount, status: pool.suspension !== null ? 'SUSPENDED' : pool.version === undefined ? 'STARTING' : 'ONLINE',
+        ...(generation !== undefined ? { generation } : {}),
+      });
     }
     return out;
+  }
+
+  /** The generation of the environment this node runs (undefined: none applied yet). */
+  runningGeneration(environmentId: string): number | undefined {
+    return this.generations.get(environmentId);
+  }
+
+  /** The environment's generation as the database records it (undefined: deleted). */
+  async recordedGeneration(environmentId: string): Promise<number | undefined> {
+    return (await this.deps.db.get<{ generation: number }>('SELECT generation FROM environments WHERE id = ?', [environmentId]))?.generation;
   }
 
   private heard(c: Change): void {

@@ -16,6 +16,11 @@ export interface Cluster {
   nodes(): Promise<NodeView[]>;
   /** after this node changed what an environment runs: every other node converges (no-op on SQLite) */
   announce(environmentId: string): Promise<void>;
+  /**
+   * Several nodes: the environment's generation as recorded, and as this node runs it — a node
+   * behind the recorded one has not applied the latest change yet (status stays UPDATING).
+   */
+  generations?(environmentId: string): Promise<{ recorded: number | undefined; self: number | undefined }>;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,10 @@ export class PostgresCluster implements Cluster {
 
   async announce(environmentId: string): Promise<void> {
     await this.coordinator?.announce(environmentId);
+  }
+
+  async generations(environmentId: string): Promise<{ recorded: number | undefined; self: number | undefined }> {
+    return { recorded: await this.coordinator?.recordedGeneration(environmentId), self: this.coordinator?.runningGeneration(environmentId) };
   }
 
   /** After a job's run here lost its lease mid-swap: serve what the database says for the environment again. */

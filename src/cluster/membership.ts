@@ -18,7 +18,11 @@ export interface NodeView {
   serving: ServingReport[];
 }
 
-export interface ServingReport { environmentId: string; version: string | null; replicas: number; status: string }
+export interface ServingReport {
+  environmentId: string; version: string | null; replicas: number; status: string;
+  /** the environment's generation as the node runs it (absent from a node that has not applied any) */
+  generation?: number;
+}
 
 export interface MembershipOptions {
   name: string;

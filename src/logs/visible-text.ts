@@ -22,3 +22,18 @@ export function visibleControls(text: string): string {
  * bidirectional embeddings, overrides and isolates, and the line and paragraph separators.
  */
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/**
+ * JSON text with the characters JSON.stringify leaves raw but a terminal may act on — DEL, C1
+ * (U+009B is a one-character CSI on some terminals), bidirectional controls, line and paragraph
+ * separators — written as `\uXXXX` escapes. The same JSON (it parses to the same value): only
+ * its spelling changes, and these characters occur only inside its strings. C0 controls are
+ * escaped by JSON.stringify already.
+ *
+ * @example terminalSafeJson(JSON.stringify({ m: 'a\u009b2J' }))   // '{"m":"a\\u009b2J"}'
+ */
+export function terminalSafeJson(json: string): string {
+  return json.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const RAW_IN_JSON = /[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;

@@ -218,6 +218,23 @@ describe('16 clients alternating between two nodes while the nodes change what t
     assert.deepEqual(shown.body.environmentVariables, { KEY: 'two' });
   });
 
+  test('after a variable change through A, the status through A says ONLINE only once B serves the change too', async () => {
+    const statusPath = `/v4/services/${serviceId}/environments/${environmentId}/status`;
+    const r = await call(a, 'PUT', `/v4/services/${serviceId}/environments/${environmentId}`, { environmentVariables: { KEY: 'two-b' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const seen: string[] = [];
+    await waitFor('status through A ONLINE after the change', async () => {
+      const s = (await call(a, 'GET', statusPath)).body;
+      seen.push(s.status);
+      // The recycle job is queued at once, so the status leaves ONLINE until it ends and every node runs its result.
+      return s.status === 'ONLINE';
+    }, { timeoutMs: CHANGE_TIMEOUT_MS, intervalMs: 20 });
+    assert.deepEqual(await echo(b), { status: 200, version: '1.0.1', KEY: 'two-b' }, `B serves the change once the status says ONLINE (statuses seen: ${[...new Set(seen)]})`);
+    assert.deepEqual(await echo(a), { status: 200, version: '1.0.1', KEY: 'two-b' });
+    await call(a, 'PUT', `/v4/services/${serviceId}/environments/${environmentId}`, { environmentVariables: { KEY: 'two' } });
+    await bothServe({ version: '1.0.1', KEY: 'two' }, 'KEY=two again');
+  });
+
   test('a rollback through A acts on both nodes; no request lost meanwhile', async () => {
     const answers = await underLoad(async () => {
       const r = await call(a, 'POST', '/v4/jobs', { type: 'rollbackService', params: { serviceId, serviceEnvironmentId: environmentId, version: '1.0.0' } });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { visibleControls } from '../../src/logs/visible-text.ts';
+import { terminalSafeJson, visibleControls } from '../../src/logs/visible-text.ts';
 import { ADMIN, startApi } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli } from '../helpers/cli.ts';
@@ -54,6 +54,14 @@ test('a failed start\'s control characters reach the job\'s progress, the status
   }
 });
 
+test('terminalSafeJson: the same JSON, with DEL, C1, bidi controls and separators spelled as escapes', () => {
+  const value = { m: `x${HOSTILE_OUTPUT}\u2028\u007f` };
+  const json = terminalSafeJson(JSON.stringify(value));
+  assert.doesNotMatch(json, RAW_CONTROL);
+  assert.doesNotMatch(json, /[\u2028\u2029]/);
+  assert.deepEqual(JSON.parse(json), value);
+});
+
 test('visibleControls: C0, DEL, C1 and bidirectional controls become escapes; line feeds, tabs and other text stay', () => {
   assert.equal(visibleControls('a\tb\nc'), 'a\tb\nc');
   assert.equal(visibleControls('\x1b[2J\r\x00\x7f\u009b\u202e\u2066ü✓'), '\\x1b[2J\\r\\x00\\x7f\\x9b\\u202e\\u2066ü✓');
@@ -88,7 +96,10 @@ require('kinvey-flex-sdk').service({ sharedSecret: 'env-secret' }, (err, flex) =
   const lines = JSON.parse(text) as Array<{ message: string }>;
   const start = lines.find((l) => l.message.startsWith('start '))!;
   assert.equal(start.message, `start ${visibleControls(HOSTILE_OUTPUT)}`);
-  const raw = (await api.call('GET', `${logsPath}?raw=true`)).body as Array<{ message: string }>;
+  const rawRes = await fetch(`${api.rt.url}${logsPath}?raw=true`, { headers: { Authorization: `Kinvey ${api.token}` } });
+  const rawText = await rawRes.text();
+  assert.doesNotMatch(rawText, /[\x7f-\x9f\u202a-\u202e]/, 'even raw, the JSON spells C1 and bidi controls as escapes');
+  const raw = JSON.parse(rawText) as Array<{ message: string }>;
   assert.ok(raw.some((l) => l.message === `start ${HOSTILE_OUTPUT}`), 'raw=true gives the bytes as written');
   assert.equal((await api.call('GET', `${logsPath}?raw=maybe`)).status, 400);
 
@@ -103,6 +114,9 @@ require('kinvey-flex-sdk').service({ sharedSecret: 'env-secret' }, (err, flex) =
   assert.doesNotMatch(asJson, RAW_CONTROL);
   assert.ok((JSON.parse(asJson).result as Array<{ message: string }>).some((l) => l.message === start.message));
   assert.ok((await cli.ok(['logs', '--service', 'noisy', '--raw'])).includes(`\x1b]0;owned\x07`), 'with --raw the bytes pass');
+  const rawJson = await cli.ok(['logs', '--service', 'noisy', '--raw', '--output', 'json']);
+  assert.doesNotMatch(rawJson, RAW_CONTROL, '--raw --output json: valid JSON, every control character escaped by JSON');
+  assert.ok((JSON.parse(rawJson).result as Array<{ message: string }>).some((l) => l.message === `start ${HOSTILE_OUTPUT}`));
 
   // --follow: a line written while it follows arrives escaped.
   const follower = cli.start(['logs', '--service', 'noisy', '--follow']);
