@@ -205,7 +205,7 @@ export class Supervisor {
     const all = [...this.poolsById.values()];
     this.poolsById.clear();
     await Promise.all(all.map((p) => p.close()));
-    removeSandbox(this.sandbox);
+    await removeSandbox(this.sandbox);
   }
 
   private createPool(env: EnvironmentRow, settings: Settings): Pool {

@@ -1,4 +1,5 @@
 import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -23,6 +24,22 @@ export function removeTree(root: string): void {
   };
   openUp(root);
   rmSync(root, { recursive: true, force: true });
+}
+
+/**
+ * removeTree off the main thread: the run dir holds every environment's dependency tree (tens of
+ * thousands of files for 50 environments), and removing it with rmSync on a machine whose disk is
+ * busy blocked flexd's event loop — and an embedding test's timers and deadlines — for minutes
+ * (test/reliability/many-environments.test.ts sat at 0 CPU past its 600 s timeout).
+ */
+export async function removeTreeAsync(root: string): Promise<void> {
+  try {
+    await rm(root, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    removeTree(root); // a folder a replica shut: opened up, as above
+  }
 }
 
 /** Whether `path` is a folder (not a link to one) that this process's user owns. */

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { environmentAccount, runsAsRoot, type Account, type AccountRange } from '../isolation/accounts.ts';
 import { replicaPaths, type ReplicaPaths, type VersionFolder } from './replica-folder.ts';
 import { createRunDir, runDirParent } from './run-dir.ts';
-import { removeTree } from './remove-tree.ts';
+import { removeTree, removeTreeAsync } from './remove-tree.ts';
 
 /**
  * Where replicas live and as whom they run (docs/security.md, docs/architecture.md "Layout").
@@ -84,8 +84,8 @@ function shutAncestor(dir: string): string | undefined {
 }
 
 /** Removes the run dir (flexd stops). */
-export function removeSandbox(sandbox: Sandbox): void {
-  removeTree(sandbox.runDir);
+export function removeSandbox(sandbox: Sandbox): Promise<void> {
+  return removeTreeAsync(sandbox.runDir);
 }
 
 /** One line for flexd's start: which walls stand between replicas, and between them and flexd. */
