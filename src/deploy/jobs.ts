@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts';
 import { visibleControls } from '../logs/visible-text.ts';
 import type { Fence, JobRow, JobStatus, Store } from '../store/index.ts';
+import { isLeaseLost } from '../store/fence.ts';
 
 /**
  * A job as `wait` resolves it: `reason` is the first line of a failure (the code and why), also
@@ -105,7 +106,7 @@ export class JobRunner {
           const done = await work(progress, { fence, signal: held.abort.signal });
           progress('COMPLETED', done);
         } catch (err) {
-          if ((err as { code?: unknown }).code === 'JobLeaseLost') {
+          if (isLeaseLost(err)) {
             this.lose(held);
             this.log.warn({ job: job.id, attempt: job.attempt }, 'a late write of a job\'s run was refused: another node retook the job, and its results stand');
           }

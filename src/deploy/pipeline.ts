@@ -8,6 +8,7 @@ import type { EventBus } from '../events/bus.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { HOST_MAJOR, type NodeRuntime, type RuntimeCatalog } from '../runtimes/catalog.ts';
 import { newId } from '../store/ids.ts';
+import { isLeaseLost } from '../store/fence.ts';
 import type { EnvironmentRow, Fence, JobRow, JobStatus, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { StartError } from '../supervisor/replica.ts';
@@ -277,7 +278,7 @@ export class Deployer {
       return `Deployed version ${project.version}`;
     } catch (thrown) {
       // Another node retook the job: what this run stored and failed is the retaker's to decide.
-      if ((thrown as { code?: unknown }).code === 'JobLeaseLost') throw thrown;
+      if (isLeaseLost(thrown)) throw thrown;
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
       try {
         if (version) await store.versions.remove(version.id, fence);
@@ -301,7 +302,7 @@ export class Deployer {
       const built = await this.builtFor(version, node, fence, progress);
       await this.deps.supervisor.activate(env, built, node);
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 'JobLeaseLost') await this.recordError(env.id, err, fence);
+      if (!isLeaseLost(err)) await this.recordError(env.id, err, fence);
       throw err;
     }
     try {
@@ -312,7 +313,7 @@ export class Deployer {
       }, fence);
     } catch (err) {
       // Another node retook the job while this one swapped: this node serves what the database says again.
-      if ((err as { code?: unknown }).code === 'JobLeaseLost') this.deps.follow?.(env.id);
+      if (isLeaseLost(err)) this.deps.follow?.(env.id);
       throw err;
     }
     // Every other node swaps to what this one now runs (src/cluster); a database that is away

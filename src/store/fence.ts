@@ -19,6 +19,11 @@ export function leaseLost(fence: Fence, by?: string | null): FlexdError {
     { status: 409 });
 }
 
+/** Whether `err` is a refused write of a run that lost its job (also after crossing a process boundary: by code). */
+export function isLeaseLost(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'JobLeaseLost';
+}
+
 /**
  * Runs `work` in one transaction that first checks — and on PostgreSQL locks, so a claim by
  * another node waits for it — that `fence` is still the job's current attempt; throws

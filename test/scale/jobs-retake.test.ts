@@ -49,6 +49,22 @@ const timer = setInterval(() => { if (fs.existsSync(path.join(dir, 'open'))) cle
   };
 }
 
+/**
+ * Two nodes on a new database, and a deploy of the gated echo project at `version` uploaded through A,
+ * held in A's preinstall script once this resolves.
+ */
+async function gatedDeployOnA(cleanup: CleanupContext, version: string, args: string[] = []) {
+  const url = await postgres.createDatabase();
+  const a = await startNode(cleanup, { database: url, name: 'a', args });
+  const b = await startNode(cleanup, { database: url, name: 'b', args });
+  const token = await logIn(a.url);
+  const target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
+  const gate = await makeGate(cleanup);
+  const jobId = await uploadDeploy(a.url, token, target, await echoArchive(cleanup, version, { scripts: gate.scripts }, gate.files), version);
+  await waitFor('A\'s build to reach the preinstall script', async () => (await gate.started()) >= 1, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+  return { url, a, b, token, target, gate, jobId };
+}
+
 async function database(url: string) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -57,16 +73,7 @@ async function database(url: string) {
 
 test('the node running a build is killed (SIGKILL) mid-install: another node retakes the job from the stored upload, completes it, the job names the new node, the upload is deleted and the version serves on every node', async (t) => {
   const cleanup = cleanupStack(t);
-  const url = await postgres.createDatabase();
-  const a = await startNode(cleanup, { database: url, name: 'a' });
-  const b = await startNode(cleanup, { database: url, name: 'b' });
-  const token = await logIn(a.url);
-  const target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
-  const gate = await makeGate(cleanup);
-  const archive = await echoArchive(cleanup, '1.0.0', { scripts: gate.scripts }, gate.files);
-
-  const jobId = await uploadDeploy(a.url, token, target, archive, '1.0.0');
-  await waitFor('A\'s build to reach the preinstall script', async () => (await gate.started()) >= 1, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+  const { url, a, b, token, target, gate, jobId } = await gatedDeployOnA(cleanup, '1.0.0');
   const before = await job(b.url, token, jobId);
   assert.deepEqual([before.status, before.node], ['BUILDING', 'a'], 'A runs the job it accepted');
   const db = await database(url);
@@ -107,16 +114,7 @@ test('the node running a build is killed (SIGKILL) mid-install: another node ret
 
 test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and tries to finish: its late writes are refused and the retaker\'s results stand', async (t) => {
   const cleanup = cleanupStack(t);
-  const url = await postgres.createDatabase();
-  const a = await startNode(cleanup, { database: url, name: 'a' });
-  const b = await startNode(cleanup, { database: url, name: 'b' });
-  const token = await logIn(b.url);
-  const target = await makeTarget(b.url, token, SERVICE, ENVIRONMENT);
-  const gate = await makeGate(cleanup);
-  const archive = await echoArchive(cleanup, '2.0.0', { scripts: gate.scripts }, gate.files);
-
-  const jobId = await uploadDeploy(a.url, token, target, archive, '2.0.0');
-  await waitFor('A\'s build to reach the preinstall script', async () => (await gate.started()) >= 1, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+  const { url, a, b, token, target, gate, jobId } = await gatedDeployOnA(cleanup, '2.0.0');
   // A stops in its tracks (a long pause, a frozen VM): its lease runs out, its connections stay open.
   process.kill(a.pid, 'SIGSTOP');
   cleanup.after(() => { try { process.kill(a.pid, 'SIGCONT'); } catch { /* gone */ } });
@@ -151,15 +149,8 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
 
 test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
   const cleanup = cleanupStack(t);
-  const url = await postgres.createDatabase();
-  const slow = ['--job-lease-ms', '600000', '--job-poll-ms', '600000'];
-  const a = await startNode(cleanup, { database: url, name: 'a', args: slow });
-  const b = await startNode(cleanup, { database: url, name: 'b', args: slow });
-  const token = await logIn(a.url);
-  const target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
-  const gate = await makeGate(cleanup);
-  const jobId = await uploadDeploy(a.url, token, target, await echoArchive(cleanup, '3.0.0', { scripts: gate.scripts }, gate.files), '3.0.0');
-  await waitFor('A\'s build to reach the preinstall script', async () => (await gate.started()) >= 1, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
+  // Leases and polls of ten minutes: nothing but A's release and hint can move the job within the test.
+  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000']);
 
   const stopping = a.stop();
   const retaken = await waitFor('B to take the job A gave up', async () => {
