@@ -46,8 +46,9 @@ export const DEFAULTS = {
    * maxReplicas): spawned exactly as a replica is, Node and flexd's child runtime booted, the
    * project not yet run. A cold start, a scale-up or a recycle takes it instead of spawning
    * (supervisor/pool.ts). It takes that free slot of the environment's memory reservation.
+   * Off by default: idle eviction means no process at all (docs/architecture.md).
    */
-  spareReplica: true,
+  spareReplica: false,
   /** an extra replica (above the minimum) idle for this long is stopped */
   scaleDownIdleMs: 60_000,
   /** a replica takes at most this many tasks at once; more wait in the environment's queue */

@@ -2,7 +2,8 @@
  * The npm package as a user gets it (issue 10): the packed tarball installed into a scratch
  * project (test/helpers/packed.ts builds it once), then a plain `.mjs` embed script runs with node,
  * a `.ts` one type-checks under NodeNext without skipLibCheck (and without @types/node or
- * better-sqlite3's types), and `npx flexd serve` starts and stops on SIGTERM.
+ * better-sqlite3's types), and `npx flexd serve` starts and stops on SIGTERM. (The README's
+ * production command under npx, in a project with this tarball installed: test/serve-npx.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -89,29 +90,6 @@ describe('package: the packed tarball in a scratch project', () => {
     assert.equal(code, 0, out);
     assert.ok((await readFile(join(scratch, 'node_modules', 'flexd', 'package.json'), 'utf8')).includes('"flexd"'));
   });
-
-  test("the README's production command under npx, stopped by SIGTERM to npx's own PID, leaves no flexd running and frees the port", async () => {
-    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-    const command = /^npx flexd serve .*$/m.exec(readme)![0].split(' ');
-    const dataDir = await tempDir(cleanup, 'flexd-pack-npx-');
-    const args = command.slice(1).map((a, i, all) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--data-dir' ? dataDir : a));
-    const child = spawn(command[0]!, args, { cwd: scratch, env: cleanEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.after(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } });
-    let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { out += d; });
-    const port = await withDeadline('the listening line', new Promise<string>((resolve) => {
-      child.stdout!.on('data', () => { const m = /flexd listening on http:\/\/0\.0\.0\.0:(\d+)/.exec(out); if (m) resolve(m[1]!); });
-    }), 60_000);
-    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
-    process.kill(child.pid!, 'SIGTERM');
-    // Output is the only sign from a grandchild: wait for the line as it arrives.
-    await withDeadline('flexd to stop after npx got SIGTERM', new Promise<void>((resolve) => {
-      const check = () => { if (/flexd stopped/.test(out)) resolve(); };
-      check();
-      child.stdout!.on('data', check);
-      child.stderr!.on('data', check);
-    }), 30_000);
-    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'the port is closed');
-  });
+  // The README's production command under npx, stopped by SIGTERM to npx's own PID, in a project with
+  // this tarball installed: test/serve-npx.test.ts.
 });

@@ -1,7 +1,7 @@
 /**
  * Issue 16 item 3: the README's production command, `npx flexd serve --host 0.0.0.0 --port 8080
  * --data-dir /var/lib/flexd`, run as written (only the port and the data dir made free) in a
- * project where flexd is installed, and stopped by SIGTERM to npx's own PID — what a supervisor
+ * project where flexd is installed from its packed tarball (test/helpers/packed.ts), and stopped by SIGTERM to npx's own PID — what a supervisor
  * tracking one PID sends. npx runs flexd under `sh -c`, which does not pass the signal on: flexd
  * must notice and stop. Afterwards nothing of it runs (no flexd, no replica), the port is free
  * and the data dir opens again. Also: a Ctrl-C (SIGINT to the whole group) drains once, without
@@ -9,19 +9,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime } from '../src/runtime.ts';
 import { CleanupStack, type CleanupContext } from './helpers/cleanup.ts';
+import { cleanEnv, scratchProject } from './helpers/packed.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
 import { deployFixture, processGone, startRuntime, whoami } from './lifecycle/helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-/** npx resolving the bin, tsx compiling flexd, the environment restored: generous on a loaded box. */
+/** npx resolving the bin, flexd loading, the environment restored: generous on a loaded box. */
 const START_TIMEOUT_MS = 90_000;
 /** the launcher is looked at once a second; then the drain and the replicas' stop */
 const STOP_TIMEOUT_MS = 30_000;
@@ -62,21 +63,6 @@ async function descendants(pid: number): Promise<Array<{ pid: number; cmdline: s
   return found;
 }
 
-/** A project folder where flexd is installed: node_modules/flexd is this checkout, with its bin linked as npm links it. */
-async function projectWithFlexd(cleanup: CleanupContext): Promise<string> {
-  const dir = await tempDir(cleanup, 'flexd-npx-project-');
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'ops', private: true }));
-  await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
-  await symlink(ROOT, join(dir, 'node_modules', 'flexd'), 'dir');
-  await symlink('../flexd/bin/flexd.js', join(dir, 'node_modules', '.bin', 'flexd'));
-  return dir;
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT']) delete env[name];
-  return env;
-}
 
 describe('serve: the README production command under npx', () => {
   const suite = new CleanupStack();
@@ -87,7 +73,8 @@ describe('serve: the README production command under npx', () => {
 
   before(async () => {
     command = await productionCommand();
-    project = await projectWithFlexd(suite);
+    // a project where flexd is installed from its packed tarball, as an operator installs it
+    project = await scratchProject(suite, 'flexd-npx-project-');
     dataDir = await tempDir(suite, 'flexd-npx-data-');
     // an environment with a replica to restore, so there is a replica that must not outlive flexd
     const cleanup = new CleanupStack();

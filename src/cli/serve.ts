@@ -80,7 +80,7 @@ export const SERVE_HELP = `Usage: flexd serve [options]
                          (FLEXD_MEMORY_BUDGET_MB, default: physical memory less max(1 GiB, 10 %))
   --min-replicas N --max-replicas N --max-queue N --crash-budget N --crash-window-ms N ...
   --spare-replica BOOL   keep a booted spare where an environment has a free replica slot, for fast cold starts
-                         (FLEXD_SPARE_REPLICA, default true; false: an idled environment keeps no process)
+                         (FLEXD_SPARE_REPLICA, default false: an idled environment keeps no process)
   --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For (FLEXD_TRUST_PROXY)
   --uid-range-start N    as root: the first uid of this flexd's range (FLEXD_UID_RANGE_START, default ${DEFAULTS.uidRangeStart},
   --uid-range-size N     moved up past ranges other flexd processes hold); and its size (default ${DEFAULTS.uidRangeSize}).

@@ -75,7 +75,13 @@ export async function readLockToken(file: string): Promise<string> {
  * connection with flexd's pid (for the message of a second flexd) and does not keep flexd alive.
  */
 export async function listenAbstract(name: string): Promise<Server | undefined> {
-  const server = createServer((socket) => socket.end(`${process.pid}\n`));
+  const server = createServer((socket) => {
+    // The caller may hang up before the answer (holderPid gives up after a moment; a sweep of
+    // temporary data dirs asks every live lock): the write then fails with EPIPE or ECONNRESET,
+    // which on a socket nobody listens to would crash the process that holds the lock.
+    socket.on('error', () => socket.destroy());
+    socket.end(`${process.pid}\n`);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

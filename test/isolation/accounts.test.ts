@@ -16,20 +16,15 @@ import { callFunction, deployFixture, failedDeploy, presetEnvironment, startRunt
 import { deployIsolationFixture } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
-/**
- * A uid range of this test file's own, so the expected uids are known: runtimes of other test
- * files running at the same time hold the default range (isolation/range-claim.ts).
- */
 /** What the attacker reports for an attempt that failed: the error's code (EACCES, EPERM, ERR_ACCESS_DENIED…). */
 const REFUSAL = /^(E[A-Z]+|ERR_[A-Z_]+)$/;
-const OWN_RANGE = { uidRangeStart: 600_000 + (process.pid % 500) * 200, uidRangeSize: 200 };
 
 for (const permissionModel of [true, false]) {
   const wall = permissionModel ? 'under the permission model' : 'with the permission model off (the account alone)';
   test(`accounts: a service hunting another environment's variable and secret in /proc and the data dir, and signalling its replicas, finds and kills nothing — ${wall}`,
     { skip: !permissionModel && !asRoot && 'without root the account wall does not exist' }, async (t) => {
       const cleanup = cleanupStack(t);
-      const h = await startRuntime(cleanup, OWN_RANGE);
+      const h = await startRuntime(cleanup);
       const marker = `marker-${randomBytes(12).toString('hex')}`;
       const secret = `secret-${randomBytes(12).toString('hex')}`;
       const victim = { service: 'victim', environment: 'Production', secret, env: { VICTIM_MARKER: marker } };
@@ -65,14 +60,15 @@ for (const permissionModel of [true, false]) {
 
 test('accounts: as root each environment runs as its own uid from the range; its version folders and tmp dir are private to it', { skip: !asRoot && 'flexd is not running as root here' }, async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, OWN_RANGE);
+  const h = await startRuntime(cleanup);
   await deployIsolationFixture(h, 'neighbour', { service: 'one', environment: 'Production' });
   await deployIsolationFixture(h, 'neighbour', { service: 'two', environment: 'Production' });
   const uids = new Set<number>();
   for (const service of ['one', 'two']) {
     const res = await callFunction(h.base(service, 'Production'), 'whoami');
     const env = (await h.rt.context.store.services.getEnvironment(h.environmentId(service, 'Production')))!;
-    const uid = OWN_RANGE.uidRangeStart + 1 + env.accountSlot;
+    // The range this runtime claimed (the first one no other flexd on this host holds): its start is the build account.
+    const uid = h.rt.context.settings.uidRangeStart + 1 + env.accountSlot;
     assert.equal(res.answer.uid, uid);
     uids.add(uid);
     const runDir = readFileSync(join(h.dataDir, 'run-dir'), 'utf8').trim();

@@ -34,7 +34,7 @@ function waitForBootedSpare(h: Harness, target: { service: string; environment: 
 
 test('a cold start takes the booted spare, and the replica it becomes is what a spawned replica is: argv, cwd, environment, account, heap cap, module graph, stack traces', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { idleTimeoutMs: 400, memoryCheckIntervalMs: 50 });
+  const h = await startRuntime(cleanup, { idleTimeoutMs: 400, memoryCheckIntervalMs: 50, spareReplica: true });
   const target = { service: 'spare', environment: 'Development' };
   await deployFixture(h, cleanup, 'identity', '1.0.0', target);
   const pool = h.pool(target.service, target.environment);
@@ -66,7 +66,7 @@ test('a cold start takes the booted spare, and the replica it becomes is what a 
 test('a spare that dies is replaced, a recycle takes the spare, and close() leaves no spare behind', async (t) => {
   const cleanup = cleanupStack(t);
   // Two replica slots, one replica: the second slot holds a spare while the environment serves.
-  const h = await startRuntime(cleanup, { minReplicas: 1, maxReplicas: 2, scaleDownIdleMs: 60_000 });
+  const h = await startRuntime(cleanup, { minReplicas: 1, maxReplicas: 2, scaleDownIdleMs: 60_000, spareReplica: true });
   const target = { service: 'spare-lost', environment: 'Development' };
   await deployFixture(h, cleanup, 'identity', '1.0.0', target);
   const pool = h.pool(target.service, target.environment);

@@ -10,11 +10,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { flexdCli } from '../helpers/cli.ts';
+import { flexdCli, installedFlexdBin } from '../helpers/cli.ts';
 import { serverLogLine as line, serverLogRecorder as recorder } from '../helpers/server-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -70,7 +69,8 @@ test('server log: under flexd serve --log-format json every line on stdout and s
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.FLEXD_ADMIN_PASSWORD; // so the generated password's line is printed too
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [join(REPO_DIR, 'bin', 'flexd.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
+  // The installed package's flexd, as an operator runs it (compiled once; no tsx on the way up).
+  const child = spawn(process.execPath, [await installedFlexdBin(), 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
     cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });

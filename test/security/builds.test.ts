@@ -24,8 +24,6 @@ import { withDeadline } from '../helpers/wait.ts';
 const ALL_BUILDS_MS = 8 * 60_000;
 const SECRET = 'env-secret';
 const asRoot = process.getuid?.() === 0;
-/** Below the default ranges (420000 + k × 10000), which other runtimes on this host take. */
-const UID_RANGE_START = 310_000;
 /** In the daemon's command line, so the test can find it in /proc from outside the build. */
 const DAEMON_MARK = `flexd-daemon-${process.pid}-${Date.now()}`;
 /** What the poisoning postinstall appends to the SDK's main file. */
@@ -119,7 +117,9 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
     work = await tempDir(cleanup, 'flexd-security-builds-');
     chmodSync(work, 0o755);
     npmCache = join(work, 'npm-cache');
-    api = await startApi(cleanup, { npmCacheDir: npmCache, uidRangeStart: UID_RANGE_START });
+    // The default uid range: flexd claims the first one no other flexd on this host holds (a fixed
+    // one is refused while another suite's runtime holds it).
+    api = await startApi(cleanup, { npmCacheDir: npmCache });
     assert.equal(api.rt.context.deployer.buildIsolation.mode, 'namespace', 'builds get a pid namespace here');
     const sdk = { 'kinvey-flex-sdk': '^3.0.0' };
     // In order (builds run one at a time): each attacker builds first, its victim after.
@@ -174,7 +174,8 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
     for (const built of [a.built, b.built]) {
       assert.equal(typeof built, 'object', JSON.stringify(built));
       const { uid, cacheWrite } = built as { uid: number; cacheWrite: string };
-      assert.ok(uid > UID_RANGE_START, `scripts ran as ${uid}, not the fetch account ${UID_RANGE_START}`);
+      const fetchAccount = api.rt.context.settings.uidRangeStart;
+      assert.ok(uid > fetchAccount, `scripts ran as ${uid}, not the fetch account ${fetchAccount}`);
       assert.ok(uid !== 0);
       assert.equal(cacheWrite, 'EACCES', 'npm\'s shared cache is not the scripts\' to write');
     }

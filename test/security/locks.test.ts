@@ -6,11 +6,14 @@
  * refuses a second flexd on its data dir (src/isolation/private-lock.ts).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { listenAbstract } from '../../src/isolation/private-lock.ts';
 import { RANGE_TOKEN_FILE } from '../../src/isolation/range-claim.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { LOCK_TOKEN_FILE } from '../../src/store/lock.ts';
@@ -74,4 +77,27 @@ test('a squatted lock name never stops a start nor moves the uid range; a second
     assert.equal(statSync(RANGE_TOKEN_FILE).mode & 0o777, 0o600);
     assert.equal(statSync(join(RANGE_TOKEN_FILE, '..')).mode & 0o077, 0);
   }
+});
+
+test('a lock holder outlives a caller that hangs up before the answer (no unheard EPIPE)', async (t) => {
+  // Another runtime's sweep of temporary data dirs asks each live lock for its pid and gives up
+  // after a moment; on a loaded machine the answer is written after it hung up. That write
+  // failed with EPIPE on a socket nobody listened to: an uncaught exception in the embedding
+  // process (a team's `node --test` run crashed after all its tests passed).
+  const server = await listenAbstract(`flexd-test-hangup-${process.pid}-${Date.now()}`);
+  assert.ok(server, 'the name is free');
+  t.after(() => server.close());
+  const uncaught: unknown[] = [];
+  const monitor = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtExceptionMonitor', monitor);
+  t.after(() => process.off('uncaughtExceptionMonitor', monitor));
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  // The caller connects and exits while this process's event loop is blocked (execFileSync):
+  // when flexd accepts the connection and answers, its peer is gone already.
+  const address = JSON.stringify(server.address());
+  execFileSync(process.execPath, ['-e', `require('net').connect(${address}).on('connect', () => process.exit(0))`], { timeout: 30_000 });
+  const [socket] = await withDeadline('the lock to accept the connection', accepted, 15_000);
+  if (!socket.closed) await withDeadline('the answered socket to close', once(socket, 'close'), 15_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(uncaught.map(String), []);
 });
