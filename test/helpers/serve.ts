@@ -16,8 +16,11 @@ import type { CleanupContext } from './cleanup.ts';
 
 const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const FLEXD_BIN = join(REPO_DIR, 'bin', 'flexd.js');
-/** bin/flexd.js loads flexd's sources through tsx on the way up: allow for a loaded machine. */
-export const SERVE_START_TIMEOUT_MS = 30_000;
+/**
+ * bin/flexd.js loads flexd's sources through tsx on the way up (a few seconds of CPU): at load 30
+ * (several full runs side by side) that took over 30 s. A deadline catches a hang; it does not time the start.
+ */
+export const SERVE_START_TIMEOUT_MS = 90_000;
 
 export interface Served {
   child: ChildProcess;

@@ -4,7 +4,8 @@
  * data plane, and the CLI pointed at B reads the status (ONLINE at the version, every node
  * listed) and the logs of both nodes (lines of A's and of B's replicas, told apart by
  * containerId). A second deploy through A: whenever B's status says ONLINE at the new version,
- * both data planes serve it. Real HTTP only; one PostgreSQL and one pair of nodes for the file,
+ * both data planes serve it. flexd's own CLI through B: `flexd logs` and `flexd logs --follow` show
+ * the lines of both nodes. Real HTTP only; one PostgreSQL and one pair of nodes for the file,
  * the steps share state and run in order.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
+import { flexdCli } from '../helpers/cli.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -166,5 +168,32 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     assert.deepEqual(await echo(b), { status: 200, KEY: 'fleet', version: '1.0.1', header: '1.0.1' }, 'B serves what B reports');
     const shown = await json(throughB('flex', 'show', '--service', serviceId, '--output', 'json'), 'flex show (B)');
     assert.deepEqual(shown.environmentVariables, { KEY: 'fleet' });
+  });
+
+  test('flexd logs and flexd logs --follow through B show the lines of both nodes', async () => {
+    const replicasOf = async (home: string) => new Set<string>((await json(runKinvey({ home, cwd: projectDir }, ['flex', 'status', '--service', serviceId, '--output', 'json']), 'flex status'))
+      .replicas.map((r: { containerId: string }) => r.containerId.slice(0, 12)));
+    const onA = await replicasOf(homeA);
+    const onB = await replicasOf(homeB);
+    const cli = await flexdCli(await tempDir(cleanup, 'flexd-fleet-cli-flexd-home-'));
+    await cli.ok(['login', '--host', b.url, '--email', ADMIN.email, '--password', ADMIN.password]);
+    const follower = cli.start(['logs', '--service', SERVICE_NAME, '--follow', '--tail', '1']);
+    cleanup.after(() => { if (follower.exitCode === null) follower.kill('SIGKILL'); });
+    let followed = '';
+    follower.stdout!.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    follower.stderr!.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    await waitFor('--follow to print the newest line', () => followed.includes('\n'), { timeoutMs: 60_000 });
+    const before = followed.length;
+    const linesOf = (ids: Set<string>, text: string) => text.split('\n').filter((l) => /echo called on version 1\.0\.1/.test(l) && [...ids].some((id) => l.includes(id)));
+    await waitFor('--follow through B to print new lines of A and of B', async () => {
+      assert.equal((await echo(a)).status, 200);
+      assert.equal((await echo(b)).status, 200);
+      const fresh = followed.slice(before);
+      return linesOf(onA, fresh).length > 0 && linesOf(onB, fresh).length > 0;
+    }, { timeoutMs: 60_000, intervalMs: 500 }).catch((err: Error) => { throw new Error(`${err.message}; followed: ${followed.slice(-2000)}; A ${[...onA]}, B ${[...onB]}`); });
+    follower.kill('SIGTERM');
+    const listed = await cli.json<{ containerId: string; message: string }[]>(['logs', '--service', SERVICE_NAME, '-n', '2000']);
+    const from = new Set(listed.filter((l) => l.message === 'echo called on version 1.0.1').map((l) => l.containerId.slice(0, 12)));
+    assert.ok([...onA].some((id) => from.has(id)) && [...onB].some((id) => from.has(id)), `flexd logs through B lists both nodes' containers: ${[...from]}`);
   });
 });
