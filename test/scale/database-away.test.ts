@@ -21,7 +21,7 @@ let pg: TestPostgres;
 before(async () => { pg = await startPostgres(fileCleanup); });
 
 async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, nodeHeartbeatMs: 200, nodeLiveWindowMs: 2_000, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, nodeHeartbeatMs: 500, nodeLiveWindowMs: 8_000, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
   cleanup.after(() => rt.close());
   return rt;
 }

@@ -22,7 +22,12 @@ export const ADMIN = { email: 'ops@example.com', password: 'scale-nodes-password
 /** A deploy installs kinvey-flex-sdk into the building node's own npm cache: generous on a loaded machine. */
 export const DEPLOY_TIMEOUT_MS = 240_000;
 /** Short heartbeats, leases and polls: a dead node is seen gone, and its job retaken, within seconds. */
-export const FAST_CLUSTER = ['--node-heartbeat-ms', '250', '--node-live-window-ms', '3000', '--job-lease-ms', '3000', '--job-poll-ms', '500'];
+/**
+ * Seconds, not the defaults' tens of seconds, so deaths and retakes show quickly; wide enough that a
+ * live node starved of CPU on a loaded 2-core machine (CI saw 3 s windows lapse at load 35) is
+ * never taken for dead.
+ */
+export const FAST_CLUSTER = ['--node-heartbeat-ms', '500', '--node-live-window-ms', '8000', '--job-lease-ms', '8000', '--job-poll-ms', '500'];
 
 export interface NodeProcess {
   readonly name: string;

@@ -15,7 +15,7 @@ const ADMIN = { email: 'ops@example.com', password: 'two-nodes-password' };
 /** A cold deploy installs kinvey-flex-sdk from the npm cache of the node that builds. */
 const DEPLOY_TIMEOUT_MS = 240_000;
 /** Nodes heartbeat fast here, so that a stopped one is seen gone within seconds, not 60 s. */
-const CLUSTER = { nodeHeartbeatMs: 200, nodeLiveWindowMs: 2_000 };
+const CLUSTER = { nodeHeartbeatMs: 500, nodeLiveWindowMs: 8_000 };
 const target = { service: 'echo', environment: 'Development' };
 
 const fileCleanup = cleanupStack({ after });
