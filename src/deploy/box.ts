@@ -193,7 +193,7 @@ export function endBuild(box: BuildBox, identity: Account | undefined): number {
 }
 
 /** Hands a folder and everything in it to another owner; links are changed themselves, never followed. */
-function lchownTree(dir: string, uid: number, gid: number): void {
+export function lchownTree(dir: string, uid: number, gid: number): void {
   lchownSync(dir, uid, gid);
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

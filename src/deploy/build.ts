@@ -15,14 +15,14 @@
  * bytes; with unchanged dependencies npm does not run and the part is packed from project/.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lchownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
 import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
 import type { Account } from '../isolation/accounts.ts';
-import { assertHeld, boxEnvironment, boxFolder, endBuild, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
+import { assertHeld, boxEnvironment, boxFolder, endBuild, lchownTree, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
 import { dependencyKey, projectDigest, resolvedTreeKey } from './dependency-cache.ts';
 import { installDependencies, lockedVersion, publishedSdk, runInstallScripts, sdkSubstitution } from './install.ts';
 import { hasRootInstallScripts, localPackageSpecs, projectCodeInInstall, sanitizeManifest, SDK, type Manifest } from './install-policy.ts';
@@ -180,12 +180,12 @@ function prepareInstallFolder(projectDir: string, installDir: string, manifest: 
     },
   });
   writeFileSync(join(installDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  if (box.account) chownTree(installDir, box.account.uid, box.account.gid);
+  if (box.account) lchownTree(installDir, box.account.uid, box.account.gid);
 }
 
 /** install/ after phase one: handed to this build's own uid (nothing of phase one runs any more). */
 function handOver(installDir: string, identity: Account | undefined): void {
-  if (identity) chownTree(installDir, identity.uid, identity.gid);
+  if (identity) lchownTree(installDir, identity.uid, identity.gid);
 }
 
 /**
@@ -201,14 +201,6 @@ function installsScripts(installDir: string): boolean {
   }
 }
 
-function chownTree(dir: string, uid: number, gid: number): void {
-  lchownSync(dir, uid, gid);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) chownTree(path, uid, gid);
-    else lchownSync(path, uid, gid);
-  }
-}
 
 /**
  * What of the project the tree of a build running project code follows: every project file when

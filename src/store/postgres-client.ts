@@ -27,29 +27,20 @@ export class PostgresClient implements SqlClient {
 
   async transaction<T>(work: (tx: SqlClient) => Promise<T>): Promise<T> {
     if (this.connection) return work(this);
-    let connection: pg.PoolClient;
     try {
-      connection = await this.pool.connect();
+      return await withConnection(this.pool, async (connection) => {
+        await connection.query('BEGIN');
+        try {
+          const result = await work(new PostgresClient(this.pool, connection));
+          await connection.query('COMMIT');
+          return result;
+        } catch (err) {
+          await connection.query('ROLLBACK').catch(() => {});
+          throw err;
+        }
+      });
     } catch (err) {
       throw databaseUnavailable(err) ?? err;
-    }
-    // While a connection is checked out the pool listens for none of its errors: a server that
-    // goes away mid-transaction would emit one nobody hears, and Node would end flexd for it.
-    // The query waiting on it fails with the same error, which is how the caller learns of it.
-    let broken = false;
-    const lost = () => { broken = true; };
-    connection.on('error', lost);
-    try {
-      await connection.query('BEGIN').catch((err: unknown) => { throw databaseUnavailable(err) ?? err; });
-      const result = await work(new PostgresClient(this.pool, connection));
-      await connection.query('COMMIT');
-      return result;
-    } catch (err) {
-      await connection.query('ROLLBACK').catch(() => {});
-      throw databaseUnavailable(err) ?? err;
-    } finally {
-      connection.removeListener('error', lost);
-      connection.release(broken); // a broken connection is closed, not pooled again
     }
   }
 
@@ -59,6 +50,26 @@ export class PostgresClient implements SqlClient {
     } catch (err) {
       throw databaseUnavailable(err) ?? err;
     }
+  }
+}
+
+/**
+ * Runs `use` on a connection of its own from `pool`, then gives it back. While a connection is
+ * checked out the pool listens for none of its errors: a server that goes away meanwhile would
+ * emit one nobody hears, and Node would end flexd for it. It is heard here; the query waiting on
+ * the connection fails with the same error, which is how the caller learns of it. A broken
+ * connection is closed, not pooled again.
+ */
+export async function withConnection<T>(pool: pg.Pool, use: (connection: pg.PoolClient) => Promise<T>): Promise<T> {
+  const connection = await pool.connect();
+  let broken = false;
+  const lost = () => { broken = true; };
+  connection.on('error', lost);
+  try {
+    return await use(connection);
+  } finally {
+    connection.removeListener('error', lost);
+    connection.release(broken);
   }
 }
 

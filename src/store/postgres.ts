@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { FlexdError } from '../errors.ts';
 import { storeOver, type Store } from './index.ts';
-import { PostgresClient } from './postgres-client.ts';
+import { PostgresClient, withConnection } from './postgres-client.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 
 /** The session advisory lock the migrating node holds (any number unique to flexd). */
@@ -35,10 +35,7 @@ export async function openPostgresStore(url: string, node = ''): Promise<Store &
 }
 
 async function migrate(pool: pg.Pool): Promise<void> {
-  const connection = await pool.connect();
-  let broken = false; // heard here so Node does not end flexd for it; the waiting query fails with it
-  connection.on('error', () => { broken = true; });
-  try {
+  await withConnection(pool, async (connection) => {
     await connection.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await connection.query('CREATE TABLE IF NOT EXISTS flexd_schema (version INTEGER NOT NULL)');
@@ -62,7 +59,5 @@ async function migrate(pool: pg.Pool): Promise<void> {
     } finally {
       await connection.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
     }
-  } finally {
-    connection.release(broken);
-  }
+  });
 }

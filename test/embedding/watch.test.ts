@@ -10,15 +10,14 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { chmod, readdir, readFile, readlink, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
-import { cleanupStack } from '../helpers/cleanup.ts';
+import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { FLEXD_BIN, serveEnv } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { count, DEPLOY_TIMEOUT_MS, projectCopy } from './helpers.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/flexd.js', import.meta.url));
 /** A redeploy is a restart (≈200 ms unloaded); this only bounds a hang on a loaded machine. */
 const REDEPLOY_TIMEOUT_MS = 30_000;
 
@@ -94,34 +93,36 @@ test('flexd dev ./service: serves, prints the service output, redeploys on save,
   const tmp = await tempDir(cleanup, 'flexd-dev-tmp-');
   // As /tmp is: others may pass through (as root the build box then stays in the data dir, deploy/box.ts).
   await chmod(tmp, 0o711);
-  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', '--service', 'devsvc'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  const exited = once(child, 'exit');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const base = await waitFor('the serving line', () => /serving .+ at (http:\/\/\S+)/.exec(stderr)?.[1], { timeoutMs: DEPLOY_TIMEOUT_MS });
+  const dev = spawnDev(cleanup, [dir, '--service', 'devsvc'], serveEnv({ TMPDIR: tmp }));
+  const { child, exited } = dev;
+  const base = await waitFor('the serving line', () => /serving .+ at (http:\/\/\S+)/.exec(dev.stderr)?.[1], { timeoutMs: DEPLOY_TIMEOUT_MS });
   assert.equal(base.replace(/:\d+\//, ':PORT/'), 'http://127.0.0.1:PORT/flex/devsvc/Development');
   const url = base.slice(0, base.indexOf('/flex/'));
   assert.equal((await count(url, 'devsvc', 'Development')).calls, 1);
-  await waitFor('the service output on stdout', () => stdout.includes('count called: 1'));
+  await waitFor('the service output on stdout', () => dev.stdout.includes('count called: 1'));
 
   await editStep(dir, 7);
-  await waitFor('the redeploy line', () => /redeployed version 1\.0\.0 in \d+ ms/.test(stderr), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  await waitFor('the redeploy line', () => /redeployed version 1\.0\.0 in \d+ ms/.test(dev.stderr), { timeoutMs: REDEPLOY_TIMEOUT_MS });
   const answer = await count(url, 'devsvc', 'Development');
   assert.equal(answer.calls % 7, 0, 'the saved code serves');
   const pid = Number((await readdir('/proc')).find((p) => /^\d+$/.test(p) && p !== String(child.pid) && isReplicaOf(p, dir)));
   child.kill('SIGINT');
   const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
-  assert.equal(code, 0, stderr);
+  assert.equal(code, 0, dev.stderr);
   if (pid) assert.ok(gone(pid), `replica ${pid} stopped`);
   // tsx-*: tsx's compile cache, as this checkout runs flexd from its sources (an installed flexd runs dist/)
   assert.deepEqual((await readdir(tmp)).filter((name) => !name.startsWith('tsx-')), [], 'the temporary data dir and run dir are removed');
 });
+
+/** `flexd dev --port 0 <args>` as a process of its own; what it printed so far in `stdout`/`stderr`; SIGKILLed by `cleanup` if still running. */
+function spawnDev(cleanup: CleanupContext, args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [FLEXD_BIN, 'dev', ...args, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const dev = { child, exited: once(child, 'exit'), stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { dev.stdout += c; });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { dev.stderr += c; });
+  return dev;
+}
 
 /** Whether /proc/<pid> is a replica serving `dir` (its command line names the folder). */
 function isReplicaOf(pid: string, dir: string): boolean {
@@ -136,43 +137,35 @@ function isReplicaOf(pid: string, dir: string): boolean {
 test('flexd dev --log-format json: every line it prints, the service\'s and its own (serving, redeploy, a broken save, the stop), is one JSON object', async (t) => {
   const cleanup = cleanupStack(t);
   const dir = await projectCopy(cleanup, 'embed-counter');
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', '--service', 'jsonsvc', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  const exited = once(child, 'exit');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const dev = spawnDev(cleanup, [dir, '--service', 'jsonsvc', '--log-format', 'json'], serveEnv());
+  const { child, exited } = dev;
   const objects = (text: string) => text.split('\n').filter(Boolean).map((line) => {
     const parsed = JSON.parse(line) as Record<string, unknown>;
     assert.equal(typeof parsed, 'object');
     return parsed;
   });
-  const serving = await waitFor('the serving line', () => objects(stderr).find((o) => typeof o.url === 'string'), { timeoutMs: DEPLOY_TIMEOUT_MS });
+  const serving = await waitFor('the serving line', () => objects(dev.stderr).find((o) => typeof o.url === 'string'), { timeoutMs: DEPLOY_TIMEOUT_MS });
   assert.match(String(serving.msg), /^serving .+ \(version 1\.0\.0\) at http/);
   const url = String(serving.url).slice(0, String(serving.url).indexOf('/flex/'));
   assert.equal((await count(url, 'jsonsvc', 'Development')).calls, 1);
-  const output = await waitFor('the service output on stdout', () => objects(stdout).find((o) => String(o.msg).includes('count called: 1')));
+  const output = await waitFor('the service output on stdout', () => objects(dev.stdout).find((o) => String(o.msg).includes('count called: 1')));
   assert.equal(output.source, 'service');
 
   await editStep(dir, 3);
-  await waitFor('the redeploy line', () => objects(stderr).some((o) => /redeployed version 1\.0\.0 in \d+ ms/.test(String(o.msg))), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  await waitFor('the redeploy line', () => objects(dev.stderr).some((o) => /redeployed version 1\.0\.0 in \d+ ms/.test(String(o.msg))), { timeoutMs: REDEPLOY_TIMEOUT_MS });
   const file = join(dir, 'index.js');
   await writeFile(file, `${await readFile(file, 'utf8')}\nthis is not javascript(\n`);
-  const broken = await waitFor('the failed redeploy line', () => objects(stderr).find((o) => o.code === 'StartFailed'), { timeoutMs: REDEPLOY_TIMEOUT_MS });
+  const broken = await waitFor('the failed redeploy line', () => objects(dev.stderr).find((o) => o.code === 'StartFailed'), { timeoutMs: REDEPLOY_TIMEOUT_MS });
   assert.equal(broken.level, 'error');
   child.kill('SIGINT');
   const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
-  assert.equal(code, 0, stderr);
-  for (const [name, text] of [['stdout', stdout], ['stderr', stderr]] as const) {
+  assert.equal(code, 0, dev.stderr);
+  for (const [name, text] of [['stdout', dev.stdout], ['stderr', dev.stderr]] as const) {
     for (const line of text.split('\n').filter(Boolean)) {
       let parsed: Record<string, unknown>;
       assert.doesNotThrow(() => { parsed = JSON.parse(line); }, `${name}: not JSON: ${line}`);
       assert.ok(typeof parsed!.level === 'string' && typeof parsed!.msg === 'string', `${name}: ${line}`);
     }
   }
-  assert.ok(objects(stderr).some((o) => /SIGINT/.test(String(o.msg))), `the stop is said: ${stderr}`);
+  assert.ok(objects(dev.stderr).some((o) => /SIGINT/.test(String(o.msg))), `the stop is said: ${dev.stderr}`);
 });
