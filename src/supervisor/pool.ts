@@ -6,6 +6,7 @@ import { notDeployed, shuttingDown } from './errors.ts';
 import type { ReceiverInfo } from '../child/protocol.ts';
 import { Replica, StartError, type Outcome } from './replica.ts';
 import type { NodeRuntime } from '../runtimes/catalog.ts';
+import { SpareSlot, type SpareState } from './spare.ts';
 
 /** What a pool runs: one version with one set of environment variables. Replacing it is a swap. */
 export interface Generation {
@@ -65,24 +66,15 @@ export class Pool {
   private receiverInfo: ReceiverInfo | undefined;
   /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
   private readonly retiring = new Set<Replica>();
-  /**
-   * A replica of the serving generation spawned ahead of need: Node and flexd's child runtime
-   * booted, the project not run. It holds the environment's free slot (replicas + spare ≤
-   * max(1, maxReplicas), so the memory reservation is unchanged) and is the next replica a cold
-   * start, scale-up, replacement or recycle takes. Spawned by the same hook as any replica, it is
-   * the same process as one started on demand (account, mount view, permission flags, heap cap,
-   * environment, argv); only when its project runs differs.
-   */
-  private spare: { replica: Replica; shape: string } | undefined;
-  /** Spares in a row that exited before they were taken; past SPARE_FAILURES_MAX no more are made until the next activation. */
-  private spareFailures = 0;
-  private spareTimer: NodeJS.Timeout | undefined;
+  /** One replica of the serving generation booted ahead of need, in a free slot (spare.ts; `spareReplica`). */
+  private readonly spare: SpareSlot;
 
   constructor(private settings: Settings, private readonly hooks: PoolHooks) {
     this.crashes = new CrashBudget({ budget: settings.crashBudget, windowMs: settings.crashWindowMs,
       baseMs: settings.restartBackoffBaseMs, maxMs: settings.restartBackoffMaxMs, resetMs: settings.restartBackoffResetMs });
     this.ticker = setInterval(() => void this.tick(), settings.memoryCheckIntervalMs);
     this.ticker.unref();
+    this.spare = new SpareSlot(hooks, () => this.settings);
   }
 
   get version(): string | undefined {
@@ -133,19 +125,14 @@ export class Pool {
   updateSettings(settings: Settings): void {
     this.settings = settings;
     // A spare spawned with other limits is not what a replica would be now; one past a lowered maxReplicas holds no free slot.
-    if (this.spare && (!settings.spareReplica || this.replicas.length >= Math.max(1, settings.maxReplicas)
-      || (this.generation && this.spare.shape !== spareShape(this.generation, settings)))) void this.dropSpare();
+    if (this.spare.replica && (!settings.spareReplica || this.replicas.length >= Math.max(1, settings.maxReplicas)
+      || (this.generation && this.spare.differsFrom(this.generation, settings)))) void this.spare.drop();
   }
 
   /** The spare's state and pid, for status and tests: `off` when spares are off (spareReplica), `none` when there is no free slot or none yet. */
-  get spareState(): { state: 'off' | 'none' | 'booting' | 'booted'; pid?: number } {
-    if (!this.settings.spareReplica) return { state: 'off' };
-    const spare = this.spare?.replica;
-    if (!spare) return { state: 'none' };
-    return { state: this.spareBooted.has(spare) ? 'booted' : 'booting', pid: spare.pid };
+  get spareState(): SpareState {
+    return this.spare.state(this.settings.spareReplica);
   }
-
-  private readonly spareBooted = new WeakSet<Replica>();
 
   /**
    * Spawns a spare when the environment has a free slot and none is there: after an activation,
@@ -153,46 +140,9 @@ export class Pool {
    */
   private refillSpare(): void {
     const gen = this.generation;
-    if (!this.settings.spareReplica || !gen || this.closed || this.suspendedReason !== null || this.spare) return;
-    if (this.replicas.length >= Math.max(1, this.settings.maxReplicas) || this.spareFailures >= SPARE_FAILURES_MAX) return;
-    clearTimeout(this.spareTimer);
-    this.spareTimer = undefined;
-    const replica = this.hooks.spawn(gen, this.settings, { spare: true });
-    const spare = { replica, shape: spareShape(gen, this.settings) };
-    this.spare = spare;
-    replica.booted.then(() => this.spareBooted.add(replica), () => {});
-    void replica.exited.then((reason) => {
-      if (this.spare !== spare) return; // taken (its exit is a replica's) or dropped
-      this.spare = undefined;
-      this.spareFailures++;
-      this.hooks.note(replica.containerId, `spare replica ${reason}`, 'warn');
-      // Replaced after a pause that doubles with each loss, never in a tight loop.
-      const delay = Math.min(this.settings.restartBackoffMaxMs, this.settings.restartBackoffBaseMs * 2 ** (this.spareFailures - 1));
-      clearTimeout(this.spareTimer);
-      this.spareTimer = setTimeout(() => this.refillSpare(), delay);
-      this.spareTimer.unref();
-    });
-  }
-
-  /** Hands the spare out as a replica of `gen` (it runs its project now), if it is one. */
-  private takeSpare(gen: Generation): Replica | undefined {
-    const spare = this.spare;
-    if (!spare || spare.shape !== spareShape(gen, this.settings) || spare.replica.state === 'exited') return undefined;
-    this.spare = undefined;
-    this.spareFailures = 0;
-    spare.replica.start();
-    return spare.replica;
-  }
-
-  /** Stops the spare (a new generation, new settings, suspension, close). */
-  private dropSpare(): Promise<void> {
-    clearTimeout(this.spareTimer);
-    this.spareTimer = undefined;
-    const spare = this.spare;
-    this.spare = undefined;
-    if (!spare) return Promise.resolve();
-    spare.replica.retiring = true;
-    return spare.replica.stop(0);
+    if (!this.settings.spareReplica || !gen || this.closed || this.suspendedReason !== null) return;
+    if (this.replicas.length >= Math.max(1, this.settings.maxReplicas)) return;
+    this.spare.fill(gen, this.settings, () => this.refillSpare());
   }
 
   /**
@@ -204,9 +154,9 @@ export class Pool {
     if (this.closed) throw shuttingDown();
     const count = Math.max(1, this.settings.minReplicas, Math.min(this.replicas.length, this.settings.maxReplicas));
     // A recycle takes the spare of its own generation; any other spare is of the old one.
-    const spare = this.takeSpare(next);
-    void this.dropSpare();
-    this.spareFailures = 0;
+    const spare = this.spare.take(next, this.settings);
+    void this.spare.drop();
+    this.spare.resetFailures();
     const fresh = Array.from({ length: count }, (_, i) => (i === 0 && spare) || this.hooks.spawn(next, this.settings));
     try {
       await Promise.all(fresh.map((r) => r.ready));
@@ -289,7 +239,7 @@ export class Pool {
     this.rejectWaiters(shuttingDown());
     const all = [...this.replicas, ...this.retiring];
     this.replicas = [];
-    await Promise.all([this.dropSpare(), ...all.map((r) => r.stop(graceMs))]);
+    await Promise.all([this.spare.drop(), ...all.map((r) => r.stop(graceMs))]);
   }
 
   /** Waits until a ready replica has a free slot; starts one when there is none (cold start, or lost replicas). */
@@ -381,7 +331,7 @@ export class Pool {
   private async startReplacement(): Promise<Replica | undefined> {
     const gen = this.generation;
     if (!gen || this.closed || this.suspendedReason !== null) return undefined;
-    const r = this.takeSpare(gen) ?? this.hooks.spawn(gen, this.settings);
+    const r = this.spare.take(gen, this.settings) ?? this.hooks.spawn(gen, this.settings);
     this.replicas.push(r);
     this.watch(r);
     try {
@@ -439,7 +389,7 @@ export class Pool {
     this.hooks.note('', `environment suspended on another node: ${reason}`, 'error');
     this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
-    void this.dropSpare();
+    void this.spare.drop();
   }
 
   private suspend(reason: string): void {
@@ -449,7 +399,7 @@ export class Pool {
     this.hooks.event?.({ type: 'suspended', reason });
     this.rejectWaiters(new FlexdError('ServiceSuspended', `The environment is suspended: ${reason}.`, { status: 503, retryAfterSeconds: this.settings.retryAfterSeconds }));
     for (const r of this.replicas.splice(0)) void r.stop(this.settings.stopGraceMs);
-    void this.dropSpare();
+    void this.spare.drop();
   }
 
   /** Drain: wait for the replica's in-flight tasks (up to the request timeout), then stop it. */
@@ -478,7 +428,7 @@ export class Pool {
   private async tick(): Promise<void> {
     const now = Date.now();
     const limit = this.settings.memoryLimitMb * 1024 * 1024;
-    for (const r of this.spare ? [...this.replicas, this.spare.replica] : this.replicas) {
+    for (const r of this.spare.replica ? [...this.replicas, this.spare.replica] : this.replicas) {
       const rss = await r.rssBytes();
       if (rss !== undefined && rss > limit && r.state !== 'exited') {
         this.hooks.note(r.containerId, `replica ${r.containerId} uses ${Math.round(rss / 1048576)} MB, over the memory cap of ${this.settings.memoryLimitMb} MB; replacing it`, 'error');
@@ -516,17 +466,4 @@ export class Pool {
       await this.retire(extra);
     }
   }
-}
-
-/** Spares that may exit in a row before none is made until the next activation (a launcher that cannot work here). */
-const SPARE_FAILURES_MAX = 5;
-
-/**
- * What a replica is spawned from (the supervisor's spawn): the generation's files, variables and
- * Node, and the settings it reads. A spare made from anything else is not taken: a recycle with
- * the same variables takes it, a new version or changed variables do not.
- */
-function spareShape(g: Generation, s: Settings): string {
-  return JSON.stringify([g.versionId, g.version, g.projectDir, g.tree ?? null, g.nativeAddons === true, g.inPlace === true, g.env, g.node.nodePath, g.node.major,
-    s.memoryLimitMb, s.readyTimeoutMs, s.startupTailLines, s.strictUnhandledRejections, s.permissionModel]);
 }
