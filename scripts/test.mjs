@@ -16,11 +16,16 @@
 // A file's output is printed whole when it ends (files never interleave), with a line giving its
 // wall time and the CPU time it and every process it started used.
 //
+// Every file's temporary folders (data dirs, projects, npm caches) go to memory when the machine
+// has a tmpfs with room (/dev/shm): on this machine's ext4 /tmp, creating the tens of thousands of
+// files a run writes and deletes cost the kernel more CPU than the tests themselves (inode
+// allocation skipping recently deleted inodes). FLEXD_TEST_TMPDIR chooses the folder instead.
+//
 // A whole run also starts scripts/test/prepare.ts beside the first files: it builds what many
 // files share and would otherwise wait for one by one (the packed tarball, Node releases, SDK
 // installs), each in its helper's cache and under its helper's lock.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +54,10 @@ const SETTLE_MS = 4_000;
  * tests (a registry install, the 50-client swaps) take a few minutes on a loaded 2-core machine.
  */
 const TEST_TIMEOUT_MS = 10 * 60_000;
+/** statfs's f_type of a tmpfs */
+const TMPFS_MAGIC = 0x01021994;
+/** A tmpfs is used for the tests' temporary folders only with this much room. */
+const TMPFS_MIN_FREE = 6 * 1024 ** 3;
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -99,6 +108,39 @@ const format = process.stdout.isTTY ? 'spec' : 'tap';
 mkdirSync(CACHE_DIR, { recursive: true });
 const scratch = join(tmpdir(), `flexd-test-run-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
+const testTmp = testTmpDir();
+
+/** The TMPDIR of every test file: a folder of this run's own on a tmpfs with room, else none (the usual tmpdir). */
+function testTmpDir() {
+  const chosen = process.env.FLEXD_TEST_TMPDIR;
+  if (chosen) return { dir: chosen, own: false };
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.type !== TMPFS_MAGIC || fs.bavail * fs.bsize < TMPFS_MIN_FREE) return undefined;
+    const dir = join('/dev/shm', `flexd-test-${process.pid}`);
+    mkdirSync(dir);
+    // like /tmp: the build and replica accounts of the tests' runtimes reach their folders in it
+    chmodSync(dir, 0o1777);
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      process.once(signal, () => {
+        rmSync(dir, { recursive: true, force: true });
+        process.exit(130);
+      });
+    }
+    return { dir, own: true };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A test file's environment: TMPDIR is the tests' folder; FLEXD_TEST_HOST_TMPDIR keeps the usual
+ * one for caches that outlive a run (test/helpers/packed.ts).
+ */
+function testEnv() {
+  if (!testTmp) return process.env;
+  return { ...process.env, TMPDIR: testTmp.dir, FLEXD_TEST_HOST_TMPDIR: process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir() };
+}
 
 /** Runs one file; resolves with its exit code, wall time and (from the reporter) CPU time. */
 function runFile(file, index) {
@@ -110,7 +152,7 @@ function runFile(file, index) {
   const started = Date.now();
   const child = spawn(process.execPath, [
     '--import', 'tsx', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...reporters, ...flags, file,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
   const out = [];
   child.stdout.on('data', (d) => out.push(d));
   child.stderr.on('data', (d) => out.push(d));
@@ -174,6 +216,8 @@ if (whole && !ownReporter) {
 }
 rmSync(scratch, { recursive: true, force: true });
 const preparation = await prepared;
+// What a test left behind would otherwise hold memory until the machine restarts.
+if (testTmp?.own) rmSync(testTmp.dir, { recursive: true, force: true });
 if (preparation && preparation.code !== 0) process.stderr.write(preparation.output);
 
 const failed = results.filter((r) => r.code !== 0);
@@ -202,7 +246,7 @@ function summary(output) {
 
 /** Runs scripts/test/prepare.ts; resolves with its exit code and output (printed only when it failed). */
 function prepare() {
-  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
   const out = [];
   child.stdout.on('data', (d) => out.push(d));
   child.stderr.on('data', (d) => out.push(d));

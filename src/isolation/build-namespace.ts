@@ -39,13 +39,13 @@ export interface BuildIsolation {
 }
 
 /**
- * pid 1 of a build's namespace: a private /dev/shm, and a private /tmp unless the build's own
- * folders are under it ($3 = 1), then the build as its own uid; waits for it.
+ * pid 1 of a build's namespace: a private /tmp ($3 = 1) and /dev/shm ($4 = 1), each unless the
+ * build's own folders are under it, then the build as its own uid; waits for it.
  */
 const ROOT_INIT = [
-  'uid=$1; gid=$2; privateTmp=$3; shift 3',
+  'uid=$1; gid=$2; privateTmp=$3; privateShm=$4; shift 4',
   'if [ "$privateTmp" = 1 ]; then mount -t tmpfs -o mode=1777,nosuid,nodev flexd-build /tmp 2>/dev/null; fi',
-  'mount -t tmpfs -o mode=1777,nosuid,nodev flexd-build /dev/shm 2>/dev/null',
+  'if [ "$privateShm" = 1 ]; then mount -t tmpfs -o mode=1777,nosuid,nodev flexd-build /dev/shm 2>/dev/null; fi',
   'setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --no-new-privs -- "$@"',
   // Not `exec`: this shell stays pid 1, so the namespace ends with the build.
   'status=$?',
@@ -84,16 +84,22 @@ function probe(): BuildIsolation {
 export function wrapCommand(isolation: BuildIsolation, account: Account | undefined, command: string, args: string[], cwd = process.cwd()): { command: string; args: string[]; switched: boolean } {
   if (isolation.mode === 'none') return { command, args, switched: false };
   if (account) {
-    // A tmpfs over /tmp would hide the build's own folders when the data dir is under it.
-    const privateTmp = cwd === '/tmp' || cwd.startsWith('/tmp/') || realpathOr(cwd).startsWith('/tmp/') ? '0' : '1';
+    // A tmpfs over /tmp or /dev/shm would hide the build's own folders when the data dir is under it.
+    const privateTmp = isUnder(cwd, '/tmp') ? '0' : '1';
+    const privateShm = isUnder(cwd, '/dev/shm') ? '0' : '1';
     return {
       command: 'setpriv',
-      args: ['--pdeathsig', 'SIGKILL', '--', ...UNSHARE, '--', '/bin/sh', '-c', ROOT_INIT, 'flexd-build-init', String(account.uid), String(account.gid), privateTmp, command, ...args],
+      args: ['--pdeathsig', 'SIGKILL', '--', ...UNSHARE, '--', '/bin/sh', '-c', ROOT_INIT, 'flexd-build-init', String(account.uid), String(account.gid), privateTmp, privateShm, command, ...args],
       switched: true,
     };
   }
   // Not root: a user namespace mapped to flexd's own uid makes the pid namespace possible.
   return { command: 'setpriv', args: ['--pdeathsig', 'SIGKILL', '--', ...UNSHARE, '--map-current-user', '--', command, ...args], switched: false };
+}
+
+/** Whether `path` (as given, or once its links are resolved) is `dir` or inside it. */
+function isUnder(path: string, dir: string): boolean {
+  return [path, realpathOr(path)].some((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
 function realpathOr(path: string): string {

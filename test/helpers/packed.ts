@@ -35,7 +35,8 @@ const run = promisify(execFile);
 export const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 /** What decides the package's content. */
 const INPUTS = ['src', 'bin', 'scripts/build.mjs', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE'];
-const CACHE_ROOT = join(tmpdir(), 'flexd-test-packed');
+/** Outside the run's own TMPDIR (scripts/test.mjs), so the next run finds it. */
+const CACHE_ROOT = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-packed');
 /** npm pack builds dist (tsc + esbuild) */
 const PACK_TIMEOUT_MS = 300_000;
 /** npm install of the tarball from npm's cache (the repo's own `npm ci` filled it) */

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const IN_CHECKOUT = fileURLToPath(new URL('../../node_modules/.cache/flexd-runtimes', import.meta.url));
 
-export const RUNTIMES_CACHE_DIR = enterableByOthers(dirname(IN_CHECKOUT)) ? IN_CHECKOUT : join(tmpdir(), 'flexd-test-runtimes');
+export const RUNTIMES_CACHE_DIR = enterableByOthers(dirname(IN_CHECKOUT)) ? IN_CHECKOUT : join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-runtimes');
 
 /** A first install downloads and unpacks ~30 MB per major; allow for a slow registry and a loaded box. */
 export const RUNTIME_INSTALL_TIMEOUT_MS = 10 * 60_000;
