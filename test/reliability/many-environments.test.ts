@@ -5,6 +5,7 @@
  * idle until no replica process is left, and an evicted environment answers its next request.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -50,6 +51,8 @@ test(`L5: ${ENVIRONMENTS} idle environments stay within the memory budget, and w
       const replicaBytes = pids.map(rssBytes);
       assert.ok(replicaBytes.every((b) => b > 0), 'every replica is alive');
       const runtimeBytes = process.memoryUsage.rss();
+      const m = process.memoryUsage();
+      t.diagnostic(`the runtime's resident set: ${residentSetParts()}; heap ${Math.round(m.heapUsed / MiB)} of ${Math.round(m.heapTotal / MiB)} MiB, external ${Math.round(m.external / MiB)} MiB, array buffers ${Math.round(m.arrayBuffers / MiB)} MiB`);
       const totalBytes = runtimeBytes + replicaBytes.reduce((a, b) => a + b, 0);
       const budget = RUNTIME_BUDGET_BYTES + ENVIRONMENTS * REPLICA_BUDGET_BYTES;
       const mib = (b: number) => `${Math.round(b / MiB)} MiB`;
@@ -78,3 +81,9 @@ test(`L5: ${ENVIRONMENTS} idle environments stay within the memory budget, and w
     await waitForLog(h, service(i), environment, /cold start: replica ready in \d+ ms/);
   }
 });
+
+/** This process's resident set by kind (anonymous, file-backed, shared memory), from /proc. */
+function residentSetParts(): string {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  return ['RssAnon', 'RssFile', 'RssShmem'].map((k) => `${k} ${Math.round(Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) / 1024)} MiB`).join(', ');
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readlinkSync, utimesSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
@@ -33,7 +33,8 @@ test('an older patch is removed once its replicas moved on, a major nobody runs 
   const shared = openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent');
   const newest = await withDeadline(`Node ${MAJOR} in the cache`, shared.acquire(`node${MAJOR}`, { refresh: false }), RUNTIME_INSTALL_TIMEOUT_MS);
   const other = await withDeadline(`Node ${OTHER} in the cache`, shared.acquire(`node${OTHER}`, { refresh: false }), RUNTIME_INSTALL_TIMEOUT_MS);
-  const runtimesDir = await tempDir(cleanup, 'flexd-sweep-runtimes-');
+  // beside the cache: the releases are hard-linked from it (the test's temp dir may be a tmpfs)
+  const runtimesDir = await tempDir(cleanup, 'flexd-sweep-runtimes-', dirname(RUNTIMES_CACHE_DIR));
   await chmod(runtimesDir, 0o755); // as root, replicas run as other accounts: they must reach their Node
   const install = (from: string, version: string) => {
     const dir = join(runtimesDir, `${PKG}-${version}`);
