@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CleanupContext } from './cleanup.ts';
+import { packedFlexd } from './packed.ts';
 
 const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const FLEXD_BIN = join(REPO_DIR, 'bin', 'flexd.js');
@@ -38,11 +39,16 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   gid?: number;
+  /**
+   * The flexd.js to run (default: this checkout's bin/flexd.js, which loads the sources through
+   * tsx): `packedBin()` runs the compiled package instead, half the CPU to listening.
+   */
+  bin?: string;
 }
 
 /** Starts `node bin/flexd.js serve --port 0 <args>`. */
 export function spawnServe(cleanup: CleanupContext, args: string[], o: ServeOptions = {}): Served {
-  const child = spawn(process.execPath, [FLEXD_BIN, 'serve', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [o.bin ?? FLEXD_BIN, 'serve', '--port', '0', ...args], {
     cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? serveEnv(), uid: o.uid, gid: o.gid,
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -65,6 +71,14 @@ export function spawnServe(cleanup: CleanupContext, args: string[], o: ServeOpti
   });
   url.catch(() => {}); // a test that expects the exit awaits `exited` instead
   return { child, url, output: () => output, stderrLines: () => stderr.split('\n').filter(Boolean), exited };
+}
+
+/**
+ * bin/flexd.js of the packed and installed package (test/helpers/packed.ts, built once per run):
+ * the compiled dist/, for tests of what flexd does rather than of the checkout's `npm start`.
+ */
+export async function packedBin(): Promise<string> {
+  return join((await packedFlexd()).nodeModules, 'flexd', 'bin', 'flexd.js');
 }
 
 /** This process's environment without the test runner's own variables (tsx's loader, node:test's context). */
