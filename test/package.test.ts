@@ -4,11 +4,12 @@
  * a `.ts` one type-checks under NodeNext without skipLibCheck (and without @types/node or
  * better-sqlite3's types), and the installed bin serves and exits 0 on SIGTERM.
  *
- * `flexd serve` stopping, one file per launcher or signal path: the drain under load (requests in
- * flight finish, intake stops, replicas stop) through bin/flexd.js in
- * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to the
- * whole group in test/serve.test.ts; the README's `npx` command and Ctrl-C in
- * test/serve-npx.test.ts; the stop's log lines in JSON in test/ops/server-log.test.ts.
+ * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
+ * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
+ * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
+ * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
+ * the stop's log lines in JSON in test/ops/server-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
