@@ -40,12 +40,18 @@ describe('a consumer project runs its node:test suite against the packed flexd',
   const cleanup = new CleanupStack();
   after(() => cleanup.run());
   let scratch: string;
+  /** The names of the documented examples' tests. */
+  const exampleTests: string[] = [];
 
   before(async () => {
     scratch = await scratchProject(cleanup, 'flexd-consumer-');
     await chmod(scratch, 0o755);
     await cp(CONSUMER, scratch, { recursive: true });
-    for (const name of ['orders.test.mjs', 'orders.test.ts']) await cp(join(EXAMPLES, name), join(scratch, 'test', name));
+    for (const name of ['orders.test.mjs', 'orders.test.ts']) {
+      await cp(join(EXAMPLES, name), join(scratch, 'test', name));
+      for (const [, title] of readFileSync(join(EXAMPLES, name), 'utf8').matchAll(/^test\('([^']+)'/gm)) exampleTests.push(title!);
+    }
+    assert.equal(exampleTests.length, 9, 'the two examples\' tests (eight calls in JS, one in TypeScript)');
     const service = join(scratch, 'service');
     await cp(SERVICE, service, { recursive: true });
     // kinvey-flex-sdk resolves from the service's folder (no npm install in a deploy)
@@ -94,6 +100,8 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     assert.match(r.stdout, /# fail 0/);
     const passed = Number(/# pass (\d+)/.exec(r.stdout)?.[1]);
     assert.ok(passed >= 20, `${label}: ${passed} tests passed`);
+    // every test of the documented examples ran and passed (none skipped or left out)
+    for (const name of exampleTests) assert.match(r.stdout, new RegExp(`^\\s*ok \\d+ - ${escapeRegExp(name)}$`, 'm'), `${label}: the example's test "${name}"`);
   }
 
   test('as an ordinary user: the same suite passes and leaves nothing', { skip: !isRoot && 'not root: the run below is an ordinary user\'s' }, async () => {
@@ -137,6 +145,10 @@ function processes(): Proc[] {
     } catch { /* gone meanwhile */ }
   }
   return list;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Processes whose command line names `dir` (replicas run a child entry and a project under it). */
