@@ -8,6 +8,7 @@ import { watchedEnvironment } from '../embedding/calls.ts';
 import { FolderWatch } from '../embedding/watch.ts';
 import { visibleControls } from '../logs/visible-text.ts';
 import { createRuntime } from '../runtime.ts';
+import { DEV_HELP } from './dev-help.ts';
 import { findLauncher, watchLauncher } from './launcher-watch.ts';
 import { stopOnSignals } from './serve.ts';
 import { requestedLogFormat, ServeLines } from './serve-lines.ts';
@@ -28,24 +29,6 @@ const FLAGS = {
   'log-format': { type: 'string' }, runtime: { type: 'string' }, 'runtimes-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-export const DEV_HELP = `Usage: flexd dev [dir] [options]
-
-Serves the Flex project in dir (default .) in place, with its own node_modules, prints what it
-writes, and redeploys it each time a file changes. Ctrl-C stops it.
-
-  -s, --service NAME     the service's name in the URL (default: package.json's name, else the folder's)
-  -e, --environment NAME the environment's name (default Development)
-  --secret SECRET        the shared secret requests must send as X-Auth-Key (default: none, every request is answered)
-  --var NAME=VALUE       an environment variable (repeatable)
-  --runtime NAME         the Node major to run it on: node20, node22, node24… (default: the Node flexd runs on);
-                         installed from the npm registry on first use, as a deploy's (docs/runtimes.md)
-  --runtimes-dir DIR     where such releases are kept (FLEXD_RUNTIMES_DIR; default DATA_DIR/runtimes:
-                         with the temporary data dir, give one so a release is not downloaded every run)
-  --host HOST --port N   where to listen (default ${DEFAULTS.host}:${DEFAULTS.port}; --port 0 = any free port)
-  --data-dir DIR         keep flexd's data here (default: a temporary folder, removed on exit)
-  --log-format FORMAT    text (default) or json: every line printed, the service's and flexd's,
-                         one JSON object (FLEXD_LOG_FORMAT)`;
 
 export async function dev(argv: string[]): Promise<void> {
   const lines = new ServeLines(requestedLogFormat(argv, process.env));

@@ -57,6 +57,7 @@ describe('embedding calls on one runtime', () => {
     assert.equal(job.type, 'recycleService');
     assert.equal(job.status, 'COMPLETED');
     const after = await rt.status(target);
+    assert.ok(before.length > 0 && after.replicas.length === before.length, JSON.stringify({ before, after: after.replicas }));
     assert.ok(after.replicas.every((r) => !before.includes(r.containerId) && r.state === 'ready'), JSON.stringify({ before, after: after.replicas }));
     assert.equal((await call()).calls, 1);
   });

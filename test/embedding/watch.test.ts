@@ -82,6 +82,7 @@ test('rt.watch serves the folder in place, redeploys each save, keeps serving th
   assert.equal((await count(rt.url, 'live', 'Development')).calls % 10, 0, 'the previous code keeps serving');
 
   const pids = (await rt.status(target)).replicas.map((r) => r.pid!);
+  assert.ok(pids.length > 0 && pids.every((p) => typeof p === 'number'), `replicas run before close: ${pids}`);
   await watcher.close();
   for (const pid of pids) await waitFor(`replica ${pid} stopped`, () => gone(pid));
   assert.deepEqual((await rt.status(target)).replicas, []);

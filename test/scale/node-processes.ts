@@ -13,7 +13,8 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleanupContext } from '../helpers/cleanup.ts';
-import { packedBin, serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
+import { serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
@@ -45,7 +46,7 @@ export interface NodeProcess {
 export async function startNode(cleanup: CleanupContext, o: { database: string; name: string; dataDir?: string; args?: string[] }): Promise<NodeProcess> {
   const dataDir = o.dataDir ?? await tempDir(cleanup, `flexd-node-${o.name}-`);
   const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, ...FAST_CLUSTER, ...(o.args ?? [])],
-    { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }), bin: await packedBin() });
+    { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }), bin: await installedFlexdBin() });
   const url = await withDeadline(`node ${o.name} to listen`, served.url, SERVE_START_TIMEOUT_MS * 2);
   const end = async (signal: NodeJS.Signals) => {
     if (served.child.exitCode === null && served.child.signalCode === null) served.child.kill(signal);

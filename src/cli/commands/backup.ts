@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { DEFAULTS } from '../../config.ts';
-import { backupDatabase } from '../../store/backup.ts';
 import type { Command } from '../command.ts';
 import { CliError } from '../errors.ts';
 
@@ -23,6 +22,8 @@ Restore: a new data dir with the copy as flexd.db, then flexd serve --data-dir D
     const dataDir = resolve(String(args.values['data-dir'] ?? env.FLEXD_DATA_DIR ?? DEFAULTS.dataDir));
     const file = args.values.out;
     if (typeof file !== 'string' || file === '') throw new CliError('--out FILE is required');
+    // Loaded here: better-sqlite3, which the commands that talk to an API never need.
+    const { backupDatabase } = await import('../../store/backup.ts');
     const result = await backupDatabase(dataDir, resolve(file));
     out.result(result, () => out.say(`Backed up ${dataDir} to ${result.file} (${Math.round(result.bytes / 1024)} KiB in ${result.ms} ms)`));
   },

@@ -1,7 +1,5 @@
 import { resolve } from 'node:path';
-import { checkVersionIncreases, readProject } from '../../deploy/project.ts';
 import { applyVarsChange, runtimeOption, VARS_OPTIONS, varsChange } from '../args.ts';
-import { buildArchive } from '../archive.ts';
 import { TARGET_HELP, TARGET_OPTIONS, type Command } from '../command.ts';
 import { CliError } from '../errors.ts';
 import { waitForJob } from '../jobs.ts';
@@ -29,6 +27,9 @@ ${TARGET_HELP}
     const dir = resolve(args.positionals[0] ?? '.');
     const change = varsChange(args.values);
     const runtime = runtimeOption(args.values.runtime);
+    // Loaded here: semver and tar, which only a deploy needs.
+    const { checkVersionIncreases, readProject } = await import('../../deploy/project.ts');
+    const { buildArchive } = await import('../archive.ts');
     const project = await readProject(dir);
 
     const api = await connect(args.globals);

@@ -1,5 +1,5 @@
 import type { Command } from '../command.ts';
-import { dev as runDev, DEV_HELP } from '../dev.ts';
+import { DEV_HELP } from '../dev-help.ts';
 
 /** `flexd dev`: serves a project folder in place (src/cli/dev.ts); its flags are its own. */
 export const dev: Command = {
@@ -9,6 +9,8 @@ export const dev: Command = {
   options: {},
   ownArgs: true,
   async run({ argv }) {
+    // Loaded here: a runtime and a folder watcher, which no other command needs.
+    const { dev: runDev } = await import('../dev.ts');
     await runDev(argv);
   },
 };

@@ -1,4 +1,3 @@
-import semver from 'semver';
 import { str } from '../args.ts';
 import { TARGET_HELP, TARGET_OPTIONS, type Command } from '../command.ts';
 import { CliError } from '../errors.ts';
@@ -21,6 +20,7 @@ ${TARGET_HELP}
   async run({ args, out }) {
     const wanted = str(args.values.to);
     if (!wanted) throw new CliError('--to VERSION is required (flexd status shows the current version)');
+    const { default: semver } = await import('semver');
     const version = semver.valid(wanted);
     if (!version) throw new CliError(`--to "${wanted}" is not a semver version such as 1.0.0`);
     const api = await connect(args.globals);

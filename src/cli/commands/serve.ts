@@ -1,5 +1,5 @@
 import type { Command } from '../command.ts';
-import { serve as runServe, SERVE_HELP } from '../serve.ts';
+import { SERVE_HELP } from '../serve-help.ts';
 
 /** `flexd serve`: runs flexd itself (src/cli/serve.ts); its flags are its own, not the API commands' globals. */
 export const serve: Command = {
@@ -9,6 +9,8 @@ export const serve: Command = {
   options: {},
   ownArgs: true,
   async run({ argv }) {
+    // Loaded here: the runtime's modules are what every other command must not pay for.
+    const { serve: runServe } = await import('../serve.ts');
     await runServe(argv);
   },
 };
