@@ -58,7 +58,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
 
   // A second backup to the same file is refused, not an overwrite.
   const again = await flexd(['backup', '--data-dir', dataDir, '--out', file]);
-  assert.notEqual(again.code, 0);
+  assert.equal(again.code, 1, again.stderr);
   assert.match(again.stderr, /exists/);
 
   // Restore: a new data dir with the file as flexd.db.
