@@ -2,12 +2,17 @@
  * The npm package as a user gets it (issue 10): the packed tarball installed into a scratch
  * project (test/helpers/packed.ts builds it once), then a plain `.mjs` embed script runs with node,
  * a `.ts` one type-checks under NodeNext without skipLibCheck (and without @types/node or
- * better-sqlite3's types), and `npx flexd serve` starts and stops on SIGTERM. (The README's
- * production command under npx, in a project with this tarball installed: test/serve-npx.test.ts.)
+ * better-sqlite3's types), and the installed bin serves and exits 0 on SIGTERM.
+ *
+ * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
+ * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
+ * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
+ * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
+ * the stop's log lines in JSON in test/ops/server-log.test.ts.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +20,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { cleanEnv, packedFlexd, REPO_DIR as ROOT, scratchProject } from './helpers/packed.ts';
+import { SERVE_START_TIMEOUT_MS, spawnServe } from './helpers/serve.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';
 
@@ -67,27 +73,20 @@ describe('package: the packed tarball in a scratch project', () => {
     assert.equal(checked.code ?? 0, 0, `tsc:\n${checked.stdout}${checked.stderr}`);
   });
 
-  test('npx flexd --help works and npx flexd serve starts, prints a generated admin password once, and exits 0 on SIGTERM', async () => {
+  test('npx flexd --help works, and the installed bin (node_modules/.bin/flexd) serves, prints a generated admin password once, and exits 0 on SIGTERM', async () => {
     const help = await run('npx', ['flexd', '--help'], { cwd: scratch, env: cleanEnv(), timeout: 60_000 });
     assert.match(help.stdout, /Usage: flexd <command>/);
     const dataDir = await tempDir(cleanup, 'flexd-pack-serve-');
     const env = cleanEnv();
     delete env.FLEXD_ADMIN_PASSWORD;
-    // node_modules/.bin/flexd directly: npx would add a process between the signal and flexd
-    const child = spawn(join(scratch, 'node_modules', '.bin', 'flexd'), ['serve', '--port', '0', '--data-dir', dataDir], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-    const exited = once(child, 'exit');
-    let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { out += d; });
-    const url = await withDeadline('the listening line', new Promise<string>((resolve) => {
-      child.stdout!.on('data', () => { const m = /flexd listening on (\S+)/.exec(out); if (m) resolve(m[1]); });
-    }), 60_000);
-    assert.match(out, /created admin admin@flexd\.local with password \S{24,}/);
+    // the installed bin through its node_modules/.bin link: npx would add a process between the signal and flexd
+    const served = spawnServe(cleanup, ['--data-dir', dataDir], { bin: join(scratch, 'node_modules', '.bin', 'flexd'), cwd: scratch, env });
+    const url = await withDeadline('the listening line', served.url, SERVE_START_TIMEOUT_MS);
+    assert.equal(served.output().match(/created admin admin@flexd\.local with password \S{24,}/g)?.length, 1, served.output());
     assert.equal((await fetch(`${url}/healthz`)).status, 200);
-    child.kill('SIGTERM');
-    const [code] = await withDeadline('exit after SIGTERM', exited, 30_000) as [number | null];
-    assert.equal(code, 0, out);
+    served.child.kill('SIGTERM');
+    const { code } = await withDeadline('exit after SIGTERM', served.exited, 30_000);
+    assert.equal(code, 0, served.output());
     assert.ok((await readFile(join(scratch, 'node_modules', 'flexd', 'package.json'), 'utf8')).includes('"flexd"'));
   });
   // The README's production command under npx, stopped by SIGTERM to npx's own PID, in a project with

@@ -44,7 +44,8 @@ describe('SDK generations', () => {
     const done = await withDeadline('the recycle', rt.context.deployer.jobs.wait(recycle.id), REGISTRY_DEPLOY_MS);
     assert.equal(done.status, 'COMPLETED', done.progress);
     assert.equal((await call()).status, 200);
-    assert.notEqual(pool.describe()[0]?.pid, before?.pid, 'a fresh replica serves');
+    const fresh = pool.describe()[0]?.pid;
+    assert.ok(typeof before?.pid === 'number' && typeof fresh === 'number' && fresh !== before.pid, `a fresh replica serves (pid ${before?.pid} before, ${fresh} after)`);
     assert.equal(pool.suspension, null);
     assert.deepEqual(exits(), [], 'the recycled replica\'s exit 143 was not taken for a crash');
 

@@ -6,6 +6,13 @@
  * must notice and stop. Afterwards nothing of it runs (no flexd, no replica), the port is free
  * and the data dir opens again. Also: a Ctrl-C (SIGINT to the whole group) drains once, without
  * the launcher's end counting as a second signal.
+ *
+ * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
+ * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
+ * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
+ * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
+ * the stop's log lines in JSON in test/ops/server-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -2,6 +2,13 @@
  * SPEC §2 and issue 10: `npm start -- --port 0 --data-dir DIR` serves, prints its URL, and stops
  * cleanly when npm's own PID gets SIGTERM (what Docker, process managers and CI send); the same
  * SIGTERM delivered twice at once (main PID and group) does not cut the drain short.
+ *
+ * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
+ * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
+ * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
+ * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
+ * the stop's log lines in JSON in test/ops/server-log.test.ts.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +17,9 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { cleanupStack, type CleanupStack } from './helpers/cleanup.ts';
+import { SERVE_START_TIMEOUT_MS } from './helpers/serve.ts';
 import { tempDir } from './helpers/tmp.ts';
-import { withDeadline } from './helpers/wait.ts';
+import { waitFor, withDeadline } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -34,7 +42,7 @@ async function npmStart(cleanup: CleanupStack): Promise<Started> {
       const m = /flexd listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
       if (m) resolve(m[1]);
     });
-  }), 30_000);
+  }), SERVE_START_TIMEOUT_MS);
   return { child, url, output: () => output, exited };
 }
 
@@ -52,9 +60,8 @@ function groupAlive(pid: number): boolean {
 }
 
 async function groupGone(pid: number): Promise<void> {
-  await withDeadline('every process of the group gone', (async () => {
-    while (groupAlive(pid)) await new Promise((r) => setTimeout(r, 50)); // polling a PID: there is no event for another process's exit
-  })(), 15_000);
+  // polling a PID: there is no event for another process's exit
+  await waitFor('every process of the group gone', () => !groupAlive(pid), { timeoutMs: 15_000, intervalMs: 50 });
 }
 
 it('serve: npm start passes flags through, prints the URL, answers, and SIGTERM to npm\'s PID alone drains and stops everything', async (t) => {

@@ -1,5 +1,5 @@
 // A Flex service's own tests with flexd embedded: `node --test` in the service's folder.
-// (flexd's CI runs this very file against test/fixtures/embed-counter: test/docs-examples.test.ts.)
+// (flexd's CI runs this very file against test/fixtures/embed-counter: test/embedding/consumer.test.ts.)
 import assert from 'node:assert/strict';
 import { appendFile, cp, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 // The same in strict TypeScript: `await using` closes the runtime when the test's scope ends.
-// (flexd's CI type-checks this file with strict: true and runs it: test/docs-examples.test.ts.)
+// (flexd's CI type-checks this file with strict: true and runs it: test/embedding/consumer.test.ts.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRuntime, FlexdError, type EnvironmentStatus, type Target } from 'flexd';

@@ -42,7 +42,7 @@ it('api: PUT /v4/services/:sid renames a service and sets its description; the d
   // never deployed: the data plane finds the environment by its service's new name, and not by the old one
   const code = async (name: string) => ((await (await fetch(`${api.rt.url}/flex/${name}/Development/healthcheck`)).json()) as { error: string }).error;
   assert.equal(await code('after'), 'NotDeployed');
-  assert.notEqual(await code('before'), 'NotDeployed');
+  assert.equal(await code('before'), 'ServiceNotFound');
 
   await api.createEnvironment('taken');
   const clash = await api.call('PUT', `/v4/services/${serviceId}`, { json: { name: 'taken' } });

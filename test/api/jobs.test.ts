@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { rawTar, type RawEntry } from '../fixtures/deploy/archives.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { echo, ECHO_PROJECT, echoProjectAt, startApi, type Api } from './helpers.ts';
 
@@ -16,10 +17,19 @@ const MAX_ARCHIVE_BYTES = 64 * 1024;
 const INDEX_JS = "require('kinvey-flex-sdk').service((err, flex) => { if (err) throw err; });\n";
 const sdkPackage = (version: string) => JSON.stringify({ name: 'p', version, dependencies: { 'kinvey-flex-sdk': '3.3.0' } });
 
-/** A runtime with one environment serving version 1.0.0 of the echo project. */
-async function deployed(t: Parameters<typeof startApi>[0]): Promise<{ api: Api; serviceId: string; environmentId: string; target: Record<string, string> }> {
-  const api = await startApi(t, { maxArchiveBytes: MAX_ARCHIVE_BYTES });
-  const { serviceId, environmentId } = await api.createEnvironment('echo', 'Development', { environmentVariables: { KEY: 'kept' } });
+/**
+ * One runtime for the file (a runtime's start is most of a test's CPU otherwise): each test works
+ * in a service of its own, and every check reads that service's environment.
+ */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup, { maxArchiveBytes: MAX_ARCHIVE_BYTES }));
+let services = 0;
+
+/** A service of its own in the file's runtime, with one environment serving version 1.0.0 of the echo project. */
+async function deployed(): Promise<{ api: Api; serviceId: string; environmentId: string; target: Record<string, string> }> {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment(`echo-${++services}`, 'Development', { environmentVariables: { KEY: 'kept' } });
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   return { api, serviceId, environmentId, target: { serviceId, serviceEnvironmentId: environmentId } };
 }
@@ -41,8 +51,9 @@ async function assertUnchanged(api: Api, serviceId: string, environmentId: strin
   assert.deepEqual(env.environmentVariables, { KEY: 'kept' });
 }
 
-test('jobs: a deploy without a version, or with one not above the newest, is refused before it is accepted', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+test('jobs: a deploy without a version, or with one not above the newest, is refused before it is accepted', async () => {
+  const { api, serviceId, environmentId, target } = await deployed();
+  const jobsBefore = await api.rt.context.store.jobs.count();
   const archive = rawTar([{ path: 'package.json', body: sdkPackage('1.0.0') }, { path: 'index.js', body: INDEX_JS }]);
 
   const missing = await api.upload(target, archive);
@@ -67,12 +78,12 @@ test('jobs: a deploy without a version, or with one not above the newest, is ref
   assert.equal(tooLowAndBig.status, 409);
 
   assert.equal((await api.rt.context.store.jobs.latest(environmentId))?.type, 'deployService');
-  assert.equal(await api.rt.context.store.jobs.count(), 1, 'only the first deploy ever became a job');
+  assert.equal(await api.rt.context.store.jobs.count(), jobsBefore, 'only the first deploy ever became a job: no refused upload did');
   await assertUnchanged(api, serviceId, environmentId);
 });
 
-test('jobs: invalid variables, an unknown runtime, or an unknown target refuse the deploy with nothing applied', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+test('jobs: invalid variables, an unknown runtime, or an unknown target refuse the deploy with nothing applied', async () => {
+  const { api, serviceId, environmentId, target } = await deployed();
   const archive = rawTar([{ path: 'package.json', body: sdkPackage('1.0.1') }, { path: 'index.js', body: INDEX_JS }]);
   const params = { ...target, version: '1.0.1' };
   for (const environmentVariables of [{ KEY: 'new', '1BAD': 'x' }, { KEY: 'new', SDK_RECEIVER: 'tcp' }, { KEY: 'new', N: 5 }]) {
@@ -94,8 +105,8 @@ test('jobs: invalid variables, an unknown runtime, or an unknown target refuse t
   await assertUnchanged(api, serviceId, environmentId);
 });
 
-test('jobs: an archive over the cap is refused with 413 ArchiveTooLarge while it streams', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+test('jobs: an archive over the cap is refused with 413 ArchiveTooLarge while it streams', async () => {
+  const { api, serviceId, environmentId, target } = await deployed();
   const r = await api.upload({ ...target, version: '1.0.1' }, Buffer.alloc(4 * MAX_ARCHIVE_BYTES, 1));
   assert.equal(r.status, 413);
   assert.equal(r.body.code, 'ArchiveTooLarge');
@@ -103,8 +114,8 @@ test('jobs: an archive over the cap is refused with 413 ArchiveTooLarge while it
   await assertUnchanged(api, serviceId, environmentId);
 });
 
-test('jobs: unsafe archives (../x, an absolute path, a symlink) fail the job and the old version keeps serving', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+test('jobs: unsafe archives (../x, an absolute path, a symlink) fail the job and the old version keeps serving', async () => {
+  const { api, serviceId, environmentId, target } = await deployed();
   const project: RawEntry[] = [{ path: 'package.json', body: sdkPackage('1.0.1') }, { path: 'index.js', body: INDEX_JS }];
   const hostile: RawEntry[] = [
     { path: '../x', body: 'escape' },
@@ -130,8 +141,8 @@ test('jobs: unsafe archives (../x, an absolute path, a symlink) fail the job and
   assert.match(status.reason, /UnsafeArchive/);
 });
 
-test('jobs: a project without kinvey-flex-sdk fails its job with a clear progress', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+test('jobs: a project without kinvey-flex-sdk fails its job with a clear progress', async () => {
+  const { api, serviceId, environmentId, target } = await deployed();
   const archive = rawTar([{ path: 'package.json', body: JSON.stringify({ name: 'p', version: '2.0.0', dependencies: { express: '4' } }) }, { path: 'index.js', body: INDEX_JS }]);
   const accepted = await api.upload({ ...target, version: '2.0.0' }, archive);
   assert.equal(accepted.status, 201);
@@ -144,7 +155,7 @@ test('jobs: a project without kinvey-flex-sdk fails its job with a clear progres
 });
 
 test('jobs: rollback serves a stored version again without a rebuild; recycle restarts; unknown jobs are 404', async (t) => {
-  const { api, serviceId, environmentId, target } = await deployed(t);
+  const { api, serviceId, environmentId, target } = await deployed();
   await withDeadline('deploy of echo 1.0.1', api.rt.deployDirectory(await echoProjectAt(t, '1.0.1'), { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await echo(api, serviceId, environmentId)).version, '1.0.1');
 
@@ -177,8 +188,8 @@ test('jobs: rollback serves a stored version again without a rebuild; recycle re
   assert.deepEqual([missing.status, missing.body.code], [404, 'JobNotFound']);
 });
 
-test('status: NEW before any deploy; recycle of a never-deployed environment is refused', async (t) => {
-  const api = await startApi(t);
+test('status: NEW before any deploy; recycle of a never-deployed environment is refused', async () => {
+  const api = await runtime();
   const { serviceId, environmentId } = await api.createEnvironment('fresh');
   const status = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/status`);
   assert.deepEqual([status.status, status.body], [200, { status: 'NEW' }]);

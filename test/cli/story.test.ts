@@ -175,6 +175,7 @@ describe('flexd CLI: a service from login to delete', () => {
 
   test('recycle, while logs --follow runs: fresh replicas, and the follower prints their start-up line', async () => {
     const before = (await callFunction('pid')).body.pid;
+    assert.equal(typeof before, 'number', 'the replica says its pid');
     const follower = start(['logs', '--service', SERVICE, '--follow', '--from', new Date().toISOString()]);
     let followed = '';
     follower.stdout!.setEncoding('utf8').on('data', (c: string) => { followed += c; });
@@ -182,7 +183,8 @@ describe('flexd CLI: a service from login to delete', () => {
     try {
       const out = await ok(['recycle', '--service', SERVICE]);
       assert.match(out, /Recycled kitchen\/Development/);
-      assert.notEqual((await callFunction('pid')).body.pid, before);
+      const after = (await callFunction('pid')).body.pid;
+      assert.ok(typeof after === 'number' && after !== before, `a fresh replica answers (pid ${before} before, ${after} after)`);
       await waitFor('logs --follow to print the new start-up line', () => /info +kitchen-sink started/.test(followed), { timeoutMs: COMMAND_TIMEOUT_MS });
     } finally {
       follower.kill('SIGINT');

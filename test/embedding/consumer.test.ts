@@ -1,7 +1,8 @@
 /**
  * The check of issue 20, as a team would run it: a project OUTSIDE the repository installs the
  * packed tarball and runs a node:test suite — plain JS (docs/examples/orders.test.mjs and a
- * misuse file) and strict TypeScript compiled with tsc — that uses every call, with
+ * misuse file) and strict TypeScript compiled with tsc against the published types
+ * (docs/examples/orders.test.ts and typed calls) — that uses every call, with
  * `--test-concurrency=2`; as root and, when the test runs as root, as an ordinary user too. After
  * each run nothing of flexd is left running or in the temp dir — also after a `kill -9` of a test
  * process followed by one more run.
@@ -22,9 +23,10 @@ import { waitFor, withDeadline } from '../helpers/wait.ts';
 const run = promisify(execFile);
 const CONSUMER = fileURLToPath(new URL('../fixtures/consumer/', import.meta.url));
 const SERVICE = fileURLToPath(new URL('../fixtures/embed-counter/', import.meta.url));
-const EXAMPLE = fileURLToPath(new URL('../../docs/examples/orders.test.mjs', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
 const TSC = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
-const SUITE = ['test/orders.test.mjs', 'test/misuse.test.mjs', 'build/typed.test.js'];
+/** docs/embedding.md's two examples as they are (test/docs-examples.test.ts checks the doc shows them verbatim), misuse, and the typed calls. */
+const SUITE = ['test/orders.test.mjs', 'build/orders.test.js', 'test/misuse.test.mjs', 'build/typed.test.js'];
 /** The suite deploys about ten times on a loaded 2-core machine. */
 const SUITE_TIMEOUT_MS = 480_000;
 /** The account an ordinary user's run uses when this test runs as root. */
@@ -38,12 +40,18 @@ describe('a consumer project runs its node:test suite against the packed flexd',
   const cleanup = new CleanupStack();
   after(() => cleanup.run());
   let scratch: string;
+  /** The names of the documented examples' tests. */
+  const exampleTests: string[] = [];
 
   before(async () => {
     scratch = await scratchProject(cleanup, 'flexd-consumer-');
     await chmod(scratch, 0o755);
     await cp(CONSUMER, scratch, { recursive: true });
-    await cp(EXAMPLE, join(scratch, 'test', 'orders.test.mjs'));
+    for (const name of ['orders.test.mjs', 'orders.test.ts']) {
+      await cp(join(EXAMPLES, name), join(scratch, 'test', name));
+      for (const [, title] of readFileSync(join(EXAMPLES, name), 'utf8').matchAll(/^test\('([^']+)'/gm)) exampleTests.push(title!);
+    }
+    assert.equal(exampleTests.length, 9, 'the two examples\' tests (eight calls in JS, one in TypeScript)');
     const service = join(scratch, 'service');
     await cp(SERVICE, service, { recursive: true });
     // kinvey-flex-sdk resolves from the service's folder (no npm install in a deploy)
@@ -92,6 +100,8 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     assert.match(r.stdout, /# fail 0/);
     const passed = Number(/# pass (\d+)/.exec(r.stdout)?.[1]);
     assert.ok(passed >= 20, `${label}: ${passed} tests passed`);
+    // every test of the documented examples ran and passed (none skipped or left out)
+    for (const name of exampleTests) assert.match(r.stdout, new RegExp(`^\\s*ok \\d+ - ${escapeRegExp(name)}$`, 'm'), `${label}: the example's test "${name}"`);
   }
 
   test('as an ordinary user: the same suite passes and leaves nothing', { skip: !isRoot && 'not root: the run below is an ordinary user\'s' }, async () => {
@@ -135,6 +145,10 @@ function processes(): Proc[] {
     } catch { /* gone meanwhile */ }
   }
   return list;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Processes whose command line names `dir` (replicas run a child entry and a project under it). */

@@ -2,6 +2,13 @@
  * RELIABILITY.md F13 and F15: the runtime process itself stops — politely (SIGTERM under load)
  * or not (kill -9). These run the real `flexd serve` (bin/flexd.js) as a separate process on a
  * data dir prepared in-process, which `serve` restores on start.
+ *
+ * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
+ * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
+ * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
+ * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
+ * the stop's log lines in JSON in test/ops/server-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';

@@ -6,18 +6,20 @@
  * environment's trouble are checked by the tests that cause them, on the runs they make anyway:
  * a crash and a liveness kill in test/lifecycle/replica-death.test.ts, the memory watchdog in
  * test/lifecycle/memory.test.ts, idling in test/lifecycle/idle-and-scaling.test.ts, suspension in
- * test/lifecycle/crash-loop.test.ts.
+ * test/lifecycle/crash-loop.test.ts. The stop here is checked for its lines only; the drain itself
+ * (requests in flight finish, replicas stop) is test/lifecycle/runtime-process.test.ts F13, and
+ * the other launchers' signal paths test/serve.test.ts and test/serve-npx.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, installedFlexdBin } from '../helpers/cli.ts';
+import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { serverLogLine as line, serverLogRecorder as recorder } from '../helpers/server-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { deployFixture, failedDeploy, REPO_DIR, startRuntime } from '../lifecycle/helpers.ts';
+import { deployFixture, failedDeploy, startRuntime } from '../lifecycle/helpers.ts';
 
 /** A deploy whose npm install fetches kinvey-flex-sdk and its dependencies from the registry, on a loaded machine. */
 const REGISTRY_DEPLOY_TIMEOUT_MS = 240_000;
@@ -66,19 +68,10 @@ test('server log: start, deploys, a swap, a failed deploy, shutdown and the rest
 test('server log: under flexd serve --log-format json every line on stdout and stderr is one JSON object, through start, a deploy and SIGTERM', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup, 'flexd-serve-json-');
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env = serveEnv();
   delete env.FLEXD_ADMIN_PASSWORD; // so the generated password's line is printed too
-  delete env.NODE_OPTIONS;
   // The installed package's flexd, as an operator runs it (compiled once; no tsx on the way up).
-  const child = spawn(process.execPath, [await installedFlexdBin(), 'serve', '--port', '0', '--data-dir', dataDir, '--log-format', 'json'], {
-    cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env,
-  });
-  cleanup.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--log-format', 'json'], { bin: await installedFlexdBin(), env });
   const parsed = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => {
     try {
       const record = JSON.parse(l) as Record<string, any>;
@@ -89,12 +82,16 @@ test('server log: under flexd serve --log-format json every line on stdout and s
       throw new Error(`not one JSON object: ${JSON.stringify(l)} (${(err as Error).message})`);
     }
   });
-  const listening = await waitFor('the listening line', () => parsed(stdout).find((l) => l.url && /^flexd listening on /.test(l.msg)), { timeoutMs: 30_000 });
+  await withDeadline('flexd to listen', served.url, SERVE_START_TIMEOUT_MS);
+  const listening = parsed(served.stdout()).find((l) => l.url && /^flexd listening on /.test(l.msg));
+  assert.ok(listening, served.output());
   assert.equal(listening.level, 'info');
   assert.match(listening.time, /^\d{4}-\d{2}-\d{2}T/);
-  const admin = parsed(stdout).find((l) => /created admin/.test(l.msg));
-  assert.ok(admin?.password, 'the generated password is printed once, as a JSON line too');
-  const started = parsed(stderr).find((l) => l.msg === 'flexd started');
+  const admins = parsed(served.stdout()).filter((l) => /created admin/.test(l.msg));
+  assert.equal(admins.length, 1, served.stdout());
+  const admin = admins[0]!;
+  assert.ok(admin.password, 'the generated password is printed once, as a JSON line too');
+  const started = parsed(served.stderr()).find((l) => l.msg === 'flexd started');
   assert.equal(started?.url, listening.url);
 
   // a deploy through the CLI, with its npm install, build and activation lines
@@ -103,12 +100,12 @@ test('server log: under flexd serve --log-format json every line on stdout and s
   await cli.ok(['create', 'orders']);
   // The CLI uploads without node_modules: flexd runs npm install from the registry into an empty cache.
   await cli.ok(['deploy', ECHO_PROJECT, '--service', 'orders'], { timeoutMs: REGISTRY_DEPLOY_TIMEOUT_MS });
-  await waitFor('the deploy finished line', () => parsed(stderr).find((l) => l.msg === 'deploy finished'), { timeoutMs: 30_000 });
+  await waitFor('the deploy finished line', () => parsed(served.stderr()).find((l) => l.msg === 'deploy finished'), { timeoutMs: 30_000 });
 
-  child.kill('SIGTERM');
-  assert.equal(await withDeadline('flexd to exit', exited, 30_000), 0);
-  const out = parsed(stdout);
-  const err = parsed(stderr);
+  served.child.kill('SIGTERM');
+  assert.equal((await withDeadline('flexd to exit', served.exited, 30_000)).code, 0, served.output());
+  const out = parsed(served.stdout());
+  const err = parsed(served.stderr());
   for (const record of [...out, ...err]) {
     assert.equal(typeof record.msg, 'string', JSON.stringify(record));
     assert.ok(['debug', 'info', 'warn', 'error'].includes(record.level), JSON.stringify(record));

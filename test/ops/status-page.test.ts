@@ -110,7 +110,7 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   await page.click('button[data-action=recycle]');
   await page.locator('.message', { hasText: 'started (job' }).waitFor();
   assert.deepEqual(dialogs, ['Restart every replica of Production?']);
-  await waitFor('the recycle to replace the replica', () => rt.context.supervisor.pool(envId)!.describe().every((r) => r.containerId !== before && r.state === 'ready'), { timeoutMs: STEP_MS });
+  await waitFor('the recycle to replace the replica', () => { const now = rt.context.supervisor.pool(envId)!.describe(); return now.length > 0 && now.every((r) => r.containerId !== before && r.state === 'ready'); }, { timeoutMs: STEP_MS });
 
   // A phone: the overview fits the screen's width.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -1,7 +1,8 @@
 /**
  * flexd nodes as separate OS processes on one PostgreSQL (`node bin/flexd.js serve --database …`),
  * for the scale tests that kill, pause and restart a node (not a test file: the runner only picks
- * up *.test.ts). Heartbeats, leases and polls are short here so that a dead node is seen gone and
+ * up *.test.ts). The nodes run the compiled package (helpers/packed.ts), as an operator installs
+ * it: about half the CPU of the checkout's tsx start, paid by every node of every test. Heartbeats, leases and polls are short here so that a dead node is seen gone and
  * its job retaken within seconds:
  *
  *   const a = await startNode(cleanup, { database, name: 'a' });
@@ -12,6 +13,7 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleanupContext } from '../helpers/cleanup.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -44,7 +46,7 @@ export interface NodeProcess {
 export async function startNode(cleanup: CleanupContext, o: { database: string; name: string; dataDir?: string; args?: string[] }): Promise<NodeProcess> {
   const dataDir = o.dataDir ?? await tempDir(cleanup, `flexd-node-${o.name}-`);
   const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, ...FAST_CLUSTER, ...(o.args ?? [])],
-    { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }) });
+    { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }), bin: await installedFlexdBin() });
   const url = await withDeadline(`node ${o.name} to listen`, served.url, SERVE_START_TIMEOUT_MS * 2);
   const end = async (signal: NodeJS.Signals) => {
     if (served.child.exitCode === null && served.child.signalCode === null) served.child.kill(signal);
