@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { cleanupStack, type CleanupStack } from './helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS } from './helpers/serve.ts';
 import { tempDir } from './helpers/tmp.ts';
-import { withDeadline } from './helpers/wait.ts';
+import { waitFor, withDeadline } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -60,9 +60,8 @@ function groupAlive(pid: number): boolean {
 }
 
 async function groupGone(pid: number): Promise<void> {
-  await withDeadline('every process of the group gone', (async () => {
-    while (groupAlive(pid)) await new Promise((r) => setTimeout(r, 50)); // polling a PID: there is no event for another process's exit
-  })(), 15_000);
+  // polling a PID: there is no event for another process's exit
+  await waitFor('every process of the group gone', () => !groupAlive(pid), { timeoutMs: 15_000, intervalMs: 50 });
 }
 
 it('serve: npm start passes flags through, prints the URL, answers, and SIGTERM to npm\'s PID alone drains and stops everything', async (t) => {

@@ -1,4 +1,5 @@
 import { CliError } from './errors.ts';
+import { exchange, type AnswerHeaders, type HttpAnswer } from './http.ts';
 
 /** kinvey-cli's own timeout for every management call; flexd's API answers at once and builds in the background. */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -57,7 +58,7 @@ export class ApiClient {
   /** The `Date` header of the last answer: the server's clock, for `logs --follow`'s starting point. */
   lastServerDate: Date | undefined;
   /** The headers of the last answer (`X-Flexd-Job` names the job a change started). */
-  lastHeaders: Headers | undefined;
+  lastHeaders: AnswerHeaders | undefined;
 
   constructor(readonly host: string, readonly token?: string) {}
 
@@ -159,23 +160,26 @@ export class ApiClient {
     }
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (options.auth !== false && this.token) headers.Authorization = `Kinvey ${this.token}`;
-    let body: string | FormData | undefined;
+    let body: string | Uint8Array | undefined;
     if (options.form) {
-      body = options.form;
+      // multipart/form-data as fetch would send it; Response encodes it (deploy alone pays for loading it)
+      const encoded = new Response(options.form);
+      headers['Content-Type'] = encoded.headers.get('content-type')!;
+      body = new Uint8Array(await encoded.arrayBuffer());
     } else if (options.json !== undefined) {
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(options.json);
     }
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      res = await exchange(url, { method, headers, body, timeoutMs });
     } catch (err) {
       // A kept-alive connection the server closed as the request went out (a busy server's idle
       // timeout): a GET changes nothing, so it is sent once more, on a fresh connection.
       if (method !== 'GET' || !connectionReset(err)) throw this.connectionError(err, method, path, timeoutMs);
       try {
-        res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+        res = await exchange(url, { method, headers, timeoutMs });
       } catch (again) {
         throw this.connectionError(again, method, path, timeoutMs);
       }
@@ -183,8 +187,8 @@ export class ApiClient {
     this.lastHeaders = res.headers;
     const date = res.headers.get('date');
     if (date) this.lastServerDate = new Date(date);
-    const text = await res.text();
-    if (!res.ok) throw apiError(res, text, method, path);
+    const { text } = res;
+    if (res.status < 200 || res.status > 299) throw apiError(res, text, method, path);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -194,20 +198,19 @@ export class ApiClient {
   }
 
   private connectionError(err: unknown, method: string, path: string, timeoutMs: number): CliError {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const e = err as Error & { code?: string };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
       return new CliError(`${this.host} did not answer ${method} ${path} within ${timeoutMs / 1000} s`);
     }
-    const code = e.cause?.code;
+    const { code } = e;
     if (code === 'ECONNREFUSED') return new CliError(`cannot connect to ${this.host}: connection refused (is flexd serve running there?)`);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CliError(`cannot resolve the host of ${this.host} (${code})`);
-    return new CliError(`cannot reach ${this.host}: ${e.cause?.message ?? e.message}${code ? ` (${code})` : ''}`);
+    return new CliError(`cannot reach ${this.host}: ${e.message}${code ? ` (${code})` : ''}`);
   }
 }
 
 function connectionReset(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string; name?: string } }).cause;
-  return cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET' || cause?.name === 'SocketError';
+  return (err as { code?: string }).code === 'ECONNRESET';
 }
 
 function enc(segment: string): string {
@@ -215,7 +218,7 @@ function enc(segment: string): string {
 }
 
 /** kinvey-cli's mapping: `<code>: <description>` from a JSON body, else the HTTP status. */
-function apiError(res: Response, text: string, method: string, path: string): CliError {
+function apiError(res: HttpAnswer, text: string, method: string, path: string): CliError {
   let body: { code?: unknown; description?: unknown; error?: unknown } | undefined;
   try {
     body = JSON.parse(text);

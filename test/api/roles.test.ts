@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as tar from 'tar';
 import { hashPassword } from '../../src/accounts/passwords.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import type { Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { ADMIN, startApi, type Api } from './helpers.ts';
 import { sqliteConnection } from '../../src/store/index.ts';
@@ -88,10 +90,16 @@ describe('roles: each role against each route class', () => {
     const viewer = await addUser(api, 'view@example.com', 'viewer');
     const deployer = await addUser(api, 'dep@example.com', 'deployer');
     const { serviceId, environmentId } = await api.createEnvironment('secrets', 'Development', { environmentVariables: { API_KEY: 'k-123' } });
-    const job = (await api.rt.context.store.jobs.create({
-      type: 'deployService', serviceId, environmentId, userEmail: ADMIN.email,
-      params: { serviceId, serviceEnvironmentId: environmentId, version: '1.0.0', environmentVariables: { API_KEY: 'k-123' } },
-    }));
+    // A real deploy job whose parameters carry the variables (a project that fails at its start, so it ends at once).
+    const project = await tempDir(t, 'flexd-roles-project-');
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'secrets', version: '1.0.0', main: 'index.js' }));
+    await writeFile(join(project, 'index.js'), "throw new Error('not meant to start');\n");
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar.create({ cwd: project, portable: true }, ['package.json', 'index.js'])) chunks.push(chunk as Buffer);
+    const accepted = await api.upload({ serviceId, serviceEnvironmentId: environmentId, version: '1.0.0', environmentVariables: { API_KEY: 'k-123' } }, Buffer.concat(chunks));
+    assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+    const job = await withDeadline('the deploy job', api.rt.context.deployer.jobs.wait(accepted.body.job), 60_000);
+    assert.match(JSON.stringify((await api.call('GET', `/v4/jobs/${job.id}`)).body), /k-123/, 'the job\'s parameters hold the variable (an admin sees it)');
     for (const path of [`/v4/services/${serviceId}/environments`, `/v4/services/${serviceId}/environments/${environmentId}`, '/v4/services?expand=environments', `/v4/jobs/${job.id}`]) {
       const seen = JSON.stringify((await api.call('GET', path, { token: viewer })).body);
       assert.doesNotMatch(seen, /env-secret|k-123/, path);

@@ -1,8 +1,10 @@
 /**
  * flexd's day-2 commands through the installed `flexd` command (test/helpers/cli.ts) against a real runtime: accounts (user
  * add/list/remove/passwd, admin reset-password on the host), versions, env create/delete,
- * settings, show with settings, logs with a service's escape sequences, and failures as one line
- * (and as JSON under --output json). The steps share one runtime and run in order.
+ * settings, show with settings, and failures as one line (and as JSON under --output json). The
+ * steps share one runtime and run in order. (`flexd logs` with a service's control characters,
+ * table, JSON, --raw and --follow: test/security/control-characters.test.ts; paging and tail:
+ * test/cli/profiles-and-tail.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -112,16 +114,5 @@ describe('flexd CLI: day-2 commands', () => {
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
     assert.equal(JSON.parse(lines[0]).error.code, 'ServiceNotFound');
-  });
-
-  test('logs shows a service\'s control characters as visible escapes, unless --raw', async () => {
-    const env = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService('orders'))!.id, 'Development'))!;
-    rt.context.logs.note(env.id, 'abcdefabcdef', 'before\u001b[2J\u001b]52;c;aGk=\u0007after\u009b1m');
-    await rt.context.logs.flush();
-    const shown = await cli.ok(['logs', '--service', 'orders']);
-    assert.doesNotMatch(shown, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
-    assert.match(shown, /before\\x1b\[2J\\x1b\]52;c;aGk=\\x07after\\x9b1m/);
-    const raw = await cli.ok(['logs', '--service', 'orders', '--raw']);
-    assert.ok(raw.includes('before\u001b[2J'), 'with --raw the bytes pass');
   });
 });

@@ -2,7 +2,8 @@
  * `flexd <command>` loads only what that command needs (issue 17): the command list, every
  * command's help and the commands that talk to a flexd's API never load the runtime (src/runtime.ts)
  * or any of the libraries flexd's package.json lists as its dependencies (better-sqlite3, hono,
- * chokidar, esbuild, zod, tar, …); `serve` and `dev` load them when they run.
+ * chokidar, esbuild, zod, tar, …), nor Node's fetch (undici: src/cli/http.ts); `serve` and `dev`
+ * load them when they run.
  *
  * Each run is `node --import test/helpers/import-recorder.mjs bin/flexd.js …` from the checkout,
  * as `npm start` runs it: the recorder logs every import with its importer, and what the CLI
@@ -39,7 +40,15 @@ before(async () => {
   logDir = await tempDir(cleanup, 'flexd-light-imports-');
 });
 
-interface RecordedRun { code: number | null; stdout: string; stderr: string; loaded: Set<string> }
+interface RecordedRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** every module reachable from src/cli/main.ts */
+  loaded: Set<string>;
+  /** Node's own modules the process loaded (`NativeModule internal/…`) */
+  internal: string[];
+}
 
 /** Runs `flexd <args>` with the recorder; `loaded`: every module reachable from src/cli/main.ts. */
 async function flexd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RecordedRun> {
@@ -53,15 +62,15 @@ async function flexd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Recor
   child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
   const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((r) => child.once('close', r)), COMMAND_TIMEOUT_MS)
     .catch((err) => { child.kill('SIGKILL'); throw err; });
-  return { code, stdout, stderr, loaded: reachable(await readFile(log, 'utf8'), ENTRY) };
+  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { parent?: string | null; url?: string; internal?: string[] });
+  return { code, stdout, stderr, loaded: reachable(lines, ENTRY), internal: lines.find((l) => l.internal)?.internal ?? [] };
 }
 
-function reachable(log: string, from: string): Set<string> {
+function reachable(lines: { parent?: string | null; url?: string }[], from: string): Set<string> {
   const edges = new Map<string, Set<string>>();
-  for (const line of log.split('\n').filter(Boolean)) {
-    const { parent, url } = JSON.parse(line) as { parent: string | null; url: string };
-    const strip = (u: string) => u.replace(/[?#].*$/, '');
-    if (parent === null) continue;
+  const strip = (u: string) => u.replace(/[?#].*$/, '');
+  for (const { parent, url } of lines) {
+    if (!parent || !url) continue;
     const set = edges.get(strip(parent)) ?? new Set<string>();
     set.add(strip(url));
     edges.set(strip(parent), set);
@@ -90,10 +99,15 @@ function heavy(loaded: Set<string>): string[] {
   return [...found].sort();
 }
 
+/** Node's fetch: its implementation (undici) costs a command about 0.1 s of CPU to load (src/cli/http.ts). */
+const UNDICI = 'NativeModule internal/deps/undici/undici';
+
 function assertLight(run: RecordedRun, what: string, mustLoad: string): void {
   // the recorder saw the command's own module: an empty log would pass the check below vacuously
   assert.ok([...run.loaded].some((u) => u.endsWith(mustLoad)), `${what} loaded ${mustLoad}; recorded: ${[...run.loaded].join(' ')}`);
   assert.deepEqual(heavy(run.loaded), [], `${what} loaded the runtime or its libraries`);
+  assert.ok(run.internal.length > 0, `${what}: the recorder listed Node's own modules`);
+  assert.ok(!run.internal.includes(UNDICI), `${what} loaded Node's fetch (undici)`);
 }
 
 test('light commands: the command list and each command\'s help load none of the runtime\'s modules', async () => {

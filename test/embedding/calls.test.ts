@@ -1,14 +1,15 @@
 /**
  * The embedding API covers what a test does (issue 20): version 'auto', setVariables, recycle,
- * rollback, versions, status and `await using` — each resolving once its change serves, with no
- * account and no management API.
+ * rollback, versions, status, logs and `await using` — each resolving once its change serves, with
+ * no account and no management API. (That an embedded runtime prints nothing of its own:
+ * test/embedding.test.ts; its errors: test/embedding/errors.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { withDeadline } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { count, DEPLOY_TIMEOUT_MS, projectCopy } from './helpers.ts';
 
 describe('embedding calls on one runtime', () => {
@@ -94,6 +95,22 @@ describe('embedding calls on one runtime', () => {
     assert.equal(status.version, '1.0.0');
     assert.equal(status.deployment?.status, 'ERROR');
     assert.match(status.reason ?? '', /DeploymentVersionTooLow/);
+  });
+
+  test('logs returns the newest lines the service wrote, oldest first, each with the replica that wrote it', async () => {
+    const first = (await call()).calls;
+    const second = (await call()).calls;
+    assert.equal(second, first + 1);
+    // the log thread stores lines in batches: wait for the second one
+    const lines = await waitFor('both lines stored', async () => {
+      const newest = await rt.logs({ ...target, limit: 2 });
+      return newest.length === 2 && newest[1]!.message.includes(`count called: ${second}`) ? newest : undefined;
+    }, { timeoutMs: 15_000 });
+    assert.match(lines[0]!.message, new RegExp(`count called: ${first}\\b`), JSON.stringify(lines));
+    assert.ok(Number(lines[0]!._id) < Number(lines[1]!._id), 'oldest first');
+    const replicas = (await rt.status(target)).replicas.map((r) => r.containerId);
+    assert.equal(replicas.length, 1);
+    assert.deepEqual(lines.map((l) => l.containerId), [replicas[0], replicas[0]]);
   });
 
   test('calls on an environment or service that does not exist fail with its code and change nothing', async () => {

@@ -4,6 +4,8 @@
  * resolves (static or dynamic, of ESM or of a CommonJS package's entry) appends one JSON line
  * `{"parent": URL, "url": URL}`, so a test can follow the graph from one entry module and tell
  * what that entry loaded apart from what a loader (tsx, which loads esbuild) loaded for itself.
+ * At exit, one line `{"internal": [...]}` lists Node's own modules the process loaded
+ * (process.moduleLoadList: `NativeModule internal/deps/undici/undici` once fetch ran).
  *
  * Works on Node 20.6+: module.register() runs the hooks below in the loader's own thread, which
  * appends each line itself (synchronously, so nothing is lost when the process exits early).
@@ -18,6 +20,7 @@ if (isMainThread) {
   if (!file) throw new Error('import-recorder.mjs: set FLEXD_IMPORT_LOG to the file to write');
   writeFileSync(file, '');
   register(import.meta.url, { data: { file } });
+  process.on('exit', () => appendFileSync(file, `${JSON.stringify({ internal: process.moduleLoadList })}\n`));
 }
 
 let log;

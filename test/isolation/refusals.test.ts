@@ -19,7 +19,7 @@ test('refusal: --tls-cert without --tls-key (or the reverse) is a one-line error
   await assert.rejects(createRuntime({ dataDir: join(dir, 'b'), port: 0, tlsKey: join(dir, 'key.pem') }), /--tls-cert is missing/);
   const served = spawnServe(cleanup, ['--data-dir', join(dir, 'c'), '--tls-cert', join(dir, 'cert.pem')]);
   const { code } = await withDeadline('flexd serve to exit', served.exited, SERVE_START_TIMEOUT_MS);
-  assert.notEqual(code, 0);
+  assert.equal(code, 1, served.output());
   const lines = served.output().trim().split('\n');
   assert.equal(lines.length, 1, served.output());
   assert.match(lines[0]!, /^flexd: .*--tls-key is missing/);

@@ -4,29 +4,19 @@
  * holding it serves the same environments at the same versions.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { flexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { REPO_DIR } from '../lifecycle/helpers.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'backup-test-password' };
-/** The backup command: tsx's start plus a copy of a few MB, on a loaded box. */
+/** The backup command: node's start plus a copy of a few MB, on a loaded box. */
 const BACKUP_TIMEOUT_MS = 60_000;
-
-function flexd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'src/cli/main.ts'), ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  return withDeadline(`flexd ${args.join(' ')}`, new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))), BACKUP_TIMEOUT_MS);
-}
 
 test('backup: a copy taken while flexd writes is consistent, and a new data dir holding it serves the same environments at the same versions', async (t) => {
   const cleanup = cleanupStack(t);
@@ -44,13 +34,15 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   let created = 0;
   const load = (async () => {
     while (writing) {
-      await fetch(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}' });
+      await fetch(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}', signal: AbortSignal.timeout(30_000) });
       calls++;
     }
   })();
   const organization = (await rt.context.store.accounts.defaultOrganization()).id;
   const creating = setInterval(() => { void rt.context.store.services.createService(organization, `load-${created++}`); }, 5);
 
+  const cli = await flexdCli(await tempDir(cleanup, 'flexd-backup-home-'));
+  const flexd = (args: string[]) => cli.run(args, { timeoutMs: BACKUP_TIMEOUT_MS });
   const backupDir = await tempDir(cleanup, 'flexd-backup-out-');
   const file = join(backupDir, 'flexd-backup.db');
   const result = await flexd(['backup', '--data-dir', dataDir, '--out', file]);
@@ -66,7 +58,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
 
   // A second backup to the same file is refused, not an overwrite.
   const again = await flexd(['backup', '--data-dir', dataDir, '--out', file]);
-  assert.notEqual(again.code, 0);
+  assert.equal(again.code, 1, again.stderr);
   assert.match(again.stderr, /exists/);
 
   // Restore: a new data dir with the file as flexd.db.
