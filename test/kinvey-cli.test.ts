@@ -15,6 +15,7 @@ import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { runKinvey } from './helpers/kinvey.ts';
 import { tempDir } from './helpers/tmp.ts';
+import { untilStatus } from './helpers/api-status.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
 
 const PROJECT_FIXTURE = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
@@ -60,6 +61,8 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
   const status = () => kinveyJson('flex', 'status', '--service', serviceId);
 
   async function waitForStatus(label: string, predicate: (s: any) => boolean, timeoutMs: number): Promise<any> {
+    // Over HTTP while the change runs (a CLI call per poll costs more than the rest of the file), then through the CLI.
+    await untilStatus({ url: rt.url, ...ADMIN }, serviceId, environmentId, predicate, timeoutMs);
     let last: unknown;
     try {
       return await waitFor(label, async () => {

@@ -41,7 +41,9 @@ export function exchange(url: URL, o: HttpExchange): Promise<HttpAnswer> {
       clearTimeout(timer);
       reject(timedOut ?? err);
     };
+    let answered = false;
     const req = send(url, { method: o.method, headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', fail);
@@ -62,7 +64,9 @@ export function exchange(url: URL, o: HttpExchange): Promise<HttpAnswer> {
       timedOut = Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { name: 'TimeoutError' });
       req.destroy(timedOut);
     }, o.timeoutMs);
-    req.on('error', fail);
+    // A server may answer before it has read the whole body (413 while a deploy uploads) and close:
+    // the write's EPIPE is no failure then, the answer is what counts (its stream reports its own end).
+    req.on('error', (err) => { if (!answered) fail(err); });
     req.end(o.body);
   });
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
+import { untilStatus } from '../helpers/api-status.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli } from '../helpers/cli.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
@@ -46,6 +47,7 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
   let homeB: string;
   let projectDir: string;
   let serviceId: string;
+  let environmentId: string;
 
   const throughA = (...args: string[]) => runKinvey({ home: homeA, cwd: projectDir }, args);
   const throughB = (...args: string[]) => runKinvey({ home: homeB, cwd: projectDir }, args);
@@ -97,7 +99,9 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     serviceId = created.id;
     const listed = await json(throughB('flex', 'list', '--org', org.id, '--output', 'json'), 'flex list (B)');
     assert.deepEqual(listed.map((s: { id: string; name: string }) => [s.id, s.name]), [[serviceId, SERVICE_NAME]], 'B lists the service made through A');
-    assert.equal((await statusThroughB()).status, 'NEW');
+    const fresh = await statusThroughB();
+    assert.equal(fresh.status, 'NEW');
+    environmentId = fresh.svcEnvId;
   });
 
   test('flex deploy through A: B serves the new version on its own data plane', async () => {
@@ -109,9 +113,12 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
 
   test('flex status through B: ONLINE at 1.0.0, both nodes listed at that version', async () => {
     let last: any;
+    const atOneZero = (s: any) => s.status === 'ONLINE' && s.nodes?.length === 2 && s.nodes.every((n: { version: string }) => n.version === '1.0.0');
+    // Over HTTP through B while the nodes settle (a CLI call per poll costs more than the rest of the file), then through the CLI.
+    await untilStatus({ url: b.url, ...ADMIN }, serviceId, environmentId, atOneZero, FOLLOW_TIMEOUT_MS);
     const online = await waitFor('status through B ONLINE at 1.0.0 on both nodes', async () => {
       last = await statusThroughB();
-      return last.status === 'ONLINE' && last.nodes?.length === 2 && last.nodes.every((n: { version: string }) => n.version === '1.0.0') ? last : undefined;
+      return atOneZero(last) ? last : undefined;
     }, { timeoutMs: FOLLOW_TIMEOUT_MS, intervalMs: CLI_POLL_MS }).catch((err: Error) => { throw new Error(`${err.message}; last status: ${JSON.stringify(last)}`); });
     assert.equal(online.version, '1.0.0');
     assert.equal(online.deployment.status, 'COMPLETED');
@@ -158,6 +165,7 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
     await writeFile(pkgFile, JSON.stringify({ ...pkg, version: '1.0.1' }, null, 2));
     assert.match(await ok(throughA('flex', 'deploy', '--service', serviceId, '--set-vars', 'KEY=fleet'), 'flex deploy 1.0.1 (A)'), /Deploy initiated/);
+    await untilStatus({ url: b.url, ...ADMIN }, serviceId, environmentId, (s) => s.status === 'ONLINE' && s.version === '1.0.1', DEPLOY_TIMEOUT_MS);
     const online = await waitFor('status through B ONLINE at 1.0.1', async () => {
       const s = await statusThroughB();
       return s.status === 'ONLINE' && s.version === '1.0.1' ? s : undefined;
