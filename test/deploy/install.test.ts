@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { installDependencies } from '../../src/deploy/install.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 /** What the registry here publishes of kinvey-flex-sdk (`npm view kinvey-flex-sdk versions`). */
 const PUBLISHED = ['1.2.0', '2.0.2', '2.1.0', '3.1.2', '3.2.0', '3.3.0'];
@@ -57,6 +58,12 @@ if (process.argv[2] === 'view') {
   const calls = async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as NpmCall);
   return { command, calls };
 }
+
+/**
+ * The install timeout of the tests with a hanging npm: the fake npm is a node process, which on a
+ * loaded machine takes seconds to start and say "resolving…"; the timeout must fall after that.
+ */
+const HANG_TIMEOUT_MS = 8_000;
 
 /** A project folder with this package.json (and lockfile, when given). */
 async function project(root: string, pkg: object, lockfile?: object): Promise<string> {
@@ -200,8 +207,8 @@ test('install: npm still running at the timeout is killed and the install fails 
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
   await assert.rejects(
-    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 1_500 }),
-    { code: 'DependencyInstallFailed', message: /did not finish within 1.5 s and was stopped[^]*resolving…/ },
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: HANG_TIMEOUT_MS }),
+    { code: 'DependencyInstallFailed', message: /did not finish within 8 s and was stopped[^]*resolving…/ },
   );
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
   assert.equal(isRunning(install.pid), false);
@@ -213,8 +220,9 @@ test('install: npm that ignores SIGTERM is killed after the grace', async (t) =>
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
   await assert.rejects(
-    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: 1_500 }),
-    { code: 'DependencyInstallFailed', message: /killed by SIGKILL|did not finish/ },
+    installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: HANG_TIMEOUT_MS }),
+    // "resolving…" comes after the fake's SIGTERM handler is in place: the SIGTERM was ignored, so only the SIGKILL ended it
+    { code: 'DependencyInstallFailed', message: /did not finish within 8 s and was stopped[^]*resolving…/ },
   );
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
   assert.equal(isRunning(install.pid), false);
@@ -229,11 +237,17 @@ test('install: aborting the signal kills npm and rejects with the signal\'s reas
 
   const install = installDependencies(dir, {
     cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, signal: controller.signal,
-    onProgress: (line) => { if (line.startsWith('Installing')) setImmediate(() => controller.abort(reason)); },
+    onProgress: () => {},
   });
+  install.catch(() => {});
+  // once npm runs (the abort must find a process to kill)
+  await waitFor('npm install to start', async () => (await npm.calls()).some((c) => c.argv[0] === 'install'), { timeoutMs: 60_000 });
+  controller.abort(reason);
 
-  await assert.rejects(install, reason);
-  for (const call of await npm.calls()) assert.equal(isRunning(call.pid), false);
+  await withDeadline('the aborted install', assert.rejects(install, reason), 60_000);
+  const calls = (await npm.calls()).filter((c) => c.argv[0] === 'install');
+  assert.equal(calls.length, 1, 'npm install ran');
+  assert.equal(isRunning(calls[0]!.pid), false);
 });
 
 test('install: when the registry cannot list SDK versions, the install goes on as declared', async (t) => {

@@ -8,9 +8,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { hashPassword } from '../../src/accounts/passwords.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { roleOf } from '../../src/ui/session.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -90,15 +88,20 @@ test('status page: recycle needs the session\'s CSRF token and this origin; sign
   assert.equal((await fetch(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).status, 401, 'signed out');
 });
 
-test('status page: a viewer sees no recycle or rollback button and is refused them; a deployer gets both; an account without a role is an admin', async (t) => {
+test('status page: a viewer sees no recycle or rollback button and is refused them; a deployer gets both (an account from before roles is an admin: test/api/roles.test.ts, migration 3)', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup);
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' });
   const envId = (await rt.context.store.services.listEnvironments())[0]!.id;
   const password = 'another-long-password';
-  await rt.context.store.accounts.createUser('viewer@example.com', await hashPassword(password), 'viewer');
-  await rt.context.store.accounts.createUser('deployer@example.com', await hashPassword(password), 'deployer');
+  // the accounts as an admin adds them, through the management API
+  const login = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  const { token } = await login.json() as { token: string };
+  for (const [email, role] of [['viewer@example.com', 'viewer'], ['deployer@example.com', 'deployer']]) {
+    const added = await fetch(`${rt.url}/v4/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ email, role, password }) });
+    assert.equal(added.status, 201, await added.text());
+  }
 
   const viewer = await signIn(rt, { email: 'viewer@example.com', password });
   const page = await (await fetch(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: viewer.cookie } })).text();
@@ -153,8 +156,6 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   assert.match(offers, />Roll back to 1\.0\.0 \(older\)</);
   assert.match(offers, />Roll forward to 1\.2\.0 \(newer\)</);
   assert.match(offers, /rolled back from 1\.2\.0/);
-
-  assert.equal(roleOf({ id: 'x', email: 'old@example.com', passwordHash: '', createdAt: '' } as never), 'admin');
 });
 
 test('status page: failed sign-ins on the page throttle the account, for the page and for POST /session alike (the reverse: test/api/roles.test.ts)', async (t) => {
