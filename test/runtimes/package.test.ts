@@ -32,8 +32,12 @@ const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.me
 const EMBED = fileURLToPath(new URL('../fixtures/runtimes/embed-major.mjs', import.meta.url));
 /** npm install of the tarball; compiling better-sqlite3 from source the first time */
 const INSTALL_TIMEOUT_MS = 10 * 60_000;
-/** better-sqlite3 addons compiled for other Nodes than the host's, kept across runs and checkouts. */
-const PREBUILDS_DIR = join(tmpdir(), 'flexd-test-prebuilds');
+/**
+ * better-sqlite3 addons compiled for other Nodes than the host's, kept across runs and checkouts:
+ * under the machine's temp dir, not the run's own (scripts/test.mjs gives each run a TMPDIR it
+ * removes at its end; a compile there is ~20 s of CPU paid again by every run).
+ */
+const PREBUILDS_DIR = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-prebuilds');
 /** flexd's start, a deploy without npm, one request, its stop */
 const EMBED_TIMEOUT_MS = 120_000;
 
