@@ -76,8 +76,11 @@ describe('a version that crashes at start, deployed under load', () => {
     assert.equal((await replicasThatSaid(/Cannot find module/)).length, 1);
     const start = Date.now();
     await deployFixture(h, suite, 'versioned', '2.0.0', target);
-    await answersSince(Date.now(), 'after 2.0.0');
+    const deployedAt = Date.now();
+    await answersSince(deployedAt, 'after 2.0.0');
     await load.stop();
+    const since = load.records.filter((r) => r.startedAt > deployedAt);
+    assert.deepEqual(since.filter((r) => r.header !== '2.0.0').slice(0, 5), [], `every one of ${since.length} requests after the deploy answered by 2.0.0`);
     assert.deepEqual(load.records.filter((r) => r.startedAt > start && r.status !== 200).slice(0, 5), []);
     assert.deepEqual(load.records.filter((r) => r.status !== 200).slice(0, 5), [], `no failure among all ${load.records.length} requests`);
   });
