@@ -18,6 +18,10 @@
  * stdout: the archive. stderr: one JSON line per skipped entry: {"skipped": "rel/path", "why": "..."}.
  * Entries carry uid/gid 0 and mtime 0 (the same tree packs to the same bytes); files keep only
  * their executable bit (0755 or 0644), folders are 0755.
+ *
+ * gzip level 4: kinvey-flex-sdk's installed tree (15 MB) packs to 2.78 MB in 0.40 s of this
+ * script's CPU, against 2.65 MB in 0.50–0.55 s at zlib's default 6 (gzip alone: 0.14 s against
+ * 0.28 s; level 1 saves little more and stores 20 % more): every new tree's pack, for 5 % more stored.
  */
 export const PACK_SCRIPT = String.raw`'use strict';
 const fs = require('fs');
@@ -29,7 +33,7 @@ let root;
 const leaveOut = new Set(JSON.parse(process.argv[2] || '[]'));
 const replaced = JSON.parse(process.argv[3] || '{}');
 const bound = process.argv[4] ? fs.realpathSync(process.argv[4]) : null;
-const gzip = zlib.createGzip({ level: 6 });
+const gzip = zlib.createGzip({ level: 4 });
 gzip.pipe(process.stdout);
 
 function skip(rel, why) { process.stderr.write(JSON.stringify({ skipped: rel, why }) + '\n'); }
