@@ -25,7 +25,7 @@
 // files share and would otherwise wait for one by one (the packed tarball, Node releases, SDK
 // installs), each in its helper's cache and under its helper's lock.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,9 +127,26 @@ function testTmpDir() {
         process.exit(130);
       });
     }
+    shareTsxCache(dir);
     return { dir, own: true };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * tsx keeps its compiled files in `<TMPDIR>/tsx-<uid>`: in the run's own folder it would start
+ * empty every run (about half a second of CPU per process that loads flexd's sources before the
+ * cache fills, several processes at once at the start). A link to the machine's own keeps it
+ * across runs; its entries are named by content, so a changed file is compiled again.
+ */
+function shareTsxCache(dir) {
+  const name = `tsx-${process.getuid?.() ?? 0}`;
+  try {
+    mkdirSync(join(tmpdir(), name), { recursive: true, mode: 0o700 });
+    symlinkSync(join(tmpdir(), name), join(dir, name), 'dir');
+  } catch {
+    // no link: tsx makes its own folder in the run's one
   }
 }
 

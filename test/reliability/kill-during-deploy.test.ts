@@ -1,6 +1,6 @@
 /**
  * RELIABILITY.md F1: `kill -9` of the runtime at a random point of a deploy. The runtime runs
- * in a process of its own (deploying-runtime.ts: createRuntime + deployDirectory, reporting
+ * in a process of its own (deploying-runtime.mjs, the compiled package's createRuntime + deployDirectory, reporting
  * each step); the test kills it at a seeded random time after a seeded random step, restarts
  * flexd on the same data dir in-process, and checks what survived. A version the killed deploy
  * did not finish is deployed again by the next round: it must still be deployable.
@@ -15,16 +15,17 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cleanupStack, CleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
+import { packedFlexd } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import {
-  childrenOf, deployFixture, DEPLOY_TIMEOUT_MS, fixtureCopy, REPO_DIR, signal, startRuntime, waitForProcessGone, whoami,
+  childrenOf, deployFixture, DEPLOY_TIMEOUT_MS, FAST, fixtureCopy, REPO_DIR, signal, startRuntime, waitForProcessGone, whoami,
 } from '../lifecycle/helpers.ts';
 import { buildDirs, seededRandom } from './helpers.ts';
 
 const SEED = Number(process.env.FLEXD_F1_SEED ?? 0xf1);
-const VICTIM = join(REPO_DIR, 'test', 'reliability', 'deploying-runtime.ts');
-/** tsx compiles flexd, then the active version is restored: allow for a loaded box. */
+const VICTIM = join(REPO_DIR, 'test', 'reliability', 'deploying-runtime.mjs');
+/** flexd starts, then the active version is restored: allow for a loaded box. */
 const VICTIM_READY_TIMEOUT_MS = 30_000;
 /** The replicas of a killed runtime notice the closed IPC channel at once (F15); allow for a loaded box. */
 const ORPHAN_GRACE_MS = 2_000;
@@ -48,12 +49,17 @@ interface Victim {
   exited: Promise<unknown>;
 }
 
-function startVictim(cleanup: CleanupContext, dataDir: string, projectDir: string, version: string): Victim {
+/** The compiled package's entry (helpers/packed.ts): the victims start without tsx. */
+async function flexdEntry(): Promise<string> {
+  return join((await packedFlexd()).nodeModules, 'flexd', 'dist', 'index.js');
+}
+
+function startVictim(cleanup: CleanupContext, flexd: string, dataDir: string, projectDir: string, version: string): Victim {
   // The test runner's variables must not reach the child (NODE_TEST_CONTEXT makes it report to our runner).
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, ['--import', 'tsx', VICTIM, dataDir, projectDir, target.service, target.environment, version], {
+  const child = spawn(process.execPath, [VICTIM, flexd, JSON.stringify(FAST), dataDir, projectDir, target.service, target.environment, version], {
     cwd: REPO_DIR, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -112,7 +118,7 @@ test(`F1: kill -9 at a seeded random time after each step of a deploy (seed ${SE
       const version = `${next}.0.0`;
       const anchor = ANCHORS[round - 1]!;
       const delayMs = Math.floor(random() * KILL_SPREAD_MS);
-      const victim = startVictim(cleanup, dataDir, fixtureCopy(cleanup, 'versioned', version), version);
+      const victim = startVictim(cleanup, await flexdEntry(), dataDir, fixtureCopy(cleanup, 'versioned', version), version);
       await withDeadline(`round ${round}: the runtime process to restore and start deploying`, victim.line(/^deploying /), VICTIM_READY_TIMEOUT_MS);
       // The anchor may never come (a kill after COMPLETED when the deploy failed): the end of the deploy stands in for it.
       await withDeadline(`round ${round}: the deploy to reach ${anchor}`,

@@ -9,20 +9,19 @@
  *   completed <version>           deployDirectory resolved: the deploy is acknowledged
  *   failed <message>              deployDirectory rejected
  *
- * Usage: node --import tsx deploying-runtime.ts <dataDir> <projectDir> <service> <environment> <version>
- * (not a test file: the runner only picks up *.test.ts)
+ * Usage: node deploying-runtime.mjs <flexd's index.js> '<runtime options JSON>' <dataDir> <projectDir> <service> <environment> <version>
+ * (not a test file: the runner only picks up *.test.ts). flexd is the compiled package
+ * (helpers/packed.ts), so each victim starts without tsx compiling the sources: the same code.
  */
-import { createRuntime } from '../../src/runtime.ts';
-import { FAST } from '../lifecycle/helpers.ts';
-
-const [dataDir, projectDir, service, environment, version] = process.argv.slice(2);
-if (!dataDir || !projectDir || !service || !environment || !version) {
-  console.error('usage: deploying-runtime.ts <dataDir> <projectDir> <service> <environment> <version>');
+const [flexd, options, dataDir, projectDir, service, environment, version] = process.argv.slice(2);
+if (!flexd || !options || !dataDir || !projectDir || !service || !environment || !version) {
+  console.error('usage: deploying-runtime.mjs <flexd index.js> <options JSON> <dataDir> <projectDir> <service> <environment> <version>');
   process.exit(2);
 }
-const say = (line: string) => process.stdout.write(`${line}\n`);
+const { createRuntime } = await import(flexd);
+const say = (line) => process.stdout.write(`${line}\n`);
 
-const rt = await createRuntime({ ...FAST, dataDir, port: 0 });
+const rt = await createRuntime({ ...JSON.parse(options), dataDir, port: 0 });
 // Report each progress update after the store has written it: what the test sees happened.
 const jobs = rt.context.store.jobs;
 const update = jobs.update.bind(jobs);
@@ -42,6 +41,6 @@ say(`ready ${rt.url}`);
 say(`deploying ${version}`);
 rt.deployDirectory(projectDir, { service, environment }).then(
   () => say(`completed ${version}`),
-  (err: Error) => say(`failed ${err.message.replace(/\n/g, ' ')}`),
+  (err) => say(`failed ${err.message.replace(/\n/g, ' ')}`),
 );
 // Then it waits to be killed; the test's SIGKILL is the only way out.
