@@ -66,6 +66,8 @@ export class Pool {
   private receiverInfo: ReceiverInfo | undefined;
   /** Replicas out of the router, draining before they stop (a swap, idle eviction, scale-down). */
   private readonly retiring = new Set<Replica>();
+  /** The new generation's replicas while a swap waits for them to be ready: close() stops them too. */
+  private readonly activating = new Set<Replica>();
   /** One replica of the serving generation booted ahead of need, in a free slot (spare.ts; `spareReplica`). */
   private readonly spare: SpareSlot;
 
@@ -158,12 +160,16 @@ export class Pool {
     void this.spare.drop();
     this.spare.resetFailures();
     const fresh = Array.from({ length: count }, (_, i) => (i === 0 && spare) || this.hooks.spawn(next, this.settings));
+    for (const r of fresh) this.activating.add(r);
     try {
       await Promise.all(fresh.map((r) => r.ready));
     } catch (err) {
       await Promise.all(fresh.map((r) => r.stop(0)));
+      if (this.closed) throw shuttingDown();
       this.refillSpare();
       throw err;
+    } finally {
+      for (const r of fresh) this.activating.delete(r);
     }
     if (this.closed) {
       await Promise.all(fresh.map((r) => r.stop(0)));
@@ -237,7 +243,8 @@ export class Pool {
     clearInterval(this.ticker);
     clearTimeout(this.restartTimer);
     this.rejectWaiters(shuttingDown());
-    const all = [...this.replicas, ...this.retiring];
+    // A swap still waiting for its new replicas fails (shutting down) once they are stopped.
+    const all = [...this.replicas, ...this.retiring, ...this.activating];
     this.replicas = [];
     await Promise.all([this.spare.drop(), ...all.map((r) => r.stop(graceMs))]);
   }

@@ -39,8 +39,9 @@ test('not root: replicas run as flexd\'s own account under the permission model,
   }
   chownTree(dataDir, NOBODY);
 
+  // SIGTERM at cleanup: flexd stops its replicas (which write in the data dir) before the folder is removed.
   const served = spawnServe(cleanup, ['--data-dir', dataDir], {
-    uid: NOBODY, gid: NOBODY, env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
+    uid: NOBODY, gid: NOBODY, stopGently: { graceMs: 30_000 }, env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
   });
   const url = await withDeadline('flexd serve as nobody to listen', served.url, SERVE_START_TIMEOUT_MS);
 

@@ -3,10 +3,11 @@
  * work: nothing it started may outlive `close()`.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, fixtureCopy, keepAliveAgent, processGone, PROMPT_MS, replicaProcessesOf, startRuntime } from './helpers.ts';
+import { callFunction, DEPLOY_TIMEOUT_MS, deployFixture, FAULTS_DIR, fixtureCopy, keepAliveAgent, logLines, processGone, PROMPT_MS, replicaProcessesOf, startRuntime } from './helpers.ts';
 
 const target = { service: 'closing', environment: 'Development' };
 
@@ -40,13 +41,26 @@ test('closing the runtime while a swap drains the old replica stops that replica
   assert.equal(job.status, 'COMPLETED', job.progress);
 });
 
-test('closing the runtime in the middle of a deploy leaves no replica running', async (t) => {
+test('closing the runtime in the middle of a deploy leaves no replica running: neither one still being built nor one still starting', async (t) => {
   const cleanup = cleanupStack(t);
   const h = await startRuntime(cleanup);
-  const deploy = h.rt.deployDirectory(fixtureCopy(cleanup, 'versioned', '1.0.0'), target).catch((err: Error) => err);
+  // One deploy whose replica is starting (held-start waits for a SIGUSR2 that never comes)...
+  const held = { service: 'closing-held', environment: 'Development' };
+  const starting = h.rt.deployDirectory(join(FAULTS_DIR, 'held-start'), held).catch((err: Error) => err);
+  const replica = await waitFor('the held-start replica waiting for its signal', async () => {
+    if (!(await logLines(h, held.service, held.environment)).some((l) => /held-start: waiting for SIGUSR2/.test(l.message))) return undefined;
+    return (await replicaProcessesOf(process.pid))[0];
+  }, { timeoutMs: DEPLOY_TIMEOUT_MS });
+  // ...and one still building when close() comes, right after it was asked for.
+  const building = h.rt.deployDirectory(fixtureCopy(cleanup, 'versioned', '1.0.0'), target).catch((err: Error) => err);
+
   await withDeadline('close()', h.close(), PROMPT_MS);
-  const outcome = await withDeadline('the interrupted deploy to settle', deploy, 30_000);
-  assert.equal((outcome as { code?: string }).code, 'RuntimeClosed', 'the interrupted deploy fails, saying why');
-  assert.match(String(outcome), /runtime is closed/);
+  assert.ok(await processGone(replica), 'the starting replica is stopped by the time close() returns');
+  for (const [label, deploy] of [['the deploy being built', building], ['the deploy whose replica was starting', starting]] as const) {
+    // close() cut the call short: it says so at once, not when the replica's start would have timed out
+    const outcome = await withDeadline(`${label} to settle`, deploy, PROMPT_MS);
+    assert.equal((outcome as { code?: string }).code, 'RuntimeClosed', `${label} fails, saying why: ${outcome}`);
+    assert.match(String(outcome), /runtime is closed/);
+  }
   assert.deepEqual(await replicaProcessesOf(process.pid), [], 'replicas that outlived close()');
 });
