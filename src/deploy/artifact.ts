@@ -164,9 +164,10 @@ async function extract(archive: Buffer, root: string, under: string, owner?: Fil
       entry.resume();
       return;
     }
-    const mode = typeof entry.mode === 'number' ? entry.mode & 0o7777 : undefined;
+    // Permission bits only (no setuid, setgid or sticky bit); a folder stays writable by its owner while it is filled.
+    const mode = typeof entry.mode === 'number' ? entry.mode & 0o777 : undefined;
     if (entry.type === 'Directory') {
-      if (target !== root) folder(target, mode);
+      if (target !== root) folder(target, mode === undefined ? undefined : mode | 0o700);
       entry.resume();
       return;
     }
