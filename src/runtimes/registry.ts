@@ -1,4 +1,4 @@
-import pacote from 'pacote';
+import type pacote from 'pacote';
 import { FlexdError } from '../errors.ts';
 import { invalidRuntime } from './names.ts';
 
@@ -29,6 +29,14 @@ export interface Release {
   integrity: string;
 }
 
+/**
+ * pacote, loaded when a release is first looked up: with npm's fetch stack (sigstore, cacache,
+ * make-fetch-happen) it is ~150 ms of CPU, a third of what starting flexd cost before.
+ */
+async function loadPacote(): Promise<typeof pacote> {
+  return (await import('pacote')).default;
+}
+
 /** The registry flexd asks: `runtimeRegistry` if set, else npm's configured registry, else the public one. */
 export function registryUrl(configured: string): string {
   return configured || process.env.npm_config_registry || process.env.NPM_CONFIG_REGISTRY || 'https://registry.npmjs.org/';
@@ -46,7 +54,7 @@ export class RegistryUnreachable extends Error {
  */
 export async function newestRelease(pkg: string, major: number, o: RegistryOptions): Promise<Release> {
   try {
-    const manifest = await pacote.manifest(`${pkg}@${major}`, {
+    const manifest = await (await loadPacote()).manifest(`${pkg}@${major}`, {
       registry: o.registry, cache: o.cache, preferOnline: true, timeout: RUNTIME_MANIFEST_TIMEOUT_MS, retry: RETRY,
     } as pacote.Options);
     if (!manifest._integrity) throw invalidRuntime(`the npm registry publishes no integrity for ${pkg}@${manifest.version}; refusing to install it`);
@@ -59,7 +67,7 @@ export async function newestRelease(pkg: string, major: number, o: RegistryOptio
 /** Fetches `pkg@release.version` into `into` (a fresh folder), refusing a tarball whose integrity differs. */
 export async function fetchRelease(pkg: string, release: Release, into: string, o: RegistryOptions): Promise<void> {
   try {
-    await pacote.extract(`${pkg}@${release.version}`, into, {
+    await (await loadPacote()).extract(`${pkg}@${release.version}`, into, {
       registry: o.registry, cache: o.cache, integrity: release.integrity, timeout: RUNTIME_FETCH_TIMEOUT_MS, retry: RETRY,
     } as pacote.Options);
   } catch (err) {
