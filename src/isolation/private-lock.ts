@@ -70,8 +70,26 @@ export async function readLockToken(file: string): Promise<string> {
   }
 }
 
+/** sockaddr_un's sun_path: the bytes of an abstract address, its leading NUL included. */
+const SUN_PATH_BYTES = 108;
+
 /**
- * Listens on the abstract name `\0<name>`; undefined when it is taken. The server answers each
+ * The path to listen on or connect to for the abstract name `name`, padded with NULs to the whole
+ * of sun_path. Node 20 binds an abstract name padded that way whatever it is given; Node 22 and
+ * later bind exactly the bytes given. The kernel compares abstract addresses byte for byte, so an
+ * unpadded name held by a flexd on Node 20 was free to a flexd on Node 24 on the same host: both
+ * took the same uid range, and each one's build clean-up killed the other's builds (seen as
+ * "the packer's killed by SIGKILL" with two test suites side by side), and both could open one
+ * data dir. Padded, every major binds the same address, and Node 20 the one it always bound.
+ */
+export function abstractAddress(name: string): string {
+  const path = `\0${name}`;
+  if (Buffer.byteLength(path) > SUN_PATH_BYTES) throw new Error(`abstract socket name too long: ${name}`);
+  return path + '\0'.repeat(SUN_PATH_BYTES - Buffer.byteLength(path));
+}
+
+/**
+ * Listens on the abstract name `name` (abstractAddress); undefined when it is taken. The server answers each
  * connection with flexd's pid (for the message of a second flexd) and does not keep flexd alive.
  */
 export async function listenAbstract(name: string): Promise<Server | undefined> {
@@ -85,7 +103,7 @@ export async function listenAbstract(name: string): Promise<Server | undefined> 
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(`\0${name}`, () => resolve());
+      server.listen(abstractAddress(name), () => resolve());
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return undefined;

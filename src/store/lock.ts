@@ -3,7 +3,7 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { FlexdError } from '../errors.ts';
-import { listenAbstract, readLockToken } from '../isolation/private-lock.ts';
+import { abstractAddress, listenAbstract, readLockToken } from '../isolation/private-lock.ts';
 
 /**
  * One flexd per data directory (issue 9, finding 7: two of them both restored and ran every
@@ -38,7 +38,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const name = `flexd-data-dir-${createHash('sha256').update(real).update('\0').update(token).digest('hex').slice(0, 40)}`;
   const server = await listenAbstract(name);
   if (!server) {
-    const pid = await holderPid(`\0${name}`);
+    const pid = await holderPid(abstractAddress(name));
     throw new FlexdError('DataDirInUse',
       `the data dir ${real} is in use by another flexd${pid ? ` (pid ${pid})` : ''}; stop it first or pick another --data-dir`, { status: 500 });
   }
