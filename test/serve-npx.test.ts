@@ -26,7 +26,7 @@ import { CleanupStack, type CleanupContext } from './helpers/cleanup.ts';
 import { cleanEnv, scratchProject } from './helpers/packed.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
-import { deployFixture, processGone, startRuntime, whoami } from './lifecycle/helpers.ts';
+import { deployFixture, killLater, processGone, startRuntime, whoami } from './lifecycle/helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** npx resolving the bin, flexd loading, the environment restored: generous on a loaded box. */
@@ -99,16 +99,16 @@ describe('serve: the README production command under npx', () => {
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { output += d; });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
-    const seen = new Set<number>();
+    const seen = new Map<number, () => void>([[child.pid!, killLater(child.pid!)]]);
     cleanup.after(async () => {
-      for (const pid of [child.pid!, ...seen]) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      for (const kill of seen.values()) kill();
     });
     const url = await waitFor('the listening line', () => /flexd listening on http:\/\/0\.0\.0\.0:(\d+)/.exec(output)?.[1], { timeoutMs: START_TIMEOUT_MS })
       .then((port) => `http://127.0.0.1:${port}`);
     const base = `${url}/flex/${target.service}/${target.environment}`;
     const { pid: replica } = await whoami(base, 'a replica answers', { timeoutMs: START_TIMEOUT_MS });
     const tree = await descendants(child.pid!);
-    for (const p of tree) seen.add(p.pid);
+    for (const p of tree) seen.set(p.pid, killLater(p.pid));
     const flexd = tree.find((p) => /bin\/flexd(\.js)? serve/.test(p.cmdline) && /^node /.test(p.cmdline));
     assert.ok(flexd, `flexd runs under npx: ${JSON.stringify(tree)}`);
     assert.ok(tree.some((p) => p.pid === replica), 'the replica is flexd\'s');

@@ -20,6 +20,7 @@ import { cleanupStack, type CleanupStack } from './helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS } from './helpers/serve.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
+import { killGroupLater } from './helpers/kill-later.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -33,7 +34,7 @@ async function npmStart(cleanup: CleanupStack): Promise<Started> {
     env: { ...process.env, FLEXD_ADMIN_EMAIL: 'admin@example.com', FLEXD_ADMIN_PASSWORD: 'serve-test-password' },
   });
   const exited = once(child, 'exit');
-  cleanup.after(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } });
+  cleanup.after(killGroupLater(child.pid!));
   let output = '';
   child.stderr!.on('data', (d) => { output += d; });
   const url = await withDeadline('the listening line', new Promise<string>((resolve) => {

@@ -268,10 +268,13 @@ export async function replicaProcessesOf(pid: number): Promise<number[]> {
   return found;
 }
 
+export { killGroupLater, killLater } from '../helpers/kill-later.ts';
+
 /** SIGKILL, SIGSTOP… a process that may already be gone. */
 export function signal(pid: number, sig: NodeJS.Signals): void {
   try { process.kill(pid, sig); } catch { /* gone */ }
 }
+
 
 /** A keep-alive agent for `sockets` concurrent clients, destroyed by `cleanup`. */
 export function keepAliveAgent(cleanup: CleanupContext, sockets: number): Agent {

@@ -12,7 +12,7 @@ import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, deployFixture, FAST, keepAliveAgent, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
+  callFunction, deployFixture, FAST, keepAliveAgent, killLater, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
 } from './helpers.ts';
 
 describe('replicas killed or frozen on a shared runtime', () => {
@@ -55,7 +55,7 @@ describe('replicas killed or frozen on a shared runtime', () => {
     const pool = h.pool(target.service, target.environment);
     const { pid } = await whoami(base, 'whoami before the freeze');
     const { containerId } = pool.describe()[0]!;
-    suite.after(() => signal(pid, 'SIGKILL'));
+    suite.after(killLater(pid));
 
     const held = callFunction(base, 'slow', { ms: 60_000 });
     await waitFor('the request in flight', () => pool.describe()[0]?.inFlight === 1);
@@ -80,7 +80,7 @@ describe('replicas killed or frozen on a shared runtime', () => {
     const pool = h.pool(parent.service, parent.environment);
     const before = await callFunction(base, 'whoami');
     const { pid, helper } = before.answer as { pid: number; helper: number };
-    suite.after(() => signal(helper, 'SIGKILL'));
+    suite.after(killLater(helper));
 
     signal(pid, 'SIGKILL');
     // "At once" against the helper's 60 s: a cold start of the replacement (the SDK loaded from its

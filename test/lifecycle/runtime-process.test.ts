@@ -19,7 +19,7 @@ import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, childrenOf, deployFixture, keepAliveAgent, PROMPT_MS, request, signal, startRuntime, waitForProcessGone, whoami,
+  callFunction, childrenOf, deployFixture, keepAliveAgent, killLater, PROMPT_MS, request, signal, startRuntime, waitForProcessGone, whoami,
 } from './helpers.ts';
 
 const STOP_GRACE_MS = 5_000;
@@ -108,7 +108,8 @@ describe('the flexd serve process', () => {
     assert.ok(replicas.includes(pid), `the replica ${pid} is a child of the runtime (${replicas})`);
     assert.ok(replicas.length >= 2, 'both environments run');
     // Should the test fail, nothing it started outlives it.
-    cleanup.after(() => { for (const r of [...replicas, helper]) signal(r, 'SIGKILL'); });
+    const kills = [...replicas, helper].map(killLater);
+    cleanup.after(() => { for (const kill of kills) kill(); });
 
     signal(served.child.pid!, 'SIGKILL');
     await served.exited;
