@@ -117,7 +117,7 @@ function readRecord(dataDir: string): string | undefined {
 }
 
 /** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
-function startTicks(pid: number): string | null {
+export function startTicks(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;

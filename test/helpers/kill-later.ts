@@ -4,9 +4,10 @@
  *
  *   cleanup.after(killLater(replicaPid));
  */
-import { readFileSync } from 'node:fs';
+import { startTicks } from '../../src/supervisor/run-dir.ts';
 
-function signal(pid: number, sig: NodeJS.Signals): void {
+/** SIGKILL, SIGSTOP… a process that may already be gone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
   try { process.kill(pid, sig); } catch { /* gone */ }
 }
 
@@ -17,9 +18,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
  * this one was.
  */
 export function killLater(pid: number): () => void {
-  const started = startedAt(pid);
+  const started = startTicks(pid);
   return () => {
-    if (started !== undefined && startedAt(pid) === started) signal(pid, 'SIGKILL');
+    if (started !== null && startTicks(pid) === started) signal(pid, 'SIGKILL');
   };
 }
 
@@ -29,20 +30,10 @@ export function killLater(pid: number): () => void {
  * started at another time), which is left alone.
  */
 export function killGroupLater(pid: number): () => void {
-  const started = startedAt(pid);
+  const started = startTicks(pid);
   return () => {
-    const now = startedAt(pid);
-    if (started === undefined || (now !== undefined && now !== started)) return;
+    const now = startTicks(pid);
+    if (started === null || (now !== null && now !== started)) return;
     signal(-pid, 'SIGKILL');
   };
-}
-
-/** The start time of `pid` in clock ticks after boot (/proc/<pid>/stat, field 22), or undefined when there is none. */
-function startedAt(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }

@@ -268,12 +268,7 @@ export async function replicaProcessesOf(pid: number): Promise<number[]> {
   return found;
 }
 
-export { killGroupLater, killLater } from '../helpers/kill-later.ts';
-
-/** SIGKILL, SIGSTOP… a process that may already be gone. */
-export function signal(pid: number, sig: NodeJS.Signals): void {
-  try { process.kill(pid, sig); } catch { /* gone */ }
-}
+export { killGroupLater, killLater, signal } from '../helpers/kill-later.ts';
 
 
 /** A keep-alive agent for `sockets` concurrent clients, destroyed by `cleanup`. */
