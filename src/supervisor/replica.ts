@@ -8,6 +8,7 @@ import { isFromReplica, type FromReplica, type ReceiverInfo, type ToReplica } fr
 import { LineSplitter } from '../logs/lines.ts';
 import { permissionFlags } from './permissions.ts';
 import { projectPathScrubber } from './scrub.ts';
+import { UnaskedBudget } from './unasked-budget.ts';
 
 export interface ReplicaSpec {
   containerId: string;
@@ -459,26 +460,6 @@ export class Replica extends EventEmitter {
     if (!this.unasked.spend(Date.now())) this.breach(`a flood of messages it was not asked for (${what})`);
   }
 }
-
-/**
- * A token bucket for the messages a replica sends unasked: UNASKED_BURST at once, refilled at
- * UNASKED_PER_SECOND. Past it the replica is flooding flexd's main thread and is killed.
- */
-class UnaskedBudget {
-  private tokens = UNASKED_BURST;
-  private at = 0;
-
-  spend(now: number): boolean {
-    this.tokens = Math.min(UNASKED_BURST, this.tokens + ((now - this.at) / 1000) * UNASKED_PER_SECOND);
-    this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
-  }
-}
-
-const UNASKED_BURST = 1_000;
-const UNASKED_PER_SECOND = 100;
 
 const HEAP_EXHAUSTED = /heap out of memory|Reached heap limit/i;
 
