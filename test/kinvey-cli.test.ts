@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { runKinvey } from './helpers/kinvey.ts';
+import { warmNpmCache } from './helpers/npm-cache.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { untilStatus } from './helpers/api-status.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
@@ -23,7 +24,7 @@ const ADMIN = { email: 'ops@example.com', password: 'correct horse battery stapl
 const SERVICE_NAME = 'cli-story';
 const SECRET = 'cli-story-secret';
 
-/** A first deploy installs kinvey-flex-sdk from the registry into an empty npm cache. */
+/** A first deploy installs kinvey-flex-sdk with npm (from the registry when the npm cache is cold: a first run). */
 const DEPLOY_TIMEOUT_MS = 240_000;
 /** A recycle or a variable change is a swap to fresh replicas of a version already built. */
 const SWAP_TIMEOUT_MS = 60_000;
@@ -86,7 +87,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     home = await tempDir(cleanup, 'flexd-cli-home-');
     projectDir = join(await tempDir(cleanup, 'flexd-cli-project-'), 'project');
     await cp(PROJECT_FIXTURE, projectDir, { recursive: true });
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
 
@@ -194,6 +195,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
 
   test('flex recycle restarts the replicas on fresh containers', async () => {
     const before = (await status()).replicas.map((r: { containerId: string }) => r.containerId);
+    assert.ok(before.length > 0, 'replicas run before the recycle');
     assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
     const after = await waitForStatus('fresh replicas after recycle', (s) => s.status === 'ONLINE' && s.replicas.length > 0
       && s.replicas.every((r: { containerId: string; state: string }) => !before.includes(r.containerId) && r.state === 'ready'), SWAP_TIMEOUT_MS);
