@@ -165,7 +165,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
 
   test('flex update --set-vars restarts the replicas and the service sees the variable', async () => {
     assert.match(await kinveyOk('flex', 'update', '--service', serviceId, '--set-vars', 'KEY=value'), /Updated service environment/);
-    await waitFor('the service to see KEY=value', async () => (await callEcho()).body.response.body.KEY === 'value', { timeoutMs: SWAP_TIMEOUT_MS });
+    await waitFor('the service to see KEY=value', async () => (await callEcho()).body.response.body.KEY === 'value', { timeoutMs: SWAP_TIMEOUT_MS, intervalMs: 100 });
     const shown = await kinveyJson('flex', 'show', '--service', serviceId);
     assert.deepEqual(shown.environmentVariables, { KEY: 'value' });
     assert.match(await kinveyOk('flex', 'show', '--service', serviceId), /environmentVariables\.KEY\s+value/);
@@ -241,7 +241,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     const svc = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
     const service = await (await fetch(`${rt.url}/v4/services/${serviceId}`, { headers: { Authorization: `Kinvey ${svc.token}` } })).json() as { description?: string };
     assert.equal(service.description, 'orders, applied');
-    await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS });
+    await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS, intervalMs: 100 });
   });
 
   test('flex delete removes the service and the data plane answers 404', async () => {
