@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { packedFlexd } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { DEPLOY_TIMEOUT_MS, REPO_DIR, startRuntime } from '../lifecycle/helpers.ts';
@@ -53,14 +52,8 @@ test('versions: the same attack when replicas get a private copy (no namespaces)
   assertWalled(report, /^(EACCES|ERR_ACCESS_DENIED)$/, false);
 });
 
-/**
- * flexd as the account `nobody` runs it: the installed package (helpers/packed.ts, readable by
- * every account), as an operator would start it, rather than the sources through tsx (tsx would
- * compile all of src again, into nobody's own cache, for each of the two runs); the scenario, a
- * test file, through tsx.
- */
-const attackScript = (runtimeModule: string) => `
-import { createRuntime } from ${JSON.stringify(runtimeModule)};
+const SCRIPT = `
+import { createRuntime } from ${JSON.stringify(join(REPO_DIR, 'src/runtime.ts'))};
 import { attackOtherVersions } from ${JSON.stringify(join(REPO_DIR, 'test/layout/walls-scenario.ts'))};
 const [dataDir, fixture, replicaFolder] = process.argv.slice(2);
 const rt = await createRuntime({ dataDir, port: 0, replicaFolder, readyTimeoutMs: 90_000 });
@@ -80,7 +73,7 @@ for (const replicaFolder of ['auto', 'copy']) {
     const work = await tempDir(cleanup, 'flexd-walls-nobody-');
     chmodSync(work, 0o755);
     const script = join(work, 'attack.mts');
-    writeFileSync(script, attackScript(join((await packedFlexd()).nodeModules, 'flexd', 'dist', 'runtime.js')));
+    writeFileSync(script, SCRIPT);
     chownSync(work, NOBODY, NOBODY);
     chownSync(script, NOBODY, NOBODY);
     const child = spawn(process.execPath, ['--import', 'tsx', script, join(work, 'data'), FIXTURE, replicaFolder], {
