@@ -1,5 +1,9 @@
 import { Writable } from 'node:stream';
-import { pino, type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
+import { loadLater } from './load-later.ts';
+
+/** pino is loaded by the first logger made, not by every importer of these types (an embedder's runtime is silent). */
+const loadPino = loadLater<typeof import('pino')>('pino');
 
 /**
  * flexd's own log: one line per event an operator cares about (start, deploys, swaps, replica
@@ -34,6 +38,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
   const stream = options.format === 'json' ? jsonStream(destination) : textStream(destination);
+  const { pino } = loadPino();
   const logger: PinoLogger = pino({
     level: options.level ?? 'info',
     base: undefined,

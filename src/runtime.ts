@@ -30,10 +30,11 @@ import { environmentNames } from './events/names.ts';
 import type { Runtime as PublicRuntime, RuntimeOptions } from './public.ts';
 import { openCatalog } from './runtimes/index.ts';
 import { openStore, type Store } from './store/index.ts';
-import { openPostgresStore } from './store/postgres.ts';
+import type { openPostgresStore } from './store/postgres.ts';
 import { PostgresLogRing } from './store/postgres-log-ring.ts';
 import { PostgresLogSink } from './logs/postgres-sink.ts';
-import { defaultNodeName, PostgresCluster, singleNode, type Cluster } from './cluster/index.ts';
+import { defaultNodeName, singleNode, type Cluster } from './cluster/index.ts';
+import type { PostgresCluster } from './cluster/postgres.ts';
 import { lockDataDir } from './store/lock.ts';
 import { Supervisor } from './supervisor/index.ts';
 
@@ -94,6 +95,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     uidRange = await claimUidRange(requested, overrides.uidRangeStart !== undefined);
     if (requested.database) {
       // Several nodes on one PostgreSQL: the data dir keeps only caches and working files.
+      // PostgreSQL's client (pg) and the cluster's code are loaded only here, not by a runtime on SQLite.
+      const [{ openPostgresStore }, { PostgresCluster }] = await Promise.all([import('./store/postgres.ts'), import('./cluster/postgres.ts')]);
       store = postgres = await openPostgresStore(requested.database, nodeName);
       pgCluster = new PostgresCluster({
         url: requested.database, client: postgres.client, store, name: nodeName, flexdVersion: FLEXD_VERSION,

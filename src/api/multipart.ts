@@ -1,7 +1,11 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { FlexdError } from '../errors.ts';
+import { loadLater } from '../load-later.ts';
+
+/** busboy is loaded by the first upload, not by the management API's start. */
+const loadBusboy = loadLater<typeof busboy>('busboy');
 
 /** Form fields of an upload (`type`, `params`): params carries the variables, well under this */
 const MAX_FIELD_BYTES = 1024 * 1024;
@@ -50,7 +54,7 @@ export function readUpload(source: Readable, contentType: string, options: Uploa
       reject(err);
     };
     try {
-      parser = busboy({
+      parser = loadBusboy()({
         headers: { 'content-type': contentType },
         limits: { fileSize: options.maxFileBytes, files: 1, fieldSize: MAX_FIELD_BYTES, parts: MAX_PARTS },
       });

@@ -8,9 +8,13 @@
  * Field order follows the receiver's middleware order: the functions answer echoes
  * `request` and `response` whole, so order is visible to clients.
  */
-import qs from 'qs';
+import type qs from 'qs';
+import { loadLater } from '../load-later.ts';
 import { CURRENT_DIALECT, type ReceiverDialect } from './receiver-dialect.ts';
 import type { FlexRequest, FlexTask } from './types.ts';
+
+/** qs is loaded by the first request with a query string, not by the data plane's start. */
+const loadQs = loadLater<typeof qs>('qs');
 
 export type Route =
   /** `GET /healthcheck`: answer `200 {"healthy":true}` without touching a replica, when a version serves. */
@@ -93,7 +97,7 @@ function decodeQueryComponent(text: string): string {
  */
 function parseQuery(rawQuery: string): Record<string, unknown> {
   if (rawQuery === '') return {};
-  return qs.parse(rawQuery, { allowPrototypes: true, arrayLimit: 21, decoder: decodeQueryComponent }) as Record<string, unknown>;
+  return loadQs().parse(rawQuery, { allowPrototypes: true, arrayLimit: 21, decoder: decodeQueryComponent }) as Record<string, unknown>;
 }
 
 /** `JSON.parse(header) || {}`, and `{}` when the header is absent or not JSON. */

@@ -3,7 +3,7 @@ import { closeSync, constants, existsSync, fchownSync, lchownSync, lstatSync, mk
 import { chown, mkdir, realpath, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
-import * as tar from 'tar';
+import type * as tar from 'tar';
 import { FlexdError } from '../errors.ts';
 import type { ArtifactParts } from '../store/versions.ts';
 import { PACK_SCRIPT } from './pack-script.ts';
@@ -152,7 +152,8 @@ async function extract(archive: Buffer, root: string, under: string, owner?: Fil
     made.add(dir);
   };
   let open: number | undefined;
-  const parser = new tar.Parser({ strict: true });
+  const { Parser } = await import('tar'); // loaded by the first artifact, not by the runtime's start
+  const parser = new Parser({ strict: true });
   parser.on('entry', (entry: tar.ReadEntry) => {
     const target = resolve(root, entry.path);
     if (!within(root, target) || !`${entry.path}/`.startsWith(under) || entry.path.split('/').includes('..')) refused ??= `artifact entry ${entry.path} is out of place`;
@@ -242,7 +243,8 @@ export async function readPackedFile(archive: Buffer, path: string): Promise<Buf
 
 /** Walks an in-memory tar archive; `onEntry` must consume or resume each entry. */
 async function eachEntry(archive: Buffer, onEntry: (entry: tar.ReadEntry) => void): Promise<void> {
-  const parser = new tar.Parser({ strict: false });
+  const { Parser } = await import('tar');
+  const parser = new Parser({ strict: false });
   parser.on('entry', onEntry);
   await new Promise<void>((done, fail) => {
     parser.once('error', fail);

@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { DEFAULTS } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import {
@@ -172,6 +172,7 @@ async function walkTar(
 
   // brotli/zstd sniffing off; gzip is inflated here, where it is counted. The parser would also
   // inflate a gzip *inside* the inflated stream, so that is refused below.
+  const { Parser } = await import('tar'); // loaded by the first archive, not by the runtime's start
   const parser = new Parser({ strict: true, brotli: false, zstd: false });
   const ended = new Promise<void>((resolve) => parser.once('end', () => resolve()));
   let sawEof = false;

@@ -5,7 +5,7 @@
  * change that does not start leaves the previous replicas serving and says why. The replicas run
  * on the environment's runtime (src/runtimes), as a deploy's do.
  */
-import { watch as watchFiles, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
 import type { RuntimeContext } from '../context.ts';
 import { readProject } from '../deploy/project.ts';
@@ -66,6 +66,8 @@ export class FolderWatch implements Watcher {
    */
   async start({ keepWatching = false }: { keepWatching?: boolean } = {}): Promise<WatchOutcome> {
     this.changedAt = Date.now();
+    // chokidar is loaded by the first watch, not by every runtime (rt.watch and flexd dev only).
+    const { watch: watchFiles } = await import('chokidar');
     const first = await this.deploy();
     if ((first.ok || keepWatching) && !this.closing) {
       const ignored = (path: string) => relative(this.o.dir, path).split(sep).some((part) => IGNORED_SEGMENTS.has(part));

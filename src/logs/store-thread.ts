@@ -1,10 +1,12 @@
-import { buildSync } from 'esbuild';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LogRecord, LogStore, RingTotals } from '../store/logs.ts';
+import { loadLater } from '../load-later.ts';
 
+/** Only a checkout (no prebuilt file) compiles with esbuild: the installed package never loads it. */
+const esbuild = loadLater<typeof import('esbuild')>('esbuild');
 const WORKER_SOURCE = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 /** The same, bundled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
 const WORKER_PREBUILT = fileURLToPath(new URL('./store-worker.bundle.mjs', import.meta.url));
@@ -49,7 +51,7 @@ let bundled: string | undefined;
  */
 function workerCode(): string {
   if (bundled === undefined && existsSync(WORKER_PREBUILT)) bundled = readFileSync(WORKER_PREBUILT, 'utf8');
-  bundled ??= buildSync({
+  bundled ??= esbuild().buildSync({
     entryPoints: [WORKER_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
     external: ['better-sqlite3'], logLevel: 'silent', legalComments: 'none',
   }).outputFiles[0].text;
