@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { runKinvey } from './helpers/kinvey.ts';
+import { warmNpmCache } from './helpers/npm-cache.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { untilStatus } from './helpers/api-status.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
@@ -23,7 +24,7 @@ const ADMIN = { email: 'ops@example.com', password: 'correct horse battery stapl
 const SERVICE_NAME = 'cli-story';
 const SECRET = 'cli-story-secret';
 
-/** A first deploy installs kinvey-flex-sdk from the registry into an empty npm cache. */
+/** A first deploy installs kinvey-flex-sdk with npm (from the registry when the npm cache is cold: a first run). */
 const DEPLOY_TIMEOUT_MS = 240_000;
 /** A recycle or a variable change is a swap to fresh replicas of a version already built. */
 const SWAP_TIMEOUT_MS = 60_000;
@@ -86,7 +87,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     home = await tempDir(cleanup, 'flexd-cli-home-');
     projectDir = join(await tempDir(cleanup, 'flexd-cli-project-'), 'project');
     await cp(PROJECT_FIXTURE, projectDir, { recursive: true });
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
 
@@ -164,7 +165,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
 
   test('flex update --set-vars restarts the replicas and the service sees the variable', async () => {
     assert.match(await kinveyOk('flex', 'update', '--service', serviceId, '--set-vars', 'KEY=value'), /Updated service environment/);
-    await waitFor('the service to see KEY=value', async () => (await callEcho()).body.response.body.KEY === 'value', { timeoutMs: SWAP_TIMEOUT_MS });
+    await waitFor('the service to see KEY=value', async () => (await callEcho()).body.response.body.KEY === 'value', { timeoutMs: SWAP_TIMEOUT_MS, intervalMs: 100 });
     const shown = await kinveyJson('flex', 'show', '--service', serviceId);
     assert.deepEqual(shown.environmentVariables, { KEY: 'value' });
     assert.match(await kinveyOk('flex', 'show', '--service', serviceId), /environmentVariables\.KEY\s+value/);
@@ -194,6 +195,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
 
   test('flex recycle restarts the replicas on fresh containers', async () => {
     const before = (await status()).replicas.map((r: { containerId: string }) => r.containerId);
+    assert.ok(before.length > 0, 'replicas run before the recycle');
     assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
     const after = await waitForStatus('fresh replicas after recycle', (s) => s.status === 'ONLINE' && s.replicas.length > 0
       && s.replicas.every((r: { containerId: string; state: string }) => !before.includes(r.containerId) && r.state === 'ready'), SWAP_TIMEOUT_MS);
@@ -239,7 +241,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     const svc = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
     const service = await (await fetch(`${rt.url}/v4/services/${serviceId}`, { headers: { Authorization: `Kinvey ${svc.token}` } })).json() as { description?: string };
     assert.equal(service.description, 'orders, applied');
-    await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS });
+    await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS, intervalMs: 100 });
   });
 
   test('flex delete removes the service and the data plane answers 404', async () => {

@@ -30,6 +30,7 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --runtimes-dir DIR     where Node releases from the npm registry are installed (default DATA_DIR/runtimes)
   --runtime-registry URL the npm registry Node releases come from (default: npm's configured registry)
   --unused-runtime-grace-ms N  a Node release nothing used for this long is removed (default a day; 0 = never)
+  --npm-cache-dir DIR    npm's cache for builds (FLEXD_NPM_CACHE_DIR, default DATA_DIR/build/npm-cache); runtimes may share one
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too

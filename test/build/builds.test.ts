@@ -3,7 +3,8 @@
  * the build runs in a box. Every fixture (test/fixtures/build) is uploaded WITHOUT node_modules
  * through the management API, as kinvey-cli uploads, into one runtime; builds run one at a time
  * there, so the deploys are all started up front and each test awaits its own. One npm cache is
- * shared by the whole file.
+ * shared by the whole file, warm with what earlier runs fetched (test/helpers/npm-cache.ts): npm
+ * reads the packages it has from there (flexd installs --prefer-offline) and asks the registry the rest.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,11 +19,12 @@ import type { FinishedJob } from '../../src/deploy/jobs.ts';
 import { startApi, type Api } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { startStandalone } from '../helpers/standalone.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/build/', import.meta.url));
-/** Every build of the file, one after the other, with a cold npm cache and one node-gyp compile. */
+/** Every build of the file, one after the other, with a cold npm cache (a first run) and one node-gyp compile. */
 const ALL_BUILDS_MS = 8 * 60_000;
 /** A variable of flexd's own that no build may see. */
 const FLEXD_SECRET_VARIABLE = 'FLEXD_BUILD_TEST_SECRET';
@@ -69,7 +71,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     process.env[FLEXD_SECRET_VARIABLE] = 'flexd-only';
     work = await tempDir(cleanup, 'flexd-builds-');
     chmodSync(work, 0o755);
-    npmCache = join(work, 'npm-cache');
+    npmCache = await warmNpmCache(cleanup);
     // A uid range of its own: other runtimes on this host (other test files) sweep their build account's leftovers.
     // The default uid range: flexd claims the first one no other flexd on this host holds (a fixed
     // one is refused while another suite's runtime holds it).

@@ -5,12 +5,12 @@ import { serveOptions } from '../../src/cli/serve.ts';
 it('serve: flags become runtime options, each also readable from its FLEXD_ variable, flags winning', () => {
   const options = serveOptions(['--port', '0', '--request-timeout-ms', '1500', '--runtime', 'node20=/usr/bin/node'], {
     FLEXD_PORT: '9999', FLEXD_IDLE_TIMEOUT_MS: '0', FLEXD_MEMORY_LIMIT_MB: '128', FLEXD_DATA_DIR: '/srv/flexd',
-    FLEXD_ADMIN_EMAIL: 'a@b.c', FLEXD_ADMIN_PASSWORD: 'pw',
+    FLEXD_ADMIN_EMAIL: 'a@b.c', FLEXD_ADMIN_PASSWORD: 'pw', FLEXD_NPM_CACHE_DIR: '/srv/npm-cache',
   });
   assert.notEqual(options, 'help');
   assert.deepEqual(options, {
     port: 0, requestTimeoutMs: 1500, idleTimeoutMs: 0, memoryLimitMb: 128, dataDir: '/srv/flexd',
-    runtimes: { node20: '/usr/bin/node' }, log: 'stderr', adminEmail: 'a@b.c', adminPassword: 'pw',
+    runtimes: { node20: '/usr/bin/node' }, log: 'stderr', adminEmail: 'a@b.c', adminPassword: 'pw', npmCacheDir: '/srv/npm-cache',
   });
 });
 

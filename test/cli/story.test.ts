@@ -10,6 +10,7 @@ import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { COMMAND_TIMEOUT_MS, flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
@@ -53,7 +54,7 @@ describe('flexd CLI: a service from login to delete', () => {
     projectDir = await createTempDir('flexd-cli-project-');
     cleanup.after(() => removeDir(projectDir));
     await cp(KITCHEN_SINK_DIR, projectDir, { recursive: true });
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
   after(() => cleanup.run());

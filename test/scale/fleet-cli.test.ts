@@ -20,6 +20,7 @@ import { flexdCli } from '../helpers/cli.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-cli-password' };
@@ -78,7 +79,8 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     const pg = await startPostgres(cleanup);
     const database = await pg.createDatabase();
     const node = async (name: string) => {
-      const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-cli-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+      // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
+      const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-cli-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
       cleanup.after(() => rt.close());
       return rt;
     };

@@ -22,6 +22,7 @@ import { tarOf } from '../fixtures/deploy/archives.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-swap-password' };
@@ -56,7 +57,8 @@ describe('16 clients alternating between two nodes while the nodes change what t
   const nodes = () => ({ a, b });
 
   async function node(name: string): Promise<Runtime> {
-    const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-swap-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
+    const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-swap-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
     return rt;
   }

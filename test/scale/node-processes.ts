@@ -14,6 +14,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CleanupContext } from '../helpers/cleanup.ts';
 import { installedFlexdBin } from '../helpers/cli.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -21,7 +22,7 @@ import { ECHO_PROJECT } from '../api/helpers.ts';
 import { tarOf } from '../fixtures/deploy/archives.ts';
 
 export const ADMIN = { email: 'ops@example.com', password: 'scale-nodes-password' };
-/** A deploy installs kinvey-flex-sdk into the building node's own npm cache: generous on a loaded machine. */
+/** A deploy installs kinvey-flex-sdk through the building node's own npm cache (cold on a first run): generous on a loaded machine. */
 export const DEPLOY_TIMEOUT_MS = 240_000;
 /** Short heartbeats, leases and polls: a dead node is seen gone, and its job retaken, within seconds. */
 /**
@@ -45,7 +46,9 @@ export interface NodeProcess {
 
 export async function startNode(cleanup: CleanupContext, o: { database: string; name: string; dataDir?: string; args?: string[] }): Promise<NodeProcess> {
   const dataDir = o.dataDir ?? await tempDir(cleanup, `flexd-node-${o.name}-`);
-  const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, ...FAST_CLUSTER, ...(o.args ?? [])],
+  // Each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched.
+  const npmCache = await warmNpmCache(cleanup);
+  const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, '--npm-cache-dir', npmCache, ...FAST_CLUSTER, ...(o.args ?? [])],
     { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }), bin: await installedFlexdBin() });
   const url = await withDeadline(`node ${o.name} to listen`, served.url, SERVE_START_TIMEOUT_MS * 2);
   const end = async (signal: NodeJS.Signals) => {

@@ -43,13 +43,13 @@ test('three nodes on one PostgreSQL: a deploy through one is served by all three
     const answer = await waitFor(`node ${node.name} to serve 1.0.0`, async () => {
       const r = await echo(node.url, SERVICE, ENVIRONMENT);
       return r.version === '1.0.0' ? r : undefined;
-    }, { timeoutMs: 60_000 });
+    }, { timeoutMs: 60_000, intervalMs: 100 });
     assert.deepEqual(answer, { status: 200, KEY: null, version: '1.0.0' });
   }
   const s = await waitFor('status ONLINE on three nodes', async () => {
     const now = await status(b);
     return now.status === 'ONLINE' && now.nodes?.length === 3 ? now : undefined;
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs: 30_000, intervalMs: 100 });
   assert.deepEqual(s.nodes.map((n: { name: string; version: string; status: string }) => [n.name, n.version, n.status]),
     [['a', '1.0.0', 'ONLINE'], ['b', '1.0.0', 'ONLINE'], ['c', '1.0.0', 'ONLINE']]);
   const nodes = (await call(a.url, token, 'GET', '/v4/nodes')).body as { name: string; live: boolean; environments: number }[];
@@ -85,7 +85,7 @@ test('kill -9 of A: B and C answer every request meanwhile, GET /v4/nodes shows 
     answers.push((await echo(b.url, SERVICE, ENVIRONMENT)).status, (await echo(c.url, SERVICE, ENVIRONMENT)).status);
     const list = (await call(b.url, token, 'GET', '/v4/nodes')).body as { name: string; live: boolean }[];
     return list.find((n) => n.name === 'a')?.live === false ? list : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 50 });
+  }, { timeoutMs: 60_000, intervalMs: 100 });
   t.diagnostic(`A shown gone ${Date.now() - killedAt} ms after kill -9 (live window 8 s); ${answers.length} requests to B and C meanwhile`);
   assert.deepEqual(gone.map((n) => [n.name, n.live]), [['b', true], ['c', true], ['a', false]]);
   assert.ok(answers.length >= 2);
@@ -93,7 +93,7 @@ test('kill -9 of A: B and C answer every request meanwhile, GET /v4/nodes shows 
   const s = await waitFor('status ONLINE on the live nodes', async () => {
     const now = await status(c);
     return now.status === 'ONLINE' && now.nodes?.length === 2 ? now : undefined;
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs: 30_000, intervalMs: 100 });
   assert.deepEqual(s.nodes.map((n: { name: string }) => n.name), ['b', 'c'], 'a dead node is not waited for');
 
   // While A is down: a new version and a variable, through B.
@@ -102,7 +102,7 @@ test('kill -9 of A: B and C answer every request meanwhile, GET /v4/nodes shows 
   const put = await call(b.url, token, 'PUT', `/v4/services/${target.serviceId}/environments/${target.environmentId}`, { environmentVariables: { KEY: 'while-a-was-down' } });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   await finished(b.url, token, put.headers.get('x-flexd-job')!);
-  await waitFor('C to follow the change made through B', async () => ((await echo(c.url, SERVICE, ENVIRONMENT)).KEY === 'while-a-was-down' ? true : undefined), { timeoutMs: 60_000 });
+  await waitFor('C to follow the change made through B', async () => ((await echo(c.url, SERVICE, ENVIRONMENT)).KEY === 'while-a-was-down' ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
   assert.deepEqual(await echo(c.url, SERVICE, ENVIRONMENT), { status: 200, KEY: 'while-a-was-down', version: '2.0.0' });
 
   // A comes back on its old data dir: it serves the new version with the new variable from its first request.
@@ -111,7 +111,7 @@ test('kill -9 of A: B and C answer every request meanwhile, GET /v4/nodes shows 
   const back = await waitFor('status ONLINE on three nodes at 2.0.0', async () => {
     const now = await status(a);
     return now.status === 'ONLINE' && now.nodes?.length === 3 ? now : undefined;
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs: 30_000, intervalMs: 100 });
   assert.deepEqual(back.nodes.map((n: { name: string; version: string }) => [n.name, n.version]), [['a', '2.0.0'], ['b', '2.0.0'], ['c', '2.0.0']]);
   const nodes = (await call(c.url, token, 'GET', '/v4/nodes')).body as { name: string; live: boolean }[];
   assert.deepEqual(nodes.map((n) => [n.name, n.live]), [['a', true], ['b', true], ['c', true]]);

@@ -17,10 +17,11 @@ import type { FinishedJob } from '../../src/deploy/jobs.ts';
 import { startApi, type Api } from '../api/helpers.ts';
 import { ensureBuildIsolationTools } from '../helpers/build-isolation.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
-/** Every build of the file, one after the other (builds run one at a time), with a cold npm cache. */
+/** Every build of the file, one after the other (builds run one at a time), with a cold npm cache (a first run; test/helpers/npm-cache.ts keeps it warm after). */
 const ALL_BUILDS_MS = 8 * 60_000;
 const SECRET = 'env-secret';
 const asRoot = process.getuid?.() === 0;
@@ -116,7 +117,7 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
     assert.equal(missing, undefined, missing);
     work = await tempDir(cleanup, 'flexd-security-builds-');
     chmodSync(work, 0o755);
-    npmCache = join(work, 'npm-cache');
+    npmCache = await warmNpmCache(cleanup);
     // The default uid range: flexd claims the first one no other flexd on this host holds (a fixed
     // one is refused while another suite's runtime holds it).
     api = await startApi(cleanup, { npmCacheDir: npmCache });
