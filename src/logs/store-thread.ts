@@ -3,10 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LogRecord, LogStore, RingTotals } from '../store/logs.ts';
-import { loadLater } from '../load-later.ts';
+import { bundleFromSource } from '../source-bundle.ts';
 
-/** Only a checkout (no prebuilt file) compiles with esbuild: the installed package never loads it. */
-const esbuild = loadLater<typeof import('esbuild')>('esbuild');
 const WORKER_SOURCE = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 /** The same, bundled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
 const WORKER_PREBUILT = fileURLToPath(new URL('./store-worker.bundle.mjs', import.meta.url));
@@ -43,18 +41,18 @@ export interface LogSink {
 let bundled: string | undefined;
 
 /**
- * The log thread's code as one ES module: compiled once per process with esbuild, as the
- * replica entry is (supervisor/child-entry.ts). A worker started from the .ts file would need
+ * The log thread's code as one ES module: from a checkout, bundled with esbuild once for every
+ * change of its sources (source-bundle.ts), as the replica entry is (supervisor/child-entry.ts). A worker started from the .ts file would need
  * tsx's loader inside the thread — about 220 ms per start on the 2-core bench machine, against
  * about 45 ms for the bundle (and tsx's `--import` does not reach workers on Node 20:
  * privatenumber/tsx#354).
  */
 function workerCode(): string {
   if (bundled === undefined && existsSync(WORKER_PREBUILT)) bundled = readFileSync(WORKER_PREBUILT, 'utf8');
-  bundled ??= esbuild().buildSync({
-    entryPoints: [WORKER_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
+  bundled ??= bundleFromSource('log-thread', {
+    entryPoints: [WORKER_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20',
     external: ['better-sqlite3'], logLevel: 'silent', legalComments: 'none',
-  }).outputFiles[0].text;
+  });
   return bundled;
 }
 

@@ -2,10 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadLater } from '../load-later.ts';
+import { bundleFromSource } from '../source-bundle.ts';
 
-/** Only a checkout (no prebuilt file) compiles with esbuild: the installed package never loads it. */
-const esbuild = loadLater<typeof import('esbuild')>('esbuild');
 const CHILD_SOURCE = fileURLToPath(new URL('../child/main.ts', import.meta.url));
 /** The same, compiled by `npm run build` (scripts/build.mjs): the installed package has no .ts sources. */
 const CHILD_PREBUILT = fileURLToPath(new URL('../child/entry.cjs', import.meta.url));
@@ -16,10 +14,9 @@ const CHILD_PREBUILT = fileURLToPath(new URL('../child/entry.cjs', import.meta.u
  * loader in the child, a cold start pays only Node's own start-up.
  */
 export function buildChildEntry(dataDir: string): string {
-  const code = existsSync(CHILD_PREBUILT) ? readFileSync(CHILD_PREBUILT) : esbuild().buildSync({
-    entryPoints: [CHILD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false,
-    logLevel: 'silent', legalComments: 'none',
-  }).outputFiles[0].contents;
+  const code = existsSync(CHILD_PREBUILT) ? readFileSync(CHILD_PREBUILT) : Buffer.from(bundleFromSource('replica-entry', {
+    entryPoints: [CHILD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'silent', legalComments: 'none',
+  }));
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const dir = join(dataDir, 'runtime');
   const file = join(dir, `child-${hash}.cjs`);
