@@ -8,7 +8,7 @@
  * the launcher's end counting as a second signal.
  *
  * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
- * stops, requests in flight finish, replicas stop, exit 0) through bin/flexd.js in
+ * stops, requests in flight finish, replicas stop, exit 0) through the installed bin in
  * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
  * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
  * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;

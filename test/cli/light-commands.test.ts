@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -140,8 +141,9 @@ test('light commands: serve and dev still print their help, and serve loads the 
 });
 
 test('light commands: login, versions and list against a running flexd load none of the runtime\'s modules', async () => {
+  // the server is the installed package (no sources through tsx): what is checked is the commands' loading
   const served = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-light-data-')],
-    { env: serveEnv({ FLEXD_ADMIN_EMAIL: 'admin@example.com', FLEXD_ADMIN_PASSWORD: 'light-commands-pw' }) });
+    { bin: await installedFlexdBin(), env: serveEnv({ FLEXD_ADMIN_EMAIL: 'admin@example.com', FLEXD_ADMIN_PASSWORD: 'light-commands-pw' }) });
   const url = await withDeadline('flexd serve to listen', served.url, SERVE_START_TIMEOUT_MS);
   const login = await flexd(['login', '--host', url, '--email', 'admin@example.com', '--password', 'light-commands-pw']);
   assert.equal(login.code, 0, login.stderr);

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
-import { FLEXD_BIN, serveEnv } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
+import { serveEnv } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { count, DEPLOY_TIMEOUT_MS, projectCopy } from './helpers.ts';
@@ -94,7 +95,7 @@ test('flexd dev ./service: serves, prints the service output, redeploys on save,
   const tmp = await tempDir(cleanup, 'flexd-dev-tmp-');
   // As /tmp is: others may pass through (as root the build box then stays in the data dir, deploy/box.ts).
   await chmod(tmp, 0o711);
-  const dev = spawnDev(cleanup, [dir, '--service', 'devsvc'], serveEnv({ TMPDIR: tmp }));
+  const dev = await spawnDev(cleanup, [dir, '--service', 'devsvc'], serveEnv({ TMPDIR: tmp }));
   const { child, exited } = dev;
   const base = await waitFor('the serving line', () => /serving .+ at (http:\/\/\S+)/.exec(dev.stderr)?.[1], { timeoutMs: DEPLOY_TIMEOUT_MS });
   assert.equal(base.replace(/:\d+\//, ':PORT/'), 'http://127.0.0.1:PORT/flex/devsvc/Development');
@@ -111,13 +112,15 @@ test('flexd dev ./service: serves, prints the service output, redeploys on save,
   const [code] = await withDeadline('flexd dev exits after SIGINT', exited, 30_000);
   assert.equal(code, 0, dev.stderr);
   if (pid) assert.ok(gone(pid), `replica ${pid} stopped`);
-  // tsx-*: tsx's compile cache, as this checkout runs flexd from its sources (an installed flexd runs dist/)
-  assert.deepEqual((await readdir(tmp)).filter((name) => !name.startsWith('tsx-')), [], 'the temporary data dir and run dir are removed');
+  assert.deepEqual(await readdir(tmp), [], 'the temporary data dir and run dir are removed');
 });
 
-/** `flexd dev --port 0 <args>` as a process of its own; what it printed so far in `stdout`/`stderr`; SIGKILLed by `cleanup` if still running. */
-function spawnDev(cleanup: CleanupContext, args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [FLEXD_BIN, 'dev', ...args, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `flexd dev --port 0 <args>` as a process of its own, from the installed package (test/helpers/cli.ts:
+ * no sources compiled through tsx); what it printed so far in `stdout`/`stderr`; SIGKILLed by `cleanup` if still running.
+ */
+async function spawnDev(cleanup: CleanupContext, args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [await installedFlexdBin(), 'dev', ...args, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const dev = { child, exited: once(child, 'exit'), stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (c: string) => { dev.stdout += c; });
@@ -138,7 +141,7 @@ function isReplicaOf(pid: string, dir: string): boolean {
 test('flexd dev --log-format json: every line it prints, the service\'s and its own (serving, redeploy, a broken save, the stop), is one JSON object', async (t) => {
   const cleanup = cleanupStack(t);
   const dir = await projectCopy(cleanup, 'embed-counter');
-  const dev = spawnDev(cleanup, [dir, '--service', 'jsonsvc', '--log-format', 'json'], serveEnv());
+  const dev = await spawnDev(cleanup, [dir, '--service', 'jsonsvc', '--log-format', 'json'], serveEnv());
   const { child, exited } = dev;
   const objects = (text: string) => text.split('\n').filter(Boolean).map((line) => {
     const parsed = JSON.parse(line) as Record<string, unknown>;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { callFunction, startRuntime, whoami } from '../lifecycle/helpers.ts';
@@ -41,7 +42,7 @@ test('not root: replicas run as flexd\'s own account under the permission model,
 
   // SIGTERM at cleanup: flexd stops its replicas (which write in the data dir) before the folder is removed.
   const served = spawnServe(cleanup, ['--data-dir', dataDir], {
-    uid: NOBODY, gid: NOBODY, stopGently: { graceMs: 30_000 }, env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
+    bin: await installedFlexdBin(), uid: NOBODY, gid: NOBODY, stopGently: { graceMs: 30_000 }, env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'not-root-password' },
   });
   const url = await withDeadline('flexd serve as nobody to listen', served.url, SERVE_START_TIMEOUT_MS);
 

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { createRuntime } from '../../src/index.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, PROMPT_MS, startRuntime, waitForProcessGone } from '../lifecycle/helpers.ts';
@@ -17,7 +18,7 @@ test('refusal: --tls-cert without --tls-key (or the reverse) is a one-line error
   const dir = await tempDir(cleanup);
   await assert.rejects(createRuntime({ dataDir: join(dir, 'a'), port: 0, tlsCert: join(dir, 'cert.pem') }), /--tls-cert and --tls-key go together: --tls-key is missing/);
   await assert.rejects(createRuntime({ dataDir: join(dir, 'b'), port: 0, tlsKey: join(dir, 'key.pem') }), /--tls-cert is missing/);
-  const served = spawnServe(cleanup, ['--data-dir', join(dir, 'c'), '--tls-cert', join(dir, 'cert.pem')]);
+  const served = spawnServe(cleanup, ['--data-dir', join(dir, 'c'), '--tls-cert', join(dir, 'cert.pem')], { bin: await installedFlexdBin() });
   const { code } = await withDeadline('flexd serve to exit', served.exited, SERVE_START_TIMEOUT_MS);
   assert.equal(code, 1, served.output());
   const lines = served.output().trim().split('\n');
@@ -36,16 +37,16 @@ test('refusal: a second flexd on a data dir in use fails naming it; after kill -
   });
   await rt.close();
 
-  const first = spawnServe(cleanup, ['--data-dir', dataDir]);
+  const first = spawnServe(cleanup, ['--data-dir', dataDir], { bin: await installedFlexdBin() });
   await withDeadline('the first flexd to listen', first.url, SERVE_START_TIMEOUT_MS);
-  const second = spawnServe(cleanup, ['--data-dir', dataDir]);
+  const second = spawnServe(cleanup, ['--data-dir', dataDir], { bin: await installedFlexdBin() });
   const { code } = await withDeadline('the second flexd to exit', second.exited, SERVE_START_TIMEOUT_MS);
   assert.equal(code, 1);
   assert.match(second.output(), new RegExp(`^flexd: .*the data dir \\S*${dataDir.split('/').at(-1)} is in use by another flexd \\(pid ${first.child.pid}\\)`));
 
   first.child.kill('SIGKILL');
   await waitForProcessGone(first.child.pid!, 'the first flexd');
-  const third = spawnServe(cleanup, ['--data-dir', dataDir]);
+  const third = spawnServe(cleanup, ['--data-dir', dataDir], { bin: await installedFlexdBin() });
   const url = await withDeadline('a restart after kill -9', third.url, SERVE_START_TIMEOUT_MS);
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
 });
@@ -60,7 +61,7 @@ test('refusal: SIGTERM with a request in flight past the stop grace answers it 5
     await deployFixture(h, setup, 'versioned', '1.0.0', target);
     await setup.run();
   }
-  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--stop-grace-ms', '1000']);
+  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--stop-grace-ms', '1000'], { bin: await installedFlexdBin() });
   const url = await withDeadline('flexd to listen', served.url, SERVE_START_TIMEOUT_MS);
   const base = `${url}/flex/${target.service}/${target.environment}`;
   assert.equal((await callFunction(base, 'whoami')).status, 200);

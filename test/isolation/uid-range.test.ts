@@ -7,6 +7,7 @@ import { buildUids, runsAsRoot } from '../../src/isolation/accounts.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
@@ -33,7 +34,7 @@ test('uid ranges: a range overlapping another flexd\'s is refused whatever its s
   const size = 65_536;
   const base = 5_000_000 + Math.floor(Math.random() * 1_000) * 200_000;
   // The holder is a real `flexd serve`, so it can die by SIGKILL.
-  const holder = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-a-'), '--uid-range-start', String(base), '--uid-range-size', String(size)]);
+  const holder = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-a-'), '--uid-range-start', String(base), '--uid-range-size', String(size)], { bin: await installedFlexdBin() });
   await withDeadline('the holder to listen', holder.url, SERVE_START_TIMEOUT_MS);
 
   // Starts that differ from the holder's: above it, below it, inside it, around it.
@@ -47,7 +48,7 @@ test('uid ranges: a range overlapping another flexd\'s is refused whatever its s
       }, `${start}+${rangeSize} overlaps ${base}+${size}`);
   }
   // `flexd serve` says it in one line and exits 1.
-  const refused = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-c-'), '--uid-range-start', String(base + 1_000), '--uid-range-size', String(size)]);
+  const refused = spawnServe(cleanup, ['--data-dir', await tempDir(cleanup, 'flexd-overlap-c-'), '--uid-range-start', String(base + 1_000), '--uid-range-size', String(size)], { bin: await installedFlexdBin() });
   const exit = await withDeadline('the overlapping serve to exit', refused.exited, SERVE_START_TIMEOUT_MS);
   assert.equal(exit.code, 1);
   assert.deepEqual(refused.stderrLines().filter((l) => /uid range/.test(l)).length, 1, refused.output());

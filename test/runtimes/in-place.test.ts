@@ -7,15 +7,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startApi } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { projectCopy } from '../embedding/helpers.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/flexd.js', import.meta.url));
 const HOST_MAJOR = Number(process.versions.node.split('.')[0]);
 /** Majors other than the host's, so running on flexd's own Node would show. */
 const [FIRST, SECOND] = [20, 22, 24].filter((m) => m !== HOST_MAJOR) as [number, number];
@@ -70,7 +69,8 @@ test('flexd dev --runtime runs the folder on that Node and says which', { timeou
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', '--service', 'devnode', '--runtime', `node${FIRST}`, '--runtimes-dir', RUNTIMES_CACHE_DIR], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the installed package's bin: flexd's compiled dist/, not its sources through tsx
+  const child = spawn(process.execPath, [await installedFlexdBin(), 'dev', dir, '--port', '0', '--service', 'devnode', '--runtime', `node${FIRST}`, '--runtimes-dir', RUNTIMES_CACHE_DIR], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const exited = once(child, 'exit');
   let stderr = '';

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { spawnServe } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { callFunction, DEPLOY_TIMEOUT_MS, REPO_DIR, startRuntime } from '../lifecycle/helpers.ts';
@@ -22,7 +23,7 @@ const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 const WALKER = fileURLToPath(new URL('../fixtures/security/walker/', import.meta.url));
 const SECRET_TEXT = 'outside-the-project';
-/** `flexd serve` from source as an account with no tsx cache of its own: every module compiled afresh (a minute on a 2-core machine at load 35). */
+/** `flexd serve` (the installed package: no tsx cache of nobody's own to fill) restoring the walker, on a loaded 2-core machine. */
 const NOBODY_START_MS = 90_000;
 
 /** A copy of the walker shipping links that lead out of it, its dependencies resolving from the repo. */
@@ -82,7 +83,7 @@ test('without root the permission model and the link-free artifact are the walls
   chownTree(dataDir, NOBODY);
   // SIGTERM at cleanup: flexd stops its replicas (which write in the data dir) before the folder is removed.
   const served = spawnServe(cleanup, ['--data-dir', dataDir], {
-    uid: NOBODY, gid: NOBODY, stopGently: { graceMs: 30_000 },
+    bin: await installedFlexdBin(), uid: NOBODY, gid: NOBODY, stopGently: { graceMs: 30_000 },
     env: { PATH: process.env.PATH, HOME: dataDir, FLEXD_ADMIN_PASSWORD: 'walk-not-root-password' },
   });
   const url = await withDeadline('flexd serve as nobody to listen', served.url, NOBODY_START_MS);

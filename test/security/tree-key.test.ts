@@ -14,6 +14,7 @@ import * as tar from 'tar';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { filteringRegistry } from '../helpers/filtering-registry.ts';
 import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
@@ -80,7 +81,7 @@ test('tree key: a build whose SDK substitution differs never gets the tree of an
   // Each run on another uid range (as when the default one moves): the npm cache the first run's
   // fetch account wrote is handed to the second's.
   const range = 320_000 + Math.floor(Math.random() * 40) * 2_000;
-  const first = spawnServe(cleanup, ['--data-dir', dataDir, '--uid-range-start', String(range), '--uid-range-size', '1000'], { env });
+  const first = spawnServe(cleanup, ['--data-dir', dataDir, '--uid-range-start', String(range), '--uid-range-size', '1000'], { bin: await installedFlexdBin(), env });
   const before = await (await managementClient(await withDeadline('flexd to listen', first.url, SERVE_START_TIMEOUT_MS)))('before', project);
   assert.match(before.progress, /kinvey-flex-sdk 3\.2\.9 is not available; using 3\.2\.0/);
   assert.equal(before.sdk, '3.2.0');
@@ -89,7 +90,7 @@ test('tree key: a build whose SDK substitution differs never gets the tree of an
 
   // The registry publishes 3.3.0; the same package.json is deployed by another service.
   registry.hide([]);
-  const second = spawnServe(cleanup, ['--data-dir', dataDir, '--uid-range-start', String(range + 1_000), '--uid-range-size', '1000'], { env });
+  const second = spawnServe(cleanup, ['--data-dir', dataDir, '--uid-range-start', String(range + 1_000), '--uid-range-size', '1000'], { bin: await installedFlexdBin(), env });
   const deploy = await managementClient(await withDeadline('flexd to listen again', second.url, SERVE_START_TIMEOUT_MS));
   const after = await deploy('after', project);
   assert.match(after.progress, /kinvey-flex-sdk 3\.2\.9 is not available; using 3\.3\.0/);
