@@ -116,7 +116,7 @@ describe('flexd CLI: a service from login to delete', () => {
     const entries = await waitFor('the start-up log line', async () => {
       const found = await json<Array<{ message: string; threshold: string | null; containerId: string }>>(['logs', '--service', SERVICE]);
       return found.find((e) => e.message === 'kitchen-sink started');
-    }, { timeoutMs: COMMAND_TIMEOUT_MS });
+    }, { timeoutMs: COMMAND_TIMEOUT_MS, intervalMs: 250 });
     assert.equal(entries.threshold, 'info');
     const table = await ok(['logs', '--service', SERVICE, '--number', '50']);
     assert.match(table, /^Count: \d+\ncontainerId +timestamp +threshold +message\n/);

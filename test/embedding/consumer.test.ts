@@ -116,14 +116,16 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     const first = startSuite(tmp, undefined, ['test/orders.test.mjs']);
     first.done.catch(() => {});
     // The process of one test file, once it has a replica running (its first deploy served).
+    // One look at /proc per poll (a few ms of CPU on a busy machine), four times a second: the file runs for tens of seconds.
     const victim = await waitFor('a test file process with a running replica', () => {
-      const file = processes().find((p) => p.ppid === first.child.pid && p.cmdline.includes('orders.test.mjs'));
-      return file && processes().some((p) => p.ppid === file.pid && p.cmdline.includes(tmp)) ? file.pid : undefined;
-    }, { timeoutMs: SUITE_TIMEOUT_MS, intervalMs: 100 });
+      const all = processes();
+      const file = all.find((p) => p.ppid === first.child.pid && p.cmdline.includes('orders.test.mjs'));
+      return file && all.some((p) => p.ppid === file.pid && p.cmdline.includes(tmp)) ? file.pid : undefined;
+    }, { timeoutMs: SUITE_TIMEOUT_MS, intervalMs: 250 });
     process.kill(victim, 'SIGKILL');
     const killed = await first.done;
     assert.notEqual(killed.code, 0, 'the run of the killed file fails');
-    await waitFor('the killed file\'s replicas end with it', () => processesMentioning(tmp).length === 0, { timeoutMs: 30_000 });
+    await waitFor('the killed file\'s replicas end with it', () => processesMentioning(tmp).length === 0, { timeoutMs: 30_000, intervalMs: 100 });
     assert.ok((await readdir(tmp)).some((name) => name.startsWith('flexd-')), 'the killed runtime left its folders');
 
     const again = await startSuite(tmp).done;

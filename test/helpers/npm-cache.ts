@@ -17,12 +17,16 @@
  * a file is added only under a name it does not hold yet, written beside and renamed, so files
  * ending at once add to it side by side, and a half-written seed is never read.
  */
-import { chmod, copyFile, cp, mkdir, readdir, rename } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, copyFile, mkdir, readdir, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import type { CleanupContext } from './cleanup.ts';
 import { tempDir } from './tmp.ts';
+
+const run = promisify(execFile);
 
 const SEED = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-npm-cache');
 
@@ -33,9 +37,11 @@ export async function warmNpmCache(cleanup: CleanupContext): Promise<string> {
   const cache = join(parent, 'npm-cache');
   // After the removal of `parent` in cleanup order: registered later, run first.
   cleanup.after(() => addToSeed(cache));
-  if (existsSync(SEED)) await cp(SEED, cache, { recursive: true, filter: (src) => !src.includes('.adding-') });
-
-  else await mkdir(cache);
+  // cp(1): ~40 ms of CPU for the seed's 600 files, where Node 20's fs.promises.cp takes ~800 ms. A
+  // `.adding-` file of another file's additions may be copied half-written or vanish under cp (which
+  // then exits 1 having copied the rest): a name npm never looks up. Whatever was copied is a cache.
+  if (existsSync(SEED)) await run('cp', ['-R', '--', SEED, cache]).catch(() => undefined);
+  await mkdir(cache, { recursive: true });
   return cache;
 }
 
@@ -46,7 +52,7 @@ async function addToSeed(cache: string): Promise<void> {
     if (!entry.isFile()) continue;
     const from = join(entry.parentPath ?? (entry as { path: string }).path, entry.name);
     const name = relative(cache, from);
-    if (!/^_cacache\/(index-v5|content-v2)\//.test(name)) continue;
+    if (!/^_cacache\/(index-v5|content-v2)\//.test(name) || name.includes('.adding-')) continue;
     const to = join(SEED, name);
     if (existsSync(to)) continue;
     await mkdir(dirname(to), { recursive: true });
