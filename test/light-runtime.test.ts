@@ -14,11 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cleanupStack } from './helpers/cleanup.ts';
+import { packageOf, readImportLog, reachable } from './helpers/imports.ts';
 import { serveEnv } from './helpers/serve.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { withDeadline } from './helpers/wait.ts';
@@ -33,34 +33,6 @@ const RUN_TIMEOUT_MS = 90_000;
 const LATER = ['pg', 'tar', 'busboy', 'chokidar', 'readdirp', 'qs', 'pino', 'esbuild'];
 
 const cleanup = cleanupStack({ after });
-
-/** The package a module URL or path belongs to (`…/node_modules/@scope/name/…` → `@scope/name`). */
-function packageOf(urlOrPath: string): string | undefined {
-  return /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(urlOrPath)?.[1];
-}
-
-/** Every URL reachable from `from` through the recorded imports. */
-function reachable(lines: { parent?: string | null; url?: string }[], from: string): Set<string> {
-  const edges = new Map<string, Set<string>>();
-  const strip = (u: string) => u.replace(/[?#].*$/, '');
-  for (const { parent, url } of lines) {
-    if (!parent || !url) continue;
-    const set = edges.get(strip(parent)) ?? new Set<string>();
-    set.add(strip(url));
-    edges.set(strip(parent), set);
-  }
-  const seen = new Set<string>([from]);
-  const queue = [from];
-  for (let url = queue.pop(); url !== undefined; url = queue.pop()) {
-    for (const next of edges.get(url) ?? []) {
-      if (!seen.has(next)) {
-        seen.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  return seen;
-}
 
 test('light runtime: importing and starting the runtime on SQLite loads none of pg, tar, busboy, chokidar, qs, pino or esbuild', async () => {
   const log = join(await tempDir(cleanup, 'flexd-light-runtime-'), 'imports.jsonl');
@@ -78,7 +50,7 @@ test('light runtime: importing and starting the runtime on SQLite loads none of 
   assert.equal(result.api, 200, 'the management API answered');
   assert.equal(result.dataPlane, 404, 'the data plane answered (no such service)');
 
-  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { parent?: string | null; url?: string });
+  const lines = await readImportLog(log);
   const imported = new Set([...reachable(lines, RUNTIME)].flatMap((u) => packageOf(u) ?? []));
   const required = new Set(result.required.flatMap((p) => packageOf(p) ?? []));
   // what the runtime needs to start does show, in each list: the checks below are not vacuous

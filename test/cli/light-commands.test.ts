@@ -12,12 +12,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { installedFlexdBin } from '../helpers/cli.ts';
+import { packageOf, readImportLog, reachable } from '../helpers/imports.ts';
 import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -63,30 +63,8 @@ async function flexd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Recor
   child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
   const code = await withDeadline(`flexd ${args.join(' ')}`, new Promise<number | null>((r) => child.once('close', r)), COMMAND_TIMEOUT_MS)
     .catch((err) => { child.kill('SIGKILL'); throw err; });
-  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { parent?: string | null; url?: string; internal?: string[] });
+  const lines = await readImportLog(log);
   return { code, stdout, stderr, loaded: reachable(lines, ENTRY), internal: lines.find((l) => l.internal)?.internal ?? [] };
-}
-
-function reachable(lines: { parent?: string | null; url?: string }[], from: string): Set<string> {
-  const edges = new Map<string, Set<string>>();
-  const strip = (u: string) => u.replace(/[?#].*$/, '');
-  for (const { parent, url } of lines) {
-    if (!parent || !url) continue;
-    const set = edges.get(strip(parent)) ?? new Set<string>();
-    set.add(strip(url));
-    edges.set(strip(parent), set);
-  }
-  const seen = new Set<string>([from]);
-  const queue = [from];
-  for (let url = queue.pop(); url !== undefined; url = queue.pop()) {
-    for (const next of edges.get(url) ?? []) {
-      if (!seen.has(next)) {
-        seen.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  return seen;
 }
 
 /** The runtime and flexd's dependencies among the loaded modules, by name (src/runtime.ts, hono, …). */
@@ -94,7 +72,7 @@ function heavy(loaded: Set<string>): string[] {
   const found = new Set<string>();
   for (const url of loaded) {
     if (url === RUNTIME) found.add('src/runtime.ts');
-    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+    const pkg = packageOf(url);
     if (pkg && DEPENDENCIES.includes(pkg)) found.add(pkg);
   }
   return [...found].sort();
