@@ -34,9 +34,12 @@ function parseTextLine(text: string): Line | undefined {
   return { level: m[1]!.toLowerCase(), msg, fields };
 }
 
-/** A value's shape: a number, a quoted string, or a bare word (an id shortened with … is still a word). */
-function shape(value: string): 'number' | 'quoted' | 'word' {
-  if (/^-?\d+(\.\d+)?$/.test(value)) return 'number';
+/**
+ * A value's shape: a number, a quoted string, or a bare word (an id shortened with … is still a
+ * word, and so is an id whose random hex digits happen to be all decimal: `containerId=721632375654`).
+ */
+function shape(value: string, key: string): 'number' | 'quoted' | 'word' {
+  if (/^-?\d+(\.\d+)?$/.test(value) && !/(^id|Id)$/.test(key)) return 'number';
   return value.startsWith('"') ? 'quoted' : 'word';
 }
 
@@ -98,7 +101,7 @@ test('docs/monitoring.md: its sample lines and message table match what the serv
     const candidates = real.filter((l) => l.level === documented.level && l.msg === documented.msg);
     assert.ok(candidates.length > 0, `flexd printed "${documented.msg}" at ${documented.level}: ${sample}`);
     const same = candidates.find((l) => Object.keys(l.fields).sort().join() === Object.keys(documented.fields).sort().join()
-      && Object.entries(documented.fields).every(([k, v]) => shape(v) === shape(l.fields[k]!) || (shape(v) === 'word' && shape(l.fields[k]!) === 'quoted')));
+      && Object.entries(documented.fields).every(([k, v]) => shape(v, k) === shape(l.fields[k]!, k) || (shape(v, k) === 'word' && shape(l.fields[k]!, k) === 'quoted')));
     assert.ok(same, `a real line with the fields of the sample, each of the same shape:\n  doc:  ${sample}\n  real: ${text.filter((l) => l.includes(` ${documented.msg}`)).join('\n        ')}`);
   }
   for (const m of blocks.filter((b) => b[1] === 'json')) {

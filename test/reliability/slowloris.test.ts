@@ -39,13 +39,15 @@ const BODY_TIMEOUT_MS = 10 * 60_000;
 const WAIT_MS = 60_000;
 /**
  * What a normal client may wait at the 99th percentile while the slow sockets hang on and are
- * cut: measured 50 ms alone, up to 300 ms with other test files busy on the same 2 cores.
- * Slowloris doing harm shows as seconds and failed requests. On a machine so loaded that the
+ * cut: measured 50 ms alone, up to 300 ms with other test files busy on the same 2 cores, 1.34 s
+ * with two full runs side by side (load 25; 371 ms without the slow sockets: this process also
+ * accepts them and drips to them). Slowloris doing harm shows as requests failing or held until
+ * the slow sockets are cut (the 2 s header timeout and more). On a machine so loaded that the
  * same clients' p99 without any slow socket is already high, the bound is that p99 times
  * BASELINE_FACTOR (CI saw 1.4 s at load 35).
  */
-const P99_BOUND_MS = 1_000;
-const BASELINE_FACTOR = 3;
+const P99_BOUND_MS = 2_000;
+const BASELINE_FACTOR = 4;
 /** Requests the clients make with no slow socket, to measure that p99 first. */
 const BASELINE_REQUESTS = 300;
 const CLIENTS = 8;
