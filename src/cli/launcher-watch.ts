@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { statFields } from '../procfs.ts';
 
 /**
  * `npx flexd serve` runs flexd three processes down: `npm exec` → `sh -c flexd serve …` → node.
@@ -76,11 +77,11 @@ function processInfo(pid: number): { ppid: number; cmdline: string[] } | undefin
   }
 }
 
-/** /proc/PID/stat: `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last `)`. */
+/** /proc/PID/stat's state and parent; throws when the process is gone or there is no /proc. */
 function statOf(pid: number): { state: string; ppid: number } {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const [state, ppid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state, ppid: Number(ppid) };
+  const fields = statFields(pid);
+  if (!fields) throw new Error(`no /proc/${pid}/stat`);
+  return { state: fields[0]!, ppid: Number(fields[1]) };
 }
 
 function alive(pid: number): boolean {

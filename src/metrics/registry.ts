@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { EnvironmentDirectory } from '../dataplane/directory.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -7,6 +6,7 @@ import { environmentNames } from '../events/names.ts';
 import type { Store } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
 import { RequestStats, requestMetrics } from './requests.ts';
+import { residentBytes as residentOf } from '../procfs.ts';
 
 /** The gauges of one scrape read the pools once: a scrape takes a few milliseconds. */
 const SCRAPE_SHARE_MS = 250;
@@ -171,11 +171,5 @@ export class Metrics {
 
 /** A process's resident memory from /proc (0 when it is gone or unknown). */
 export async function residentBytes(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0;
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
+  return pid === undefined ? 0 : (await residentOf(pid)) ?? 0;
 }

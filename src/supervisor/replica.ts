@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { findAliases } from '../child/aliases.ts';
 import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from '../child/frames.ts';
@@ -9,6 +8,7 @@ import { LineSplitter } from '../logs/lines.ts';
 import { permissionFlags } from './permissions.ts';
 import { projectPathScrubber } from './scrub.ts';
 import { UnaskedBudget } from './unasked-budget.ts';
+import { residentBytes, statFields } from '../procfs.ts';
 
 export interface ReplicaSpec {
   containerId: string;
@@ -297,25 +297,13 @@ export class Replica extends EventEmitter {
   /** Resident memory in bytes, read from /proc (also works for a frozen child); undefined if unknown. */
   async rssBytes(): Promise<number | undefined> {
     if (this.child.pid === undefined || this.state === 'exited') return undefined;
-    try {
-      const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
-      const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-      return match ? Number(match[1]) * 1024 : undefined;
-    } catch {
-      return undefined;
-    }
+    return residentBytes(this.child.pid);
   }
 
   /** The kernel's state letter for the process (R running, S sleeping, T stopped…), from /proc; undefined if unknown. */
   async processState(): Promise<string | undefined> {
     if (this.child.pid === undefined || this.state === 'exited') return undefined;
-    try {
-      const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
-      // "pid (comm) S …": comm may hold spaces and parentheses, so read after the last ')'.
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      return undefined;
-    }
+    return statFields(this.child.pid)?.[0];
   }
 
   /** Two-phase stop: SIGTERM, then SIGKILL after the grace (a busy loop ignores SIGTERM). */

@@ -2,6 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSyn
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isOwnDirectory, removeTree } from './remove-tree.ts';
+import { statFields } from '../procfs.ts';
 
 /**
  * Where a runtime keeps what exists only while it runs (replicas' folders, the child entry):
@@ -118,12 +119,7 @@ function readRecord(dataDir: string): string | undefined {
 
 /** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
 export function startTicks(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return statFields(pid)?.[19] ?? null;
 }
 
 function bootId(): string | null {
