@@ -54,6 +54,8 @@ const SETTLE_MS = 4_000;
  * tests (a registry install, the 50-client swaps) take a few minutes on a loaded 2-core machine.
  */
 const TEST_TIMEOUT_MS = 10 * 60_000;
+/** How many lines of a failed file's output are repeated at the end of the run. */
+const RECAP_LINES = 120;
 /** statfs's f_type of a tmpfs */
 const TMPFS_MAGIC = 0x01021994;
 /** A tmpfs is used for the tests' temporary folders only with this much room. */
@@ -247,6 +249,8 @@ for (const r of results) {
   // A file that failed without a failed test (it crashed, or hung past its deadline) counts as one.
   counts.fail += own.fail + own.cancelled || (r.code === 0 ? 0 : 1);
 }
+// The failures again, last: a log that keeps only its tail (CI's) still shows why.
+for (const r of failed) process.stderr.write(`\n--- why ${relative(ROOT, resolve(r.file))} failed ---\n${failureText(r.output.toString('utf8'))}\n`);
 for (const r of failed) process.stderr.write(`failed: ${relative(ROOT, resolve(r.file))}${r.signal ? ` (${r.signal})` : ''}\n`);
 process.stderr.write(`npm test: ${list.length} files (${failed.length} failed), ${MIN_FILES}–${MAX_FILES} at a time (at most ${peak.files}), `
   + `${((Date.now() - started) / 1000).toFixed(0)} s, ${(cpuMs / 1000).toFixed(0)} s CPU, load ${readLoad()}\n`);
@@ -259,6 +263,28 @@ function summary(output) {
   const counts = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
   for (const m of output.matchAll(/^(?:#|ℹ) (pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
   return counts;
+}
+
+/**
+ * What a failed file's output says about its failures: each `not ok` line of the TAP reporter
+ * with its diagnostic block (error, expected, actual, stack), or the output's last lines when
+ * there is none (the file crashed, or another reporter was chosen). At most RECAP_LINES lines.
+ */
+function failureText(output) {
+  const lines = output.split('\n');
+  const kept = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)not ok \d+ - /.exec(lines[i]);
+    if (!m) continue;
+    kept.push(lines[i]);
+    const end = `${m[1]}  ...`;
+    while (++i < lines.length && lines[i] !== end && !/^\s*(?:not )?ok \d+ - /.test(lines[i])) {
+      // Node's own stack frames say nothing about the test.
+      if (!/node:internal|node:async_hooks|\(<anonymous>\)$/.test(lines[i])) kept.push(lines[i]);
+    }
+  }
+  const text = kept.length > 0 ? kept : lines.slice(-RECAP_LINES);
+  return text.slice(0, RECAP_LINES).join('\n');
 }
 
 /** Runs scripts/test/prepare.ts; resolves with its exit code and output (printed only when it failed). */
