@@ -11,6 +11,7 @@ import { cleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { call, echo, echoArchive, finished, logIn, makeTarget, startNode, uploadDeploy, type NodeProcess } from './node-processes.ts';
+import { keepStoredTrees } from './stored-trees.ts';
 
 const SERVICE = 'echo';
 const ENVIRONMENT = 'Development';
@@ -27,6 +28,8 @@ before(async () => {
   database = await (await startPostgres(fileCleanup)).createDatabase();
   // Started together on a new database, as an operator starting a cluster would: one of them makes the admin.
   [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => startNode(fileCleanup, { database, name })));
+  // kinvey-flex-sdk's tree as an earlier run stored it: the deploy below is about the nodes, not npm.
+  await keepStoredTrees(fileCleanup, database);
   token = await logIn(a.url);
   target = await makeTarget(a.url, token, SERVICE, ENVIRONMENT);
 });
