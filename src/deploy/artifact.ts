@@ -118,11 +118,13 @@ export async function writeProjectFiles(project: Buffer, dir: string, owner?: Fi
 /**
  * Writes an installed dependency tree (the `dependencies` part: entries under `node_modules/`)
  * into `dir`, which stands in for the project folder: its links may point anywhere inside it.
- * Written once per environment and tree, and shared read-only by the versions that have it.
+ * Written once per runtime and tree, and shared read-only by the versions and environments that
+ * have it (src/supervisor/shared-trees.ts). No file or folder in it is writable by group or others
+ * (npm installs with umask 022 anyway): as root, replicas of several accounts get hard links of it.
  */
 export async function writeDependencyTree(dependencies: Buffer, dir: string, owner?: FileOwner): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await extract(dependencies, await realpath(dir), 'node_modules/', owner);
+  await extract(dependencies, await realpath(dir), 'node_modules/', owner, 0o755);
 }
 
 /** Compressed bytes fed to the parser between two turns of the event loop (a few ms of writing each). */
@@ -136,7 +138,7 @@ const EXTRACT_FEED_BYTES = 128 * 1024;
  * `root` is a folder of flexd's own that no replica writes; still, nothing is written through a
  * link: a file in the way is replaced, a link where a folder belongs refuses the archive.
  */
-async function extract(archive: Buffer, root: string, under: string, owner?: FileOwner): Promise<void> {
+async function extract(archive: Buffer, root: string, under: string, owner?: FileOwner, modeMask = 0o777): Promise<void> {
   let refused: string | undefined;
   const made = new Set<string>([root]);
   /** Makes `dir` (inside root) and its missing parents real folders: an existing link there refuses the archive (EEXIST). */
@@ -144,7 +146,7 @@ async function extract(archive: Buffer, root: string, under: string, owner?: Fil
     if (made.has(dir)) return;
     folder(dirname(dir));
     try {
-      mkdirSync(dir, mode);
+      mkdirSync(dir, mode ?? 0o777 & modeMask);
       if (owner) lchownSync(dir, owner.uid, owner.gid);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(dir).isDirectory()) throw err;
@@ -165,15 +167,15 @@ async function extract(archive: Buffer, root: string, under: string, owner?: Fil
       entry.resume();
       return;
     }
-    // Permission bits only (no setuid, setgid or sticky bit); a folder stays writable by its owner while it is filled.
-    const mode = typeof entry.mode === 'number' ? entry.mode & 0o777 : undefined;
+    // Permission bits only (no setuid, setgid or sticky bit; none beyond `modeMask`); a folder stays writable by its owner while it is filled.
+    const mode = typeof entry.mode === 'number' ? entry.mode & modeMask : undefined;
     if (entry.type === 'Directory') {
       if (target !== root) folder(target, mode === undefined ? undefined : mode | 0o700);
       entry.resume();
       return;
     }
     folder(dirname(target));
-    const create = () => openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode ?? 0o666);
+    const create = () => openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode ?? 0o666 & modeMask);
     let fd: number;
     try {
       fd = create();

@@ -18,6 +18,7 @@ import { Replica } from './replica.ts';
 import { replicaEnvironment } from './replica-env.ts';
 import { launchInFolder, probeFolderMode, treeOwner, type FolderMode, type VersionFolder } from './replica-folder.ts';
 import { describeIsolation, EnvironmentDirs, prepareSandbox, removeSandbox, type Sandbox } from './sandbox.ts';
+import { SharedTrees } from './shared-trees.ts';
 import { removeTree } from './remove-tree.ts';
 
 export type { DispatchResult } from './pool.ts';
@@ -50,6 +51,8 @@ export class Supervisor {
   private readonly childEntry: string;
   private readonly sandbox: Sandbox;
   private readonly dirs = new Map<string, EnvironmentDirs>();
+  /** Dependency trees written out once for the whole runtime (shared-trees.ts). */
+  private readonly trees: SharedTrees;
   /** Live replicas by environment, and the environments whose output the log writer asked to hold. */
   private readonly replicasOf = new Map<string, Set<Replica>>();
   private readonly heldBack = new Set<string>();
@@ -71,6 +74,7 @@ export class Supervisor {
     this.sandbox = prepareSandbox(deps.dataDir, deps.settings.runDir);
     if (this.sandbox.note) deps.log?.warn({ runDir: this.sandbox.runDir }, this.sandbox.note);
     this.childEntry = buildChildEntry(this.sandbox.runDir);
+    this.trees = new SharedTrees(this.sandbox.runDir);
     // Every replica runs it, whatever flexd's umask.
     chmodSync(dirname(this.childEntry), 0o755);
     chmodSync(this.childEntry, 0o644);
@@ -84,7 +88,7 @@ export class Supervisor {
   private dirsOf(env: EnvironmentRow): EnvironmentDirs {
     let dirs = this.dirs.get(env.id);
     if (!dirs) {
-      dirs = new EnvironmentDirs(this.sandbox, env.id, env.accountSlot, this.deps.settings);
+      dirs = new EnvironmentDirs(this.sandbox, env.id, env.accountSlot, this.deps.settings, this.trees);
       this.dirs.set(env.id, dirs);
     }
     return dirs;
@@ -278,16 +282,17 @@ export class Supervisor {
 
   /**
    * Writes the version out once (sandbox.ts, replica-folder.ts): its own files into its folder,
-   * and its dependency tree into the environment's trees unless a version there has it already.
-   * Its replicas share both, read-only; nothing is unpacked again for a rollback or a redeploy
-   * with the same dependencies.
+   * and its dependency tree into the runtime's trees unless a version of any environment has it
+   * already (shared-trees.ts; in overlay mode as root the environment copies it once as its
+   * account's). Its replicas share both, read-only; nothing is unpacked again for a rollback, a
+   * redeploy with the same dependencies or another environment with the same tree.
    */
   private async writeVersion(version: VersionRow, dirs: EnvironmentDirs, mode: FolderMode): Promise<VersionFolder> {
     const { store } = this.deps;
     const treeKey = await store.versions.dependenciesKey(version.id);
     return dirs.version(version.id, treeKey ?? null, treeOwner(mode, dirs.account),
       async (into, owner) => writeProjectFiles(await store.versions.projectPart(version.id), into, owner),
-      async (into, owner) => writeDependencyTree(await store.dependencyTrees.tree(treeKey!), into, owner));
+      async (into) => writeDependencyTree(await store.dependencyTrees.tree(treeKey!), into));
   }
 
   /** overlay or copy (replica-folder.ts): the setting, or what a probe found (once per runtime). */

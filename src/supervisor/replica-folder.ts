@@ -13,8 +13,8 @@ import { removeTree } from './remove-tree.ts';
  * Two ways, chosen once per runtime (`replicaFolder` setting, `auto` by default):
  *
  *   overlay  the replica starts in a mount namespace of its own, where an overlay mount covers
- *            the version's folder: the version's files and its environment's dependency tree
- *            below (read-only, shared by every replica of the version), the replica's private
+ *            the version's folder: the version's files and its dependency tree below
+ *            (read-only, shared by every replica of the version), the replica's private
  *            upper folder on top. Writes are copied up into that folder. As root the namespace
  *            is a plain mount namespace and the replica then drops to its environment's account
  *            (setpriv); without root it is a user namespace (overlay with `userxattr`, Linux ≥
@@ -48,9 +48,10 @@ export interface VersionFolder {
 
 /** What the replica is spawned with. */
 /**
- * Whose a written-out dependency tree is: in overlay mode the environment's account (its replicas
- * may change their own view of node_modules, as a user may change their checkout); in copy mode
- * as root flexd's own, so the hard links a replica gets cannot be written through.
+ * Whose the dependency tree a replica starts from is: in overlay mode the environment's account
+ * (its own copy of the runtime's tree, shared-trees.ts: its replicas may change their own view of
+ * node_modules, as a user may change their checkout); in copy mode flexd's own, the runtime's tree
+ * itself, so the hard links a replica gets as root cannot be written through.
  */
 export function treeOwner(mode: FolderMode, account: Account | undefined): Account | undefined {
   return mode === 'overlay' ? account : undefined;

@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { environmentAccount, runsAsRoot, type Account, type AccountRange } from '../isolation/accounts.ts';
 import { replicaPaths, type ReplicaPaths, type VersionFolder } from './replica-folder.ts';
 import { createRunDir, runDirParent } from './run-dir.ts';
 import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { ownCopy, treeName, type SharedTrees } from './shared-trees.ts';
+import { writeOnce } from './write-once.ts';
 
 /**
  * Where replicas live and as whom they run (docs/security.md, docs/architecture.md "Layout").
@@ -19,9 +20,12 @@ import { removeTree, removeTreeAsync } from './remove-tree.ts';
  *   <run dir>/                    flexd, 0711 as root (replicas pass through, cannot list), else 0700
  *     owner.json                  the runtime's pid, for the sweep
  *     runtime/child-<hash>.cjs    the child entry every replica runs (readable)
+ *     trees/<tree>/node_modules   a dependency tree, written out of the store once per runtime and
+ *                                 shared by the environments and versions that have it; flexd's
+ *                                 alone (0700, shared-trees.ts)
  *     <environment id>/           flexd:<environment gid>, 0750 — the environment's own, no other's
- *       trees/<tree>/node_modules a dependency tree, written once per environment and shared by
- *                                 its versions; trees/ is flexd's alone (0700)
+ *       trees/<tree>/node_modules in overlay mode as root: the environment's own copy of a tree,
+ *                                 its account's, shared by its versions; trees/ is flexd's (0700)
  *       v-<version id>/           the version's own files, written once per version; flexd's (0700),
  *                                 the files the environment's (a user's checkout)
  *       replicas/<container id>/  one replica: upper/ and work/ of its overlay view, or project/
@@ -97,7 +101,7 @@ export function describeIsolation(sandbox: Sandbox, range: AccountRange): string
       + `between them and flexd's data, and an environment that opts out of it can read the database and signal flexd`;
 }
 
-/** How many dependency trees an environment keeps written out beyond the ones its running version uses (a rollback finds them). */
+/** How many dependency trees an environment keeps beyond the ones its running version uses (a rollback finds them). */
 const SPARE_TREES = 2;
 
 /** The directories of one environment, created on first use with the ownership above. */
@@ -105,12 +109,13 @@ export class EnvironmentDirs {
   readonly root: string;
   readonly account: Account | undefined;
   private readonly writing = new Map<string, Promise<string>>();
-  /** tree folder → when a version last started from it */
+  /** tree key → when a version last started from it (a count: two starts in one millisecond stay ordered) */
   private readonly treeUse = new Map<string, number>();
-  /** version id → its tree folder */
+  private starts = 0;
+  /** version id → its tree key */
   private readonly treeOf = new Map<string, string | null>();
 
-  constructor(sandbox: Sandbox, environmentId: string, accountSlot: number, range: AccountRange) {
+  constructor(sandbox: Sandbox, environmentId: string, accountSlot: number, range: AccountRange, private readonly trees: SharedTrees) {
     this.account = environmentAccount(range, accountSlot);
     this.root = join(sandbox.runDir, safeName(environmentId));
     this.sharedDir(this.root);
@@ -125,26 +130,27 @@ export class EnvironmentDirs {
   }
 
   /**
-   * The version's folder and its tree, each written out once: `writeProject(into, owner)` writes
-   * the project's own files (the environment's account's), `writeTree(into, owner)` the dependency
-   * tree's `node_modules` as `treeOwner`'s (only when no version of this environment wrote tree
-   * `treeKey` yet). Two activations of one version or
-   * one tree wait on one write.
+   * The version's folder and its tree, each written once: `writeProject(into, owner)` writes the
+   * project's own files (the environment's account's) once per version; `writeTree(into)` the
+   * dependency tree's `node_modules` once per runtime and tree key (shared-trees.ts). With a
+   * `treeOwner` (overlay mode as root) the environment uses its own copy of that tree, made once
+   * per environment and owned by that account; otherwise the runtime's tree itself. Two
+   * activations of one version or one tree wait on one write.
    */
   async version(versionId: string, treeKey: string | null, treeOwner: Account | undefined, writeProject: (into: string, owner?: Account) => Promise<void>,
-    writeTree: (into: string, owner?: Account) => Promise<void>): Promise<VersionFolder> {
+    writeTree: (into: string) => Promise<void>): Promise<VersionFolder> {
     const [tree, dir] = await Promise.all([
-      treeKey === null ? null : this.once(join(this.root, 'trees', treeName(treeKey)), (into) => writeTree(into, treeOwner)),
-      this.once(this.artifactDir(versionId), (into) => writeProject(into, this.account)),
+      treeKey === null ? null : this.tree(treeKey, treeOwner, writeTree),
+      writeOnce(this.artifactDir(versionId), this.writing, (into) => writeProject(into, this.account)),
     ]);
-    this.treeOf.set(versionId, tree);
-    if (tree) this.treeUse.set(tree, Date.now());
+    this.treeOf.set(versionId, treeKey);
+    if (treeKey !== null) this.treeUse.set(treeKey, ++this.starts);
     return { dir, tree };
   }
 
   /**
    * Removes version folders other than `keep` (a swap finished, or a new version failed), and
-   * trees no kept version uses beyond the SPARE_TREES most recently used.
+   * lets go of the trees no kept version uses beyond the SPARE_TREES most recently used.
    */
   prune(keep: ReadonlySet<string>): void {
     const kept = new Set([...keep].map((id) => basename(this.artifactDir(id))));
@@ -154,12 +160,9 @@ export class EnvironmentDirs {
       if ((name.startsWith('v-') || written !== undefined) && !kept.has(name)) removeTree(join(this.root, name));
     }
     const needed = new Set([...keep].map((id) => this.treeOf.get(id)).filter((t): t is string => typeof t === 'string'));
-    const spare = [...this.treeUse].filter(([tree]) => !needed.has(tree)).sort((a, b) => b[1] - a[1]).slice(SPARE_TREES);
-    for (const [tree] of spare) {
-      removeTree(tree);
-      this.treeUse.delete(tree);
-    }
-    for (const [id, tree] of this.treeOf) if (!keep.has(id) && tree && !this.treeUse.has(tree)) this.treeOf.delete(id);
+    const spare = [...this.treeUse].filter(([key]) => !needed.has(key)).sort((a, b) => b[1] - a[1]).slice(SPARE_TREES);
+    for (const [key] of spare) this.letGo(key);
+    for (const [id, key] of this.treeOf) if (!keep.has(id) && key !== null && !this.treeUse.has(key)) this.treeOf.delete(id);
   }
 
   /** A replica's own folders (replica-folder.ts), removed with `removeTree(paths.root)` when it exits. */
@@ -168,37 +171,23 @@ export class EnvironmentDirs {
   }
 
   remove(): void {
+    for (const key of [...this.treeUse.keys()]) this.letGo(key);
     removeTree(this.root);
   }
 
-  /**
-   * Writes `dir` with `write(staging)` into a staging folder, then moves it in place;
-   * an existing `dir` is reused. The folder itself stays flexd's (0700): a replica reaches it
-   * only through its own view, never another version's.
-   */
-  private once(dir: string, write: (into: string) => Promise<void>): Promise<string> {
-    try {
-      if (lstatSync(dir).isDirectory()) return Promise.resolve(dir);
-    } catch { /* not written yet */ }
-    let pending = this.writing.get(dir);
-    if (!pending) {
-      const staging = join(dirname(dir), `.staging-${basename(dir)}`);
-      pending = (async () => {
-        removeTree(staging);
-        mkdirSync(staging, { mode: 0o700 });
-        try {
-          await write(staging);
-          chmodSync(staging, 0o700);
-          renameSync(staging, dir);
-        } catch (err) {
-          removeTree(staging);
-          throw err;
-        }
-        return dir;
-      })().finally(() => this.writing.delete(dir));
-      this.writing.set(dir, pending);
-    }
-    return pending;
+  /** The folder holding tree `key`'s node_modules for this environment's replicas. */
+  private async tree(key: string, owner: Account | undefined, writeTree: (into: string) => Promise<void>): Promise<string> {
+    const shared = await this.trees.tree(key, this.root, writeTree);
+    if (!owner) return shared;
+    return writeOnce(join(this.root, 'trees', treeName(key)), this.writing, (into) => ownCopy(shared, into, owner));
+  }
+
+  /** Removes this environment's copy of tree `key`, if any, and releases the runtime's. */
+  private letGo(key: string): void {
+    const own = join(this.root, 'trees', treeName(key));
+    if (!this.writing.has(own)) removeTree(own);
+    this.treeUse.delete(key);
+    this.trees.release(key, this.root);
   }
 
   /** flexd's, enterable by the environment's group alone (as root); flexd's alone otherwise. */
@@ -229,9 +218,4 @@ export function assertOwnDirectory(dir: string): void {
 function safeName(id: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`flexd: not a safe directory name: ${JSON.stringify(id)}`);
   return id;
-}
-
-/** A tree's folder name: its key (which may be long) hashed. */
-function treeName(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }

@@ -33,6 +33,8 @@ function assertWalled(report: WallsReport, refusal: RegExp, treeWritable = true)
   if (treeWritable) assert.equal(report.attackerSees, 'changed by 1.0.1', 'the replica\'s own view of node_modules is writable, as under node .');
   else assert.match(report.attackerSees, /"name": "kinvey-flex-sdk"/, 'copy mode as root: node_modules is hard links of flexd\'s tree, read-only to the replica');
   assert.match(report.rollbackSees, /"name": "kinvey-flex-sdk"/, 'the rolled-back version reads the tree as it was built');
+  assert.match(report.victimSees, /"name": "kinvey-flex-sdk"/, 'the other environment, on the same tree, reads it as it was built');
+  assert.equal(report.sharedTrees, 1, 'both environments\' versions start from one tree written out for the runtime');
 }
 
 for (const permissionModel of [false, true]) {

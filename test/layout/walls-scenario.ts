@@ -1,8 +1,9 @@
 /**
  * The attack of test/layout/version-walls.test.ts, shared by its in-process run (as root) and
  * the one run as an ordinary account: a replica of one version tries to change, by their real
- * paths, the dependency tree its environment's other versions share and another environment's
- * version folder; and it changes its own view of the tree, which a rollback must not see.
+ * paths, the dependency tree written once for the runtime (which the other environment's version
+ * uses too), its environment's copy of it, another environment's version folder and copy; and it
+ * changes its own view of the tree, which neither a rollback nor the other environment may see.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,10 @@ export interface WallsReport {
   rollbackSees: string;
   /** what the attacking version read there after writing it */
   attackerSees: string;
+  /** what the other environment's replica, on the same tree, reads there afterwards */
+  victimSees: string;
+  /** how many trees the run dir holds for the two environments' one tree key (the runtime's, then each environment's own copy) */
+  sharedTrees: number;
 }
 
 async function call(rt: Runtime, service: string, name: string, body: unknown = {}): Promise<any> {
@@ -50,17 +55,22 @@ export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture:
   const envOf = async (service: string) => (await services.findEnvironment((await services.findService(service))!.id, 'Development'))!;
   const own = join(runDir, (await envOf('cwd')).id);
   const victim = join(runDir, (await envOf('victim')).id);
-  const treeFile = (envDir: string) => join(envDir, 'trees', readdirSync(join(envDir, 'trees'))[0]!, 'node_modules', 'kinvey-flex-sdk', 'package.json');
+  // The runtime's tree, which both environments' versions start from (in overlay mode as root each
+  // environment has its own copy of it as well, which its versions share).
+  const treeFiles = (dir: string) => readdirSync(join(dir, 'trees')).map((name) => join(dir, 'trees', name, 'node_modules', 'kinvey-flex-sdk', 'package.json'));
+  const shared = treeFiles(runDir);
   const targets = [
-    treeFile(own), // the tree 1.0.0 shares with 1.0.1
+    ...shared, // the tree 1.0.0 shares with 1.0.1, and with the other environment
+    ...treeFiles(own), // the environment's own copy, which 1.0.0 shares with 1.0.1
     join(victim, readdirSync(victim).find((n) => n.startsWith('v-'))!, 'index.js'), // another environment's version
-    treeFile(victim),
+    ...treeFiles(victim),
   ];
   const before = Object.fromEntries(targets.map((p) => [p, readFileSync(p, 'utf8')]));
   const tampered: WallsReport['tampered'] = {};
   for (const path of targets) tampered[path] = await call(rt, 'cwd', 'tamper', { path });
   await call(rt, 'cwd', 'write', { name: './node_modules/kinvey-flex-sdk/package.json', content: 'changed by 1.0.1' }); // through its own folder
   const attackerSees = (await call(rt, 'cwd', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
+  const victimSees = (await call(rt, 'victim', 'peek', { name: './node_modules/kinvey-flex-sdk/package.json' })).content as string;
 
   const env = await envOf('cwd');
   await finished(rt, (await rt.context.deployer.rollback(env.serviceId, env.id, '1.0.0', null)).id);
@@ -72,5 +82,5 @@ export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture:
       return [p, false];
     }
   }));
-  return { tampered, unchanged, rollbackSees, attackerSees };
+  return { tampered, unchanged, rollbackSees, attackerSees, victimSees, sharedTrees: shared.length };
 }
