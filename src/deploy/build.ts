@@ -20,7 +20,7 @@ import { join, sep } from 'node:path';
 import type { Settings } from '../config.ts';
 import type { NodeRuntime } from '../runtimes/catalog.ts';
 import type { Store } from '../store/index.ts';
-import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, readPackedFile, type Packed } from './artifact.ts';
+import { holdsNativeAddon, NOT_PROJECT_FILES, packTree, scanPacked, type Packed } from './artifact.ts';
 import type { Account } from '../isolation/accounts.ts';
 import { assertHeld, boxEnvironment, boxFolder, endBuild, lchownTree, nextBuildIdentity, scriptEnvironment, type BuildBox } from './box.ts';
 import { dependencyKey, projectDigest, resolvedTreeKey } from './dependency-cache.ts';
@@ -76,8 +76,8 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     return packTree(dir, { ...options, uid: identity?.uid, gid: identity?.gid, env: scriptEnv });
   };
 
-  /** archive: a tree built now, to store; without: reused from the store */
-  let tree: { key: string; archive?: Buffer; sdkVersion: string | null; notes?: string[] } | null = null;
+  /** archive: a tree built now, to store (with what it holds); without: reused from the store */
+  let tree: { key: string; archive?: Buffer; nativeAddons?: boolean; sdkVersion: string | null; notes?: string[] } | null = null;
   let projectPart: Packed;
 
   if (req.resolveFrom && dependenciesResolvable(req.resolveFrom, wanted) && !hasRootInstallScripts(original)) {
@@ -94,7 +94,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     } else {
       // Packed as flexd's user: an operator's folder, which the build account may not be able to read.
       const archive = (await packTree([...packages].map(([name, root]) => [`node_modules/${name}`, root] as [string, string]))).archive;
-      tree = { key, archive, sdkVersion: await sdkVersionIn(archive) };
+      tree = { key, archive, ...await treeFacts(archive) };
     }
     projectPart = await pack(req.projectDir, { leaveOut: NOT_PROJECT_FILES });
   } else if (Object.keys(wanted).length === 0 && !hasRootInstallScripts(original)) {
@@ -151,13 +151,13 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
         // project part of every version built on this tree carries what it points at.
         const packed = await pack([['node_modules', join(installDir, 'node_modules')]], { linksWithin: installDir });
         reportSkipped(packed, progress, '');
-        tree = { key, archive: packed.archive, sdkVersion: await sdkVersionIn(packed.archive), notes: substitutions };
+        tree = { key, archive: packed.archive, ...await treeFacts(packed.archive), notes: substitutions };
       }
     }
   }
   reportSkipped(projectPart, progress, '');
   if (tree?.archive) {
-    await store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: await holdsNativeAddon(tree.archive) });
+    await store.dependencyTrees.add(tree.key, { tree: tree.archive, sdkVersion: tree.sdkVersion, notes: tree.notes ?? [], nativeAddons: tree.nativeAddons === true });
   }
   const stored = tree === null ? undefined : await store.dependencyTrees.get(tree.key);
   const nativeAddons = stored?.nativeAddons === true || await holdsNativeAddon(projectPart.archive);
@@ -230,13 +230,14 @@ function localManifests(projectDir: string, wanted: Record<string, string>): Buf
   });
 }
 
-async function sdkVersionIn(nodeModules: Buffer): Promise<string | null> {
-  const manifest = await readPackedFile(nodeModules, `node_modules/${SDK}/package.json`);
+/** The SDK version a packed node_modules holds, and whether it holds a compiled addon: one walk of the archive. */
+async function treeFacts(nodeModules: Buffer): Promise<{ sdkVersion: string | null; nativeAddons: boolean }> {
+  const { nativeAddons, file: manifest } = await scanPacked(nodeModules, `node_modules/${SDK}/package.json`);
   try {
     const version = manifest && (JSON.parse(manifest.toString('utf8')) as { version?: unknown }).version;
-    return typeof version === 'string' ? version : null;
+    return { sdkVersion: typeof version === 'string' ? version : null, nativeAddons };
   } catch {
-    return null;
+    return { sdkVersion: null, nativeAddons };
   }
 }
 

@@ -133,7 +133,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
 
     // The same folder under npm install --omit=dev and node .
     const plain = copyOf('faithful', 'faithful-node');
-    await npm(plain, ['install', '--omit=dev', '--no-audit', '--no-fund', '--cache', npmCache]);
+    await npm(plain, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--cache', npmCache]);
     const svc = await startStandalone({ projectDir: plain }, t);
     for (const fn of ['unicode', 'assets', 'ownPackage']) {
       const res = await fetch(`${svc.url}/_flexFunctions/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -242,7 +242,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.equal(d.job.status, 'ERROR', 'the git dependency cannot be fetched with the real git');
     assert.deepEqual(readdirSync(join(d.dir, 'marks')), [], 'the fake git never ran in flexd\'s build');
     // The fixture is armed: plain npm in that folder runs the script.
-    await npm(d.dir, ['install', '--omit=dev', '--no-audit', '--no-fund', '--cache', npmCache]).catch(() => {});
+    await npm(d.dir, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--cache', npmCache]).catch(() => {});
     assert.equal(readdirSync(join(d.dir, 'marks')).length, 1, 'npm with the project\'s .npmrc ran its git');
   });
 
@@ -254,17 +254,21 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
       symlinkSync(join(secretDir, 'secret.txt'), join(d, 'leak.txt'));
       symlinkSync('/etc/passwd', join(d, 'lib', 'passwd'));
     });
-    const first = await deployed('faithful'); // its dependency tree is stored: no npm run here
-    const env = await api.createEnvironment('linking');
-    const job = await withDeadline('deployDirectory of a linking folder', api.rt.deployDirectory(dir, { service: env.serviceId, environment: env.environmentId }), ALL_BUILDS_MS);
+    // A later version of faithful's environment: its dependency tree is stored (a tree with a
+    // local package is its environment's alone), so npm does not run; the project part is packed
+    // from the deployed folder's copy, links and all.
+    const first = await deployed('faithful');
+    assert.equal(first.job.status, 'COMPLETED', first.job.progress);
+    const job = await withDeadline('deployDirectory of a linking folder', api.rt.deployDirectory(dir, { service: first.serviceId, environment: first.environmentId, version: 'auto' }), ALL_BUILDS_MS);
     assert.equal(job.status, 'COMPLETED', job.progress);
+    assert.match(job.progress, /reusing its installed tree \(npm not run\)/);
     assert.match(job.progress, /Not in the artifact: .*leak\.txt: a symlink leaving the project folder/);
-    const version = (await api.rt.context.store.versions.list(env.environmentId))[0];
+    const version = await api.rt.context.store.versions.ofJob(job.id);
+    assert.ok(version, 'the linking folder\'s version is stored');
     const out = await tempDir(t, 'flexd-artifact-');
     await unpackArtifact((await api.rt.context.store.versions.artifact(version.id)), out);
     assert.ok(!existsSync(join(out, 'leak.txt')) && !existsSync(join(out, 'lib', 'passwd')));
     assert.ok(existsSync(join(out, 'lib', 'thrower.js')) && existsSync(join(out, 'node_modules', 'unicode-properties', 'data.trie')));
-    assert.ok(first.job.status === 'COMPLETED');
   });
 });
 

@@ -10,7 +10,9 @@ import { chmodSync, chownSync, cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { lchownTree } from '../../src/deploy/box.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
@@ -18,13 +20,13 @@ const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/bench-service/', import.meta.url));
-/** npm from the registry with a cold cache, then a replica start. */
+/** npm from a warm cache (the registry on a first run), then a replica start. */
 const DEPLOY_MS = 5 * 60_000;
 
 const SCRIPT = `
 import { createRuntime } from ${JSON.stringify(join(REPO, 'src/index.ts'))};
-const [dataDir, project] = process.argv.slice(2);
-const rt = await createRuntime({ dataDir, port: 0 });
+const [dataDir, project, npmCacheDir] = process.argv.slice(2);
+const rt = await createRuntime({ dataDir, port: 0, npmCacheDir });
 let out;
 try {
   const job = await rt.deployDirectory(project, { service: 'plain', environment: 'Development' });
@@ -47,9 +49,12 @@ test('not root: a deploy that runs npm builds as flexd\'s own user, says so in i
   const script = join(work, 'deploy.mts');
   writeFileSync(script, SCRIPT);
   for (const path of [work, project, join(project, 'index.js'), join(project, 'package.json'), script]) chownSync(path, NOBODY, NOBODY);
+  // A warm npm cache, as a flexd that has built before has one: flexd's own user's, as it would be.
+  const npmCache = await warmNpmCache(cleanup);
+  lchownTree(npmCache, NOBODY, NOBODY);
 
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: work, TMPDIR: work, FLEXD_SOMETHING_SECRET: 'not for builds' };
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, project], { cwd: REPO, env, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, project, npmCache], { cwd: REPO, env, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.after(() => child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
@@ -65,3 +70,4 @@ test('not root: a deploy that runs npm builds as flexd\'s own user, says so in i
   assert.equal(out.status, 200);
   assert.deepEqual(out.body.response.body, { pong: true });
 });
+

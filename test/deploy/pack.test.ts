@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { holdsNativeAddon, packTree, readPackedFile, unpackArtifact } from '../../src/deploy/artifact.ts';
+import { holdsNativeAddon, packTree, readPackedFile, scanPacked, unpackArtifact } from '../../src/deploy/artifact.ts';
 import { rawTar } from '../fixtures/deploy/archives.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { gzipSync } from 'node:zlib';
@@ -65,6 +65,25 @@ test('pack: top-level names are left out or taken from another file; long and un
   assert.equal(await readPackedFile(archive, 'package-lock.json'), undefined);
   assert.equal((await readPackedFile(archive, long))?.toString(), 'long');
   assert.equal(await holdsNativeAddon(archive), false);
+});
+
+test('pack: one walk of a packed tree says whether it holds a compiled addon (at any depth) and reads the file asked for', async (t) => {
+  const root = await tempDir(t, 'flexd-pack-');
+  const sdk = join(root, 'node_modules', 'kinvey-flex-sdk');
+  const addon = join(root, 'node_modules', 'a', 'node_modules', 'b', 'build', 'Release');
+  mkdirSync(sdk, { recursive: true });
+  mkdirSync(addon, { recursive: true });
+  writeFileSync(join(sdk, 'package.json'), '{"version": "3.3.0"}');
+  writeFileSync(join(addon, 'b.node'), 'not really ELF');
+  const { archive } = await packTree([['node_modules', join(root, 'node_modules')]]);
+  assert.deepEqual(await scanPacked(archive, 'node_modules/kinvey-flex-sdk/package.json'), { nativeAddons: true, file: Buffer.from('{"version": "3.3.0"}') });
+  assert.deepEqual(await scanPacked(archive, 'node_modules/missing/package.json'), { nativeAddons: true, file: undefined });
+  assert.equal(await holdsNativeAddon(archive), true);
+
+  writeFileSync(join(sdk, 'b.node.txt'), 'a name that only contains .node');
+  const { archive: plain } = await packTree([['node_modules/kinvey-flex-sdk', sdk]]);
+  assert.equal((await readPackedFile(plain, 'node_modules/kinvey-flex-sdk/b.node.txt'))?.toString(), 'a name that only contains .node');
+  assert.deepEqual(await scanPacked(plain, 'node_modules/kinvey-flex-sdk/package.json'), { nativeAddons: false, file: Buffer.from('{"version": "3.3.0"}') });
 });
 
 test('pack: as another account, a file that account cannot read is not in the archive', { skip: !asRoot && 'needs root to pack as another uid' }, async (t) => {

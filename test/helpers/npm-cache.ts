@@ -30,9 +30,13 @@ const run = promisify(execFile);
 
 const SEED = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-npm-cache');
 
-/** A new npm cache folder for `cleanup`'s owner, holding what the seed holds; its additions go back to the seed at cleanup. */
-export async function warmNpmCache(cleanup: CleanupContext): Promise<string> {
-  const parent = await tempDir(cleanup, 'flexd-npm-cache-');
+/**
+ * A new npm cache folder for `cleanup`'s owner, holding what the seed holds; its additions go back
+ * to the seed at cleanup. Under `under` (default: the temp dir) when the build must see it there: a
+ * build whose data dir is elsewhere gets a /tmp and /dev/shm of its own (isolation/build-namespace.ts).
+ */
+export async function warmNpmCache(cleanup: CleanupContext, under?: string): Promise<string> {
+  const parent = await tempDir(cleanup, 'flexd-npm-cache-', under);
   await chmod(parent, 0o755); // flexd's fetch account reaches the cache through it
   const cache = join(parent, 'npm-cache');
   // After the removal of `parent` in cleanup order: registered later, run first.

@@ -16,12 +16,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ensureBuildIsolationTools } from '../helpers/build-isolation.ts';
 import { CleanupStack, cleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { callFunction, startRuntime } from '../lifecycle/helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
-/** npm fetches kinvey-flex-sdk from the registry the first time (a cold cache), then runs the script. */
+/** npm installs kinvey-flex-sdk (from a warm cache, test/helpers/npm-cache.ts; the registry on a first run), then runs the script. */
 const BUILD_DEPLOY_TIMEOUT_MS = 240_000;
 /** In every file name the builds write, so the test finds them on the host and nothing else matches. */
 const MARK = `flexd-build-tmp-${process.pid}-${Date.now()}`;
@@ -94,7 +95,9 @@ describe('a build\'s /tmp and /dev/shm', { skip: !asRoot && 'the build namespace
 
   async function deployUnder(parent: string, cleanup: CleanupStack, service: string): Promise<Report> {
     const dataDir = await tempDir(cleanup, 'flexd-build-tmp-data-', parent);
-    const h = await startRuntime(cleanup, {}, dataDir);
+    // A warm cache of its own per runtime (each hands it to its own fetch account), beside the data
+    // dir: a build whose data dir is elsewhere does not see the host's /tmp and /dev/shm.
+    const h = await startRuntime(cleanup, { npmCacheDir: await warmNpmCache(cleanup, parent) }, dataDir);
     assert.equal(h.rt.context.deployer.buildIsolation.mode, 'namespace', 'builds get a pid namespace here');
     const job = await withDeadline('the deploy with an install script', h.rt.deployDirectory(project, { service, environment: 'Development' }), BUILD_DEPLOY_TIMEOUT_MS);
     assert.equal(job.status, 'COMPLETED', job.progress);

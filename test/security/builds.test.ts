@@ -5,7 +5,8 @@
  *   - tree poisoning: a project's own postinstall (or a `file:` package's) patches the SDK in
  *     node_modules; another service with the same dependencies and no scripts must not get it;
  *   - a daemon: a postinstall starts a detached process (new session, double fork, empty
- *     environment); it must be gone when the build ends;
+ *     environment); it must be gone when the build ends (the poisoner's postinstall does this too:
+ *     one build, two attacks);
  *   - the scripts run as a uid of their build alone, which cannot write npm's shared cache.
  */
 import assert from 'node:assert/strict';
@@ -60,12 +61,9 @@ fs.writeFileSync(path.join(root, 'built-by.json'), JSON.stringify({ uid: process
 /** A postinstall that leaves a daemon: setsid, double fork, empty environment; it waits so the test sees it. */
 const LEAVE_DAEMON = `'use strict';
 const { spawn } = require('child_process');
-const fs = require('fs');
-const path = require('path');
 const inner = "setInterval(() => {}, 1000)";
 const outer = "require('child_process').spawn(process.execPath, ['-e', " + JSON.stringify(inner) + ", '${DAEMON_MARK}'], { detached: true, stdio: 'ignore', env: {} }).unref()";
 spawn('setsid', [process.execPath, '-e', outer], { detached: true, stdio: 'ignore', env: {} }).unref();
-fs.writeFileSync(path.join(process.env.INIT_CWD || process.cwd(), 'built-by.json'), JSON.stringify({ uid: process.getuid() }));
 setTimeout(() => {}, 3000);
 `;
 
@@ -125,7 +123,7 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
     const sdk = { 'kinvey-flex-sdk': '^3.0.0' };
     // In order (builds run one at a time): each attacker builds first, its victim after.
     const chain: [string, () => string][] = [
-      ['poisoner', () => project('poisoner', { dependencies: sdk, scripts: { postinstall: `node patch.js ${npmCache}` } }, { 'patch.js': PATCH_SDK })],
+      ['poisoner', () => project('poisoner', { dependencies: sdk, scripts: { postinstall: `node patch.js ${npmCache} && node daemon.js` } }, { 'patch.js': PATCH_SDK, 'daemon.js': LEAVE_DAEMON })],
       ['victim', () => project('victim', { dependencies: sdk }, {})],
       ['local-poisoner', () => project('local-poisoner', { dependencies: { ...sdk, helper: 'file:./helper' } }, {
         'helper/package.json': JSON.stringify({ name: 'helper', version: '1.0.0', scripts: { postinstall: `node patch.js ${npmCache}` } }),
@@ -135,7 +133,6 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
         'helper/package.json': JSON.stringify({ name: 'helper', version: '1.0.0', scripts: { postinstall: `node patch.js ${npmCache}` } }),
         'helper/patch.js': '// the same package.json, harmless code\n',
       })],
-      ['daemon', () => project('daemon', { dependencies: sdk, scripts: { postinstall: 'node daemon.js' } }, { 'daemon.js': LEAVE_DAEMON })],
     ];
     let previous: Promise<unknown> = Promise.resolve();
     for (const [name, make] of chain) {
@@ -144,9 +141,9 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
       started.catch(() => {});
       previous = started;
     }
-    // While the daemon build runs, watch for its daemon (proof that the attack did start one).
+    // While the daemon's build (the poisoner's) runs, watch for its daemon (proof that the attack did start one).
     const watching = setInterval(() => { if (!daemonSeen && daemonPids().length > 0) daemonSeen = true; }, 50);
-    deploys.get('daemon')!.finally(() => clearInterval(watching)).catch(() => {});
+    deploys.get('poisoner')!.finally(() => clearInterval(watching)).catch(() => {});
   });
   after(() => cleanup.run());
 
@@ -185,7 +182,7 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
   });
 
   it('a daemon a postinstall started (new session, double fork, empty environment) is gone when the build ends', async () => {
-    const d = await deployed('daemon');
+    const d = await deployed('poisoner');
     assert.equal(d.job.status, 'COMPLETED', d.job.progress);
     assert.ok(daemonSeen, 'the daemon was running during the build (the attack did start one)');
     assert.deepEqual(daemonPids(), [], 'no process of the build is left');
