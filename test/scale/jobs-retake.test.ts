@@ -85,7 +85,7 @@ test('the node running a build is killed (SIGKILL) mid-install: another node ret
   const retaken = await waitFor('B to retake the job', async () => {
     const j = await job(b.url, token, jobId);
     return j.node === 'b' ? j : undefined;
-  }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 100 });
+  }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   t.diagnostic(`job retaken by b ${Date.now() - killedAt} ms after A was killed (lease 8 s, poll 0.5 s)`);
   assert.ok(['QUEUED', 'BUILDING'].includes(retaken.status), retaken.status);
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
@@ -118,7 +118,7 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
   // A stops in its tracks (a long pause, a frozen VM): its lease runs out, its connections stay open.
   process.kill(a.pid, 'SIGSTOP');
   cleanup.after(() => { try { process.kill(a.pid, 'SIGCONT'); } catch { /* gone */ } });
-  await waitFor('B to retake the job', async () => ((await job(b.url, token, jobId)).node === 'b' ? true : undefined), { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 100 });
+  await waitFor('B to retake the job', async () => ((await job(b.url, token, jobId)).node === 'b' ? true : undefined), { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
   // Both installs go on now: A's (its flexd still paused) and B's.
   await gate.open();
@@ -156,7 +156,7 @@ test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and
   const retaken = await waitFor('B to take the job A gave up', async () => {
     const j = await job(b.url, token, jobId);
     return j.node === 'b' ? j : undefined;
-  }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 100 });
+  }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   assert.match(retaken.progress, /Retaken by node "b" \(attempt 2\)/);
   await stopping;
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });

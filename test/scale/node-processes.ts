@@ -18,7 +18,7 @@ import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { ECHO_PROJECT } from '../api/helpers.ts';
+import { ECHO_PROJECT } from '../helpers/echo-project.ts';
 import { tarOf } from '../fixtures/deploy/archives.ts';
 
 export const ADMIN = { email: 'ops@example.com', password: 'scale-nodes-password' };

@@ -1,0 +1,84 @@
+/**
+ * Installed dependency trees kept across test runs, as the database of a cluster that has built
+ * before keeps them (not a test file: the runner only picks up *.test.ts):
+ *
+ *   const a = await startNode(cleanup, { database, name: 'a' });   // the schema exists now
+ *   await keepStoredTrees(cleanup, database);
+ *   // a deploy of kinvey-flex-sdk 3.3.0 finds its tree stored: "reusing its installed tree (npm not run)"
+ *
+ * A scale test's first deploy would otherwise run npm on the building node (~2 s of CPU) to prove
+ * nothing the test is about: what it proves — the version stored once, fetched from the database
+ * and served by every node — holds the same with the tree reused. The builds that must run npm
+ * on a node of a cluster (jobs-retake.test.ts: retaken mid-install) never call this.
+ *
+ * The trees are rows flexd wrote itself (`dependency_trees`, `dependency_tree_blobs`), saved when
+ * a file ends and put into the next file's database as they were; a tree's key is flexd's own
+ * (deploy/dependency-cache.ts: every input that decides the install), so flexd reuses one only
+ * where it would have built the same. Only trees shared beyond one environment (`npm-…` keys)
+ * are kept. The folder (under FLEXD_TEST_HOST_TMPDIR, as helpers/packed.ts) is named by a hash
+ * of Node's version and of flexd's build and store code: a change there builds trees anew.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { CleanupContext } from '../helpers/cleanup.ts';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+/** What decides a stored tree's bytes and rows, besides the key flexd computes. */
+const INPUTS = [...readdirSync(join(SRC, 'deploy')).map((f) => join('deploy', f)), 'store/dependency-trees.ts', 'store/postgres-migrations.ts'];
+const CACHE = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-stored-trees', inputsHash());
+
+interface TreeRow { key: string; size: string; sdk_version: string | null; notes: string; native_addons: number; created_at: string; used_at: string }
+
+function inputsHash(): string {
+  const hash = createHash('sha256').update(process.version);
+  for (const file of INPUTS.sort()) hash.update(`\0${file}\0`).update(readFileSync(join(SRC, file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Puts the kept trees into `database` (migrated already) now, and keeps the trees its builds add when `cleanup` runs. */
+export async function keepStoredTrees(cleanup: CleanupContext, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  const kept = existsSync(CACHE) ? readdirSync(CACHE).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)) : [];
+  try {
+    for (const key of kept) {
+      const row = JSON.parse(await readFile(join(CACHE, `${key}.json`), 'utf8')) as TreeRow;
+      const tree = await readFile(join(CACHE, `${key}.tgz`));
+      await client.query('BEGIN');
+      // Used now: a prune of trees unused for a day must not take it before the deploy does.
+      await client.query(`INSERT INTO dependency_trees (key, size, sdk_version, notes, native_addons, created_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (key) DO NOTHING`, [row.key, row.size, row.sdk_version, row.notes, row.native_addons, row.created_at, new Date().toISOString()]);
+      await client.query('INSERT INTO dependency_tree_blobs (key, tree) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [row.key, tree]);
+      await client.query('COMMIT');
+    }
+  } finally {
+    await client.end();
+  }
+  cleanup.after(() => saveTrees(database, new Set(kept)));
+}
+
+async function saveTrees(database: string, kept: Set<string>): Promise<void> {
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  try {
+    const rows = (await client.query<TreeRow>(`SELECT key, size, sdk_version, notes, native_addons, created_at, used_at FROM dependency_trees WHERE key LIKE 'npm-%'`)).rows;
+    for (const row of rows.filter((r) => !kept.has(r.key))) {
+      const blob = (await client.query<{ tree: Buffer }>('SELECT tree FROM dependency_tree_blobs WHERE key = $1', [row.key])).rows[0];
+      if (!blob) continue;
+      await mkdir(CACHE, { recursive: true });
+      // The tree first, its row last: a reader lists rows, so it never finds a row without its tree. Written beside and renamed: never half-read.
+      for (const [name, bytes] of [[`${row.key}.tgz`, blob.tree], [`${row.key}.json`, JSON.stringify(row)]] as const) {
+        const partial = join(CACHE, `${name}.adding-${process.pid}`);
+        await writeFile(partial, bytes);
+        await rename(partial, join(CACHE, name));
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
