@@ -214,15 +214,14 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
       assert.equal(made.status, 201);
       await kinveyOk('profile', 'create', role, '--instance-id', rt.url, '--email', email, '--password', `${role}-password`);
     }
-    await kinveyOk('profile', 'use', 'viewer');
-    assert.equal((await status()).status, 'ONLINE', 'a viewer reads the status');
-    const refused = await kinvey('flex', 'recycle', '--service', serviceId);
+    // with several profiles kinvey-cli needs an active one; --profile picks another per call
+    await kinveyOk('profile', 'use', 'dev');
+    assert.equal((await kinveyJson('flex', 'status', '--service', serviceId, '--profile', 'viewer')).status, 'ONLINE', 'a viewer reads the status');
+    const refused = await kinvey('flex', 'recycle', '--service', serviceId, '--profile', 'viewer');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /InsufficientPermissions: This needs the deployer role; your account is a viewer/);
-    await kinveyOk('profile', 'use', 'deployer');
-    assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
+    assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId, '--profile', 'deployer'), /Recycle initiated/);
     await waitForStatus('ONLINE after the deployer\'s recycle', (s) => s.status === 'ONLINE', SWAP_TIMEOUT_MS);
-    await kinveyOk('profile', 'use', 'dev');
   });
 
   test('service apply updates the service and its environment (PUT) and creates a new environment from a config file', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, randomInt, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /**
  * scrypt cost: N = 2^15, r = 8, p = 1 takes 32 MiB and about 50–100 ms per hash. Below OWASP's
@@ -10,8 +10,14 @@ const COST = { N: 2 ** 15, r: 8, p: 1 } as const;
 const MAX_MEM_BYTES = 64 * 1024 * 1024;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
-/** a generated admin password: 24 random bytes, 32 base64url characters */
-const GENERATED_PASSWORD_BYTES = 24;
+/**
+ * A generated password: 32 characters drawn uniformly from letters and digits (190 bits). No
+ * punctuation: base64url's '-' could lead, and `flexd login --password -x…` (like any argument
+ * parser) reads a value starting with '-' as an option, so one generated password in 64 could not
+ * be passed as written; '_' and '-' also break double-click selection in a terminal.
+ */
+const GENERATED_PASSWORD_CHARS = 32;
+const GENERATED_PASSWORD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function derive(password: string, salt: Buffer, cost: { N: number; r: number; p: number }, keyBytes: number): Promise<Buffer> {
   const options: ScryptOptions = { ...cost, maxmem: Math.max(MAX_MEM_BYTES, 256 * cost.N * cost.r) };
@@ -48,7 +54,9 @@ export function decoyHash(): Promise<string> {
 }
 
 export function generatePassword(): string {
-  return randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url');
+  let password = '';
+  for (let i = 0; i < GENERATED_PASSWORD_CHARS; i++) password += GENERATED_PASSWORD_ALPHABET[randomInt(GENERATED_PASSWORD_ALPHABET.length)];
+  return password;
 }
 
 function parse(stored: string): { cost: { N: number; r: number; p: number }; salt: Buffer; key: Buffer } | undefined {

@@ -9,14 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, chown, cp, readdir, symlink } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, chown, cp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack } from '../helpers/cleanup.ts';
-import { cleanEnv, REPO_DIR, scratchProject } from '../helpers/packed.ts';
+import { cleanEnv, packedCacheDir, REPO_DIR, scratchProject } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
@@ -59,10 +59,29 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     // strict TypeScript against the published types, skipLibCheck off; @types/node from the repo
     const config = JSON.parse(readFileSync(join(scratch, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
     config.compilerOptions.typeRoots = [join(REPO_DIR, 'node_modules', '@types')];
+    Object.assign(config.compilerOptions, { incremental: true, tsBuildInfoFile: 'build/tsconfig.tsbuildinfo' });
     writeFileSync(join(scratch, 'tsconfig.json'), JSON.stringify(config));
-    const compiled = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: scratch, env: cleanEnv(), timeout: 180_000 }).catch((err) => err);
-    assert.equal(compiled.code ?? 0, 0, `tsc:\n${compiled.stdout}${compiled.stderr}`);
+    await compileIncrementally(scratch);
   });
+
+  /**
+   * tsc -p with --incremental, starting from build/ as the last run against this same install left
+   * it (its .tsbuildinfo holds each input's hash and diagnostics): tsc checks again what changed
+   * and what depends on it, about 1.4 s of CPU instead of 4 when nothing did. The outputs and the
+   * .tsbuildinfo are kept together, so a kept build/ is always one tsc run's whole result.
+   */
+  async function compileIncrementally(project: string): Promise<void> {
+    const build = join(project, 'build');
+    const kept = await packedCacheDir('consumer-tsc-build');
+    await cp(kept, build, { recursive: true }).catch(() => rm(build, { recursive: true, force: true }));
+    const compiled = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: project, env: cleanEnv(), timeout: 180_000 }).catch((err) => err);
+    assert.equal(compiled.code ?? 0, 0, `tsc:\n${compiled.stdout}${compiled.stderr}`);
+    for (const file of SUITE.filter((f) => f.startsWith('build/'))) assert.ok(existsSync(join(project, file)), `tsc wrote ${file}`);
+    const next = `${kept}.${process.pid}`;
+    await cp(build, next, { recursive: true });
+    await rm(kept, { recursive: true, force: true });
+    await rename(next, kept).catch(() => rm(next, { recursive: true, force: true }));
+  }
 
   /** A temp dir for one run, owned by `uid`, that others may pass through (as /tmp). */
   async function runTmp(uid?: number): Promise<string> {

@@ -68,6 +68,14 @@ export function packedFlexd(): Promise<PackedFlexd> {
   return (memo ??= buildOrReuse());
 }
 
+/**
+ * A folder inside this content's build, for what a test derives from the install and keeps for the
+ * next run (a compile cache): it goes when the build is pruned.
+ */
+export async function packedCacheDir(name: string): Promise<string> {
+  return join((await packedFlexd()).nodeModules, '..', '..', name);
+}
+
 /** A fresh folder (removed by `t`) with a package.json and the packed install as its node_modules. */
 export async function scratchProject(t: CleanupContext, prefix = 'flexd-scratch-'): Promise<string> {
   const { nodeModules } = await packedFlexd();
