@@ -254,7 +254,7 @@ class Npm {
     return new Promise((resolve, reject) => {
       // Its own process group, so a timeout also stops what npm started (git, tar workers); in a
       // build, its own pid namespace too, so nothing it started outlives it (build-namespace.ts).
-      const wrapped = this.options.isolation ? wrapCommand(this.options.isolation, this.options.account, this.command, args, this.dir) : { command: this.command, args, switched: false };
+      const wrapped = this.options.isolation ? wrapCommand(this.options.isolation, this.options.account, this.command, args, [this.dir, this.options.cacheDir]) : { command: this.command, args, switched: false };
       const child = spawn(wrapped.command, wrapped.args, {
         cwd: this.dir, env: this.options.env ?? npmEnvironment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
         uid: wrapped.switched ? undefined : this.options.account?.uid, gid: wrapped.switched ? undefined : this.options.account?.gid,

@@ -39,8 +39,9 @@ export interface BuildIsolation {
 }
 
 /**
- * pid 1 of a build's namespace: a private /tmp ($3 = 1) and /dev/shm ($4 = 1), each unless the
- * build's own folders are under it, then the build as its own uid; waits for it.
+ * pid 1 of a build's namespace: a private /tmp ($3 = 1) and /dev/shm ($4 = 1), each unless one of
+ * the build's own folders (its install folder, npm's cache) is under it, then the build as its
+ * own uid; waits for it.
  */
 const ROOT_INIT = [
   'uid=$1; gid=$2; privateTmp=$3; privateShm=$4; shift 4',
@@ -79,14 +80,18 @@ function probe(): BuildIsolation {
 /**
  * The command and arguments that run `command args` as a build process: in its own pid
  * namespace (as `account` when given) when the isolation allows, else as is. Spawn the result
- * as flexd itself (no uid/gid option): the account switch happens inside.
+ * as flexd itself (no uid/gid option): the account switch happens inside. `folders`: what the
+ * build must see as the host has it (its working folder, npm's cache): a /tmp or /dev/shm
+ * holding one of them stays the host's.
  */
-export function wrapCommand(isolation: BuildIsolation, account: Account | undefined, command: string, args: string[], cwd = process.cwd()): { command: string; args: string[]; switched: boolean } {
+export function wrapCommand(isolation: BuildIsolation, account: Account | undefined, command: string, args: string[], folders: string | readonly string[] = process.cwd()): { command: string; args: string[]; switched: boolean } {
   if (isolation.mode === 'none') return { command, args, switched: false };
   if (account) {
-    // A tmpfs over /tmp or /dev/shm would hide the build's own folders when the data dir is under it.
-    const privateTmp = isUnder(cwd, '/tmp') ? '0' : '1';
-    const privateShm = isUnder(cwd, '/dev/shm') ? '0' : '1';
+    // A tmpfs over /tmp or /dev/shm would hide the build's own folders (the data dir, an npm
+    // cache configured there: npm would fill a cache of its own in the tmpfs, lost at the build's end).
+    const visible = typeof folders === 'string' ? [folders] : folders;
+    const privateTmp = visible.some((folder) => isUnder(folder, '/tmp')) ? '0' : '1';
+    const privateShm = visible.some((folder) => isUnder(folder, '/dev/shm')) ? '0' : '1';
     return {
       command: 'setpriv',
       args: ['--pdeathsig', 'SIGKILL', '--', ...UNSHARE, '--', '/bin/sh', '-c', ROOT_INIT, 'flexd-build-init', String(account.uid), String(account.gid), privateTmp, privateShm, command, ...args],

@@ -3,7 +3,8 @@
  * runs in a pid and mount namespace whose /tmp and /dev/shm are fresh tmpfs mounts, so what an
  * install script leaves there ends with the build, and no build sees another's. The exception:
  * a data dir under /tmp or /dev/shm (the test suite puts its data dirs on /dev/shm), where a
- * tmpfs over that folder would hide the build's own files; there the build keeps the host's.
+ * tmpfs over that folder would hide the build's own files; there the build keeps the host's. The
+ * same for npm's cache (`npmCacheDir`) configured under one of them.
  *
  * The project's postinstall writes a file into /tmp and one into /dev/shm, looks for a file the
  * test planted in the host's, and reports both in built.json, which ships with the project and
@@ -11,9 +12,11 @@
  * something. (The other attacks of one build on another: test/security/builds.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { publishedSdk } from '../../src/deploy/install.ts';
+import { buildIsolation } from '../../src/isolation/build-namespace.ts';
 import { ensureBuildIsolationTools } from '../helpers/build-isolation.ts';
 import { CleanupStack, cleanupStack } from '../helpers/cleanup.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
@@ -123,5 +126,21 @@ describe('a build\'s /tmp and /dev/shm', { skip: !asRoot && 'the build namespace
     assert.equal(report['/dev/shm']!.wrote, true, JSON.stringify(report));
     assert.deepEqual(report['/tmp'], { wrote: true, sawHostFile: false });
     assert.deepEqual((await leftOnHost()).filter((f) => f.startsWith('/tmp/')), [], 'nothing of the build in the host\'s /tmp');
+  });
+
+  test('npm\'s cache configured under /dev/shm, with the data dir elsewhere, is the host\'s folder in the build: npm fills it, not a cache of its own in a private tmpfs', async (t) => {
+    const nobody = { uid: 65534, gid: 65534 };
+    const cache = await tempDir(t, 'flexd-build-tmp-cache-', '/dev/shm');
+    const work = await tempDir(t, 'flexd-build-tmp-work-', ELSEWHERE);
+    for (const dir of [cache, work]) await chown(dir, nobody.uid, nobody.gid);
+    // `npm view` of the SDK's versions, as a build asks it: in the build's namespace, as the build's
+    // account. npm by its path: the answer is kept per process and command, and this file's runtimes asked already.
+    const lines: string[] = [];
+    const published = await withDeadline('npm view in a build namespace', publishedSdk(work, {
+      cacheDir: cache, onProgress: (line) => lines.push(line), isolation: buildIsolation(), account: nobody, npmCommand: join(dirname(process.execPath), 'npm'),
+      env: { PATH: process.env.PATH, HOME: work, npm_config_update_notifier: 'false' },
+    }), BUILD_DEPLOY_TIMEOUT_MS);
+    assert.ok(published && published.versions.length > 0, lines.join('\n'));
+    assert.deepEqual((await readdir(cache)).filter((name) => name === '_cacache'), ['_cacache'], 'npm wrote into the configured cache');
   });
 });
