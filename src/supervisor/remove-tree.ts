@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -53,6 +54,22 @@ export async function removeTreeAsync(root: string): Promise<void> {
     if (code !== 'EACCES' && code !== 'EPERM') throw err;
     removeTree(root); // a folder a replica shut: opened up, as above
   }
+}
+
+/**
+ * Takes a dependency tree (1,850 entries for kinvey-flex-sdk's) out of the way at once and removes
+ * it in the background: renamed beside itself to a name nothing looks up (so the same folder can
+ * be written again right away), then removeTreeAsync. A failed removal leaves it to the run dir's.
+ */
+export function discardTree(dir: string): void {
+  const gone = join(dirname(dir), `.gone-${basename(dir)}-${randomBytes(4).toString('hex')}`);
+  try {
+    renameSync(dir, gone);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  removeTreeAsync(gone).catch(() => { /* removed with the run dir */ });
 }
 
 /** Whether `path` is a folder (not a link to one) that this process's user owns. */

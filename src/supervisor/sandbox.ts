@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { environmentAccount, runsAsRoot, type Account, type AccountRange } from '../isolation/accounts.ts';
 import { replicaPaths, type ReplicaPaths, type VersionFolder } from './replica-folder.ts';
 import { createRunDir, runDirParent } from './run-dir.ts';
-import { removeTree, removeTreeAsync } from './remove-tree.ts';
+import { discardTree, removeTree, removeTreeAsync } from './remove-tree.ts';
 import { ownCopy, treeName, type SharedTrees } from './shared-trees.ts';
 import { writeOnce } from './write-once.ts';
 
@@ -171,7 +171,8 @@ export class EnvironmentDirs {
   }
 
   remove(): void {
-    for (const key of [...this.treeUse.keys()]) this.letGo(key);
+    for (const key of this.treeUse.keys()) this.trees.release(key, this.root);
+    this.treeUse.clear();
     removeTree(this.root);
   }
 
@@ -185,7 +186,7 @@ export class EnvironmentDirs {
   /** Removes this environment's copy of tree `key`, if any, and releases the runtime's. */
   private letGo(key: string): void {
     const own = join(this.root, 'trees', treeName(key));
-    if (!this.writing.has(own)) removeTree(own);
+    if (!this.writing.has(own)) discardTree(own);
     this.treeUse.delete(key);
     this.trees.release(key, this.root);
   }

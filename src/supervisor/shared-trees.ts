@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Account } from '../isolation/accounts.ts';
-import { removeTree } from './remove-tree.ts';
+import { discardTree } from './remove-tree.ts';
 import { writeOnce } from './write-once.ts';
 
 const execFileAsync = promisify(execFile);
@@ -62,7 +62,7 @@ export class SharedTrees {
     const holders = this.holders.get(dir);
     if (!holders?.delete(holder) || holders.size > 0) return;
     this.holders.delete(dir);
-    if (!this.writing.has(dir)) removeTree(dir);
+    if (!this.writing.has(dir)) discardTree(dir);
   }
 }
 
