@@ -194,7 +194,8 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
   });
 
   test('flex recycle restarts the replicas on fresh containers', async () => {
-    const before = (await status()).replicas.map((r: { containerId: string }) => r.containerId);
+    // the containers before, over HTTP (the CLI's status answer is checked at every step around this one)
+    const before = (await untilStatus({ url: rt.url, ...ADMIN }, serviceId, environmentId, () => true, SWAP_TIMEOUT_MS)).replicas.map((r: { containerId: string }) => r.containerId);
     assert.ok(before.length > 0, 'replicas run before the recycle');
     assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
     const after = await waitForStatus('fresh replicas after recycle', (s) => s.status === 'ONLINE' && s.replicas.length > 0

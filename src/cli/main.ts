@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCommandArgs, splitCommandLine } from './args.ts';
 import { GLOBAL_HELP, type Command } from './command.ts';
-import { COMMANDS, findCommand } from './commands/index.ts';
+import { allCommands, COMMAND_NAMES, findCommand } from './commands/index.ts';
 import { CliError, failureLine, failureParts } from './errors.ts';
 import { Output } from './output.ts';
 import { requestedLogFormat, ServeLines } from './serve-lines.ts';
@@ -16,18 +16,18 @@ const argv = process.argv.slice(2);
 async function main(): Promise<void> {
   const { name, rest } = splitCommandLine(argv);
   if (name === undefined) {
-    console.log(rest.includes('--version') ? version() : helpFor(undefined));
+    console.log(rest.includes('--version') ? version() : await helpFor(undefined));
     return;
   }
   if (name === 'help') {
-    console.log(helpFor(splitCommandLine(rest).name));
+    console.log(await helpFor(splitCommandLine(rest).name));
     return;
   }
   if (name === 'version') {
     console.log(version());
     return;
   }
-  const found = findCommand(name);
+  const found = await findCommand(name);
   if (!found) throw new CliError(`unknown command "${name}"${suggestion(name)} (flexd help lists them)`);
   await run(found, rest);
 }
@@ -45,15 +45,16 @@ async function run(cmd: Command, rest: string[]): Promise<void> {
   await cmd.run({ args: parsed, argv: rest, out: new Output(parsed.globals.output), env: process.env });
 }
 
-function helpFor(name: string | undefined): string {
-  const cmd = name === undefined ? undefined : findCommand(name);
+async function helpFor(name: string | undefined): Promise<string> {
+  const cmd = name === undefined ? undefined : await findCommand(name);
   if (cmd) return cmd.ownArgs ? cmd.usage : `${cmd.usage}\n\n${GLOBAL_HELP}`;
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const commands = await allCommands();
+  const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: flexd <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'The commands besides serve talk to a flexd\'s management API, the one kinvey-cli uses:',
     'start with flexd login. flexd <command> --help describes each one.',
@@ -64,7 +65,7 @@ function helpFor(name: string | undefined): string {
 
 /** ` (did you mean "status"?)` for a name one or two typos away from a command, or a prefix of one. */
 function suggestion(name: string): string {
-  const near = COMMANDS.map((c) => c.name).find((c) => c.startsWith(name) || editDistance(c, name) <= Math.min(2, Math.floor(c.length / 3)));
+  const near = COMMAND_NAMES.find((c) => c.startsWith(name) || editDistance(c, name) <= Math.min(2, Math.floor(c.length / 3)));
   return near ? ` (did you mean "${near}"?)` : '';
 }
 

@@ -3,7 +3,8 @@
  * command's help and the commands that talk to a flexd's API never load the runtime (src/runtime.ts)
  * or any of the libraries flexd's package.json lists as its dependencies (better-sqlite3, hono,
  * chokidar, esbuild, zod, tar, …), nor Node's fetch (undici: src/cli/http.ts); `serve` and `dev`
- * load them when they run.
+ * load them when they run. A command loads its own file of src/cli/commands only; the command
+ * list loads them all.
  *
  * Each run is `node --import test/helpers/import-recorder.mjs bin/flexd.js …` from the checkout,
  * as `npm start` runs it: the recorder logs every import with its importer, and what the CLI
@@ -78,6 +79,12 @@ function heavy(loaded: Set<string>): string[] {
   return [...found].sort();
 }
 
+/** The command files (src/cli/commands/*.ts, not the index) among the loaded modules, by file name. */
+function commandFiles(loaded: Set<string>): string[] {
+  const dir = pathToFileURL(join(REPO, 'src', 'cli', 'commands')).href + '/';
+  return [...loaded].filter((u) => u.startsWith(dir) && !u.endsWith('/index.ts')).map((u) => u.slice(dir.length)).sort();
+}
+
 /** Node's fetch: its implementation (undici) costs a command about 0.1 s of CPU to load (src/cli/http.ts). */
 const UNDICI = 'NativeModule internal/deps/undici/undici';
 
@@ -96,8 +103,12 @@ test('light commands: the command list and each command\'s help load none of the
   for (const { args, run } of runs) {
     assert.equal(run.code, 0, `flexd ${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stdout, /^Usage: flexd /);
-    // `flexd --help` lists every command: each one's descriptor is loaded and must be light
-    assertLight(run, `flexd ${args.join(' ')}`, 'src/cli/commands/whoami.ts');
+    // `flexd --help` lists every command: each one's descriptor is loaded and must be light;
+    // a command's help loads that command's file only
+    const named = args[0] === 'help' ? args[1] : args[0]!.startsWith('-') ? undefined : args[0];
+    assertLight(run, `flexd ${args.join(' ')}`, `src/cli/commands/${named ?? 'whoami'}.ts`);
+    if (named) assert.deepEqual(commandFiles(run.loaded), [`${named}.ts`], `flexd ${args.join(' ')} loads no other command's file`);
+    else assert.equal(commandFiles(run.loaded).length, 24, 'flexd --help loads every command for its summary');
   }
   const list = runs[0]!.run.stdout;
   for (const name of ['serve', 'dev', 'versions', 'login', 'logs', 'backup', 'deploy', 'rollback']) assert.match(list, new RegExp(`^  ${name} `, 'm'));
@@ -133,6 +144,8 @@ test('light commands: login, versions and list against a running flexd load none
   assert.equal(versions.code, 0, versions.stderr);
   assert.deepEqual(JSON.parse(versions.stdout), { result: [] });
   assertLight(versions, 'flexd versions', 'src/cli/client.ts');
+  assert.deepEqual(commandFiles(versions.loaded), ['versions.ts'], 'flexd versions loads no other command\'s file');
+  assert.deepEqual(commandFiles(login.loaded), ['login.ts'], 'flexd login loads no other command\'s file');
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /light/);
   assertLight(list, 'flexd list', 'src/cli/target.ts');
