@@ -98,6 +98,12 @@ export const DEFAULTS = {
   loginFailuresPerAddress: 30,
   loginThrottleWindowMs: 15 * 60_000,
   /**
+   * scrypt's cost for new password hashes, as log2 N (r = 8, p = 1): 15 is 32 MiB and ~100 ms of CPU
+   * per hash and per login. Each hash keeps its own cost, so a change applies to hashes made after
+   * it. 10 to 20; below 15 only for throwaway runtimes (tests, where every runtime hashes its admin).
+   */
+  passwordHashCost: 15,
+  /**
    * Behind a reverse proxy every client has the proxy's address: with this set, a client's
    * address (for the login throttle) is the last X-Forwarded-For entry, the one the proxy added.
    * Off by default: without a proxy, anyone could send the header.
@@ -190,6 +196,9 @@ export const ENVIRONMENT_SETTINGS = [
 export type EnvironmentSettings = Partial<Pick<Settings, (typeof ENVIRONMENT_SETTINGS)[number]>>;
 
 const REPLICA_FOLDER_MODES: readonly string[] = ['auto', 'overlay', 'copy'];
+/** passwordHashCost's range: 2^10 is 1 MiB and ~1 ms per hash; 2^20 is 1 GiB. */
+const MIN_PASSWORD_HASH_COST = 10;
+const MAX_PASSWORD_HASH_COST = 20;
 
 export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Settings> {
   const settings = { ...DEFAULTS } as Settings;
@@ -204,6 +213,9 @@ export function resolveSettings(overrides: Partial<Settings> = {}): Readonly<Set
   }
   if (!REPLICA_FOLDER_MODES.includes(settings.replicaFolder)) {
     throw new TypeError(`setting "replicaFolder" must be one of ${REPLICA_FOLDER_MODES.join(', ')}, got ${JSON.stringify(settings.replicaFolder)}`);
+  }
+  if (!Number.isInteger(settings.passwordHashCost) || settings.passwordHashCost < MIN_PASSWORD_HASH_COST || settings.passwordHashCost > MAX_PASSWORD_HASH_COST) {
+    throw new TypeError(`setting "passwordHashCost" must be an integer from ${MIN_PASSWORD_HASH_COST} to ${MAX_PASSWORD_HASH_COST} (log2 of scrypt's N), got ${JSON.stringify(settings.passwordHashCost)}`);
   }
   if (settings.maxReplicas < settings.minReplicas) settings.maxReplicas = settings.minReplicas;
   return Object.freeze(settings);

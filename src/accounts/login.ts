@@ -38,7 +38,7 @@ export class Logins {
     }
     const user = await accounts.findUserByEmail(email.trim());
     // Unknown e-mails pay for a scrypt too, so the answer time does not tell which exist.
-    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
+    const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash(this.ctx.settings.passwordHashCost));
     if (!user || !ok) {
       await this.#byAccountAtAddress.fail(accountKey, Date.now());
       await this.#byAddress.fail(address, Date.now());

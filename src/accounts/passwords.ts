@@ -1,11 +1,14 @@
 import { randomBytes, randomInt, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /**
- * scrypt cost: N = 2^15, r = 8, p = 1 takes 32 MiB and about 50–100 ms per hash. Below OWASP's
- * 2^17 because every fresh runtime (each test) hashes the bootstrap password; the parameters are
- * stored with each hash, so raising them later only affects new hashes.
+ * scrypt cost: N = 2^15 (the passwordHashCost setting's default, config.ts), r = 8, p = 1 takes
+ * 32 MiB and about 50–100 ms per hash. Below OWASP's 2^17 because every fresh runtime hashes the
+ * bootstrap password; the parameters are stored with each hash, so raising them later only
+ * affects new hashes.
  */
-const COST = { N: 2 ** 15, r: 8, p: 1 } as const;
+const DEFAULT_COST_LOG2 = 15;
+const R = 8;
+const P = 1;
 /** scrypt refuses to use more than `maxmem`; 128 · N · r bytes plus headroom */
 const MAX_MEM_BYTES = 64 * 1024 * 1024;
 const KEY_BYTES = 32;
@@ -25,14 +28,15 @@ function derive(password: string, salt: Buffer, cost: { N: number; r: number; p:
 }
 
 /**
- * Hashes a password for storage: `scrypt$N=32768,r=8,p=1$<salt base64>$<key base64>`.
+ * Hashes a password for storage: `scrypt$N=32768,r=8,p=1$<salt base64>$<key base64>` (N = 2^costLog2).
  *
  * @example const stored = await hashPassword('s3cret'); await verifyPassword('s3cret', stored) // true
  */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, costLog2 = DEFAULT_COST_LOG2): Promise<string> {
+  const cost = { N: 2 ** costLog2, r: R, p: P };
   const salt = randomBytes(SALT_BYTES);
-  const key = await derive(password, salt, COST, KEY_BYTES);
-  return `scrypt$N=${COST.N},r=${COST.r},p=${COST.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const key = await derive(password, salt, cost, KEY_BYTES);
+  return `scrypt$N=${cost.N},r=${cost.r},p=${cost.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
 /** True when `password` matches `stored` (from hashPassword); the keys are compared in constant time. */
@@ -44,12 +48,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
 }
 
 /**
- * A stored hash of a random password: checking a login for an unknown e-mail against it costs
- * the same scrypt as for a known one, so response times do not tell which e-mails exist.
+ * A stored hash of a random password at `costLog2`: checking a login for an unknown e-mail against
+ * it costs the same scrypt as for a known one, so response times do not tell which e-mails exist.
  */
-let decoy: Promise<string> | undefined;
-export function decoyHash(): Promise<string> {
-  decoy ??= hashPassword(randomBytes(SALT_BYTES).toString('hex'));
+const decoys = new Map<number, Promise<string>>();
+export function decoyHash(costLog2 = DEFAULT_COST_LOG2): Promise<string> {
+  let decoy = decoys.get(costLog2);
+  if (!decoy) decoys.set(costLog2, decoy = hashPassword(randomBytes(SALT_BYTES).toString('hex'), costLog2));
   return decoy;
 }
 

@@ -27,7 +27,7 @@ export async function bootstrapAdmin(ctx: RuntimeContext, o: BootstrapOptions): 
   const given = o.password !== undefined && o.password !== '';
   const password = given ? o.password! : o.generate ? generatePassword() : undefined;
   // Several nodes starting together on a new database: one of them makes the first admin.
-  if (password !== undefined && await accounts.countUsers() === 0 && await accounts.createFirstUser(email, await hashPassword(password), 'admin')) {
+  if (password !== undefined && await accounts.countUsers() === 0 && await accounts.createFirstUser(email, await hashPassword(password, ctx.settings.passwordHashCost), 'admin')) {
     ctx.log.info({ email }, 'created the first admin account');
     return given ? { email } : { email, generatedPassword: password };
   }

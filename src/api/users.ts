@@ -62,7 +62,7 @@ export function userRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
     if (!await verifyPassword(body.currentPassword, user.passwordHash)) {
       throw new FlexdError('InvalidCredentials', 'The current password is wrong.', { status: 401 });
     }
-    await accounts.setPasswordHash(user.id, await hashPassword(body.password));
+    await accounts.setPasswordHash(user.id, await hashPassword(body.password, ctx.settings.passwordHashCost));
     // Other devices log in again with the new password; this session goes on.
     await accounts.deleteSessionsOf(user.id, sessionTokenHash(presentedToken(c.req.header('authorization'))!));
     return c.body(null, 204);
@@ -76,7 +76,7 @@ export function userRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
       throw new FlexdError('UserExists', `An account for ${body.email} already exists.`, { status: 409 });
     }
     const password = body.password ?? generatePassword();
-    const user = await accounts.createUser(body.email, await hashPassword(password), body.role);
+    const user = await accounts.createUser(body.email, await hashPassword(password, ctx.settings.passwordHashCost), body.role);
     // A generated password is answered this once; only its hash is kept.
     return c.json({ ...userView(user), ...(body.password === undefined ? { password } : {}) }, 201);
   });
@@ -91,7 +91,7 @@ export function userRoutes(ctx: RuntimeContext): Hono<ApiEnv> {
       await accounts.setRole(user.id, body.role);
     }
     if (body.password !== undefined) {
-      await accounts.setPasswordHash(user.id, await hashPassword(body.password));
+      await accounts.setPasswordHash(user.id, await hashPassword(body.password, ctx.settings.passwordHashCost));
       await accounts.deleteSessionsOf(user.id);
     }
     return c.json(userView((await accounts.getUser(user.id))!));

@@ -6,6 +6,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ADMIN, startApi } from './helpers.ts';
 import { sqliteConnection } from '../../src/store/index.ts';
+import { hashPassword } from '../../src/accounts/passwords.ts';
 
 const TOKEN_INVALID = { code: 'InvalidCredentials', description: 'Authorization token invalid or expired.' };
 
@@ -82,6 +83,33 @@ test('auth: tokens and passwords are stored only as hashes', async (t) => {
   assert.equal(sessions.length, 1);
   assert.notEqual(sessions[0].hash, api.token);
   assert.match(sessions[0].hash, /^[0-9a-f]{64}$/);
+});
+
+test('auth: passwordHashCost is the scrypt cost of every new hash (bootstrap, new account, changed password); a hash at another cost still checks; out of range is refused', async (t) => {
+  const api = await startApi(t, { passwordHashCost: 11 }); // (startApi's own is 10)
+  const db = sqliteConnection(api.rt.context.store);
+  const hashOf = (email: string) => (db.prepare('SELECT password_hash AS hash FROM users WHERE email = ?').get(email) as { hash: string }).hash;
+  assert.match(hashOf(ADMIN.email), /^scrypt\$N=2048,r=8,p=1\$/);
+  const made = await api.call('POST', '/v4/users', { json: { email: 'cheap@example.com', role: 'viewer', password: 'cheap-password-1' } });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  assert.match(hashOf('cheap@example.com'), /^scrypt\$N=2048,/);
+  assert.equal((await api.call('PUT', '/v4/user/password', { json: { currentPassword: ADMIN.password, password: 'changed-password-1' } })).status, 204);
+  assert.match(hashOf(ADMIN.email), /^scrypt\$N=2048,/);
+  // A hash made at the default cost (before the setting changed) logs in as it did; a wrong password does not.
+  await api.rt.context.store.accounts.createUser('dear@example.com', await hashPassword('dear-password-1'), 'viewer');
+  assert.match(hashOf('dear@example.com'), /^scrypt\$N=32768,/);
+  assert.equal((await api.call('POST', '/session', { json: { email: 'dear@example.com', password: 'dear-password-1' }, token: null })).status, 200);
+  assert.equal((await api.call('POST', '/session', { json: { email: 'dear@example.com', password: 'wrong-password-1' }, token: null })).status, 401);
+  assert.equal((await api.call('POST', '/session', { json: { email: 'nobody@example.com', password: 'x' }, token: null })).status, 401);
+
+  // flexd's default: N = 2^15.
+  const dataDir = await tempDir(t);
+  const byDefault = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  t.after(() => byDefault.close());
+  assert.match((sqliteConnection(byDefault.context.store).prepare('SELECT password_hash AS hash FROM users').get() as { hash: string }).hash, /^scrypt\$N=32768,r=8,p=1\$/);
+  for (const passwordHashCost of [9, 21, 14.5]) {
+    await assert.rejects(createRuntime({ dataDir: await tempDir(t), port: 0, passwordHashCost }), /passwordHashCost.*10 to 20/, String(passwordHashCost));
+  }
 });
 
 test('bootstrap: generateAdminPassword makes an admin whose password is returned once and works; a restart makes none', async (t) => {

@@ -32,10 +32,17 @@ export interface Api {
   upload(params: Record<string, unknown>, file: Buffer | undefined, type?: string): Promise<Reply>;
 }
 
+/**
+ * The scrypt cost (log2 N) of the password hashes startApi's runtimes make, unless `options` say
+ * otherwise: each runtime hashes its admin and checks a login, and at flexd's default (15) each of
+ * those is ~100 ms of CPU, paid by every test. The default cost is tested in test/api/auth.test.ts.
+ */
+export const TEST_PASSWORD_HASH_COST = 10;
+
 export async function startApi(t: CleanupContext, options: RuntimeOptions = {}): Promise<Api> {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup, 'flexd-api-');
-  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, ...options });
+  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, ...options });
   cleanup.after(() => rt.close());
 
   const call: Api['call'] = async (method, path, o = {}) => {

@@ -16,7 +16,7 @@ import type { Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { ADMIN, startApi, type Api } from './helpers.ts';
+import { ADMIN, startApi, TEST_PASSWORD_HASH_COST, type Api } from './helpers.ts';
 import { sqliteConnection } from '../../src/store/index.ts';
 
 type Role = 'admin' | 'deployer' | 'viewer';
@@ -170,8 +170,8 @@ describe('accounts API', () => {
     old.exec(MIGRATIONS[1]!);
     old.pragma('user_version = 2');
     const insert = old.prepare('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)');
-    insert.run('u-admin', ADMIN.email, await hashPassword(ADMIN.password), '2024-01-01T00:00:00.000Z');
-    insert.run('u-old', 'old@example.com', await hashPassword('old-password-1'), '2024-01-01T00:00:00.000Z');
+    insert.run('u-admin', ADMIN.email, await hashPassword(ADMIN.password, TEST_PASSWORD_HASH_COST), '2024-01-01T00:00:00.000Z');
+    insert.run('u-old', 'old@example.com', await hashPassword('old-password-1', TEST_PASSWORD_HASH_COST), '2024-01-01T00:00:00.000Z');
     old.close();
 
     const api = await startApi(t, { dataDir });
@@ -259,14 +259,15 @@ describe('login throttling and session caps', () => {
 test('FLEXD_ADMIN_PASSWORD on a data dir with accounts is not silently ignored: a warning says what to do', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup);
-  const first = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  const cheap = { passwordHashCost: TEST_PASSWORD_HASH_COST };
+  const first = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, ...cheap });
   await first.close();
   const warnings: string[] = [];
   const logger: Logger = { debug() {}, info() {}, error() {}, warn: (_f, msg) => { warnings.push(msg); } };
-  const same = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logger });
+  const same = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logger, ...cheap });
   await same.close();
   assert.deepEqual(warnings, [], 'the same password: nothing to say');
-  const other = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: 'a-new-password', logger });
+  const other = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: 'a-new-password', logger, ...cheap });
   cleanup.after(() => other.close());
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /ignored.*reset-password/s);

@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { echoProjectAt } from '../api/helpers.ts';
+import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { hasOpenssl, selfSignedCertificate } from '../helpers/tls.ts';
@@ -19,7 +19,7 @@ import { FAULTS_DIR, fixtureCopy } from '../lifecycle/helpers.ts';
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 
 async function start(cleanup: CleanupContext, options: Record<string, unknown> = {}): Promise<Runtime> {
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-ui-http-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, ...options });
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-ui-http-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, ...options });
   cleanup.after(() => rt.close());
   return rt;
 }
