@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, deployFixture, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 /**
  * Long enough that the runtime's own answers during a loop come well before it on a machine at
@@ -19,7 +19,7 @@ const LATEST_TIMEOUT_ANSWER_MS = 2 * REQUEST_TIMEOUT_MS;
 
 test('F6: a synchronous infinite loop gets a 504 at the deadline, its replica is SIGKILLed and replaced, and the runtime and other environments keep answering fast', async (t) => {
   const cleanup = cleanupStack(t);
-  // The liveness ping is FAST's (2 s): the loop is ended by the request timeout, as a request in time is.
+  // The liveness ping is FAST's (2 s; test/lifecycle/helpers.ts): the loop is ended by the request timeout, as a request in time is.
   const h = await startRuntime(cleanup, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
   const loop = { service: 'looper', environment: 'Development' };
   const other = { service: 'neighbour', environment: 'Development' };
@@ -60,11 +60,13 @@ test('F6: a synchronous infinite loop gets a 504 at the deadline, its replica is
 
 test('liveness: a handler computing synchronously for longer than the liveness timeout, but within the request timeout, is answered and its replica kept', async (t) => {
   const cleanup = cleanupStack(t);
-  // FAST's liveness ping (every 2 s, 2 s to answer): a ping goes out within 2 s of the work's start and is
-  // overdue 2 s later; the work lasts twice that, so at least one ping misses its deadline with seconds to spare
-  // (it is CPU burnt for the whole length: no longer than that).
-  const crunchMs = 2 * (FAST.livenessIntervalMs! + FAST.livenessTimeoutMs!);
-  const h = await startRuntime(cleanup, { requestTimeoutMs: 60_000 });
+  // A liveness ping every 0.5 s, 1.5 s to answer (an idle replica answers well within that at load 20): a ping
+  // goes out within 0.5 s of the work's start and is overdue 1.5 s later; the work lasts twice that, so at least
+  // one ping misses its deadline with seconds to spare. It is CPU burnt for the whole length: no longer than
+  // that (FAST's 2 s and 2 s made it 8 s of a core).
+  const liveness = { livenessIntervalMs: 500, livenessTimeoutMs: 1_500 };
+  const crunchMs = 2 * (liveness.livenessIntervalMs + liveness.livenessTimeoutMs);
+  const h = await startRuntime(cleanup, { requestTimeoutMs: 60_000, ...liveness });
   const svc = { service: 'cruncher', environment: 'Development' };
   await deployFixture(h, cleanup, 'busy-loop', '1.0.0', svc);
   const base = h.base(svc.service, svc.environment);

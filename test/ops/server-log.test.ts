@@ -12,16 +12,17 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, installedFlexdBin } from '../helpers/cli.ts';
+import { ECHO_PROJECT } from '../helpers/echo-project.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { serverLogLine as line, serverLogRecorder as recorder } from '../helpers/server-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { deployFixture, failedDeploy, startRuntime } from '../lifecycle/helpers.ts';
 
-/** A deploy whose npm install fetches kinvey-flex-sdk and its dependencies from the registry, on a loaded machine. */
+/** A deploy whose npm install runs for real (what the warm cache lacks comes from the registry), on a loaded machine. */
 const REGISTRY_DEPLOY_TIMEOUT_MS = 240_000;
 
 test('server log: start, deploys, a swap, a failed deploy, shutdown and the restore at the next start are one line each, in JSON and in text', async (t) => {
@@ -71,7 +72,9 @@ test('server log: under flexd serve --log-format json every line on stdout and s
   const env = serveEnv();
   delete env.FLEXD_ADMIN_PASSWORD; // so the generated password's line is printed too
   // The installed package's flexd, as an operator runs it (compiled once; no tsx on the way up).
-  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--log-format', 'json'], { bin: await installedFlexdBin(), env });
+  // A warm npm cache (helpers/npm-cache.ts), as a flexd that has built before has: the install is real, its packages local.
+  const npmCache = await warmNpmCache(cleanup);
+  const served = spawnServe(cleanup, ['--data-dir', dataDir, '--npm-cache-dir', npmCache, '--log-format', 'json'], { bin: await installedFlexdBin(), env });
   const parsed = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => {
     try {
       const record = JSON.parse(l) as Record<string, any>;
@@ -98,7 +101,7 @@ test('server log: under flexd serve --log-format json every line on stdout and s
   const cli = await flexdCli(await tempDir(cleanup, 'flexd-serve-json-home-'));
   await cli.ok(['login', '--host', listening.url, '--email', admin.email, '--password', admin.password]);
   await cli.ok(['create', 'orders']);
-  // The CLI uploads without node_modules: flexd runs npm install from the registry into an empty cache.
+  // The CLI uploads without node_modules: flexd runs npm install (--prefer-offline, from the warm cache).
   await cli.ok(['deploy', ECHO_PROJECT, '--service', 'orders'], { timeoutMs: REGISTRY_DEPLOY_TIMEOUT_MS });
   await waitFor('the deploy finished line', () => parsed(served.stderr()).find((l) => l.msg === 'deploy finished'), { timeoutMs: 30_000 });
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
@@ -17,6 +18,8 @@ const SECRET = 'change-secret';
 const CONCURRENCY = 4;
 /** One request's answer on a loaded box. */
 const ANSWER_MS = 30_000;
+/** While the new version builds: one request per client this often (then back to back for the swap). */
+const BUILD_PACE_MS = 100;
 
 describe('runtimes: changing an environment\'s runtime', () => {
   const cleanup = cleanupStack({ after });
@@ -25,7 +28,8 @@ describe('runtimes: changing an environment\'s runtime', () => {
   let envPath: string;
 
   before(async () => {
-    api = await startApi(cleanup, { runtimesDir: RUNTIMES_CACHE_DIR });
+    // The rebuild for the new major runs npm install for real: on a warm cache (helpers/npm-cache.ts), as a flexd that has built before.
+    api = await startApi(cleanup, { runtimesDir: RUNTIMES_CACHE_DIR, npmCacheDir: await warmNpmCache(cleanup) });
     await withDeadline('deploy on node20', api.rt.deployDirectory(FIXTURE, { service: 'change', environment: 'Production', secret: SECRET, runtime: 'node20' }), RUNTIME_INSTALL_TIMEOUT_MS);
     const svc = ((await api.call('GET', '/v4/services')).body as { id: string; name: string }[]).find((s) => s.name === 'change')!;
     const env = ((await api.call('GET', `/v4/services/${svc.id}/environments`)).body as { id: string }[])[0]!;
@@ -51,10 +55,19 @@ describe('runtimes: changing an environment\'s runtime', () => {
 
   test('node20 → node22 under load: a rolling swap to a rebuilt version, no request lost, said in progress', async () => {
     assert.equal((await nodeAnswer()).major, 20);
-    const answers: { status: number; major?: number }[] = [];
+    const answers: { status: number; major?: number; duringSwap: boolean }[] = [];
     let stop = false;
+    // While the new version builds (npm install under Node 22: seconds), each client sends a request every
+    // BUILD_PACE_MS, which shows the old version serving throughout; from the rebuild's end on (the new replicas
+    // start, then the swap) they send back to back. Back to back for the whole build was ~1,100 requests and
+    // seconds of CPU that proved nothing more.
+    let swapping = false;
     const load = Array.from({ length: CONCURRENCY }, async () => {
-      while (!stop) answers.push(await nodeAnswer().catch((err: Error) => ({ status: 0, error: err.message })));
+      while (!stop) {
+        const duringSwap = swapping;
+        answers.push({ ...await nodeAnswer().catch((err: Error) => ({ status: 0, error: err.message })), duringSwap });
+        if (!swapping) await new Promise((resolve) => setTimeout(resolve, BUILD_PACE_MS));
+      }
     });
     const env = (await api.call('GET', envPath)).body;
     const put = await api.call('PUT', envPath, { json: { ...env, id: undefined, runtime: 'flex-runtime-node22' } });
@@ -62,6 +75,11 @@ describe('runtimes: changing an environment\'s runtime', () => {
     assert.equal(put.body.runtime, 'flex-runtime-node22');
     const jobId = put.headers.get('x-flexd-job');
     assert.ok(jobId, 'the change runs as a job');
+    await waitFor('the rebuild for Node 22 to end', async () => {
+      const { body } = await api.call('GET', `/v4/jobs/${jobId}`);
+      return /Rebuilt version/.test(body.progress ?? '') || body.status === 'COMPLETED' || body.status === 'ERROR' ? true : undefined;
+    }, { timeoutMs: RUNTIME_INSTALL_TIMEOUT_MS, intervalMs: 50 });
+    swapping = true;
     const done = await job(jobId);
     // A few more requests after the swap, then stop.
     const after = answers.length;
@@ -76,6 +94,9 @@ describe('runtimes: changing an environment\'s runtime', () => {
     assert.deepEqual(failed, [], `${failed.length} of ${answers.length} requests failed during the swap`);
     const majors = answers.map((a) => a.major);
     assert.ok(majors.includes(20), `served by 20 before the swap: ${majors.join(',')}`);
+    // The back-to-back load began while Node 20 still served: the swap happened under it.
+    const atSwap = answers.filter((a) => a.duringSwap).map((a) => a.major);
+    assert.ok(atSwap.includes(20), `served by 20 under the full load, before the swap: ${atSwap.join(',')}`);
     assert.deepEqual(majors.slice(-CONCURRENCY * 2), Array(CONCURRENCY * 2).fill(22), `served by 22 after it: ${majors.join(',')}`);
     assert.equal((await api.call('GET', envPath)).body.runtime, 'flex-runtime-node22', 'the new runtime is recorded once it serves');
     assert.equal((await api.call('GET', `${envPath}/status`)).body.node.major, 22);

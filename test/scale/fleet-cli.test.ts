@@ -184,10 +184,11 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
   });
 
   test('flexd logs and flexd logs --follow through B show the lines of both nodes', async () => {
-    const replicasOf = async (home: string) => new Set<string>((await json(runKinvey({ home, cwd: projectDir }, ['flex', 'status', '--service', serviceId, '--output', 'json']), 'flex status'))
+    // Which replica runs where (each node's status lists its own replicas; read through the CLI in the logs test above): over HTTP.
+    const replicasOf = async (rt: Runtime) => new Set<string>((await untilStatus({ url: rt.url, ...ADMIN }, serviceId, environmentId, () => true, FOLLOW_TIMEOUT_MS))
       .replicas.map((r: { containerId: string }) => r.containerId.slice(0, 12)));
-    const onA = await replicasOf(homeA);
-    const onB = await replicasOf(homeB);
+    const onA = await replicasOf(a);
+    const onB = await replicasOf(b);
     const cli = await flexdCli(await tempDir(cleanup, 'flexd-fleet-cli-flexd-home-'));
     await cli.ok(['login', '--host', b.url, '--email', ADMIN.email, '--password', ADMIN.password]);
     const follower = cli.start(['logs', '--service', SERVICE_NAME, '--follow', '--tail', '1']);

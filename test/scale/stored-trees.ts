@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,10 @@ import type { CleanupContext } from '../helpers/cleanup.ts';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** What decides a stored tree's bytes and rows, besides the key flexd computes. */
 const INPUTS = [...readdirSync(join(SRC, 'deploy')).map((f) => join('deploy', f)), 'store/dependency-trees.ts', 'store/postgres-migrations.ts'];
-const CACHE = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-stored-trees', inputsHash());
+const ROOT = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-stored-trees');
+const CACHE = join(ROOT, inputsHash());
+/** Trees kept for other inputs (older sources) and not read for this long are removed. */
+const STALE_MS = 24 * 3600_000;
 
 interface TreeRow { key: string; size: string; sdk_version: string | null; notes: string; native_addons: number; created_at: string; used_at: string }
 
@@ -45,6 +48,8 @@ export async function keepStoredTrees(cleanup: CleanupContext, database: string)
   const client = new pg.Client({ connectionString: database });
   await client.connect();
   const kept = existsSync(CACHE) ? readdirSync(CACHE).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)) : [];
+  if (kept.length > 0) await utimes(CACHE, new Date(), new Date());
+  await pruneStale();
   try {
     for (const key of kept) {
       const row = JSON.parse(await readFile(join(CACHE, `${key}.json`), 'utf8')) as TreeRow;
@@ -80,5 +85,13 @@ async function saveTrees(database: string, kept: Set<string>): Promise<void> {
     }
   } finally {
     await client.end();
+  }
+}
+
+async function pruneStale(): Promise<void> {
+  for (const name of existsSync(ROOT) ? readdirSync(ROOT) : []) {
+    const path = join(ROOT, name);
+    const st = await stat(path).catch(() => undefined);
+    if (path !== CACHE && st && Date.now() - st.mtimeMs > STALE_MS) await rm(path, { recursive: true, force: true });
   }
 }
