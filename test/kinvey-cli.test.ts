@@ -175,7 +175,8 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     const r = await kinvey('flex', 'update', '--service', serviceId, '--set-vars', 'SDK_RECEIVER=tcp');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /InvalidEnvironmentVariables: .*"SDK_RECEIVER" is reserved by the runtime/);
-    assert.deepEqual((await kinveyJson('flex', 'show', '--service', serviceId)).environmentVariables, { KEY: 'value' });
+    // the stored variables (`flex show` printing them is checked in the test before)
+    assert.deepEqual((await rt.context.store.services.findEnvironment(serviceId, 'Development'))!.envVars, { KEY: 'value' });
   });
 
   test('a second deploy with a higher version replaces the first and keeps the variables', async () => {
