@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
-import { echoProjectAt } from '../api/helpers.ts';
+import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -21,7 +21,7 @@ const BACKUP_TIMEOUT_MS = 60_000;
 test('backup: a copy taken while flexd writes is consistent, and a new data dir holding it serves the same environments at the same versions', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup, 'flexd-backup-src-');
-  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logFlushIntervalMs: 5 });
+  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logFlushIntervalMs: 5, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
   await rt.deployDirectory(await echoProjectAt(cleanup, '2.3.0'), { service: 'orders', environment: 'Production', secret: 'prod-secret', env: { KEY: 'prod' } });
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Staging', secret: 'staging-secret', env: { KEY: 'staging' } });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
-import { echoProjectAt } from '../api/helpers.ts';
+import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -30,7 +30,7 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
     return;
   }
   const dataDir = await tempDir(cleanup, 'flexd-ui-');
-  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' });
   await rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' });
