@@ -20,6 +20,7 @@ import { installedFlexdBin } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { warmNpmCache } from './helpers/npm-cache.ts';
 import { withDeadline } from './helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from './helpers/password-cost.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../docs/examples/', import.meta.url));
@@ -58,7 +59,7 @@ test("docs: the README's flexd command list runs in order as written, against a 
   assert.ok(commands.length >= 10);
 
   const password = 'readme-admin-password';
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-readme-data-'), port: 0, adminEmail: 'admin@flexd.local', adminPassword: password, npmCacheDir: await warmNpmCache(cleanup) });
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-readme-data-'), port: 0, adminEmail: 'admin@flexd.local', adminPassword: password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
   cleanup.after(() => rt.close());
   // where the reader stands: a folder holding ./my-flex-service, the installed flexd on the PATH
   const work = await tempDir(cleanup, 'flexd-readme-');

@@ -18,6 +18,7 @@ import { warmNpmCache } from './helpers/npm-cache.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { untilStatus } from './helpers/api-status.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from './helpers/password-cost.ts';
 
 const PROJECT_FIXTURE = fileURLToPath(new URL('./fixtures/cli-project/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery staple' };
@@ -87,7 +88,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     home = await tempDir(cleanup, 'flexd-cli-home-');
     projectDir = join(await tempDir(cleanup, 'flexd-cli-project-'), 'project');
     await cp(PROJECT_FIXTURE, projectDir, { recursive: true });
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
 

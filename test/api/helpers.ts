@@ -12,6 +12,7 @@ import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { ECHO_PROJECT } from '../helpers/echo-project.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 export const ADMIN = { email: 'admin@example.com', password: 'api-test-password' };
 export { ECHO_PROJECT };
@@ -32,12 +33,8 @@ export interface Api {
   upload(params: Record<string, unknown>, file: Buffer | undefined, type?: string): Promise<Reply>;
 }
 
-/**
- * The scrypt cost (log2 N) of the password hashes startApi's runtimes make, unless `options` say
- * otherwise: each runtime hashes its admin and checks a login, and at flexd's default (15) each of
- * those is ~100 ms of CPU, paid by every test. The default cost is tested in test/api/auth.test.ts.
- */
-export const TEST_PASSWORD_HASH_COST = 10;
+/** startApi's runtimes hash at the tests' cost (test/helpers/password-cost.ts) unless `options` say otherwise. */
+export { TEST_PASSWORD_HASH_COST };
 
 export async function startApi(t: CleanupContext, options: RuntimeOptions = {}): Promise<Api> {
   const cleanup = cleanupStack(t);

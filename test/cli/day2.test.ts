@@ -14,6 +14,7 @@ import { CleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 /** A local deploy: the project's node_modules is the repo's (a symlink), so no npm install. */
@@ -31,7 +32,7 @@ describe('flexd CLI: day-2 commands', () => {
     dataDir = await tempDir(cleanup, 'flexd-day2-data-');
     cli = await flexdCli(await tempDir(cleanup, 'flexd-day2-home-'));
     viewerCli = await flexdCli(await tempDir(cleanup, 'flexd-day2-viewer-'));
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
     cleanup.after(() => rt.close());
     const project = await echoProjectAt(cleanup, '1.0.0');
     await withDeadline('deploy 1.0.0', rt.deployDirectory(project, { service: 'orders', environment: 'Development', secret: 'orders-secret' }), DEPLOY_TIMEOUT_MS);

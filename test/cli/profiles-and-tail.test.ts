@@ -13,6 +13,7 @@ import { CleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 const VIEWER = { email: 'watcher@example.com', password: 'viewer password 1' };
@@ -28,7 +29,7 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   let serviceId: string;
 
   before(async () => {
-    rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-profiles-data-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-profiles-data-'), port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
     cleanup.after(() => rt.close());
     home = await tempDir(cleanup, 'flexd-profiles-home-');
     cli = await flexdCli(home);

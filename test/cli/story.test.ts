@@ -17,6 +17,7 @@ import { KITCHEN_SINK_DIR } from '../helpers/kitchen-sink.ts';
 import { freePort } from '../helpers/standalone.ts';
 import { createTempDir, removeDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 const SERVICE = 'kitchen';
@@ -54,7 +55,7 @@ describe('flexd CLI: a service from login to delete', () => {
     projectDir = await createTempDir('flexd-cli-project-');
     cleanup.after(() => removeDir(projectDir));
     await cp(KITCHEN_SINK_DIR, projectDir, { recursive: true });
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
   after(() => cleanup.run());

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../src/logger.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { deployFixture, signal, startRuntime, whoami } from '../lifecycle/helpers.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const DOC = fileURLToPath(new URL('../../docs/monitoring.md', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'monitoring-docs-password' };
@@ -56,7 +57,7 @@ test('docs/monitoring.md: its sample lines and message table match what the serv
   const both = (level: keyof Logger): Logger[keyof Logger] => (fields, msg) => { a[level](fields, msg); b[level](fields, msg); };
   const logger: Logger = { debug: both('debug'), info: both('info'), warn: both('warn'), error: both('error') };
 
-  const h = await startRuntime(cleanup, { logger, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  const h = await startRuntime(cleanup, { logger, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
   const orders = { service: 'orders', environment: 'Production' };
   await deployFixture(h, cleanup, 'versioned', '1.0.0', orders);
   await deployFixture(h, cleanup, 'versioned', '1.1.0', orders);

@@ -15,6 +15,7 @@ import { runKinvey } from '../helpers/kinvey.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
 const ADMIN = { email: 'ops@example.com', password: 'runtimes cli password' };
@@ -41,7 +42,7 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
     projectDir = join(await tempDir(cleanup, 'flexd-rt-cli-project-'), 'project');
     await cp(FIXTURE, projectDir, { recursive: true });
     const dataDir = await tempDir(cleanup, 'flexd-rt-cli-data-');
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, runtimesDir: RUNTIMES_CACHE_DIR, legacyRuntimes: 'node12=22' });
+    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, runtimesDir: RUNTIMES_CACHE_DIR, legacyRuntimes: 'node12=22' });
     cleanup.after(() => rt.close());
     const r = await kinvey('profile', 'create', 'dev', '--instance-id', rt.url, '--email', ADMIN.email, '--password', ADMIN.password);
     assert.equal(r.code, 0, r.stderr);

@@ -23,6 +23,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { keepStoredTrees } from './stored-trees.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-cli-password' };
 const SERVICE_NAME = 'fleet-cli';
@@ -81,7 +82,7 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
     const database = await pg.createDatabase();
     const node = async (name: string) => {
       // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
-      const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-cli-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
+      const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-cli-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
       cleanup.after(() => rt.close());
       return rt;
     };

@@ -25,6 +25,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { keepStoredTrees } from './stored-trees.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-swap-password' };
 const SECRET = 'fleet-swap-secret';
@@ -59,7 +60,7 @@ describe('16 clients alternating between two nodes while the nodes change what t
 
   async function node(name: string): Promise<Runtime> {
     // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
-    const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-swap-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, npmCacheDir: await warmNpmCache(cleanup) });
+    const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-swap-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
     return rt;
   }

@@ -10,6 +10,7 @@ import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'two-nodes-password' };
 /** A cold deploy installs kinvey-flex-sdk from the npm cache of the node that builds. */
@@ -23,7 +24,7 @@ let pg: TestPostgres;
 before(async () => { pg = await startPostgres(fileCleanup); });
 
 async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
   return rt;
 }

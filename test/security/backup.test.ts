@@ -13,6 +13,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { backupDatabase } from '../../src/store/backup.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -26,7 +27,7 @@ describe('backup: written safely into a folder another account can write', () =>
 
   before(async () => {
     dataDir = await tempDir(cleanup, 'flexd-backup-attack-');
-    const rt = await createRuntime({ dataDir, port: 0, adminEmail: 'a@example.com', adminPassword: 'backup-attack-password' });
+    const rt = await createRuntime({ dataDir, port: 0, adminEmail: 'a@example.com', adminPassword: 'backup-attack-password', passwordHashCost: TEST_PASSWORD_HASH_COST });
     // Awaited: the store may answer with promises (it is becoming asynchronous).
     const { store } = rt.context;
     const org = await store.accounts.defaultOrganization();
