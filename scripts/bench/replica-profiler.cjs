@@ -1,5 +1,5 @@
-// Preloaded into a replica by `npm run bench` (NODE_OPTIONS=--require …; --cpu-prof itself is
-// not allowed in NODE_OPTIONS). The first SIGUSR2 starts the inspector's CPU profiler, the
+// Loaded into a replica by `npm run bench`'s profile phase, as the first module of a copy of the
+// bench service (flexd passes a replica no NODE_OPTIONS; scripts/bench/run.ts profiledService). The first SIGUSR2 starts the inspector's CPU profiler, the
 // second stops it and writes BENCH_PROFILE_DIR/replica-<pid>.cpuprofile, so the profile covers
 // the load window only. When flexd runs as root the replica runs as an unprivileged user: the
 // directory must be writable by it.

@@ -14,7 +14,7 @@
  * Prints a markdown report and writes the same figures to bench-results/latest.json (and the
  * report to bench-results/latest.md). Profiles land in bench-results/profile/.
  */
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandalone, type StandaloneService } from '../../test/helpers/standalone.ts';
 import {
@@ -557,9 +557,18 @@ async function profile(): Promise<void> {
   log(`profile: flexd and its replica under the FlexFunction load (${CONFIG.connections} connections, ${CONFIG.seconds} s)`);
   const f = await startFlexd('profile');
   try {
-    await f.call('deploy', { dir: FIXTURE_DIR, service: SERVICE, environment: 'Development', secret: SECRET });
-    await f.call('setEnvVars', { service: SERVICE, environment: 'Development', vars: { NODE_OPTIONS: `--require ${join(BENCH_DIR, 'replica-profiler.cjs')}`, BENCH_PROFILE_DIR: dir } });
-    const [replica] = await f.call<{ pid: number }[]>('replicaPids');
+    // flexd gives a replica no NODE_OPTIONS (a reserved name), so the profiler is loaded by the
+    // service itself: a copy of the bench service (inside the repository, so kinvey-flex-sdk
+    // resolves as from the fixture) whose main loads replica-profiler.cjs and then index.js. The
+    // permission model is off for this environment only: the profile is written outside the project.
+    const service = profiledService(join(RESULTS_DIR, 'profile-service'));
+    await f.call('deploy', { dir: service, service: SERVICE, environment: 'Development', secret: SECRET, settings: { permissionModel: false } });
+    await f.call('setEnvVars', { service: SERVICE, environment: 'Development', vars: { BENCH_PROFILE_DIR: dir } });
+    // Changed variables restart the environment's replicas: profile the one started with them.
+    const replica = await until('a replica with the profiler loaded', async () => {
+      const pids = await f.call<{ pid: number }[]>('replicaPids');
+      return pids.find((p) => environOf(p.pid).includes(`BENCH_PROFILE_DIR=${dir}`));
+    }, 30_000, 100);
     const url = flexdBase(f, 'Development');
     await runLoad(url, KINDS.ping, { connections: CONFIG.connections, seconds: CONFIG.warmupSeconds });
     const flexdFile = join(dir, 'flexd.cpuprofile');
@@ -579,6 +588,27 @@ async function profile(): Promise<void> {
     log(`  flexd ${perRequest(parent).toFixed(0)} µs CPU per request, replica ${perRequest(child).toFixed(0)} µs`);
   } finally {
     await f.close();
+  }
+}
+
+/** Writes the profiled copy of the bench service into `dir` (see profile()); returns `dir`. */
+function profiledService(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const pkg = JSON.parse(readFileSync(join(FIXTURE_DIR, 'package.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ ...pkg, main: 'profiled.js' }, null, 2)}\n`);
+  writeFileSync(join(dir, 'index.js'), readFileSync(join(FIXTURE_DIR, 'index.js')));
+  writeFileSync(join(dir, 'replica-profiler.cjs'), readFileSync(join(BENCH_DIR, 'replica-profiler.cjs')));
+  writeFileSync(join(dir, 'profiled.js'), "'use strict';\nrequire('./replica-profiler.cjs');\nrequire('./index.js');\n");
+  return dir;
+}
+
+/** A process's environment as /proc shows it ('' once it is gone or unreadable). */
+function environOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').replaceAll('\0', '\n');
+  } catch {
+    return '';
   }
 }
 
