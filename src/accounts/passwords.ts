@@ -1,12 +1,14 @@
 import { randomBytes, randomInt, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { DEFAULTS } from '../config.ts';
 
 /**
  * scrypt cost: N = 2^15 (the passwordHashCost setting's default, config.ts), r = 8, p = 1 takes
  * 32 MiB and about 50–100 ms per hash. Below OWASP's 2^17 because every fresh runtime hashes the
  * bootstrap password; the parameters are stored with each hash, so raising them later only
- * affects new hashes.
+ * affects new hashes. The cost of new hashes where no runtime's setting says otherwise
+ * (`flexd admin reset-password`).
  */
-const DEFAULT_COST_LOG2 = 15;
+const DEFAULT_COST_LOG2: number = DEFAULTS.passwordHashCost;
 const R = 8;
 const P = 1;
 /** scrypt refuses to use more than `maxmem`; 128 · N · r bytes plus headroom */

@@ -84,14 +84,13 @@ function probe(): BuildIsolation {
  * build must see as the host has it (its working folder, npm's cache): a /tmp or /dev/shm
  * holding one of them stays the host's.
  */
-export function wrapCommand(isolation: BuildIsolation, account: Account | undefined, command: string, args: string[], folders: string | readonly string[] = process.cwd()): { command: string; args: string[]; switched: boolean } {
+export function wrapCommand(isolation: BuildIsolation, account: Account | undefined, command: string, args: string[], folders: readonly string[] = [process.cwd()]): { command: string; args: string[]; switched: boolean } {
   if (isolation.mode === 'none') return { command, args, switched: false };
   if (account) {
     // A tmpfs over /tmp or /dev/shm would hide the build's own folders (the data dir, an npm
     // cache configured there: npm would fill a cache of its own in the tmpfs, lost at the build's end).
-    const visible = typeof folders === 'string' ? [folders] : folders;
-    const privateTmp = visible.some((folder) => isUnder(folder, '/tmp')) ? '0' : '1';
-    const privateShm = visible.some((folder) => isUnder(folder, '/dev/shm')) ? '0' : '1';
+    const privateTmp = folders.some((folder) => isUnder(folder, '/tmp')) ? '0' : '1';
+    const privateShm = folders.some((folder) => isUnder(folder, '/dev/shm')) ? '0' : '1';
     return {
       command: 'setpriv',
       args: ['--pdeathsig', 'SIGKILL', '--', ...UNSHARE, '--', '/bin/sh', '-c', ROOT_INIT, 'flexd-build-init', String(account.uid), String(account.gid), privateTmp, privateShm, command, ...args],
