@@ -1,24 +1,23 @@
 import { chmodSync, cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import semver from 'semver';
 import type { Settings } from '../config.ts';
 import { FlexdError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { silentLogger, type Logger } from '../logger.ts';
-import { HOST_MAJOR, type NodeRuntime, type RuntimeCatalog } from '../runtimes/catalog.ts';
+import type { NodeRuntime, RuntimeCatalog } from '../runtimes/catalog.ts';
 import { newId } from '../store/ids.ts';
 import { isLeaseLost } from '../store/fence.ts';
 import type { EnvironmentRow, Fence, JobRow, JobStatus, Store, VersionRow } from '../store/index.ts';
 import type { Supervisor } from '../supervisor/index.ts';
-import { StartError } from '../supervisor/replica.ts';
 import { NOT_PROJECT_FILES, unpackArtifact } from './artifact.ts';
 import { prepareBuildBox, releaseBuildBox, sweepBuildLeftovers, type BuildBox } from './box.ts';
 import { buildProject } from './build.ts';
+import { describeFailure, storageFull } from './job-errors.ts';
 import { JobRunner, type JobRun, type JobWork } from './jobs.ts';
 import { UNUSED_DEPENDENCY_TREE_KEEP_MS } from './limits.ts';
 import { checkVersionIncreases, readProject } from './project.ts';
 import { unpackArchive } from './unpack.ts';
+import { builtForMajor, builtMajorOf, nextVersion, setPackageVersion } from './version-names.ts';
 
 export type DeploySource = { kind: 'directory'; dir: string } | { kind: 'archive'; archive: Buffer };
 
@@ -174,7 +173,7 @@ export class Deployer {
         this.deps.events?.emit({ type: 'rollback', environmentId, jobId: job.id, ...(replaced !== undefined ? { from: replaced } : {}), to: version, by: userEmail });
         return `Rolled back to version ${version}`;
       } catch (err) {
-        this.deps.events?.emit({ type: 'rollback-failed', environmentId, jobId: job.id, to: version, reason: describe(err).split('\n')[0]!, by: userEmail });
+        this.deps.events?.emit({ type: 'rollback-failed', environmentId, jobId: job.id, to: version, reason: describeFailure(err).split('\n')[0]!, by: userEmail });
         throw err;
       }
     };
@@ -207,7 +206,7 @@ export class Deployer {
         try {
           await this.serveStored(env, version);
         } catch (err) {
-          await this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describe(err)}` });
+          await this.deps.store.services.updateEnvironment(env.id, { lastError: `could not restart version ${version.version}: ${describeFailure(err)}` });
         }
       }
     };
@@ -284,9 +283,9 @@ export class Deployer {
         if (version) await store.versions.remove(version.id, fence);
       } catch { /* the database refuses even this: the reason below matters more */ }
       await this.recordError(req.environmentId, err, fence);
-      this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describe(err).split('\n')[0]! });
+      this.deps.events?.emit({ type: 'deploy-failed', environmentId: req.environmentId, jobId: job.id, version: target, durationMs: Date.now() - started, reason: describeFailure(err).split('\n')[0]! });
       // The job's text is the description; its waiters in this process also get the error itself (its code).
-      throw new Error(describe(err), { cause: err });
+      throw new Error(describeFailure(err), { cause: err });
     } finally {
       rmSync(buildDir, { recursive: true, force: true });
     }
@@ -364,7 +363,7 @@ export class Deployer {
 
   private async recordError(environmentId: string, err: unknown, fence: Fence): Promise<void> {
     try {
-      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describe(err) }, fence);
+      await this.deps.store.services.updateEnvironment(environmentId, { lastError: describeFailure(err) }, fence);
     } catch { /* deleted meanwhile, or another node holds the job now */ }
   }
 
@@ -380,53 +379,6 @@ interface DeployRetake {
   envVars?: Record<string, string>; runtime?: string | null; version?: string; versionOverride?: string; autoVersion?: boolean;
   /** a deploy from a folder (the embedding API): its path, read again by the retaker */
   sourceDir?: string;
-}
-
-/** A version row's `runtime`: the major its dependency tree was built for (`node22`). */
-function builtForMajor(major: number): string {
-  return `node${major}`;
-}
-
-/** The major a version was built for; versions stored before flexd had runtimes were built on the host's Node. */
-function builtMajorOf(version: VersionRow): number {
-  const m = /^node(\d+)$/.exec(version.runtime ?? '');
-  return m ? Number(m[1]) : HOST_MAJOR;
-}
-
-/** Rewrites the `version` of a build copy's package.json. */
-async function setPackageVersion(projectDir: string, version: string): Promise<void> {
-  const file = join(projectDir, 'package.json');
-  const pkg = JSON.parse((await readFile(file, 'utf8')).replace(/^\uFEFF/, '')) as Record<string, unknown>;
-  await writeFile(file, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
-}
-
-/** `version: 'auto'`: the project's own version when it is above the newest deployed, else the next patch above the newest. */
-function nextVersion(own: string, newest: string | null): string {
-  if (newest === null || semver.valid(newest) === null || semver.gt(own, newest)) return own;
-  return semver.inc(newest, 'patch')!;
-}
-
-/** A job's error text: the reason, plus the replica's last output lines for a failed start. */
-function describe(err: unknown): string {
-  if (err instanceof StartError) return `The new version failed to start: ${err.message}${err.tail ? `\n--- last output ---\n${err.tail}` : ''}`;
-  const e = err as { code?: string; message?: string; debug?: string };
-  return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}${e.debug ? `\n${e.debug}` : ''}`;
-}
-
-/**
- * A full disk or database as the job's `StorageFull` error (SQLITE_FULL: the disk, or the
- * database at `PRAGMA max_page_count`; ENOSPC: the disk, while unpacking, installing or
- * bundling); any other error unchanged.
- */
-function storageFull(err: unknown, consequence: string): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'SQLITE_FULL') {
-    return new FlexdError('StorageFull', `flexd's database is full (disk or max_page_count): ${consequence}. Free space and deploy again.`, { status: 507 });
-  }
-  if (code === 'ENOSPC') {
-    return new FlexdError('StorageFull', `flexd's disk is full (${(err as Error).message}): ${consequence}. Free space and deploy again.`, { status: 507 });
-  }
-  return err;
 }
 
 /** Drops stored dependency trees no version has used for a while. */
