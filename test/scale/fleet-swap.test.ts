@@ -16,16 +16,15 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { tarOf } from '../fixtures/deploy/archives.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { keepStoredTrees } from './stored-trees.ts';
+import { runtimeNode } from './runtime-nodes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-swap-password' };
 const SECRET = 'fleet-swap-secret';
@@ -38,7 +37,8 @@ const CHANGE_TIMEOUT_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 /** Requests each client still sends once both nodes serve the change (the tail of the swap, old replicas retiring). */
 const REQUESTS_AFTER = 6;
-const CLUSTER = { nodeHeartbeatMs: 500, nodeLiveWindowMs: 20_000 };
+/** A node is live for 20 s after its last heartbeat: the 16 clients load the machine, which delays beats. */
+const LIVE_WINDOW_MS = 20_000;
 
 interface Answer {
   client: number; node: 'a' | 'b'; startedAt: number; endedAt: number;
@@ -58,12 +58,7 @@ describe('16 clients alternating between two nodes while the nodes change what t
   let projectDir: string;
   const nodes = () => ({ a, b });
 
-  async function node(name: string): Promise<Runtime> {
-    // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
-    const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-swap-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
-    cleanup.after(() => rt.close());
-    return rt;
-  }
+  const node = (name: string) => runtimeNode(cleanup, { database, name, admin: ADMIN, liveWindowMs: LIVE_WINDOW_MS, npmCache: true });
 
   async function call(rt: Runtime, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     const init: RequestInit = { method, headers: { Authorization: `Kinvey ${token}` } };
@@ -183,7 +178,7 @@ describe('16 clients alternating between two nodes while the nodes change what t
       return last.status === 'ONLINE' && last.version === version
         && JSON.stringify(last.nodes?.map((n: { name: string; version: string; status: string }) => [n.name, n.version, n.status]))
           === JSON.stringify(names.map((n) => [n, version, 'ONLINE'])) ? last : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 }).catch((err: Error) => { throw new Error(`${err.message}; last: ${JSON.stringify(last)}`); });
+    }, { timeoutMs: CHANGE_TIMEOUT_MS, intervalMs: 200 }).catch((err: Error) => { throw new Error(`${err.message}; last: ${JSON.stringify(last)}`); });
   }
 
   before(async () => {
