@@ -12,8 +12,11 @@ import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, deployFixture, FAST, keepAliveAgent, killLater, PROMPT_MS, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
+  callFunction, deployFixture, FAST, keepAliveAgent, killLater, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
 } from './helpers.ts';
+
+/** A replacement's cold start on a machine at load 20, with room to spare; far below the helper's ten minutes. */
+const REPLACEMENT_MS = 60_000;
 
 describe('replicas killed or frozen on a shared runtime', () => {
   const suite = new CleanupStack();
@@ -83,9 +86,10 @@ describe('replicas killed or frozen on a shared runtime', () => {
     suite.after(killLater(helper));
 
     signal(pid, 'SIGKILL');
-    // "At once" against the helper's 60 s: a cold start of the replacement (the SDK loaded from its
-    // installed files) takes over a second on a loaded 2-core machine, so PROMPT_MS, not 2 s.
-    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: PROMPT_MS });
+    // "At once" against the helper's ten minutes (it holds the killed replica's output open that
+    // long): a cold start of the replacement takes seconds on a machine at load 20, so the bound is
+    // REPLACEMENT_MS, a small fraction of what waiting for the helper would take.
+    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: REPLACEMENT_MS });
     await waitForProcessGone(helper, 'the helper of the killed replica');
     const after = await callFunction(base, 'whoami');
     assert.equal(after.status, 200, after.text);
@@ -108,21 +112,20 @@ test('F3: requests in flight on a replica killed with SIGKILL each get a prompt 
   const agent = keepAliveAgent(cleanup, IN_FLIGHT + QUEUED);
 
   // Long enough that only the kill can end them; the queued ones are quick once they get a replica.
-  const held = Array.from({ length: IN_FLIGHT }, () => callFunction(base, 'slow', { ms: 60_000 }, { agent }));
+  const held = Array.from({ length: IN_FLIGHT }, () => callFunction(base, 'slow', { ms: 60_000 }, { agent, timeoutMs: 60_000 }));
   await waitFor(`${IN_FLIGHT} requests in flight`, () => pool.describe()[0]?.inFlight === IN_FLIGHT);
-  const queued = Array.from({ length: QUEUED }, () => callFunction(base, 'slow', { ms: 10 }, { agent }));
+  const queued = Array.from({ length: QUEUED }, () => callFunction(base, 'slow', { ms: 10 }, { agent, timeoutMs: REPLACEMENT_MS }));
   await waitFor(`${QUEUED} requests queued`, () => pool.queued === QUEUED);
 
-  const killedAt = Date.now();
   signal(pid, 'SIGKILL');
-  const died = await withDeadline('answers to the requests in flight', Promise.all(held), PROMPT_MS);
+  // "Prompt" against the held requests' 60 s: only the kill can have ended them within a quarter of it.
+  const died = await withDeadline('answers to the requests in flight', Promise.all(held), 15_000);
   for (const res of died) {
     assert.equal(res.status, 502, res.text);
     assert.equal(res.json?.error, 'ReplicaDied');
     assert.match(res.json?.debug, /SIGKILL/);
-    assert.ok(Date.now() - killedAt < PROMPT_MS);
   }
-  const served = await withDeadline('answers to the queued requests', Promise.all(queued), PROMPT_MS);
+  const served = await withDeadline('answers to the queued requests (a cold start of the replacement)', Promise.all(queued), REPLACEMENT_MS);
   for (const res of served) {
     assert.equal(res.status, 200, res.text);
     assert.notEqual(res.answer.pid, pid, 'a queued request was answered by the replacement');

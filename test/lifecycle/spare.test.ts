@@ -83,7 +83,7 @@ test('a spare that dies is replaced, a recycle takes the spare, and close() leav
   await withDeadline('the recycle', h.rt.recycle(target), 30_000);
   const after = await identity(h, target, 'identity after the recycle');
   assert.equal(after.pid, second, 'the recycle took the spare');
-  assert.ok(await waitForProcessGone(before, 'the recycled replica'));
+  await waitForProcessGone(before, 'the recycled replica');
   const third = await waitForBootedSpare(h, target, second);
 
   await h.close();
