@@ -2,7 +2,7 @@
  * The embedding API covers what a test does (issue 20): version 'auto', setVariables, recycle,
  * rollback, versions, status, logs and `await using` — each resolving once its change serves, with
  * no account and no management API. (That an embedded runtime prints nothing of its own:
- * test/embedding.test.ts; its errors: test/embedding/errors.test.ts.)
+ * test/package.test.ts; its errors: test/embedding/errors.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
