@@ -5,8 +5,8 @@
  * every answer is a 200 from a version (and variables) that was deployed, on both nodes, and a
  * node that answered from the new version never answers from the old one again. Each change ends
  * with both nodes on it, and the status through the other node says ONLINE there only then.
- * Last, a third node with an empty data dir serves the current version and variables at once, and
- * a fourth one that starts while a change is made catches up with it.
+ * Last, a third node that starts while a change is made catches up with it (a new node serving
+ * at once with nothing changing: two-nodes.test.ts).
  *
  * Real HTTP only (uploads as kinvey-cli sends them); one PostgreSQL and one pair of nodes for the
  * file; the steps share state and run in order.
@@ -269,13 +269,7 @@ describe('16 clients alternating between two nodes while the nodes change what t
     await onlineThrough(a, '1.0.0');
   });
 
-  test('a third node with an empty data dir serves the current version and variables with no deploy', async () => {
-    const c = await node('c');
-    assert.deepEqual(await echo(c), { status: 200, version: '1.0.0', KEY: 'two' });
-    await onlineThrough(c, '1.0.0', ['a', 'b', 'c']);
-    const listed = (await call(a, 'GET', '/v4/nodes')).body as { name: string; live: boolean; environments: number }[];
-    assert.deepEqual(listed.map((n) => [n.name, n.live, n.environments]), [['a', true, 1], ['b', true, 1], ['c', true, 1]]);
-  });
+  // A new node with an empty data dir serving at once, counted in the status and the node list: two-nodes.test.ts.
 
   test('a node that starts while a change is made catches up with it (the change falls between its restore and its listening)', async () => {
     // Hold the new node in its restore: it reads the version's files from version_blobs, which a
