@@ -176,7 +176,7 @@ for (const [engine, open] of Object.entries(engines)) {
       assert.equal(await store.jobs.claim(60_000, 3), undefined, 'a live lease is not claimable');
       const first = { jobId: job.id, attempt: job.attempt };
       assert.deepEqual(await store.jobs.renew([first], 0), [], 'the holder renews its lease (here to nothing left)');
-      const claim = await waitFor('the lease to run out', async () => store.jobs.claim(60_000, 3), { timeoutMs: 10_000, intervalMs: 20 });
+      const claim = await waitFor('the lease to run out', async () => store.jobs.claim(60_000, 3), { timeoutMs: 30_000, intervalMs: 20 });
       assert.deepEqual([claim.gaveUp, claim.job.id, claim.job.attempt, claim.job.status, claim.job.request], [false, job.id, 2, 'QUEUED', { version: '1.0.0' }]);
       assert.match(claim.job.progress, /Retaken by node .* \(attempt 2\)/);
       assert.ok((await store.jobs.upload(job.id))?.equals(upload), 'the upload stays for the retaker');
@@ -203,9 +203,9 @@ for (const [engine, open] of Object.entries(engines)) {
 
       // A job whose nodes died running it again and again ends in ERROR instead of a third retake.
       const doomed = await store.jobs.create({ type: 'recycleService', serviceId: env.serviceId, environmentId: env.id, params: {}, userEmail: null, upload, leaseMs: 0 });
-      const retaken = await waitFor('the second attempt', async () => store.jobs.claim(0, 2), { timeoutMs: 10_000, intervalMs: 20 });
+      const retaken = await waitFor('the second attempt', async () => store.jobs.claim(0, 2), { timeoutMs: 30_000, intervalMs: 20 });
       assert.deepEqual([retaken.job.id, retaken.job.attempt, retaken.gaveUp], [doomed.id, 2, false]);
-      const given = await waitFor('the give-up', async () => store.jobs.claim(0, 2), { timeoutMs: 10_000, intervalMs: 20 });
+      const given = await waitFor('the give-up', async () => store.jobs.claim(0, 2), { timeoutMs: 30_000, intervalMs: 20 });
       assert.deepEqual([given.job.id, given.gaveUp, given.job.status], [doomed.id, true, 'ERROR']);
       const stored = (await store.jobs.get(doomed.id))!;
       assert.equal(stored.status, 'ERROR');
