@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 /**
  * Long enough that the runtime's own answers during a loop come well before it on a machine at
@@ -54,7 +54,7 @@ test('F6: a synchronous infinite loop gets a 504 at the deadline, its replica is
   await waitForProcessGone(pid, 'the looping replica');
   await waitForLog(h, loop.service, loop.environment, /not responding after a request timeout; killing it/);
   await waitForLog(h, loop.service, loop.environment, /killed by SIGKILL/);
-  const after = await whoami(base, 'whoami after the replacement');
+  const after = await whoami(base, 'whoami after the replacement', { timeoutMs: COLD_START_MS });
   assert.notEqual(after.pid, pid);
 });
 
@@ -103,15 +103,18 @@ test('F7: a handler that never calls complete() gets a 504 at the deadline; the 
 
 test('F7: a result that arrives after its request timed out is dropped with a log line, and the replica keeps serving', async (t) => {
   const cleanup = cleanupStack(t);
-  // The result comes four timeouts after the deadline: late even if the machine stalls the timer.
-  const h = await startRuntime(cleanup, { requestTimeoutMs: 1_000 });
+  // The result comes four timeouts after the deadline: late even if the machine stalls the timer. The
+  // timeout applies to every request of this runtime, so it is no shorter than a whoami at load 20 needs.
+  const requestTimeoutMs = 2_000;
+  const h = await startRuntime(cleanup, { requestTimeoutMs });
   const target = { service: 'tardy', environment: 'Development' };
   await deployFixture(h, cleanup, 'never-completes', '1.0.0', target);
   const base = h.base(target.service, target.environment);
   const { pid } = await whoami(base, 'whoami before');
 
-  const res = await withDeadline('the timeout answer', callFunction(base, 'late', { ms: 5_000 }), 2_000 + PROMPT_MS);
+  const lateMs = 4 * requestTimeoutMs;
+  const res = await withDeadline('the timeout answer', callFunction(base, 'late', { ms: lateMs }), 2 * requestTimeoutMs + PROMPT_MS);
   assert.equal(res.status, 504, res.text);
-  await waitForLog(h, target.service, target.environment, /dropped a result that arrived after its request had timed out/, 5_000 + PROMPT_MS);
+  await waitForLog(h, target.service, target.environment, /dropped a result that arrived after its request had timed out/, lateMs + PROMPT_MS);
   assert.equal((await whoami(base, 'whoami after')).pid, pid);
 });
