@@ -28,40 +28,14 @@ const STANDALONE_ENV = { ...USER_ENV, NODE_ENV: ENVIRONMENT };
 /** A deploy installs the SDK (registry or shared cache) and packs it: allow for a cold cache. */
 const DEPLOY_TIMEOUT_MS = 180_000;
 /** Well under the 50 s request timeout: an error answer that only came from the timeout fails. */
-const PROMPT_ANSWER_MS = 10_000;
-/** A restarted runtime may start the replica on the first request (cold start). */
-const COLD_ANSWER_MS = 30_000;
-
-type Runtime = Awaited<ReturnType<typeof createRuntime>>;
-
-interface Flexd {
-  rt: Runtime;
-  /** The kitchen-sink environment's data plane: the SDK's local routes live below it. */
-  base: string;
-  /** Closes the runtime once, however many times it is called (the test and its cleanup). */
-  close(): Promise<unknown>;
-}
-
-async function openFlexd(cleanup: CleanupStack, dataDir: string): Promise<Flexd> {
-  const rt = await createRuntime({ dataDir, port: 0 });
-  let closing: Promise<unknown> | undefined;
-  const close = () => (closing ??= rt.close());
-  cleanup.after(close);
-  return { rt, base: `${rt.url}/flex/${SERVICE}/${ENVIRONMENT}`, close };
-}
-
-async function deployKitchenSink({ rt }: Flexd): Promise<void> {
-  await withDeadline('deploy of the kitchen-sink fixture', rt.deployDirectory(KITCHEN_SINK_DIR, {
-    service: SERVICE, environment: ENVIRONMENT, secret: SECRET, env: USER_ENV,
-  }), DEPLOY_TIMEOUT_MS);
-}
+const PROMPT_ANSWER_MS = 15_000;
 
 function post(base: string, path: string, body: string, contentType = 'application/json'): Promise<Response> {
   return fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'Content-Type': contentType, 'X-Auth-Key': SECRET },
     body,
-    signal: AbortSignal.timeout(COLD_ANSWER_MS),
+    signal: AbortSignal.timeout(PROMPT_ANSWER_MS),
   });
 }
 
@@ -102,9 +76,12 @@ describe('the kitchen-sink service under flexd and under `node .`', () => {
   let base = '';
 
   before(async () => {
-    const flexd = await openFlexd(suite, await tempDir(suite, 'flexd-differential-'));
-    await deployKitchenSink(flexd);
-    base = flexd.base;
+    const rt = await createRuntime({ dataDir: await tempDir(suite, 'flexd-differential-'), port: 0 });
+    suite.after(() => rt.close());
+    await withDeadline('deploy of the kitchen-sink fixture', rt.deployDirectory(KITCHEN_SINK_DIR, {
+      service: SERVICE, environment: ENVIRONMENT, secret: SECRET, env: USER_ENV,
+    }), DEPLOY_TIMEOUT_MS);
+    base = `${rt.url}/flex/${SERVICE}/${ENVIRONMENT}`;
   });
 
   test(`flexd answers all ${SEQUENCE.length} requests of the sequence with the status and JSON body \`node .\` gives`, async (t) => {

@@ -3,7 +3,7 @@
  * themselves run where a user runs them, in a project with the packed package installed
  * (test/embedding/consumer.test.ts: the JS one with `node --test`, the TypeScript one compiled by
  * tsc with strict: true against the published types), so the documented examples cannot drift from
- * what works. (`import 'flexd'` from this repository's sources under tsx: test/embedding.test.ts.)
+ * what works. (`import 'flexd'` from this repository's sources under tsx: test/embedding/temporary.test.ts; that an embedded runtime prints nothing: test/package.test.ts.)
  * The README's list of flexd commands runs too, in order, as written, and the systemd unit verifies.
  */
 import assert from 'node:assert/strict';

@@ -12,7 +12,11 @@ it('env vars: a variable named __proto__ is kept as a variable, not a prototype'
 it('env vars: every bad name, reserved name and non-string value is named in one refusal', () => {
   assert.throws(() => validateEnvVars({ '1BAD': 'x', SDK_RECEIVER: 'tcp', flexd_x: 'y', NODE_OPTIONS: '--x', N: 5, OK: 'fine' }), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'InvalidEnvironmentVariables');
-    for (const name of ['1BAD', 'SDK_RECEIVER', 'flexd_x', 'NODE_OPTIONS', '"N"']) assert.ok(err.message.includes(name.replaceAll('"', '')), name);
+    // Each variable by its quoted name and what is wrong with it: a bare `includes('N')` would match any message.
+    for (const problem of ['"1BAD" is not a valid name', '"SDK_RECEIVER" is reserved', '"flexd_x" is reserved', '"NODE_OPTIONS" is reserved', '"N" must have a string value, not number']) {
+      assert.ok(err.message.includes(problem), `${problem} in: ${err.message}`);
+    }
+    assert.ok(!err.message.includes('"OK"'), 'a good variable is not named');
     return true;
   });
 });

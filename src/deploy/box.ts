@@ -40,8 +40,8 @@ export interface BuildBox {
   npmrc: string;
   /** where one build's folders go */
   buildsDir: string;
-  /** whether each build gets a pid namespace (said once at start when it cannot) */
-  isolation: BuildIsolation;
+  /** whether each build gets a pid namespace (said once at start when it cannot); probed in the background, awaited by each build */
+  isolation: Promise<BuildIsolation>;
   /** the uid range builds take their uids from */
   range: Pick<Settings, 'uidRangeStart' | 'uidRangeSize'>;
   /** builds started so far: picks the next build's uid */

@@ -107,7 +107,7 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
     const fetchEnv = boxEnvironment(box, tmp, req.node);
     const requestedSdk = manifest.dependencies?.[SDK];
     const published = requestedSdk === undefined ? null : await publishedSdk(tmp, {
-      cacheDir: box.npmCache, onProgress: progress, env: fetchEnv, account: box.account, isolation: box.isolation,
+      cacheDir: box.npmCache, onProgress: progress, env: fetchEnv, account: box.account, isolation: await box.isolation,
     }).finally(() => endBuild(box, undefined));
     const substitution = sdkSubstitution(requestedSdk, published, lockfile === null ? null : { name: lockfile, pinned: await lockedVersion(join(req.projectDir, lockfile)) });
     const key = dependencyKey({
@@ -132,14 +132,14 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       // Phase one: fetch and lay out, no package code runs; flexd's registry settings and shared cache.
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: fetchEnv, account: box.account, isolation: box.isolation, scripts: false, published,
+        env: fetchEnv, account: box.account, isolation: await box.isolation, scripts: false, published,
       }).catch(scrubbed).finally(() => endBuild(box, undefined));
       // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
       handOver(installDir, identity);
       if (projectCode !== null || installsScripts(installDir)) {
         await runInstallScripts(installDir, {
           cacheDir: scriptEnv.npm_config_cache!, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-          env: scriptEnv, account: identity, isolation: box.isolation, prepare: typeof manifest.scripts?.prepare === 'string',
+          env: scriptEnv, account: identity, isolation: await box.isolation, prepare: typeof manifest.scripts?.prepare === 'string',
         }).catch(scrubbed).finally(() => endBuild(box, identity));
       }
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };

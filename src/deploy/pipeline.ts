@@ -46,7 +46,7 @@ export class Deployer {
   readonly jobs: JobRunner;
   private readonly box: BuildBox;
   /** whether each build gets a pid namespace here (docs/security.md, "A build") */
-  get buildIsolation(): BuildBox['isolation'] {
+  buildIsolation(): BuildBox['isolation'] {
     return this.box.isolation;
   }
 
@@ -66,7 +66,7 @@ export class Deployer {
     this.box = prepareBuildBox(deps.dataDir, deps.settings);
     sweepBuildLeftovers(this.box); // the runtime holds the range by now
     if (!this.box.account) deps.log?.warn({}, 'flexd is not running as root: builds (npm and install scripts) run as flexd\'s own user, and their scripts can write npm\'s shared cache (docs/security.md)');
-    if (this.box.isolation.missing) deps.log?.warn({}, this.box.isolation.missing);
+    void this.box.isolation.then((isolation) => { if (isolation.missing) deps.log?.warn({}, isolation.missing); });
   }
 
   /**

@@ -26,7 +26,7 @@
  * Without root: the same in a user namespace mapped to flexd's own uid (`unshare -c`), when the
  * kernel allows unprivileged user namespaces; else no namespace at all, said once at start.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { Account } from './accounts.ts';
 import { runsAsRoot } from './accounts.ts';
@@ -55,26 +55,35 @@ const ROOT_INIT = [
 
 const UNSHARE = ['unshare', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc'];
 
-let probed: BuildIsolation | undefined;
+let probed: Promise<BuildIsolation> | undefined;
 
-/** Whether builds can be put in a pid namespace here; probed once per process. */
-export function buildIsolation(): BuildIsolation {
+/**
+ * Whether builds can be put in a pid namespace here; probed once per process, in the background:
+ * a runtime starts without waiting for it (the probe is a few child processes, 0.1–0.4 s of a
+ * loaded machine), and a build waits for it before it starts.
+ */
+export function buildIsolation(): Promise<BuildIsolation> {
   probed ??= probe();
   return probed;
 }
 
-function probe(): BuildIsolation {
+function probe(): Promise<BuildIsolation> {
   const asRoot = runsAsRoot();
   const wrapped = wrapCommand({ mode: 'namespace', missing: undefined }, asRoot ? { uid: 65534, gid: 65534 } : undefined, 'sh', ['-c', 'echo $$']);
-  const run = spawnSync(wrapped.command, wrapped.args, { encoding: 'utf8', timeout: 10_000 });
-  // In a pid namespace of its own the shell has one of the first pids (after the init's mounts).
-  if (run.status === 0 && /^\d+$/.test(run.stdout.trim()) && Number(run.stdout.trim()) < 100) return { mode: 'namespace', missing: undefined };
-  const why = (run.error?.message ?? run.stderr?.trim().split('\n').at(-1)) || `exit code ${run.status}`;
-  return {
-    mode: 'none',
-    missing: `builds cannot be put in a pid namespace here (${why}): a process a build's install script leaves behind `
-      + `${asRoot ? 'is ended by a sweep of the build uid when the build ends and when flexd starts, but can escape it until then' : 'is not ended when the build ends'}`,
-  };
+  return new Promise((resolve) => {
+    execFile(wrapped.command, wrapped.args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+      // In a pid namespace of its own the shell has one of the first pids (after the init's mounts).
+      if (!err && /^\d+$/.test(stdout.trim()) && Number(stdout.trim()) < 100) return resolve({ mode: 'namespace', missing: undefined });
+      // A command that could not start (ENOENT) says so in err.code; one that failed, on its stderr.
+      const why = (typeof err?.code === 'string' ? err.message : stderr.trim().split('\n').at(-1))
+        || (err ? `exit code ${err.code ?? err.signal}` : `it printed ${JSON.stringify(stdout.trim())}`);
+      resolve({
+        mode: 'none',
+        missing: `builds cannot be put in a pid namespace here (${why}): a process a build's install script leaves behind `
+          + `${asRoot ? 'is ended by a sweep of the build uid when the build ends and when flexd starts, but can escape it until then' : 'is not ended when the build ends'}`,
+      });
+    });
+  });
 }
 
 /**

@@ -129,7 +129,7 @@ test('bootstrap: generateAdminPassword makes an admin whose password is returned
   assert.equal(login.status, 200);
 });
 
-test('bootstrap: an embedded runtime without an admin password creates no account (that it prints nothing: test/embedding.test.ts)', async (t) => {
+test('bootstrap: an embedded runtime without an admin password creates no account (that it prints nothing: test/package.test.ts)', async (t) => {
   const cleanup = cleanupStack(t);
   const dataDir = await tempDir(cleanup);
   const rt = await createRuntime({ dataDir, port: 0 });

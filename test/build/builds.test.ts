@@ -163,7 +163,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.deepEqual(lines.filter((m) => m.includes(dataDir) || /\/artifacts\//.test(m)), []);
   });
 
-  it('a redeploy with unchanged dependencies skips npm and reuses the stored tree, which is stored once', async () => {
+  it('a redeploy with unchanged dependencies skips npm and reuses the stored tree: both versions name one stored tree', async () => {
     const first = await deployed('faithful');
     const dir = copyOf('faithful', 'faithful-2', (d) => {
       writeFileSync(join(d, 'package.json'), readFileSync(join(d, 'package.json'), 'utf8').replace('"1.0.0"', '"1.0.1"'));
@@ -178,7 +178,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.equal(keys.length, 2);
     assert.ok(keys[0], 'the versions have a dependency tree');
     assert.equal(keys[0], keys[1], 'both versions use one tree');
-    // Other deploys of this file store trees of their own: this one is stored (once: the key is the table's primary key).
+    // Other deploys of this file store trees of their own: this one is stored, under the key both name.
     assert.ok(await store.dependencyTrees.get(keys[0]!), 'the shared tree is stored');
   });
 
@@ -242,8 +242,11 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     assert.equal(d.job.status, 'ERROR', 'the git dependency cannot be fetched with the real git');
     assert.deepEqual(readdirSync(join(d.dir, 'marks')), [], 'the fake git never ran in flexd\'s build');
     // The fixture is armed: plain npm in that folder runs the script.
-    await npm(d.dir, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--cache', npmCache]).catch(() => {});
-    assert.equal(readdirSync(join(d.dir, 'marks')).length, 1, 'npm with the project\'s .npmrc ran its git');
+    // (npm then fails: the fake git exits 1, as the real one does for the unreachable repository)
+    await assert.rejects(npm(d.dir, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--cache', npmCache]), /npm install exited 1/);
+    const marks = readdirSync(join(d.dir, 'marks'));
+    assert.equal(marks.length, 1, 'npm with the project\'s .npmrc ran its git');
+    assert.match(marks[0]!, /^git-ran-as-\d+$/);
   });
 
   it('security: a link to a root-only file in a deployed folder does not reach the artifact', async (t) => {

@@ -293,7 +293,7 @@ async function exchange(port: number, probe: Probe): Promise<{ ex: Exchange; tas
   recorded = undefined;
   completed = undefined;
   completeWith = probe.complete;
-  const ex = await withDeadline(`${probe.method} ${probe.path} to the receiver`, send(port, probe), 5_000);
+  const ex = await withDeadline(`${probe.method} ${probe.path} to the receiver`, send(port, probe), 15_000);
   return { ex, task: recorded, completed };
 }
 

@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { checkVersionIncreases, readProject } from '../../src/deploy/project.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { fileTree } from '../helpers/file-tree.ts';
 
 /** A project folder holding `files`; objects are written as JSON. */
-async function projectWith(t: TestContext, files: Record<string, unknown>): Promise<string> {
-  const dir = await tempDir(t, 'flexd-project-');
-  for (const [name, content] of Object.entries(files)) {
-    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await fs.writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
-  }
-  return dir;
-}
+const projectWith = (t: TestContext, files: Record<string, unknown>) => fileTree(t, files, 'flexd-project-');
 
 const sdk = { 'kinvey-flex-sdk': '3.2.1' };
 

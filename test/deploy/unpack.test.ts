@@ -3,15 +3,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_UNPACK_LIMITS, unpackArchive } from '../../src/deploy/unpack.ts';
+import { writeTree } from '../helpers/file-tree.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { gzipStream, paxHeader, rawEntry, rawTar, tarOf, zeros, type RawEntry } from '../fixtures/deploy/archives.ts';
-
-async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [name, content] of Object.entries(files)) {
-    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await fs.writeFile(path.join(dir, name), content);
-  }
-}
 
 async function exists(file: string): Promise<boolean> {
   return fs.lstat(file).then(() => true, () => false);

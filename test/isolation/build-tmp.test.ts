@@ -101,7 +101,7 @@ describe('a build\'s /tmp and /dev/shm', { skip: !asRoot && 'the build namespace
     // A warm cache of its own per runtime (each hands it to its own fetch account), beside the data
     // dir: a build whose data dir is elsewhere does not see the host's /tmp and /dev/shm.
     const h = await startRuntime(cleanup, { npmCacheDir: await warmNpmCache(cleanup, parent) }, dataDir);
-    assert.equal(h.rt.context.deployer.buildIsolation.mode, 'namespace', 'builds get a pid namespace here');
+    assert.equal((await h.rt.context.deployer.buildIsolation()).mode, 'namespace', 'builds get a pid namespace here');
     const job = await withDeadline('the deploy with an install script', h.rt.deployDirectory(project, { service, environment: 'Development' }), BUILD_DEPLOY_TIMEOUT_MS);
     assert.equal(job.status, 'COMPLETED', job.progress);
     assert.match(job.progress, /Running install scripts/, 'the build ran the install script');
@@ -137,7 +137,7 @@ describe('a build\'s /tmp and /dev/shm', { skip: !asRoot && 'the build namespace
     // account. npm by its path: the answer is kept per process and command, and this file's runtimes asked already.
     const lines: string[] = [];
     const published = await withDeadline('npm view in a build namespace', publishedSdk(work, {
-      cacheDir: cache, onProgress: (line) => lines.push(line), isolation: buildIsolation(), account: nobody, npmCommand: join(dirname(process.execPath), 'npm'),
+      cacheDir: cache, onProgress: (line) => lines.push(line), isolation: await buildIsolation(), account: nobody, npmCommand: join(dirname(process.execPath), 'npm'),
       env: { PATH: process.env.PATH, HOME: work, npm_config_update_notifier: 'false' },
     }), BUILD_DEPLOY_TIMEOUT_MS);
     assert.ok(published && published.versions.length > 0, lines.join('\n'));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, PROMPT_MS, startRuntime } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, PROMPT_MS, startRuntime, whoami } from './helpers.ts';
 
 const RUNTIME_TIMEOUT_MS = 30_000;
 const ENVIRONMENT_TIMEOUT_MS = 400;
@@ -45,18 +45,19 @@ test('settings: an environment that opts in to strict unhandled rejections loses
   const env = (await store.services.updateEnvironment(h.environmentId(strict.service, strict.environment), { settings: { strictUnhandledRejections: true } }));
   assert.equal((await deployer.jobs.wait((await deployer.recycle(env.serviceId, env.id, null)).id)).status, 'COMPLETED');
 
-  const before = await callFunction(h.base(strict.service, strict.environment), 'whoami');
+  // whoami asserts a 200 with a pid: two failed calls (no pid either time) cannot pass for a replacement.
+  const before = await whoami(h.base(strict.service, strict.environment), 'whoami before the rejection');
   const res = await callFunction(h.base(strict.service, strict.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
-  assert.equal(res.status, 502);
+  assert.equal(res.status, 502, res.text);
   assert.equal(res.json?.error, 'ReplicaDied');
-  const after = await callFunction(h.base(strict.service, strict.environment), 'whoami', {}, { timeoutMs: PROMPT_MS });
-  assert.notEqual(after.answer.pid, before.answer.pid, 'the replica was replaced');
+  const after = await whoami(h.base(strict.service, strict.environment), 'whoami after the rejection', { timeoutMs: COLD_START_MS });
+  assert.notEqual(after.pid, before.pid, 'the replica was replaced');
 
   // The default: the rejection is answered for its own request, and the replica stays.
-  const lenientBefore = await callFunction(h.base(lenient.service, lenient.environment), 'whoami');
+  const lenientBefore = await whoami(h.base(lenient.service, lenient.environment), 'whoami of the lenient environment before');
   const answered = await callFunction(h.base(lenient.service, lenient.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
-  assert.equal(answered.status, 500);
+  assert.equal(answered.status, 500, answered.text);
   assert.equal(answered.json?.error, 'FlexRuntimeError');
-  const lenientAfter = await callFunction(h.base(lenient.service, lenient.environment), 'whoami');
-  assert.equal(lenientAfter.answer.pid, lenientBefore.answer.pid);
+  const lenientAfter = await whoami(h.base(lenient.service, lenient.environment), 'whoami of the lenient environment after');
+  assert.equal(lenientAfter.pid, lenientBefore.pid);
 });

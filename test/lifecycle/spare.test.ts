@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, processGone, replicaProcessesOf, signal, startRuntime, waitForLog, waitForProcessGone, type Harness } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, processGone, replicaProcessesOf, signal, startRuntime, waitForLog, waitForProcessGone, type Harness } from './helpers.ts';
 
 type Identity = Record<string, unknown> & { pid: number };
 
@@ -29,18 +29,22 @@ function waitForBootedSpare(h: Harness, target: { service: string; environment: 
   return waitFor('a booted spare', () => {
     const spare = pool.spareState;
     return spare.state === 'booted' && spare.pid !== other ? spare.pid : undefined;
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs: COLD_START_MS });
 }
 
 test('a cold start takes the booted spare, and the replica it becomes is what a spawned replica is: argv, cwd, environment, account, heap cap, module graph, stack traces', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { idleTimeoutMs: 400, memoryCheckIntervalMs: 50, spareReplica: true });
+  // Idle long enough that the deploy's replica still serves the first request on a loaded machine:
+  // were the reference itself a former spare, the comparison below would compare a spare with a spare.
+  const h = await startRuntime(cleanup, { idleTimeoutMs: 3_000, memoryCheckIntervalMs: 50, spareReplica: true });
   const target = { service: 'spare', environment: 'Development' };
   await deployFixture(h, cleanup, 'identity', '1.0.0', target);
   const pool = h.pool(target.service, target.environment);
   assert.deepEqual(pool.spareState, { state: 'none' }, 'the one replica slot is taken: no spare beside it');
+  const deployed = pool.describe()[0]?.pid;
   // Spawned by the deploy: the reference.
   const spawned = await identity(h, target, 'identity of the spawned replica');
+  assert.equal(spawned.pid, deployed, 'the reference is the replica the deploy spawned');
 
   await waitFor('the pool to idle to zero replicas', () => pool.replicaCount === 0);
   await waitForProcessGone(spawned.pid, 'the idled replica');
@@ -83,7 +87,7 @@ test('a spare that dies is replaced, a recycle takes the spare, and close() leav
   await withDeadline('the recycle', h.rt.recycle(target), 30_000);
   const after = await identity(h, target, 'identity after the recycle');
   assert.equal(after.pid, second, 'the recycle took the spare');
-  assert.ok(await waitForProcessGone(before, 'the recycled replica'));
+  await waitForProcessGone(before, 'the recycled replica');
   const third = await waitForBootedSpare(h, target, second);
 
   await h.close();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 /**
  * Long enough that the runtime's own answers during a loop come well before it on a machine at
@@ -54,24 +54,24 @@ test('F6: a synchronous infinite loop gets a 504 at the deadline, its replica is
   await waitForProcessGone(pid, 'the looping replica');
   await waitForLog(h, loop.service, loop.environment, /not responding after a request timeout; killing it/);
   await waitForLog(h, loop.service, loop.environment, /killed by SIGKILL/);
-  const after = await whoami(base, 'whoami after the replacement');
+  const after = await whoami(base, 'whoami after the replacement', { timeoutMs: COLD_START_MS });
   assert.notEqual(after.pid, pid);
 });
 
-test('liveness: a handler computing synchronously for longer than the liveness timeout, but within the request timeout, is answered and its replica kept', async (t) => {
+test('liveness: a handler that blocks its event loop for longer than the liveness timeout, but within the request timeout, is answered and its replica kept', async (t) => {
   const cleanup = cleanupStack(t);
-  // A liveness ping every 0.5 s, 1.5 s to answer (an idle replica answers well within that at load 20): a ping
-  // goes out within 0.5 s of the work's start and is overdue 1.5 s later; the work lasts twice that, so at least
-  // one ping misses its deadline with seconds to spare. It is CPU burnt for the whole length: no longer than
-  // that (FAST's 2 s and 2 s made it 8 s of a core).
-  const liveness = { livenessIntervalMs: 500, livenessTimeoutMs: 1_500 };
-  const crunchMs = 2 * (liveness.livenessIntervalMs + liveness.livenessTimeoutMs);
-  const h = await startRuntime(cleanup, { requestTimeoutMs: 60_000, ...liveness });
-  const svc = { service: 'cruncher', environment: 'Development' };
+  // FAST's liveness ping (every 2 s, 2 s to answer; the floor a stalled machine survives): a ping goes out
+  // within an interval of the block's start and is overdue a timeout later; the block lasts twice that, so
+  // at least one ping misses its deadline while the request is in flight, with seconds to spare. The block
+  // sleeps the replica's thread (Atomics.wait) instead of computing: to the pings it is the same, and it
+  // costs no CPU.
+  const blockMs = 2 * (FAST.livenessIntervalMs! + FAST.livenessTimeoutMs!);
+  const h = await startRuntime(cleanup, { requestTimeoutMs: 60_000 });
+  const svc = { service: 'blocker', environment: 'Development' };
   await deployFixture(h, cleanup, 'busy-loop', '1.0.0', svc);
   const base = h.base(svc.service, svc.environment);
   const { pid } = await whoami(base, 'whoami before the work');
-  const res = await callFunction(base, 'crunch', { body: { ms: crunchMs } }, { timeoutMs: 60_000 });
+  const res = await callFunction(base, 'block', { body: { ms: blockMs } }, { timeoutMs: 60_000 });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json?.response?.body?.pid, pid);
   assert.equal((await whoami(base, 'whoami after the work')).pid, pid);
@@ -103,15 +103,18 @@ test('F7: a handler that never calls complete() gets a 504 at the deadline; the 
 
 test('F7: a result that arrives after its request timed out is dropped with a log line, and the replica keeps serving', async (t) => {
   const cleanup = cleanupStack(t);
-  // The result comes four timeouts after the deadline: late even if the machine stalls the timer.
-  const h = await startRuntime(cleanup, { requestTimeoutMs: 1_000 });
+  // The result comes four timeouts after the deadline: late even if the machine stalls the timer. The
+  // timeout applies to every request of this runtime, so it is no shorter than a whoami at load 20 needs.
+  const requestTimeoutMs = 2_000;
+  const h = await startRuntime(cleanup, { requestTimeoutMs });
   const target = { service: 'tardy', environment: 'Development' };
   await deployFixture(h, cleanup, 'never-completes', '1.0.0', target);
   const base = h.base(target.service, target.environment);
   const { pid } = await whoami(base, 'whoami before');
 
-  const res = await withDeadline('the timeout answer', callFunction(base, 'late', { ms: 5_000 }), 2_000 + PROMPT_MS);
+  const lateMs = 4 * requestTimeoutMs;
+  const res = await withDeadline('the timeout answer', callFunction(base, 'late', { ms: lateMs }), 2 * requestTimeoutMs + PROMPT_MS);
   assert.equal(res.status, 504, res.text);
-  await waitForLog(h, target.service, target.environment, /dropped a result that arrived after its request had timed out/, 5_000 + PROMPT_MS);
+  await waitForLog(h, target.service, target.environment, /dropped a result that arrived after its request had timed out/, lateMs + PROMPT_MS);
   assert.equal((await whoami(base, 'whoami after')).pid, pid);
 });

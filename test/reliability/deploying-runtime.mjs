@@ -5,42 +5,53 @@
  *
  *   ready <url>                   restored and listening
  *   deploying <version>           deployDirectory called
- *   progress <STATUS> <text>      a job progress update, printed once it is in the database
+ *   progress <STATUS> <text>      a line of the deploy's job, once the database holds it
  *   completed <version>           deployDirectory resolved: the deploy is acknowledged
  *   failed <message>              deployDirectory rejected
+ *
+ * The progress lines are read from the database, not from flexd: a read-only connection of its
+ * own (the packed package's better-sqlite3) looks at the deploy's job row every few milliseconds
+ * and prints each line the row gained, with the row's status then. So what the test sees is what
+ * a restarted flexd will find, and nothing of flexd's is replaced or wrapped.
  *
  * Usage: node deploying-runtime.mjs <flexd's index.js> '<runtime options JSON>' <dataDir> <projectDir> <service> <environment> <version>
  * (not a test file: the runner only picks up *.test.ts). flexd is the compiled package
  * (helpers/packed.ts), so each victim starts without tsx compiling the sources: the same code.
  */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
 const [flexd, options, dataDir, projectDir, service, environment, version] = process.argv.slice(2);
 if (!flexd || !options || !dataDir || !projectDir || !service || !environment || !version) {
   console.error('usage: deploying-runtime.mjs <flexd index.js> <options JSON> <dataDir> <projectDir> <service> <environment> <version>');
   process.exit(2);
 }
 const { createRuntime } = await import(flexd);
+const Database = createRequire(flexd)('better-sqlite3');
 const say = (line) => process.stdout.write(`${line}\n`);
+/** How often the job row is read: a step's line is printed at most this late. */
+const WATCH_MS = 2;
 
 const rt = await createRuntime({ ...JSON.parse(options), dataDir, port: 0 });
-// Report each progress update after the store has written it: what the test sees happened.
-const jobs = rt.context.store.jobs;
-const update = jobs.update.bind(jobs);
-jobs.update = async (fence, status, progress) => {
-  const written = await update(fence, status, progress);
-  say(`progress ${status} ${progress.split('\n').at(-1)}`);
-  return written;
+const db = new Database(join(dataDir, 'flexd.db'), { readonly: true, fileMustExist: true });
+const { newest } = db.prepare('SELECT max(rowid) AS newest FROM jobs').get();
+const deployJob = db.prepare("SELECT status, progress FROM jobs WHERE rowid > ? AND type = 'deployService' ORDER BY rowid LIMIT 1");
+let printed = [];
+const watch = () => {
+  const row = deployJob.get(newest ?? 0);
+  if (!row) return;
+  // The row keeps the last 30 lines: what follows the last line printed is new.
+  const lines = row.progress.split('\n');
+  const last = printed.at(-1);
+  const from = last === undefined ? 0 : lines.lastIndexOf(last) + 1;
+  for (const line of lines.slice(from)) say(`progress ${row.status} ${line}`);
+  if (from < lines.length) printed = lines;
 };
-// The last update (COMPLETED or ERROR) is recorded by `finish`, with the upload's removal.
-const finish = jobs.finish.bind(jobs);
-jobs.finish = async (fence, status, progress) => {
-  const written = await finish(fence, status, progress);
-  say(`progress ${status} ${progress.split('\n').at(-1)}`);
-  return written;
-};
+setInterval(watch, WATCH_MS);
 say(`ready ${rt.url}`);
 say(`deploying ${version}`);
 rt.deployDirectory(projectDir, { service, environment }).then(
-  () => say(`completed ${version}`),
-  (err) => say(`failed ${err.message.replace(/\n/g, ' ')}`),
+  () => { watch(); say(`completed ${version}`); },
+  (err) => { watch(); say(`failed ${err.message.replace(/\n/g, ' ')}`); },
 );
 // Then it waits to be killed; the test's SIGKILL is the only way out.

@@ -33,7 +33,8 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   const hoard = fixtureCopy(cleanup, 'versioned', '2.0.0');
   writeFileSync(join(hoard, 'hoard.bin'), randomBytes(600 * 1024));
   const load = hammer(base, 4, keepAliveAgent(cleanup, 4));
-  const err = await h.rt.deployDirectory(hoard, target).then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
+  const err = await withDeadline('the deploy of 2.0.0 on a full database', h.rt.deployDirectory(hoard, target), DEPLOY_TIMEOUT_MS)
+    .then(() => assert.fail('the deploy of 2.0.0 succeeded; it should have failed'), (e: Error) => e);
   await load.stop();
   assert.equal((err as Error & { code?: string }).code, 'StorageFull');
   assert.match(err.message, /^flexd's database is full \(disk or max_page_count\): the version was not stored/);
@@ -49,7 +50,7 @@ test('F11: a deploy that finds the database full fails with StorageFull, leaves 
   assert.equal((await whoami(base, 'whoami after the failed deploy')).version, '1.0.0');
 
   db.pragma(`max_page_count = ${unlimited}`);
-  await h.rt.deployDirectory(hoard, target);
+  await withDeadline('the deploy of 2.0.0 once space is back', h.rt.deployDirectory(hoard, target), DEPLOY_TIMEOUT_MS);
   assert.equal((await whoami(base, 'whoami once space is back')).version, '2.0.0');
   assert.equal(await store.integrityCheck(), 'ok');
   t.diagnostic(`database capped at ${pages + SPARE_PAGES} pages; ${load.records.length} requests answered by 1.0.0 during the failed deploy`);

@@ -46,7 +46,7 @@ test('L6: a replica logging as fast as it can keeps its log ring at logRingBytes
 
   const baseline = hammer(h.base(quiet.service, quiet.environment), CLIENTS, keepAliveAgent(cleanup, CLIENTS));
   cleanup.after(() => baseline.stop());
-  await waitFor('a baseline of 300 requests to the quiet environment', () => baseline.records.length >= 300, { timeoutMs: 15_000 });
+  await waitFor('a baseline of 300 requests to the quiet environment', () => baseline.records.length >= 300, { timeoutMs: 60_000 });
   await baseline.stop();
 
   const load = hammer(h.base(quiet.service, quiet.environment), CLIENTS, keepAliveAgent(cleanup, CLIENTS));

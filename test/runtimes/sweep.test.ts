@@ -53,7 +53,7 @@ test('an older patch is removed once its replicas moved on, a major nobody runs 
   const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-sweep-data-'), port: 0, runtimesDir, runtimeRegistry: OFFLINE_REGISTRY, unusedRuntimeGraceMs: GRACE_MS });
   cleanup.after(() => rt.close());
   const target = { service: 'sweep', environment: 'Development' };
-  const job = await rt.deployDirectory(FIXTURE, { ...target, runtime: `node${MAJOR}` });
+  const job = await withDeadline(`the deploy on node${MAJOR}`, rt.deployDirectory(FIXTURE, { ...target, runtime: `node${MAJOR}` }), RUNTIME_INSTALL_TIMEOUT_MS);
   assert.match(job.progress, new RegExp(`using the installed Node ${MAJOR}\\.0\\.0`));
   const replicaExe = async () => readlinkSync(`/proc/${(await rt.status(target)).replicas[0]!.pid}/exe`);
   assert.ok((await replicaExe()).startsWith(stale), 'the replica runs the older release');
@@ -69,7 +69,7 @@ test('an older patch is removed once its replicas moved on, a major nobody runs 
   assert.ok((await replicaExe()).startsWith(stale));
 
   // The replicas move to the newer patch: the older one goes after the grace.
-  const recycled = await rt.recycle(target);
+  const recycled = await withDeadline('the recycle onto the newer patch', rt.recycle(target), RUNTIME_INSTALL_TIMEOUT_MS);
   assert.match(recycled.progress, new RegExp(`using the installed Node ${newest.version.replace(/\./g, '\\.')}`));
   assert.ok((await replicaExe()).startsWith(fresh));
   await waitFor('the older patch to be removed', () => !existsSync(stale), { timeoutMs: 60_000, intervalMs: 100 });
@@ -79,7 +79,7 @@ test('an older patch is removed once its replicas moved on, a major nobody runs 
   // What the environment runs stays, and serves.
   assert.ok(existsSync(join(fresh, 'bin', 'node')));
   assert.deepEqual(readdirSync(runtimesDir).filter((n) => n.startsWith(PKG)), [`${PKG}-${newest.version}`]);
-  const res = await fetch(`${rt.url}/flex/sweep/Development/_flexFunctions/node`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const res = await withDeadline('POST node', fetch(`${rt.url}/flex/sweep/Development/_flexFunctions/node`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 30_000);
   assert.equal(res.status, 200);
   assert.equal(((await res.json()) as { response: { body: { major: number } } }).response.body.major, MAJOR);
   // The cache the releases were linked from is untouched.

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { untilStatus } from '../helpers/api-status.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
@@ -20,10 +20,9 @@ import { flexdCli } from '../helpers/cli.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { keepStoredTrees } from './stored-trees.ts';
+import { runtimeNode } from './runtime-nodes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'fleet-cli-password' };
 const SERVICE_NAME = 'fleet-cli';
@@ -34,8 +33,8 @@ const DEPLOY_TIMEOUT_MS = 240_000;
 const FOLLOW_TIMEOUT_MS = 90_000;
 /** Each poll starts a CLI process (about a second); no need to poll faster. */
 const CLI_POLL_MS = 500;
-/** Heartbeats every 500 ms; a node is live for 20 s after its last one (a loaded machine delays beats, never kills them). */
-const CLUSTER = { nodeHeartbeatMs: 500, nodeLiveWindowMs: 20_000 };
+/** A node is live for 20 s after its last heartbeat (every 500 ms): a loaded machine delays beats, never kills them. */
+const LIVE_WINDOW_MS = 20_000;
 
 interface Echo { status: number; KEY?: string | null; version?: string; header?: string | null }
 
@@ -80,12 +79,7 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
   before(async () => {
     const pg = await startPostgres(cleanup);
     const database = await pg.createDatabase();
-    const node = async (name: string) => {
-      // each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched
-      const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-fleet-cli-${name}-`), port: 0, database, nodeName: name, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, npmCacheDir: await warmNpmCache(cleanup) });
-      cleanup.after(() => rt.close());
-      return rt;
-    };
+    const node = (name: string) => runtimeNode(cleanup, { database, name, admin: ADMIN, liveWindowMs: LIVE_WINDOW_MS, npmCache: true });
     a = await node('a');
     b = await node('b');
     // kinvey-flex-sdk's tree as an earlier run stored it: the first deploy is about the nodes and the CLI, not npm.

@@ -39,6 +39,8 @@ const path = require('path');
 const dir = ${JSON.stringify(dir)};
 fs.writeFileSync(path.join(dir, 'started-' + Date.now() + '-' + Math.random().toString(16).slice(2)), '');
 const timer = setInterval(() => { if (fs.existsSync(path.join(dir, 'open'))) clearInterval(timer); }, 50);
+// Never held past the test's own deadline (a test that failed before opening the gate leaves no poller behind).
+setTimeout(() => process.exit(1), ${DEPLOY_TIMEOUT_MS}).unref();
 `;
   return {
     files: { 'gate.js': script },
@@ -150,7 +152,9 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
 test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
   const cleanup = cleanupStack(t);
   // Leases and polls of ten minutes: nothing but A's release and hint can move the job within the test.
-  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000']);
+  // A's stop then waits for its own (given up) npm install at most --stop-grace-ms before ending it:
+  // the default 10 s would be wall time the test spends on nothing it checks (A has no requests to drain).
+  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000', '--stop-grace-ms', '1000']);
 
   const stopping = a.stop();
   const retaken = await waitFor('B to take the job A gave up', async () => {
@@ -159,6 +163,7 @@ test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and
   }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   assert.match(retaken.progress, /Retaken by node "b" \(attempt 2\)/);
   await stopping;
+  assert.match(a.served.output(), /flexd stopped/, 'A stopped cleanly');
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
   await gate.open();
   const done = await finished(b.url, token, jobId);
