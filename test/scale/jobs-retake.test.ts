@@ -4,6 +4,11 @@
  * which waits for a file the test writes (no fixed sleeps): the test kills (SIGKILL) or pauses
  * (SIGSTOP) the node running it, another node retakes the job from the upload stored in the
  * database, and the retaker's results stand — also against the paused node's late writes.
+ *
+ * Where the wall time goes (measured 2026-12-07, load 10-14: 73-107 s, 29-36 s CPU): each test starts
+ * two nodes and runs two npm installs (A's, held; B's); the SIGKILL and SIGSTOP tests then wait out
+ * A's 8 s lease, which is their point (a shorter one lets a live node starved of CPU lose its job:
+ * node-processes.ts). The clean stop's test waited 10 s more for A's stop grace, now 1 s.
  */
 import assert from 'node:assert/strict';
 import { chmod, readdir, writeFile } from 'node:fs/promises';
