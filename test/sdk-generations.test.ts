@@ -51,7 +51,7 @@ describe('SDK generations', () => {
 
     // The same probe sees a real crash of this SDK's replica: its silence above means something.
     process.kill(pool.describe()[0]!.pid!, 'SIGKILL');
-    const crash = await waitFor('the killed replica\'s exit as a crash', () => exits()[0]);
+    const crash = await waitFor('the killed replica\'s exit as a crash', () => exits()[0], { timeoutMs: 30_000 });
     assert.equal(crash.type === 'replica-exit' && crash.reason, 'crash');
   });
 });

@@ -122,7 +122,7 @@ describe('serve: the README production command under npx', () => {
     await withDeadline('the port to be free again', new Promise<void>((resolve, reject) => {
       free.once('error', reject);
       free.listen(port, '0.0.0.0', () => resolve());
-    }), 5_000);
+    }), 30_000);
     await new Promise((r) => free.close(r));
     const again = await createRuntime({ dataDir, port: 0 });
     await again.close();

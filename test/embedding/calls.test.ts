@@ -2,7 +2,7 @@
  * The embedding API covers what a test does (issue 20): version 'auto', setVariables, recycle,
  * rollback, versions, status, logs and `await using` — each resolving once its change serves, with
  * no account and no management API. (That an embedded runtime prints nothing of its own:
- * test/embedding.test.ts; its errors: test/embedding/errors.test.ts.)
+ * test/package.test.ts; its errors: test/embedding/errors.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -27,7 +27,7 @@ describe('embedding calls on one runtime', () => {
     cleanup.after(() => rt.close());
   });
 
-  test('concurrent deploys to two new environments of a new service both complete (each made once)', async () => {
+  test('concurrent deploys to two new environments of a new service both complete, and both serve under the one service\'s name', async () => {
     const deploys = ['One', 'Two'].map((environment) => withDeadline(`deploy to ${environment}`,
       rt.deployDirectory(project, { service: 'concurrent', environment, version: '1.0.0' }), DEPLOY_TIMEOUT_MS));
     const done = await Promise.all(deploys);
@@ -105,7 +105,7 @@ describe('embedding calls on one runtime', () => {
     const lines = await waitFor('both lines stored', async () => {
       const newest = await rt.logs({ ...target, limit: 2 });
       return newest.length === 2 && newest[1]!.message.includes(`count called: ${second}`) ? newest : undefined;
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: 60_000 });
     assert.match(lines[0]!.message, new RegExp(`count called: ${first}\\b`), JSON.stringify(lines));
     assert.ok(Number(lines[0]!._id) < Number(lines[1]!._id), 'oldest first');
     const replicas = (await rt.status(target)).replicas.map((r) => r.containerId);

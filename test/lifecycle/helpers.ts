@@ -35,6 +35,12 @@ const COPIES_DIR = join(REPO_DIR, 'test', '.tmp');
 export const DEPLOY_TIMEOUT_MS = 60_000;
 /** An answer that should come at once (no timeout involved) comes well within this. */
 export const PROMPT_MS = 5_000;
+/**
+ * A replica's cold start (spawn, the SDK loaded, ready) on a machine at load 20, with room to spare:
+ * the deadline of every wait that includes one (a replacement after a kill, the first request after
+ * idling). It catches a start that never comes; it does not time the start.
+ */
+export const COLD_START_MS = 60_000;
 
 /**
  * Intervals short enough for a test, long enough not to trip on a loaded 2-core box. Each test

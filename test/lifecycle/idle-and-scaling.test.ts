@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, keepAliveAgent, logLines, signal, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, keepAliveAgent, logLines, signal, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 test('an environment idle past idleTimeoutMs has no replica process left (one server log line says so), and the next request is answered by a cold start with a log line giving its duration', async (t) => {
   const cleanup = cleanupStack(t);
@@ -26,7 +26,7 @@ test('an environment idle past idleTimeoutMs has no replica process left (one se
   const idle = await serverLogLine(serverLog, 'environment idle: replicas stopped', { ...target, replicas: 1 });
   assert.ok(idle.idleMs >= 500, `idle for ${idle.idleMs} ms`);
 
-  const cold = await withDeadline('the cold start answer', callFunction(base, 'whoami'), 15_000);
+  const cold = await withDeadline('the cold start answer', callFunction(base, 'whoami', {}, { timeoutMs: COLD_START_MS }), COLD_START_MS);
   assert.equal(cold.status, 200, cold.text);
   assert.notEqual(cold.answer.pid, pid);
   assert.equal(cold.version, '1.0.0');
@@ -49,7 +49,7 @@ test('under in-flight load an environment scales up to maxReplicas, spreads requ
   const held = [callFunction(base, 'hold', {}, { agent }), callFunction(base, 'hold', {}, { agent })];
   await waitFor('two requests in flight', () => pool.describe()[0]?.inFlight === 2);
   held.push(callFunction(base, 'hold', {}, { agent }));
-  await waitFor('a second ready replica', () => pool.describe().filter((r) => r.state === 'ready').length === 2, { timeoutMs: 15_000 });
+  await waitFor('a second ready replica', () => pool.describe().filter((r) => r.state === 'ready').length === 2, { timeoutMs: COLD_START_MS });
   await waitForLog(h, target.service, target.environment, /scaled up to 2 replicas/);
   const added = pool.describe().find((r) => r.pid !== only!.pid)!;
   // The least busy replica, the new one, takes the next requests.

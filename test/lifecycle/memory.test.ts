@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 const MEMORY_LIMIT_MB = 96;
 const hog = (fixture: string) => ({ service: fixture, environment: 'Development' });
@@ -33,7 +33,7 @@ test('F4: a handler that exhausts the JS heap gets a 502 saying the replica ran 
   await waitForProcessGone(pid, 'the replica that ran out of heap');
   await waitForLog(h, target.service, target.environment, /ran out of memory/);
 
-  const after = await whoami(base, 'whoami after the replacement');
+  const after = await whoami(base, 'whoami after the replacement', { timeoutMs: COLD_START_MS });
   assert.notEqual(after.pid, pid);
   assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other, 'the other environment kept its replica');
 });
@@ -63,7 +63,7 @@ test('F5: a handler growing Buffers past the cap is killed by the memory watchdo
   const memory = await serverLogLine(serverLog, ['replica exited; restarting', 'replica exited'], { ...target, reason: 'memory', level: 'warn' });
   assert.match(memory.detail, new RegExp(`memory cap of ${MEMORY_LIMIT_MB} MB`));
 
-  await waitFor('a ready replacement', () => h.pool(target.service, target.environment).describe().some((r) => r.state === 'ready' && r.pid !== pid));
+  await waitFor('a ready replacement', () => h.pool(target.service, target.environment).describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: COLD_START_MS });
   assert.notEqual((await whoami(base, 'whoami after the replacement')).pid, pid);
   assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other);
 });

@@ -12,11 +12,8 @@ import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { serverLogLine, serverLogRecorder } from '../helpers/server-log.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, deployFixture, FAST, keepAliveAgent, killLater, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
+  callFunction, COLD_START_MS, deployFixture, FAST, keepAliveAgent, killLater, signal, startRuntime, waitForLog, waitForProcessGone, whoami, type Harness,
 } from './helpers.ts';
-
-/** A replacement's cold start on a machine at load 20, with room to spare; far below the helper's ten minutes. */
-const REPLACEMENT_MS = 60_000;
 
 describe('replicas killed or frozen on a shared runtime', () => {
   const suite = new CleanupStack();
@@ -39,7 +36,7 @@ describe('replicas killed or frozen on a shared runtime', () => {
 
     signal(before.pid, 'SIGKILL');
     await waitForProcessGone(before.pid, 'the killed replica');
-    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== before.pid));
+    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== before.pid), { timeoutMs: COLD_START_MS });
 
     const after = await whoami(base, 'whoami after the kill');
     assert.notEqual(after.pid, before.pid);
@@ -72,7 +69,7 @@ describe('replicas killed or frozen on a shared runtime', () => {
     // Restarted at once, or (after a stall the machine caused) only when the next request comes.
     const exit = await serverLogLine(serverLog, ['replica exited; restarting', 'replica exited'], { ...target, containerId, reason: 'liveness', level: 'warn' });
     assert.match(exit.detail, /liveness/);
-    const after = await whoami(base, 'whoami after the freeze');
+    const after = await whoami(base, 'whoami after the freeze', { timeoutMs: COLD_START_MS });
     assert.notEqual(after.pid, pid);
   });
 
@@ -88,8 +85,8 @@ describe('replicas killed or frozen on a shared runtime', () => {
     signal(pid, 'SIGKILL');
     // "At once" against the helper's ten minutes (it holds the killed replica's output open that
     // long): a cold start of the replacement takes seconds on a machine at load 20, so the bound is
-    // REPLACEMENT_MS, a small fraction of what waiting for the helper would take.
-    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: REPLACEMENT_MS });
+    // COLD_START_MS, a tenth of what waiting for the helper would take.
+    await waitFor('a ready replacement', () => pool.describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: COLD_START_MS });
     await waitForProcessGone(helper, 'the helper of the killed replica');
     const after = await callFunction(base, 'whoami');
     assert.equal(after.status, 200, after.text);
@@ -114,7 +111,7 @@ test('F3: requests in flight on a replica killed with SIGKILL each get a prompt 
   // Long enough that only the kill can end them; the queued ones are quick once they get a replica.
   const held = Array.from({ length: IN_FLIGHT }, () => callFunction(base, 'slow', { ms: 60_000 }, { agent, timeoutMs: 60_000 }));
   await waitFor(`${IN_FLIGHT} requests in flight`, () => pool.describe()[0]?.inFlight === IN_FLIGHT);
-  const queued = Array.from({ length: QUEUED }, () => callFunction(base, 'slow', { ms: 10 }, { agent, timeoutMs: REPLACEMENT_MS }));
+  const queued = Array.from({ length: QUEUED }, () => callFunction(base, 'slow', { ms: 10 }, { agent, timeoutMs: COLD_START_MS }));
   await waitFor(`${QUEUED} requests queued`, () => pool.queued === QUEUED);
 
   signal(pid, 'SIGKILL');
@@ -125,7 +122,7 @@ test('F3: requests in flight on a replica killed with SIGKILL each get a prompt 
     assert.equal(res.json?.error, 'ReplicaDied');
     assert.match(res.json?.debug, /SIGKILL/);
   }
-  const served = await withDeadline('answers to the queued requests (a cold start of the replacement)', Promise.all(queued), REPLACEMENT_MS);
+  const served = await withDeadline('answers to the queued requests (a cold start of the replacement)', Promise.all(queued), COLD_START_MS);
   for (const res of served) {
     assert.equal(res.status, 200, res.text);
     assert.notEqual(res.answer.pid, pid, 'a queued request was answered by the replacement');

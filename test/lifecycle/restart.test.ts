@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { callFunction, deployFixture, failedDeploy, PROMPT_MS, startRuntime, type Harness } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, failedDeploy, PROMPT_MS, startRuntime, type Harness } from './helpers.ts';
 
 interface Expected { service: string; environment: string; secret: string; version: string; color: string }
 
@@ -18,7 +18,8 @@ const ENVIRONMENTS: Expected[] = [
 
 async function assertServes(h: Harness, e: Expected, label: string): Promise<void> {
   const base = h.base(e.service, e.environment);
-  const res = await callFunction(base, 'env', {}, { secret: e.secret, timeoutMs: PROMPT_MS });
+  // After the restart the restored replica may still be starting: the first answer may wait for a cold start.
+  const res = await callFunction(base, 'env', {}, { secret: e.secret, timeoutMs: COLD_START_MS });
   assert.equal(res.status, 200, `${label} ${e.service}/${e.environment}: ${res.text}`);
   assert.equal(res.version, e.version, `${label} ${e.service}/${e.environment}: version`);
   assert.deepEqual({ version: res.answer.version, COLOR: res.answer.COLOR, NODE_ENV: res.answer.NODE_ENV },

@@ -22,7 +22,7 @@ import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, childrenOf, deployFixture, keepAliveAgent, killLater, PROMPT_MS, request, signal, startRuntime, waitForProcessGone, whoami,
+  callFunction, childrenOf, COLD_START_MS, deployFixture, keepAliveAgent, killLater, PROMPT_MS, request, signal, startRuntime, waitForProcessGone, whoami,
 } from './helpers.ts';
 
 /**
@@ -82,11 +82,11 @@ describe('the flexd serve process', () => {
     const replicas = await waitFor('both environments\' replicas', async () => {
       const pids = await childrenOf(served.child.pid!);
       return pids.length >= 2 ? pids : undefined;
-    });
+    }, { timeoutMs: COLD_START_MS });
     const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
     const IN_FLIGHT = 10;
     const agent = keepAliveAgent(cleanup, IN_FLIGHT + 1);
-    const { pid: replica } = await whoami(served.base, 'whoami on the spawned runtime');
+    const { pid: replica } = await whoami(served.base, 'whoami on the spawned runtime', { timeoutMs: COLD_START_MS });
     // Held until the test sends SIGUSR2 to the replica, after the runtime got its SIGTERM.
     const held = Array.from({ length: IN_FLIGHT }, () => callFunction(served.base, 'hold', {}, { agent, timeoutMs: 20_000 }));
     await waitFor(`${IN_FLIGHT} requests in flight in the replica`, async () => (await callFunction(served.base, 'inflight', {}, { agent })).answer?.open === IN_FLIGHT);
@@ -112,7 +112,8 @@ describe('the flexd serve process', () => {
     const cleanup = new CleanupStack();
     t.after(() => cleanup.run());
     const served = await serve(cleanup, dataDir);
-    const { pid } = await whoami(served.base, 'whoami on the spawned runtime');
+    // The restored replicas may still be starting: the first answer may wait for a cold start.
+    const { pid } = await whoami(served.base, 'whoami on the spawned runtime', { timeoutMs: COLD_START_MS });
     const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
     const replicas = await childrenOf(served.child.pid!);
     assert.ok(replicas.includes(pid), `the replica ${pid} is a child of the runtime (${replicas})`);

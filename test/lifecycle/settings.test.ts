@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, PROMPT_MS, startRuntime, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, PROMPT_MS, startRuntime, whoami } from './helpers.ts';
 
 const RUNTIME_TIMEOUT_MS = 30_000;
 const ENVIRONMENT_TIMEOUT_MS = 400;
@@ -50,7 +50,7 @@ test('settings: an environment that opts in to strict unhandled rejections loses
   const res = await callFunction(h.base(strict.service, strict.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
   assert.equal(res.status, 502, res.text);
   assert.equal(res.json?.error, 'ReplicaDied');
-  const after = await whoami(h.base(strict.service, strict.environment), 'whoami after the rejection', { timeoutMs: 30_000 });
+  const after = await whoami(h.base(strict.service, strict.environment), 'whoami after the rejection', { timeoutMs: COLD_START_MS });
   assert.notEqual(after.pid, before.pid, 'the replica was replaced');
 
   // The default: the rejection is answered for its own request, and the replica stays.

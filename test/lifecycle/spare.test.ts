@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, processGone, replicaProcessesOf, signal, startRuntime, waitForLog, waitForProcessGone, type Harness } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, processGone, replicaProcessesOf, signal, startRuntime, waitForLog, waitForProcessGone, type Harness } from './helpers.ts';
 
 type Identity = Record<string, unknown> & { pid: number };
 
@@ -29,7 +29,7 @@ function waitForBootedSpare(h: Harness, target: { service: string; environment: 
   return waitFor('a booted spare', () => {
     const spare = pool.spareState;
     return spare.state === 'booted' && spare.pid !== other ? spare.pid : undefined;
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs: COLD_START_MS });
 }
 
 test('a cold start takes the booted spare, and the replica it becomes is what a spawned replica is: argv, cwd, environment, account, heap cap, module graph, stack traces', async (t) => {

@@ -1,15 +1,17 @@
 /**
- * RELIABILITY.md L1 and L2: 50 keep-alive clients call a function back to back while versions
- * are deployed one after another — including one that cannot start. No request may fail, every
- * answer names the version that served it (header and body agree), and once a deploy has
- * returned, only its version answers.
+ * RELIABILITY.md L1, L2 and F8: 50 keep-alive clients call a function back to back while versions
+ * are deployed one after another, including versions that cannot start (they throw at top level,
+ * do not parse, or require a package nobody installed). No request may fail, every answer names the
+ * version that served it (header and body agree), and once a deploy has returned, only its version
+ * answers. A version that cannot start fails its deploy with the reason and the tail of its output,
+ * is started once (no restart loop), is not kept, and the replicas of the version before it stay.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CleanupStack, cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import {
-  callFunction, deployFixture, failedDeploy, hammer, keepAliveAgent, processGone, PROMPT_MS, signal, startRuntime, strays, waitForProcessGone,
+  callFunction, deployFixture, failedDeploy, hammer, keepAliveAgent, logLines, processGone, PROMPT_MS, signal, startRuntime, strays, waitForProcessGone,
   type Harness, type LoadRecord,
 } from './helpers.ts';
 
@@ -51,18 +53,49 @@ describe('deploys under the load of 50 keep-alive clients', () => {
     assert.deepEqual([...served].sort(), ['1.0.0', '2.0.0', '3.0.0', '4.0.0'], 'each version served its phase, and no other version answered');
   });
 
-  test('L2: a version that throws at start is refused, and version 4.0.0 answers every request throughout, with zero failures', async () => {
+  /** Replicas that wrote a line matching `pattern`: a restart loop would show several. */
+  const replicasThatSaid = async (pattern: RegExp) =>
+    [...new Set((await logLines(h, target.service, target.environment)).filter((l) => pattern.test(l.message)).map((l) => l.containerId))];
+
+  /**
+   * Deploys `fixture` as 4.1.0 under the load and expects it refused with `reason`: the job ERROR
+   * with the reason in its progress and the deploy's error, 4.0.0's replicas serving every request
+   * throughout (the same processes as before), and 4.1.0 not kept.
+   */
+  async function refused(fixture: string, reason: RegExp): Promise<void> {
+    const pool = h.pool(target.service, target.environment);
+    const serving = pool.describe().map((r) => r.pid);
     const start = Date.now();
-    const err = await failedDeploy(h, suite, 'throws-at-start', '4.1.0', target);
-    assert.match(`${err.message}\n${err.debug}`, /throws-at-start: this version cannot start/, 'the error quotes the output of the replica that failed');
-    await answersSince(Date.now(), 'after the failed deploy');
+    const err = await failedDeploy(h, suite, fixture, '4.1.0', target);
+    assert.match(`${err.message}\n${err.debug}`, reason, 'the deploy\'s error names the reason');
+    const job = await h.rt.context.store.jobs.latest(h.environmentId(target.service, target.environment), 'deployService');
+    assert.equal(job?.status, 'ERROR');
+    assert.match(job!.progress, reason, `the job's progress names the reason:\n${job!.progress}`);
+    await answersSince(Date.now(), `after the failed deploy of ${fixture}`);
     const records = load.records.filter((r) => r.startedAt > start);
     assert.deepEqual(failures(records).slice(0, 5), [], `failed answers among ${records.length}`);
-    assert.deepEqual(strays(load.records, start, '4.0.0').slice(0, 5), [], 'only 4.0.0 answers while and after 4.1.0 fails');
-    assert.equal(h.pool(target.service, target.environment).version, '4.0.0');
+    assert.deepEqual(strays(load.records, start, '4.0.0').slice(0, 5), [], `only 4.0.0 answers while and after ${fixture} fails`);
+    assert.equal(pool.version, '4.0.0');
+    assert.deepEqual(pool.describe().map((r) => r.pid), serving, '4.0.0\'s replicas never left the router');
+    assert.equal(await h.rt.context.store.versions.newest(h.environmentId(target.service, target.environment)), '4.0.0', 'the failed version is not kept');
+  }
+
+  test('L2, F8: a version that throws at top level fails its deploy with the output tail, starts once, and 4.0.0 answers every request throughout', async () => {
+    await refused('throws-at-start', /failed to start[\s\S]*last output[\s\S]*throws-at-start: this version cannot start/);
+    assert.equal((await replicasThatSaid(/throws-at-start: this version cannot start/)).length, 1);
   });
 
-  test('L1: after the failed version, v5 swaps in as smoothly as the others', async (t) => {
+  test('L2, F8: a version that does not parse fails its deploy naming the file and line, and 4.0.0 answers every request throughout', async () => {
+    // As under node .: Node's own SyntaxError when the file loads, with the file and line relative to the project.
+    await refused('syntax-error', /failed to start[\s\S]*index\.js:\d+[\s\S]*SyntaxError/);
+  });
+
+  test('L2, F8: a version that requires a missing package fails its deploy naming the package, starts once, and 4.0.0 answers every request throughout', async () => {
+    await refused('missing-dependency', /failed to start[\s\S]*Cannot find module 'flexd-fixture-no-such-package'/);
+    assert.equal((await replicasThatSaid(/Cannot find module 'flexd-fixture-no-such-package'/)).length, 1);
+  });
+
+  test('L1, F8: after the failed versions, nothing restarts them, and v5 swaps in as smoothly as the others', async (t) => {
     const start = Date.now();
     await deployFixture(h, suite, 'versioned', '5.0.0', target);
     const swappedAt = Date.now();
@@ -71,9 +104,12 @@ describe('deploys under the load of 50 keep-alive clients', () => {
     const records = load.records.filter((r) => r.startedAt > start);
     assert.deepEqual(failures(records).slice(0, 5), [], `failed answers among ${records.length}`);
     assert.deepEqual(strays(load.records, swappedAt, '5.0.0').slice(0, 5), []);
+    // Counted after the whole run of the load: a restart loop would have started them again by now.
+    assert.equal((await replicasThatSaid(/throws-at-start: this version cannot start/)).length, 1);
+    assert.equal((await replicasThatSaid(/Cannot find module/)).length, 1);
     const total = load.records.length;
     assert.deepEqual(failures(load.records).slice(0, 5), [], `no failure in the whole run of ${total} requests`);
-    t.diagnostic(`${total} requests from ${CLIENTS} keep-alive clients across 4 swaps and 1 failed deploy, none failed`);
+    t.diagnostic(`${total} requests from ${CLIENTS} keep-alive clients across 4 swaps and 3 failed deploys, none failed`);
   });
 });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { callFunction, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, deployFixture, FAST, PROMPT_MS, request, startRuntime, waitForLog, waitForProcessGone, whoami } from './helpers.ts';
 
 /**
  * Long enough that the runtime's own answers during a loop come well before it on a machine at
@@ -54,7 +54,7 @@ test('F6: a synchronous infinite loop gets a 504 at the deadline, its replica is
   await waitForProcessGone(pid, 'the looping replica');
   await waitForLog(h, loop.service, loop.environment, /not responding after a request timeout; killing it/);
   await waitForLog(h, loop.service, loop.environment, /killed by SIGKILL/);
-  const after = await whoami(base, 'whoami after the replacement');
+  const after = await whoami(base, 'whoami after the replacement', { timeoutMs: COLD_START_MS });
   assert.notEqual(after.pid, pid);
 });
 

@@ -11,6 +11,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli } from '../helpers/cli.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
@@ -28,18 +29,27 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   await rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' });
 
   // Write load for as long as the backup runs: a log line per call (stored by the log thread)
-  // and a new service every few milliseconds (the main connection).
+  // and new services one after another through the management API (the main connection).
   let writing = true;
   let calls = 0;
   let created = 0;
   const load = (async () => {
     while (writing) {
-      await fetch(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}', signal: AbortSignal.timeout(30_000) });
+      await fetchWithin(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}' });
       calls++;
     }
   })();
-  const organization = (await rt.context.store.accounts.defaultOrganization()).id;
-  const creating = setInterval(() => { void rt.context.store.services.createService(organization, `load-${created++}`); }, 5);
+  const session = await (await fetchWithin(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
+  const creating = (async () => {
+    while (writing) {
+      const res = await fetchWithin(`${rt.url}/v4/services`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Kinvey ${session.token}` },
+        body: JSON.stringify({ name: `load-${created}`, type: 'internal' }),
+      });
+      assert.equal(res.status, 201, await res.text());
+      created++;
+    }
+  })();
 
   const cli = await flexdCli(await tempDir(cleanup, 'flexd-backup-home-'));
   const flexd = (args: string[]) => cli.run(args, { timeoutMs: BACKUP_TIMEOUT_MS });
@@ -48,8 +58,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   const result = await flexd(['backup', '--data-dir', dataDir, '--out', file]);
   const during = { calls, created };
   writing = false;
-  clearInterval(creating);
-  await load;
+  await Promise.all([load, creating]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /Backed up .* to .*flexd-backup\.db/);
   assert.ok(during.calls > 0 && during.created > 0, `writes went on during the backup (${JSON.stringify(during)})`);
@@ -76,7 +85,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   for (const [service, environment, secret, version, KEY] of [
     ['orders', 'Production', 'prod-secret', '2.3.0', 'prod'], ['orders', 'Staging', 'staging-secret', '1.0.0', 'staging'], ['billing', 'Development', 'dev-secret', '0.1.0', null],
   ] as const) {
-    const res = await withDeadline(`${service}/${environment} on the restored data dir`, fetch(`${restored.url}/flex/${service}/${environment}/_flexFunctions/echo`, {
+    const res = await withDeadline(`${service}/${environment} on the restored data dir`, fetchWithin(`${restored.url}/flex/${service}/${environment}/_flexFunctions/echo`, {
       method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': secret }, body: '{}',
     }), 30_000);
     assert.equal(res.status, 200, `${service}/${environment}`);

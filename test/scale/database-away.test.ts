@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
+import { echo as echoAt } from './node-processes.ts';
+import { runtimeNode } from './runtime-nodes.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'database-away-password' };
 const DEPLOY_TIMEOUT_MS = 240_000;
@@ -21,17 +21,8 @@ const fileCleanup = cleanupStack({ after });
 let pg: TestPostgres;
 before(async () => { pg = await startPostgres(fileCleanup); });
 
-async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, nodeHeartbeatMs: 500, nodeLiveWindowMs: 8_000, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
-  cleanup.after(() => rt.close());
-  return rt;
-}
-
-async function echo(rt: Runtime): Promise<{ status: number; KEY?: string | null }> {
-  const res = await fetch(`${rt.url}/flex/${target.service}/${target.environment}/_flexFunctions/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  const text = await res.text();
-  return res.status === 200 ? { status: 200, KEY: (JSON.parse(text) as { response: { body: { KEY: string | null } } }).response.body.KEY } : { status: res.status };
-}
+const node = (cleanup: CleanupContext, database: string, name: string) => runtimeNode(cleanup, { database, name, admin: ADMIN });
+const echo = (rt: Runtime) => echoAt(rt.url, target.service, target.environment);
 
 test('PostgreSQL away: both nodes keep serving, a change answers 503 DatabaseUnavailable, and once it is back a change through A reaches B with no restart', async (t) => {
   const cleanup = cleanupStack(t);

@@ -13,6 +13,7 @@ import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Claim, Store } from '../../src/store/index.ts';
 import { JobRunner } from '../../src/deploy/jobs.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { withDeadline } from '../helpers/wait.ts';
 
 const fileCleanup = cleanupStack({ after });
 let postgres: TestPostgres;
@@ -39,16 +40,18 @@ test('three nodes claiming lapsed jobs all at once: each job goes to exactly one
     const job = await a.jobs.create({ type: 'recycleService', serviceId: svc.id, environmentId: env.id, params: {}, userEmail: null, upload: Buffer.from(`upload ${i}`), leaseMs: 0 });
     created.add(job.id);
   }
-  // Every node fires several claims at once, round after round, until nothing is left.
+  // Every node fires several claims at once, round after round, until a round gets nothing. A round
+  // that gets something claims at least one of the JOBS, so JOBS + 1 rounds are always enough: more is a bug.
   const claims: { node: string; claim: Claim }[] = [];
-  await Promise.all(Object.entries(nodes).map(async ([node, store]) => {
-    for (;;) {
+  await withDeadline('the nodes to claim every job', Promise.all(Object.entries(nodes).map(async ([node, store]) => {
+    for (let rounds = 0; rounds <= JOBS; rounds++) {
       const round = await Promise.all(Array.from({ length: 6 }, () => store.jobs.claim(600_000, 5)));
       const got = round.filter((c): c is Claim => c !== undefined);
       for (const claim of got) claims.push({ node, claim });
       if (got.length === 0) return;
     }
-  }));
+    throw new Error(`node ${node} still claimed jobs after ${JOBS + 1} rounds (${claims.length} claims in all)`);
+  })), 120_000);
 
   const ids = claims.map((c) => c.claim.job.id);
   assert.equal(ids.length, JOBS, 'one claim per job');
@@ -67,6 +70,8 @@ test('three nodes claiming lapsed jobs all at once: each job goes to exactly one
   assert.equal(await a.jobs.claim(600_000, 5), undefined, 'nothing left with a lapsed lease');
 });
 
+// The JobRunner is flexd's own; what a job does is its caller's (enqueue's and retake's function),
+// here a run that waits for the test: the same retake through real deploys is scale/jobs-retake.test.ts.
 test('job runners of two nodes: B retakes a job whose lease A let lapse and finishes it; A\'s run, finishing late, is refused, and a caller waiting on A hears B\'s result', async (t) => {
   const cleanup = cleanupStack(t);
   const url = await postgres.createDatabase();
@@ -94,7 +99,7 @@ test('job runners of two nodes: B retakes a job whose lease A let lapse and fini
     await aMayFinish;
     return 'Done by A';
   });
-  await started;
+  await withDeadline('A to start its run', started, 30_000);
   const waitingOnA = runnerA.wait(job.id);
   runnerB.wake();
   assert.equal((await b.jobs.get(job.id))?.node, 'a', 'a live lease is not taken');
@@ -102,14 +107,14 @@ test('job runners of two nodes: B retakes a job whose lease A let lapse and fini
   // A pauses past its lease (here: its lease is made to lapse), and B, woken, retakes the job.
   assert.deepEqual(await a.jobs.renew([{ jobId: job.id, attempt: 1 }], 0), []);
   runnerB.wake();
-  const byB = await runnerB.wait(job.id);
+  const byB = await withDeadline('B to finish the retaken job', runnerB.wait(job.id), 60_000);
   assert.deepEqual([byB.status, byB.node, byB.attempt], ['COMPLETED', 'b', 2]);
   assert.match(byB.progress, /Retaken by node "b" \(attempt 2\)[\s\S]*Done by B$/);
 
   finishA();
-  const heardOnA = await waitingOnA;
+  const heardOnA = await withDeadline('the caller waiting on A to hear the end', waitingOnA, 60_000);
   assert.deepEqual([heardOnA.status, heardOnA.node, heardOnA.progress], ['COMPLETED', 'b', byB.progress], 'the caller on A hears how B\'s run ended');
-  await runnerA.idle();
+  await withDeadline('A\'s late run to end', runnerA.idle(), 60_000);
   const stored = (await a.jobs.get(job.id))!;
   assert.deepEqual([stored.status, stored.node, stored.attempt, stored.progress], ['COMPLETED', 'b', 2, byB.progress], 'A\'s late end changed nothing');
 });

@@ -4,6 +4,11 @@
  * which waits for a file the test writes (no fixed sleeps): the test kills (SIGKILL) or pauses
  * (SIGSTOP) the node running it, another node retakes the job from the upload stored in the
  * database, and the retaker's results stand — also against the paused node's late writes.
+ *
+ * Where the wall time goes (measured 2026-12-07, load 10-14: 73-107 s, 29-36 s CPU): each test starts
+ * two nodes and runs two npm installs (A's, held; B's); the SIGKILL and SIGSTOP tests then wait out
+ * A's 8 s lease, which is their point (a shorter one lets a live node starved of CPU lose its job:
+ * node-processes.ts). The clean stop's test waited 10 s more for A's stop grace, now 1 s.
  */
 import assert from 'node:assert/strict';
 import { chmod, readdir, writeFile } from 'node:fs/promises';
@@ -39,6 +44,8 @@ const path = require('path');
 const dir = ${JSON.stringify(dir)};
 fs.writeFileSync(path.join(dir, 'started-' + Date.now() + '-' + Math.random().toString(16).slice(2)), '');
 const timer = setInterval(() => { if (fs.existsSync(path.join(dir, 'open'))) clearInterval(timer); }, 50);
+// Never held past the test's own deadline (a test that failed before opening the gate leaves no poller behind).
+setTimeout(() => process.exit(1), ${DEPLOY_TIMEOUT_MS}).unref();
 `;
   return {
     files: { 'gate.js': script },
@@ -150,7 +157,9 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
 test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
   const cleanup = cleanupStack(t);
   // Leases and polls of ten minutes: nothing but A's release and hint can move the job within the test.
-  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000']);
+  // A's stop then waits for its own (given up) npm install at most --stop-grace-ms before ending it:
+  // the default 10 s would be wall time the test spends on nothing it checks (A has no requests to drain).
+  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000', '--stop-grace-ms', '1000']);
 
   const stopping = a.stop();
   const retaken = await waitFor('B to take the job A gave up', async () => {
@@ -159,6 +168,7 @@ test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and
   }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   assert.match(retaken.progress, /Retaken by node "b" \(attempt 2\)/);
   await stopping;
+  assert.match(a.served.output(), /flexd stopped/, 'A stopped cleanly');
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
   await gate.open();
   const done = await finished(b.url, token, jobId);

@@ -4,30 +4,25 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
+import { echo as echoAt } from './node-processes.ts';
+import { runtimeNode } from './runtime-nodes.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'two-nodes-password' };
 /** A cold deploy installs kinvey-flex-sdk from the npm cache of the node that builds. */
 const DEPLOY_TIMEOUT_MS = 240_000;
-/** Nodes heartbeat fast here, so that a stopped one is seen gone within seconds, not 60 s. */
-const CLUSTER = { nodeHeartbeatMs: 500, nodeLiveWindowMs: 8_000 };
 const target = { service: 'echo', environment: 'Development' };
 
 const fileCleanup = cleanupStack({ after });
 let pg: TestPostgres;
 before(async () => { pg = await startPostgres(fileCleanup); });
 
-async function node(cleanup: CleanupContext, database: string, nodeName: string): Promise<Runtime> {
-  const rt = await createRuntime({ dataDir: await tempDir(cleanup, `flexd-node-${nodeName}-`), port: 0, database, nodeName, ...CLUSTER, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
-  cleanup.after(() => rt.close());
-  return rt;
-}
+const node = (cleanup: CleanupContext, database: string, name: string) => runtimeNode(cleanup, { database, name, admin: ADMIN });
+const echo = (rt: Runtime) => echoAt(rt.url, target.service, target.environment);
 
 async function logIn(rt: Runtime): Promise<string> {
   const res = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
@@ -40,15 +35,7 @@ async function api(rt: Runtime, token: string, path: string): Promise<{ status: 
   return { status: res.status, body: await res.json() };
 }
 
-async function echo(rt: Runtime): Promise<{ status: number; KEY?: string | null; version?: string }> {
-  const res = await fetch(`${rt.url}/flex/${target.service}/${target.environment}/_flexFunctions/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  const text = await res.text();
-  if (res.status !== 200) return { status: res.status };
-  // A function's answer carries the task: {request, response: {body}}.
-  return { status: 200, ...(JSON.parse(text) as { response: { body: { KEY: string | null; version: string } } }).response.body };
-}
-
-test('two nodes on one PostgreSQL: one name per live node, a session of A works on B, a deploy and variables through A serve on B, logs of both read through either, a new empty node serves at once, a stopped node shows gone', async (t) => {
+test('two nodes on one PostgreSQL: one name per live node, a session of A works on B, a deploy and variables through A serve on B, logs of both read through either, a new empty node serves at once and is counted in, a cleanly stopped node shows gone at once', async (t) => {
   const cleanup = cleanupStack(t);
   const database = await pg.createDatabase();
   const a = await node(cleanup, database, 'a');
@@ -79,33 +66,44 @@ test('two nodes on one PostgreSQL: one name per live node, a session of A works 
     const svc = (await api(a, token, '/v4/services')).body.find((s: { name: string }) => s.name === target.service);
     const envs = (await api(a, token, `/v4/services/${svc.id}/environments`)).body;
     const s = (await api(b, token, `/v4/services/${svc.id}/environments/${envs[0].id}/status`)).body;
-    return s.status === 'ONLINE' && s.nodes?.every((n: { version: string }) => n.version === '1.0.1') ? { s, svc, env: envs[0] } : undefined;
-  }, { timeoutMs: 30_000 });
+    return s.status === 'ONLINE' && s.nodes?.length === 2 && s.nodes.every((n: { version: string }) => n.version === '1.0.1') ? { s, svc, env: envs[0] } : undefined;
+  }, { timeoutMs: 60_000 });
   assert.deepEqual(status.s.nodes.map((n: { name: string }) => n.name), ['a', 'b']);
 
-  // Logs of both nodes, read through either, tell the replicas apart.
-  await echo(a);
-  await echo(b);
+  // Logs of both nodes, read through either, tell the replicas apart: each node's status lists its own replicas.
+  const statusPath = `/v4/services/${status.svc.id}/environments/${status.env.id}/status`;
+  const replicasOf = async (rt: Runtime) => new Set(((await api(rt, token, statusPath)).body.replicas as { containerId: string }[]).map((r) => r.containerId));
+  const [replicasA, replicasB] = [await replicasOf(a), await replicasOf(b)];
+  assert.ok(replicasA.size > 0 && replicasB.size > 0 && [...replicasA].every((id) => !replicasB.has(id)), `replicas of their own: A ${[...replicasA]}, B ${[...replicasB]}`);
+  assert.equal((await echo(a)).status, 200);
+  assert.equal((await echo(b)).status, 200);
   const path = `/v4/services/${status.svc.id}/environments/${status.env.id}/logs?limit=2000`;
-  const containers = await waitFor('echo lines of both nodes', async () => {
+  let lines: { _id: string; containerId: string; message: string }[] = [];
+  await waitFor('echo lines of A\'s and of B\'s replica, read through B', async () => {
     await a.context.logs.flush();
     await b.context.logs.flush();
-    const lines = (await api(b, token, path)).body as { containerId: string; message: string }[];
+    lines = (await api(b, token, path)).body;
     const ids = new Set(lines.filter((l) => /echo called on version 1\.0\.1/.test(l.message)).map((l) => l.containerId));
-    return ids.size >= 2 ? ids : undefined;
-  }, { timeoutMs: 15_000 });
-  assert.ok(containers.size >= 2);
-  assert.deepEqual((await api(a, token, path)).body.length, (await api(b, token, path)).body.length, 'both nodes read the same lines');
+    return [...replicasA].some((id) => ids.has(id)) && [...replicasB].some((id) => ids.has(id));
+  }, { timeoutMs: 60_000 }).catch((err: Error) => { throw new Error(`${err.message}; A ${[...replicasA]}, B ${[...replicasB]}; lines: ${JSON.stringify(lines.slice(-20))}`); });
+  assert.deepEqual(((await api(a, token, path)).body as { _id: string }[]).map((l) => l._id), lines.map((l) => l._id), 'A reads the same lines');
 
-  // A new node with an empty data dir serves the current version and variables without a deploy.
+  // A new node with an empty data dir serves the current version and variables without a deploy,
+  // and the status (through it) and the node list count it in.
   const c = await node(cleanup, database, 'c');
   assert.deepEqual(await echo(c), { status: 200, KEY: 'two', version: '1.0.1' });
+  const three = await waitFor('status through C listing three nodes ONLINE at 1.0.1', async () => {
+    const s = (await api(c, token, statusPath)).body;
+    return s.status === 'ONLINE' && s.nodes?.length === 3 ? s : undefined;
+  }, { timeoutMs: 60_000 });
+  assert.deepEqual(three.nodes.map((n: { name: string; version: string; status: string }) => [n.name, n.version, n.status]), [['a', '1.0.1', 'ONLINE'], ['b', '1.0.1', 'ONLINE'], ['c', '1.0.1', 'ONLINE']]);
+  const listed = (await api(a, token, '/v4/nodes')).body as { name: string; live: boolean; environments: number }[];
+  assert.deepEqual(listed.map((n) => [n.name, n.live, n.environments]), [['a', true, 1], ['b', true, 1], ['c', true, 1]]);
 
+  // A clean stop says so in the database before close() resolves: A shows gone at once, not once its
+  // heartbeats lapse (a node that dies without a word: nodes-death.test.ts).
   await a.close();
-  const gone = await waitFor('A shown not live', async () => {
-    const list = (await api(b, token, '/v4/nodes')).body as { name: string; live: boolean }[];
-    return list.find((n) => n.name === 'a')?.live === false ? list : undefined;
-  }, { timeoutMs: 10_000 });
-  assert.deepEqual(gone.map((n) => [n.name, n.live]), [['b', true], ['c', true], ['a', false]]);
+  const gone = (await api(b, token, '/v4/nodes')).body as { name: string; live: boolean }[];
+  assert.deepEqual(gone.map((n) => [n.name, n.live]), [['b', true], ['c', true], ['a', false]], 'A shown not live as soon as it stopped');
   assert.deepEqual(await echo(b), { status: 200, KEY: 'two', version: '1.0.1' }, 'B serves on');
 });
