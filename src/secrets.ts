@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * Compares a presented secret with the expected one in constant time. Both are hashed first
@@ -9,8 +9,9 @@ export function secretsEqual(presented: string | undefined, expected: string): b
   return timingSafeEqual(digest(presented), expectedDigest(expected));
 }
 
+/** One-shot `crypto.hash` (Node ≥ 20.12, as package.json's engines ask): a quarter of createHash's cost, and the data plane pays it on every request. */
 function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
+  return hash('sha256', value, 'buffer');
 }
 
 /** The expected side is hashed once per secret (the data plane checks it on every request). */

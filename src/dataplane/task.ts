@@ -102,6 +102,9 @@ function parseQuery(rawQuery: string): Record<string, unknown> {
 
 /** `JSON.parse(header) || {}`, and `{}` when the header is absent or not JSON. */
 function jsonHeader(value: string | undefined): unknown {
+  // Most requests carry none of these headers: no SyntaxError made and thrown for each (a
+  // thrown error captures a stack; 2.8 % of flexd's busy time under the bench's load).
+  if (value === undefined || value === '') return {};
   try {
     return JSON.parse(value as string) || {};
   } catch {

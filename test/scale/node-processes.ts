@@ -24,7 +24,6 @@ import { tarOf } from '../fixtures/deploy/archives.ts';
 export const ADMIN = { email: 'ops@example.com', password: 'scale-nodes-password' };
 /** A deploy installs kinvey-flex-sdk through the building node's own npm cache (cold on a first run): generous on a loaded machine. */
 export const DEPLOY_TIMEOUT_MS = 240_000;
-/** Short heartbeats, leases and polls: a dead node is seen gone, and its job retaken, within seconds. */
 /**
  * Seconds, not the defaults' tens of seconds, so deaths and retakes show quickly; wide enough that a
  * live node starved of CPU on a loaded 2-core machine (CI saw 3 s windows lapse at load 35) is

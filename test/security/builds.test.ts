@@ -119,7 +119,7 @@ describe('builds cannot reach each other', { skip: !asRoot && 'the build uids an
     // The default uid range: flexd claims the first one no other flexd on this host holds (a fixed
     // one is refused while another suite's runtime holds it).
     api = await startApi(cleanup, { npmCacheDir: npmCache });
-    assert.equal(api.rt.context.deployer.buildIsolation.mode, 'namespace', 'builds get a pid namespace here');
+    assert.equal((await api.rt.context.deployer.buildIsolation()).mode, 'namespace', 'builds get a pid namespace here');
     const sdk = { 'kinvey-flex-sdk': '^3.0.0' };
     // In order (builds run one at a time): each attacker builds first, its victim after.
     const chain: [string, () => string][] = [
