@@ -86,7 +86,9 @@ test("docs: the README's flexd command list runs in order as written, against a 
   }
   const said = (prefix: string) => outputs[commands.findIndex((c) => c.startsWith(prefix))]!;
   assert.match(said('flexd login'), /Logged in to .* as admin@flexd\.local/);
-  assert.match(said('flexd logs'), /Count: \d+/);
+  assert.match(said('flexd status'), /^status +ONLINE$/m);
+  assert.match(said('flexd status'), /^version +1\.0\.0$/m);
+  assert.match(said('flexd logs'), /^Count: \d+\n/);
   assert.match(said('flexd versions'), /1\.0\.0[\s\S]*1\.0\.1/);
   assert.match(said('flexd whoami'), /admin@flexd\.local \(admin\)/);
   const svc = (await rt.context.store.services.findService('orders'))!;
@@ -95,5 +97,7 @@ test("docs: the README's flexd command list runs in order as written, against a 
   const dev = (await rt.context.store.services.findEnvironment(svc.id, 'Development'))!;
   assert.equal((await rt.context.store.versions.get(dev.activeVersionId!))!.version, '1.0.0', 'the rollback serves 1.0.0 again');
   assert.equal(dev.envVars.API_KEY, 'abc');
-  assert.equal(dev.settings.memoryLimitMb, 512);
+  assert.deepEqual([dev.settings.memoryLimitMb, dev.settings.requestTimeoutMs], [512, 20000]);
+  assert.equal((await rt.context.store.services.findEnvironment(svc.id, 'Production'))!.runtime, 'flex-runtime-node22', 'env create, then update --runtime');
+  assert.equal((await rt.context.store.accounts.findUserByEmail('dev@example.com'))?.role, 'deployer', 'user add');
 });

@@ -21,19 +21,37 @@ export class BodyBudget {
   }
 
   lease(): BodyLease {
-    let held = 0;
-    return {
-      take: (bytes) => {
-        if (this.used + bytes > this.capacity) return false;
-        this.used += bytes;
-        held += bytes;
-        return true;
-      },
-      release: () => {
-        this.used -= held;
-        held = 0;
-      },
-    };
+    return new Lease(this);
+  }
+
+  /** Lease's side: takes `bytes` if the capacity allows. */
+  tryTake(bytes: number): boolean {
+    if (this.used + bytes > this.capacity) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  /** Lease's side: gives `bytes` back. */
+  giveBack(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+/** One request's share (a class, not closures: one is made for every request). */
+class Lease implements BodyLease {
+  private held = 0;
+
+  constructor(private readonly budget: BodyBudget) {}
+
+  take(bytes: number): boolean {
+    if (!this.budget.tryTake(bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  release(): void {
+    this.budget.giveBack(this.held);
+    this.held = 0;
   }
 }
 

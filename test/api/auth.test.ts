@@ -1,17 +1,22 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ADMIN, startApi } from './helpers.ts';
+import { ADMIN, startApi, type Api } from './helpers.ts';
 import { sqliteConnection } from '../../src/store/index.ts';
 import { hashPassword } from '../../src/accounts/passwords.ts';
 
 const TOKEN_INVALID = { code: 'InvalidCredentials', description: 'Authorization token invalid or expired.' };
 
-test('auth: the right password gives a token; a wrong one or an unknown e-mail gets InvalidCredentials', async (t) => {
-  const api = await startApi(t);
+/** One runtime for the tests on flexd's default settings that leave its accounts as they were; the others start their own. */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup));
+
+test('auth: the right password gives a token; a wrong one or an unknown e-mail gets InvalidCredentials', async () => {
+  const api = await runtime();
   assert.ok(api.token.length >= 43, 'at least 256 bits, base64url');
 
   for (const json of [{ ...ADMIN, password: 'wrong' }, { email: 'nobody@example.com', password: ADMIN.password }]) {
@@ -24,8 +29,8 @@ test('auth: the right password gives a token; a wrong one or an unknown e-mail g
   assert.deepEqual([me.status, me.body.email, me.body.role], [200, ADMIN.email, 'admin']);
 });
 
-test('auth: a missing, wrong or malformed token gets the exact text kinvey-cli reacts to', async (t) => {
-  const api = await startApi(t);
+test('auth: a missing, wrong or malformed token gets the exact text kinvey-cli reacts to', async () => {
+  const api = await runtime();
   const attempts: Record<string, string>[] = [{}, { Authorization: 'Kinvey not-a-token' }, { Authorization: 'Basic abc' }, { Authorization: `Kinvey ${api.token}x` }];
   for (const headers of attempts) {
     const r = await api.call('GET', '/v4/organizations', { token: null, headers });
@@ -36,8 +41,8 @@ test('auth: a missing, wrong or malformed token gets the exact text kinvey-cli r
   }
 });
 
-test('auth: identity providers and login need no token; everything under /v4 does', async (t) => {
-  const api = await startApi(t);
+test('auth: identity providers and login need no token; everything under /v4 does', async () => {
+  const api = await runtime();
   const idps = await api.call('GET', '/v4/identity-providers', { token: null });
   assert.deepEqual([idps.status, idps.body], [200, []]);
   for (const path of ['/v4/user', '/v4/organizations', '/v4/services', '/v4/jobs/x']) {
@@ -55,15 +60,20 @@ test('auth: an expired token is refused and its session removed', async (t) => {
   assert.equal(await api.rt.context.store.accounts.countSessions(), 0);
 });
 
-test('auth: DELETE /session logs out; the token no longer works', async (t) => {
-  const api = await startApi(t);
-  const out = await api.call('DELETE', '/session');
+test('auth: DELETE /session logs out; the token no longer works, and other sessions go on', async () => {
+  const api = await runtime();
+  const login = await api.call('POST', '/session', { json: ADMIN, token: null });
+  assert.equal(login.status, 200);
+  const token = login.body.token as string;
+  assert.equal((await api.call('GET', '/v4/user', { token })).status, 200);
+  const out = await api.call('DELETE', '/session', { token });
   assert.equal(out.status, 204);
-  assert.equal((await api.call('GET', '/v4/user')).status, 401);
+  assert.equal((await api.call('GET', '/v4/user', { token })).status, 401);
+  assert.equal((await api.call('GET', '/v4/user')).status, 200, 'the file\'s own session is another one');
 });
 
-test('auth: login bodies that are not JSON or miss fields get 400, not 500', async (t) => {
-  const api = await startApi(t);
+test('auth: login bodies that are not JSON or miss fields get 400, not 500', async () => {
+  const api = await runtime();
   const malformed = await api.call('POST', '/session', { body: '{"email":', headers: { 'Content-Type': 'application/json' }, token: null });
   assert.deepEqual([malformed.status, malformed.body.code], [400, 'BadRequest']);
   const missing = await api.call('POST', '/session', { json: { email: ADMIN.email }, token: null });

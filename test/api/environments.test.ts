@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { echo, ECHO_PROJECT, startApi } from './helpers.ts';
+import { echo, ECHO_PROJECT, startApi, type Api } from './helpers.ts';
 
 /** deployDirectory of the echo fixture: bundling only (its SDK resolves from the repo) and a replica start. */
 const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 
-test('organizations: one default organization with a 32-hex id and the security block kinvey-cli needs', async (t) => {
-  const api = await startApi(t);
+/**
+ * One runtime for the tests on flexd's default settings (a runtime's start is most of such a
+ * test's CPU), each in services of its own; the bounds test, which needs a larger memory budget, starts its own.
+ */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup));
+
+test('organizations: one default organization with a 32-hex id and the security block kinvey-cli needs', async () => {
+  const api = await runtime();
   const list = await api.call('GET', '/v4/organizations');
   assert.equal(list.status, 200);
   assert.equal(list.body.length, 1);
@@ -20,8 +29,8 @@ test('organizations: one default organization with a 32-hex id and the security 
   assert.deepEqual([missing.status, missing.body.code], [404, 'OrganizationNotFound']);
 });
 
-test('services: created, listed by organization, fetched, and names are unique', async (t) => {
-  const api = await startApi(t);
+test('services: created, listed by organization, fetched, and names are unique', async () => {
+  const api = await runtime();
   const [org] = (await api.call('GET', '/v4/organizations')).body;
   const created = await api.call('POST', '/v4/services', { json: { name: 'orders', type: 'internal', access: { writers: { organizations: [org.id] } } } });
   assert.equal(created.status, 201);
@@ -41,8 +50,8 @@ test('services: created, listed by organization, fetched, and names are unique',
   assert.deepEqual([badName.status, badName.body.code], [400, 'ValidationError']);
 });
 
-test('services: an unknown id answers 404 ServiceNotFound on every route below it', async (t) => {
-  const api = await startApi(t);
+test('services: an unknown id answers 404 ServiceNotFound on every route below it', async () => {
+  const api = await runtime();
   const id = '0123456789abcdef0123456789abcdef';
   for (const [method, path] of [['GET', `/v4/services/${id}`], ['DELETE', `/v4/services/${id}`], ['GET', `/v4/services/${id}/environments`],
     ['GET', `/v4/services/${id}/environments/x/status`], ['GET', `/v4/services/${id}/environments/x/logs`]] as const) {
@@ -50,14 +59,14 @@ test('services: an unknown id answers 404 ServiceNotFound on every route below i
     assert.equal(r.status, 404, `${method} ${path}`);
     assert.deepEqual(r.body, { code: 'ServiceNotFound', description: 'The specified service could not be found.', debug: `No service with id or name "${id}".` });
   }
-  const { serviceId } = await api.createEnvironment('svc');
+  const { serviceId } = await api.createEnvironment('unknown-id');
   const r = await api.call('GET', `/v4/services/${serviceId}/environments/nope/status`);
   assert.deepEqual([r.status, r.body.code], [404, 'ServiceEnvironmentNotFound']);
 });
 
-test('environments: the secret must be at least 2 characters without surrounding whitespace', async (t) => {
-  const api = await startApi(t);
-  const { serviceId } = await api.createEnvironment('svc');
+test('environments: the secret must be at least 2 characters without surrounding whitespace', async () => {
+  const api = await runtime();
+  const { serviceId } = await api.createEnvironment('secret-rules');
   for (const secret of ['x', ' padded', 'padded ', '']) {
     const r = await api.call('POST', `/v4/services/${serviceId}/environments`, { json: { name: 'Prod', secret } });
     assert.deepEqual([r.status, r.body.code], [400, 'ValidationError'], JSON.stringify(secret));
@@ -70,9 +79,9 @@ test('environments: the secret must be at least 2 characters without surrounding
   assert.deepEqual([dup.status, dup.body.code], [409, 'ServiceEnvironmentNameInUse']);
 });
 
-test('environments: invalid names, reserved names and non-string values are refused, naming each, and nothing is applied', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc', 'Development', { environmentVariables: { KEEP: 'me' } });
+test('environments: invalid names, reserved names and non-string values are refused, naming each, and nothing is applied', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('invalid-vars', 'Development', { environmentVariables: { KEEP: 'me' } });
   const path = `/v4/services/${serviceId}/environments/${environmentId}`;
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ OK: 'x', '1BAD': 'x' }, /"1BAD" is not a valid name/],
@@ -98,9 +107,9 @@ test('environments: invalid names, reserved names and non-string values are refu
   assert.deepEqual(after.body.map((e: { name: string; environmentVariables: unknown }) => [e.name, e.environmentVariables]), [['Development', { KEEP: 'me' }]]);
 });
 
-test('environments: PUT takes the whole environment as GET returned it, ignores read-only fields, and keeps an absent runtime', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc', 'Development', { runtime: 'flex-runtime-node10' });
+test('environments: PUT takes the whole environment as GET returned it, ignores read-only fields, and keeps an absent runtime', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('put-whole', 'Development', { runtime: 'flex-runtime-node10' });
   const path = `/v4/services/${serviceId}/environments/${environmentId}`;
   const [env] = (await api.call('GET', `/v4/services/${serviceId}/environments`)).body;
   assert.equal(env.runtime, 'flex-runtime-node10');
@@ -126,9 +135,9 @@ test('environments: PUT takes the whole environment as GET returned it, ignores 
   assert.deepEqual([malformed.status, malformed.body.code], [400, 'BadRequest']);
 });
 
-test('environments: changed variables of a deployed environment are applied as one restart, which the service sees', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+test('environments: changed variables of a deployed environment are applied as one restart, which the service sees', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('applied-vars');
   await withDeadline('deploy of the echo project', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await echo(api, serviceId, environmentId)).KEY, null);
 
@@ -149,9 +158,9 @@ test('environments: changed variables of a deployed environment are applied as o
   assert.equal(same.headers.get('x-flexd-job'), null, 'unchanged variables: no restart');
 });
 
-test('environments and services: deleting stops the replicas, drops the logs, and the data plane answers 404', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+test('environments and services: deleting stops the replicas, drops the logs, and the data plane answers 404', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('deleted');
   await withDeadline('deploy of the echo project', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await echo(api, serviceId, environmentId)).status, 200);
   const { context } = api.rt;
@@ -166,7 +175,7 @@ test('environments and services: deleting stops the replicas, drops the logs, an
   assert.equal((await echo(api, serviceId, environmentId)).status, 404);
   assert.equal((await api.call('DELETE', `/v4/services/${serviceId}/environments/${environmentId}`)).status, 404);
 
-  const second = await api.createEnvironment('svc2');
+  const second = await api.createEnvironment('deleted-too');
   await withDeadline('deploy of the echo project', api.rt.deployDirectory(ECHO_PROJECT, { service: second.serviceId, environment: second.environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await api.call('DELETE', `/v4/services/${second.serviceId}`)).status, 204);
   assert.equal(context.supervisor.pool(second.environmentId), undefined);

@@ -1,37 +1,29 @@
-/** flexd's additions to the kinvey-cli API: an open health check and the list of stored versions. */
-import { it } from 'node:test';
+/**
+ * flexd's additions to the kinvey-cli API: an open health check and renaming a service. (The
+ * versions route, oldest first with the serving one marked before and after a rollback:
+ * test/api/jobs.test.ts, on the deploys that test makes anyway.)
+ */
+import { after, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { ECHO_PROJECT, startApi } from './helpers.ts';
+import { startApi, type Api } from './helpers.ts';
 
-/** deployDirectory of the echo fixture: its SDK resolves from the repo, so no npm install. */
-const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
+/** One runtime for the file: neither test changes its settings. */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup));
 
-it('api: /healthz answers without a token', async (t) => {
-  const api = await startApi(t);
+it('api: /healthz answers without a token', async () => {
+  const api = await runtime();
   const { status, body } = await api.call('GET', '/healthz', { token: null });
   assert.equal(status, 200);
   assert.equal(body.healthy, true);
+  assert.equal(typeof body.uptimeSeconds, 'number');
 });
 
-it('api: the versions route lists stored versions, oldest first, and marks the active one', async (t) => {
-  const api = await startApi(t);
-  await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: 'versions', environment: 'Development' }), LOCAL_DEPLOY_TIMEOUT_MS);
-  const { serviceId, id: environmentId } = await (async () => {
-    const svc = (await api.rt.context.store.services.findService('versions'))!;
-    return { serviceId: svc.id, id: (await api.rt.context.store.services.findEnvironment(svc.id, 'Development'))!.id };
-  })();
-  const { status, body } = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`);
-  assert.equal(status, 200);
-  assert.equal(body.length, 1);
-  assert.equal(body[0].active, true);
-  assert.match(body[0].version, /^\d+\.\d+\.\d+/);
-  const unauth = await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/versions`, { token: null });
-  assert.equal(unauth.status, 401);
-});
-
-it('api: PUT /v4/services/:sid renames a service and sets its description; the data plane follows the new name', async (t) => {
-  const api = await startApi(t);
+it('api: PUT /v4/services/:sid renames a service and sets its description; the data plane follows the new name', async () => {
+  const api = await runtime();
   const { serviceId } = await api.createEnvironment('before');
   const got = (await api.call('GET', `/v4/services/${serviceId}`)).body;
   // kinvey-cli's `service apply` sends {name, type, description?, access} as GET returned them
@@ -39,8 +31,12 @@ it('api: PUT /v4/services/:sid renames a service and sets its description; the d
   assert.equal(put.status, 200);
   assert.deepEqual([put.body.id, put.body.name, put.body.description], [serviceId, 'after', 'renamed']);
   assert.equal((await api.call('GET', '/v4/services/after')).body.id, serviceId);
+  assert.equal((await api.call('GET', '/v4/services/before')).status, 404, 'the old name is free');
   // never deployed: the data plane finds the environment by its service's new name, and not by the old one
-  const code = async (name: string) => ((await (await fetch(`${api.rt.url}/flex/${name}/Development/healthcheck`)).json()) as { error: string }).error;
+  const code = async (name: string) => {
+    const res = await withDeadline(`GET /flex/${name}/Development/healthcheck`, fetch(`${api.rt.url}/flex/${name}/Development/healthcheck`), 30_000);
+    return ((await res.json()) as { error: string }).error;
+  };
   assert.equal(await code('after'), 'NotDeployed');
   assert.equal(await code('before'), 'ServiceNotFound');
 
@@ -49,4 +45,5 @@ it('api: PUT /v4/services/:sid renames a service and sets its description; the d
   assert.deepEqual([clash.status, clash.body.code], [409, 'ServiceNameInUse']);
   const external = await api.call('PUT', `/v4/services/${serviceId}`, { json: { type: 'external' } });
   assert.deepEqual([external.status, external.body.code], [400, 'UnsupportedServiceType']);
+  assert.equal((await api.call('GET', `/v4/services/${serviceId}`)).body.name, 'after', 'a refused change changes nothing');
 });

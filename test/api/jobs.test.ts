@@ -154,10 +154,20 @@ test('jobs: a project without kinvey-flex-sdk fails its job with a clear progres
   await assertUnchanged(api, serviceId, environmentId);
 });
 
-test('jobs: rollback serves a stored version again without a rebuild; recycle restarts; unknown jobs are 404', async (t) => {
+test('jobs: the versions route lists stored versions oldest first with the serving one; rollback serves a stored version again without a rebuild; recycle restarts; unknown jobs are 404', async (t) => {
   const { api, serviceId, environmentId, target } = await deployed();
   await withDeadline('deploy of echo 1.0.1', api.rt.deployDirectory(await echoProjectAt(t, '1.0.1'), { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   assert.equal((await echo(api, serviceId, environmentId)).version, '1.0.1');
+
+  // The versions route (a flexd extension): every stored version, oldest first, the serving one marked.
+  const versionsPath = `/v4/services/${serviceId}/environments/${environmentId}/versions`;
+  const versions = async () => {
+    const r = await api.call('GET', versionsPath);
+    assert.equal(r.status, 200);
+    return r.body.map((v: { version: string; active: boolean }) => [v.version, v.active]);
+  };
+  assert.deepEqual(await versions(), [['1.0.0', false], ['1.0.1', true]]);
+  assert.equal((await api.call('GET', versionsPath, { token: null })).status, 401);
 
   const unknown = await api.call('POST', '/v4/jobs', { json: { type: 'rollbackService', params: { ...target, version: '0.5.0' } } });
   assert.deepEqual([unknown.status, unknown.body.code], [404, 'VersionNotFound']);
@@ -167,9 +177,12 @@ test('jobs: rollback serves a stored version again without a rebuild; recycle re
   assert.equal(rollback.status, 201);
   const job = await finished(api, rollback.body.job);
   assert.deepEqual([job.type, job.status], ['rollbackService', 'COMPLETED']);
+  assert.match(job.progress, /Rollback: starting replicas of version 1\.0\.0/);
+  assert.doesNotMatch(job.progress, /Building|Unpacked|Built version/, 'the stored build serves: nothing is built again');
   assert.deepEqual(await echo(api, serviceId, environmentId), { status: 200, KEY: 'kept', version: '1.0.0' });
   const status = (await api.call('GET', `/v4/services/${serviceId}/environments/${environmentId}/status`)).body;
   assert.deepEqual([status.status, status.version, status.deployment.status], ['ONLINE', '1.0.0', 'COMPLETED']);
+  assert.deepEqual(await versions(), [['1.0.0', true], ['1.0.1', false]], 'the rolled-back-to version is the active one; the order stays oldest first');
 
   // 1.0.1 was deployed once: it stays the version to beat.
   const again = await api.upload({ ...target, version: '1.0.1' }, rawTar([{ path: 'package.json', body: sdkPackage('1.0.1') }]));

@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { cleanupStack } from '../helpers/cleanup.ts';
 import { startApi, type Api } from './helpers.ts';
 
 /** Small, so a few hundred lines overflow it. */
 const RING_BYTES = 16 * 1024;
 
-/** Writes `count` lines one minute apart from 2024-05-01T10:00Z through the runtime's log writer. */
+/** One runtime for the tests on the default ring, each in a service of its own; the ring test starts its own. */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup));
+
+/**
+ * Writes `count` lines one minute apart from 2024-05-01T10:00Z through the runtime's log writer
+ * (the path a replica's lines take), with the timestamps the query tests need.
+ */
 function writeLines(api: Api, environmentId: string, count: number, text = (i: number) => `line ${i}`): void {
   for (let i = 0; i < count; i++) {
     api.rt.context.logs.write({
@@ -15,9 +24,9 @@ function writeLines(api: Api, environmentId: string, count: number, text = (i: n
   }
 }
 
-test('logs: from/to with +02:00 offsets sent unencoded select by instant, oldest first', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+test('logs: from/to with +02:00 offsets sent unencoded select by instant, oldest first', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('offsets');
   writeLines(api, environmentId, 10); // lines 0…9 at 10:00Z…10:09Z; not flushed: the API flushes first
   const base = `/v4/services/${serviceId}/environments/${environmentId}/logs`;
 
@@ -37,9 +46,9 @@ test('logs: from/to with +02:00 offsets sent unencoded select by instant, oldest
   assert.match(bad.body.description, /"from" must be an ISO-8601/);
 });
 
-test('logs: limit and page walk the lines oldest first; afterId follows new ones; limits are enforced', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+test('logs: limit and page walk the lines oldest first; afterId follows new ones; limits are enforced', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('paging');
   writeLines(api, environmentId, 250);
   const base = `/v4/services/${serviceId}/environments/${environmentId}/logs`;
   const messages = async (query: string) => (await api.call('GET', `${base}${query}`)).body.map((l: { message: string }) => l.message);

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { rawTar } from '../fixtures/deploy/archives.ts';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { FAULTS_DIR, replicaProcessesOf } from '../lifecycle/helpers.ts';
-import { ADMIN, ECHO_PROJECT, startApi } from './helpers.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { ADMIN, ECHO_PROJECT, startApi, type Api } from './helpers.ts';
 
 /** An environment that chose no runtime runs the default: the major flexd runs on. */
 const HOST_RUNTIME = `flex-runtime-node${process.versions.node.split('.')[0]}`;
@@ -14,12 +15,19 @@ const HOST_RUNTIME = `flex-runtime-node${process.versions.node.split('.')[0]}`;
 /** deployDirectory of the echo fixture: bundling only (its SDK resolves from the repo) and a replica start. */
 const LOCAL_DEPLOY_TIMEOUT_MS = 60_000;
 
-test('status: UPDATING with deployment RUNNING at the new version while a deploy runs, then ONLINE with it COMPLETED', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+/** One runtime for the tests on flexd's default settings, each in a service of its own; the crash-loop test starts its own. */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const runtime = () => (shared ??= startApi(fileCleanup));
+
+test('status: UPDATING with deployment RUNNING at the new version while a deploy runs, then ONLINE with it COMPLETED', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('updating');
+  const othersBefore = await replicaProcessesOf(process.pid);
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   const path = `/v4/services/${serviceId}/environments/${environmentId}/status`;
-  const [serving] = await replicaProcessesOf(process.pid);
+  const known = await replicaProcessesOf(process.pid);
+  assert.equal(known.length, othersBefore.length + 1, 'the 1.0.0 replica runs');
 
   // A real deploy of 2.0.0 whose replica waits for SIGUSR2 before it starts: the job runs until then.
   const deploy = api.rt.deployDirectory(join(FAULTS_DIR, 'held-start'), { service: serviceId, environment: environmentId, version: '2.0.0' });
@@ -28,7 +36,7 @@ test('status: UPDATING with deployment RUNNING at the new version while a deploy
   const starting = await waitFor('the 2.0.0 replica waiting for its signal', async () => {
     await context.logs.flush();
     if (!(await context.store.logs.latest(environmentId, 100)).some((l) => /held-start: waiting for SIGUSR2/.test(l.message))) return undefined;
-    return (await replicaProcessesOf(process.pid)).find((pid) => pid !== serving);
+    return (await replicaProcessesOf(process.pid)).find((pid) => !known.includes(pid));
   }, { timeoutMs: LOCAL_DEPLOY_TIMEOUT_MS });
 
   const updating = (await api.call('GET', path)).body;
@@ -69,9 +77,9 @@ test('status: an environment suspended by a crash loop reports ERROR with the re
   assert.deepEqual(status.replicas, []);
 });
 
-test('status: a first deploy that fails leaves ERROR with the reason and no version, and the version may be sent again', async (t) => {
-  const api = await startApi(t);
-  const { serviceId, environmentId } = await api.createEnvironment('svc');
+test('status: a first deploy that fails leaves ERROR with the reason and no version, and the version may be sent again', async () => {
+  const api = await runtime();
+  const { serviceId, environmentId } = await api.createEnvironment('failed-first');
   const target = { serviceId, serviceEnvironmentId: environmentId, version: '1.0.0' };
   const broken = rawTar([{ path: 'package.json', body: JSON.stringify({ version: '1.0.0', dependencies: {} }) }]);
   const accepted = await api.upload(target, broken);
@@ -91,8 +99,8 @@ test('status: a first deploy that fails leaves ERROR with the reason and no vers
   await withDeadline('the second failing job', api.rt.context.deployer.jobs.wait(again.body.job));
 });
 
-test('management API: bodies over 1 MiB get 413 RequestTooLarge, whatever their content type; unknown routes get a Kinvey-shaped 404', async (t) => {
-  const api = await startApi(t);
+test('management API: bodies over 1 MiB get 413 RequestTooLarge, whatever their content type; unknown routes get a Kinvey-shaped 404', async () => {
+  const api = await runtime();
   const big = await api.call('POST', '/v4/services', { json: { name: 'x', padding: 'y'.repeat(2 * 1024 * 1024) } });
   assert.deepEqual([big.status, big.body.code], [413, 'RequestTooLarge']);
   const disguised = await api.call('POST', '/v4/services', {

@@ -12,12 +12,17 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'correct horse battery' };
 const VIEWER = { email: 'watcher@example.com', password: 'viewer password 1' };
 const LINES = 150;
+/** An API call answered at once, on a loaded machine. */
+const CALL_TIMEOUT_MS = 30_000;
+
+/** GET with a session token, with a deadline. */
+const get = (url: string, token: string) => withDeadline(`GET ${url}`, fetch(url, { headers: { Authorization: `Kinvey ${token}` } }), CALL_TIMEOUT_MS);
 
 describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   const cleanup = new CleanupStack();
@@ -70,7 +75,9 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     assert.match(await cli.fails(['stauts']), /unknown command "stauts" \(did you mean "status"\?\)/);
     const failed = await cli.run(['--output', 'json', 'status', '--service', 'missing']);
     assert.equal(failed.code, 1);
-    assert.ok(JSON.parse(failed.stdout).error.message, 'a failure under --output json before the command is one JSON line');
+    assert.equal(failed.stderr, '');
+    assert.equal(failed.stdout.trimEnd().split('\n').length, 1, 'a failure under --output json before the command is one JSON line');
+    assert.equal(JSON.parse(failed.stdout).error.code, 'ServiceNotFound');
   });
 
   test('profile list, use and show: the active one marked, no tokens shown', async () => {
@@ -90,7 +97,10 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   });
 
   test('logs without paging flags end with the newest line; -n/--tail pick how many; --number/--page/--from/--to page as kinvey-cli does', async () => {
-    for (let i = 1; i <= LINES; i++) rt.context.logs.note(environmentId, 'tailtesttail', `line ${i}`);
+    // Through the runtime's log writer, one second apart (so --from below has lines on both sides of it).
+    const firstAt = Date.now() - (LINES + 60) * 1000;
+    const at = (i: number) => new Date(firstAt + i * 1000).toISOString();
+    for (let i = 1; i <= LINES; i++) rt.context.logs.write({ environmentId, containerId: 'tailtesttail', threshold: 'info', message: `line ${i}`, timestamp: at(i) });
     await rt.context.logs.flush();
     const messages = (rows: Array<{ message: string }>) => rows.map((r) => r.message);
     const newest = await cli.json(['logs', '--service', 'tails']);
@@ -107,7 +117,9 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     assert.deepEqual(messages(await cli.json(['logs', '--service', 'tails', '--number', '2'])), ['line 1', 'line 2']);
     assert.deepEqual(messages(await cli.json(['logs', '--service', 'tails', '--number', '2', '--page', '3'])), ['line 5', 'line 6']);
     const from = newest[50].timestamp;
-    assert.equal(messages(await cli.json(['logs', '--service', 'tails', '--from', from, '--number', '2000']))[0].startsWith('line '), true);
+    assert.equal(from, at(LINES - 49));
+    assert.deepEqual(messages(await cli.json(['logs', '--service', 'tails', '--from', from, '--number', '2000'])),
+      Array.from({ length: 50 }, (_, i) => `line ${LINES - 49 + i}`), '--from: the lines from that instant on, oldest first');
 
     assert.match(await cli.fails(['logs', '--service', 'tails', '-n', '2', '--page', '2']), /--tail \(-n\) shows the newest lines and cannot be combined with --page/);
     assert.match(await cli.fails(['logs', '--service', 'tails', '--tail', 'ten']), /--tail must be a whole number from 0 to 2000/);
@@ -116,11 +128,11 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     // the API kinvey-cli calls is unchanged; tail is an extension beside it
     const token = JSON.parse(await readProfileFile()).profiles.ops.token as string;
     const url = (query: string) => `${rt.url}/v4/services/${serviceId}/environments/${environmentId}/logs${query}`;
-    const paged = await (await fetch(url('?limit=2'), { headers: { Authorization: `Kinvey ${token}` } })).json() as Array<{ message: string }>;
+    const paged = await (await get(url('?limit=2'), token)).json() as Array<{ message: string }>;
     assert.deepEqual(messages(paged), ['line 1', 'line 2']);
-    const tailed = await (await fetch(url('?tail=2'), { headers: { Authorization: `Kinvey ${token}` } })).json() as Array<{ message: string }>;
+    const tailed = await (await get(url('?tail=2'), token)).json() as Array<{ message: string }>;
     assert.deepEqual(messages(tailed), [`line ${LINES - 1}`, `line ${LINES}`]);
-    const clash = await fetch(url('?tail=2&page=2'), { headers: { Authorization: `Kinvey ${token}` } });
+    const clash = await get(url('?tail=2&page=2'), token);
     assert.equal(clash.status, 400);
     assert.equal((await clash.json() as { code: string }).code, 'InvalidLogQuery');
   });
@@ -138,7 +150,7 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
     await cli.ok(['login', '--profile', 'ops', '--email', ADMIN.email, '--password', ADMIN.password]);
     const newToken = JSON.parse(await readProfileFile()).profiles.ops.token as string;
     assert.notEqual(newToken, oldToken, 'each login its own session');
-    const me = await fetch(`${rt.url}/v4/user`, { headers: { Authorization: `Kinvey ${oldToken}` } });
+    const me = await get(`${rt.url}/v4/user`, oldToken);
     assert.equal(me.status, 200, 'the first session still works');
 
     rt.context.logs.note(environmentId, 'tailtesttail', 'after the second login');
@@ -151,7 +163,7 @@ describe('flexd CLI: global options, profiles, whoami, logs tail', () => {
   test('profile delete ends that profile\'s session and forgets it', async () => {
     const token = JSON.parse(await readProfileFile()).profiles.watch.token as string;
     assert.match(await cli.ok(['profile', 'delete', 'watch']), /Deleted profile: watch/);
-    assert.equal((await fetch(`${rt.url}/v4/user`, { headers: { Authorization: `Kinvey ${token}` } })).status, 401);
+    assert.equal((await get(`${rt.url}/v4/user`, token)).status, 401);
     assert.deepEqual((await cli.json(['profile', 'list'])).map((p: any) => p.profile), ['ops']);
   });
 

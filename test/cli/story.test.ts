@@ -38,9 +38,9 @@ const start: FlexdCli['start'] = (...a) => cli.start(...a);
 
 /** Calls a FlexFunction of the kitchen-sink on the data plane; returns the handler's body and the serving version. */
 async function callFunction(name: string): Promise<{ status: number; body: Record<string, unknown>; version: string | null }> {
-  const res = await fetch(`${rt.url}/flex/${SERVICE}/Development/_flexFunctions/${name}`, {
+  const res = await withDeadline(`POST _flexFunctions/${name}`, fetch(`${rt.url}/flex/${SERVICE}/Development/_flexFunctions/${name}`, {
     method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}',
-  });
+  }), COMMAND_TIMEOUT_MS);
   const payload = await res.json() as { response?: { body?: Record<string, unknown> } } & Record<string, unknown>;
   return { status: res.status, body: payload.response?.body ?? payload, version: res.headers.get('x-flexd-version') };
 }
@@ -70,7 +70,10 @@ describe('flexd CLI: a service from login to delete', () => {
     const saved = JSON.parse(await readFile(file, 'utf8'));
     assert.equal(saved.active, 'default');
     assert.equal(saved.profiles.default.host, rt.url);
-    assert.ok(saved.profiles.default.token);
+    // the saved token is the session the login opened: the API knows it as this account
+    const me = await withDeadline('GET /v4/user with the saved token', fetch(`${rt.url}/v4/user`, { headers: { Authorization: `Kinvey ${saved.profiles.default.token}` } }), COMMAND_TIMEOUT_MS);
+    assert.equal(me.status, 200);
+    assert.equal((await me.json() as { email: string }).email, ADMIN.email);
   });
 
   test('create: makes the service and its Development environment, with the given secret and variables', async () => {
@@ -86,7 +89,8 @@ describe('flexd CLI: a service from login to delete', () => {
   test('list: shows the service in a table, after "Count: 1"', async () => {
     const out = await ok(['list']);
     const id = (await rt.context.store.services.findService(SERVICE))!.id;
-    assert.match(out, new RegExp(`^Count: 1\nid +name +organization\n${id} +kitchen +\\S+\n`));
+    const organization = (await rt.context.store.accounts.defaultOrganization()).name;
+    assert.match(out, new RegExp(`^Count: 1\nid +name +organization\n${id} +kitchen +${organization}\n`));
   });
 
   test('deploy: uploads the project without node_modules, waits for the job, prints its progress', async () => {
@@ -121,12 +125,16 @@ describe('flexd CLI: a service from login to delete', () => {
     assert.equal(entries.threshold, 'info');
     const table = await ok(['logs', '--service', SERVICE, '--number', '50']);
     assert.match(table, /^Count: \d+\ncontainerId +timestamp +threshold +message\n/);
-    assert.match(table, /^[0-9a-f]{12} +\S+ +info +kitchen-sink started$/m);
+    assert.match(table, new RegExp(`^${entries.containerId} +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z +info +kitchen-sink started$`, 'm'));
   });
 
   test('update --set-vars: merges the variable and restarts the replicas with it before returning', async () => {
     const out = await ok(['update', '--service', SERVICE, '--set-vars', 'GREETING=hello,EXTRA=1']);
-    assert.match(out, /Updated service environment: \S+/);
+    const environmentId = (await rt.context.store.services.findEnvironment((await rt.context.store.services.findService(SERVICE))!.id, 'Development'))!.id;
+    const restart = (await rt.context.store.jobs.latest(environmentId))!;
+    assert.equal(restart.status, 'COMPLETED', 'the restart job ended before the command returned');
+    assert.ok(out.startsWith(`Restarting kitchen/Development with the change (job ${restart.id})\n`), out);
+    assert.ok(out.endsWith(`\nUpdated service environment: ${environmentId}\n`), out);
     assert.deepEqual((await callFunction('env')).body, { nodeEnv: 'Development', greeting: 'hello' });
   });
 
@@ -196,8 +204,10 @@ describe('flexd CLI: a service from login to delete', () => {
 
   test('delete: refused without --yes when there is no terminal; with --yes the data plane answers 404', async () => {
     assert.match(await fails(['delete', '--service', SERVICE]), /refusing to delete kitchen without --yes/);
-    assert.match(await ok(['delete', '--service', SERVICE, '--yes']), /^Deleted service: \S+\n$/);
-    const res = await fetch(`${rt.url}/flex/${SERVICE}/Development/healthcheck`);
+    const id = (await rt.context.store.services.findService(SERVICE))!.id;
+    assert.equal(await ok(['delete', '--service', SERVICE, '--yes']), `Deleted service: ${id}\n`);
+    assert.equal(await rt.context.store.services.findService(SERVICE), undefined, 'the service is gone from the store');
+    const res = await withDeadline('GET healthcheck of the deleted service', fetch(`${rt.url}/flex/${SERVICE}/Development/healthcheck`), COMMAND_TIMEOUT_MS);
     assert.equal(res.status, 404);
     await res.body?.cancel();
     assert.match(await fails(['status', '--service', SERVICE]), /^flexd: ServiceNotFound: Could not find service with identifier 'kitchen'/);

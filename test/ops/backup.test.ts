@@ -28,7 +28,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   await rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' });
 
   // Write load for as long as the backup runs: a log line per call (stored by the log thread)
-  // and a new service every few milliseconds (the main connection).
+  // and new services one after another through the management API (the main connection).
   let writing = true;
   let calls = 0;
   let created = 0;
@@ -38,8 +38,17 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
       calls++;
     }
   })();
-  const organization = (await rt.context.store.accounts.defaultOrganization()).id;
-  const creating = setInterval(() => { void rt.context.store.services.createService(organization, `load-${created++}`); }, 5);
+  const session = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN), signal: AbortSignal.timeout(30_000) })).json() as { token: string };
+  const creating = (async () => {
+    while (writing) {
+      const res = await fetch(`${rt.url}/v4/services`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Kinvey ${session.token}` },
+        body: JSON.stringify({ name: `load-${created}`, type: 'internal' }), signal: AbortSignal.timeout(30_000),
+      });
+      assert.equal(res.status, 201, await res.text());
+      created++;
+    }
+  })();
 
   const cli = await flexdCli(await tempDir(cleanup, 'flexd-backup-home-'));
   const flexd = (args: string[]) => cli.run(args, { timeoutMs: BACKUP_TIMEOUT_MS });
@@ -48,8 +57,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   const result = await flexd(['backup', '--data-dir', dataDir, '--out', file]);
   const during = { calls, created };
   writing = false;
-  clearInterval(creating);
-  await load;
+  await Promise.all([load, creating]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /Backed up .* to .*flexd-backup\.db/);
   assert.ok(during.calls > 0 && during.created > 0, `writes went on during the backup (${JSON.stringify(during)})`);
