@@ -80,15 +80,18 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const launcher = findLauncher(process.env);
   const runtime = await createRuntime({ ...options, generateAdminPassword: true });
+  // Before the lines that say flexd is up: a process manager may send SIGTERM the moment it reads
+  // them, and a signal without a handler yet ends flexd with no drain (seen: a SIGTERM sent on
+  // reading "listening" killed it in about half the tries).
+  const stopper = stopOnSignals(() => runtime.close(), { say: (text, level, fields) => lines.err(level, text, fields) });
+  process.on('SIGTERM', () => stopper.signal('SIGTERM'));
+  process.on('SIGINT', () => stopper.signal('SIGINT'));
   // The one time a generated password is shown; it is never logged anywhere else.
   if (runtime.generatedAdmin) {
     const { email, password } = runtime.generatedAdmin;
     lines.out(`flexd: created admin ${email} with password ${password}`, { email, password });
   }
   lines.out(`flexd listening on ${runtime.url}`, { url: runtime.url });
-  const stopper = stopOnSignals(() => runtime.close(), { say: (text, level, fields) => lines.err(level, text, fields) });
-  process.on('SIGTERM', () => stopper.signal('SIGTERM'));
-  process.on('SIGINT', () => stopper.signal('SIGINT'));
   if (launcher) {
     watchLauncher(launcher, (pid) => stopper.launcherGone(
       pid === launcher.npmPid ? `npm (pid ${pid}), which started flexd, has ended` : `the shell between npm (pid ${launcher.npmPid}) and flexd (pid ${pid}) has ended`,

@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -18,14 +19,14 @@ import { waitFor, withDeadline } from '../helpers/wait.ts';
 const REFUSAL = 'unshare: unshare failed: Operation not permitted';
 const WARNING = 'builds cannot be put in a pid namespace here';
 
-test('build namespace probe: where the host refuses a pid namespace, flexd starts and warns once with the host\'s reason', async (t) => {
+test('build namespace probe: where the host refuses a pid namespace, flexd starts and warns once in its life with the host\'s reason', async (t) => {
   const cleanup = cleanupStack(t);
   const work = await tempDir(cleanup, 'flexd-probe-');
   const bin = join(work, 'bin');
   mkdirSync(bin);
   writeFileSync(join(bin, 'unshare'), `#!/bin/sh\necho '${REFUSAL}' >&2\nexit 1\n`, { mode: 0o755 });
 
-  const served = spawnServe(cleanup, ['--data-dir', join(work, 'data')], { env: serveEnv({ PATH: `${bin}:${process.env.PATH}` }), stopGently: { graceMs: 10_000 } });
+  const served = spawnServe(cleanup, ['--data-dir', join(work, 'data')], { bin: await installedFlexdBin(), env: serveEnv({ PATH: `${bin}:${process.env.PATH}` }), stopGently: { graceMs: 10_000 } });
   await withDeadline('flexd to listen', served.url, SERVE_START_TIMEOUT_MS);
   const warnings = () => served.output().split('\n').filter((line) => line.includes(WARNING));
   await waitFor('the build namespace warning', () => warnings().length > 0, { timeoutMs: 30_000 });
@@ -33,5 +34,8 @@ test('build namespace probe: where the host refuses a pid namespace, flexd start
   assert.ok(warning!.includes(REFUSAL), `the host's reason is quoted: ${warning}`);
   assert.match(warning!, /leaves behind/, 'and what a build loses');
 
+  // Once over the whole life of the process: counted when it has stopped, not at an instant.
+  served.child.kill('SIGTERM');
+  assert.equal((await withDeadline('flexd to stop', served.exited, SERVE_START_TIMEOUT_MS)).code, 0, served.output());
   assert.equal(warnings().length, 1, `said once: ${served.output()}`);
 });

@@ -11,18 +11,20 @@ import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
-test('uid ranges: two root-run flexd processes on one host never share a uid range; an explicit range another holds is refused', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
+test('uid ranges: two root-run flexd runtimes on one host never share a uid range; an explicit range another holds is refused', { skip: !runsAsRoot() && 'needs root' }, async (t) => {
+  // A stack: each runtime closes before its data dir goes (t.after would run them in the order registered).
+  const cleanup = cleanupStack(t);
   const start = 3_000_000 + Math.floor(Math.random() * 1_000) * 100;
-  const a = await createRuntime({ dataDir: await tempDir(t, 'flexd-range-a-'), port: 0, uidRangeStart: start, uidRangeSize: 100 });
-  t.after(() => a.close());
+  const a = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-range-a-'), port: 0, uidRangeStart: start, uidRangeSize: 100 });
+  cleanup.after(() => a.close());
   // The same explicit range: refused, naming it.
-  await assert.rejects(createRuntime({ dataDir: await tempDir(t, 'flexd-range-b-'), port: 0, uidRangeStart: start, uidRangeSize: 100 }),
+  await assert.rejects(createRuntime({ dataDir: await tempDir(cleanup, 'flexd-range-b-'), port: 0, uidRangeStart: start, uidRangeSize: 100 }),
     (err: Error & { code?: string }) => err.code === 'UidRangeInUse' && err.message.includes(String(start)));
   // The default range moves up past any range already held.
-  const b = await createRuntime({ dataDir: await tempDir(t, 'flexd-range-c-'), port: 0 });
-  t.after(() => b.close());
-  const c = await createRuntime({ dataDir: await tempDir(t, 'flexd-range-d-'), port: 0 });
-  t.after(() => c.close());
+  const b = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-range-c-'), port: 0 });
+  cleanup.after(() => b.close());
+  const c = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-range-d-'), port: 0 });
+  cleanup.after(() => c.close());
   const rangeB = b.context.settings.uidRangeStart;
   const rangeC = c.context.settings.uidRangeStart;
   assert.notEqual(rangeB, rangeC);
@@ -87,8 +89,9 @@ test('uid ranges: a stopping flexd ends what its builds left running before it g
   const leftover = asUid(first);
   await waitFor('the leftover to run as the build uid', () => (uidOf(leftover.child.pid!) === first ? true : undefined), { timeoutMs: 15_000 });
   await rt.close();
-  // Ended by the stop itself: when close() returns, it is already gone.
-  assert.equal(await withDeadline('the leftover to be ended', leftover.exited, 5_000), 'SIGKILL');
+  // Ended by the stop itself: killed by the time close() returns (its exit is reported a moment
+  // later); nothing else would end it before the test's cleanup.
+  assert.equal(await withDeadline('the leftover to be ended', leftover.exited, 30_000), 'SIGKILL');
 
   // A box stopped the way close() stops one (its one sweep made while the range is still its
   // own); then the range is free, a new flexd takes it, and its build uid runs a process.

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cleanupStack } from '../helpers/cleanup.ts';
+import { CleanupStack, cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { DEPLOY_TIMEOUT_MS, REPO_DIR, startRuntime } from '../lifecycle/helpers.ts';
@@ -26,7 +26,10 @@ const NOBODY = 65534;
 const SCENARIO_MS = 3 * DEPLOY_TIMEOUT_MS;
 
 function assertWalled(report: WallsReport, refusal: RegExp, treeWritable = true): void {
+  // The runtime's tree and the other environment's version folder at least (and each environment's own copy of the tree, in overlay mode as root).
+  assert.ok(Object.keys(report.tampered).length >= 2, `the files attacked: ${Object.keys(report.tampered).join(', ')}`);
   for (const [path, outcomes] of Object.entries(report.tampered)) {
+    assert.deepEqual(Object.keys(outcomes).sort(), ['chmod', 'unlink', 'write'], `every attack was tried on ${path}`);
     for (const [what, outcome] of Object.entries(outcomes)) assert.match(outcome, refusal, `${what} ${path}: ${JSON.stringify(report.tampered)}`);
     assert.equal(report.unchanged[path], true, `${path} is as it was`);
   }
@@ -54,44 +57,58 @@ test('versions: the same attack when replicas get a private copy (no namespaces)
   assertWalled(report, /^(EACCES|ERR_ACCESS_DENIED)$/, false);
 });
 
+/** The attack in a flexd run as `nobody` (through tsx): one process for both replica folder modes, one runtime each. */
 const SCRIPT = `
 import { createRuntime } from ${JSON.stringify(join(REPO_DIR, 'src/runtime.ts'))};
 import { attackOtherVersions } from ${JSON.stringify(join(REPO_DIR, 'test/layout/walls-scenario.ts'))};
-const [dataDir, fixture, replicaFolder] = process.argv.slice(2);
-const rt = await createRuntime({ dataDir, port: 0, replicaFolder, readyTimeoutMs: 90_000 });
-let out;
-try {
-  out = { uid: process.getuid(), report: await attackOtherVersions(rt, dataDir, fixture) };
-} catch (err) {
-  out = { error: String(err.stack) + String(err.debug ?? '') };
+const [work, fixture, ...modes] = process.argv.slice(2);
+const out = { uid: process.getuid(), reports: {} };
+for (const replicaFolder of modes) {
+  const dataDir = work + '/data-' + replicaFolder;
+  const rt = await createRuntime({ dataDir, port: 0, replicaFolder, readyTimeoutMs: 90_000 });
+  try {
+    out.reports[replicaFolder] = await attackOtherVersions(rt, dataDir, fixture);
+  } catch (err) {
+    out.reports[replicaFolder] = { error: String(err.stack) + String(err.debug ?? '') };
+  }
+  await rt.close();
 }
-await rt.close();
 process.stdout.write(JSON.stringify(out));
 `;
+const UNPRIVILEGED_MODES = ['auto', 'copy'] as const;
 
-for (const replicaFolder of ['auto', 'copy']) {
-  test(`versions: without root the permission model alone keeps a replica off the shared tree and other versions (replicaFolder ${replicaFolder})`, { skip: !asRoot && 'needs root to start flexd as another account' }, async (t) => {
-    const cleanup = cleanupStack(t);
-    const work = await tempDir(cleanup, 'flexd-walls-nobody-');
+describe('versions without root', { skip: !asRoot && 'needs root to start flexd as another account' }, () => {
+  const suite = new CleanupStack();
+  after(() => suite.run());
+  let out: { uid: number; reports: Record<string, WallsReport & { error?: string }> };
+
+  before(async () => {
+    const work = await tempDir(suite, 'flexd-walls-nobody-');
     chmodSync(work, 0o755);
     const script = join(work, 'attack.mts');
     writeFileSync(script, SCRIPT);
     chownSync(work, NOBODY, NOBODY);
     chownSync(script, NOBODY, NOBODY);
-    const child = spawn(process.execPath, ['--import', 'tsx', script, join(work, 'data'), FIXTURE, replicaFolder], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, work, FIXTURE, ...UNPRIVILEGED_MODES], {
       cwd: REPO_DIR, env: { PATH: process.env.PATH, HOME: work, TMPDIR: work }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
     });
-    cleanup.after(() => { child.kill('SIGKILL'); });
+    suite.after(() => { child.kill('SIGKILL'); });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => { stdout += c; });
     child.stderr.on('data', (c) => { stderr += c; });
-    const code = await withDeadline('the unprivileged flexd to run the attack', new Promise((resolve) => child.once('close', resolve)), SCENARIO_MS);
+    const code = await withDeadline('the unprivileged flexd to run the attack', new Promise((resolve) => child.once('close', resolve)), UNPRIVILEGED_MODES.length * SCENARIO_MS);
     assert.equal(code, 0, stderr.slice(-3000));
-    const out = JSON.parse(stdout) as { uid: number; report: WallsReport; error?: string };
-    assert.ok(!out.error, out.error);
-    assert.equal(out.uid, NOBODY);
-    // Without root even copy mode gives the replica a tree of its own: its node_modules is writable.
-    assertWalled(out.report, /^ERR_ACCESS_DENIED$/);
+    out = JSON.parse(stdout);
   });
-}
+
+  for (const replicaFolder of UNPRIVILEGED_MODES) {
+    test(`versions: without root the permission model alone keeps a replica off the shared tree and other versions (replicaFolder ${replicaFolder})`, () => {
+      assert.equal(out.uid, NOBODY);
+      const report = out.reports[replicaFolder]!;
+      assert.ok(report && !report.error, report?.error ?? `no report for ${replicaFolder}`);
+      // Without root even copy mode gives the replica a tree of its own: its node_modules is writable.
+      assertWalled(report, /^ERR_ACCESS_DENIED$/);
+    });
+  }
+});

@@ -8,8 +8,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { createRuntime } from '../../src/runtime.ts';
+import { withDeadline } from '../helpers/wait.ts';
 
 type Runtime = Awaited<ReturnType<typeof createRuntime>>;
+/** A rollback (a replica's start) on a loaded machine; the deadline catches a hang. */
+const JOB_MS = 120_000;
 
 export interface WallsReport {
   /** path → what each of write, chmod and unlink came to */
@@ -35,15 +38,10 @@ async function call(rt: Runtime, service: string, name: string, body: unknown = 
   return json.response?.body;
 }
 
-/** Polls a job to its end; throws unless it completed. */
+/** Waits for a job to end (the deployer's own wait, under a deadline); throws unless it completed. */
 async function finished(rt: Runtime, jobId: string): Promise<void> {
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
-    const job = (await rt.context.store.jobs.get(jobId))!;
-    if (job.status === 'COMPLETED') return;
-    if (job.status === 'ERROR') throw new Error(`job ${jobId}: ${job.progress}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`job ${jobId} did not finish`);
+  const job = await withDeadline(`job ${jobId} to finish`, rt.context.deployer.jobs.wait(jobId), JOB_MS);
+  if (job.status !== 'COMPLETED') throw new Error(`job ${jobId}: ${job.progress}`);
 }
 
 export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture: string): Promise<WallsReport> {
