@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { echoProjectAt, startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 
@@ -30,11 +31,11 @@ function value(samples: Sample[], name: string, labels: Record<string, string>):
 }
 
 async function scrape(api: Api, authorization?: string): Promise<{ status: number; text: string; type: string | null }> {
-  const res = await withDeadline('GET /metrics', fetch(`${api.rt.url}/metrics`, { headers: authorization ? { Authorization: authorization } : {} }), 10_000);
+  const res = await fetchWithin(`${api.rt.url}/metrics`, { headers: authorization ? { Authorization: authorization } : {} });
   return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
 }
 
-const call = (api: Api, secret: string) => fetch(`${api.rt.url}/flex/orders/Development/_flexFunctions/echo`, {
+const call = (api: Api, secret: string) => fetchWithin(`${api.rt.url}/flex/orders/Development/_flexFunctions/echo`, {
   method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': secret }, body: '{}',
 }).then((r) => r.status);
 
@@ -101,7 +102,7 @@ test('metrics: only a session (Bearer or Kinvey) or the scrape token may read /m
   assert.equal((await scrape(api, 'Bearer scrape-token-0123456789')).status, 200);
   assert.equal((await scrape(api, `Bearer ${api.token}`)).status, 200);
   assert.equal((await scrape(api, `Kinvey ${api.token}`)).status, 200);
-  const unauthorized = await fetch(`${api.rt.url}/metrics`);
+  const unauthorized = await fetchWithin(`${api.rt.url}/metrics`);
   assert.match(unauthorized.headers.get('www-authenticate') ?? '', /^Bearer/);
   assert.equal((await unauthorized.json() as { code: string }).code, 'InvalidCredentials');
 

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -34,7 +35,7 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   cleanup.after(() => rt.close());
   await rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' });
   await rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' });
-  const echo = (env: string) => fetch(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
+  const echo = (env: string) => fetchWithin(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
     method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}',
   }).then((r) => r.status);
   for (let i = 0; i < 12; i++) assert.equal(await echo('Production'), 200);
