@@ -15,6 +15,9 @@ import { fetchWithin } from '../helpers/fetch-within.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
+
 const ADMIN = { email: 'ops@example.com', password: 'backup-test-password' };
 /** The backup command: node's start plus a copy of a few MB, on a loaded box. */
 const BACKUP_TIMEOUT_MS = 60_000;
@@ -24,9 +27,9 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   const dataDir = await tempDir(cleanup, 'flexd-backup-src-');
   const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logFlushIntervalMs: 5, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
-  await rt.deployDirectory(await echoProjectAt(cleanup, '2.3.0'), { service: 'orders', environment: 'Production', secret: 'prod-secret', env: { KEY: 'prod' } });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Staging', secret: 'staging-secret', env: { KEY: 'staging' } });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '2.3.0'), { service: 'orders', environment: 'Production', secret: 'prod-secret', env: { KEY: 'prod' } }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Staging', secret: 'staging-secret', env: { KEY: 'staging' } }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' }), DEPLOY_DEADLINE_MS);
 
   // Write load for as long as the backup runs: a log line per call (stored by the log thread)
   // and new services one after another through the management API (the main connection).

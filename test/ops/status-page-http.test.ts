@@ -17,6 +17,9 @@ import { hasOpenssl, selfSignedCertificate } from '../helpers/tls.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { FAULTS_DIR, fixtureCopy } from '../lifecycle/helpers.ts';
 
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
+
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 
 async function start(cleanup: CleanupContext, options: Record<string, unknown> = {}): Promise<Runtime> {
@@ -78,7 +81,7 @@ test('status page: the session cookie is HttpOnly and SameSite=Strict, anonymous
 
 test('status page: recycle needs the session\'s CSRF token and this origin; sign-out without the token keeps the session', async (t) => {
   const rt = await sharedRuntime();
-  await rt.deployDirectory(await echoProjectAt(t, '1.0.0'), { service: 'csrf', environment: 'Development' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(t, '1.0.0'), { service: 'csrf', environment: 'Development' }), DEPLOY_DEADLINE_MS);
   const envId = await environmentId(rt, 'csrf');
   const { cookie, csrf } = await signIn(rt);
   const recycle = (headers: Record<string, string>) => fetchWithin(`${rt.url}/ui/environments/${envId}/recycle`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: '{}' });
@@ -104,8 +107,8 @@ test('status page: recycle needs the session\'s CSRF token and this origin; sign
 test('status page: a viewer sees no recycle or rollback button and is refused them; a deployer gets both (an account from before roles is an admin: test/api/roles.test.ts, migration 3)', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await sharedRuntime();
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS);
   const envId = await environmentId(rt, 'orders');
   const password = 'another-long-password';
   // the accounts as an admin adds them, through the management API
@@ -162,7 +165,7 @@ test('status page: a viewer sees no recycle or rollback button and is refused th
   assert.doesNotMatch(changed, /very-secret-value/);
 
   // Three versions, the middle one serving: one offer is older, one newer
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.2.0'), { service: 'orders', environment: 'Development' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.2.0'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS);
   const middle = await fetchWithin(`${rt.url}/ui/environments/${envId}/rollback`, { method: 'POST', headers: { cookie: deployer.cookie, 'x-csrf-token': deployer.csrf, 'content-type': 'application/json' }, body: '{"version":"1.1.0"}' });
   await withDeadline('the second rollback', rt.context.deployer.jobs.wait((await middle.json() as { job: string }).job), 30_000);
   const offers = await (await fetchWithin(`${rt.url}/ui/environments/${envId}`, { headers: { cookie: deployer.cookie } })).text();
@@ -187,7 +190,7 @@ test('status page: failed sign-ins on the page throttle the account, for the pag
 test('status page: the overview counts a timed-out request as an error and a crashed replica as a restart', async (t) => {
   const cleanup = cleanupStack(t);
   const rt = await start(cleanup, { requestTimeoutMs: 1_000 });
-  await rt.deployDirectory(join(FAULTS_DIR, 'versioned'), { service: 'orders', environment: 'Development' });
+  await withDeadline('the deploy', rt.deployDirectory(join(FAULTS_DIR, 'versioned'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS);
   const { cookie } = await signIn(rt);
   const row = async () => (await (await fetchWithin(`${rt.url}/ui/fragments/overview`, { headers: { cookie } })).text());
   assert.match(await row(), /data-label="Errors">0 <span class="muted">of 0</);
@@ -199,11 +202,12 @@ test('status page: the overview counts a timed-out request as an error and a cra
 
   const pool = rt.context.supervisor.pool((await rt.context.store.services.listEnvironments())[0]!.id)!;
   process.kill(pool.describe()[0]!.pid!, 'SIGKILL');
-  await waitFor('the restart on the overview', async () => /data-label="Restarts"><span class="bad">1</.test(await row()));
+  // the exit is counted when the pool sees it; the deadline only catches a hang
+  await waitFor('the restart on the overview', async () => /data-label="Restarts"><span class="bad">1</.test(await row()), { timeoutMs: 60_000, intervalMs: 100 });
   assert.match(await row(), /<p class="summary">1 environment: <span class="s-online">1 online<\/span><\/p>/);
 
   // A failed deploy: the environment page says why, the previous version still serving.
-  await assert.rejects(rt.deployDirectory(fixtureCopy(cleanup, 'throws-at-start', '2.0.0'), { service: 'orders', environment: 'Development' }));
+  await assert.rejects(withDeadline('the failing deploy', rt.deployDirectory(fixtureCopy(cleanup, 'throws-at-start', '2.0.0'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS), /failed to start/);
   const envId = (await rt.context.store.services.listEnvironments())[0]!.id;
   const page = await (await fetchWithin(`${rt.url}/ui/environments/${envId}`, { headers: { cookie } })).text();
   assert.match(page, /<summary class="bad">Why the last deploy failed<\/summary><pre>[^<]*failed to start/);
