@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
 import { runKinvey } from './helpers/kinvey.ts';
+import { fetchWithin } from './helpers/fetch-within.ts';
 import { warmNpmCache } from './helpers/npm-cache.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { untilStatus } from './helpers/api-status.ts';
@@ -77,7 +78,7 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
   }
 
   async function callEcho(): Promise<{ status: number; body: any; version: string | null }> {
-    const res = await withDeadline('POST /_flexFunctions/echo', fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/echo`, {
+    const res = await withDeadline('POST /_flexFunctions/echo', fetchWithin(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/echo`, {
       method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}',
     }), 30_000);
     return { status: res.status, body: await res.json(), version: res.headers.get('x-flexd-version') };
@@ -207,10 +208,10 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
   });
 
   test('a deployer drives kinvey-cli as an admin does; a viewer reads and is refused changes with InsufficientPermissions', async () => {
-    const login = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const login = await fetchWithin(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
     const { token } = await login.json() as { token: string };
     for (const [email, role] of [['dep@example.com', 'deployer'], ['view@example.com', 'viewer']]) {
-      const made = await fetch(`${rt.url}/v4/users`, {
+      const made = await fetchWithin(`${rt.url}/v4/users`, {
         method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Kinvey ${token}` },
         body: JSON.stringify({ email, role, password: `${role}-password` }),
       });
@@ -240,8 +241,8 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     assert.match(out, new RegExp(serviceId));
     const envs = await kinveyJson('flex', 'show', '--service', serviceId, '--env', 'Production');
     assert.deepEqual(envs.environmentVariables, { KEY: 'prod' });
-    const svc = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
-    const service = await (await fetch(`${rt.url}/v4/services/${serviceId}`, { headers: { Authorization: `Kinvey ${svc.token}` } })).json() as { description?: string };
+    const svc = await (await fetchWithin(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
+    const service = await (await fetchWithin(`${rt.url}/v4/services/${serviceId}`, { headers: { Authorization: `Kinvey ${svc.token}` } })).json() as { description?: string };
     assert.equal(service.description, 'orders, applied');
     await waitFor('the applied variable served', async () => ((await callEcho()).body.response?.body?.KEY === 'applied' ? true : undefined), { timeoutMs: SWAP_TIMEOUT_MS, intervalMs: 100 });
   });

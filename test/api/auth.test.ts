@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ADMIN, startApi, type Api } from './helpers.ts';
 import { sqliteConnection } from '../../src/store/index.ts';
@@ -135,7 +136,7 @@ test('bootstrap: generateAdminPassword makes an admin whose password is returned
   const second = await createRuntime({ dataDir, port: 0, generateAdminPassword: true });
   cleanup.after(() => second.close());
   assert.equal(second.generatedAdmin, undefined, 'returned only on the first start');
-  const login = await fetch(`${second.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  const login = await fetchWithin(`${second.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
   assert.equal(login.status, 200);
 });
 

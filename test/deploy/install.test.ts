@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { installDependencies } from '../../src/deploy/install.ts';
+import type { CleanupContext } from '../helpers/cleanup.ts';
 import { writeTree } from '../helpers/file-tree.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -24,7 +25,12 @@ interface NpmCall { argv: string[]; cwd: string; pid: number; lockfile: boolean;
  * there, the kinvey-flex-sdk it was asked for) and behaves as told. Each test gets its own, so
  * the per-command cache of `npm view` starts empty.
  */
-async function fakeNpm(dir: string, behaviour: FakeNpm): Promise<{ command: string; calls: () => Promise<NpmCall[]> }> {
+async function fakeNpm(t: CleanupContext, behaviour: FakeNpm): Promise<{ command: string; calls: () => Promise<NpmCall[]> }> {
+  // A hanging fake that flexd failed to stop must not outlive its test (it would hold the file's
+  // process open): killed first (t.after runs in registration order), then its folder removed.
+  let calls = async (): Promise<NpmCall[]> => [];
+  t.after(async () => { for (const { pid } of await calls()) if (isRunning(pid)) process.kill(pid, 'SIGKILL'); });
+  const dir = await tempDir(t, 'flexd-fake-npm-');
   const log = path.join(dir, 'npm-calls.jsonl');
   const command = path.join(dir, 'fake-npm');
   await fs.writeFile(command, `#!/usr/bin/env node
@@ -55,8 +61,8 @@ if (process.argv[2] === 'view') {
   setInterval(() => {}, 1000);
 }
 `, { mode: 0o755 });
-  const calls = async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as NpmCall);
-  return { command, calls };
+  calls = async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as NpmCall);
+  return { command, calls: () => calls() };
 }
 
 /**
@@ -91,7 +97,7 @@ function isRunning(pid: number): boolean {
 
 test('install: a project without dependencies does not run npm at all', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'fail' });
+  const npm = await fakeNpm(t, { install: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: {} });
   const progress: string[] = [];
 
@@ -104,7 +110,7 @@ test('install: a project without dependencies does not run npm at all', async (t
 
 test('install: npm runs in the install folder with --omit=dev, --prefer-offline and the shared cache, lifecycle scripts allowed', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'ok' });
+  const npm = await fakeNpm(t, { install: 'ok' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
   const cacheDir = path.join(tmp, 'cache');
   const progress: string[] = [];
@@ -134,7 +140,7 @@ test('install: an unpublished SDK pin or an unknown dist-tag is installed as the
   ];
   for (const [requested, expected] of cases) {
     const tmp = await tempDir(t, 'flexd-install-');
-    const npm = await fakeNpm(tmp, { install: 'ok' });
+    const npm = await fakeNpm(t, { install: 'ok' });
     const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': requested } });
 
     const progress: string[] = [];
@@ -150,7 +156,7 @@ test('install: an unpublished SDK pin or an unknown dist-tag is installed as the
 
 test('install: a lockfile pinning a removed package fails, its tail is reported, and npm retries without it', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'fail-with-lockfile' });
+  const npm = await fakeNpm(t, { install: 'fail-with-lockfile' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0', 'left-pad': '*' } },
     lockPinning('left-pad', '0.0.1'));
   const progress: string[] = [];
@@ -166,7 +172,7 @@ test('install: a lockfile pinning a removed package fails, its tail is reported,
 
 test('install: a failed install is DependencyInstallFailed carrying the last 20 lines of npm\'s output', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'fail' });
+  const npm = await fakeNpm(t, { install: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
   await assert.rejects(installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {} }),
@@ -182,34 +188,34 @@ test('install: a failed install is DependencyInstallFailed carrying the last 20 
 
 test('install: npm still running at the timeout is killed and the install fails saying so', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'hang' });
+  const npm = await fakeNpm(t, { install: 'hang' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
-  await assert.rejects(
+  await withDeadline('the install of a hanging npm to fail', assert.rejects(
     installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: HANG_TIMEOUT_MS }),
     { code: 'DependencyInstallFailed', message: /did not finish within 8 s and was stopped[^]*resolving…/ },
-  );
+  ), 60_000);
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
   assert.equal(isRunning(install.pid), false);
 });
 
 test('install: npm that ignores SIGTERM is killed after the grace', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'hang-ignoring-sigterm' });
+  const npm = await fakeNpm(t, { install: 'hang-ignoring-sigterm' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
 
-  await assert.rejects(
+  await withDeadline('the install of an npm that ignores SIGTERM to fail', assert.rejects(
     installDependencies(dir, { cacheDir: path.join(tmp, 'cache'), npmCommand: npm.command, onProgress: () => {}, timeoutMs: HANG_TIMEOUT_MS }),
     // "resolving…" comes after the fake's SIGTERM handler is in place: the SIGTERM was ignored, so only the SIGKILL ended it
     { code: 'DependencyInstallFailed', message: /did not finish within 8 s and was stopped[^]*resolving…/ },
-  );
+  ), 60_000);
   const install = (await npm.calls()).find((c) => c.argv[0] === 'install')!;
   assert.equal(isRunning(install.pid), false);
 });
 
 test('install: aborting the signal kills npm and rejects with the signal\'s reason', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'hang' });
+  const npm = await fakeNpm(t, { install: 'hang' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '^3.0.0' } });
   const controller = new AbortController();
   const reason = new Error('deploy cancelled');
@@ -231,7 +237,7 @@ test('install: aborting the signal kills npm and rejects with the signal\'s reas
 
 test('install: when the registry cannot list SDK versions, the install goes on as declared', async (t) => {
   const tmp = await tempDir(t, 'flexd-install-');
-  const npm = await fakeNpm(tmp, { install: 'ok', versions: 'fail' });
+  const npm = await fakeNpm(t, { install: 'ok', versions: 'fail' });
   const dir = await project(tmp, { name: 'svc', version: '1.0.0', dependencies: { 'kinvey-flex-sdk': '3.2.1' } });
   const progress: string[] = [];
 

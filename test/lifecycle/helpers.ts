@@ -136,7 +136,13 @@ export function deployOptions({ settings: _settings, ...options }: Target): Omit
   return options;
 }
 
-/** Creates the target environment (when it does not exist yet) with `target.settings`. */
+/**
+ * Creates the target environment (when it does not exist yet) with `target.settings`. Settings are
+ * a user's input, not an outcome of flexd's: the store records them as the management API's
+ * create and update do (after its validation, tested in test/api/environments.test.ts), before the
+ * first deploy, so no restart is involved. A test whose point is a change of settings on a serving
+ * environment makes it through the API (test/lifecycle/settings.test.ts).
+ */
 export async function presetEnvironment(h: Harness, target: Target): Promise<void> {
   const { services, accounts } = h.rt.context.store;
   const svc = (await services.findService(target.service)) ?? (await services.createService((await accounts.defaultOrganization()).id, target.service));

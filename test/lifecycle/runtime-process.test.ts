@@ -123,7 +123,7 @@ describe('the flexd serve process', () => {
     cleanup.after(() => { for (const kill of kills) kill(); });
 
     signal(served.child.pid!, 'SIGKILL');
-    await served.exited;
+    await withDeadline('the killed flexd to be reaped', served.exited, PROMPT_MS);
     const killedAt = Date.now();
     // "Promptly": within ORPHAN_GONE_MS, where an orphan would never go.
     for (const r of replicas) await waitForProcessGone(r, 'a replica of the killed runtime', ORPHAN_GONE_MS);

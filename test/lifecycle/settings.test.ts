@@ -1,63 +1,88 @@
 /**
- * Issue 4, settings: an environment may override the runtime's knobs. Its own request
- * timeout applies to it alone, after the change is applied as one restart.
+ * Issue 4, settings: an environment may override the runtime's knobs. The change goes through the
+ * management API as a user makes it (`PUT /v4/services/:sid/environments/:eid` with `settings`),
+ * which applies it to a serving environment as one restart (its `X-Flexd-Job`); the environment's
+ * own value then applies to it alone. (What the API refuses: test/api/environments.test.ts.)
+ *
+ * One runtime for both tests: each works on environments of its own.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { cleanupStack } from '../helpers/cleanup.ts';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startApi, type Api } from '../api/helpers.ts';
+import { CleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
-import { callFunction, COLD_START_MS, deployFixture, PROMPT_MS, startRuntime, whoami } from './helpers.ts';
+import { callFunction, COLD_START_MS, DEPLOY_TIMEOUT_MS, FAST, FAULTS_DIR, PROMPT_MS, whoami } from './helpers.ts';
 
 const RUNTIME_TIMEOUT_MS = 30_000;
 const ENVIRONMENT_TIMEOUT_MS = 400;
 
-test('settings: an environment\'s own requestTimeoutMs applies to it, while another environment keeps the runtime\'s', async (t) => {
-  const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { requestTimeoutMs: RUNTIME_TIMEOUT_MS });
-  const quick = { service: 'quick', environment: 'Development' };
-  const patient = { service: 'patient', environment: 'Development' };
-  await deployFixture(h, cleanup, 'never-completes', '1.0.0', quick);
-  await deployFixture(h, cleanup, 'never-completes', '1.0.0', patient);
+describe('environment settings', () => {
+  const suite = new CleanupStack();
+  after(() => suite.run());
+  let api: Api;
 
-  const { store, deployer } = h.rt.context;
-  const envId = h.environmentId(quick.service, quick.environment);
-  const env = (await store.services.updateEnvironment(envId, { settings: { requestTimeoutMs: ENVIRONMENT_TIMEOUT_MS } }));
-  const job = await deployer.jobs.wait((await deployer.recycle(env.serviceId, env.id, null, 'Applying settings')).id);
-  assert.equal(job.status, 'COMPLETED', job.progress);
+  before(async () => {
+    api = await startApi(suite, { ...FAST, requestTimeoutMs: RUNTIME_TIMEOUT_MS });
+  });
 
-  const started = Date.now();
-  const res = await callFunction(h.base(quick.service, quick.environment), 'hang', {}, { timeoutMs: PROMPT_MS });
-  assert.equal(res.status, 504);
-  assert.ok(Date.now() - started < RUNTIME_TIMEOUT_MS / 2, 'answered by the environment\'s timeout, not the runtime\'s');
+  const base = (service: string) => `${api.rt.url}/flex/${service}/Development`;
 
-  // The other environment still waits past the short timeout: its request completes after 1 s.
-  const late = await withDeadline('the patient environment', callFunction(h.base(patient.service, patient.environment), 'late', { body: { ms: ENVIRONMENT_TIMEOUT_MS * 3 } }, { timeoutMs: PROMPT_MS }), PROMPT_MS);
-  assert.equal(late.status, 200);
-});
+  /** Deploys fault fixture `fixture` as `service`/Development; the ids of its service and environment. */
+  async function deploy(fixture: string, service: string): Promise<{ serviceId: string; environmentId: string }> {
+    const job = await withDeadline(`deploy of ${fixture} as ${service}`, api.rt.deployDirectory(join(FAULTS_DIR, fixture), { service, environment: 'Development' }), DEPLOY_TIMEOUT_MS);
+    assert.ok(job.serviceId && job.environmentId, `the deploy names its service and environment: ${JSON.stringify(job)}`);
+    return { serviceId: job.serviceId, environmentId: job.environmentId };
+  }
 
-test('settings: an environment that opts in to strict unhandled rejections loses its replica to one, and the request gets a 502', async (t) => {
-  const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup);
-  const strict = { service: 'strict', environment: 'Development' };
-  const lenient = { service: 'lenient', environment: 'Development' };
-  for (const target of [strict, lenient]) await deployFixture(h, cleanup, 'rejects', '1.0.0', target);
-  const { store, deployer } = h.rt.context;
-  const env = (await store.services.updateEnvironment(h.environmentId(strict.service, strict.environment), { settings: { strictUnhandledRejections: true } }));
-  assert.equal((await deployer.jobs.wait((await deployer.recycle(env.serviceId, env.id, null)).id)).status, 'COMPLETED');
+  /** Sets `settings` through the API; waits for the restart it starts, and checks that it replaced the replica. */
+  async function applySettings(service: string, ids: { serviceId: string; environmentId: string }, settings: Record<string, unknown>): Promise<void> {
+    const before = await whoami(base(service), `whoami of ${service} before the change`);
+    const res = await api.call('PUT', `/v4/services/${ids.serviceId}/environments/${ids.environmentId}`, { json: { settings } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.settings, settings);
+    const jobId = res.headers.get('x-flexd-job');
+    assert.ok(jobId, 'a serving environment gets the change as a restart job');
+    const job = await withDeadline('the restart that applies the settings', api.rt.context.deployer.jobs.wait(jobId), DEPLOY_TIMEOUT_MS);
+    assert.equal(job.status, 'COMPLETED', job.progress);
+    const after = await whoami(base(service), `whoami of ${service} after the change`, { timeoutMs: COLD_START_MS });
+    assert.notEqual(after.pid, before.pid, 'a fresh replica runs with the new settings');
+  }
 
-  // whoami asserts a 200 with a pid: two failed calls (no pid either time) cannot pass for a replacement.
-  const before = await whoami(h.base(strict.service, strict.environment), 'whoami before the rejection');
-  const res = await callFunction(h.base(strict.service, strict.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
-  assert.equal(res.status, 502, res.text);
-  assert.equal(res.json?.error, 'ReplicaDied');
-  const after = await whoami(h.base(strict.service, strict.environment), 'whoami after the rejection', { timeoutMs: COLD_START_MS });
-  assert.notEqual(after.pid, before.pid, 'the replica was replaced');
+  test('settings: an environment\'s own requestTimeoutMs, set through the API, applies to it after one restart, while another environment keeps the runtime\'s', async () => {
+    const quick = await deploy('never-completes', 'quick');
+    await deploy('never-completes', 'patient');
+    await applySettings('quick', quick, { requestTimeoutMs: ENVIRONMENT_TIMEOUT_MS });
 
-  // The default: the rejection is answered for its own request, and the replica stays.
-  const lenientBefore = await whoami(h.base(lenient.service, lenient.environment), 'whoami of the lenient environment before');
-  const answered = await callFunction(h.base(lenient.service, lenient.environment), 'reject', {}, { timeoutMs: PROMPT_MS });
-  assert.equal(answered.status, 500, answered.text);
-  assert.equal(answered.json?.error, 'FlexRuntimeError');
-  const lenientAfter = await whoami(h.base(lenient.service, lenient.environment), 'whoami of the lenient environment after');
-  assert.equal(lenientAfter.pid, lenientBefore.pid);
+    const started = Date.now();
+    const res = await callFunction(base('quick'), 'hang', {}, { timeoutMs: PROMPT_MS });
+    assert.equal(res.status, 504, res.text);
+    assert.ok(Date.now() - started < RUNTIME_TIMEOUT_MS / 2, 'answered by the environment\'s timeout, not the runtime\'s');
+
+    // The other environment still waits past the short timeout: its request completes after three of them.
+    const late = await withDeadline('the patient environment', callFunction(base('patient'), 'late', { body: { ms: ENVIRONMENT_TIMEOUT_MS * 3 } }, { timeoutMs: PROMPT_MS }), PROMPT_MS);
+    assert.equal(late.status, 200, late.text);
+  });
+
+  test('settings: an environment that opts in to strict unhandled rejections through the API loses its replica to one, and the request gets a 502', async () => {
+    const strict = await deploy('rejects', 'strict');
+    await deploy('rejects', 'lenient');
+    await applySettings('strict', strict, { strictUnhandledRejections: true });
+
+    // whoami asserts a 200 with a pid: two failed calls (no pid either time) cannot pass for a replacement.
+    const before = await whoami(base('strict'), 'whoami before the rejection');
+    const res = await callFunction(base('strict'), 'reject', {}, { timeoutMs: PROMPT_MS });
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.json?.error, 'ReplicaDied');
+    const after = await whoami(base('strict'), 'whoami after the rejection', { timeoutMs: COLD_START_MS });
+    assert.notEqual(after.pid, before.pid, 'the replica was replaced');
+
+    // The default: the rejection is answered for its own request, and the replica stays.
+    const lenientBefore = await whoami(base('lenient'), 'whoami of the lenient environment before');
+    const answered = await callFunction(base('lenient'), 'reject', {}, { timeoutMs: PROMPT_MS });
+    assert.equal(answered.status, 500, answered.text);
+    assert.equal(answered.json?.error, 'FlexRuntimeError');
+    const lenientAfter = await whoami(base('lenient'), 'whoami of the lenient environment after');
+    assert.equal(lenientAfter.pid, lenientBefore.pid);
+  });
 });

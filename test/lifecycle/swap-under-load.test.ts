@@ -137,7 +137,9 @@ test('a swap lets requests in flight finish on the old version while new request
     assert.equal(res.status, 200, res.text);
     assert.equal(res.version, '1.0.0');
   }
-  await deploy;
+  // It returns once the old replica has drained and stopped: FAST's stop grace (1 s) at most, and room for a loaded machine.
+  const job = await withDeadline('the deploy of 2.0.0 to finish once its old replica drained', deploy, 15_000);
+  assert.equal(job.status, 'COMPLETED', job.progress);
   // FAST's stop grace (1 s), then a SIGKILL; the rest is room for a loaded machine.
   await waitForProcessGone(old!.pid!, 'the drained 1.0.0 replica', 15_000);
 });

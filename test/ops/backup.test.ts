@@ -11,8 +11,12 @@ import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli } from '../helpers/cli.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
+
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
 
 const ADMIN = { email: 'ops@example.com', password: 'backup-test-password' };
 /** The backup command: node's start plus a copy of a few MB, on a loaded box. */
@@ -23,9 +27,9 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   const dataDir = await tempDir(cleanup, 'flexd-backup-src-');
   const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, logFlushIntervalMs: 5, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
-  await rt.deployDirectory(await echoProjectAt(cleanup, '2.3.0'), { service: 'orders', environment: 'Production', secret: 'prod-secret', env: { KEY: 'prod' } });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Staging', secret: 'staging-secret', env: { KEY: 'staging' } });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '2.3.0'), { service: 'orders', environment: 'Production', secret: 'prod-secret', env: { KEY: 'prod' } }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Staging', secret: 'staging-secret', env: { KEY: 'staging' } }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '0.1.0'), { service: 'billing', environment: 'Development', secret: 'dev-secret' }), DEPLOY_DEADLINE_MS);
 
   // Write load for as long as the backup runs: a log line per call (stored by the log thread)
   // and new services one after another through the management API (the main connection).
@@ -34,16 +38,16 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   let created = 0;
   const load = (async () => {
     while (writing) {
-      await fetch(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}', signal: AbortSignal.timeout(30_000) });
+      await fetchWithin(`${rt.url}/flex/orders/Production/_flexFunctions/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'prod-secret' }, body: '{}' });
       calls++;
     }
   })();
-  const session = await (await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN), signal: AbortSignal.timeout(30_000) })).json() as { token: string };
+  const session = await (await fetchWithin(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) })).json() as { token: string };
   const creating = (async () => {
     while (writing) {
-      const res = await fetch(`${rt.url}/v4/services`, {
+      const res = await fetchWithin(`${rt.url}/v4/services`, {
         method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Kinvey ${session.token}` },
-        body: JSON.stringify({ name: `load-${created}`, type: 'internal' }), signal: AbortSignal.timeout(30_000),
+        body: JSON.stringify({ name: `load-${created}`, type: 'internal' }),
       });
       assert.equal(res.status, 201, await res.text());
       created++;
@@ -84,7 +88,7 @@ test('backup: a copy taken while flexd writes is consistent, and a new data dir 
   for (const [service, environment, secret, version, KEY] of [
     ['orders', 'Production', 'prod-secret', '2.3.0', 'prod'], ['orders', 'Staging', 'staging-secret', '1.0.0', 'staging'], ['billing', 'Development', 'dev-secret', '0.1.0', null],
   ] as const) {
-    const res = await withDeadline(`${service}/${environment} on the restored data dir`, fetch(`${restored.url}/flex/${service}/${environment}/_flexFunctions/echo`, {
+    const res = await withDeadline(`${service}/${environment} on the restored data dir`, fetchWithin(`${restored.url}/flex/${service}/${environment}/_flexFunctions/echo`, {
       method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': secret }, body: '{}',
     }), 30_000);
     assert.equal(res.status, 200, `${service}/${environment}`);

@@ -11,6 +11,10 @@ import { recentEvents } from '../../src/ui/data.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { withDeadline } from '../helpers/wait.ts';
+
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
 
 test('events: an embedder\'s rollback and setVariables reach the server log and the recent events, without values', async (t) => {
   const cleanup = cleanupStack(t);
@@ -20,10 +24,10 @@ test('events: an embedder\'s rollback and setVariables reach the server log and 
   const rt = await createRuntime({ dataDir: await tempDir(cleanup, 'flexd-events-'), port: 0, logger });
   cleanup.after(() => rt.close());
   const target = { service: 'orders', environment: 'Development' };
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), target);
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), target);
-  await rt.rollback(target, '1.0.0');
-  await rt.setVariables(target, { API_KEY: 'do-not-print-me' });
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), target), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.1.0'), target), DEPLOY_DEADLINE_MS);
+  await withDeadline('the rollback', rt.rollback(target, '1.0.0'), DEPLOY_DEADLINE_MS);
+  await withDeadline('the change of variables', rt.setVariables(target, { API_KEY: 'do-not-print-me' }), DEPLOY_DEADLINE_MS);
 
   const rolled = lines.find((l) => l.msg === 'rolled back');
   assert.deepEqual([rolled?.fields.from, rolled?.fields.to, 'by' in (rolled?.fields ?? {})], ['1.1.0', '1.0.0', false], 'no account: no by field');

@@ -7,7 +7,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { echoProjectAt, startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 
@@ -30,18 +34,18 @@ function value(samples: Sample[], name: string, labels: Record<string, string>):
 }
 
 async function scrape(api: Api, authorization?: string): Promise<{ status: number; text: string; type: string | null }> {
-  const res = await withDeadline('GET /metrics', fetch(`${api.rt.url}/metrics`, { headers: authorization ? { Authorization: authorization } : {} }), 10_000);
+  const res = await fetchWithin(`${api.rt.url}/metrics`, { headers: authorization ? { Authorization: authorization } : {} });
   return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
 }
 
-const call = (api: Api, secret: string) => fetch(`${api.rt.url}/flex/orders/Development/_flexFunctions/echo`, {
+const call = (api: Api, secret: string) => fetchWithin(`${api.rt.url}/flex/orders/Development/_flexFunctions/echo`, {
   method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': secret }, body: '{}',
 }).then((r) => r.status);
 
 test('metrics: after 37 answered and 5 refused requests the counters say exactly that, by name, with replicas, memory, queue, deploys, restarts and log ring', async (t) => {
   const cleanup = cleanupStack(t);
   const api = await startApi(cleanup);
-  await api.rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development', secret: 'env-secret' });
+  await withDeadline('the deploy', api.rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
   const ids = { service: (await api.rt.context.store.services.findService('orders'))!.id };
 
   const statuses = [];
@@ -79,13 +83,13 @@ test('metrics: after 37 answered and 5 refused requests the counters say exactly
   assert.ok(!s.some((x) => Object.values(x.labels).includes(ids.service)), 'no ids as label values');
 
   // A failed deploy and a crash are counted too.
-  await assert.rejects(api.rt.deployDirectory(await echoProjectAt(cleanup, '0.0.1'), { service: 'orders', environment: 'Development' }), /DeploymentVersionTooLow|greater/);
+  await assert.rejects(withDeadline('the refused deploy', api.rt.deployDirectory(await echoProjectAt(cleanup, '0.0.1'), { service: 'orders', environment: 'Development' }), DEPLOY_DEADLINE_MS), /DeploymentVersionTooLow|greater/);
   const pid = api.rt.context.supervisor.pool((await api.rt.context.store.services.findEnvironment(ids.service, 'Development'))!.id)!.describe()[0]!.pid!;
   process.kill(pid, 'SIGKILL');
   const after = await waitFor('the crash to be counted', async () => {
     const x = parse((await scrape(api, `Kinvey ${api.token}`)).text);
     return value(x, 'flexd_replica_restarts_total', { ...env, reason: 'crash' }) === 1 ? x : undefined;
-  });
+  }, { timeoutMs: 60_000, intervalMs: 100 });
   assert.equal(value(after, 'flexd_deploys_total', { ...env, result: 'failure' }), 1);
   assert.equal(value(after, 'flexd_deploys_total', { ...env, result: 'success' }), 1);
   assert.equal(value(after, 'flexd_requests_total', { ...env, code: '200' }), 37, 'a scrape is not a data-plane request');
@@ -101,7 +105,7 @@ test('metrics: only a session (Bearer or Kinvey) or the scrape token may read /m
   assert.equal((await scrape(api, 'Bearer scrape-token-0123456789')).status, 200);
   assert.equal((await scrape(api, `Bearer ${api.token}`)).status, 200);
   assert.equal((await scrape(api, `Kinvey ${api.token}`)).status, 200);
-  const unauthorized = await fetch(`${api.rt.url}/metrics`);
+  const unauthorized = await fetchWithin(`${api.rt.url}/metrics`);
   assert.match(unauthorized.headers.get('www-authenticate') ?? '', /^Bearer/);
   assert.equal((await unauthorized.json() as { code: string }).code, 'InvalidCredentials');
 

@@ -103,7 +103,7 @@ describe('server log: a runtime\'s own life, once', () => {
 
     const { pid } = await whoami(h.base(ORDERS.service, ORDERS.environment), 'the replica before the crash', { secret: 'orders-key-d41d8cd9' });
     signal(pid, 'SIGKILL');
-    await line(first, 'replica exited; restarting', { ...ORDERS, reason: 'crash' });
+    await line(first, 'replica exited; restarting', { ...ORDERS, reason: 'crash' }, 60_000);
 
     // Shutdown, then a start that restores what was deployed.
     await h.close();

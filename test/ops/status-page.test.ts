@@ -13,9 +13,13 @@ import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, withDeadline } from '../helpers/wait.ts';
+
+/** A deploy of a fixture whose SDK resolves from the repo (no npm install), or a swap, on a loaded machine: catches a hang. */
+const DEPLOY_DEADLINE_MS = 120_000;
 
 const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url));
@@ -32,9 +36,9 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   const dataDir = await tempDir(cleanup, 'flexd-ui-');
   const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
   cleanup.after(() => rt.close());
-  await rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' });
-  await rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' });
-  const echo = (env: string) => fetch(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
+  await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
+  const echo = (env: string) => fetchWithin(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
     method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}',
   }).then((r) => r.status);
   for (let i = 0; i < 12; i++) assert.equal(await echo('Production'), 200);
