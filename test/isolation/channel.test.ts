@@ -15,6 +15,8 @@ import { callFunction, startRuntime, waitForLog, whoami, type Harness } from '..
 import { deployIsolationFixture } from './helpers.ts';
 
 const attacker = { service: 'attacker', environment: 'Development' };
+/** A log line's way to the store on a loaded machine: a deadline that catches a hang. */
+const LOG_MS = 30_000;
 const bystander = { service: 'bystander', environment: 'Development' };
 
 describe('channel: a hostile replica', () => {
@@ -42,7 +44,7 @@ describe('channel: a hostile replica', () => {
       const res = await callFunction(base, fn);
       assert.equal(res.status, 502, res.text);
       assert.equal(res.json?.error, 'ReplicaDied');
-      await waitForLog(h, victim.service, victim.environment, note);
+      await waitForLog(h, victim.service, victim.environment, note, LOG_MS);
 
       const after = await whoami(base, 'the attacker, replaced', { timeoutMs: 15_000 });
       assert.notEqual(after.pid, before.pid);
@@ -56,7 +58,7 @@ describe('channel: a hostile replica', () => {
     const res = await callFunction(base, 'forged');
     assert.equal(res.status, 200, res.text);
     assert.equal(typeof res.answer.pid, 'number');
-    await waitForLog(h, attacker.service, attacker.environment, /dropped a result that arrived after its request/);
+    await waitForLog(h, attacker.service, attacker.environment, /dropped a result that arrived after its request/, LOG_MS);
   });
 
   test('channel: done() twice, or changing the response after completing, never changes what was answered', async () => {

@@ -15,18 +15,20 @@ import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../../src/index.ts';
 import { currentOwner, sweepDeadRunDirs } from '../../src/supervisor/run-dir.ts';
 import { cleanupStack, type CleanupStack } from '../helpers/cleanup.ts';
+import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { DEPLOY_TIMEOUT_MS, REPO_DIR } from '../lifecycle/helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/layout/cwd/', import.meta.url));
-/** Starting tsx, a runtime and a deploy in a child process on a loaded machine. */
+/** Starting a runtime and a deploy in a child process on a loaded machine. */
 const CHILD_READY_MS = DEPLOY_TIMEOUT_MS + 60_000;
 
-const SCRIPT = `
+/** A runtime in a process of its own: the installed package (compiled, no tsx compiling flexd's sources in each child). */
+const runtimeScript = (flexdMain: string) => `
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRuntime } from ${JSON.stringify(join(REPO_DIR, 'src/index.ts'))};
+import { createRuntime } from ${JSON.stringify(flexdMain)};
 const [dataDir, runDir, fixture] = process.argv.slice(2);
 const rt = await createRuntime({ dataDir, port: 0, ...(runDir ? { runDir } : {}) });
 await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development' });
@@ -37,7 +39,7 @@ setInterval(() => {}, 60_000);
 
 /** A runtime in a process of its own that deploys the fixture; resolves with its run folder, then is killed with -9. */
 async function runtimeKilledHard(cleanup: CleanupStack, script: string, dataDir: string, runDir: string): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, runDir, FIXTURE], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, dataDir, runDir, FIXTURE], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.after(() => { child.kill('SIGKILL'); });
   let out = '';
   let err = '';
@@ -60,8 +62,8 @@ test('run folders: inside the data dir by default; in runDir when asked; a runti
   const cleanup = cleanupStack(t);
   const work = await tempDir(cleanup, 'flexd-run-dirs-');
   chmodSync(work, 0o711); // as root, replicas pass through it to the shared runDir
-  const script = join(work, 'runtime.mts');
-  writeFileSync(script, SCRIPT);
+  const script = join(work, 'runtime.mjs');
+  writeFileSync(script, runtimeScript(join(dirname(dirname(await installedFlexdBin())), 'dist', 'index.js')));
   const shared = join(work, 'shared-run');
   const elsewhere = join(work, 'elsewhere-run');
 

@@ -67,7 +67,8 @@ test('F12: corrupt and truncated archives are refused before activation, and a p
   assert.match(job.progress, /index\.js:5/, 'and the line of the project that asked for it');
   assert.match(err.message, /failed to start/, 'the error a deployDirectory caller sees says so');
   assert.deepEqual((await rt.context.store.versions.list(environmentId)).map((v) => v.version), ['1.0.0'], 'no version row for the project that cannot start');
-  assert.deepEqual(buildDirs(rt.context.dataDir), []);
+  assert.deepEqual(artifactDirs(rt.context.dataDir), artifactsBefore, 'no artifact folder left of the project that cannot start');
+  assert.deepEqual(buildDirs(rt.context.dataDir), [], 'no build folder left of the project that cannot start');
 
   await load.stop();
   assert.ok(load.records.length > 0);

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 
@@ -36,11 +37,8 @@ describe('runtimes: changing an environment\'s runtime', () => {
   });
 
   const nodeAnswer = async (): Promise<{ status: number; major?: number; version?: string }> => {
-    const res = await fetch(`${base}/_flexFunctions/node`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}', signal: AbortSignal.timeout(ANSWER_MS),
-    });
-    const body = res.status === 200 ? ((await res.json()) as { response: { body: { major: number; version: string } } }).response.body : (await res.text(), {});
-    return { status: res.status, ...body };
+    const res = await callFunction(base, 'node', {}, { secret: SECRET, timeoutMs: ANSWER_MS });
+    return { status: res.status, ...(res.status === 200 ? res.answer as { major: number; version: string } : {}) };
   };
 
   const job = async (id: string) => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startApi } from '../api/helpers.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { openCatalog } from '../../src/runtimes/index.ts';
@@ -22,11 +23,9 @@ test('configured runtime: an environment naming it runs that executable under th
   const job = await withDeadline('deploy on edge-node', api.rt.deployDirectory(FIXTURE, { service: 'cfg', environment: 'Development', secret: SECRET, runtime: 'edge-node' }), RUNTIME_INSTALL_TIMEOUT_MS);
   assert.match(job.progress, new RegExp(`Runtime edge-node runs on Node ${node24.version.replace(/\./g, '\\.')} \\(configured at ${node24.nodePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
   const call = async (fn: string, body: unknown = {}) => {
-    const res = await withDeadline(fn, fetch(`${api.rt.url}/flex/cfg/Development/_flexFunctions/${fn}`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: JSON.stringify(body),
-    }), 30_000);
-    assert.equal(res.status, 200);
-    return ((await res.json()) as { response: { body: any } }).response.body;
+    const res = await callFunction(`${api.rt.url}/flex/cfg/Development`, fn, body, { secret: SECRET });
+    assert.equal(res.status, 200, `${fn}: ${res.text}`);
+    return res.answer;
   };
   assert.equal((await call('node')).version, `v${node24.version}`);
   assert.deepEqual(await call('outside', { path: '/etc/passwd' }), { read: 'ERR_ACCESS_DENIED' });

@@ -14,18 +14,16 @@ import { installedFlexdBin } from '../helpers/cli.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { projectCopy } from '../embedding/helpers.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 
 const HOST_MAJOR = Number(process.versions.node.split('.')[0]);
 /** Majors other than the host's, so running on flexd's own Node would show. */
 const [FIRST, SECOND] = [20, 22, 24].filter((m) => m !== HOST_MAJOR) as [number, number];
 
 async function nodeOf(url: string, service: string, environment: string, secret?: string): Promise<{ version: string; major: number }> {
-  const res = await withDeadline('POST node', fetch(`${url}/flex/${service}/${environment}/_flexFunctions/node`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...(secret ? { 'x-auth-key': secret } : {}) }, body: '{}',
-  }), 30_000);
-  const text = await res.text();
-  assert.equal(res.status, 200, text);
-  return (JSON.parse(text) as { response: { body: { version: string; major: number } } }).response.body;
+  const res = await callFunction(`${url}/flex/${service}/${environment}`, 'node', {}, { secret });
+  assert.equal(res.status, 200, res.text);
+  return res.answer;
 }
 
 test('rt.watch runs the folder on the runtime it names, or on its environment\'s, never silently on flexd\'s own Node', { timeout: 2 * RUNTIME_INSTALL_TIMEOUT_MS }, async (t) => {

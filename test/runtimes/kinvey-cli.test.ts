@@ -12,9 +12,10 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { untilStatus } from '../helpers/api-status.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
@@ -69,9 +70,8 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
     assert.equal(status.runtime, 'flex-runtime-node12', 'kinvey-cli reads back the name it sent');
     assert.match(job.progress, /Runtime flex-runtime-node12 \(Kinvey's Node 12, mapped to Node 22\) runs on Node 22\.\d+\.\d+/);
 
-    const res = await withDeadline('node', fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/node`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
-    }), 30_000);
-    assert.equal(((await res.json()) as { response: { body: { major: number } } }).response.body.major, 22);
+    const res = await callFunction(`${rt.url}/flex/${serviceId}/Development`, 'node', {}, { secret: SECRET });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.answer.major, 22);
   });
 });

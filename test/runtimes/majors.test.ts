@@ -16,6 +16,7 @@ import { flexdCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { startStandalone } from '../helpers/standalone.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
@@ -46,12 +47,9 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
 
   const call = async (major: number, fn: string, body: unknown = {}) => {
     const { serviceId, environmentId } = ids.get(major)!;
-    const res = await withDeadline(`${fn} on node${major}`, fetch(`${api.rt.url}/flex/${serviceId}/${environmentId}/_flexFunctions/${fn}`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: JSON.stringify(body),
-    }), ANSWER_MS);
-    const text = await res.text();
-    assert.equal(res.status, 200, `${fn} on node${major}: ${text.slice(0, 300)}`);
-    return (JSON.parse(text) as { response: { body: any } }).response.body;
+    const res = await callFunction(`${api.rt.url}/flex/${serviceId}/${environmentId}`, fn, body, { secret: SECRET, timeoutMs: ANSWER_MS });
+    assert.equal(res.status, 200, `${fn} on node${major}: ${res.text.slice(0, 300)}`);
+    return res.answer;
   };
 
   const listed = async () => (await api.call('GET', '/v4/runtimes')).body as {
@@ -126,14 +124,9 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     for (const major of MAJORS) {
       const row = runtimes.find((r) => r.usedBy.some((u) => u.environment === `node${major}`))!;
       const svc = await startStandalone({ projectDir: FIXTURE, secret: SECRET, nodePath: row.path }, t);
-      const res = await withDeadline(`node . on ${row.version}`, fetch(`${svc.url}/_flexFunctions/node`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
-      }), ANSWER_MS);
-      const standalone = ((await res.json()) as { response: { body: unknown } }).response.body;
+      const standalone = (await callFunction(svc.url, 'node', {}, { secret: SECRET, timeoutMs: ANSWER_MS })).answer;
       assert.deepEqual(await call(major, 'node'), standalone, `node${major}: flexd and node . on ${row.path}`);
-      const where = ((await (await withDeadline(`node . where on ${row.version}`, fetch(`${svc.url}/_flexFunctions/where`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
-      }), ANSWER_MS)).json()) as { response: { body: { stack: string } } }).response.body;
+      const where = (await callFunction(svc.url, 'where', {}, { secret: SECRET, timeoutMs: ANSWER_MS })).answer as { stack: string };
       const frame = (stack: string) => /([^/]+:\d+:\d+)\)?$/.exec(stack.split('\n')[1]!)?.[1];
       assert.equal(frame((await call(major, 'where')).stack), frame(where.stack), `node${major}: the throwing frame`);
       await svc.stop();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startApi } from '../api/helpers.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { withDeadline } from '../helpers/wait.ts';
 
@@ -21,12 +22,9 @@ test('native addon: built by npm under Node 22 against Node 22\'s own headers, a
   assert.match(job.progress, /Runtime flex-runtime-node22 runs on Node 22\./);
   assert.match(job.progress, /Installing dependencies with npm/, 'npm ran (the addon is compiled at install)');
 
-  const res = await withDeadline('abi', fetch(`${api.rt.url}/flex/native/Development/_flexFunctions/abi`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-key': SECRET }, body: '{}',
-  }), 30_000);
-  const text = await res.text();
-  assert.equal(res.status, 200, text);
-  const { headers, runs } = (JSON.parse(text) as { response: { body: { headers: { major: number; modules: number }; runs: { version: string; modules: number } } } }).response.body;
+  const res = await callFunction(`${api.rt.url}/flex/native/Development`, 'abi', {}, { secret: SECRET });
+  assert.equal(res.status, 200, res.text);
+  const { headers, runs } = res.answer as { headers: { major: number; modules: number }; runs: { version: string; modules: number } };
   assert.match(runs.version, /^v22\./);
   assert.equal(headers.major, 22, 'compiled against Node 22\'s node_version.h');
   assert.equal(headers.modules, runs.modules, 'for the ABI the replica runs');

@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import { createRuntime } from '../../src/runtime.ts';
 import { openCatalog } from '../../src/runtimes/index.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -79,9 +80,9 @@ test('an older patch is removed once its replicas moved on, a major nobody runs 
   // What the environment runs stays, and serves.
   assert.ok(existsSync(join(fresh, 'bin', 'node')));
   assert.deepEqual(readdirSync(runtimesDir).filter((n) => n.startsWith(PKG)), [`${PKG}-${newest.version}`]);
-  const res = await withDeadline('POST node', fetch(`${rt.url}/flex/sweep/Development/_flexFunctions/node`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 30_000);
-  assert.equal(res.status, 200);
-  assert.equal(((await res.json()) as { response: { body: { major: number } } }).response.body.major, MAJOR);
+  const res = await callFunction(`${rt.url}/flex/sweep/Development`, 'node');
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.answer.major, MAJOR);
   // The cache the releases were linked from is untouched.
   assert.ok(existsSync(join(newest.headersDir!, 'bin', 'node')) && existsSync(join(other.headersDir!, 'bin', 'node')));
 });
