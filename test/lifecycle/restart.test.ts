@@ -33,12 +33,14 @@ test('F14: after a restart on the same data dir, each environment serves its las
   const dataDir = await tempDir(cleanup, 'flexd-restart-');
 
   const first = await startRuntime(cleanup, {}, dataDir);
+  // What comes back is the last *active* version, with the variables it was deployed with: not an
+  // older one (orders/Production served 2.0.0 before 3.0.0), and not a later one that failed to start
+  // with other variables.
+  const prod = { service: 'orders', environment: 'Production', secret: 'orders-prod-secret' };
+  await deployFixture(first, cleanup, 'versioned', '2.0.0', { ...prod, env: { COLOR: 'stale' } });
   for (const e of ENVIRONMENTS) {
     await deployFixture(first, cleanup, 'versioned', e.version, { service: e.service, environment: e.environment, secret: e.secret, env: { COLOR: e.color } });
   }
-  // What comes back is the last *active* version, with the variables it was deployed with: not an
-  // older one, and not a later one that failed to start with other variables.
-  const prod = { service: 'orders', environment: 'Production', secret: 'orders-prod-secret' };
   await failedDeploy(first, cleanup, 'throws-at-start', '9.0.0', { ...prod, env: { COLOR: 'never-seen' } });
   for (const e of ENVIRONMENTS) await assertServes(first, e, 'before the restart:');
   await first.close();
