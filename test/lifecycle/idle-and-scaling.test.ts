@@ -36,7 +36,9 @@ test('an environment idle past idleTimeoutMs has no replica process left (one se
 
 test('under in-flight load an environment scales up to maxReplicas, spreads requests over them, and scales back down when idle', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup, { maxReplicas: 2, scaleUpInFlight: 2, scaleDownIdleMs: 300, memoryCheckIntervalMs: 50 });
+  // The held requests wait through a cold start of the second replica (seconds at load 20): FAST's
+  // 10 s request timeout would answer them 504 first on a loaded machine.
+  const h = await startRuntime(cleanup, { maxReplicas: 2, scaleUpInFlight: 2, scaleDownIdleMs: 300, memoryCheckIntervalMs: 50, requestTimeoutMs: 120_000 });
   const target = { service: 'elastic', environment: 'Development' };
   await deployFixture(h, cleanup, 'versioned', '1.0.0', target);
   const base = h.base(target.service, target.environment);
@@ -46,9 +48,10 @@ test('under in-flight load an environment scales up to maxReplicas, spreads requ
 
   const [only] = pool.describe();
   // Two in flight on the only replica (held until SIGUSR2): the third finds it at the target and adds a replica.
-  const held = [callFunction(base, 'hold', {}, { agent }), callFunction(base, 'hold', {}, { agent })];
+  const hold = () => callFunction(base, 'hold', {}, { agent, timeoutMs: 120_000 });
+  const held = [hold(), hold()];
   await waitFor('two requests in flight', () => pool.describe()[0]?.inFlight === 2);
-  held.push(callFunction(base, 'hold', {}, { agent }));
+  held.push(hold());
   await waitFor('a second ready replica', () => pool.describe().filter((r) => r.state === 'ready').length === 2, { timeoutMs: COLD_START_MS });
   await waitForLog(h, target.service, target.environment, /scaled up to 2 replicas/);
   const added = pool.describe().find((r) => r.pid !== only!.pid)!;

@@ -115,7 +115,9 @@ describe('deploys under the load of 50 keep-alive clients', () => {
 
 test('a swap lets requests in flight finish on the old version while new requests already go to the new one, then stops the old replica', async (t) => {
   const cleanup = cleanupStack(t);
-  const h = await startRuntime(cleanup);
+  // The held requests wait through a whole deploy of 2.0.0 (seconds at load 20): FAST's 10 s request
+  // timeout would answer them 504 before the swap on a loaded machine.
+  const h = await startRuntime(cleanup, { requestTimeoutMs: 120_000 });
   const drained = { service: 'drainer', environment: 'Development' };
   await deployFixture(h, cleanup, 'versioned', '1.0.0', drained);
   const base = h.base(drained.service, drained.environment);
@@ -124,7 +126,7 @@ test('a swap lets requests in flight finish on the old version while new request
   const agent = keepAliveAgent(cleanup, 8);
 
   // Held until the test sends SIGUSR2 to the old replica.
-  const held = Array.from({ length: 4 }, () => callFunction(base, 'hold', {}, { agent }));
+  const held = Array.from({ length: 4 }, () => callFunction(base, 'hold', {}, { agent, timeoutMs: 120_000 }));
   await waitFor('4 requests in flight on 1.0.0', () => pool.describe()[0]?.inFlight === 4);
   const deploy = deployFixture(h, cleanup, 'versioned', '2.0.0', drained);
   await waitFor('the swap to 2.0.0', () => pool.version === '2.0.0', { timeoutMs: 30_000 });
