@@ -33,7 +33,9 @@ test('F4: a handler that exhausts the JS heap gets a 502 saying the replica ran 
   await waitForProcessGone(pid, 'the replica that ran out of heap');
   await waitForLog(h, target.service, target.environment, /ran out of memory/);
 
-  const after = await whoami(base, 'whoami after the replacement', { timeoutMs: COLD_START_MS });
+  // Replaced by the pool itself, not only cold-started by the next request.
+  await waitFor('a ready replacement', () => h.pool(target.service, target.environment).describe().some((r) => r.state === 'ready' && r.pid !== pid), { timeoutMs: COLD_START_MS });
+  const after = await whoami(base, 'whoami after the replacement');
   assert.notEqual(after.pid, pid);
   assert.deepEqual(await whoami(h.base(bystander.service, bystander.environment), 'the bystander after'), other, 'the other environment kept its replica');
 });
