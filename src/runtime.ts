@@ -223,11 +223,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       // Still running at the end of the grace: an answer, not an empty reply (issue 9, finding 9).
       for (const res of inFlight) answerShuttingDown(res);
       server.closeAllConnections?.();
-      // On PostgreSQL the jobs this node still holds are given up, for another node to retake at once.
+      // On PostgreSQL the jobs this node still holds are given up, for another node to retake at
+      // once: their runs here are aborted (an npm install is ended), so they are not waited for below.
       if ((await deployer.jobs.release()).length > 0) await store.jobs.hint().catch(() => {});
       await supervisor.close();
-      // A deploy still running fails at its activation now that the supervisor is closed: let it
-      // record that before the database closes (bounded: an npm install may still be running).
+      // A deploy this node still owns (SQLite) fails at its activation now that the supervisor is
+      // closed: let it record that before the database closes (bounded: an npm install may still be running).
       await Promise.race([deployer.jobs.idle(), new Promise((r) => setTimeout(r, settings.stopGraceMs).unref())]);
       deployer.releaseBuilds();
       await logs.close();

@@ -47,6 +47,11 @@ export interface BuildRequest {
   /** the Node npm and install scripts run on: the environment's runtime (native addons are built for its ABI) */
   node: NodeRuntime;
   progress: (line: string) => void;
+  /**
+   * aborted once the job is no longer this node's (a clean stop gave it up, or another node
+   * retook it): npm is stopped at once and the build rejects with the signal's reason
+   */
+  signal?: AbortSignal;
 }
 
 export interface Built {
@@ -61,7 +66,8 @@ export interface Built {
 }
 
 export async function buildProject(req: BuildRequest): Promise<Built> {
-  const { box, store, progress } = req;
+  const { box, store, progress, signal } = req;
+  signal?.throwIfAborted(); // given up while it waited for the build before it
   const original = JSON.parse(readFileSync(join(req.projectDir, 'package.json'), 'utf8')) as Manifest;
   const { manifest, notes } = sanitizeManifest(original);
   for (const note of notes) progress(note);
@@ -132,14 +138,14 @@ export async function buildProject(req: BuildRequest): Promise<Built> {
       // Phase one: fetch and lay out, no package code runs; flexd's registry settings and shared cache.
       const { substitutions } = await installDependencies(installDir, {
         cacheDir: box.npmCache, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-        env: fetchEnv, account: box.account, isolation: await box.isolation, scripts: false, published,
+        env: fetchEnv, account: box.account, isolation: await box.isolation, scripts: false, published, signal,
       }).catch(scrubbed).finally(() => endBuild(box, undefined));
       // Phase two: the lifecycle scripts, as this build's own uid, with no shared cache.
       handOver(installDir, identity);
       if (projectCode !== null || installsScripts(installDir)) {
         await runInstallScripts(installDir, {
           cacheDir: scriptEnv.npm_config_cache!, timeoutMs: req.settings.installTimeoutMs, onProgress: (line) => progress(scrub(line)),
-          env: scriptEnv, account: identity, isolation: await box.isolation, prepare: typeof manifest.scripts?.prepare === 'string',
+          env: scriptEnv, account: identity, isolation: await box.isolation, prepare: typeof manifest.scripts?.prepare === 'string', signal,
         }).catch(scrubbed).finally(() => endBuild(box, identity));
       }
       const replace: Record<string, string | null> = { 'package.json': join(req.projectDir, 'package.json') };

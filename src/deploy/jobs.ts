@@ -13,7 +13,7 @@ export type FinishedJob = JobRow & { reason?: string; error?: unknown };
 /** What a job's work is given besides its progress: the fence of its run, to pass to every write it makes. */
 export interface JobRun {
   readonly fence: Fence;
-  /** aborted once this node no longer holds the job (another node retook it): stop early, write nothing */
+  /** aborted once this node no longer holds the job (another node retook it, or a clean stop gave it up): stop at once, write nothing */
   readonly signal: AbortSignal;
 }
 
@@ -240,8 +240,10 @@ export class JobRunner {
   private lose(held: Held): void {
     if (held.lost) return;
     held.lost = true;
-    held.abort.abort();
-    this.log.warn({ job: held.fence.jobId, attempt: held.fence.attempt }, 'this node no longer holds a job (another node retook it): its run here writes nothing more');
+    // Its build stops now (npm is ended): its results could never be written, and a clean stop
+    // need not wait for it (runtime.ts).
+    held.abort.abort(new Error(`this node no longer holds job ${held.fence.jobId} (attempt ${held.fence.attempt}): its run here was stopped`));
+    this.log.warn({ job: held.fence.jobId, attempt: held.fence.attempt }, 'this node no longer holds a job (it gave it up, or another node retook it): its run here stops and writes nothing more');
   }
 
   /** The job as stored once it finished; polls while another node runs it (until this runner closes). */

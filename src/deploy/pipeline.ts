@@ -131,7 +131,8 @@ export class Deployer {
 
   private recycleWork(job: JobRow, why: string, changes: { runtime?: string }): JobWork {
     const environmentId = job.environmentId!;
-    return async (progress, { fence }) => {
+    return async (progress, run) => {
+      const { fence } = run;
       const env = await this.environment(environmentId);
       if (!env.activeVersionId) {
         if (changes.runtime) await this.deps.store.services.updateEnvironment(env.id, { runtime: changes.runtime }, fence);
@@ -140,7 +141,7 @@ export class Deployer {
       const version = (await this.deps.store.versions.get(env.activeVersionId))!;
       const node = await this.runtimeFor(changes.runtime ?? env.runtime, (line) => progress('DEPLOYING', line));
       progress('DEPLOYING', `${why}: starting new replicas of version ${version.version} on Node ${node.version}`);
-      await this.activate(env, version, node, undefined, { runtime: changes.runtime }, fence, progress);
+      await this.activate(env, version, node, undefined, { runtime: changes.runtime }, run, progress);
       this.deps.events?.emit({ type: 'recycled', environmentId, jobId: job.id, version: version.version, why, by: job.userEmail });
       return `${why}: version ${version.version} serving on fresh replicas (Node ${node.version})`;
     };
@@ -161,7 +162,7 @@ export class Deployer {
   private rollbackWork(job: JobRow, version: string): JobWork {
     const environmentId = job.environmentId!;
     const userEmail = job.userEmail;
-    return async (progress, { fence }) => {
+    return async (progress, run) => {
       try {
         const env = await this.environment(environmentId);
         const stored = await this.deps.store.versions.find(environmentId, version);
@@ -169,7 +170,7 @@ export class Deployer {
         const replaced = env.activeVersionId ? (await this.deps.store.versions.get(env.activeVersionId))?.version : undefined;
         const node = await this.runtimeFor(env.runtime, (line) => progress('DEPLOYING', line));
         progress('DEPLOYING', `Rollback: starting replicas of version ${version}`);
-        await this.activate(env, stored, node, userEmail, {}, fence, progress);
+        await this.activate(env, stored, node, userEmail, {}, run, progress);
         this.deps.events?.emit({ type: 'rollback', environmentId, jobId: job.id, ...(replaced !== undefined ? { from: replaced } : {}), to: version, by: userEmail });
         return `Rolled back to version ${version}`;
       } catch (err) {
@@ -223,7 +224,8 @@ export class Deployer {
     await this.deps.supervisor.activate(env, await this.builtFor(version, node), node);
   }
 
-  private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void, { fence }: JobRun): Promise<string> {
+  private async runDeploy(job: JobRow, req: DeployRequest, progress: (s: 'BUILDING' | 'DEPLOYING', text: string) => void, run: JobRun): Promise<string> {
+    const { fence, signal } = run;
     const { store } = this.deps;
     const buildDir = join(this.box.buildsDir, job.id);
     let version: VersionRow | undefined;
@@ -261,7 +263,7 @@ export class Deployer {
       if (project.version !== read.version) await setPackageVersion(projectDir, project.version);
       const built = await this.oneBuildAtATime(() => buildProject({
         projectDir, resolveFrom: req.source.kind === 'directory' ? req.source.dir : undefined, buildDir, box: this.box, environmentId: req.environmentId, store,
-        settings: this.deps.settings, node, progress: (line) => progress('BUILDING', line),
+        settings: this.deps.settings, node, progress: (line) => progress('BUILDING', line), signal,
       }));
       version = await store.versions.add(req.environmentId, {
         version: project.version, project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash,
@@ -271,13 +273,14 @@ export class Deployer {
       progress('DEPLOYING', `Built version ${project.version} (${size} bytes); starting replicas`);
       let env = await this.environment(req.environmentId);
       if (req.envVars || req.runtime) env = { ...env, envVars: req.envVars ?? env.envVars, runtime: req.runtime ?? env.runtime };
-      await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime }, fence);
+      await this.activate(env, version, node, req.userEmail, { envVars: req.envVars, runtime: req.runtime }, run);
       await pruneTrees(store);
       this.deps.events?.emit({ type: 'deploy-finished', environmentId: req.environmentId, jobId: job.id, version: project.version, durationMs: Date.now() - started, by: req.userEmail });
       return `Deployed version ${project.version}`;
     } catch (thrown) {
-      // Another node retook the job: what this run stored and failed is the retaker's to decide.
-      if (isLeaseLost(thrown)) throw thrown;
+      // Another node retook the job, or this node gave it up (a clean stop): what this run stored
+      // and failed is the other node's to decide, and its build was stopped as soon as the job left.
+      if (isLeaseLost(thrown) || signal.aborted) throw thrown;
       const err = storageFull(thrown, version ? 'the deploy was not recorded' : 'the version was not stored');
       try {
         if (version) await store.versions.remove(version.id, fence);
@@ -296,12 +299,13 @@ export class Deployer {
    * once it serves, record it (and any new variables and runtime) as active.
    */
   private async activate(env: EnvironmentRow, version: VersionRow, node: NodeRuntime, deployer: string | null | undefined,
-    changes: { envVars?: Record<string, string>; runtime?: string }, fence: Fence, progress?: (status: JobStatus, text: string) => void): Promise<void> {
+    changes: { envVars?: Record<string, string>; runtime?: string }, run: JobRun, progress?: (status: JobStatus, text: string) => void): Promise<void> {
+    const { fence } = run;
     try {
-      const built = await this.builtFor(version, node, fence, progress);
+      const built = await this.builtFor(version, node, run, progress);
       await this.deps.supervisor.activate(env, built, node);
     } catch (err) {
-      if (!isLeaseLost(err)) await this.recordError(env.id, err, fence);
+      if (!isLeaseLost(err) && !run.signal.aborted) await this.recordError(env.id, err, fence);
       throw err;
     }
     try {
@@ -329,7 +333,7 @@ export class Deployer {
    * `version` as built for `node`'s major: itself, or rebuilt from its stored project files
    * (npm runs again under that Node, so native addons match its ABI) and stored in its place.
    */
-  private async builtFor(version: VersionRow, node: NodeRuntime, fence?: Fence, progress?: (status: JobStatus, text: string) => void): Promise<VersionRow> {
+  private async builtFor(version: VersionRow, node: NodeRuntime, run?: JobRun, progress?: (status: JobStatus, text: string) => void): Promise<VersionRow> {
     const was = builtMajorOf(version);
     if (was === node.major) return version;
     const say = (line: string) => progress?.('BUILDING', line);
@@ -341,12 +345,12 @@ export class Deployer {
       await unpackArtifact({ project: await this.deps.store.versions.projectPart(version.id), dependencies: null }, projectDir);
       readableByAll(projectDir);
       const built = await this.oneBuildAtATime(() => buildProject({
-        projectDir, buildDir, box: this.box, environmentId: version.environmentId, store: this.deps.store, settings: this.deps.settings, node, progress: say,
+        projectDir, buildDir, box: this.box, environmentId: version.environmentId, store: this.deps.store, settings: this.deps.settings, node, progress: say, signal: run?.signal,
       }));
       const rebuilt = await this.deps.store.versions.rebuilt(version.id, {
         project: built.project, dependenciesKey: built.dependenciesKey, size: built.size, hash: built.hash, sdkVersion: built.sdkVersion,
         runtime: builtForMajor(node.major), nativeAddons: built.nativeAddons,
-      }, fence);
+      }, run?.fence);
       say(`Rebuilt version ${version.version} for Node ${node.major} (${built.size} bytes)`);
       return rebuilt;
     } finally {

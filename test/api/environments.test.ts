@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
+import { waitForProcessGone } from '../lifecycle/helpers.ts';
 import { echo, ECHO_PROJECT, startApi, type Api } from './helpers.ts';
 
 /** deployDirectory of the echo fixture: bundling only (its SDK resolves from the repo) and a replica start. */
@@ -167,9 +168,12 @@ test('environments and services: deleting stops the replicas, drops the logs, an
   await context.logs.flush();
   assert.ok(context.store.logs.bytes(environmentId) > 0, 'the echo call logged');
 
+  const pids = context.supervisor.pool(environmentId)!.describe().map((r) => r.pid!);
+  assert.equal(pids.length, 1, 'one replica serves before the delete');
   const del = await api.call('DELETE', `/v4/services/${serviceId}/environments/${environmentId}`);
   assert.equal(del.status, 204);
   assert.equal(context.supervisor.pool(environmentId), undefined);
+  await waitForProcessGone(pids[0]!, 'the deleted environment\'s replica', 30_000);
   assert.equal(context.store.logs.bytes(environmentId), 0);
   assert.deepEqual((await context.store.versions.list(environmentId)), []);
   assert.equal((await echo(api, serviceId, environmentId)).status, 404);
@@ -177,8 +181,11 @@ test('environments and services: deleting stops the replicas, drops the logs, an
 
   const second = await api.createEnvironment('deleted-too');
   await withDeadline('deploy of the echo project', api.rt.deployDirectory(ECHO_PROJECT, { service: second.serviceId, environment: second.environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
+  const [secondPid] = context.supervisor.pool(second.environmentId)!.describe().map((r) => r.pid!);
+  assert.equal(typeof secondPid, 'number', 'a replica serves before the delete');
   assert.equal((await api.call('DELETE', `/v4/services/${second.serviceId}`)).status, 204);
   assert.equal(context.supervisor.pool(second.environmentId), undefined);
+  await waitForProcessGone(secondPid!, 'the deleted service\'s replica', 30_000);
   assert.equal((await api.call('GET', `/v4/services/${second.serviceId}`)).body.code, 'ServiceNotFound');
   assert.equal((await echo(api, second.serviceId, second.environmentId)).status, 404);
 });

@@ -17,8 +17,8 @@ import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 export const ADMIN = { email: 'admin@example.com', password: 'api-test-password' };
 export { ECHO_PROJECT };
 const REPO_NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
-/** One management call: well under kinvey-cli's 10 s, but a loaded box may be slow. */
-const CALL_TIMEOUT_MS = 10_000;
+/** One management call, its body read too: a hang-catcher, generous for a machine at load 20. */
+const CALL_TIMEOUT_MS = 30_000;
 
 export interface Reply { status: number; body: any; headers: Headers }
 
@@ -51,8 +51,10 @@ export async function startApi(t: CleanupContext, options: RuntimeOptions = {}):
       body = JSON.stringify(o.json);
       headers['Content-Type'] = 'application/json';
     }
-    const res = await withDeadline(`${method} ${path}`, fetch(`${rt.url}${path}`, { method, headers, body }), CALL_TIMEOUT_MS);
-    const text = await res.text();
+    const { res, text } = await withDeadline(`${method} ${path}`, (async () => {
+      const res = await fetch(`${rt.url}${path}`, { method, headers, body });
+      return { res, text: await res.text() };
+    })(), CALL_TIMEOUT_MS);
     let parsed: unknown = text;
     try { parsed = text === '' ? undefined : JSON.parse(text); } catch { /* not JSON */ }
     return { status: res.status, body: parsed, headers: res.headers };
@@ -98,9 +100,11 @@ export async function echoProjectAt(t: CleanupContext, version: string): Promise
 
 /** Calls the echo function of an environment through the data plane. */
 export async function echo(api: Api, serviceId: string, environmentId: string): Promise<{ status: number; KEY?: string | null; version?: string }> {
-  const res = await withDeadline('POST /_flexFunctions/echo', fetch(`${api.rt.url}/flex/${serviceId}/${environmentId}/_flexFunctions/echo`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}',
-  }), 30_000);
-  const body = await res.json() as { response?: { body?: { KEY?: string | null; version?: string } } };
+  const { res, body } = await withDeadline('POST /_flexFunctions/echo', (async () => {
+    const res = await fetch(`${api.rt.url}/flex/${serviceId}/${environmentId}/_flexFunctions/echo`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}',
+    });
+    return { res, body: await res.json() as { response?: { body?: { KEY?: string | null; version?: string } } } };
+  })(), 30_000);
   return { status: res.status, ...body.response?.body };
 }

@@ -24,9 +24,11 @@ export interface Counted { status: number; version: string | null; calls: number
 
 /** Calls embed-counter's `count` function. */
 export async function count(url: string, service: string, environment: string, secret?: string): Promise<Counted> {
-  const res = await withDeadline('POST /_flexFunctions/count', fetch(`${url}/flex/${service}/${environment}/_flexFunctions/count`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json', ...(secret ? { 'X-Auth-Key': secret } : {}) }, body: '{}',
-  }), 30_000);
-  const body = await res.json() as { response?: { body?: { calls: number; KEY: string | null; version: string } } };
+  const { res, body } = await withDeadline('POST /_flexFunctions/count', (async () => {
+    const res = await fetch(`${url}/flex/${service}/${environment}/_flexFunctions/count`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...(secret ? { 'X-Auth-Key': secret } : {}) }, body: '{}',
+    });
+    return { res, body: await res.json() as { response?: { body?: { calls: number; KEY: string | null; version: string } } } };
+  })(), 30_000);
   return { status: res.status, version: res.headers.get('x-flexd-version'), calls: body.response?.body?.calls ?? -1, KEY: body.response?.body?.KEY ?? null, ownVersion: body.response?.body?.version ?? '' };
 }

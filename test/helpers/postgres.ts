@@ -28,8 +28,11 @@ import pg from 'pg';
 import type { CleanupContext } from './cleanup.ts';
 import { freePort } from './standalone.ts';
 import { tempDir } from './tmp.ts';
+import { withDeadline } from './wait.ts';
 
 const run = promisify(execFile);
+/** initdb, a start or a stop of the server: a hang-catcher, generous for a machine at load 20. */
+const SERVER_STEP_TIMEOUT_MS = 120_000;
 
 export interface TestPostgres {
   /** postgres://… of the server's `postgres` database */
@@ -72,7 +75,7 @@ async function initialisedCluster(): Promise<string> {
     onLog: (m) => { log.push(m); }, onError: (m) => { log.push(String(m)); },
   });
   try {
-    await initdb.initialise();
+    await withDeadline('initdb', initdb.initialise(), SERVER_STEP_TIMEOUT_MS);
   } catch (err) {
     await rm(building, { recursive: true, force: true });
     throw new Error(`initdb failed: ${String(err ?? '')}\n${log.join('')}`);
@@ -102,7 +105,7 @@ export async function startPostgres(cleanup: CleanupContext): Promise<TestPostgr
   let running = false;
   const start = async () => {
     try {
-      await server.start();
+      await withDeadline('PostgreSQL to start', server.start(), SERVER_STEP_TIMEOUT_MS);
     } catch (err) {
       throw new Error(`PostgreSQL did not start: ${String(err ?? '')}\n${log.join('')}`);
     }
@@ -111,7 +114,7 @@ export async function startPostgres(cleanup: CleanupContext): Promise<TestPostgr
   const stop = async () => {
     if (!running) return;
     running = false;
-    await server.stop();
+    await withDeadline('PostgreSQL to stop', server.stop(), SERVER_STEP_TIMEOUT_MS);
   };
   await start();
   cleanup.after(stop);
@@ -120,7 +123,7 @@ export async function startPostgres(cleanup: CleanupContext): Promise<TestPostgr
     url, port, start, stop,
     async createDatabase() {
       const name = `t_${process.pid}_${++databases}`;
-      const client = new pg.Client({ connectionString: url });
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: SERVER_STEP_TIMEOUT_MS, query_timeout: SERVER_STEP_TIMEOUT_MS });
       await client.connect();
       try {
         await client.query(`CREATE DATABASE ${name}`);

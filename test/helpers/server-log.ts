@@ -41,7 +41,7 @@ export function serverLogRecorder(): ServerLogRecorder {
  * Waits for the event `msgs` (one message, or any of several) with `fields` in both formats and
  * returns its JSON record. The text line must read `<time> <LEVEL> <msg> … key=value …`.
  */
-export async function serverLogLine(r: ServerLogRecorder, msgs: string | string[], fields: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<Record<string, any>> {
+export async function serverLogLine(r: ServerLogRecorder, msgs: string | string[], fields: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<Record<string, any>> {
   const accepted = typeof msgs === 'string' ? [msgs] : msgs;
   const matches = (j: Record<string, any>) => accepted.includes(j.msg) && Object.entries(fields).every(([k, v]) => j[k] === v);
   const record = await waitFor(`the server log line "${accepted.join('" or "')}" ${JSON.stringify(fields)}`, () => r.json.find(matches), { timeoutMs });

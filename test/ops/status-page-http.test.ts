@@ -77,6 +77,21 @@ test('status page: the session cookie is HttpOnly and SameSite=Strict, anonymous
   assert.doesNotMatch(setCookie, /Secure/, 'plain HTTP: a Secure cookie would never come back');
   // The cookie is not a key to the management API: that takes Authorization only.
   assert.equal((await fetchWithin(`${rt.url}/v4/services`, { headers: { cookie } })).status, 401);
+
+  // Every page and fragment, signed in or refused, sends the policy; each page's script carries that answer's own nonce.
+  const nonces: string[] = [];
+  for (const [path, withCookie, status] of [['/', true, 200], ['/', true, 200], ['/ui/fragments/overview', true, 200], ['/ui/fragments/overview', false, 401]] as const) {
+    const res = await fetchWithin(`${rt.url}${path}`, { headers: withCookie ? { cookie } : {} });
+    assert.equal(res.status, status, path);
+    const policy = res.headers.get('content-security-policy') ?? '';
+    assert.match(policy, /^default-src 'none'; script-src 'nonce-[^']+'.*; frame-ancestors 'none'; base-uri 'none'$/, `${path}: ${policy}`);
+    assert.deepEqual([res.headers.get('x-frame-options'), res.headers.get('cache-control')], ['DENY', 'no-store'], path);
+    const nonce = /'nonce-([^']+)'/.exec(policy)![1]!;
+    nonces.push(nonce);
+    const body = await res.text();
+    if (path === '/') assert.ok(body.includes(`<script nonce="${nonce}">`), 'the page\'s script has the nonce the policy allows');
+  }
+  assert.equal(new Set(nonces).size, nonces.length, 'a fresh nonce per answer');
 });
 
 test('status page: recycle needs the session\'s CSRF token and this origin; sign-out without the token keeps the session', async (t) => {

@@ -46,9 +46,15 @@ export function artifactDirs(dataDir: string): string[] {
     .sort();
 }
 
-/** Folders left in the builds folder (a deploy's scratch space, deploy/box.ts), or in the one of older flexd. */
+/**
+ * Folders left in the builds folder (a deploy's scratch space, deploy/box.ts), or in the one of
+ * older flexd. Throws when flexd's builds folder is not where this looks (it makes it at start):
+ * an empty list then would prove nothing.
+ */
 export function buildDirs(dataDir: string): string[] {
-  return [join(dataDir, 'build', 'jobs'), join(dataDir, 'builds')].flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []));
+  const current = join(dataDir, 'build', 'jobs');
+  if (!existsSync(current)) throw new Error(`no builds folder at ${current}: has flexd moved it (src/deploy/box.ts)?`);
+  return [current, join(dataDir, 'builds')].flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []));
 }
 
 /** The `p`th percentile (nearest rank) of `values`; NaN when there are none. */

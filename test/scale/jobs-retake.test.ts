@@ -25,6 +25,11 @@ const SERVICE = 'gated';
 const ENVIRONMENT = 'Development';
 /** The fast cluster's lease is 8 s and its poll 0.5 s: a retake comes within seconds; this is for a loaded machine. */
 const RETAKE_TIMEOUT_MS = 90_000;
+/**
+ * The clean stop's grace: a stop that waited it out would fail startNode's 60 s deadline for the
+ * exit, and one well under a quarter of it did not wait (a stop takes seconds at load 20).
+ */
+const STOP_GRACE_MS = 120_000;
 
 const fileCleanup = cleanupStack({ after });
 let postgres: TestPostgres;
@@ -154,12 +159,12 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
   assert.deepEqual(await echo(b.url, SERVICE, ENVIRONMENT), { status: 200, KEY: null, version: '2.0.0' });
 });
 
-test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
+test('a clean stop (SIGTERM) mid-build gives the job up at once and stops its build without waiting out the stop grace: with leases and polls of ten minutes, only the stopping node\'s release and its NOTIFY hint can get the job to B, which completes it', async (t) => {
   const cleanup = cleanupStack(t);
   // Leases and polls of ten minutes: nothing but A's release and hint can move the job within the test.
-  // A's stop then waits for its own (given up) npm install at most --stop-grace-ms before ending it:
-  // the default 10 s would be wall time the test spends on nothing it checks (A has no requests to drain).
-  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000', '--stop-grace-ms', '1000']);
+  // A stop grace far longer than a stop takes: A's build is of a job it gave up, so its stop ends that
+  // build at once instead of waiting for it up to the grace (which a stop did, then killed npm).
+  const { a, b, token, gate, jobId } = await gatedDeployOnA(cleanup, '3.0.0', ['--job-lease-ms', '600000', '--job-poll-ms', '600000', '--stop-grace-ms', String(STOP_GRACE_MS)]);
 
   const stopping = a.stop();
   const retaken = await waitFor('B to take the job A gave up', async () => {
@@ -168,7 +173,10 @@ test('a clean stop (SIGTERM) mid-build gives the job up at once: with leases and
   }, { timeoutMs: RETAKE_TIMEOUT_MS, intervalMs: 250 });
   assert.match(retaken.progress, /Retaken by node "b" \(attempt 2\)/);
   await stopping;
-  assert.match(a.served.output(), /flexd stopped/, 'A stopped cleanly');
+  const stopped = /flexd stopped.*durationMs[=:]\s*"?(\d+)/.exec(a.served.output());
+  assert.ok(stopped, `A stopped cleanly:\n${a.served.output()}`);
+  t.diagnostic(`A's stop took ${stopped[1]} ms (grace ${STOP_GRACE_MS} ms)`);
+  assert.ok(Number(stopped[1]) < STOP_GRACE_MS / 4, `A's stop took ${stopped[1]} ms: it waited for the build of a job it had given up (grace ${STOP_GRACE_MS} ms)`);
   await waitFor('B\'s build to reach the preinstall script', async () => (await gate.started()) >= 2, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 100 });
   await gate.open();
   const done = await finished(b.url, token, jobId);

@@ -59,6 +59,9 @@ export async function startNode(cleanup: CleanupContext, o: { database: string; 
 
 export interface Reply { status: number; body: any; headers: Headers }
 
+/** How long one call (its body read too) may take: a hang-catcher, generous for a machine at load 20. */
+const CALL_TIMEOUT_MS = 60_000;
+
 /** One management call, JSON in and out (or a FormData body). */
 export async function call(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<Reply> {
   const headers: Record<string, string> = token ? { Authorization: `Kinvey ${token}` } : {};
@@ -68,8 +71,10 @@ export async function call(url: string, token: string | null, method: string, pa
     headers['content-type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const res = await fetch(`${url}${path}`, { method, headers, body: payload });
-  const text = await res.text();
+  const { res, text } = await withDeadline(`${method} ${url}${path}`, (async () => {
+    const res = await fetch(`${url}${path}`, { method, headers, body: payload });
+    return { res, text: await res.text() };
+  })(), CALL_TIMEOUT_MS);
   let parsed: unknown = text;
   try { parsed = JSON.parse(text); } catch { /* not JSON */ }
   return { status: res.status, body: parsed, headers: res.headers };
@@ -131,10 +136,12 @@ export async function echoArchive(cleanup: CleanupContext, version: string, extr
   return tarOf(dir);
 }
 
-/** The echo function through `url`: what it answers (KEY and version), or the status. */
+/** The echo function through `url`: what it answers (KEY and version), or the status (0: no answer, also none within a minute). */
 export async function echo(url: string, service: string, environment: string): Promise<{ status: number; KEY?: string | null; version?: string }> {
   try {
-    const res = await fetch(`${url}/flex/${service}/${environment}/_flexFunctions/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}' });
+    const res = await fetch(`${url}/flex/${service}/${environment}/_flexFunctions/echo`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'X-Auth-Key': 'env-secret' }, body: '{}', signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
     const text = await res.text();
     if (res.status !== 200) return { status: res.status };
     return { status: 200, ...(JSON.parse(text) as { response: { body: { KEY: string | null; version: string } } }).response.body };
