@@ -238,9 +238,12 @@ export function waitForLog(h: Harness, service: string, environment: string, pat
 
 /**
  * True when no process `pid` runs any more. A zombie (exited, not yet reaped — an orphan
- * waits for init to reap it, and a container's init may be slow) counts as gone.
+ * waits for init to reap it, and a container's init may be slow) counts as gone. A pid that is
+ * not a positive integer (a field a failed call left undefined) throws: no /proc entry would
+ * exist for it, and "gone" would hold whatever happened.
  */
 export async function processGone(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new TypeError(`processGone: ${String(pid)} is not a pid`);
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // "pid (comm) S …": the state follows the last ')'.
@@ -250,7 +253,8 @@ export async function processGone(pid: number): Promise<boolean> {
   }
 }
 
-export function waitForProcessGone(pid: number, label: string, timeoutMs = PROMPT_MS): Promise<boolean> {
+export async function waitForProcessGone(pid: number, label: string, timeoutMs = PROMPT_MS): Promise<boolean> {
+  await processGone(pid); // throws at once for a pid that is not one, rather than when the wait runs out
   return waitFor(`${label} (pid ${pid}) to be gone`, () => processGone(pid), { timeoutMs, intervalMs: 10 });
 }
 
