@@ -23,9 +23,12 @@ function statFields(stat: string): string[] {
 
 /**
  * True when no process `pid` runs any more. A zombie (exited, not yet reaped — an orphan
- * waits for init to reap it, and a container's init may be slow) counts as gone.
+ * waits for init to reap it, and a container's init may be slow) counts as gone. A pid that is
+ * not a positive integer (a field a failed call left undefined) throws: no /proc entry would
+ * exist for it, and "gone" would hold whatever happened.
  */
 export async function processGone(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new TypeError(`processGone: ${String(pid)} is not a pid`);
   try {
     return statFields(await readFile(`/proc/${pid}/stat`, 'utf8'))[0] === 'Z';
   } catch {

@@ -239,7 +239,8 @@ export function waitForLog(h: Harness, service: string, environment: string, pat
 
 export { childrenOf, processGone } from '../helpers/processes.ts';
 
-export function waitForProcessGone(pid: number, label: string, timeoutMs = PROMPT_MS): Promise<boolean> {
+export async function waitForProcessGone(pid: number, label: string, timeoutMs = PROMPT_MS): Promise<boolean> {
+  await processGone(pid); // throws at once for a pid that is not one, rather than when the wait runs out
   return waitFor(`${label} (pid ${pid}) to be gone`, () => processGone(pid), { timeoutMs, intervalMs: 10 });
 }
 

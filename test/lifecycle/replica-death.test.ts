@@ -79,7 +79,10 @@ describe('replicas killed or frozen on a shared runtime', () => {
     const base = h.base(parent.service, parent.environment);
     const pool = h.pool(parent.service, parent.environment);
     const before = await callFunction(base, 'whoami');
+    assert.equal(before.status, 200, before.text);
     const { pid, helper } = before.answer as { pid: number; helper: number };
+    // Numbers, or "the helper is gone" below would hold for a pid that never was.
+    assert.ok(Number.isInteger(pid) && Number.isInteger(helper), `the replica names itself and its helper: ${before.text}`);
     suite.after(killLater(helper));
 
     signal(pid, 'SIGKILL');

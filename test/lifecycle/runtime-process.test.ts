@@ -56,6 +56,18 @@ async function serve(cleanup: CleanupContext, dataDir: string): Promise<Served> 
   };
 }
 
+/**
+ * The pid of the helper process the parent service's replica started. Asserted a number: a failed
+ * call would leave it undefined, and "the helper is gone" would then hold for a pid that never was.
+ */
+async function helperOf(served: Served): Promise<number> {
+  const res = await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami', {}, { timeoutMs: COLD_START_MS });
+  assert.equal(res.status, 200, res.text);
+  const { helper } = res.answer as { helper?: unknown };
+  assert.equal(typeof helper, 'number', `the parent service names its helper process: ${res.text}`);
+  return helper as number;
+}
+
 describe('the flexd serve process', () => {
   const suite = new CleanupStack();
   after(() => suite.run());
@@ -83,7 +95,7 @@ describe('the flexd serve process', () => {
       const pids = await childrenOf(served.child.pid!);
       return pids.length >= 2 ? pids : undefined;
     }, { timeoutMs: COLD_START_MS });
-    const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
+    const helper = await helperOf(served);
     const IN_FLIGHT = 10;
     const agent = keepAliveAgent(cleanup, IN_FLIGHT + 1);
     const { pid: replica } = await whoami(served.base, 'whoami on the spawned runtime', { timeoutMs: COLD_START_MS });
@@ -114,7 +126,7 @@ describe('the flexd serve process', () => {
     const served = await serve(cleanup, dataDir);
     // The restored replicas may still be starting: the first answer may wait for a cold start.
     const { pid } = await whoami(served.base, 'whoami on the spawned runtime', { timeoutMs: COLD_START_MS });
-    const { helper } = (await callFunction(`${served.url}/flex/${parent.service}/${parent.environment}`, 'whoami')).answer as { helper: number };
+    const helper = await helperOf(served);
     const replicas = await childrenOf(served.child.pid!);
     assert.ok(replicas.includes(pid), `the replica ${pid} is a child of the runtime (${replicas})`);
     assert.ok(replicas.length >= 2, 'both environments run');
