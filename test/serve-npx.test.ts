@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import { CleanupStack, type CleanupContext } from './helpers/cleanup.ts';
 import { cleanEnv, scratchProject } from './helpers/packed.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
+import { descendantsOf } from './helpers/processes.ts';
 import { deployFixture, killLater, processGone, startRuntime, whoami } from './lifecycle/helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -45,31 +46,6 @@ async function productionCommand(): Promise<string[]> {
   assert.equal(line, 'npx flexd serve --host 0.0.0.0 --port 8080 --data-dir /var/lib/flexd');
   return line.split(' ');
 }
-
-/** Every descendant of `pid` (from /proc), nearest first. */
-async function descendants(pid: number): Promise<Array<{ pid: number; cmdline: string }>> {
-  const parents = new Map<number, number[]>();
-  const cmdlines = new Map<number, string>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-      cmdlines.set(Number(entry), (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim());
-    } catch { /* gone meanwhile */ }
-  }
-  const found: Array<{ pid: number; cmdline: string }> = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    for (const child of parents.get(queue.shift()!) ?? []) {
-      found.push({ pid: child, cmdline: cmdlines.get(child) ?? '' });
-      queue.push(child);
-    }
-  }
-  return found;
-}
-
 
 describe('serve: the README production command under npx', () => {
   const suite = new CleanupStack();
@@ -107,7 +83,7 @@ describe('serve: the README production command under npx', () => {
       .then((port) => `http://127.0.0.1:${port}`);
     const base = `${url}/flex/${target.service}/${target.environment}`;
     const { pid: replica } = await whoami(base, 'a replica answers', { timeoutMs: START_TIMEOUT_MS });
-    const tree = await descendants(child.pid!);
+    const tree = await descendantsOf(child.pid!);
     for (const p of tree) seen.set(p.pid, killLater(p.pid));
     const flexd = tree.find((p) => /bin\/flexd(\.js)? serve/.test(p.cmdline) && /^node /.test(p.cmdline));
     assert.ok(flexd, `flexd runs under npx: ${JSON.stringify(tree)}`);

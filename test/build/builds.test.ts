@@ -29,6 +29,8 @@ const ALL_BUILDS_MS = 8 * 60_000;
 /** A variable of flexd's own that no build may see. */
 const FLEXD_SECRET_VARIABLE = 'FLEXD_BUILD_TEST_SECRET';
 const SECRET = 'env-secret';
+/** A plain `npm install` of a fixture beside flexd's, from the warm cache (the registry on a first run). */
+const NPM_MS = 5 * 60_000;
 
 interface Deployed { job: FinishedJob; serviceId: string; environmentId: string; dir: string }
 
@@ -38,6 +40,8 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
   let npmCache: string;
   let work: string;
   const deploys = new Map<string, Promise<Deployed>>();
+  /** The files the hostile preinstall script tries to read. */
+  const hostileTargets: string[] = [];
   const deployed = (name: string) => withDeadline(`the deploy of ${name}`, deploys.get(name)!, ALL_BUILDS_MS);
 
   /** A copy of a fixture to change and upload; `edit` runs on the copy first. */
@@ -97,7 +101,8 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
       mkdirSync(secretDir, { mode: 0o700 });
       writeFileSync(join(secretDir, 'secret.txt'), 'root-only secret', { mode: 0o600 });
       const dir = copyOf('hostile', 'hostile', (d) => {
-        writeFileSync(join(d, 'targets.json'), JSON.stringify(['/etc/shadow', join(secretDir, 'secret.txt'), join(api.rt.context.dataDir, 'flexd.db')]));
+        hostileTargets.push('/etc/shadow', join(secretDir, 'secret.txt'), join(api.rt.context.dataDir, 'flexd.db'));
+        writeFileSync(join(d, 'targets.json'), JSON.stringify(hostileTargets));
       });
       return upload('hostile', dir);
     })());
@@ -136,7 +141,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
     await npm(plain, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--cache', npmCache]);
     const svc = await startStandalone({ projectDir: plain }, t);
     for (const fn of ['unicode', 'assets', 'ownPackage']) {
-      const res = await fetch(`${svc.url}/_flexFunctions/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const res = await withDeadline(`POST ${fn} under node .`, fetch(`${svc.url}/_flexFunctions/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 30_000);
       assert.deepEqual((await res.json() as any).response.body, flexd[fn], fn);
     }
   });
@@ -223,7 +228,7 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
       // A uid of this build alone, from the top tenth of the range (isolation/accounts.ts), not the fetch account at its start.
       const { uidRangeStart, uidRangeSize } = api.rt.context.settings;
       assert.ok(evidence.uid >= uidRangeStart + uidRangeSize - 1_000 && evidence.uid < uidRangeStart + uidRangeSize, `a build uid: ${evidence.uid}`);
-      for (const [file, outcome] of Object.entries(evidence.read)) assert.equal(outcome, 'EACCES', file);
+      assert.deepEqual(evidence.read, Object.fromEntries(hostileTargets.map((file) => [file, 'EACCES'])), 'every file it tried was refused');
       assert.ok(!body.response.body.files.some((f: string) => f.startsWith('stolen-')), body.response.body.files.join(' '));
     } else {
       assert.equal(evidence.uid, process.getuid?.());
@@ -240,6 +245,9 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
   it('security: the project\'s .npmrc naming its own script as git is never honoured (npm itself would run it)', async () => {
     const d = await deployed('npmrc');
     assert.equal(d.job.status, 'ERROR', 'the git dependency cannot be fetched with the real git');
+    // …failed at npm install, on that dependency (not earlier: then the fake git could not have run either).
+    assert.match(d.job.progress, /DependencyInstallFailed/, d.job.progress);
+    assert.match(d.job.progress, /flexd\.invalid/, d.job.progress);
     assert.deepEqual(readdirSync(join(d.dir, 'marks')), [], 'the fake git never ran in flexd\'s build');
     // The fixture is armed: plain npm in that folder runs the script.
     // (npm then fails: the fake git exits 1, as the real one does for the unreachable repository)
@@ -275,14 +283,15 @@ describe('builds: the installed project, as node . runs it, built in a box', () 
   });
 });
 
-/** Runs npm in `dir` (as this process's user, with the project's own configuration). */
+/** Runs npm in `dir` (as this process's user, with the project's own configuration); killed after NPM_MS. */
 function npm(dir: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     for (const name of Object.keys(env)) if (/^(npm_|NODE_OPTIONS|NODE_TEST_CONTEXT)/i.test(name)) delete env[name];
-    const child = spawn('npm', args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('npm', args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: NPM_MS, killSignal: 'SIGKILL' });
     let err = '';
     child.stderr.on('data', (c) => { err += c; });
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`npm ${args[0]} exited ${code}: ${err.slice(-500)}`))));
+    child.once('close', (code, signal) => (code === 0 ? resolve()
+      : reject(new Error(signal ? `npm ${args[0]} killed by ${signal} (after ${NPM_MS} ms at most): ${err.slice(-500)}` : `npm ${args[0]} exited ${code}: ${err.slice(-500)}`))));
   });
 }

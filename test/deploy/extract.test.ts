@@ -54,8 +54,14 @@ test('extract: a packed folder comes back whole — every file\'s bytes and mode
   const written = join(into, 'node_modules');
   assert.deepEqual(readdirSync(written).sort(), ['a', 'empty']);
   assert.equal(readdirSync(join(written, 'a', 'lib')).length, 301);
-  for (const i of [0, 1, 150, 299]) assert.equal(readFileSync(join(written, 'a', 'lib', `f${i}.js`), 'utf8'), `module.exports = ${i};\n`.repeat(i));
+  for (let i = 0; i < 300; i++) {
+    const file = join(written, 'a', 'lib', `f${i}.js`);
+    assert.equal(readFileSync(file, 'utf8'), `module.exports = ${i};\n`.repeat(i), file);
+    assert.equal(statSync(file).mode & 0o777, 0o644, file);
+  }
   assert.equal(statSync(join(written, 'a', 'lib', 'deep', 'run.sh')).mode & 0o777, 0o755);
+  assert.equal(readFileSync(join(written, 'a', 'lib', 'deep', 'run.sh'), 'utf8'), '#!/bin/sh\n');
+  assert.deepEqual(readdirSync(join(written, 'empty')), [], 'an empty folder comes back, empty');
   if (owner) {
     for (const path of [join(written, 'a'), join(written, 'a', 'lib', 'f7.js'), join(written, 'empty')]) {
       const st = statSync(path);

@@ -160,6 +160,9 @@ test('unpack: an archive over maxArchiveBytes is refused with 413 before it is r
   const archive = rawTar([{ path: 'big.bin', body: Buffer.alloc(4096) }]);
   await assertRefused(archive, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /the limit is 4000 bytes/,
     { ...DEFAULT_UNPACK_LIMITS, maxArchiveBytes: 4000 });
+  // Bytes that are no archive at all: read, they would be InvalidArchive (400); the size alone refuses them.
+  await assertRefused(Buffer.alloc(4001, 'x'), path.join(tmp, 'dest2'), 'ArchiveTooLarge', 413, /The archive is 4001 bytes; the limit is 4000 bytes/,
+    { ...DEFAULT_UNPACK_LIMITS, maxArchiveBytes: 4000 });
 });
 
 test('unpack: a gzip bomb of 300 MiB of zeros is refused by the unpacked-size cap without inflating it', async (t) => {
@@ -169,7 +172,8 @@ test('unpack: a gzip bomb of 300 MiB of zeros is refused by the unpacked-size ca
   const bomb = await gzipStream([header, ...zeros(declared)]);
   assert.ok(bomb.length < DEFAULT_UNPACK_LIMITS.maxArchiveBytes, 'the bomb fits the upload cap');
 
-  await assertRefused(bomb, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /more than 209715200 bytes/);
+  // Refused at the header, by the size it declares: the bytes counted while inflating would say the same cap without "reached at entry".
+  await assertRefused(bomb, path.join(tmp, 'dest'), 'ArchiveTooLarge', 413, /unpacks to more than 209715200 bytes \(reached at entry "bomb\.bin"\)/);
 });
 
 test('unpack: a gzip\'ed stream of zeros is refused as an invalid archive', async (t) => {

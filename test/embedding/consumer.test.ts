@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, chown, cp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { CleanupStack } from '../helpers/cleanup.ts';
 import { cleanEnv, packedCacheDir, REPO_DIR, scratchProject } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { processTable } from '../helpers/processes.ts';
 
 const run = promisify(execFile);
 const CONSUMER = fileURLToPath(new URL('../fixtures/consumer/', import.meta.url));
@@ -110,7 +111,7 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     // HOME is the temp dir too: what node or npm keep there is not flexd's
     const left = (await readdir(tmp)).filter((name) => !['.npm', '.cache', '.config'].includes(name));
     assert.deepEqual(left, [], `${label}: nothing is left in the temp dir`);
-    const running = processesMentioning(tmp);
+    const running = await processesMentioning(tmp);
     assert.deepEqual(running, [], `${label}: nothing is left running`);
   }
 
@@ -136,15 +137,15 @@ describe('a consumer project runs its node:test suite against the packed flexd',
     first.done.catch(() => {});
     // The process of one test file, once it has a replica running (its first deploy served).
     // One look at /proc per poll (a few ms of CPU on a busy machine), four times a second: the file runs for tens of seconds.
-    const victim = await waitFor('a test file process with a running replica', () => {
-      const all = processes();
+    const victim = await waitFor('a test file process with a running replica', async () => {
+      const all = await processTable();
       const file = all.find((p) => p.ppid === first.child.pid && p.cmdline.includes('orders.test.mjs'));
       return file && all.some((p) => p.ppid === file.pid && p.cmdline.includes(tmp)) ? file.pid : undefined;
     }, { timeoutMs: SUITE_TIMEOUT_MS, intervalMs: 250 });
     process.kill(victim, 'SIGKILL');
     const killed = await first.done;
     assert.notEqual(killed.code, 0, 'the run of the killed file fails');
-    await waitFor('the killed file\'s replicas end with it', () => processesMentioning(tmp).length === 0, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('the killed file\'s replicas end with it', async () => (await processesMentioning(tmp)).length === 0, { timeoutMs: 30_000, intervalMs: 100 });
     assert.ok((await readdir(tmp)).some((name) => name.startsWith('flexd-')), 'the killed runtime left its folders');
 
     const again = await startSuite(tmp).done;
@@ -153,27 +154,12 @@ describe('a consumer project runs its node:test suite against the packed flexd',
   });
 });
 
-interface Proc { pid: number; ppid: number; cmdline: string }
-
-function processes(): Proc[] {
-  const list: Proc[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ');
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]);
-      list.push({ pid: Number(name), ppid, cmdline });
-    } catch { /* gone meanwhile */ }
-  }
-  return list;
-}
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Processes whose command line names `dir` (replicas run a child entry and a project under it). */
-function processesMentioning(dir: string): string[] {
-  return processes().filter((p) => p.pid !== process.pid && p.cmdline.includes(dir)).map((p) => `${p.pid} ${p.cmdline}`);
+async function processesMentioning(dir: string): Promise<string[]> {
+  return (await processTable()).filter((p) => p.pid !== process.pid && p.cmdline.includes(dir)).map((p) => `${p.pid} ${p.cmdline}`);
 }
 

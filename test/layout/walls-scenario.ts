@@ -13,6 +13,8 @@ import { withDeadline } from '../helpers/wait.ts';
 type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 /** A rollback (a replica's start) on a loaded machine; the deadline catches a hang. */
 const JOB_MS = 120_000;
+/** A deploy of the fixture (its dependencies resolve from the repo, or one npm install): a hang-catcher. */
+const DEPLOY_MS = 240_000;
 
 export interface WallsReport {
   /** path → what each of write, chmod and unlink came to */
@@ -46,9 +48,9 @@ async function finished(rt: Runtime, jobId: string): Promise<void> {
 
 export async function attackOtherVersions(rt: Runtime, dataDir: string, fixture: string): Promise<WallsReport> {
   const { services } = rt.context.store;
-  await rt.deployDirectory(fixture, { service: 'victim', environment: 'Development', version: '1.0.0' });
-  await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.0' });
-  await rt.deployDirectory(fixture, { service: 'cwd', environment: 'Development', version: '1.0.1' });
+  for (const [service, version] of [['victim', '1.0.0'], ['cwd', '1.0.0'], ['cwd', '1.0.1']] as const) {
+    await withDeadline(`the deploy of ${service} ${version}`, rt.deployDirectory(fixture, { service, environment: 'Development', version }), DEPLOY_MS);
+  }
   const runDir = readFileSync(join(dataDir, 'run-dir'), 'utf8').trim();
   const envOf = async (service: string) => (await services.findEnvironment((await services.findService(service))!.id, 'Development'))!;
   const own = join(runDir, (await envOf('cwd')).id);

@@ -9,7 +9,7 @@
  *   const { status, answer } = await callFunction(h.base('svc', 'Development'), 'whoami');
  */
 import { cpSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import type { LogRow } from '../../src/store/logs.ts';
 import type { CleanupContext } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
+import { childrenOf, processGone } from '../helpers/processes.ts';
 
 export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 
@@ -236,40 +237,11 @@ export function waitForLog(h: Harness, service: string, environment: string, pat
   return waitFor(`a log line matching ${pattern}`, async () => (await logLines(h, service, environment)).find((l) => pattern.test(l.message)), { timeoutMs });
 }
 
-/**
- * True when no process `pid` runs any more. A zombie (exited, not yet reaped — an orphan
- * waits for init to reap it, and a container's init may be slow) counts as gone. A pid that is
- * not a positive integer (a field a failed call left undefined) throws: no /proc entry would
- * exist for it, and "gone" would hold whatever happened.
- */
-export async function processGone(pid: number): Promise<boolean> {
-  if (!Number.isInteger(pid) || pid <= 0) throw new TypeError(`processGone: ${String(pid)} is not a pid`);
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) S …": the state follows the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true;
-  }
-}
+export { childrenOf, processGone } from '../helpers/processes.ts';
 
 export async function waitForProcessGone(pid: number, label: string, timeoutMs = PROMPT_MS): Promise<boolean> {
   await processGone(pid); // throws at once for a pid that is not one, rather than when the wait runs out
   return waitFor(`${label} (pid ${pid}) to be gone`, () => processGone(pid), { timeoutMs, intervalMs: 10 });
-}
-
-/** Processes whose parent is `pid` (from /proc). */
-export async function childrenOf(pid: number): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) found.push(Number(entry));
-    } catch { /* gone meanwhile */ }
-  }
-  return found;
 }
 
 /** Children of `pid` that are replicas (their command line runs flexd's child entry), not yet exited. */

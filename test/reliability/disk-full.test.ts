@@ -17,6 +17,8 @@ import { sqliteConnection } from '../../src/store/index.ts';
 const target = { service: 'hoarder', environment: 'Production' };
 /** Pages (4 KiB) left free: room for the job's progress rows, far from the artifact's ~100. */
 const SPARE_PAGES = 16;
+/** The database is capped at its size: filling its free space takes a few thousand rows at most. */
+const MAX_FILLER_ROWS = 1_000_000;
 
 test('F11: a deploy that finds the database full fails with StorageFull, leaves the database consistent and the current version serving, and the same deploy succeeds once space is back', async (t) => {
   const cleanup = cleanupStack(t);
@@ -114,10 +116,13 @@ function takeSlack(db: ReturnType<typeof sqliteConnection>, except: string): voi
   }
 }
 
-/** Inserts job rows of no environment, with `bytes` of progress each, until SQLite answers SQLITE_FULL. */
+/**
+ * Inserts job rows of no environment, with `bytes` of progress each, until SQLite answers
+ * SQLITE_FULL; a cap that never answers it (the fault not made) fails instead of filling the disk.
+ */
 function fill(db: ReturnType<typeof sqliteConnection>, bytes: number): void {
   const insert = db.prepare("INSERT INTO jobs (id, type, status, progress, created_at, updated_at) VALUES (?, 'filler', 'COMPLETED', ?, '2000-01-01', '2000-01-01')");
-  for (let i = 0; ; i++) {
+  for (let i = 0; i < MAX_FILLER_ROWS; i++) {
     try {
       insert.run(`filler-${bytes}-${i}`, 'x'.repeat(bytes));
     } catch (err) {
@@ -125,4 +130,5 @@ function fill(db: ReturnType<typeof sqliteConnection>, bytes: number): void {
       throw err;
     }
   }
+  throw new Error(`${MAX_FILLER_ROWS} rows of ${bytes} bytes went in without SQLITE_FULL: max_page_count did not cap the database`);
 }

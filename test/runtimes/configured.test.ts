@@ -17,8 +17,8 @@ const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.me
 const SECRET = 'configured-secret';
 
 test('configured runtime: an environment naming it runs that executable under the permission model; a path that does not run is refused', async (t) => {
-  const node24 = await openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent')
-    .acquire('node24', { refresh: false });
+  const node24 = await withDeadline('Node 24 in the cache', openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent')
+    .acquire('node24', { refresh: false }), RUNTIME_INSTALL_TIMEOUT_MS);
   const api = await startApi(t, { runtimesDir: RUNTIMES_CACHE_DIR, runtimes: { 'edge-node': node24.nodePath, broken: '/nonexistent/bin/node' } });
   const job = await withDeadline('deploy on edge-node', api.rt.deployDirectory(FIXTURE, { service: 'cfg', environment: 'Development', secret: SECRET, runtime: 'edge-node' }), RUNTIME_INSTALL_TIMEOUT_MS);
   assert.match(job.progress, new RegExp(`Runtime edge-node runs on Node ${node24.version.replace(/\./g, '\\.')} \\(configured at ${node24.nodePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));

@@ -58,7 +58,7 @@ test('rt.watch runs the folder on the runtime it names, or on its environment\'s
   assert.equal((await nodeOf(api.rt.url, 'inplace', 'named')).major, FIRST);
 
   // A runtime that cannot be had is refused before anything serves.
-  await assert.rejects(api.rt.watch(dir, { service: 'inplace', environment: 'bad', runtime: 'node99' }), { code: 'InvalidRuntime' });
+  await withDeadline('the refused watch', assert.rejects(api.rt.watch(dir, { service: 'inplace', environment: 'bad', runtime: 'node99' }), { code: 'InvalidRuntime' }), RUNTIME_INSTALL_TIMEOUT_MS);
 });
 
 test('flexd dev --runtime runs the folder on that Node and says which', { timeout: 2 * RUNTIME_INSTALL_TIMEOUT_MS }, async (t) => {

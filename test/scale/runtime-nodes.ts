@@ -12,6 +12,11 @@ import type { CleanupContext } from '../helpers/cleanup.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { withDeadline } from '../helpers/wait.ts';
+
+/** A node's start (migrations, joining) or stop on a loaded machine: hang-catchers, not measures. */
+const START_TIMEOUT_MS = 120_000;
+const CLOSE_TIMEOUT_MS = 60_000;
 
 export interface RuntimeNodeOptions {
   database: string;
@@ -34,7 +39,7 @@ export async function runtimeNode(cleanup: CleanupContext, o: RuntimeNodeOptions
     adminEmail: o.admin.email, adminPassword: o.admin.password, passwordHashCost: TEST_PASSWORD_HASH_COST,
     ...(o.npmCache ? { npmCacheDir: await warmNpmCache(cleanup) } : {}),
   };
-  const rt = await createRuntime(options);
-  cleanup.after(() => rt.close());
+  const rt = await withDeadline(`node ${o.name} to start`, createRuntime(options), START_TIMEOUT_MS);
+  cleanup.after(() => withDeadline(`node ${o.name} to close`, rt.close(), CLOSE_TIMEOUT_MS));
   return rt;
 }
