@@ -37,7 +37,27 @@ td{border:none;padding:.15em .6em}td[data-label]::before{content:attr(data-label
 
 export const PAGE_SCRIPT = `(() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
-  const loop = (ms, fn) => { const next = () => setTimeout(() => fn().catch(() => {}).finally(next), ms); next(); };
+  // Polls stop when the page is left through a form (Sign out): one still in flight as the session
+  // ends would come back 401, which a browser reports as a console error. The form is sent once
+  // those in flight have settled.
+  let leaving = false;
+  const inFlight = new Set();
+  const loop = (ms, fn) => {
+    const next = () => setTimeout(() => {
+      if (leaving) return;
+      const run = fn().catch(() => {});
+      inFlight.add(run);
+      run.finally(() => { inFlight.delete(run); next(); });
+    }, ms);
+    next();
+  };
+  document.addEventListener('submit', (event) => {
+    if (leaving) return;
+    event.preventDefault();
+    leaving = true;
+    const form = event.target;
+    Promise.allSettled([...inFlight]).then(() => form.submit());
+  });
   const get = async (url) => {
     const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html, application/json' } });
     if (r.status === 401) { location.reload(); throw new Error('signed out'); }

@@ -31,8 +31,8 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/version/', import.meta.url));
 const EMBED = fileURLToPath(new URL('../fixtures/runtimes/embed-major.mjs', import.meta.url));
-/** npm install of the tarball; compiling better-sqlite3 from source the first time */
-const INSTALL_TIMEOUT_MS = 10 * 60_000;
+/** npm install of the tarball; compiling better-sqlite3 from source the first time (over 10 minutes at load 25: a hang guard, under scripts/test.mjs's 20 per file) */
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
 /**
  * better-sqlite3 addons compiled for other Nodes than the host's, kept across runs and checkouts:
  * under the machine's temp dir, not the run's own (scripts/test.mjs gives each run a TMPDIR it
