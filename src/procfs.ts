@@ -13,11 +13,15 @@ import { readFile } from 'node:fs/promises';
  */
 export function statFields(pid: number): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+/** The fields of a /proc/<pid>/stat text after `pid (comm)`, numbered as statFields' are. */
+export function parseStat(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** Resident memory in bytes (VmRSS; also readable for a stopped process). */

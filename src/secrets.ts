@@ -1,4 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
+import { remember } from './remember.ts';
 
 /**
  * Compares a presented secret with the expected one in constant time. Both are hashed first
@@ -18,11 +19,5 @@ function digest(value: string): Buffer {
 const expectedDigests = new Map<string, Buffer>();
 
 function expectedDigest(expected: string): Buffer {
-  let d = expectedDigests.get(expected);
-  if (!d) {
-    if (expectedDigests.size >= 1_000) expectedDigests.clear();
-    d = digest(expected);
-    expectedDigests.set(expected, d);
-  }
-  return d;
+  return remember(expectedDigests, expected, 1_000, () => digest(expected));
 }

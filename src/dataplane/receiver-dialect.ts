@@ -18,6 +18,7 @@
  */
 import semver from 'semver';
 import type { ReceiverInfo } from '../child/protocol.ts';
+import { remember } from '../remember.ts';
 
 export interface ReceiverDialect {
   /** The task runner version it follows, e.g. `'2.1.0'`. */
@@ -54,13 +55,7 @@ export function receiverDialect(info: ReceiverInfo | undefined): ReceiverDialect
   // time under load (npm run bench, profile). A host has a handful of receivers: remembered by
   // what decides the dialect, a bounded map against a replica reporting a new limit each start.
   const key = info === undefined ? '' : JSON.stringify([info.version, info.requestBodyLimit]);
-  let dialect = dialects.get(key);
-  if (!dialect) {
-    if (dialects.size >= 64) dialects.clear();
-    dialect = dialectOf(info);
-    dialects.set(key, dialect);
-  }
-  return dialect;
+  return remember(dialects, key, 64, () => dialectOf(info));
 }
 
 const dialects = new Map<string, ReceiverDialect>();

@@ -6,6 +6,7 @@
  *   const npm = (await descendantsOf(launcher.pid)).find((p) => p.cmdline.includes('npm'));
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { parseStat } from '../../src/procfs.ts';
 
 export interface ProcessEntry {
   pid: number;
@@ -14,11 +15,6 @@ export interface ProcessEntry {
   state: string;
   /** the arguments, joined by spaces ('' for a kernel thread or a zombie) */
   cmdline: string;
-}
-
-/** "pid (comm) S ppid …": comm may hold spaces and parentheses, so the fields are read after the last ')'. */
-function statFields(stat: string): string[] {
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -30,7 +26,7 @@ function statFields(stat: string): string[] {
 export async function processGone(pid: number): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 0) throw new TypeError(`processGone: ${String(pid)} is not a pid`);
   try {
-    return statFields(await readFile(`/proc/${pid}/stat`, 'utf8'))[0] === 'Z';
+    return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8'))[0] === 'Z';
   } catch {
     return true;
   }
@@ -42,7 +38,7 @@ export async function processTable(): Promise<ProcessEntry[]> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const [state, ppid] = statFields(await readFile(`/proc/${entry}/stat`, 'utf8'));
+      const [state, ppid] = parseStat(await readFile(`/proc/${entry}/stat`, 'utf8'));
       const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim();
       table.push({ pid: Number(entry), ppid: Number(ppid), state: state!, cmdline });
     } catch { /* gone meanwhile */ }

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseStat } from '../../src/procfs.ts';
 import { cleanupStack, CleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { packedFlexd } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -65,8 +66,7 @@ async function flexdEntry(): Promise<string> {
 async function treeCpuMs(pid: number): Promise<number> {
   let ticks = 0;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = parseStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
     ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
     for (const task of await readdir(`/proc/${pid}/task`)) {
       const children = (await readFile(`/proc/${pid}/task/${task}/children`, 'utf8')).trim();
