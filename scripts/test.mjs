@@ -3,7 +3,9 @@
 // expand globs or find .ts files by itself, so this lists them. Extra arguments pass through
 // (`npm test -- --test-name-pattern=swap`), and file arguments narrow the run.
 //
-// Each file runs in a `node --test` process of its own, several at a time. Most of a file's time
+// Each file runs in a Node process of its own (the file itself as the main module, its tests and
+// their reporters in that process: `node --test` would start a second process per file, a tenth of
+// a second of CPU each for nothing), several at a time. Most of a file's time
 // is spent waiting on the runtimes, replicas, npm and CLIs it starts, not on a core, and how much
 // differs from file to file, so the number of files at a time follows the machine, measured as the
 // run goes: never fewer than twice the cores, and one more (up to four times the cores) whenever
@@ -50,12 +52,13 @@ const IDLE_SHARE = 0.25;
 const SAMPLE_MS = 1_000;
 const SETTLE_MS = 4_000;
 /**
- * A test that hangs fails after this instead of holding CI until its own limit (90 minutes). The
+ * A file that hangs is killed after this instead of holding CI until its own limit (90 minutes). The
  * slowest tests take a few minutes on a loaded 2-core machine; the slowest of all, the first run
  * of test/runtimes/package.test.ts on a fresh machine (better-sqlite3 compiled for Node 24), took
  * over 10 minutes with two full runs side by side at load 25, so a hang is called at 20.
+ * FLEXD_TEST_FILE_TIMEOUT_MS sets another limit (test/test-runner.test.ts sets a short one).
  */
-const TEST_TIMEOUT_MS = 20 * 60_000;
+const TEST_TIMEOUT_MS = Number(process.env.FLEXD_TEST_FILE_TIMEOUT_MS) || 20 * 60_000;
 /** How many lines of a failed file's output are repeated at the end of the run. */
 const RECAP_LINES = 120;
 /** statfs's f_type of a tmpfs */
@@ -171,14 +174,19 @@ function runFile(file, index) {
     `--test-reporter=${REPORTER}`, `--test-reporter-destination=${measured}`,
   ];
   const started = Date.now();
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...reporters, ...flags, file,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...reporters, ...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
   const out = [];
   child.stdout.on('data', (d) => out.push(d));
   child.stderr.on('data', (d) => out.push(d));
+  // Node applies --test-timeout only under --test: the hang guard is the runner's, for the whole file.
+  const guard = setTimeout(() => {
+    out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed. `
+      + 'The test that hung is the one after the last one reported above.\n'));
+    child.kill('SIGKILL');
+  }, TEST_TIMEOUT_MS);
   return new Promise((done) => {
     child.once('close', (code, signal) => {
+      clearTimeout(guard);
       const report = readDurations(measured);
       rmSync(measured, { force: true });
       done({ file, code: code ?? 1, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs });

@@ -1,9 +1,9 @@
 // A node:test reporter that writes nothing to the console. scripts/test.mjs runs each test file in
-// a `node --test` process of its own with this reporter; when the file's tests end it writes, as
+// a Node process of its own with this reporter; when the file's tests end it writes, as
 // JSON to its destination, how long the file's top-level tests ran (testsMs) and the CPU time of
-// the file's whole process tree (cpuMs): this process's own and that of every child it waited
-// for — the test file's process, and through it the runtimes, replicas, npm and CLIs it started
-// (Linux /proc; elsewhere cpuMs is left out).
+// the file's whole process tree (cpuMs): the test file's process's own (the reporter runs in it)
+// and that of every child it waited for — the runtimes, replicas, npm and CLIs it started (Linux
+// /proc; elsewhere cpuMs is left out).
 import { readFileSync } from 'node:fs';
 
 /** Linux counts process times in clock ticks of 1/100 s (USER_HZ) on every architecture it runs on. */

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { holdsNativeAddon, packTree, readPackedFile, scanPacked, unpackArtifact } from '../../src/deploy/artifact.ts';
 import { rawTar } from '../fixtures/deploy/archives.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 
 const asRoot = process.getuid?.() === 0;
@@ -38,8 +38,7 @@ test('pack: no link reaches an artifact: links inside the folder are materialise
 
 // A fan of links to one folder: each link alone is under the cap, together they pass it. The file
 // is sparse (no disk), and left out itself, so only the first link's 128 MiB of zeros is gzip'ed
-// (about 0.5 s of the packer's CPU). The cap on entries (100,000) is not reached here: walking
-// that many costs about 5 s of CPU.
+// (about 0.5 s of the packer's CPU). The cap on entries is the next test's.
 test('pack: a fan of links to one folder adds at most 256 MiB: the link that would pass it is left out and named', async (t) => {
   const dir = join(await tempDir(t, 'flexd-pack-'), 'project');
   mkdirSync(join(dir, 'big'), { recursive: true });
@@ -56,6 +55,33 @@ test('pack: a fan of links to one folder adds at most 256 MiB: the link that wou
   parser.on('entry', (entry: ReadEntry) => { if (entry.type === 'File') files.set(entry.path, entry.size); entry.resume(); });
   await new Promise((done, fail) => { parser.once('error', fail); parser.once('end', done); parser.end(archive); });
   assert.deepEqual([...files], [['l1/a.txt', 1], ['l1/zero.bin', 128 * 1024 * 1024 + 1], ['l2/a.txt', 1]]);
+});
+
+// The cap on entries, reached for real: 100 links to one folder of 999 empty files add exactly
+// 100,000 entries (each link's folder and its files), the 101st link's folder would be one more.
+// Empty files are the cheapest entry the packer writes (one 512-byte header, nothing to compress):
+// about 2 s of the packer's CPU. Each entry is then one header block, so the unpacked archive is
+// 512 bytes per entry and the two zero blocks that end it, and its headers are read in place
+// (tar's parser over 100,000 entries would cost more than the pack).
+test('pack: a fan of links to one folder adds at most 100,000 entries: the link that would pass it is left out and named', async (t) => {
+  const dir = join(await tempDir(t, 'flexd-pack-'), 'project');
+  mkdirSync(join(dir, 'many'), { recursive: true });
+  const fileNames = Array.from({ length: 999 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+  for (const name of fileNames) writeFileSync(join(dir, 'many', name), '');
+  const links = Array.from({ length: 101 }, (_, i) => `l${String(i).padStart(3, '0')}`);
+  for (const link of links) symlinkSync('many', join(dir, link));
+  const { archive, skipped } = await packTree(dir, { leaveOut: ['many'] });
+  assert.deepEqual(skipped, ['l100: past what links may add to an artifact']);
+  const tar = gunzipSync(archive);
+  const entries = 100 * 1000;
+  assert.equal(tar.length, entries * 512 + 1024, 'one header block per entry, then the end');
+  const name = (i: number) => tar.toString('utf8', i * 512, i * 512 + 100).replace(/\0.*$/s, '');
+  const size = (i: number) => parseInt(tar.toString('ascii', i * 512 + 124, i * 512 + 135), 8);
+  const expected = links.slice(0, 100).flatMap((link) => [`${link}/`, ...fileNames.map((f) => `${link}/${f}`)]);
+  for (let i = 0; i < entries; i++) {
+    if (name(i) !== expected[i] || size(i) !== 0) assert.fail(`entry ${i}: ${name(i)} (${size(i)} bytes), expected ${expected[i]} (empty)`);
+  }
+  assert.ok(tar.subarray(entries * 512).every((b) => b === 0), 'the archive ends after the 100,000th entry');
 });
 
 test('pack: a loop of links between two folders ends, cut where it comes back', async (t) => {

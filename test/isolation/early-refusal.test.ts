@@ -2,9 +2,16 @@
  * Issue 9, finding 8: a deploy refused from its `params` used to close the connection while the
  * client was still sending the archive, and fetch() got EPIPE instead of the 4xx (3 of 5 tries).
  * flexd now reads the rest of the body (up to the upload cap) before it answers.
+ *
+ * What flexd read is measured on its side: the server socket's `bytesRead` when its answer
+ * finished (node:diagnostics_channel's `http.server.response.finish`; the runtime runs in this
+ * process), beside the client's own view (its upload stream was pulled to its end).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startApi, type Api } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
@@ -37,18 +44,39 @@ function slowUpload(params: Record<string, unknown>, archiveBytes: number, progr
   });
 }
 
-/** POSTs a slow multipart upload to /v4/jobs; resolves with the answer and whether the upload had been read to its end by then. */
+/**
+ * POSTs a slow multipart upload to /v4/jobs; resolves with the answer, whether the client's upload
+ * stream had been pulled to its end by then, and how many bytes of the connection flexd had read
+ * when its answer finished (one upload at a time: the file's tests run in order).
+ */
 async function upload(api: Api, label: string, params: Record<string, unknown>, archiveBytes: number, token: string | null) {
   const progress = { done: false };
-  const res = await withDeadline(`the answer to ${label}`, fetch(`${api.rt.url}/v4/jobs`, {
-    method: 'POST',
-    headers: { ...(token === null ? {} : { Authorization: `Kinvey ${token}` }), 'Content-Type': 'multipart/form-data; boundary=flexd-test-boundary' },
-    body: slowUpload(params, archiveBytes, progress),
-    duplex: 'half',
-  } as RequestInit), ANSWER_MS);
-  // Read before `progress` is looked at: the answer came whole, after the upload had been taken.
-  const body = await withDeadline(`the body of the answer to ${label}`, res.text(), ANSWER_MS);
-  return { status: res.status, body, uploadRead: progress.done };
+  let readAtAnswer: number | undefined;
+  const onFinish = (message: unknown) => {
+    const { request, socket } = message as { request: IncomingMessage; socket: Socket };
+    if (request.method === 'POST' && request.url === '/v4/jobs') readAtAnswer = socket.bytesRead;
+  };
+  subscribe('http.server.response.finish', onFinish);
+  try {
+    const res = await withDeadline(`the answer to ${label}`, fetch(`${api.rt.url}/v4/jobs`, {
+      method: 'POST',
+      headers: { ...(token === null ? {} : { Authorization: `Kinvey ${token}` }), 'Content-Type': 'multipart/form-data; boundary=flexd-test-boundary' },
+      body: slowUpload(params, archiveBytes, progress),
+      duplex: 'half',
+    } as RequestInit), ANSWER_MS);
+    // Read before `progress` is looked at: the answer came whole, after the upload had been taken.
+    const body = await withDeadline(`the body of the answer to ${label}`, res.text(), ANSWER_MS);
+    return { status: res.status, body, uploadRead: progress.done, readAtAnswer };
+  } finally {
+    unsubscribe('http.server.response.finish', onFinish);
+  }
+}
+
+/** flexd had read the whole upload (head, archive, tail) of the connection when its answer finished. */
+function assertReadWhole(res: { readAtAnswer?: number; uploadRead: boolean }, archiveBytes: number, label: string): void {
+  assert.ok(res.readAtAnswer !== undefined && res.readAtAnswer >= archiveBytes,
+    `${label}: flexd had read ${res.readAtAnswer} bytes of the connection when its answer finished, of an upload over ${archiveBytes}`);
+  assert.ok(res.uploadRead, `${label}: answered before the client's upload was taken to its end`);
 }
 
 describe('early refusal: one runtime', () => {
@@ -64,7 +92,7 @@ describe('early refusal: one runtime', () => {
       assert.equal(res.status, 400, `try ${i + 1}: ${res.body}`);
       assert.equal(JSON.parse(res.body).code, 'MissingVersion');
       // The answer came once the whole upload had been taken, not by cutting it off (EPIPE under load).
-      assert.ok(res.uploadRead, `try ${i + 1}: answered before the upload was read to its end`);
+      assertReadWhole(res, 4 * 1024 * 1024, `try ${i + 1}`);
     }
   });
 
@@ -72,7 +100,7 @@ describe('early refusal: one runtime', () => {
     for (let i = 0; i < 3; i++) {
       const res = await upload(api, `try ${i + 1}`, { serviceId: 'x', version: '1.0.0' }, 2 * 1024 * 1024, null);
       assert.equal(res.status, 401, `try ${i + 1}: ${res.body}`);
-      assert.ok(res.uploadRead, `try ${i + 1}: answered before the upload was read to its end`);
+      assertReadWhole(res, 2 * 1024 * 1024, `try ${i + 1}`);
     }
   });
 });

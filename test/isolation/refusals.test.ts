@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createRuntime } from '../../src/index.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
-import { SERVE_START_TIMEOUT_MS, spawnServe } from '../helpers/serve.ts';
+import { SERVE_START_TIMEOUT_MS, serveEnv, spawnServe } from '../helpers/serve.ts';
 import { installedFlexdBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, PROMPT_MS, startRuntime, waitForProcessGone } from '../lifecycle/helpers.ts';
+
+const SIGTERM_ON_LISTENING = new URL('../helpers/sigterm-on-listening.mjs', import.meta.url).href;
 
 test('refusal: --tls-cert without --tls-key (or the reverse) is a one-line error and a non-zero exit; createRuntime refuses it too', async (t) => {
   const cleanup = cleanupStack(t);
@@ -46,15 +48,18 @@ test('refusal: a second flexd on a data dir in use fails naming it; after kill -
 
   first.child.kill('SIGKILL');
   await waitForProcessGone(first.child.pid!, 'the first flexd');
-  const third = spawnServe(cleanup, ['--data-dir', dataDir], { bin: await installedFlexdBin() });
-  await withDeadline('a restart after kill -9', third.url, SERVE_START_TIMEOUT_MS);
-  // At once: a process manager may stop flexd the moment it reads that flexd is up. Its handler is
-  // in place by then: a drain and exit 0, not death by the signal (seen in about half the tries
-  // when "listening" was printed before the handler was installed).
-  third.child.kill('SIGTERM');
+  // The restart is stopped the moment it says it listens, by the fastest process manager there is:
+  // a SIGTERM the process sends itself from inside that line's write (sigterm-on-listening.mjs).
+  // Its handler must be in place by then: a drain and exit 0, not death by the signal (it died in
+  // about half the tries of a SIGTERM sent on reading the line when "listening" was printed first).
+  const third = spawnServe(cleanup, ['--data-dir', dataDir], {
+    bin: await installedFlexdBin(), env: serveEnv({ NODE_OPTIONS: `--import=${SIGTERM_ON_LISTENING}` }),
+  });
   const stopped = await withDeadline('the restarted flexd to stop', third.exited, SERVE_START_TIMEOUT_MS);
+  assert.match(third.stderr(), /sigterm-on-listening: SIGTERM sent/, third.output());
   assert.deepEqual(stopped, { code: 0, signal: null }, third.output());
-  assert.match(third.output(), /SIGTERM received, draining/);
+  assert.match(third.stdout(), /flexd listening on http/, 'the restart after kill -9 came up');
+  assert.match(third.stderr(), /SIGTERM received, draining/);
 });
 
 test('refusal: SIGTERM with a request in flight past the stop grace answers it 503 ServiceUnavailable before the connection closes', async (t) => {

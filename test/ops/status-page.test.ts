@@ -1,7 +1,9 @@
 /**
  * The status page in a real browser (test/helpers/browser.ts): sign-in, the overview with a
  * deployed service ONLINE at its version, live log lines (escaped), a recycle with its
- * confirmation, a wrong password's error, a phone-sized screen, and not one console error.
+ * confirmation, a wrong password's error, a phone-sized screen, and not one console error; then
+ * Sign out clicked while a status poll is held in flight. Both tests share one browser and one
+ * runtime (each signs in with a browser context of its own).
  * Screenshots the overview; `FLEXD_UPDATE_SCREENSHOT=1` keeps it as docs/status-page.png (the
  * README's picture), otherwise it goes to a temporary dir so a test run leaves the tree clean.
  */
@@ -9,8 +11,9 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
-import { createRuntime } from '../../src/runtime.ts';
+import { after, test } from 'node:test';
+import type { Browser, Page, Request, Route } from 'playwright-core';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { fetchWithin } from '../helpers/fetch-within.ts';
@@ -26,16 +29,35 @@ const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', impo
 /** A page step (navigation, a poll of the page's script) on a loaded 2-core box. */
 const STEP_MS = 15_000;
 
+interface Shared { browser: Browser; rt: Runtime; dataDir: string }
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Shared | string> | undefined;
+/** The browser and the runtime, started on first use; or why there is no browser (the test skips). */
+const sharedSetup = () => (shared ??= (async () => {
+  const browser = await launchBrowser(fileCleanup);
+  if (typeof browser === 'string') return browser;
+  const dataDir = await tempDir(fileCleanup, 'flexd-ui-');
+  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
+  fileCleanup.after(() => rt.close());
+  return { browser, rt, dataDir };
+})());
+
+/** The page's console errors and warnings, and uncaught errors, as they come. */
+function consoleProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return problems;
+}
+
 test('status page: sign in, see the deployed service ONLINE with its version, watch live log lines arrive escaped, recycle with a confirmation, no console errors', async (t) => {
   const cleanup = cleanupStack(t);
-  const browser = await launchBrowser(cleanup);
-  if (typeof browser === 'string') {
-    t.skip(browser);
+  const setup = await sharedSetup();
+  if (typeof setup === 'string') {
+    t.skip(setup);
     return;
   }
-  const dataDir = await tempDir(cleanup, 'flexd-ui-');
-  const rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST });
-  cleanup.after(() => rt.close());
+  const { browser, rt, dataDir } = setup;
   await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
   await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
   const echo = (env: string) => fetchWithin(`${rt.url}/flex/orders/${env}/_flexFunctions/echo`, {
@@ -48,9 +70,7 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   cleanup.after(() => context.close());
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push(`${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+  const consoleErrors = consoleProblems(page);
 
   // A wrong password shows an error and no session.
   await page.goto(`${rt.url}/`);
@@ -122,9 +142,86 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
   await page.waitForSelector('table.overview');
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no sideways scrolling on a phone');
 
-  // Sign out ends the session.
-  await page.click('button:text("Sign out")');
+  // Sign out (and its race with a poll in flight): the next test.
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('status page: Sign out clicked while a status poll is in flight is sent only after that poll was answered (200, no 401 console error), ends the session and shows the sign-in form', async (t) => {
+  const cleanup = cleanupStack(t);
+  const setup = await sharedSetup();
+  if (typeof setup === 'string') {
+    t.skip(setup);
+    return;
+  }
+  const { browser, rt } = setup;
+  const context = await browser.newContext();
+  cleanup.after(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const consoleErrors = consoleProblems(page);
+
+  // The browser's network is the outside world here, so the test holds it: the overview's first
+  // poll waits at the browser's edge until Sign out was clicked, then goes on to flexd's own server.
+  // The sign-out request waits there too until the poll was let go, so that a page that sends it at
+  // once (the race) shows it in `order` every time instead of only when the machine is slow.
+  const order: string[] = [];
+  let holdNext = true;
+  let pollRequest: Request | undefined;
+  let heldPoll!: (route: Route) => void;
+  const pollHeld = new Promise<Route>((resolve) => { heldPoll = resolve; });
+  let releasePoll!: () => void;
+  const pollReleased = new Promise<void>((resolve) => { releasePoll = resolve; });
+  let signOutSeen!: () => void;
+  const signOutSent = new Promise<void>((resolve) => { signOutSeen = resolve; });
+  await page.route('**/ui/fragments/overview', (route) => {
+    if (!holdNext) {
+      order.push('another poll');
+      return route.continue();
+    }
+    holdNext = false;
+    pollRequest = route.request();
+    order.push('poll held');
+    heldPoll(route);
+  });
+  await page.route('**/ui/logout', async (route) => {
+    order.push('sign-out sent');
+    signOutSeen();
+    await pollReleased;
+    await route.continue();
+  });
+  page.on('requestfinished', (r) => { if (r === pollRequest) order.push('poll answered'); });
+  page.on('requestfailed', (r) => { if (r === pollRequest) order.push(`poll failed: ${r.failure()?.errorText}`); });
+  // Whether the page held the submitted form back: if it did not, the sign-out request is on its
+  // way, and the test waits for it before it lets the poll go.
+  let formSubmitted!: (heldBack: boolean) => void;
+  const submitted = new Promise<boolean>((resolve) => { formSubmitted = resolve; });
+  await page.exposeFunction('reportSubmit', (heldBack: boolean) => formSubmitted(heldBack));
+
+  await page.goto(`${rt.url}/`);
+  await page.fill('input[name=email]', ADMIN.email);
+  await page.fill('input[name=password]', ADMIN.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('table.overview');
+  const [session] = (await context.cookies()).filter((c) => c.name === 'flexd_session');
+  assert.ok(session, 'signed in');
+  // Listens on window, so it runs after the page's own submit listener on document.
+  await page.evaluate(() => window.addEventListener('submit', (e) => (window as unknown as { reportSubmit(h: boolean): void }).reportSubmit(e.defaultPrevented)));
+
+  const poll = await withDeadline('the overview\'s first poll', pollHeld, STEP_MS);
+  // A click that starts a navigation waits for it, and the sign-out request may be held: awaited below.
+  const click = page.click('button:text("Sign out")');
+  if (!await withDeadline('the Sign out form\'s submit event', submitted, STEP_MS)) await withDeadline('the sign-out request', signOutSent, STEP_MS);
+  order.push('poll let go');
+  releasePoll();
+  await poll.continue();
+  await withDeadline('the sign-out request', signOutSent, STEP_MS);
+  await click;
   await page.waitForSelector('input[name=password]');
 
+  assert.deepEqual(order, ['poll held', 'poll let go', 'poll answered', 'sign-out sent'], 'Sign out is sent once the poll in flight was answered');
+  assert.equal((await pollRequest!.response())?.status(), 200, 'the held poll was answered while the session lived');
+  assert.deepEqual((await context.cookies()).filter((c) => c.name === 'flexd_session'), [], 'the cookie is cleared');
+  const afterSignOut = await fetchWithin(`${rt.url}/ui/fragments/overview`, { headers: { Cookie: `flexd_session=${session.value}` } });
+  assert.equal(afterSignOut.status, 401, 'the session ended on the server');
   assert.deepEqual(consoleErrors, []);
 });

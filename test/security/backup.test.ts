@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createRuntime } from '../../src/runtime.ts';
 import { backupDatabase } from '../../src/store/backup.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
+import { startApi } from '../api/helpers.ts';
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -27,13 +26,12 @@ describe('backup: written safely into a folder another account can write', () =>
 
   before(async () => {
     dataDir = await tempDir(cleanup, 'flexd-backup-attack-');
-    const rt = await createRuntime({ dataDir, port: 0, adminEmail: 'a@example.com', adminPassword: 'backup-attack-password', passwordHashCost: TEST_PASSWORD_HASH_COST });
-    // Awaited: the store may answer with promises (it is becoming asynchronous).
-    const { store } = rt.context;
-    const org = await store.accounts.defaultOrganization();
-    const service = await store.services.createService(org.id, 'svc');
-    await store.services.createEnvironment(service.id, { name: 'Development', secret: SECRET });
-    await rt.close();
+    // An environment with a secret, made as an operator makes one (the management API), in a data
+    // dir that outlives the runtime: a backup is taken of a stopped flexd's database here.
+    const setup = new CleanupStack();
+    const api = await startApi(setup, { dataDir });
+    await api.createEnvironment('svc', 'Development', { secret: SECRET });
+    await setup.run();
     shared = await tempDir(cleanup, 'flexd-backup-shared-');
     chmodSync(shared, 0o1777);
   });

@@ -55,6 +55,7 @@ describe('control characters on one runtime', () => {
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     for (const page of ['/', `/ui/environments/${target.environmentId}`]) {
       const html = await (await fetch(`${api.rt.url}${page}`, { headers: { cookie } })).text();
+      assert.ok(html.includes('\\x1b'), `${page} shows the failed start's text, escaped: ${html.slice(0, 2000)}`);
       assert.doesNotMatch(html, RAW_CONTROL, `no raw control character on ${page}`);
     }
   });
