@@ -196,13 +196,24 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     assert.equal(echo.version, '1.0.1');
   });
 
-  test('flex recycle restarts the replicas on fresh containers', async () => {
-    // the containers before, over HTTP (the CLI's status answer is checked at every step around this one)
-    const before = (await untilStatus({ url: rt.url, ...ADMIN }, serviceId, environmentId, () => true, SWAP_TIMEOUT_MS)).replicas.map((r: { containerId: string }) => r.containerId);
-    assert.ok(before.length > 0, 'replicas run before the recycle');
-    assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
-    const after = await waitForStatus('fresh replicas after recycle', (s) => s.status === 'ONLINE' && s.replicas.length > 0
+  /** The containers serving now, over HTTP (the CLI's status answer is checked at every step around the recycles). */
+  async function containers(): Promise<string[]> {
+    const now = await untilStatus({ url: rt.url, ...ADMIN }, serviceId, environmentId, () => true, SWAP_TIMEOUT_MS);
+    const ids = now.replicas.map((r: { containerId: string }) => r.containerId);
+    assert.ok(ids.length > 0, 'replicas run before the recycle');
+    return ids;
+  }
+
+  /** The status once only replicas other than `before` serve, all ready. */
+  function freshReplicas(label: string, before: string[]): Promise<any> {
+    return waitForStatus(label, (s) => s.status === 'ONLINE' && s.replicas.length > 0
       && s.replicas.every((r: { containerId: string; state: string }) => !before.includes(r.containerId) && r.state === 'ready'), SWAP_TIMEOUT_MS);
+  }
+
+  test('flex recycle restarts the replicas on fresh containers', async () => {
+    const before = await containers();
+    assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId), /Recycle initiated/);
+    const after = await freshReplicas('fresh replicas after recycle', before);
     assert.equal(after.version, '1.0.1');
     assert.equal((await callEcho()).status, 200);
   });
@@ -224,8 +235,9 @@ describe('kinvey-cli 6.1.3 against flexd', () => {
     const refused = await kinvey('flex', 'recycle', '--service', serviceId, '--profile', 'viewer');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /InsufficientPermissions: This needs the deployer role; your account is a viewer/);
+    const before = await containers();
     assert.match(await kinveyOk('flex', 'recycle', '--service', serviceId, '--profile', 'deployer'), /Recycle initiated/);
-    await waitForStatus('ONLINE after the deployer\'s recycle', (s) => s.status === 'ONLINE', SWAP_TIMEOUT_MS);
+    await freshReplicas('fresh replicas after the deployer\'s recycle', before);
   });
 
   test('service apply updates the service and its environment (PUT) and creates a new environment from a config file', async () => {

@@ -18,21 +18,31 @@ const INDEX_JS = "require('kinvey-flex-sdk').service((err, flex) => { if (err) t
 const sdkPackage = (version: string) => JSON.stringify({ name: 'p', version, dependencies: { 'kinvey-flex-sdk': '3.3.0' } });
 
 /**
- * One runtime for the file (a runtime's start is most of a test's CPU otherwise): each test works
- * in a service of its own, and every check reads that service's environment.
+ * One runtime for the file (a runtime's start is most of a test's CPU otherwise). The tests of
+ * refused and failed deploys share one deployed service (unchangedTarget), the others work in a
+ * service of their own; every check reads its service's environment.
  */
 const fileCleanup = cleanupStack({ after });
 let shared: Promise<Api> | undefined;
 const runtime = () => (shared ??= startApi(fileCleanup, { maxArchiveBytes: MAX_ARCHIVE_BYTES }));
 let services = 0;
 
+interface Deployed { api: Api; serviceId: string; environmentId: string; target: Record<string, string> }
+
 /** A service of its own in the file's runtime, with one environment serving version 1.0.0 of the echo project. */
-async function deployed(): Promise<{ api: Api; serviceId: string; environmentId: string; target: Record<string, string> }> {
+async function deployed(): Promise<Deployed> {
   const api = await runtime();
   const { serviceId, environmentId } = await api.createEnvironment(`echo-${++services}`, 'Development', { environmentVariables: { KEY: 'kept' } });
   await withDeadline('deploy of echo 1.0.0', api.rt.deployDirectory(ECHO_PROJECT, { service: serviceId, environment: environmentId }), LOCAL_DEPLOY_TIMEOUT_MS);
   return { api, serviceId, environmentId, target: { serviceId, serviceEnvironmentId: environmentId } };
 }
+
+/**
+ * The environment the refused and failed deploys aim at, deployed once: each of those tests ends by
+ * showing it unchanged (assertUnchanged), so each starts from the same state.
+ */
+let refusalTarget: Promise<Deployed> | undefined;
+const unchangedTarget = () => (refusalTarget ??= deployed());
 
 async function finished(api: Api, jobId: string) {
   const job = await withDeadline(`job ${jobId}`, api.rt.context.deployer.jobs.wait(jobId), REFUSED_JOB_TIMEOUT_MS);
@@ -52,7 +62,7 @@ async function assertUnchanged(api: Api, serviceId: string, environmentId: strin
 }
 
 test('jobs: a deploy without a version, or with one not above the newest, is refused before it is accepted', async () => {
-  const { api, serviceId, environmentId, target } = await deployed();
+  const { api, serviceId, environmentId, target } = await unchangedTarget();
   const jobsBefore = await api.rt.context.store.jobs.count();
   const archive = rawTar([{ path: 'package.json', body: sdkPackage('1.0.0') }, { path: 'index.js', body: INDEX_JS }]);
 
@@ -83,7 +93,7 @@ test('jobs: a deploy without a version, or with one not above the newest, is ref
 });
 
 test('jobs: invalid variables, an unknown runtime, or an unknown target refuse the deploy with nothing applied', async () => {
-  const { api, serviceId, environmentId, target } = await deployed();
+  const { api, serviceId, environmentId, target } = await unchangedTarget();
   const archive = rawTar([{ path: 'package.json', body: sdkPackage('1.0.1') }, { path: 'index.js', body: INDEX_JS }]);
   const params = { ...target, version: '1.0.1' };
   for (const environmentVariables of [{ KEY: 'new', '1BAD': 'x' }, { KEY: 'new', SDK_RECEIVER: 'tcp' }, { KEY: 'new', N: 5 }]) {
@@ -106,7 +116,7 @@ test('jobs: invalid variables, an unknown runtime, or an unknown target refuse t
 });
 
 test('jobs: an archive over the cap is refused with 413 ArchiveTooLarge while it streams', async () => {
-  const { api, serviceId, environmentId, target } = await deployed();
+  const { api, serviceId, environmentId, target } = await unchangedTarget();
   const r = await api.upload({ ...target, version: '1.0.1' }, Buffer.alloc(4 * MAX_ARCHIVE_BYTES, 1));
   assert.equal(r.status, 413);
   assert.equal(r.body.code, 'ArchiveTooLarge');
@@ -115,7 +125,7 @@ test('jobs: an archive over the cap is refused with 413 ArchiveTooLarge while it
 });
 
 test('jobs: unsafe archives (../x, an absolute path, a symlink) fail the job and the old version keeps serving', async () => {
-  const { api, serviceId, environmentId, target } = await deployed();
+  const { api, serviceId, environmentId, target } = await unchangedTarget();
   const project: RawEntry[] = [{ path: 'package.json', body: sdkPackage('1.0.1') }, { path: 'index.js', body: INDEX_JS }];
   const hostile: RawEntry[] = [
     { path: '../x', body: 'escape' },
@@ -142,7 +152,7 @@ test('jobs: unsafe archives (../x, an absolute path, a symlink) fail the job and
 });
 
 test('jobs: a project without kinvey-flex-sdk fails its job with a clear progress', async () => {
-  const { api, serviceId, environmentId, target } = await deployed();
+  const { api, serviceId, environmentId, target } = await unchangedTarget();
   const archive = rawTar([{ path: 'package.json', body: JSON.stringify({ name: 'p', version: '2.0.0', dependencies: { express: '4' } }) }, { path: 'index.js', body: INDEX_JS }]);
   const accepted = await api.upload({ ...target, version: '2.0.0' }, archive);
   assert.equal(accepted.status, 201);

@@ -12,6 +12,7 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { echoProjectAt } from '../api/helpers.ts';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, type FlexdCli } from '../helpers/cli.ts';
+import { fetchWithin } from '../helpers/fetch-within.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
@@ -40,7 +41,7 @@ describe('flexd CLI: day-2 commands', () => {
     await cli.ok(['login', '--host', rt.url, '--email', ADMIN.email], { env: { FLEXD_PASSWORD: ADMIN.password } });
   });
 
-  test('user add with a generated password prints it once; --password-stdin takes one; user list shows roles', async () => {
+  test('user add with a generated password prints it once; --password-stdin takes one; user list shows roles; user passwd changes the password and keeps the profile signed in', async () => {
     const made = await cli.json(['user', 'add', 'view@example.com', '--role', 'viewer']);
     assert.equal(made.role, 'viewer');
     assert.ok(made.password.length >= 24);
@@ -58,7 +59,10 @@ describe('flexd CLI: day-2 commands', () => {
 
     const passwd = await viewerCli.run(['user', 'passwd', '--password-stdin'], { stdin: `${made.password}\nviewer-pass-2\n` });
     assert.equal(passwd.code, 0, passwd.stderr);
+    assert.match(passwd.stdout, /^Password changed\./);
     assert.equal((await viewerCli.json(['versions', '--service', 'orders'])).length, 2, 'the profile stays logged in');
+    const signIn = (password: string) => fetchWithin(`${rt.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: 'view@example.com', password }) });
+    assert.deepEqual([(await signIn('viewer-pass-2')).status, (await signIn(made.password)).status], [200, 401], 'the new password signs in, the old one no longer');
   });
 
   test('user remove ends the account\'s sessions at once; the last admin stays', async () => {

@@ -211,7 +211,8 @@ test('status page: the overview counts a timed-out request as an error and a cra
   assert.match(await row(), /data-label="Errors">0 <span class="muted">of 0</);
   assert.match(await row(), /data-label="Restarts">0</);
 
-  const slow = await fetchWithin(`${rt.url}/flex/orders/Development/_flexFunctions/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"body":{"ms":3000}}' });
+  // The handler answers after 30 s, far past the 1 s timeout, so a stalled machine cannot let the answer win.
+  const slow = await fetchWithin(`${rt.url}/flex/orders/Development/_flexFunctions/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"body":{"ms":30000}}' });
   assert.equal(slow.status, 504);
   assert.match(await row(), /data-label="Errors"><span class="bad">1<\/span> <span class="muted">of 1</);
 
