@@ -92,5 +92,5 @@ it('serve: npm start passes flags through, prints the URL, answers, never prints
   assert.match(s.output(), /flexd stopped/);
   assert.doesNotMatch(s.output(), /exiting now/, 'the second SIGTERM of the same stop is not taken for a second signal');
   assert.doesNotMatch(s.output(), /serve-test-password/, 'the admin password is never printed');
-  await assert.rejects(fetch(`${s.url}/healthz`), 'the port is closed');
+  await assert.rejects(fetch(`${s.url}/healthz`), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED', 'the port is closed: the connection is refused');
 });

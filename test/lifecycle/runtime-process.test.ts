@@ -7,10 +7,10 @@
  *
  * `flexd serve` stopping, one file per launcher or signal path: the drain under load (intake
  * stops, requests in flight finish, replicas stop, exit 0) through the installed bin in
- * test/lifecycle/runtime-process.test.ts (F13); `npm start` and a SIGTERM to npm alone or to
- * npm and its group at once in test/serve.test.ts; the README's `npx` command, SIGTERM to npx
- * alone and Ctrl-C in test/serve-npx.test.ts; the packed tarball's bin in test/package.test.ts;
- * the stop's log lines in JSON in test/ops/server-log.test.ts.
+ * test/lifecycle/runtime-process.test.ts (F13, the packed tarball's installed bin); `npm start`
+ * with the same SIGTERM to npm and to its group at once in test/serve.test.ts; the README's `npx`
+ * command, SIGTERM to npx alone and Ctrl-C in test/serve-npx.test.ts; the stop's log lines in
+ * JSON in test/ops/server-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';

@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pgDriver from 'pg';
 import type { Runtime } from '../../src/runtime.ts';
 import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { echo as echoAt } from './node-processes.ts';
+import { call, echo as echoAt } from './node-processes.ts';
 import { runtimeNode } from './runtime-nodes.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'database-away-password' };
@@ -29,8 +30,9 @@ test('PostgreSQL away: both nodes keep serving, a change answers 503 DatabaseUna
   const database = await pg.createDatabase();
   const a = await node(cleanup, database, 'a');
   const b = await node(cleanup, database, 'b');
-  const login = await fetch(`${a.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  const { token } = await login.json() as { token: string };
+  const login = await call(a.url, null, 'POST', '/session', ADMIN);
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  const { token } = login.body as { token: string };
   await withDeadline('deploy through A', a.deployDirectory(ECHO_PROJECT, { ...target, version: '1.0.0', env: { KEY: 'before' } }), DEPLOY_TIMEOUT_MS);
   await waitFor('B serving', async () => ((await echo(b)).KEY === 'before' ? true : undefined), { timeoutMs: 60_000 });
 
@@ -38,19 +40,30 @@ test('PostgreSQL away: both nodes keep serving, a change answers 503 DatabaseUna
   const answers: number[] = [];
   for (let i = 0; i < 20; i++) answers.push((await echo(i % 2 ? a : b)).status);
   assert.deepEqual(answers, Array(20).fill(200), 'every request answered while the database is away');
-  const refused = await fetch(`${a.url}/v4/services`, { method: 'POST', headers: { Authorization: `Kinvey ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'later', type: 'internal' }) });
+  const refused = await call(a.url, token, 'POST', '/v4/services', { name: 'later', type: 'internal' });
   assert.equal(refused.status, 503);
   assert.equal(refused.headers.get('retry-after'), '5');
-  assert.equal(((await refused.json()) as { code: string }).code, 'DatabaseUnavailable');
+  assert.equal((refused.body as { code: string }).code, 'DatabaseUnavailable');
   await assert.rejects(a.setVariables(target, { KEY: 'lost' }), (err: Error & { code?: string }) => err.code === 'DatabaseUnavailable');
   assert.equal((await echo(b)).KEY, 'before', 'nothing half-applied');
 
   await pg.start();
+  // Both nodes listen again before the change is made: each node re-reads everything once its
+  // listening connection is back, so a change made before that would reach B without a NOTIFY.
+  // What a backend ran last is in pg_stat_activity: a node's listening connection ends with its LISTENs.
+  const watcher = new pgDriver.Client({ connectionString: database });
+  await withDeadline('a connection to the database', watcher.connect(), 60_000);
+  cleanup.after(() => watcher.end());
+  let listening: unknown[] = [];
+  await waitFor('both nodes listening again', async () => {
+    listening = (await watcher.query(`SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`)).rows;
+    return listening.length === 2;
+  }, { timeoutMs: 60_000, intervalMs: 250 }).catch((err: Error) => { throw new Error(`${err.message}; LISTEN backends: ${JSON.stringify(listening)}`); });
   await waitFor('a change through A accepted again', async () => {
-    const res = await fetch(`${a.url}/v4/services`, { method: 'POST', headers: { Authorization: `Kinvey ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'later', type: 'internal' }) });
+    const res = await call(a.url, token, 'POST', '/v4/services', { name: 'later', type: 'internal' });
     return res.status === 201 ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 250 });
+  }, { timeoutMs: 60_000, intervalMs: 250 });
   await withDeadline('setVariables through A after the outage', a.setVariables(target, { KEY: 'after' }), 60_000);
-  await waitFor('B to serve the change made after the outage', async () => ((await echo(b)).KEY === 'after' ? true : undefined), { timeoutMs: 60_000 });
+  await waitFor('B to serve the change made after the outage (told by NOTIFY on its new connection)', async () => ((await echo(b)).KEY === 'after' ? true : undefined), { timeoutMs: 60_000 });
   assert.equal((await echo(a)).KEY, 'after');
 });

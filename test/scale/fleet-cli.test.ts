@@ -67,10 +67,12 @@ describe('kinvey-cli 6.1.3 against two flexd nodes on one PostgreSQL', () => {
   const statusThroughB = () => json(throughB('flex', 'status', '--service', serviceId, '--output', 'json'), 'flex status (B)');
 
   async function echo(rt: Runtime): Promise<Echo> {
-    const res = await withDeadline(`echo on ${rt.url}`, fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/echo`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}',
-    }), 30_000);
-    const text = await res.text();
+    const { res, text } = await withDeadline(`echo on ${rt.url}`, (async () => {
+      const res = await fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/echo`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}',
+      });
+      return { res, text: await res.text() };
+    })(), 30_000);
     if (res.status !== 200) return { status: res.status };
     const body = (JSON.parse(text) as { response: { body: { KEY: string | null; version: string } } }).response.body;
     return { status: 200, KEY: body.KEY, version: body.version, header: res.headers.get('x-flexd-version') };

@@ -67,8 +67,10 @@ describe('16 clients alternating between two nodes while the nodes change what t
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
     }
-    const res = await withDeadline(`${method} ${path}`, fetch(`${rt.url}${path}`, init), 30_000);
-    const text = await res.text();
+    const { res, text } = await withDeadline(`${method} ${path}`, (async () => {
+      const res = await fetch(`${rt.url}${path}`, init);
+      return { res, text: await res.text() };
+    })(), REQUEST_TIMEOUT_MS);
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
@@ -96,7 +98,7 @@ describe('16 clients alternating between two nodes while the nodes change what t
 
   async function echo(rt: Runtime, signal?: AbortSignal): Promise<{ status: number; version?: string; KEY?: string | null }> {
     const res = await fetch(`${rt.url}/flex/${serviceId}/Development/_flexFunctions/echo`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}', signal,
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Key': SECRET }, body: '{}', signal: signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const text = await res.text();
     if (res.status !== 200) return { status: res.status };
@@ -190,8 +192,11 @@ describe('16 clients alternating between two nodes while the nodes change what t
     await keepStoredTrees(cleanup, database);
     projectDir = join(await tempDir(cleanup, 'flexd-fleet-swap-project-'), 'project');
     await cp(ECHO_PROJECT, projectDir, { recursive: true });
-    const login = await fetch(`${a.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
-    token = ((await login.json()) as { token: string }).token;
+    token = await withDeadline('the login', (async () => {
+      const login = await fetch(`${a.url}/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
+      assert.equal(login.status, 200);
+      return ((await login.json()) as { token: string }).token;
+    })(), REQUEST_TIMEOUT_MS);
     const svc = await call(a, 'POST', '/v4/services', { name: 'fleet-swap', type: 'internal' });
     serviceId = svc.body.id;
     const env = await call(a, 'POST', `/v4/services/${serviceId}/environments`, { name: 'Development', secret: SECRET, environmentVariables: { KEY: 'one' } });

@@ -101,8 +101,9 @@ test('job runners of two nodes: B retakes a job whose lease A let lapse and fini
   });
   await withDeadline('A to start its run', started, 30_000);
   const waitingOnA = runnerA.wait(job.id);
-  runnerB.wake();
-  assert.equal((await b.jobs.get(job.id))?.node, 'a', 'a live lease is not taken');
+  // That a claim leaves a live lease alone is the store's, checked on both engines in store/contract.test.ts
+  // (and in the first test: nothing is claimable once every job is held). A wake of B here and a read
+  // right after would race B's claim round on B's pool: the read could come first and show nothing.
 
   // A pauses past its lease (here: its lease is made to lapse), and B, woken, retakes the job.
   assert.deepEqual(await a.jobs.renew([{ jobId: job.id, attempt: 1 }], 0), []);

@@ -16,20 +16,21 @@
  * (deploy/dependency-cache.ts: every input that decides the install), so flexd reuses one only
  * where it would have built the same. Only trees shared beyond one environment (`npm-…` keys)
  * are kept. The folder (under FLEXD_TEST_HOST_TMPDIR, as helpers/packed.ts) is named by a hash
- * of Node's version and of flexd's build and store code: a change there builds trees anew.
+ * of what else can change a tree's bytes or rows and is not in that key: Node's exact version,
+ * the version of the npm that builds (the one on PATH, not Node's own), and every source file
+ * of flexd (src/: the build, its box and accounts, the runtimes, the store). Any change there
+ * builds trees anew, as helpers/packed.ts repacks flexd for it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { CleanupContext } from '../helpers/cleanup.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-/** What decides a stored tree's bytes and rows, besides the key flexd computes. */
-const INPUTS = [...readdirSync(join(SRC, 'deploy')).map((f) => join('deploy', f)), 'store/dependency-trees.ts', 'store/postgres-migrations.ts'];
 const ROOT = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-stored-trees');
 const CACHE = join(ROOT, inputsHash());
 /** Trees kept for other inputs (older sources) and not read for this long are removed. */
@@ -37,10 +38,32 @@ const STALE_MS = 24 * 3600_000;
 
 interface TreeRow { key: string; size: string; sdk_version: string | null; notes: string; native_addons: number; created_at: string; used_at: string }
 
+/** What decides a stored tree's bytes and rows besides the key flexd computes (see the header). */
 function inputsHash(): string {
-  const hash = createHash('sha256').update(process.version);
-  for (const file of INPUTS.sort()) hash.update(`\0${file}\0`).update(readFileSync(join(SRC, file)));
+  const hash = createHash('sha256').update(`${process.version}\0npm ${npmVersion()}`);
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((x, y) => (x.name < y.name ? -1 : 1))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else hash.update(`\0${relative(SRC, path)}\0`).update(readFileSync(path));
+    }
+  };
+  walk(SRC);
   return hash.digest('hex').slice(0, 16);
+}
+
+/** The version of the `npm` on PATH, which flexd's builds run (install.ts): from its package.json, without starting it. */
+function npmVersion(): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const bin = join(dir, 'npm');
+    if (!existsSync(bin)) continue;
+    // …/lib/node_modules/npm/bin/npm-cli.js, linked from the PATH entry
+    const manifest = join(dirname(dirname(realpathSync(bin))), 'package.json');
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name !== 'npm' || !pkg.version) throw new Error(`stored-trees: cannot tell the version of ${bin} (${manifest})`);
+    return pkg.version;
+  }
+  throw new Error('stored-trees: no npm on PATH');
 }
 
 /** Puts the kept trees into `database` (migrated already) now, and keeps the trees its builds add when `cleanup` runs. */

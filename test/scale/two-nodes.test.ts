@@ -9,7 +9,7 @@ import { ECHO_PROJECT } from '../api/helpers.ts';
 import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
-import { echo as echoAt } from './node-processes.ts';
+import { call, echo as echoAt } from './node-processes.ts';
 import { runtimeNode } from './runtime-nodes.ts';
 
 const ADMIN = { email: 'ops@example.com', password: 'two-nodes-password' };
@@ -25,15 +25,13 @@ const node = (cleanup: CleanupContext, database: string, name: string) => runtim
 const echo = (rt: Runtime) => echoAt(rt.url, target.service, target.environment);
 
 async function logIn(rt: Runtime): Promise<string> {
-  const res = await fetch(`${rt.url}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  assert.equal(res.status, 200);
-  return ((await res.json()) as { token: string }).token;
+  const r = await call(rt.url, null, 'POST', '/session', ADMIN);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return (r.body as { token: string }).token;
 }
 
-async function api(rt: Runtime, token: string, path: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${rt.url}${path}`, { headers: { Authorization: `Kinvey ${token}` } });
-  return { status: res.status, body: await res.json() };
-}
+/** A GET of the management API through `rt` (the call and its body under a deadline). */
+const api = (rt: Runtime, token: string, path: string) => call(rt.url, token, 'GET', path);
 
 test('two nodes on one PostgreSQL: one name per live node, a session of A works on B, a deploy and variables through A serve on B, logs of both read through either, a new empty node serves at once and is counted in, a cleanly stopped node shows gone at once', async (t) => {
   const cleanup = cleanupStack(t);
