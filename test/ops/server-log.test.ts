@@ -2,10 +2,11 @@
  * flexd's server log (src/events/server-log.ts): one line per event an operator cares about, in
  * both formats (test/helpers/server-log.ts writes each event in JSON and in text), and
  * docs/monitoring.md's account of it. One runtime goes through its own life once — start, two
- * deploys (a swap), a failed deploy, a rollback, a variable and settings change, a recycle, a
- * crash, shutdown and the restore at the next start — and two tests read that run: each event's
- * line, and the doc's sample lines and message table against every line printed (issue 16: the
- * docs showed `inFlight=0` where flexd logged `inFlight="{}"`). Then `flexd serve --log-format
+ * deploys (a swap), a failed deploy, a rollback, a variable and settings change, a recycle, an
+ * embedder's rollback and change of variables (issue 16 item 8; no account: no by field, in the
+ * status page's recent events too), a crash, shutdown and the restore at the next start — and two
+ * tests read that run: each event's line, and the doc's sample lines and message table against
+ * every line printed (issue 16: the docs showed `inFlight=0` where flexd logged `inFlight="{}"`). Then `flexd serve --log-format
  * json`. The events of a replica's or an environment's trouble beyond the one crash are checked by
  * the tests that cause them, on the runs they make anyway: a liveness kill in
  * test/lifecycle/replica-death.test.ts, the memory watchdog in test/lifecycle/memory.test.ts,
@@ -18,6 +19,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { recentEvents } from '../../src/ui/data.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { flexdCli, installedFlexdBin } from '../helpers/cli.ts';
 import { ECHO_PROJECT } from '../helpers/echo-project.ts';
@@ -67,6 +69,8 @@ describe('server log: a runtime\'s own life, once', () => {
   const first = recorder();
   const restart = recorder();
   let dataDir: string;
+  /** the status page's three newest events after the embedder's changes */
+  let embedderEvents: string[] = [];
 
   before(async () => {
     dataDir = await tempDir(cleanup, 'flexd-serverlog-');
@@ -101,6 +105,12 @@ describe('server log: a runtime\'s own life, once', () => {
     await withDeadline('the change applied', h.rt.context.deployer.jobs.wait(put.headers.get('x-flexd-job')!), CALL_TIMEOUT_MS);
     await job({ type: 'recycleService', params: { serviceId: sid, serviceEnvironmentId: eid } });
 
+    // An embedder's rollback and change of variables (no account): events too, without a by field,
+    // naming the variable and never its value; the status page's recent events as they stand then.
+    await withDeadline('the embedder\'s rollback', h.rt.rollback(ORDERS, '1.1.0'), CALL_TIMEOUT_MS);
+    await withDeadline('the embedder\'s change of variables', h.rt.setVariables(ORDERS, { EMBEDDED_KEY: 'embedded-value-5f4dcc3b' }), CALL_TIMEOUT_MS);
+    embedderEvents = recentEvents(h.rt.context).slice(0, 3).map((e) => e.text);
+
     const { pid } = await whoami(h.base(ORDERS.service, ORDERS.environment), 'the replica before the crash', { secret: 'orders-key-d41d8cd9' });
     signal(pid, 'SIGKILL');
     await line(first, 'replica exited; restarting', { ...ORDERS, reason: 'crash' }, 60_000);
@@ -111,7 +121,7 @@ describe('server log: a runtime\'s own life, once', () => {
     await h2.close();
   });
 
-  test('start, deploys, a swap, a failed deploy, a rollback, a change, a recycle, shutdown and the restore at the next start are one line each, in JSON and in text', async () => {
+  test('start, deploys, a swap, a failed deploy, a rollback, a change, a recycle, an embedder\'s rollback and change (no by field, also in the recent events), shutdown and the restore at the next start are one line each, in JSON and in text', async () => {
     const start = await line(first, 'flexd started', { dataDir, environmentsRestored: 0 });
     assert.match(start.version, /^\d+\.\d+\.\d+/);
     assert.match(start.isolation, /root|this user/);
@@ -128,6 +138,12 @@ describe('server log: a runtime\'s own life, once', () => {
     await line(first, 'rolled back', { ...ORDERS, from: '1.1.0', to: '1.0.0', by: ADMIN.email });
     await line(first, 'environment changed', { ...ORDERS, changes: 'variables: API_KEY added; settings: memoryLimitMb default → 512', by: ADMIN.email });
     await line(first, 'replicas recycled', { ...ORDERS, version: '1.0.0', why: 'Recycle', by: ADMIN.email });
+    // The embedder's: no account, no by field, in the server log and in the recent events.
+    const embedderRollback = await line(first, 'rolled back', { ...ORDERS, from: '1.0.0', to: '1.1.0' });
+    assert.equal('by' in embedderRollback, false, `no account: no by field: ${JSON.stringify(embedderRollback)}`);
+    const embedderChange = await line(first, 'environment changed', { ...ORDERS, changes: 'variables: EMBEDDED_KEY added' });
+    assert.equal('by' in embedderChange, false, `no account: no by field: ${JSON.stringify(embedderChange)}`);
+    assert.deepEqual(embedderEvents, ['replicas of 1.1.0 restarted to apply the change', 'changed: variables: EMBEDDED_KEY added', 'rolled back from 1.0.0 to 1.1.0']);
 
     await line(first, 'flexd stopping: draining requests, stopping replicas');
     const stopped = await line(first, 'flexd stopped');
@@ -135,7 +151,7 @@ describe('server log: a runtime\'s own life, once', () => {
     await line(restart, 'flexd started', { dataDir, environmentsRestored: 1 });
 
     const logged = JSON.stringify([...first.json, ...restart.json]) + first.text.join('\n') + restart.text.join('\n');
-    assert.doesNotMatch(logged, /orders-token-8f00b204|orders-key-d41d8cd9|Value-Never-Logged|passwordHash|secret/i, 'no variable values or secrets in the server log');
+    assert.doesNotMatch(logged, /orders-token-8f00b204|orders-key-d41d8cd9|Value-Never-Logged|embedded-value-5f4dcc3b|passwordHash|secret/i, 'no variable values or secrets in the server log');
     assert.doesNotMatch(logged, /ORDERS_TOKEN/, 'a variable that did not change is not named either');
   });
 
