@@ -189,7 +189,17 @@ function runFile(file, index) {
       clearTimeout(guard);
       const report = readDurations(measured);
       rmSync(measured, { force: true });
-      done({ file, code: code ?? 1, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs });
+      // The file's process says how it went by its exit code, which anything in it may set: a
+      // process.exit(0) after a failure would pass. The reporter's own account decides too.
+      let verdict = code ?? 1;
+      if (!ownReporter && verdict === 0 && report === undefined) {
+        out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} ended before node:test reported its end (did something call process.exit?)\n`));
+        verdict = 1;
+      } else if (!ownReporter && verdict === 0 && report.failed > 0) {
+        out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} exited 0 although ${report.failed} of its tests failed\n`));
+        verdict = 1;
+      }
+      done({ file, code: verdict, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs });
     });
   });
 }

@@ -1,7 +1,8 @@
 /**
  * `npm test`'s runner (scripts/test.mjs) repeats why a file failed after the last file's output,
  * so a log that keeps only its tail (CI's) still says which test failed and with what error; and a
- * file that hangs is killed at the runner's guard and counted as failed, not left to hold the run.
+ * file that hangs is killed at the runner's guard and counted as failed, not left to hold the run;
+ * a file is judged by what node:test reported, not only by its exit code, which its code may set.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -50,4 +51,14 @@ test('runner: a file that hangs is killed at the guard, its finished tests kept,
   assert.match(failed.stdout, /^ok 1 - passes$/m, 'the test that finished before the hang is reported');
   assert.match(failed.stdout, /test\/fixtures\/runner\/hangs\.ts still ran after 20 s: killed/);
   assert.match(failed.stderr, /failed: test\/fixtures\/runner\/hangs\.ts \(SIGKILL\)\nnpm test: 1 files \(1 failed\)/);
+});
+
+test('runner: a file whose process exits 0 before node:test reported a failure is counted failed', async () => {
+  const failed = await promisify(execFile)(process.execPath, ['scripts/test.mjs', 'test/fixtures/runner/exits-early.ts'], { cwd: ROOT, env: runnerEnv() })
+    .then(() => undefined, (err: { code: number; stdout: string; stderr: string }) => err);
+  assert.ok(failed, 'the run exits non-zero');
+  assert.equal(failed.code, 1);
+  assert.match(failed.stdout, /exits-early\.ts (ended before node:test reported its end|exited 0 although 1 of its tests failed)/);
+  assert.match(failed.stderr, /FAIL test\/fixtures\/runner\/exits-early\.ts/);
+  assert.match(failed.stderr, /npm test: 1 files \(1 failed\)/);
 });

@@ -542,7 +542,7 @@ async function memory(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. profile: where flexd's time goes under the FlexFunction load
+// 7. profile: where flexd's time goes under the FlexFunction load (BENCH_PROFILE_KIND=items: the FlexData one)
 
 const PROFILE_FUNCTIONS = [
   'handle', 'routeRequest', 'readBody', 'parseJsonBody', 'findService', 'findEnvironment', 'secretsEqual',
@@ -550,11 +550,13 @@ const PROFILE_FUNCTIONS = [
 ];
 
 async function profile(): Promise<void> {
+  const kind = (process.env.BENCH_PROFILE_KIND ?? 'ping') as Kind;
+  if (!(kind in KINDS)) throw new Error(`BENCH_PROFILE_KIND: unknown request "${kind}" (${Object.keys(KINDS).join(', ')})`);
   const dir = join(RESULTS_DIR, 'profile');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o777 });
   chmodSync(dir, 0o777); // a replica runs as an unprivileged user when flexd runs as root
-  log(`profile: flexd and its replica under the FlexFunction load (${CONFIG.connections} connections, ${CONFIG.seconds} s)`);
+  log(`profile: flexd and its replica under the ${KIND_LABEL[kind]} load (${CONFIG.connections} connections, ${CONFIG.seconds} s)`);
   const f = await startFlexd('profile');
   try {
     // flexd gives a replica no NODE_OPTIONS (a reserved name), so the profiler is loaded by the
@@ -570,11 +572,11 @@ async function profile(): Promise<void> {
       return pids.find((p) => environOf(p.pid).includes(`BENCH_PROFILE_DIR=${dir}`));
     }, 30_000, 100);
     const url = flexdBase(f, 'Development');
-    await runLoad(url, KINDS.ping, { connections: CONFIG.connections, seconds: CONFIG.warmupSeconds });
+    await runLoad(url, KINDS[kind], { connections: CONFIG.connections, seconds: CONFIG.warmupSeconds });
     const flexdFile = join(dir, 'flexd.cpuprofile');
     await f.call('profileStart', { intervalUs: 500 });
     process.kill(replica.pid, 'SIGUSR2');
-    const r = await runLoad(url, KINDS.ping, { connections: CONFIG.connections, seconds: CONFIG.seconds });
+    const r = await runLoad(url, KINDS[kind], { connections: CONFIG.connections, seconds: CONFIG.seconds });
     await f.call('profileStop', { file: flexdFile });
     process.kill(replica.pid, 'SIGUSR2');
     const replicaFile = await until('the replica profile', () => readdirSync(dir).find((n) => n.startsWith('replica-') && n.endsWith('.cpuprofile')), 10_000, 50);
@@ -582,7 +584,7 @@ async function profile(): Promise<void> {
     const child = summarize(readProfile(join(dir, replicaFile)), ['runTask', 'send', 'restoreAliases'], 12);
     const perRequest = (s: ProfileSummary) => (s.busyMs * 1000) / r.requests;
     results.phases.profile = {
-      requests: r.requests, rpsWhileProfiling: r.rps, files: { flexd: flexdFile, replica: join(dir, replicaFile) },
+      kind, requests: r.requests, rpsWhileProfiling: r.rps, files: { flexd: flexdFile, replica: join(dir, replicaFile) },
       flexd: { cpuUsPerRequest: perRequest(parent), ...parent }, replica: { cpuUsPerRequest: perRequest(child), ...child },
     };
     log(`  flexd ${perRequest(parent).toFixed(0)} µs CPU per request, replica ${perRequest(child).toFixed(0)} µs`);
@@ -715,7 +717,7 @@ function markdown(): string {
   }
   if (p.profile) {
     const pr = p.profile;
-    L.push(`### 7. Where flexd spends its time (FlexFunction load, ${f0(pr.requests)} requests profiled)`, '');
+    L.push(`### 7. Where flexd spends its time (${KIND_LABEL[(pr.kind ?? 'ping') as Kind]} load, ${f0(pr.requests)} requests profiled)`, '');
     L.push(`CPU per request: flexd parent **${f0(pr.flexd.cpuUsPerRequest)} µs**, replica **${f0(pr.replica.cpuUsPerRequest)} µs**. Profiles: \`${pr.files.flexd}\`, \`${pr.files.replica}\`.`, '');
     L.push(formatSummary(pr.flexd, 'flexd parent process'), formatSummary(pr.replica, 'replica (SDK + flexd receiver)'));
   }

@@ -1,6 +1,7 @@
 // A node:test reporter that writes nothing to the console. scripts/test.mjs runs each test file in
 // a Node process of its own with this reporter; when the file's tests end it writes, as
-// JSON to its destination, how long the file's top-level tests ran (testsMs) and the CPU time of
+// JSON to its destination, how many tests failed (failed), how long the file's top-level tests
+// ran (testsMs) and the CPU time of
 // the file's whole process tree (cpuMs): the test file's process's own (the reporter runs in it)
 // and that of every child it waited for — the runtimes, replicas, npm and CLIs it started (Linux
 // /proc; elsewhere cpuMs is left out).
@@ -22,10 +23,12 @@ function treeCpuMs() {
 
 export default async function* durations(source) {
   let testsMs = 0;
+  let failed = 0;
   for await (const event of source) {
+    if (event.type === 'test:fail') failed++;
     if ((event.type === 'test:pass' || event.type === 'test:fail') && event.data.nesting === 0 && event.data.file) {
       testsMs += event.data.details?.duration_ms ?? 0;
     }
   }
-  yield `${JSON.stringify({ testsMs: Math.round(testsMs), cpuMs: treeCpuMs() })}\n`;
+  yield `${JSON.stringify({ testsMs: Math.round(testsMs), cpuMs: treeCpuMs(), failed })}\n`;
 }

@@ -34,6 +34,8 @@ export const SERVE_HELP = `Usage: flexd serve [options]
   --runtime NAME=NODE    run environments of runtime NAME with this node executable (repeatable)
   --log-format FORMAT    flexd's event lines on stderr: text (default) or json, one object per line (FLEXD_LOG_FORMAT)
   --metrics-token TOKEN  a token Prometheus may scrape GET /metrics with (FLEXD_METRICS_TOKEN); sessions work too
+  --password-hash-cost N scrypt's cost (log2 N) of new password hashes, 10 to 20 (FLEXD_PASSWORD_HASH_COST, default ${DEFAULTS.passwordHashCost};
+                         below 15 only for throwaway runtimes)
   --database URL         several nodes on one PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (FLEXD_DATABASE_URL);
                          default: SQLite in the data dir (docs/scale-out.md)
   --node-name NAME       this node's name among the database's nodes (FLEXD_NODE_NAME, default: the host name)

@@ -23,7 +23,7 @@ const FLAGS = {
   'spare-replica': { type: 'string' },
   'default-runtime': { type: 'string' }, 'legacy-runtimes': { type: 'string' }, 'runtimes-dir': { type: 'string' }, 'runtime-registry': { type: 'string' },
   'unused-runtime-grace-ms': { type: 'string' },
-  'npm-cache-dir': { type: 'string' },
+  'npm-cache-dir': { type: 'string' }, 'password-hash-cost': { type: 'string' },
   runtime: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;

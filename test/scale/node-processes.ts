@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { CleanupContext } from '../helpers/cleanup.ts';
 import { installedFlexdBin } from '../helpers/cli.ts';
 import { warmNpmCache } from '../helpers/npm-cache.ts';
+import { TEST_PASSWORD_HASH_COST } from '../helpers/password-cost.ts';
 import { serveEnv, spawnServe, SERVE_START_TIMEOUT_MS, type Served } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor, withDeadline } from '../helpers/wait.ts';
@@ -47,7 +48,9 @@ export async function startNode(cleanup: CleanupContext, o: { database: string; 
   const dataDir = o.dataDir ?? await tempDir(cleanup, `flexd-node-${o.name}-`);
   // Each node's npm cache its own (its fetch account is another uid), warm with what earlier builds fetched.
   const npmCache = await warmNpmCache(cleanup);
-  const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, '--npm-cache-dir', npmCache, ...FAST_CLUSTER, ...(o.args ?? [])],
+  // The admin's hash and every login check at the tests' cost (helpers/password-cost.ts), not the default's ~90 ms each.
+  const served = spawnServe(cleanup, ['--database', o.database, '--node-name', o.name, '--data-dir', dataDir, '--npm-cache-dir', npmCache,
+    '--password-hash-cost', String(TEST_PASSWORD_HASH_COST), ...FAST_CLUSTER, ...(o.args ?? [])],
     { env: serveEnv({ FLEXD_ADMIN_EMAIL: ADMIN.email, FLEXD_ADMIN_PASSWORD: ADMIN.password }), bin: await installedFlexdBin() });
   const url = await withDeadline(`node ${o.name} to listen`, served.url, SERVE_START_TIMEOUT_MS * 2);
   const end = async (signal: NodeJS.Signals) => {
