@@ -185,14 +185,17 @@ test('status page: Sign out clicked while a status poll is in flight is sent onl
     order.push('poll held');
     heldPoll(route);
   });
+  // Whether the held poll's answer had reached the page when the sign-out form was sent: from the
+  // moment the poll is held, the overview's children include a hidden field of the Sign out form,
+  // which the poll's answer replaces. The form's body says whether the field was still there.
+  let signOutBody: string | null | undefined;
   await page.route('**/ui/logout', async (route) => {
     order.push('sign-out sent');
+    signOutBody = route.request().postData();
     signOutSeen();
     await pollReleased;
     await route.continue();
   });
-  page.on('requestfinished', (r) => { if (r === pollRequest) order.push('poll answered'); });
-  page.on('requestfailed', (r) => { if (r === pollRequest) order.push(`poll failed: ${r.failure()?.errorText}`); });
   // Whether the page held the submitted form back: if it did not, the sign-out request is on its
   // way, and the test waits for it before it lets the poll go.
   let formSubmitted!: (heldBack: boolean) => void;
@@ -210,6 +213,10 @@ test('status page: Sign out clicked while a status poll is in flight is sent onl
   await page.evaluate(() => window.addEventListener('submit', (e) => (window as unknown as { reportSubmit(h: boolean): void }).reportSubmit(e.defaultPrevented)));
 
   const poll = await withDeadline('the overview\'s first poll', pollHeld, HANG_MS);
+  await page.evaluate(() => {
+    document.querySelector('form[action="/ui/logout"]')!.id = 'sign-out-form';
+    document.querySelector('[data-refresh]')!.insertAdjacentHTML('beforeend', '<input type="hidden" name="before-the-held-poll" value="1" form="sign-out-form">');
+  });
   // A click that starts a navigation waits for it, and the sign-out request may be held: awaited below.
   const click = page.click('button:text("Sign out")');
   if (!await withDeadline('the Sign out form\'s submit event', submitted, HANG_MS)) await withDeadline('the sign-out request', signOutSent, HANG_MS);
@@ -220,7 +227,9 @@ test('status page: Sign out clicked while a status poll is in flight is sent onl
   await click;
   await page.waitForSelector('input[name=password]');
 
-  assert.deepEqual(order, ['poll held', 'poll let go', 'poll answered', 'sign-out sent'], 'Sign out is sent once the poll in flight was answered');
+  assert.deepEqual(order, ['poll held', 'poll let go', 'sign-out sent'], 'Sign out waits for the poll in flight');
+  assert.match(signOutBody ?? '', /^csrf=/, 'the Sign out form\'s body');
+  assert.doesNotMatch(signOutBody!, /before-the-held-poll/, 'the poll\'s answer reached the page before Sign out was sent');
   assert.equal((await pollRequest!.response())?.status(), 200, 'the held poll was answered while the session lived');
   assert.deepEqual((await context.cookies()).filter((c) => c.name === 'flexd_session'), [], 'the cookie is cleared');
   const afterSignOut = await fetchWithin(`${rt.url}/ui/fragments/overview`, { headers: { Cookie: `flexd_session=${session.value}` } });
