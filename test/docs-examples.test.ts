@@ -85,16 +85,24 @@ test("docs: the README's flexd command list runs in order as written, against a 
     outputs.push(out);
   }
   const said = (prefix: string) => outputs[commands.findIndex((c) => c.startsWith(prefix))]!;
+  const svc = (await rt.context.store.services.findService('orders'))!;
+  const dev = (await rt.context.store.services.findEnvironment(svc.id, 'Development'))!;
   assert.match(said('flexd login'), /Logged in to .* as admin@flexd\.local/);
+  assert.equal(said('flexd create'), `Created service: ${svc.id}. Secret: ${dev.secret}\n`, 'the service id and its shared secret, as stored');
   assert.match(said('flexd status'), /^status +ONLINE$/m);
   assert.match(said('flexd status'), /^version +1\.0\.0$/m);
   assert.match(said('flexd logs'), /^Count: \d+\n/);
   assert.match(said('flexd versions'), /1\.0\.0[\s\S]*1\.0\.1/);
   assert.match(said('flexd whoami'), /admin@flexd\.local \(admin\)/);
-  const svc = (await rt.context.store.services.findService('orders'))!;
+  // show prints what settings set and update set, as the comment says: the secret, variables, settings
+  for (const row of [`secret +${dev.secret}`, 'environmentVariables\\.API_KEY +abc', 'settings\\.memoryLimitMb +512', 'settings\\.requestTimeoutMs +20000']) {
+    assert.match(said('flexd show'), new RegExp(`^${row}$`, 'm'), row);
+  }
+  // the Node flexd runs on, and the environment deployed on it (Production, never deployed, uses none yet)
+  const [major] = process.versions.node.split('.');
+  assert.match(said('flexd runtimes'), new RegExp(`^node +version +source +usedBy\n${major} +${process.versions.node.replaceAll('.', '\\.')} +host +orders/Development$`, 'm'));
   const environments = (await rt.context.store.services.listEnvironments(svc.id)).map((e: { name: string }) => e.name).sort();
   assert.deepEqual(environments, ['Development', 'Production']);
-  const dev = (await rt.context.store.services.findEnvironment(svc.id, 'Development'))!;
   assert.equal((await rt.context.store.versions.get(dev.activeVersionId!))!.version, '1.0.0', 'the rollback serves 1.0.0 again');
   assert.equal(dev.envVars.API_KEY, 'abc');
   assert.deepEqual([dev.settings.memoryLimitMb, dev.settings.requestTimeoutMs], [512, 20000]);

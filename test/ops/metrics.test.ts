@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { echoProjectAt, startApi, type Api } from '../api/helpers.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { fetchWithin } from '../helpers/fetch-within.ts';
@@ -14,6 +14,11 @@ import { waitFor, withDeadline } from '../helpers/wait.ts';
 const DEPLOY_DEADLINE_MS = 120_000;
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
+
+/** A runtime on flexd's defaults (no scrape token), started on first use: the counting test's, and the one the auth test reads without a token. */
+const fileCleanup = cleanupStack({ after });
+let shared: Promise<Api> | undefined;
+const defaultRuntime = () => (shared ??= startApi(fileCleanup));
 
 /** Prometheus' text exposition format, as a scraper reads it: `name{a="b",…} value`. */
 function parse(text: string): Sample[] {
@@ -44,7 +49,7 @@ const call = (api: Api, secret: string) => fetchWithin(`${api.rt.url}/flex/order
 
 test('metrics: after 37 answered and 5 refused requests the counters say exactly that, by name, with replicas, memory, queue, deploys, restarts and log ring', async (t) => {
   const cleanup = cleanupStack(t);
-  const api = await startApi(cleanup);
+  const api = await defaultRuntime();
   await withDeadline('the deploy', api.rt.deployDirectory(await echoProjectAt(cleanup, '1.0.0'), { service: 'orders', environment: 'Development', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
   const ids = { service: (await api.rt.context.store.services.findService('orders'))!.id };
 
@@ -113,7 +118,7 @@ test('metrics: only a session (Bearer or Kinvey) or the scrape token may read /m
   assert.equal(logout.status, 204);
   assert.equal((await scrape(api, `Bearer ${api.token}`)).status, 401, 'a session that ended');
 
-  const without = await startApi(cleanup);
+  const without = await defaultRuntime();
   assert.equal((await scrape(without, 'Bearer undefined')).status, 401, 'no scrape token configured');
   assert.equal((await scrape(without, 'Bearer ')).status, 401);
 });

@@ -28,6 +28,8 @@ const ADMIN = { email: 'ops@example.com', password: 'status-page-password' };
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url));
 /** A page step (navigation, a poll of the page's script) on a loaded 2-core box. */
 const STEP_MS = 15_000;
+/** A wait on the held poll, the form's submit or the sign-out request: it only catches a hang. */
+const HANG_MS = 60_000;
 
 interface Shared { browser: Browser; rt: Runtime; dataDir: string }
 const fileCleanup = cleanupStack({ after });
@@ -207,14 +209,14 @@ test('status page: Sign out clicked while a status poll is in flight is sent onl
   // Listens on window, so it runs after the page's own submit listener on document.
   await page.evaluate(() => window.addEventListener('submit', (e) => (window as unknown as { reportSubmit(h: boolean): void }).reportSubmit(e.defaultPrevented)));
 
-  const poll = await withDeadline('the overview\'s first poll', pollHeld, STEP_MS);
+  const poll = await withDeadline('the overview\'s first poll', pollHeld, HANG_MS);
   // A click that starts a navigation waits for it, and the sign-out request may be held: awaited below.
   const click = page.click('button:text("Sign out")');
-  if (!await withDeadline('the Sign out form\'s submit event', submitted, STEP_MS)) await withDeadline('the sign-out request', signOutSent, STEP_MS);
+  if (!await withDeadline('the Sign out form\'s submit event', submitted, HANG_MS)) await withDeadline('the sign-out request', signOutSent, HANG_MS);
   order.push('poll let go');
   releasePoll();
   await poll.continue();
-  await withDeadline('the sign-out request', signOutSent, STEP_MS);
+  await withDeadline('the sign-out request', signOutSent, HANG_MS);
   await click;
   await page.waitForSelector('input[name=password]');
 
