@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRuntime, type RuntimeOptions } from '../../src/index.ts';
 import { serveOptions } from '../../src/cli/serve.ts';
 
 it('serve: flags become runtime options, each also readable from its FLEXD_ variable, flags winning', () => {
@@ -52,4 +56,20 @@ it('serve: --trust-proxy and FLEXD_TRUST_PROXY=true|false|1|0 set trustProxy; an
   assert.equal((serveOptions([], { FLEXD_TRUST_PROXY: 'false' }) as { trustProxy?: boolean }).trustProxy, false);
   assert.equal((serveOptions([], {}) as { trustProxy?: boolean }).trustProxy, undefined);
   assert.throws(() => serveOptions([], { FLEXD_TRUST_PROXY: 'yes' }), /FLEXD_TRUST_PROXY must be true or false/);
+});
+
+it('serve: --password-hash-cost (or FLEXD_PASSWORD_HASH_COST) sets the cost of new password hashes; one out of 10-20 is refused before anything starts', async () => {
+  assert.equal((serveOptions(['--password-hash-cost', '12'], {}) as RuntimeOptions).passwordHashCost, 12);
+  assert.equal((serveOptions([], { FLEXD_PASSWORD_HASH_COST: '11' }) as RuntimeOptions).passwordHashCost, 11);
+  assert.equal((serveOptions(['--password-hash-cost', '12'], { FLEXD_PASSWORD_HASH_COST: '11' }) as RuntimeOptions).passwordHashCost, 12);
+  assert.throws(() => serveOptions(['--password-hash-cost', 'high'], {}), /--password-hash-cost must be a non-negative number, got "high"/);
+  for (const cost of ['9', '21', '12.5']) {
+    const dataDir = join(tmpdir(), `flexd-hash-cost-${process.pid}-${cost}`);
+    const options = serveOptions(['--password-hash-cost', cost, '--port', '0', '--data-dir', dataDir], {}) as RuntimeOptions;
+    await assert.rejects(createRuntime(options), (err: Error) => {
+      assert.match(err.message, new RegExp(`setting "passwordHashCost" must be an integer from 10 to 20 \\(log2 of scrypt's N\\), got ${cost}`));
+      return true;
+    });
+    assert.equal(existsSync(dataDir), false, 'no data dir was made');
+  }
 });
