@@ -117,6 +117,29 @@ const scratch = join(tmpdir(), `flexd-test-run-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
 const testTmp = testTmpDir();
 
+/**
+ * Each file runs in a process group of its own, so what it started (a `flexd serve`, npm, a
+ * PostgreSQL server) is reached with it: by the hang guard, and when the run itself is stopped
+ * (Ctrl-C, or SIGTERM to the runner alone), which also removes the run's temporary folder.
+ */
+const live = new Set();
+
+function signalFile(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of live) signalFile(child, 'SIGTERM');
+    if (testTmp?.own) rmSync(testTmp.dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
 /** The TMPDIR of every test file: a folder of this run's own on a tmpfs with room, else none (the usual tmpdir). */
 function testTmpDir() {
   const chosen = process.env.FLEXD_TEST_TMPDIR;
@@ -128,12 +151,6 @@ function testTmpDir() {
     mkdirSync(dir);
     // like /tmp: the build and replica accounts of the tests' runtimes reach their folders in it
     chmodSync(dir, 0o1777);
-    for (const signal of ['SIGINT', 'SIGTERM']) {
-      process.once(signal, () => {
-        rmSync(dir, { recursive: true, force: true });
-        process.exit(130);
-      });
-    }
     shareTsxCache(dir);
     return { dir, own: true };
   } catch {
@@ -174,19 +191,21 @@ function runFile(file, index) {
     `--test-reporter=${REPORTER}`, `--test-reporter-destination=${measured}`,
   ];
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', ...reporters, ...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...reporters, ...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(), detached: true });
+  live.add(child);
   const out = [];
   child.stdout.on('data', (d) => out.push(d));
   child.stderr.on('data', (d) => out.push(d));
   // Node applies --test-timeout only under --test: the hang guard is the runner's, for the whole file.
   const guard = setTimeout(() => {
-    out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed. `
+    out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed, with what it started. `
       + 'The test that hung is the one after the last one reported above.\n'));
-    child.kill('SIGKILL');
+    signalFile(child, 'SIGKILL');
   }, TEST_TIMEOUT_MS);
   return new Promise((done) => {
     child.once('close', (code, signal) => {
       clearTimeout(guard);
+      live.delete(child);
       const report = readDurations(measured);
       rmSync(measured, { force: true });
       // The file's process says how it went by its exit code, which anything in it may set: a
@@ -309,11 +328,15 @@ function failureText(output) {
 
 /** Runs scripts/test/prepare.ts; resolves with its exit code and output (printed only when it failed). */
 function prepare() {
-  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
+  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(), detached: true });
+  live.add(child);
   const out = [];
   child.stdout.on('data', (d) => out.push(d));
   child.stderr.on('data', (d) => out.push(d));
-  return new Promise((done) => child.once('close', (code) => done({ code: code ?? 1, output: Buffer.concat(out) })));
+  return new Promise((done) => child.once('close', (code) => {
+    live.delete(child);
+    done({ code: code ?? 1, output: Buffer.concat(out) });
+  }));
 }
 
 function readLoad() {

@@ -5,10 +5,13 @@
  * a file is judged by what node:test reported, not only by its exit code, which its code may set.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { descendantsOf, processGone } from './helpers/processes.ts';
+import { waitFor, withDeadline } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -37,7 +40,7 @@ test('runner: a failed file\'s failing tests and their errors are repeated at th
   assert.match(failed.stdout, /tests: 1 passed, 1 failed/);
 });
 
-test('runner: a file that hangs is killed at the guard, its finished tests kept, and the run fails naming it', async () => {
+test('runner: a file that hangs is killed at the guard with what it started, its finished tests kept, and the run fails naming it', async () => {
   // Long enough for the file's process to start and finish its first test on a loaded machine.
   const guardMs = 20_000;
   const started = Date.now();
@@ -49,7 +52,15 @@ test('runner: a file that hangs is killed at the guard, its finished tests kept,
   assert.equal(failed.code, 1);
   assert.ok(Date.now() - started >= guardMs, 'not before the guard');
   assert.match(failed.stdout, /^ok 1 - passes$/m, 'the test that finished before the hang is reported');
-  assert.match(failed.stdout, /test\/fixtures\/runner\/hangs\.ts still ran after 20 s: killed/);
+  assert.match(failed.stdout, /test\/fixtures\/runner\/hangs\.ts still ran after 20 s: killed, with what it started/);
+  const leftover = Number(/^# started pid (\d+)$/m.exec(failed.stdout)?.[1]);
+  assert.ok(leftover > 0, `the hanging test said which process it started:\n${failed.stdout}`);
+  try {
+    await waitFor('the process the hanging file started to be gone', () => processGone(leftover), { timeoutMs: 30_000 });
+  } finally {
+    // not left behind when the check fails
+    try { process.kill(leftover, 'SIGKILL'); } catch { /* gone, as it should be */ }
+  }
   assert.match(failed.stderr, /failed: test\/fixtures\/runner\/hangs\.ts \(SIGKILL\)\nnpm test: 1 files \(1 failed\)/);
 });
 
@@ -61,4 +72,25 @@ test('runner: a file whose process exits 0 before node:test reported a failure i
   assert.match(failed.stdout, /exits-early\.ts (ended before node:test reported its end|exited 0 although 1 of its tests failed)/);
   assert.match(failed.stderr, /FAIL test\/fixtures\/runner\/exits-early\.ts/);
   assert.match(failed.stderr, /npm test: 1 files \(1 failed\)/);
+});
+
+test('runner: a run stopped by SIGTERM stops its files with what they started and removes its temporary folder', async () => {
+  const runner = spawn(process.execPath, ['scripts/test.mjs', 'test/fixtures/runner/hangs.ts'], { cwd: ROOT, env: runnerEnv(), stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => runner.once('exit', (code) => resolve(code)));
+  let leftover: number | undefined;
+  try {
+    const started = await waitFor('the hanging file to start its process', async () =>
+      (await descendantsOf(runner.pid!)).find((p) => p.cmdline.includes('setInterval(() => {}, 60_000)')), { timeoutMs: 120_000 });
+    leftover = started.pid;
+    // the run's own folder on the machine's tmpfs (scripts/test.mjs testTmpDir)
+    const runTmp = `/dev/shm/flexd-test-${runner.pid}`;
+    assert.equal(existsSync(runTmp), true, 'the run made its temporary folder');
+    runner.kill('SIGTERM');
+    assert.equal(await withDeadline('the runner to exit', exited, 30_000), 130);
+    await waitFor('the process the file started to be gone', () => processGone(started.pid), { timeoutMs: 30_000 });
+    assert.equal(existsSync(runTmp), false, 'the run\'s temporary folder is removed');
+  } finally {
+    runner.kill('SIGKILL');
+    if (leftover !== undefined) try { process.kill(leftover, 'SIGKILL'); } catch { /* gone */ }
+  }
 });
