@@ -183,44 +183,55 @@ function testEnv() {
   return { ...process.env, TMPDIR: testTmp.dir, FLEXD_TEST_HOST_TMPDIR: process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir() };
 }
 
+/**
+ * Starts a Node process for the run, in a process group of its own (see `live`), with its stdout
+ * and stderr kept together; `closed` resolves when it has ended.
+ */
+function startNode(args) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(), detached: true });
+  live.add(child);
+  const out = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => out.push(d));
+  const closed = new Promise((done) => child.once('close', (code, signal) => {
+    live.delete(child);
+    done({ code, signal });
+  }));
+  return { child, out, closed };
+}
+
 /** Runs one file; resolves with its exit code, wall time and (from the reporter) CPU time. */
-function runFile(file, index) {
+async function runFile(file, index) {
+  const name = relative(ROOT, resolve(file));
   const measured = join(scratch, `${index}.json`);
   const reporters = ownReporter ? [] : [
     `--test-reporter=${format}`, '--test-reporter-destination=stdout',
     `--test-reporter=${REPORTER}`, `--test-reporter-destination=${measured}`,
   ];
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', ...reporters, ...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(), detached: true });
-  live.add(child);
-  const out = [];
-  child.stdout.on('data', (d) => out.push(d));
-  child.stderr.on('data', (d) => out.push(d));
+  const { child, out, closed } = startNode(['--import', 'tsx', ...reporters, ...flags, file]);
   // Node applies --test-timeout only under --test: the hang guard is the runner's, for the whole file.
   const guard = setTimeout(() => {
-    out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed, with what it started. `
+    out.push(Buffer.from(`\n# ${name} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed, with what it started. `
       + 'The test that hung is the one after the last one reported above.\n'));
     signalFile(child, 'SIGKILL');
   }, TEST_TIMEOUT_MS);
-  return new Promise((done) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(guard);
-      live.delete(child);
-      const report = readDurations(measured);
-      rmSync(measured, { force: true });
-      // The file's process says how it went by its exit code, which anything in it may set: a
-      // process.exit(0) after a failure would pass. The reporter's own account decides too.
-      let verdict = code ?? 1;
-      if (!ownReporter && verdict === 0 && report === undefined) {
-        out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} ended before node:test reported its end (did something call process.exit?)\n`));
-        verdict = 1;
-      } else if (!ownReporter && verdict === 0 && report.failed > 0) {
-        out.push(Buffer.from(`\n# ${relative(ROOT, resolve(file))} exited 0 although ${report.failed} of its tests failed\n`));
-        verdict = 1;
-      }
-      done({ file, code: verdict, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs });
-    });
-  });
+  const { code, signal } = await closed;
+  clearTimeout(guard);
+  const report = readDurations(measured);
+  rmSync(measured, { force: true });
+  // The file's process says how it went by its exit code, which anything in it may set: a
+  // process.exit(0) after a failure would pass. The reporter's own account decides too.
+  let verdict = code ?? 1;
+  if (verdict === 0 && !ownReporter) {
+    const why = report === undefined ? 'ended before node:test reported its end (did something call process.exit?)'
+      : report.failed > 0 ? `exited 0 although ${report.failed} of its tests failed` : undefined;
+    if (why !== undefined) {
+      out.push(Buffer.from(`\n# ${name} ${why}\n`));
+      verdict = 1;
+    }
+  }
+  return { file, code: verdict, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs };
 }
 
 const started = Date.now();
@@ -327,16 +338,10 @@ function failureText(output) {
 }
 
 /** Runs scripts/test/prepare.ts; resolves with its exit code and output (printed only when it failed). */
-function prepare() {
-  const child = spawn(process.execPath, ['--import', 'tsx', PREPARE], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(), detached: true });
-  live.add(child);
-  const out = [];
-  child.stdout.on('data', (d) => out.push(d));
-  child.stderr.on('data', (d) => out.push(d));
-  return new Promise((done) => child.once('close', (code) => {
-    live.delete(child);
-    done({ code: code ?? 1, output: Buffer.concat(out) });
-  }));
+async function prepare() {
+  const { out, closed } = startNode(['--import', 'tsx', PREPARE]);
+  const { code } = await closed;
+  return { code: code ?? 1, output: Buffer.concat(out) };
 }
 
 function readLoad() {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import type { Browser, Page, Request, Route } from 'playwright-core';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { echoProjectAt, TEST_PASSWORD_HASH_COST } from '../api/helpers.ts';
@@ -44,6 +44,14 @@ const sharedSetup = () => (shared ??= (async () => {
   return { browser, rt, dataDir };
 })());
 
+/** The shared setup for test `t`, or undefined when there is no browser (`t` is skipped, saying why). */
+async function setupOrSkip(t: TestContext): Promise<Shared | undefined> {
+  const setup = await sharedSetup();
+  if (typeof setup !== 'string') return setup;
+  t.skip(setup);
+  return undefined;
+}
+
 /** The page's console errors and warnings, and uncaught errors, as they come. */
 function consoleProblems(page: Page): string[] {
   const problems: string[] = [];
@@ -54,11 +62,8 @@ function consoleProblems(page: Page): string[] {
 
 test('status page: sign in, see the deployed service ONLINE with its version, watch live log lines arrive escaped, recycle with a confirmation, no console errors', async (t) => {
   const cleanup = cleanupStack(t);
-  const setup = await sharedSetup();
-  if (typeof setup === 'string') {
-    t.skip(setup);
-    return;
-  }
+  const setup = await setupOrSkip(t);
+  if (!setup) return;
   const { browser, rt, dataDir } = setup;
   await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '1.4.2'), { service: 'orders', environment: 'Production', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
   await withDeadline('the deploy', rt.deployDirectory(await echoProjectAt(cleanup, '0.9.0'), { service: 'orders', environment: 'Staging', secret: 'env-secret' }), DEPLOY_DEADLINE_MS);
@@ -150,11 +155,8 @@ test('status page: sign in, see the deployed service ONLINE with its version, wa
 
 test('status page: Sign out clicked while a status poll is in flight is sent only after that poll was answered (200, no 401 console error), ends the session and shows the sign-in form', async (t) => {
   const cleanup = cleanupStack(t);
-  const setup = await sharedSetup();
-  if (typeof setup === 'string') {
-    t.skip(setup);
-    return;
-  }
+  const setup = await setupOrSkip(t);
+  if (!setup) return;
   const { browser, rt } = setup;
   const context = await browser.newContext();
   cleanup.after(() => context.close());
