@@ -60,6 +60,11 @@ const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filt
 for (const p of ONLY) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown phase "${p}" (phases: ${ALL_PHASES.join(', ')})`);
 const wants = (p: Phase) => (ONLY.length > 0 ? ONLY.includes(p) : p !== 'profile' || !QUICK || process.env.BENCH_PROFILE === '1');
 
+/** BENCH_KINDS=items: measure throughput under these loads only (default: every load of requests.ts). */
+const THROUGHPUT_KINDS = (process.env.BENCH_KINDS ?? '').split(',').map((s) => s.trim()).filter(Boolean) as Kind[];
+for (const k of THROUGHPUT_KINDS) if (!(k in KINDS)) throw new Error(`BENCH_KINDS: unknown load "${k}" (${Object.keys(KINDS).join(', ')})`);
+const throughputLoads = () => (Object.entries(KINDS) as [Kind, LoadRequest][]).filter(([k]) => THROUGHPUT_KINDS.length === 0 || THROUGHPUT_KINDS.includes(k));
+
 /** Another checkout of flexd (with scripts/bench/flexd-server.ts) measured beside this one. */
 const COMPARE_TREE = process.env.BENCH_COMPARE_TREE || undefined;
 /** BENCH_SCRAPE_MS=1000: scrape this checkout's GET /metrics every N ms during the throughput runs (what metrics cost while Prometheus watches). */
@@ -159,7 +164,7 @@ async function throughput(): Promise<void> {
     }
     const names = Object.keys(targets);
     const out: Record<string, Record<string, Figures>> = {};
-    for (const [kind, req] of Object.entries(KINDS) as [Kind, LoadRequest][]) {
+    for (const [kind, req] of throughputLoads()) {
       for (const name of names) await runLoad(targets[name].url, req, { connections: CONFIG.connections, seconds: CONFIG.warmupSeconds });
       const runs: Record<string, (LoadResult & { cpuUsPerRequest: number })[]> = Object.fromEntries(names.map((n) => [n, []]));
       for (let i = 0; i < CONFIG.runs; i++) {
