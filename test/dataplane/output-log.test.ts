@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { logCompletion, mayBeJson, openOutputLog } from '../../src/child/output-log.ts';
+// npm test: own process (the child's output log is opened in the process's working directory, which the file changes).
 
 let dir: string;
 let read = 0;
