@@ -3,9 +3,10 @@
 // expand globs or find .ts files by itself, so this lists them. Extra arguments pass through
 // (`npm test -- --test-name-pattern=swap`), and file arguments narrow the run.
 //
-// Each file runs in a Node process of its own (the file itself as the main module, its tests and
-// their reporters in that process: `node --test` would start a second process per file, a tenth of
-// a second of CPU each for nothing), several at a time. Most of a file's time
+// Each heavy file runs in a Node process of its own (the file itself as the main module, its tests
+// and their reporters in that process: `node --test` would start a second process per file, a
+// tenth of a second of CPU each for nothing), and light files share one with their neighbours,
+// one file after the other (see `units`), several processes at a time. Most of a file's time
 // is spent waiting on the runtimes, replicas, npm and CLIs it starts, not on a core, and how much
 // differs from file to file, so the number of files at a time follows the machine, measured as the
 // run goes: never fewer than twice the cores, and one more (up to four times the cores) whenever
@@ -38,6 +39,15 @@ const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'flexd-test');
 const MEASURED_DURATIONS = join(CACHE_DIR, 'durations.json');
 const REPORTER = join(ROOT, 'scripts', 'test', 'durations-reporter.mjs');
 const PREPARE = join(ROOT, 'scripts', 'test', 'prepare.ts');
+const GROUP = join(ROOT, 'scripts', 'test', 'group.mjs');
+/** A file is light, and shares a process with its neighbours, under this much CPU and wall time (committed durations). */
+const LIGHT_CPU_MS = 10_000;
+const LIGHT_WALL_MS = 30_000;
+/** A group holds files of about this much wall time together, so no group becomes the run's last long wait. */
+const GROUP_WALL_MS = 60_000;
+/** What a file says, in a comment with the reason, to run in a process of its own. */
+const OWN_PROCESS = 'npm test: own process';
+const ISOLATE = process.env.FLEXD_TEST_ISOLATE === '1';
 /** A file the durations do not know yet (just added) is placed as if it took this long. */
 const UNKNOWN_FILE_MS = 30_000;
 const CORES = availableParallelism();
@@ -85,11 +95,11 @@ function readDurations(file) {
 /** A file's wall time in a durations file: a number (older files) or `{ ms, cpuMs }`. */
 const wallMs = (entry) => (typeof entry === 'number' ? entry : entry?.ms);
 
-/** Longest first, by the last measured durations (keys are paths relative to the repository). */
-function longestFirst(files) {
+/** Longest first, by the last measured durations (keys are paths relative to the repository); a group lasts as long as its files together. */
+function longestFirst(units) {
   const known = readDurations(MEASURED_DURATIONS) ?? readDurations(COMMITTED_DURATIONS) ?? {};
-  const ms = (f) => wallMs(known[relative(ROOT, resolve(f))]) ?? UNKNOWN_FILE_MS;
-  return [...files].sort((a, b) => ms(b) - ms(a) || a.localeCompare(b));
+  const ms = (unit) => unit.reduce((sum, f) => sum + (wallMs(known[relative(ROOT, resolve(f))]) ?? UNKNOWN_FILE_MS), 0);
+  return [...units].sort((a, b) => ms(b) - ms(a) || a[0].localeCompare(b[0]));
 }
 
 /** Busy and total time of all cores so far (Linux /proc/stat), or undefined elsewhere. */
@@ -104,12 +114,58 @@ function coreTimes() {
   }
 }
 
+/**
+ * The files a run starts, as units of one process each: a file of its own, or a group of light
+ * files that run one after the other in one process (scripts/test/group.mjs). A
+ * light file (its last committed measure under LIGHT_CPU_MS of CPU) spends most of its CPU on the
+ * process's own start, about a second: tsx's loader thread and flexd's modules. A group pays it
+ * once. Groups are made from the committed durations only, so every machine runs the same groups;
+ * a file new to them, a heavy one, or one that says `npm test: own process` (a comment giving
+ * why: it measures its process's memory, changes its working directory, loads a receiver into
+ * it...) runs alone. FLEXD_TEST_ISOLATE=1 runs every file alone; FLEXD_TEST_DURATIONS names
+ * another durations file to plan from (test/test-runner.test.ts).
+ */
+function units(files) {
+  const committed = readDurations(process.env.FLEXD_TEST_DURATIONS ?? COMMITTED_DURATIONS) ?? {};
+  const alone = [];
+  const light = [];
+  for (const file of files) {
+    const known = committed[relative(ROOT, resolve(file))];
+    const isLight = typeof known === 'object' && known.cpuMs <= LIGHT_CPU_MS && known.ms <= LIGHT_WALL_MS;
+    // another reporter cannot tell a group's files apart
+    if (ISOLATE || ownReporter || !isLight || readFileSync(file, 'utf8').includes(OWN_PROCESS)) alone.push([file]);
+    else light.push(file);
+  }
+  // by path, so a group holds neighbours (a folder's files, in turn)
+  const groups = [];
+  let group = [];
+  let groupMs = 0;
+  for (const file of light.sort()) {
+    const ms = wallMs(committed[relative(ROOT, resolve(file))]);
+    if (group.length > 0 && groupMs + ms > GROUP_WALL_MS) {
+      groups.push(group);
+      group = [];
+      groupMs = 0;
+    }
+    group.push(file);
+    groupMs += ms;
+  }
+  if (group.length > 0) groups.push(group);
+  return [...alone, ...groups];
+}
+
 const args = process.argv.slice(2);
 const files = args.filter((a) => a.endsWith('.ts'));
 const flags = args.filter((a) => !a.endsWith('.ts'));
 const whole = files.length === 0;
-const list = whole ? longestFirst(find('test')) : files;
+const list = whole ? find('test') : files;
 const ownReporter = flags.some((f) => f.startsWith('--test-reporter'));
+const plan = longestFirst(units(list));
+// FLEXD_TEST_PLAN=1 prints which files run alone and which share a process, and runs nothing.
+if (process.env.FLEXD_TEST_PLAN === '1') {
+  for (const unit of plan) process.stdout.write(`${unit.map((f) => relative(ROOT, resolve(f))).join(' ')}\n`);
+  process.exit(0);
+}
 const format = process.stdout.isTTY ? 'spec' : 'tap';
 
 mkdirSync(CACHE_DIR, { recursive: true });
@@ -200,19 +256,24 @@ function startNode(args) {
   return { child, out, closed };
 }
 
-/** Runs one file; resolves with its exit code, wall time and (from the reporter) CPU time. */
-async function runFile(file, index) {
-  const name = relative(ROOT, resolve(file));
+/**
+ * Runs one unit (a file, or a group of files in one process); resolves with the process's
+ * verdict, output and wall time, and each file's own: its verdict, wall time and CPU time (from
+ * the reporter; a file of a group is timed by its suite, its CPU from the end of the file before it).
+ */
+async function runUnit(unit, index) {
+  const names = unit.map((f) => relative(ROOT, resolve(f)));
   const measured = join(scratch, `${index}.json`);
   const reporters = ownReporter ? [] : [
     `--test-reporter=${format}`, '--test-reporter-destination=stdout',
     `--test-reporter=${REPORTER}`, `--test-reporter-destination=${measured}`,
   ];
+  const entry = unit.length === 1 ? unit : [GROUP, ...unit];
   const started = Date.now();
-  const { child, out, closed } = startNode(['--import', 'tsx', ...reporters, ...flags, file]);
-  // Node applies --test-timeout only under --test: the hang guard is the runner's, for the whole file.
+  const { child, out, closed } = startNode(['--import', 'tsx', ...reporters, ...flags, ...entry]);
+  // Node applies --test-timeout only under --test: the hang guard is the runner's, for the whole process.
   const guard = setTimeout(() => {
-    out.push(Buffer.from(`\n# ${name} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed, with what it started. `
+    out.push(Buffer.from(`\n# ${names.join(', ')} still ran after ${TEST_TIMEOUT_MS / 1000} s: killed, with what it started. `
       + 'The test that hung is the one after the last one reported above.\n'));
     signalFile(child, 'SIGKILL');
   }, TEST_TIMEOUT_MS);
@@ -220,24 +281,37 @@ async function runFile(file, index) {
   clearTimeout(guard);
   const report = readDurations(measured);
   rmSync(measured, { force: true });
-  // The file's process says how it went by its exit code, which anything in it may set: a
-  // process.exit(0) after a failure would pass. The reporter's own account decides too.
+  const ms = Date.now() - started;
+  // The process says how it went by its exit code, which anything in it may set: a
+  // process.exit(0) after a failure would pass. The reporter's own account decides too, and in a
+  // group, every file must have reached its end.
   let verdict = code ?? 1;
   if (verdict === 0 && !ownReporter) {
+    const unfinished = unit.length > 1 ? names.filter((n) => report?.files?.[n] === undefined) : [];
     const why = report === undefined ? 'ended before node:test reported its end (did something call process.exit?)'
-      : report.failed > 0 ? `exited 0 although ${report.failed} of its tests failed` : undefined;
+      : report.failed > 0 ? `exited 0 although ${report.failed} of its tests failed`
+        : unfinished.length > 0 ? `ended before ${unfinished.join(', ')} reached its end` : undefined;
     if (why !== undefined) {
-      out.push(Buffer.from(`\n# ${name} ${why}\n`));
+      out.push(Buffer.from(`\n# ${names.join(', ')} ${why}\n`));
       verdict = 1;
     }
   }
-  return { file, code: verdict, signal, output: Buffer.concat(out), ms: Date.now() - started, cpuMs: report?.cpuMs, testsMs: report?.testsMs };
+  const files = unit.length === 1
+    ? [{ file: unit[0], code: verdict, ms, cpuMs: report?.cpuMs }]
+    : unit.map((file, i) => {
+      const own = report?.files?.[names[i]];
+      // a file the group never finished failed with it; one that ran failed when its suite did
+      return { file, code: own === undefined ? (verdict || 1) : own.failed > 0 ? 1 : 0, ms: own?.testsMs, cpuMs: own?.cpuMs };
+    });
+  return { unit, code: verdict, signal, output: Buffer.concat(out), ms, cpuMs: report?.cpuMs, files };
 }
 
 const started = Date.now();
 const prepared = whole ? prepare() : undefined;
+/** Every file's result, and every unit's (its process's output and verdict). */
 const results = [];
-const queue = [...list];
+const ran = [];
+const queue = [...plan];
 let running = 0;
 let lastStart = 0;
 let sample = coreTimes();
@@ -246,17 +320,22 @@ const peak = { files: 0 };
 
 await new Promise((finish) => {
   const startNext = () => {
-    const file = queue.shift();
-    if (file === undefined) return;
+    const unit = queue.shift();
+    if (unit === undefined) return;
     running++;
     peak.files = Math.max(peak.files, running);
     lastStart = Date.now();
-    void runFile(file, list.length - queue.length).then((r) => {
+    void runUnit(unit, plan.length - queue.length).then((u) => {
       running--;
-      results.push(r);
-      process.stdout.write(r.output);
-      const cpu = r.cpuMs === undefined ? '' : `, ${(r.cpuMs / 1000).toFixed(1)} s CPU`;
-      process.stderr.write(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${relative(ROOT, resolve(r.file))}: ${(r.ms / 1000).toFixed(1)} s${cpu} (${results.length}/${list.length}, ${running} running)\n`);
+      ran.push(u);
+      process.stdout.write(u.output);
+      for (const r of u.files) {
+        results.push(r);
+        const took = r.ms === undefined ? '' : `: ${(r.ms / 1000).toFixed(1)} s`;
+        const cpu = r.cpuMs === undefined ? '' : `, ${(r.cpuMs / 1000).toFixed(1)} s CPU`;
+        process.stderr.write(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${relative(ROOT, resolve(r.file))}${took}${cpu} (${results.length}/${list.length}, ${running} running)\n`);
+      }
+      if (u.files.length > 1) process.stderr.write(`     (those ${u.files.length} in one process: ${(u.ms / 1000).toFixed(1)} s)\n`);
       fill();
       if (running === 0 && queue.length === 0) finish();
     });
@@ -272,12 +351,12 @@ await new Promise((finish) => {
     if (queue.length === 0) clearInterval(timer);
   }, SAMPLE_MS);
   fill();
-  if (list.length === 0) { clearInterval(timer); finish(); }
+  if (plan.length === 0) { clearInterval(timer); finish(); }
 });
 
 // A whole run records how long each file took, for the next run's order.
 if (whole && !ownReporter) {
-  const byFile = Object.fromEntries(results.sort((a, b) => b.ms - a.ms).map((r) => [relative(ROOT, resolve(r.file)), { ms: r.ms, cpuMs: r.cpuMs }]));
+  const byFile = Object.fromEntries(results.sort((a, b) => (b.ms ?? 0) - (a.ms ?? 0)).map((r) => [relative(ROOT, resolve(r.file)), { ms: r.ms, cpuMs: r.cpuMs }]));
   const tmp = `${MEASURED_DURATIONS}.${process.pid}`;
   // written whole, then renamed: a run beside this one never reads half a file
   writeFileSync(tmp, `${JSON.stringify(byFile, null, 1)}\n`);
@@ -290,23 +369,33 @@ if (testTmp?.own) rmSync(testTmp.dir, { recursive: true, force: true });
 if (preparation && preparation.code !== 0) process.stderr.write(preparation.output);
 
 const failed = results.filter((r) => r.code !== 0);
-const cpuMs = results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
+const failedUnits = ran.filter((u) => u.code !== 0);
+const cpuMs = ran.reduce((sum, u) => sum + (u.cpuMs ?? 0), 0);
 const counts = { pass: 0, fail: 0, skipped: 0 };
-for (const r of results) {
-  const own = summary(r.output.toString('utf8'));
+for (const u of ran) {
+  const own = summary(u.output.toString('utf8'));
   counts.pass += own.pass;
   counts.skipped += own.skipped + own.todo;
-  // A file that failed without a failed test (it crashed, or hung past its deadline) counts as one.
-  counts.fail += own.fail + own.cancelled || (r.code === 0 ? 0 : 1);
+  // A file that failed without a failed test (it crashed, could not be imported, or hung past
+  // its deadline, or its group's process did) counts as one.
+  counts.fail += Math.max(own.fail + own.cancelled, u.files.filter((f) => f.code !== 0).length, u.code === 0 ? 0 : 1);
 }
 // The failures again, last: a log that keeps only its tail (CI's) still shows why.
-for (const r of failed) process.stderr.write(`\n--- why ${relative(ROOT, resolve(r.file))} failed ---\n${failureText(r.output.toString('utf8'))}\n`);
-for (const r of failed) process.stderr.write(`failed: ${relative(ROOT, resolve(r.file))}${r.signal ? ` (${r.signal})` : ''}\n`);
+for (const u of failedUnits) {
+  const names = u.unit.map((f) => relative(ROOT, resolve(f))).join(', ');
+  process.stderr.write(`\n--- why ${names} failed ---\n${failureText(u.output.toString('utf8'))}\n`);
+}
+for (const u of failedUnits) {
+  const own = u.files.filter((f) => f.code !== 0);
+  for (const r of own) process.stderr.write(`failed: ${relative(ROOT, resolve(r.file))}${u.signal ? ` (${u.signal})` : ''}\n`);
+  // every file of a group passed, and then the process failed (something they left crashed it)
+  if (own.length === 0) process.stderr.write(`failed: the process of ${u.unit.map((f) => relative(ROOT, resolve(f))).join(', ')} (${u.signal ?? `exit code ${u.code}`})\n`);
+}
 process.stderr.write(`npm test: ${list.length} files (${failed.length} failed), ${MIN_FILES}–${MAX_FILES} at a time (at most ${peak.files}), `
   + `${((Date.now() - started) / 1000).toFixed(0)} s, ${(cpuMs / 1000).toFixed(0)} s CPU, load ${readLoad()}\n`);
 // The whole run's count, as the closing line (every file printed its own above).
 process.stdout.write(`tests: ${counts.pass} passed, ${counts.fail} failed, ${counts.skipped} skipped\n`);
-process.exit(failed.length > 0 || results.length !== list.length ? 1 : 0);
+process.exit(failed.length > 0 || failedUnits.length > 0 || results.length !== list.length ? 1 : 0);
 
 /** The counts a file's reporter printed last (tap: `# pass 3`, spec: `ℹ pass 3`); zeros when there are none. */
 function summary(output) {

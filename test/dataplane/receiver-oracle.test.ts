@@ -22,6 +22,7 @@ import { routeRequest, type Route } from '../../src/dataplane/task.ts';
 import type { FlexRequest, FlexTask } from '../../src/dataplane/types.ts';
 import { SDK_VERSIONS, sdkTree, TASK_RUNNER_OF, type SdkVersion } from '../helpers/sdk-trees.ts';
 import { withDeadline } from '../helpers/wait.ts';
+// npm test: own process (it loads the SDK's receivers into this process and sets NODE_ENV for them).
 
 /** One request, sent identically to the receiver and to `routeRequest`. */
 interface Probe {

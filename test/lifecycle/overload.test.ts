@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { cleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { callFunction, deployFixture, keepAliveAgent, startRuntime } from './helpers.ts';
+// npm test: own process (it reads this process's resident memory around a burst).
 
 const MAX_IN_FLIGHT = 2;
 const MAX_QUEUE = 5;

@@ -14,6 +14,7 @@ import { cleanupStack, CleanupStack } from '../helpers/cleanup.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { MiB, rssBytes } from './helpers.ts';
+// npm test: own process (it counts this process's resident memory as the runtime's).
 
 /**
  * The runtime shares this process with the test runner: tsx's loader thread and node:test. What

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CleanupStack } from '../helpers/cleanup.ts';
 import { withDeadline } from '../helpers/wait.ts';
 import { callFunction, DEPLOY_TIMEOUT_MS, startRuntime, whoami, type Harness } from '../lifecycle/helpers.ts';
+// npm test: own process (it reads this process's resident memory during each attack).
 
 const FLOODER = fileURLToPath(new URL('../fixtures/security/flooder/', import.meta.url));
 const WORST_LATENCY_MS = 2_000;
