@@ -94,6 +94,8 @@ function seedBase(): Promise<void> {
     const pkg = JSON.parse(await readFile(join(ECHO_PROJECT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const key = createHash('sha256').update(JSON.stringify(pkg.dependencies)).digest('hex').slice(0, 16);
     const marker = `${SEED}.base-${key}`;
+    // A marker left beside a seed that was removed since names nothing.
+    if (!existsSync(SEED)) await rm(marker, { force: true });
     const lock = `${SEED}.base.lock`;
     await mkdir(dirname(SEED), { recursive: true });
     while (!existsSync(marker)) {
