@@ -63,16 +63,7 @@ export function send(message: FromReplica): void {
   if (outbox.push(frame) === 1) setImmediate(flush);
 }
 
-/** What runs before each turn's frames leave: what must be written before an answer is seen. */
-const beforeFlush: Array<() => void> = [];
-
-/** Runs `fn` every time, before the frames of an event-loop turn are written. */
-export function beforeEachFlush(fn: () => void): void {
-  beforeFlush.push(fn);
-}
-
 function flush(): void {
-  for (const fn of beforeFlush) fn();
   const frames = outbox;
   outbox = [];
   const s = socket;

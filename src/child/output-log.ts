@@ -7,53 +7,33 @@
  */
 import { openSync, writeSync } from 'node:fs';
 
-/** The file, opened once. */
+/** The file, opened once; written synchronously, so the lines of an answer are there before it leaves. */
 let fd: number | undefined;
-/** Lines not yet written: the answers of one event-loop turn are written together. */
-let pending = '';
 
 /** Opens `./output.log` for appending, as the task runner does when its receiver starts. */
 export function openOutputLog(): void {
   if (fd !== undefined) return;
   try {
     fd = openSync('output.log', 'a');
-    process.on('exit', flushOutputLog);
   } catch {
     // A folder the service made read-only: the real logger's stream fails unheard too.
   }
 }
 
 /**
- * Writes the lines held so far, in one system call. The channel calls this before the frames
- * of a turn leave (receiver.ts), so an answer's lines are in the file before the answer is;
- * a write per answer was a tenth of a replica's CPU under load.
+ * Appends the lines of one answer in one write (one system call an answer, not one a line):
+ * the task runner's logger stamps each line with the time and its level.
  */
-export function flushOutputLog(): void {
-  if (pending === '') return;
-  const text = pending;
-  pending = '';
+function write(...entries: Array<[type: string, message: unknown]>): void {
   if (fd === undefined) return;
+  const at = new Date().toISOString();
   try {
+    let text = '';
+    for (const [type, message] of entries) text += `${at} [${type}] ${String(message)}\n`;
     writeSync(fd, text);
   } catch {
     fd = undefined;
   }
-}
-
-/** Holds the lines of one answer: the task runner's logger stamps each with the time and its level. */
-function write(...entries: Array<[type: string, message: unknown]>): void {
-  if (fd === undefined) return;
-  const at = new Date().toISOString();
-  let text = '';
-  try {
-    for (const [type, message] of entries) text += `${at} [${type}] ${String(message)}\n`;
-  } catch {
-    fd = undefined; // as when its write failed: nothing more is logged
-    return;
-  }
-  // Written before this turn's frames leave; this immediate is for lines no answer follows.
-  if (pending === '') setImmediate(flushOutputLog);
-  pending += text;
 }
 
 /**

@@ -11,15 +11,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { answerPart } from './answer-part.ts';
 import { requestBodyLimit } from './body-limit.ts';
-import { beforeEachFlush, send } from './channel.ts';
+import { send } from './channel.ts';
 import { FrameError } from './frames.ts';
 import type { InstalledTaskRunner } from './task-runner.ts';
-import { flushOutputLog, logCompletion, openOutputLog } from './output-log.ts';
+import { logCompletion, openOutputLog } from './output-log.ts';
 
 type TaskCallback = (task: Record<string, unknown>, complete: (err: unknown, result?: Record<string, unknown>) => unknown) => void;
-
-// An answer's output.log lines reach the file before the answer leaves (output-log.ts).
-beforeEachFlush(flushOutputLog);
 
 const taskContext = new AsyncLocalStorage<number>();
 const open = new Set<number>();

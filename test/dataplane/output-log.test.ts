@@ -11,14 +11,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { flushOutputLog, logCompletion, mayBeJson, openOutputLog } from '../../src/child/output-log.ts';
+import { logCompletion, mayBeJson, openOutputLog } from '../../src/child/output-log.ts';
 // npm test: own process (the child's output log is opened in the process's working directory, which the file changes).
 
 let dir: string;
 let read = 0;
 /** The lines written since the last call. */
 function newLines(): string[] {
-  flushOutputLog();
   const text = readFileSync(join(dir, 'output.log'), 'utf8');
   const fresh = text.slice(read);
   read = text.length;
@@ -109,21 +108,4 @@ test('output.log: the quick "cannot be JSON" test never refuses what JSON.parse 
   for (const text of ['[object Object]', '[object Object],[object Object]', 'undefined', '', '  ', 'hello', '[ x]']) {
     assert.equal(mayBeJson(text), false, JSON.stringify(text));
   }
-});
-
-test('output.log: the lines of a turn\'s answers are held, and written together when flushed (before the turn\'s answers leave) or at the next turn', async () => {
-  newLines();
-  const onDisk = () => readFileSync(join(dir, 'output.log'), 'utf8').length;
-  const size = onDisk();
-  logCompletion(null, { response: { statusCode: 200, body: { a: 1 } } });
-  logCompletion(null, { response: { statusCode: 200, body: [{ b: 2 }] } });
-  assert.equal(onDisk(), size, 'nothing written yet');
-  flushOutputLog();
-  const lines = newLines();
-  assert.equal(lines.length, 4, lines.join('\n'));
-  // Lines no answer follows are written at the next turn all the same.
-  logCompletion(null, { response: { statusCode: 200, body: 'not json' } });
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(readFileSync(join(dir, 'output.log'), 'utf8').slice(read).split('\n').filter(Boolean).length, 2);
-  newLines();
 });
