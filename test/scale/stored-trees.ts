@@ -20,6 +20,11 @@
  * the version of the npm that builds (the one on PATH, not Node's own), and every source file
  * of flexd (src/: the build, its box and accounts, the runtimes, the store). Any change there
  * builds trees anew, as helpers/packed.ts repacks flexd for it.
+ *
+ * When the folder holds no tree yet (a fresh clone, a changed src/), the scale files that start
+ * side by side would each run npm for the same tree: one of them takes a lock and saves its rows
+ * as soon as its first build stored them (not only when it ends); the others wait for those rows
+ * (or for the lock to go: that file ended without one) and put them into their database as above.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
@@ -29,12 +34,19 @@ import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { CleanupContext } from '../helpers/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const ROOT = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-stored-trees');
 const CACHE = join(ROOT, inputsHash());
 /** Trees kept for other inputs (older sources) and not read for this long are removed. */
 const STALE_MS = 24 * 3600_000;
+/** Held by the file that builds the first trees for these inputs (a folder holding its pid). */
+const BUILDING_LOCK = `${CACHE}.building`;
+/** The longest another file's first build is waited for (a cold npm cache on a loaded machine); then this file builds. */
+const WAIT_FOR_TREES_MS = 240_000;
+/** How often the building file looks for its first stored tree. */
+const SAVE_POLL_MS = 1_000;
 
 interface TreeRow { key: string; size: string; sdk_version: string | null; notes: string; native_addons: number; created_at: string; used_at: string }
 
@@ -68,9 +80,19 @@ function npmVersion(): string {
 
 /** Puts the kept trees into `database` (migrated already) now, and keeps the trees its builds add when `cleanup` runs. */
 export async function keepStoredTrees(cleanup: CleanupContext, database: string): Promise<void> {
+  let kept = keptKeys();
+  let building = false;
+  if (kept.length === 0) {
+    building = await takeLock(BUILDING_LOCK);
+    if (!building) {
+      // Another file builds the first trees for these inputs: its rows, once saved, instead of npm here.
+      await waitFor('another scale file to store its first dependency tree', async () => keptKeys().length > 0 || !(await lockHeld(BUILDING_LOCK)),
+        { timeoutMs: WAIT_FOR_TREES_MS, intervalMs: 250 }).catch(() => undefined);
+      kept = keptKeys();
+    }
+  }
   const client = new pg.Client({ connectionString: database });
   await client.connect();
-  const kept = existsSync(CACHE) ? readdirSync(CACHE).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)) : [];
   if (kept.length > 0) await utimes(CACHE, new Date(), new Date());
   await pruneStale();
   try {
@@ -87,7 +109,64 @@ export async function keepStoredTrees(cleanup: CleanupContext, database: string)
   } finally {
     await client.end();
   }
-  cleanup.after(() => saveTrees(database, new Set(kept)));
+  // The building file saves its first tree as soon as it is stored, then lets the waiting files go on.
+  let early: Promise<void> | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const release = () => rm(BUILDING_LOCK, { recursive: true, force: true });
+  if (building) {
+    poll = setInterval(() => {
+      early ??= saveTrees(database, new Set(keptKeys())).then(async () => {
+        if (keptKeys().length > 0) {
+          clearInterval(poll);
+          await release();
+        }
+      }, () => undefined).finally(() => { early = undefined; });
+    }, SAVE_POLL_MS);
+    poll.unref();
+  }
+  cleanup.after(async () => {
+    clearInterval(poll);
+    await early;
+    try {
+      await saveTrees(database, new Set(keptKeys()));
+    } finally {
+      if (building) await release();
+    }
+  });
+}
+
+function keptKeys(): string[] {
+  return existsSync(CACHE) ? readdirSync(CACHE).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)) : [];
+}
+
+/** Takes the lock (a folder holding the owner's pid); false when a live process holds it. */
+async function takeLock(lock: string): Promise<boolean> {
+  await mkdir(ROOT, { recursive: true });
+  try {
+    await mkdir(lock);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (await lockHeld(lock)) return false;
+    await rm(lock, { recursive: true, force: true }); // its owner died
+    return takeLock(lock);
+  }
+  await writeFile(join(lock, 'pid'), String(process.pid));
+  return true;
+}
+
+async function lockHeld(lock: string): Promise<boolean> {
+  const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
+  if (!pid) {
+    // Just made, its pid not written yet (young), or gone.
+    const st = await stat(lock).catch(() => undefined);
+    return st !== undefined && Date.now() - st.mtimeMs < 10_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function saveTrees(database: string, kept: Set<string>): Promise<void> {
