@@ -1,17 +1,19 @@
 /**
- * SPEC §5: services on kinvey-flex-sdk 2.x run as 3.x ones do. The deploy installs from the npm
- * registry, as an upload would. (A 3.x pin the registry no longer serves: test/build/builds.test.ts.)
+ * SPEC §5: services on kinvey-flex-sdk 2.x run as 3.x ones do. The deploy runs npm for SDK 2.x,
+ * as an upload would, against a warm npm cache (helpers/npm-cache.ts: what earlier runs fetched; the
+ * registry for what it lacks). (A 3.x pin the registry no longer serves: test/build/builds.test.ts.)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { CleanupStack } from './helpers/cleanup.ts';
+import { warmNpmCache } from './helpers/npm-cache.ts';
 import { tempDir } from './helpers/tmp.ts';
 import { waitFor, withDeadline } from './helpers/wait.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}/`, import.meta.url));
-/** npm install of kinvey-flex-sdk 2.x from the registry, then a start. */
+/** npm install of kinvey-flex-sdk 2.x (from the registry on a first run), then a start. */
 const REGISTRY_DEPLOY_MS = 180_000;
 
 describe('SDK generations', () => {
@@ -19,7 +21,7 @@ describe('SDK generations', () => {
   let rt: Runtime;
 
   before(async () => {
-    rt = await createRuntime({ dataDir: await tempDir(cleanup), port: 0, stopGraceMs: 2_000 });
+    rt = await createRuntime({ dataDir: await tempDir(cleanup), port: 0, stopGraceMs: 2_000, npmCacheDir: await warmNpmCache(cleanup) });
     cleanup.after(() => rt.close());
   });
   after(() => cleanup.run());

@@ -32,6 +32,7 @@ export interface ReceiverInfo {
 /** Replica → parent */
 export type FromReplica =
   | { t: 'ready'; receiver?: ReceiverInfo }
+  /** `task`: the part of the completed task the answer reads (answer-part.ts), unchecked until answer.ts reads it. */
   | { t: 'result'; id: number; task: Record<string, unknown> }
   | { t: 'failed'; id: number; error: { name: string; message: string; stack: string } }
   | { t: 'pong'; id: number; rss: number };

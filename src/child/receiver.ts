@@ -9,6 +9,7 @@
  * each task runs in an AsyncLocalStorage context, so an uncaught error can be traced to it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { answerPart } from './answer-part.ts';
 import { requestBodyLimit } from './body-limit.ts';
 import { send } from './channel.ts';
 import { FrameError } from './frames.ts';
@@ -72,7 +73,8 @@ export function runTask(id: number, task: Record<string, unknown>): void {
         if (!open.delete(id)) return 'Connection ended by client.';
         logCompletion(err, result);
         try {
-          send({ t: 'result', id, task: result ?? task });
+          // Only what flexd's answer reads crosses the channel (answer-part.ts).
+          send({ t: 'result', id, task: answerPart(result ?? task) as Record<string, unknown> });
         } catch (err) {
           if (!(err instanceof FrameError)) throw err;
           const name = err.reason === 'too-large' ? 'AnswerTooLarge' : 'AnswerNotSerialisable';

@@ -34,7 +34,8 @@ export class EnvironmentDirectory {
 
   /** By service id or name, then environment id or name, as the data plane's path names them. */
   async resolve(service: string, environment: string): Promise<EnvironmentRow | undefined> {
-    await this.current();
+    // Nearly always current: answered without a second async step.
+    if (this.store.services.revision !== this.revision) await this.current();
     return this.lookup(service, environment);
   }
 

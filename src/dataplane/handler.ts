@@ -11,6 +11,7 @@ import type { EnvironmentDirectory } from './directory.ts';
 import { readBody } from './read-body.ts';
 import { receiverDialect } from './receiver-dialect.ts';
 import { routeRequest } from './task.ts';
+import type { FlexRequest } from './types.ts';
 
 /** The SDK's own answer to a missing or wrong shared secret (PROTOCOL.md §1.4), given at the edge. */
 const INVALID_CREDENTIALS = {
@@ -97,7 +98,7 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
   if (!body.ok) {
     throw new FlexdError('BadRequest', 'Unable to understand request', { status: body.status, debug: body.debug });
   }
-  const route = routeRequest({ method: req.method ?? 'GET', path: rest, rawQuery, header: (name) => header(req, name), body: body.value }, dialect);
+  const route = routeRequest(new NodeFlexRequest(req, rest, rawQuery, body.value), dialect);
   if (route.kind === 'healthcheck') {
     // Healthy only where a version serves; otherwise what any other route would get.
     deps.supervisor.checkServing(env.id);
@@ -117,29 +118,49 @@ async function handle(deps: Deps, req: IncomingMessage, res: ServerResponse, req
       { status: route.status, debug: route.debug });
   }
   let completed;
-  let headers: Record<string, string> = { 'X-Request-Id': requestId };
+  let version: string | undefined;
   if (route.checksSecret && !authorised) {
     completed = rejectAsTheSdkWould(route.task);
   } else {
     const outcome = await deps.supervisor.dispatch(env.id, route.task);
-    headers = { ...headers, 'X-Flexd-Version': outcome.version };
+    version = outcome.version;
     if (outcome.kind === 'failed') {
       sendJson(res, 500, {
         error: 'FlexRuntimeError',
         description: 'The Flex Service had a runtime error.  See debug message for details',
         // The stack (project paths made relative by the supervisor) names the user's file and line.
         debug: outcome.error.stack || `${outcome.error.name}: ${outcome.error.message}`,
-      }, headers);
+      }, { 'X-Request-Id': requestId, 'X-Flexd-Version': version });
       return;
     }
     completed = outcome.task;
   }
   const answer = answerFromTask(completed, dialect);
   const text = answerBodyText(answer);
-  res.writeHead(answer.status, answer.status === 550 ? 'unknown' : undefined, {
-    ...answer.headers, ...headers, 'content-length': String(Buffer.byteLength(text)),
-  });
+  // The answer's own headers (a fresh object), then flexd's, in this order on the wire.
+  const headers = answer.headers;
+  headers['X-Request-Id'] = requestId;
+  if (version !== undefined) headers['X-Flexd-Version'] = version;
+  headers['content-length'] = String(Buffer.byteLength(text));
+  res.writeHead(answer.status, answer.status === 550 ? 'unknown' : undefined, headers);
   res.end(text);
+}
+
+/**
+ * The router's view of a Node request. A class rather than an object literal with an arrow: one
+ * is made for every request, and a closure per request costs allocation (and, under tsx, a
+ * `__name` call each).
+ */
+class NodeFlexRequest implements FlexRequest {
+  readonly method: string;
+
+  constructor(private readonly req: IncomingMessage, readonly path: string, readonly rawQuery: string, readonly body: unknown) {
+    this.method = req.method ?? 'GET';
+  }
+
+  header(name: string): string | undefined {
+    return header(this.req, name);
+  }
 }
 
 /**
@@ -159,13 +180,30 @@ const EMPTY = Buffer.alloc(0);
 
 /** Whether the route of this request checks the shared secret (its task does not depend on the body). */
 function checksSecret(method: string, path: string, rawQuery: string): boolean {
-  const route = routeRequest({ method, path, rawQuery, header: () => undefined, body: {} });
+  const route = routeRequest({ method, path, rawQuery, header: noHeader, body: {} });
   return route.kind === 'task' && route.checksSecret;
 }
 
+function noHeader(): undefined {
+  return undefined;
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name.toLowerCase()];
+  const v = req.headers[lowerCase(name)];
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Header names as Node keys them: the router asks for the same dozen on every request. */
+const lowerNames = new Map<string, string>();
+
+function lowerCase(name: string): string {
+  let lower = lowerNames.get(name);
+  if (lower === undefined) {
+    if (lowerNames.size >= 256) lowerNames.clear();
+    lower = name.toLowerCase();
+    lowerNames.set(name, lower);
+  }
+  return lower;
 }
 
 function decodeSegment(segment: string | undefined): string | undefined {

@@ -18,6 +18,12 @@ export function readBody(req: IncomingMessage, limitBytes: number, lease?: BodyL
     req.resume();
     return Promise.reject(tooLarge(limitBytes));
   }
+  // A request without a body (a GET, most of the time) has been read whole by the time the data
+  // plane gets here: answered without the listeners and buffers of a read.
+  if (req.complete && req.readableLength === 0 && req.headers['content-encoding'] === undefined) {
+    req.resume();
+    return Promise.resolve(EMPTY);
+  }
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   let source: Readable = req;
   if (encoding === 'gzip') source = req.pipe(createGunzip());
@@ -45,6 +51,8 @@ export function readBody(req: IncomingMessage, limitBytes: number, lease?: BodyL
     source.once('error', (err) => reject(new FlexdError('BadRequest', 'The request body could not be read.', { status: 400, debug: err.message })));
   });
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function tooLarge(limitBytes: number): FlexdError {
   return new FlexdError('RequestEntityTooLarge', `The request body is larger than the limit of ${limitBytes} bytes.`, { status: 413 });

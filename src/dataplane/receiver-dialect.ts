@@ -54,9 +54,20 @@ export function receiverDialect(info: ReceiverInfo | undefined): ReceiverDialect
   // Asked on every request (src/dataplane/handler.ts): semver's parsing was 2.5 % of flexd's busy
   // time under load (npm run bench, profile). A host has a handful of receivers: remembered by
   // what decides the dialect, a bounded map against a replica reporting a new limit each start.
-  const key = info === undefined ? '' : JSON.stringify([info.version, info.requestBodyLimit]);
-  return remember(dialects, key, 64, () => dialectOf(info));
+  // The report itself is kept by its pool, one object per replica start: looked up by identity
+  // first, without building the key (a JSON.stringify per request).
+  if (info === undefined) return CURRENT_DIALECT;
+  let dialect = byReport.get(info);
+  if (dialect === undefined) {
+    const key = JSON.stringify([info.version, info.requestBodyLimit]);
+    dialect = remember(dialects, key, 64, () => dialectOf(info));
+    byReport.set(info, dialect);
+  }
+  return dialect;
 }
+
+/** The dialect of each report seen, while its pool holds it. */
+const byReport = new WeakMap<ReceiverInfo, ReceiverDialect>();
 
 const dialects = new Map<string, ReceiverDialect>();
 
@@ -75,4 +86,4 @@ function dialectOf(info: ReceiverInfo | undefined): ReceiverDialect {
 }
 
 /** The current receiver's dialect with its default body limit. */
-export const CURRENT_DIALECT: ReceiverDialect = receiverDialect(undefined);
+export const CURRENT_DIALECT: ReceiverDialect = dialectOf(undefined);

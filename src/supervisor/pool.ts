@@ -210,9 +210,12 @@ export class Pool {
     const replica = await this.acquire(timeoutMs);
     replica.reserved--;
     const { id, outcome } = replica.dispatch(task);
+    // The outcome or the deadline, whichever comes first (one promise: this runs for every request).
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now())); });
-    const settled: Outcome | 'timeout' = await Promise.race([outcome, timedOut]);
+    const settled = await new Promise<Outcome | 'timeout'>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), 'timeout');
+      void outcome.then(resolve);
+    });
     clearTimeout(timer);
     this.lastRequestAt = Date.now();
     this.pump();
@@ -234,7 +237,9 @@ export class Pool {
       const what = settled.outOfMemory ? 'ran out of memory' : 'ended';
       throw new FlexdError('ReplicaDied', `The Flex service process ${what} while handling the request.`, { status: 502, debug: settled.reason });
     }
-    return { ...settled, version: replica.version, containerId: replica.containerId };
+    return settled.kind === 'result'
+      ? { kind: 'result', task: settled.task, version: replica.version, containerId: replica.containerId }
+      : { kind: 'failed', error: settled.error, version: replica.version, containerId: replica.containerId };
   }
 
   /** Stops every replica (shutdown or deletion). Waiting requests get an error. */

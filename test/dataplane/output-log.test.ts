@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { logCompletion, openOutputLog } from '../../src/child/output-log.ts';
+import { logCompletion, mayBeJson, openOutputLog } from '../../src/child/output-log.ts';
 // npm test: own process (the child's output log is opened in the process's working directory, which the file changes).
 
 let dir: string;
@@ -40,6 +40,7 @@ test('output.log: a successful answer is logged exactly when the task runner\'s 
   const bodies: unknown[] = [
     { pong: true }, {}, '{"a":1}', 'hello', '', '  7 ', 5, true, null, [1], [1, 2], [], undefined,
     Object.create(null), { toString: () => '{"b":2}' }, { toString: () => { throw new Error('no'); } },
+    [{ a: 1 }, { b: 2 }], [[]], [[1], [2]], ' [ {"a":1} ] ', '[object Object]', 'null', '-1', '"s"',
   ];
   for (const body of bodies) {
     let runnerLogs: boolean;
@@ -81,4 +82,30 @@ test('output.log: an error is logged parsed when it is JSON, as given otherwise;
   assert.ok(none[1]!.endsWith('[ERROR] [object Object]'));
   // Both lines of one answer carry one time.
   assert.equal(none[0]!.slice(0, 24), none[1]!.slice(0, 24));
+});
+
+test('output.log: the quick "cannot be JSON" test never refuses what JSON.parse accepts', () => {
+  // Every string of up to three characters from JSON's alphabet (and a few others), with the
+  // whitespace JSON allows and the one it does not (U+00A0), against JSON.parse itself.
+  const alphabet = ['[', ']', '{', '}', '"', '1', '-', 't', 'f', 'n', 'o', ' ', '\n', '\t', '\r', '\u00a0', ',', ':', 'e', '.', 'x'];
+  let strings = [''];
+  const all: string[] = [];
+  for (let length = 1; length <= 3; length++) {
+    strings = strings.flatMap((s) => alphabet.map((c) => s + c));
+    all.push(...strings);
+  }
+  all.push('true', 'false', 'null', '[true]', '[ null ]', '\t[\n"a"]', '[object Object]', '[object Object],[object Object]', 'nope', '{"a":[1]}');
+  let accepted = 0;
+  for (const text of all) {
+    let parses = true;
+    try { JSON.parse(text); } catch { parses = false; }
+    if (parses) {
+      accepted++;
+      assert.equal(mayBeJson(text), true, JSON.stringify(text));
+    }
+  }
+  assert.ok(accepted > 50, `${accepted} strings parse`);
+  for (const text of ['[object Object]', '[object Object],[object Object]', 'undefined', '', '  ', 'hello', '[ x]']) {
+    assert.equal(mayBeJson(text), false, JSON.stringify(text));
+  }
 });

@@ -16,19 +16,33 @@
  * anything the cache lacks still go to the registry. The seed is content-addressed (npm's cacache):
  * a file is added only under a name it does not hold yet, written beside and renamed, so files
  * ending at once add to it side by side, and a half-written seed is never read.
+ *
+ * On a machine whose seed lacks them (a fresh clone, CI), the packages nearly every building file
+ * installs — the echo project's (test/fixtures/cli-project: kinvey-flex-sdk and its tree) — are
+ * fetched into the seed once, by the first file that asks for a cache, under a lock the others
+ * wait on (`seedBase`): the files that start together at the beginning of a run (the longest ones,
+ * which build the most) would otherwise each fetch them from the registry, every node of
+ * `scale/jobs-retake` once more, since the seed only grows when a file ends. It is a plain
+ * `npm install` of that package.json into a cache of its own, whose files go to the seed as a
+ * file's additions do: what a flexd that built the echo project once has in its cache.
  */
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, readdir, rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { CleanupContext } from './cleanup.ts';
-import { tempDir } from './tmp.ts';
+import { ECHO_PROJECT } from './echo-project.ts';
+import { createTempDir, removeDir, tempDir } from './tmp.ts';
+import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 
 const SEED = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-npm-cache');
+/** The base install from the registry (a cold cache, a loaded machine); a lock older than this was left by a killed run. */
+const BASE_INSTALL_TIMEOUT_MS = 240_000;
 
 /**
  * A new npm cache folder for `cleanup`'s owner, holding what the seed holds; its additions go back
@@ -39,6 +53,7 @@ export async function warmNpmCache(cleanup: CleanupContext, under?: string): Pro
   const parent = await tempDir(cleanup, 'flexd-npm-cache-', under);
   await chmod(parent, 0o755); // flexd's fetch account reaches the cache through it
   const cache = join(parent, 'npm-cache');
+  await seedBase();
   // After the removal of `parent` in cleanup order: registered later, run first.
   cleanup.after(() => addToSeed(cache));
   // cp(1): ~40 ms of CPU for the seed's 600 files, where Node 20's fs.promises.cp takes ~800 ms. A
@@ -64,4 +79,69 @@ async function addToSeed(cache: string): Promise<void> {
     await copyFile(from, partial);
     await rename(partial, to);
   }
+}
+
+let baseSeeded: Promise<void> | undefined;
+
+/**
+ * Makes sure the seed holds the echo project's packages (see the top of the file): done when a
+ * marker beside the seed names the project's dependencies; else one process installs them, the
+ * others wait. Never fails a test: without the registry the seed stays as it was, and the builds
+ * that need the packages fail with their own message.
+ */
+function seedBase(): Promise<void> {
+  return (baseSeeded ??= (async () => {
+    const pkg = JSON.parse(await readFile(join(ECHO_PROJECT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const key = createHash('sha256').update(JSON.stringify(pkg.dependencies)).digest('hex').slice(0, 16);
+    const marker = `${SEED}.base-${key}`;
+    // A marker left beside a seed that was removed since names nothing.
+    if (!existsSync(SEED)) await rm(marker, { force: true });
+    const lock = `${SEED}.base.lock`;
+    await mkdir(dirname(SEED), { recursive: true });
+    while (!existsSync(marker)) {
+      if (await takeLock(lock)) {
+        try {
+          if (!existsSync(marker)) await installBase(pkg.dependencies, marker);
+        } finally {
+          await rm(lock, { recursive: true, force: true });
+        }
+        return;
+      }
+      await waitFor('another test file to seed the npm cache', async () => existsSync(marker) || !existsSync(lock) || await staleLock(lock),
+        { timeoutMs: BASE_INSTALL_TIMEOUT_MS + 30_000, intervalMs: 250 });
+      if (!existsSync(marker) && await staleLock(lock)) await rm(lock, { recursive: true, force: true });
+    }
+  })().catch((err: Error) => { process.stderr.write(`npm-cache: the echo project's packages were not seeded: ${err.message}\n`); }));
+}
+
+async function installBase(dependencies: Record<string, string>, marker: string): Promise<void> {
+  const dir = await createTempDir('flexd-npm-seed-');
+  try {
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'npm-cache-seed', private: true, dependencies }));
+    const env = { ...process.env };
+    for (const name of Object.keys(env)) if (/^(npm_|NODE_OPTIONS|NODE_TEST_CONTEXT)/i.test(name)) delete env[name];
+    const cache = join(dir, 'npm-cache');
+    await run('npm', ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--prefer-offline', '--cache', cache, '--loglevel=error'],
+      { cwd: dir, env, timeout: BASE_INSTALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 });
+    await addToSeed(cache);
+    await writeFile(marker, `${new Date().toISOString()}\n`);
+  } finally {
+    await removeDir(dir);
+  }
+}
+
+/** The lock is a folder made atomically; false when another process holds it. */
+async function takeLock(lock: string): Promise<boolean> {
+  try {
+    await mkdir(lock);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+async function staleLock(lock: string): Promise<boolean> {
+  const st = await stat(lock).catch(() => undefined);
+  return st !== undefined && Date.now() - st.mtimeMs > BASE_INSTALL_TIMEOUT_MS;
 }

@@ -37,8 +37,11 @@ const DEPLOY_CONCURRENCY = 3;
 const REPLICA_BUDGET_BYTES = 100 * MiB;
 const RUNTIME_BUDGET_BYTES = 350 * MiB;
 const IDLE_TIMEOUT_MS = 1_000;
-/** Restoring 50 environments starts 50 replicas, four at a time: ~10 s on a loaded 2-core box; then the idle timeout. */
-const ALL_EVICTED_TIMEOUT_MS = 60_000;
+/**
+ * Restoring 50 environments starts 50 replicas, four at a time: ~10 s on a loaded 2-core box, 35 s at
+ * load 18 (2026-12-08); then the idle timeout. A hang-catcher: twice what load 18 took, and more.
+ */
+const ALL_EVICTED_TIMEOUT_MS = 120_000;
 const service = (i: number) => `idle-${String(i).padStart(2, '0')}`;
 const environment = 'Production';
 

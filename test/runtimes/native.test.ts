@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startApi } from '../api/helpers.ts';
+import { cleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { callFunction } from '../lifecycle/helpers.ts';
 import { RUNTIME_INSTALL_TIMEOUT_MS, RUNTIMES_CACHE_DIR } from '../helpers/runtimes.ts';
 import { withDeadline } from '../helpers/wait.ts';
@@ -15,7 +17,9 @@ const FIXTURE = fileURLToPath(new URL('../fixtures/runtimes/native-abi/', import
 const SECRET = 'native-secret';
 
 test('native addon: built by npm under Node 22 against Node 22\'s own headers, and loaded by a node22 replica', async (t) => {
-  const api = await startApi(t, { runtimesDir: RUNTIMES_CACHE_DIR });
+  // kinvey-flex-sdk from a warm npm cache (helpers/npm-cache.ts), as a flexd that has built before: the compile is the point.
+  const cleanup = cleanupStack(t);
+  const api = await startApi(cleanup, { runtimesDir: RUNTIMES_CACHE_DIR, npmCacheDir: await warmNpmCache(cleanup) });
   const job = await withDeadline('deploy of the native addon on node22', api.rt.deployDirectory(FIXTURE, {
     service: 'native', environment: 'Development', secret: SECRET, runtime: 'node22',
   }), RUNTIME_INSTALL_TIMEOUT_MS);
