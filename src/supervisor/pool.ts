@@ -212,11 +212,15 @@ export class Pool {
     const { id, outcome } = replica.dispatch(task);
     // The outcome or the deadline, whichever comes first (one promise: this runs for every request).
     let timer: NodeJS.Timeout | undefined;
-    const settled = await new Promise<Outcome | 'timeout'>((resolve) => {
-      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), 'timeout');
-      void outcome.then(resolve);
-    });
-    clearTimeout(timer);
+    let settled: Outcome | 'timeout';
+    try {
+      settled = await new Promise<Outcome | 'timeout'>((resolve, reject) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), 'timeout');
+        outcome.then(resolve, reject);
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     this.lastRequestAt = Date.now();
     this.pump();
     if (settled === 'timeout') {

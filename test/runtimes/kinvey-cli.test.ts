@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { cleanupStack } from '../helpers/cleanup.ts';
+import { warmNpmCache } from '../helpers/npm-cache.ts';
 import { untilStatus } from '../helpers/api-status.ts';
 import { runKinvey } from '../helpers/kinvey.ts';
 import { callFunction } from '../lifecycle/helpers.ts';
@@ -43,7 +44,12 @@ describe('kinvey-cli --runtime against flexd with a legacy table', () => {
     projectDir = join(await tempDir(cleanup, 'flexd-rt-cli-project-'), 'project');
     await cp(FIXTURE, projectDir, { recursive: true });
     const dataDir = await tempDir(cleanup, 'flexd-rt-cli-data-');
-    rt = await createRuntime({ dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST, runtimesDir: RUNTIMES_CACHE_DIR, legacyRuntimes: 'node12=22' });
+    // The deploy runs npm install under Node 22 for real (kinvey-cli uploads no node_modules): on a
+    // warm cache (helpers/npm-cache.ts), as a flexd that has built before.
+    rt = await createRuntime({
+      dataDir, port: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, passwordHashCost: TEST_PASSWORD_HASH_COST,
+      runtimesDir: RUNTIMES_CACHE_DIR, legacyRuntimes: 'node12=22', npmCacheDir: await warmNpmCache(cleanup),
+    });
     cleanup.after(() => rt.close());
     const r = await kinvey('profile', 'create', 'dev', '--instance-id', rt.url, '--email', ADMIN.email, '--password', ADMIN.password);
     assert.equal(r.code, 0, r.stderr);
