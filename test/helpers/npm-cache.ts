@@ -28,20 +28,21 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { CleanupContext } from './cleanup.ts';
 import { ECHO_PROJECT } from './echo-project.ts';
+import { lockHeld, takeLock } from './pid-lock.ts';
 import { createTempDir, removeDir, tempDir } from './tmp.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 
 const SEED = join(process.env.FLEXD_TEST_HOST_TMPDIR ?? tmpdir(), 'flexd-test-npm-cache');
-/** The base install from the registry (a cold cache, a loaded machine); a lock older than this was left by a killed run. */
+/** The base install from the registry (a cold cache, a loaded machine). */
 const BASE_INSTALL_TIMEOUT_MS = 240_000;
 
 /**
@@ -107,9 +108,9 @@ function seedBase(): Promise<void> {
         }
         return;
       }
-      await waitFor('another test file to seed the npm cache', async () => existsSync(marker) || !existsSync(lock) || await staleLock(lock),
+      // a lock whose owner died is taken over by takeLock on the next turn
+      await waitFor('another test file to seed the npm cache', async () => existsSync(marker) || !(await lockHeld(lock)),
         { timeoutMs: BASE_INSTALL_TIMEOUT_MS + 30_000, intervalMs: 250 });
-      if (!existsSync(marker) && await staleLock(lock)) await rm(lock, { recursive: true, force: true });
     }
   })().catch((err: Error) => { process.stderr.write(`npm-cache: the echo project's packages were not seeded: ${err.message}\n`); }));
 }
@@ -128,20 +129,4 @@ async function installBase(dependencies: Record<string, string>, marker: string)
   } finally {
     await removeDir(dir);
   }
-}
-
-/** The lock is a folder made atomically; false when another process holds it. */
-async function takeLock(lock: string): Promise<boolean> {
-  try {
-    await mkdir(lock);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-}
-
-async function staleLock(lock: string): Promise<boolean> {
-  const st = await stat(lock).catch(() => undefined);
-  return st !== undefined && Date.now() - st.mtimeMs > BASE_INSTALL_TIMEOUT_MS;
 }

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tar from 'tar';
 import type { CleanupContext } from './cleanup.ts';
+import { lockHeld, takeLock } from './pid-lock.ts';
 import { tempDir } from './tmp.ts';
 import { waitFor } from './wait.ts';
 
@@ -175,34 +176,5 @@ function readdirSafe(path: string): string[] | undefined {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw err;
-  }
-}
-
-/** Takes the lock (a folder holding the owner's pid); false when a live process holds it. */
-async function takeLock(lock: string): Promise<boolean> {
-  try {
-    await mkdir(lock);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (await lockHeld(lock)) return false;
-    await rm(lock, { recursive: true, force: true }); // its owner died
-    return takeLock(lock);
-  }
-  await writeFile(join(lock, 'pid'), String(process.pid));
-  return true;
-}
-
-async function lockHeld(lock: string): Promise<boolean> {
-  const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
-  if (!pid) {
-    // Just created, pid not written yet, or left empty by a crash: young means taken.
-    const st = await stat(lock).catch(() => undefined);
-    return st !== undefined && Date.now() - st.mtimeMs < 10_000;
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

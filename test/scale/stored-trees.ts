@@ -34,6 +34,7 @@ import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { CleanupContext } from '../helpers/cleanup.ts';
+import { lockHeld, takeLock } from '../helpers/pid-lock.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -83,6 +84,7 @@ export async function keepStoredTrees(cleanup: CleanupContext, database: string)
   let kept = keptKeys();
   let building = false;
   if (kept.length === 0) {
+    await mkdir(ROOT, { recursive: true });
     building = await takeLock(BUILDING_LOCK);
     if (!building) {
       // Another file builds the first trees for these inputs: its rows, once saved, instead of npm here.
@@ -137,36 +139,6 @@ export async function keepStoredTrees(cleanup: CleanupContext, database: string)
 
 function keptKeys(): string[] {
   return existsSync(CACHE) ? readdirSync(CACHE).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)) : [];
-}
-
-/** Takes the lock (a folder holding the owner's pid); false when a live process holds it. */
-async function takeLock(lock: string): Promise<boolean> {
-  await mkdir(ROOT, { recursive: true });
-  try {
-    await mkdir(lock);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (await lockHeld(lock)) return false;
-    await rm(lock, { recursive: true, force: true }); // its owner died
-    return takeLock(lock);
-  }
-  await writeFile(join(lock, 'pid'), String(process.pid));
-  return true;
-}
-
-async function lockHeld(lock: string): Promise<boolean> {
-  const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
-  if (!pid) {
-    // Just made, its pid not written yet (young), or gone.
-    const st = await stat(lock).catch(() => undefined);
-    return st !== undefined && Date.now() - st.mtimeMs < 10_000;
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function saveTrees(database: string, kept: Set<string>): Promise<void> {
